@@ -1,0 +1,163 @@
+"""STS-B loading: the Hub (GLUE ``stsb``), the original STS Benchmark folder, the GLUE folder, or one table file.
+
+Every layout comes back as the same frame: ``sentence1, sentence2, label`` (gold similarity 0-5, NaN where the split
+has no gold scores, like GLUE's test) with ``source`` and ``line`` columns so that later errors can point at a row.
+
+Layouts:
+
+- original STS Benchmark folder: ``sts-train.csv``, ``sts-dev.csv``, ``sts-test.csv``; tab-separated, no header,
+  fields genre/file/year/id/score/sentence1/sentence2 and, on some rows, extra trailing fields (ignored). Sentences
+  contain quotes, so the files are split on tabs, never parsed as quoted CSV.
+- GLUE folder: ``train.tsv``, ``dev.tsv``, ``test.tsv`` with a header naming ``sentence1``, ``sentence2`` and (not in
+  test) ``score``.
+- one file (``.csv``, ``.tsv``, ``.json``, ``.jsonl``) with columns ``sentence1, sentence2`` and optionally ``label`` or
+  ``score``; the split argument is ignored.
+- a Hub id, e.g. ``nyu-mll/glue`` (config ``stsb``, the default for GLUE ids) or ``sentence-transformers/stsb``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.data.hub import load_hub_dataset, looks_like_hub_id
+from nlp_underspec.errors import UsageError
+
+SPLITS = ("train", "dev", "test")
+LAYOUTS = ("the STS Benchmark folder with sts-train.csv/sts-dev.csv/sts-test.csv, the GLUE STS-B folder with "
+           "train.tsv/dev.tsv/test.tsv, or a .csv/.tsv/.json/.jsonl file with sentence1,sentence2[,label]")
+PATH_NOT_FOUND = "STS-B path {path} does not exist. Pass " + LAYOUTS + ", or a Hub dataset id."
+FOLDER_WITHOUT_FILES = "STS-B folder {path} has neither sts-{split}.csv nor {split}.tsv. Pass " + LAYOUTS + "."
+UNKNOWN_SPLIT = "Unknown STS-B split '{split}'. Available: train, dev, test."
+SHORT_ROW = ("{path}, line {line}: expected at least 7 tab-separated fields (genre, file, year, id, score, sentence1, "
+             "sentence2), found {found}. Fix or remove that line.")
+BAD_SCORE = "{path}, line {line}: similarity score must be a number, got {value!r}."
+MISSING_COLUMNS = "{path} is missing column(s) {missing} (found: {found}). STS-B tables need sentence1, sentence2 and optionally label or score."
+EMPTY = "{path} holds no sentence pairs."
+UNSUPPORTED_FILE = "STS-B file {path} must end in .csv, .tsv, .json or .jsonl."
+
+_HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
+
+
+def _frame(s1, s2, labels, source: str, lines) -> pd.DataFrame:
+    return pd.DataFrame({"sentence1": list(s1), "sentence2": list(s2), "label": np.asarray(labels, dtype=float),
+                         "source": source, "line": list(lines)})
+
+
+def _score(value: str, path: Path, line: int) -> float:
+    text = value.strip()
+    if not text:
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(BAD_SCORE.format(path=path, line=line, value=value)) from None
+
+
+def read_sts_benchmark_file(path: Path) -> pd.DataFrame:
+    s1, s2, labels, lines = [], [], [], []
+    with open(path, encoding="utf-8", newline="") as handle:
+        for number, raw in enumerate(handle, start=1):
+            raw = raw.rstrip("\n").rstrip("\r")
+            if not raw.strip():
+                continue
+            fields = raw.split("\t")
+            if len(fields) < 7:
+                raise UsageError(SHORT_ROW.format(path=path, line=number, found=len(fields)))
+            labels.append(_score(fields[4], path, number))
+            s1.append(fields[5])
+            s2.append(fields[6])
+            lines.append(number)
+    return _frame(s1, s2, labels, str(path), lines)
+
+
+def _read_table(path: Path, sep: str) -> pd.DataFrame:
+    """A table with a header: GLUE tsv, or a user's csv/tsv/json(l)."""
+    if path.suffix in (".json", ".jsonl"):
+        try:
+            frame = pd.read_json(path, lines=path.suffix == ".jsonl" or _is_json_lines(path))
+        except ValueError as err:
+            raise UsageError(f"{path} is not valid JSON ({err}).") from None
+        lines = np.arange(len(frame)) + 1
+    else:
+        quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+        try:
+            frame = pd.read_csv(path, sep=sep, quoting=quoting, dtype=str, keep_default_na=False, on_bad_lines="error")
+        except pd.errors.ParserError as err:
+            raise UsageError(f"{path}: {err}. Fix or remove that line.") from None
+        lines = np.arange(len(frame)) + 2
+    frame.columns = [str(c).strip() for c in frame.columns]
+    label_column = "label" if "label" in frame.columns else "score" if "score" in frame.columns else None
+    missing = [c for c in ("sentence1", "sentence2") if c not in frame.columns]
+    if missing:
+        raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=", ".join(frame.columns)))
+    labels = [float("nan")] * len(frame) if label_column is None else \
+        [_score(str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]
+    return _frame(frame["sentence1"].astype(str), frame["sentence2"].astype(str), labels, str(path), lines)
+
+
+def _is_json_lines(path: Path) -> bool:
+    with open(path, encoding="utf-8") as handle:
+        return handle.read(1) != "["
+
+
+def load_stsb(source: str | os.PathLike, split: str = "test", *, hub_config: str | None = None) -> pd.DataFrame:
+    """Load one STS-B split from any supported layout as ``sentence1, sentence2, label, source, line``."""
+    if split not in SPLITS:
+        raise UsageError(UNKNOWN_SPLIT.format(split=split))
+    path = Path(source)
+    if path.exists():
+        frame = _load_local(path, split)
+    elif looks_like_hub_id(str(source)) and not str(source).startswith((".", "/", "~")):
+        frame = _load_hub(str(source), split, hub_config)
+    else:
+        raise UsageError(PATH_NOT_FOUND.format(path=path))
+    if frame.empty:
+        raise UsageError(EMPTY.format(path=source))
+    return frame
+
+
+def _load_local(path: Path, split: str) -> pd.DataFrame:
+    if path.is_dir():
+        original, glue = path / f"sts-{split}.csv", path / f"{split}.tsv"
+        if original.is_file():
+            return read_sts_benchmark_file(original)
+        if glue.is_file():
+            return _read_table(glue, "\t")
+        raise UsageError(FOLDER_WITHOUT_FILES.format(path=path, split=split))
+    suffix = path.suffix.lower()
+    if suffix == ".csv" and _first_line_lacks_header(path):
+        return read_sts_benchmark_file(path)  # a single original sts-*.csv file
+    if suffix not in (".csv", ".tsv", ".json", ".jsonl"):
+        raise UsageError(UNSUPPORTED_FILE.format(path=path))
+    return _read_table(path, "\t" if suffix == ".tsv" or _has_tab_header(path) else ",")
+
+
+def _first_line_lacks_header(path: Path) -> bool:
+    with open(path, encoding="utf-8") as handle:
+        first = handle.readline()
+    return "sentence1" not in first and first.count("\t") >= 6
+
+
+def _has_tab_header(path: Path) -> bool:
+    with open(path, encoding="utf-8") as handle:
+        return "\t" in handle.readline()
+
+
+def _load_hub(dataset: str, split: str, config: str | None) -> pd.DataFrame:
+    if config is None and dataset.split("/")[-1] == "glue":
+        config = "stsb"
+    data = load_hub_dataset(dataset, config, _HUB_SPLIT[split], layouts=LAYOUTS).to_pandas()
+    label_column = "label" if "label" in data.columns else "score" if "score" in data.columns else None
+    labels = data[label_column].astype(float).to_numpy() if label_column else np.full(len(data), np.nan)
+    if label_column and labels.max(initial=0) <= 1.0 and "score" in data.columns:
+        labels = labels * 5.0  # sentence-transformers/stsb stores scores in [0, 1]
+    labels = np.where(labels < 0, np.nan, labels)  # GLUE's test split marks missing gold with -1
+    missing = [c for c in ("sentence1", "sentence2") if c not in data.columns]
+    if missing:
+        raise UsageError(MISSING_COLUMNS.format(path=dataset, missing=", ".join(missing), found=", ".join(data.columns)))
+    return _frame(data["sentence1"], data["sentence2"], labels, f"hub:{dataset}", np.arange(len(data)))

@@ -1,0 +1,31 @@
+"""The one exception type for bad user input.
+
+Anything the user can fix (a path, a recipe key, a malformed row) raises :class:`UsageError` with one message that names
+the file, line or field and says what to do. The CLI prints it without a traceback and exits with code 2; library
+callers catch it like any other exception. Message texts live as constants in the module that checks them, so tests can
+assert them exactly.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    """Bad input the user can fix. ``str(err)`` is the whole message."""
+
+    exit_code = EXIT_USAGE
+
+
+UNKNOWN_NAME = "Unknown {kind} '{name}'.{hint} Available: {available}."
+
+
+def unknown_name_message(kind: str, name: str, available: Iterable[str]) -> str:
+    """lm-eval style lookup error: ``Unknown stress test 'wingender'. Did you mean 'winogender'? Available: a, b.``"""
+    choices = sorted(available)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    hint = f" Did you mean '{close[0]}'?" if close else ""
+    return UNKNOWN_NAME.format(kind=kind, name=name, hint=hint, available=", ".join(choices) or "(none)")

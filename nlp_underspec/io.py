@@ -1,0 +1,115 @@
+"""Writing files so that a crash never leaves half of one behind.
+
+Two tools: atomic single-file writes (temp file in the same folder, fsync, ``os.replace``), and
+:func:`staged_output`, which builds a whole output folder beside its destination and moves the finished files in at the
+end. Every writer in the package goes through here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from nlp_underspec.errors import UsageError
+
+OUT_HOLDS_OTHER_RUN = (
+    "Output folder {path} already holds a different run ({what}). Choose another --out, or pass --overwrite to replace it."
+)
+OUT_IS_FILE = "Output path {path} is a file, not a folder. Choose a folder for --out."
+
+
+def _fsync_dir(folder: Path) -> None:
+    with contextlib.suppress(OSError):  # not every filesystem supports fsync on a directory
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def to_json(obj: Any) -> str:
+    """Stable, human-readable JSON (sorted keys would scramble the contract's order, so insertion order is kept)."""
+    return json.dumps(obj, indent=2, default=_json_default, allow_nan=False) + "\n"
+
+
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
+    return atomic_write_text(path, to_json(obj))
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+@contextlib.contextmanager
+def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None) -> Iterator[Path]:
+    """Yield an empty staging folder; on success its contents replace ``out``, on error nothing in ``out`` changes.
+
+    ``out`` may not exist, be empty, or (with ``accept_existing(out) -> bool`` returning True) hold an earlier result of
+    the same run, which is replaced. Anything else is refused unless ``overwrite``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(OUT_IS_FILE.format(path=out))
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        if accept_existing is None or not accept_existing(out):
+            what = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+            raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=out, what=what))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    # Swap in two renames so a crash between them leaves either the old folder (as .old) or the new one, never a mix.
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(stage, out)
+    _fsync_dir(out.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,150 @@
+"""Run records: the ``run.json`` in every run folder (DESIGN.md contract 2).
+
+A run folder is done only when its record says ``status: complete``; that record is written last and atomically, so a
+folder killed mid-run is seen as unfinished and redone from its last saved state. The record carries everything needed
+to say what produced the checkpoint: run id, seeds, the resolved config and its hash, package versions, the torch thread
+count and the git commit.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import atomic_write_json, read_json
+
+RUN_RECORD = "run.json"
+STATUS_RUNNING = "running"
+STATUS_COMPLETE = "complete"
+STATUS_FAILED = "failed"
+STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_FAILED)
+
+RECORD_UNREADABLE = "Run record {path} is not valid JSON ({error}). Delete the run folder to redo the run."
+RECORD_MISSING_FIELD = "Run record {path} has no '{field}' field. Delete the run folder to redo the run."
+
+VERSIONED_PACKAGES = ("nlp_underspec", "torch", "transformers", "tokenizers", "datasets", "accelerate",
+                      "huggingface_hub", "numpy", "scipy", "pandas")
+
+
+def pretrain_run_id(pretrain_seed: int) -> str:
+    """``p03``: the MultiBERTs-style id of a pretraining run."""
+    return f"p{pretrain_seed:02d}"
+
+
+def finetune_run_id(pretrain_seed: int | None, finetune_seed: int) -> str:
+    """``p03-f01``; ``f01`` when fine-tuning a checkpoint that has no pretraining seed of ours."""
+    prefix = f"{pretrain_run_id(pretrain_seed)}-" if pretrain_seed is not None else ""
+    return f"{prefix}f{finetune_seed:02d}"
+
+
+def config_hash(resolved_config: dict[str, Any]) -> str:
+    """Short, stable hash of a resolved config (key order does not matter)."""
+    canonical = json.dumps(resolved_config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def package_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    versions = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def git_commit(start: str | os.PathLike | None = None) -> str | None:
+    """The commit of the checkout holding ``start`` (default: this package), or None outside git."""
+    folder = Path(start) if start is not None else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunRecord:
+    """What ``run.json`` holds. Seeds are first-class fields, never buried in the config."""
+
+    run_id: str
+    kind: str  # "pretrain" | "finetune" | user-defined
+    seeds: dict[str, int | None]
+    config: dict[str, Any]
+    config_hash: str
+    status: str = STATUS_RUNNING
+    task: str | None = None
+    parent: str | None = None  # the checkpoint a fine-tuning run started from
+    metrics: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=package_versions)
+    torch_threads: int | None = None
+    git_commit: str | None = field(default_factory=git_commit)
+    started: str = field(default_factory=_now)
+    finished: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def new(cls, *, run_id: str, kind: str, seeds: dict[str, int | None], config: dict[str, Any], **extra: Any) -> "RunRecord":
+        import torch
+
+        return cls(run_id=run_id, kind=kind, seeds=dict(seeds), config=config, config_hash=config_hash(config),
+                   torch_threads=torch.get_num_threads(), **extra)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def write_run_record(folder: str | os.PathLike, record: RunRecord) -> Path:
+    return atomic_write_json(Path(folder) / RUN_RECORD, record.to_dict())
+
+
+def mark_complete(folder: str | os.PathLike, record: RunRecord, metrics: dict[str, Any] | None = None) -> RunRecord:
+    """Write the final record. Call this last, after every checkpoint file is on disk."""
+    if metrics:
+        record.metrics.update(metrics)
+    record.status = STATUS_COMPLETE
+    record.finished = _now()
+    record.error = None
+    write_run_record(folder, record)
+    return record
+
+
+def mark_failed(folder: str | os.PathLike, record: RunRecord, error: str) -> RunRecord:
+    record.status = STATUS_FAILED
+    record.finished = _now()
+    record.error = error
+    write_run_record(folder, record)
+    return record
+
+
+def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """The record as a dict, or None when the folder has none. A corrupt record is a user-visible error."""
+    path = Path(folder) / RUN_RECORD
+    if not path.is_file():
+        return None
+    try:
+        record = read_json(path)
+    except json.JSONDecodeError as err:
+        raise UsageError(RECORD_UNREADABLE.format(path=path, error=err)) from None
+    for key in ("run_id", "status", "seeds"):
+        if key not in record:
+            raise UsageError(RECORD_MISSING_FIELD.format(path=path, field=key))
+    return record
+
+
+def is_complete(folder: str | os.PathLike) -> bool:
+    record = read_run_record(folder)
+    return record is not None and record.get("status") == STATUS_COMPLETE

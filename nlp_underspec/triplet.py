@@ -1,0 +1,154 @@
+"""The predictions triplet (DESIGN.md contract 3), the MultiBERTs interchange format.
+
+Per stress test, a folder with
+
+- ``run_info.tsv``: one row per model: ``model, pretrain_seed, finetune_seed`` (+ anything else, e.g. ``resolver``);
+- ``label_info.tsv``: one row per item: ``item_id`` (+ ``occupation``, ``gender``, ``template_id``, gold label, text...);
+- ``preds.npy``: float array ``[n_models, n_items]``, row i for run_info row i, column j for label_info row j.
+
+Scoring and all statistics read only this, never models, so they can be tested with hand-made matrices and applied to
+prediction files produced elsewhere.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import atomic_write_bytes
+from nlp_underspec.tables import read_tsv, to_numeric_column, write_tsv
+
+RUN_INFO = "run_info.tsv"
+LABEL_INFO = "label_info.tsv"
+PREDS = "preds.npy"
+RUN_INFO_COLUMNS = ("model", "pretrain_seed", "finetune_seed")
+SEED_COLUMNS = ("pretrain_seed", "finetune_seed")
+
+TRIPLET_HINT = "A predictions folder holds run_info.tsv, label_info.tsv and preds.npy (DESIGN.md contract 3)."
+NOT_A_FOLDER = "Predictions folder {path} does not exist. " + TRIPLET_HINT
+MISSING_FILE = "Predictions folder {path} has no {name}. " + TRIPLET_HINT
+PREDS_UNREADABLE = "{path} is not a readable .npy array ({error}). Re-run the predictions."
+PREDS_NOT_2D = "{path} must be a 2-D array [n_models, n_items], got shape {shape}."
+PREDS_SHAPE = ("{path} has shape {shape}, but {run_info} lists {n_models} model(s) and {label_info} {n_items} item(s): "
+               "expected ({n_models}, {n_items}). Re-run the predictions or fix the tables so they match.")
+PREDS_NOT_FINITE = ("{path} holds {count} NaN/inf value(s) (first: model '{model}', item '{item}'). "
+                    "Re-run the predictions for that model; scores of non-finite predictions are meaningless.")
+DUPLICATE_ITEMS = "{path} lists item_id '{item}' more than once: item ids must be unique."
+DUPLICATE_MODELS = "{path} lists model '{model}' more than once: model names must be unique."
+ITEMS_DIFFER = "Cannot combine predictions for test '{test}': the items of {first} and {other} differ."
+
+
+@dataclass
+class Predictions:
+    """One stress test's predictions for a family of models."""
+
+    run_info: pd.DataFrame
+    label_info: pd.DataFrame
+    preds: np.ndarray
+    source: str = "<memory>"
+
+    def __post_init__(self) -> None:
+        self.run_info = self.run_info.reset_index(drop=True)
+        self.label_info = self.label_info.reset_index(drop=True)
+        for column in SEED_COLUMNS:
+            if column not in self.run_info.columns:
+                self.run_info[column] = pd.array([pd.NA] * len(self.run_info), dtype="Int64")
+        self.validate()
+
+    @property
+    def n_models(self) -> int:
+        return len(self.run_info)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.label_info)
+
+    def validate(self) -> None:
+        where = Path(self.source)
+        preds_path = where / PREDS if self.source != "<memory>" else "preds"
+        if "model" not in self.run_info.columns:
+            raise UsageError(f"{where / RUN_INFO} is missing column(s) model (found: {', '.join(self.run_info.columns)}).")
+        if "item_id" not in self.label_info.columns:
+            raise UsageError(f"{where / LABEL_INFO} is missing column(s) item_id (found: "
+                             f"{', '.join(self.label_info.columns)}).")
+        preds = np.asarray(self.preds)
+        if preds.ndim != 2:
+            raise UsageError(PREDS_NOT_2D.format(path=preds_path, shape=tuple(preds.shape)))
+        if preds.shape != (self.n_models, self.n_items):
+            raise UsageError(PREDS_SHAPE.format(path=preds_path, shape=tuple(preds.shape), run_info=where / RUN_INFO,
+                                                label_info=where / LABEL_INFO, n_models=self.n_models,
+                                                n_items=self.n_items))
+        bad = ~np.isfinite(preds)
+        if bad.any():
+            row, col = (int(i[0]) for i in np.nonzero(bad))
+            raise UsageError(PREDS_NOT_FINITE.format(path=preds_path, count=int(bad.sum()),
+                                                     model=self.run_info["model"].iloc[row],
+                                                     item=self.label_info["item_id"].iloc[col]))
+        duplicated = self.label_info["item_id"].astype(str).duplicated()
+        if duplicated.any():
+            raise UsageError(DUPLICATE_ITEMS.format(path=where / LABEL_INFO,
+                                                    item=self.label_info["item_id"][duplicated].iloc[0]))
+        duplicated = self.run_info["model"].astype(str).duplicated()
+        if duplicated.any():
+            raise UsageError(DUPLICATE_MODELS.format(path=where / RUN_INFO,
+                                                     model=self.run_info["model"][duplicated].iloc[0]))
+        self.preds = preds.astype(np.float64, copy=False)
+
+    def select(self, models: list[int] | np.ndarray) -> "Predictions":
+        """The triplet restricted to some model rows."""
+        rows = np.asarray(models)
+        return Predictions(self.run_info.iloc[rows].copy(), self.label_info.copy(), self.preds[rows], self.source)
+
+
+def concat_models(parts: list[Predictions], *, test: str = "") -> Predictions:
+    """Stack the rows of several triplets over the same items (e.g. models evaluated one at a time)."""
+    first = parts[0]
+    for other in parts[1:]:
+        if not other.label_info["item_id"].astype(str).equals(first.label_info["item_id"].astype(str)):
+            raise UsageError(ITEMS_DIFFER.format(test=test, first=first.source, other=other.source))
+    run_info = pd.concat([p.run_info for p in parts], ignore_index=True)
+    return Predictions(run_info, first.label_info, np.concatenate([p.preds for p in parts], axis=0))
+
+
+def write_predictions(folder: str | os.PathLike, predictions: Predictions) -> Path:
+    """Write the triplet; each file atomically, preds last (readers check the shapes agree)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, frame in ((RUN_INFO, predictions.run_info), (LABEL_INFO, predictions.label_info)):
+        buffer = _io.StringIO()
+        write_tsv(frame, buffer)
+        atomic_write_bytes(folder / name, buffer.getvalue().encode("utf-8"))
+    buffer = _io.BytesIO()
+    np.save(buffer, predictions.preds, allow_pickle=False)
+    atomic_write_bytes(folder / PREDS, buffer.getvalue())
+    return folder
+
+
+def _seed_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in SEED_COLUMNS:
+        if column in frame.columns:
+            frame[column] = to_numeric_column(frame, column, kind="an integer seed or empty", integer=True)
+    return frame
+
+
+def read_predictions(folder: str | os.PathLike) -> Predictions:
+    """Read and validate a triplet: shapes agree, predictions finite, ids unique, seeds integers."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(NOT_A_FOLDER.format(path=folder))
+    for name in (RUN_INFO, LABEL_INFO, PREDS):
+        if not (folder / name).is_file():
+            raise UsageError(MISSING_FILE.format(path=folder, name=name))
+    run_info = _seed_columns(read_tsv(folder / RUN_INFO, required=("model",), hint=TRIPLET_HINT))
+    label_info = read_tsv(folder / LABEL_INFO, required=("item_id",), hint=TRIPLET_HINT)
+    try:
+        preds = np.load(folder / PREDS, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise UsageError(PREDS_UNREADABLE.format(path=folder / PREDS, error=err)) from None
+    return Predictions(run_info, label_info, preds, source=str(folder))

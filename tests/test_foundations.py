@@ -1,0 +1,139 @@
+"""The shared contracts: atomic writes, staged outputs, run records, the predictions triplet, tidy scores."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp_underspec import records, results, triplet
+from nlp_underspec.errors import UsageError, unknown_name_message
+from nlp_underspec.io import staged_output
+from nlp_underspec.seeding import FinetuneSeeds, derive_seed
+
+
+def _triplet(n_models=2, n_items=3):
+    run_info = pd.DataFrame({"model": [f"m{i}" for i in range(n_models)], "pretrain_seed": range(n_models),
+                             "finetune_seed": [None] * n_models})
+    label_info = pd.DataFrame({"item_id": [f"i{j}" for j in range(n_items)], "occupation": ["nurse"] * n_items})
+    preds = np.arange(n_models * n_items, dtype=float).reshape(n_models, n_items) / 10
+    return triplet.Predictions(run_info, label_info, preds)
+
+
+def test_triplet_round_trip(tmp_path):
+    written = _triplet()
+    triplet.write_predictions(tmp_path / "p", written)
+    read = triplet.read_predictions(tmp_path / "p")
+    np.testing.assert_array_equal(read.preds, written.preds)
+    assert read.run_info["pretrain_seed"].tolist() == [0, 1]
+    assert read.run_info["finetune_seed"].isna().all()
+    assert read.label_info["item_id"].tolist() == ["i0", "i1", "i2"]
+
+
+def test_triplet_shape_mismatch_names_files(tmp_path):
+    triplet.write_predictions(tmp_path, _triplet())
+    np.save(tmp_path / "preds.npy", np.zeros((2, 4)))
+    with pytest.raises(UsageError) as err:
+        triplet.read_predictions(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'preds.npy'} has shape (2, 4), but {tmp_path / 'run_info.tsv'} lists 2 model(s) and "
+        f"{tmp_path / 'label_info.tsv'} 3 item(s): expected (2, 3). Re-run the predictions or fix the tables so they match.")
+
+
+def test_triplet_refuses_nan(tmp_path):
+    bad = _triplet()
+    triplet.write_predictions(tmp_path, bad)
+    preds = bad.preds.copy()
+    preds[1, 2] = np.nan
+    np.save(tmp_path / "preds.npy", preds)
+    with pytest.raises(UsageError) as err:
+        triplet.read_predictions(tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path / 'preds.npy'} holds 1 NaN/inf value(s) (first: model 'm1', item 'i2'). "
+        "Re-run the predictions for that model; scores of non-finite predictions are meaningless.")
+
+
+def test_triplet_missing_file(tmp_path):
+    with pytest.raises(UsageError, match="has no run_info.tsv"):
+        triplet.read_predictions(tmp_path)
+
+
+def test_staged_output_leaves_nothing_on_error(tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError):
+        with staged_output(out) as stage:
+            (stage / "half.json").write_text("{")
+            raise RuntimeError("boom")
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_staged_output_refuses_other_run(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "other.txt").write_text("x")
+    with pytest.raises(UsageError) as err:
+        with staged_output(out):
+            pass
+    assert str(err.value) == (f"Output folder {out} already holds a different run (other.txt). Choose another --out, "
+                              "or pass --overwrite to replace it.")
+    with staged_output(out, overwrite=True) as stage:
+        (stage / "new.txt").write_text("y")
+    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+
+
+def test_run_record_complete_written_last(tmp_path):
+    record = records.RunRecord.new(run_id="p03", kind="pretrain", seeds={"pretrain_seed": 3}, config={"a": 1})
+    records.write_run_record(tmp_path, record)
+    assert not records.is_complete(tmp_path)
+    records.mark_complete(tmp_path, record, {"loss": 1.5})
+    data = json.loads((tmp_path / "run.json").read_text())
+    assert data["status"] == "complete" and data["metrics"] == {"loss": 1.5}
+    assert data["config_hash"] == records.config_hash({"a": 1}) and data["torch_threads"] >= 1
+    assert records.is_complete(tmp_path)
+
+
+def test_config_hash_ignores_key_order():
+    assert records.config_hash({"a": 1, "b": {"c": 2, "d": 3}}) == records.config_hash({"b": {"d": 3, "c": 2}, "a": 1})
+
+
+def test_scores_round_trip(tmp_path):
+    frame = results.scores_frame([
+        {"model": "m", "pretrain_seed": 1, "finetune_seed": None, "test": "winogender", "metric": "bias_r",
+         "value": 0.4, "occupation": None},
+        {"model": "m", "pretrain_seed": 1, "finetune_seed": None, "test": "winogender", "metric": "bias",
+         "value": 0.1, "occupation": "nurse"},
+    ])
+    results.write_scores(tmp_path / "scores.parquet", frame)
+    read = results.read_scores(tmp_path)
+    assert list(read.columns) == list(results.SCORE_COLUMNS)
+    assert read["pretrain_seed"].tolist() == [1, 1] and read["finetune_seed"].isna().all()
+    assert read["occupation"].isna().tolist() == [True, False]
+
+
+def test_unknown_name_message():
+    assert unknown_name_message("stress test", "wingender", ["winogender", "sts_gender"]) == (
+        "Unknown stress test 'wingender'. Did you mean 'winogender'? Available: sts_gender, winogender.")
+
+
+def test_finetune_seeds_split_and_pin():
+    seeds = FinetuneSeeds.resolve(1)
+    assert seeds.init_seed == derive_seed(1, "init") and seeds.data_seed == derive_seed(1, "data")
+    pinned = FinetuneSeeds.resolve(2, data_seed=seeds.data_seed)
+    assert pinned.data_seed == seeds.data_seed and pinned.init_seed != seeds.init_seed
+    with pytest.raises(UsageError, match="Seed 'finetune_seed' must be a non-negative integer, got -1."):
+        FinetuneSeeds.resolve(-1)
+
+
+def test_shipped_bls_reproduces_rudinger_correlation():
+    """Rudinger et al. 2018 report r = 0.672 between BLS and Bergsma % female over the 60 occupations."""
+    from scipy.stats import pearsonr
+
+    from nlp_underspec.data.occupations import load_occupation_stats
+
+    stats = load_occupation_stats()
+    assert len(stats) == 60
+    r = pearsonr(stats["bls_pct_female"], stats["bergsma_pct_female"]).statistic
+    assert round(r, 3) == 0.672
