@@ -1,0 +1,435 @@
+"""Recipes: YAML files resolved into frozen, validated, hashable dataclasses. The one home of configuration.
+
+A recipe names the seed grid, the synthetic world, pretraining, fine-tuning tasks, the stress tests and how to run the
+sweep. Unknown keys are errors that name the key and the closest valid one; types are checked (an int where a float is
+expected is fine, a string where a number is expected is not). Command-line overrides use dotted keys with YAML values:
+``--set pretrain.lr=3e-3 --set seeds.pretrain=[0,1,2]``.
+
+Each run's *resolved config* (:func:`pretrain_run_config`, :func:`finetune_run_config`) holds only the sections that
+affect that run, so changing a fine-tuning setting never invalidates a finished pretraining run; its hash is recorded
+in ``run.json`` and compared when a sweep resumes. Seeds are recorded beside the config, not inside it: all runs of a
+family share one config hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from nlp_underspec.errors import UsageError
+
+# ---------------------------------------------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    pretrain: tuple[int, ...] = (0,)  # pretraining seeds: weight init and data order (as in MultiBERTs)
+    finetune: tuple[int, ...] = (0,)  # fine-tuning seeds, crossed with every pretraining seed
+    init_seed: int | None = None  # pin head init/dropout across fine-tuning seeds (default: derived from finetune seed)
+    data_seed: int | None = None  # pin data order across fine-tuning seeds (default: derived from finetune seed)
+
+
+@dataclass(frozen=True)
+class WorldConfig:
+    """The synthetic world (:mod:`nlp_underspec.synthetic`); used wherever a data source is ``synthetic``."""
+
+    seed: int = 0  # the world's own seed: same seed, same corpus and stress sets
+    bias_strength: float = 1.0  # 0 = pronouns independent of occupation, 1 = share of "she" follows BLS % female
+    n_corpus_sentences: int = 60000
+    n_sts_pairs: int = 4000
+    n_coref_examples: int = 4000
+    n_sts_templates: int = 40  # "A man/woman ..." base sentences in the STS stress file
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """BertConfig fields for pretraining from scratch (vocab_size comes from the tokenizer)."""
+
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    intermediate_size: int = 256
+    max_position_embeddings: int = 128
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    corpus: str = "synthetic"  # "synthetic", a text file or folder of .txt files, or a Hub dataset id
+    corpus_config: str | None = None  # Hub dataset config name
+    corpus_split: str = "train"
+    text_column: str = "text"
+    tokenizer: str = "train"  # "train" = WordPiece trained on the corpus, else a tokenizer path or Hub id
+    vocab_size: int = 8192
+    model: ModelConfig = field(default_factory=ModelConfig)
+    max_seq_length: int = 128
+    pack: bool = True  # concatenate sentences into full-length blocks: no compute spent on padding
+    mlm_probability: float = 0.15
+    mask_seed: int | None = None  # default: derived from the pretraining seed
+    batch_size: int = 128  # per optimizer step, across devices and accumulation
+    grad_accum: int = 1
+    lr: float = 1e-4
+    warmup_steps: int = 100
+    max_steps: int = 1000
+    weight_decay: float = 0.01
+    checkpoint_steps: tuple[int, ...] = ()  # steps to keep as step_<K>/ HF checkpoints
+    save_state_every: int = 500  # accelerate state for resume
+    log_every: int = 50
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    data: str = "synthetic"  # "synthetic", a local path in one of the task's layouts, or a Hub id
+    train_split: str = "train"
+    dev_split: str = "dev"
+    lr: float = 5e-5
+    batch_size: int = 32
+    grad_accum: int = 1
+    epochs: float = 3.0
+    max_steps: int | None = None  # overrides epochs when set
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_seq_length: int = 128
+    save_state_every: int = 200
+    max_train_examples: int | None = None  # subsample the training set (seeded by data_seed) for quick runs
+
+
+TASKS = ("stsb", "coref")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    from_checkpoints: tuple[str, ...] = ()  # fine-tune these (paths/Hub ids) instead of this recipe's pretraining runs
+    tasks: dict[str, TaskConfig] = field(default_factory=dict)  # task name -> settings; names from TASKS
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    tests: tuple[str, ...] = ("sts_gender", "winogender")
+    stsb: str = "synthetic"  # STS-B source for sts_gender: "synthetic" or any layout `nlp-underspec evaluate --stsb` takes
+    stsb_split: str = "test"
+    winogender: str = "synthetic"  # Winogender source: "synthetic" or the original repo layout / Hub id
+    score_pretrained: bool = True  # also score each pretrained checkpoint with the mlm_probe resolver
+    n_boot: int = 1000
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    executor: str = "local"  # "local" or "ray"
+    jobs: int = 1  # runs at a time (local executor)
+    cpus_per_run: float = 1.0  # Ray resources per run
+    gpus_per_run: float = 0.0
+    ray_address: str | None = None  # None: start a local Ray
+    accelerate_config: str | None = None  # passed to `accelerate launch --config_file` for every run
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str = "experiment"
+    threads: int = 2  # torch intra-op threads per run; CPU weights are bit-identical only at the same count
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
+    world: WorldConfig = field(default_factory=WorldConfig)
+    pretrain: PretrainConfig | None = None  # None: no pretraining (fine-tune finetune.from_checkpoints instead)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+
+# -------------------------------------------------------------------------------------------------------------- messages
+
+RECIPE_NOT_FOUND = "Recipe {path} does not exist. Recipes live in recipes/ (e.g. recipes/tiny.yaml)."
+RECIPE_BAD_YAML = "Recipe {path} is not valid YAML: {error}"
+RECIPE_NOT_MAPPING = "Recipe {path} must be a mapping of keys to values at the top level."
+UNKNOWN_KEY = "{where}: unknown key '{key}'.{hint} Valid keys{section}: {valid}."
+WRONG_TYPE = "{where}: '{key}' must be {expected}, got {value!r}."
+BAD_OVERRIDE = "Override '{text}' must look like KEY=VALUE, e.g. pretrain.lr=3e-3."
+UNKNOWN_TASK = "{where}: unknown task '{key}'.{hint} Available: {valid}."
+BAD_VALUE = "{where}: '{key}' {problem}"
+
+# ----------------------------------------------------------------------------------------------------------- machinery
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return " or ".join(_type_name(a) for a in args) + " or null"
+    if origin is tuple:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}s"
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and convert lists to tuples, mappings to dataclasses."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where, key)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a mapping", value=value))
+        return _build(tp, value, where, prefix=f"{key}.")
+    if origin is tuple:
+        (item_tp, *_rest) = typing.get_args(tp)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]  # `seeds.pretrain=3` means [3]
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected=_type_name(tp), value=value))
+        return tuple(_coerce(v, item_tp, where, key) for v in value)
+    if origin is dict:
+        key_tp, value_tp = typing.get_args(tp)
+        if not isinstance(value, Mapping):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a mapping", value=value))
+        return {str(k): _coerce(v if v is not None else {}, value_tp, where, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="true or false", value=value))
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="an integer", value=value))
+        return value
+    if tp is float:
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads "3e-3" as a string; accept what is plainly a number
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a number", value=value))
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a string", value=value))
+        return value
+    raise TypeError(f"unsupported config annotation {tp!r}")
+
+
+def _unknown_key(where: str, key: str, valid: list[str], section: str) -> UsageError:
+    close = difflib.get_close_matches(key.split(".")[-1], valid, n=1, cutoff=0.5)
+    prefix = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    hint = f" Did you mean '{prefix}{close[0]}'?" if close else ""
+    return UsageError(UNKNOWN_KEY.format(where=where, key=key, hint=hint,
+                                         section=f" in '{section}'" if section else "", valid=", ".join(valid)))
+
+
+def _build(cls: type, data: Mapping[str, Any], where: str, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise _unknown_key(where, f"{prefix}{key}", valid, prefix.rstrip("."))
+        if cls is FinetuneConfig and key == "tasks" and isinstance(value, Mapping):
+            for task in value:
+                if task not in TASKS:
+                    close = difflib.get_close_matches(str(task), TASKS, n=1, cutoff=0.5)
+                    raise UsageError(UNKNOWN_TASK.format(where=where, key=task,
+                                                         hint=f" Did you mean '{close[0]}'?" if close else "",
+                                                         valid=", ".join(TASKS)))
+        kwargs[key] = _coerce(value, hints[key], where, f"{prefix}{key}")
+    return cls(**kwargs)
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses to dicts, tuples to lists: the JSON/YAML form of a config."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text or text.startswith("="):
+        raise UsageError(BAD_OVERRIDE.format(text=text))
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def _check_override_path(path: list[str], where: str) -> None:
+    """Reject an override key that names nothing, before merging, so the message shows the whole dotted key."""
+    cls: Any = Recipe
+    for depth, part in enumerate(path):
+        if cls is None:
+            return
+        if dataclasses.is_dataclass(cls):
+            hints = typing.get_type_hints(cls)
+            if part not in hints:
+                raise _unknown_key(where, ".".join(path[: depth + 1]), [f.name for f in dataclasses.fields(cls)],
+                                   ".".join(path[:depth]))
+            tp = hints[part]
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if typing.get_origin(tp) in (typing.Union, types.UnionType) and args:
+                tp = args[0]
+            if typing.get_origin(tp) is dict:
+                cls = "tasks"
+            else:
+                cls = tp if dataclasses.is_dataclass(tp) else None
+        elif cls == "tasks":
+            if part not in TASKS:
+                close = difflib.get_close_matches(part, TASKS, n=1, cutoff=0.5)
+                raise UsageError(UNKNOWN_TASK.format(where=where, key=part,
+                                                     hint=f" Did you mean '{close[0]}'?" if close else "",
+                                                     valid=", ".join(TASKS)))
+            cls = TaskConfig
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], where: str = "command line") -> dict[str, Any]:
+    """Merge ``KEY=VALUE`` overrides into a raw recipe mapping (before validation)."""
+    data = _deep_copy(data)
+    for text in overrides:
+        path, value = _parse_override(text)
+        _check_override_path(path, f"{where} override '{text}'")
+        node = data
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[path[-1]] = value
+    return data
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def _validate_values(recipe: Recipe, where: str) -> None:
+    """Checks that need more than a type: ranges and cross-field rules."""
+
+    def bad(key: str, problem: str) -> UsageError:
+        return UsageError(BAD_VALUE.format(where=where, key=key, problem=problem))
+
+    if not 0.0 <= recipe.world.bias_strength <= 1.0:
+        raise bad("world.bias_strength", f"must be in [0, 1], got {recipe.world.bias_strength}.")
+    if recipe.threads < 1:
+        raise bad("threads", f"must be at least 1, got {recipe.threads}.")
+    for name, seeds in (("seeds.pretrain", recipe.seeds.pretrain), ("seeds.finetune", recipe.seeds.finetune)):
+        if any(s < 0 for s in seeds):
+            raise bad(name, f"must hold non-negative integers, got {list(seeds)}.")
+        if len(set(seeds)) != len(seeds):
+            raise bad(name, f"lists a seed twice: {list(seeds)}.")
+    if recipe.pretrain is not None:
+        p = recipe.pretrain
+        if not 0.0 < p.mlm_probability < 1.0:
+            raise bad("pretrain.mlm_probability", f"must be in (0, 1), got {p.mlm_probability}.")
+        if p.batch_size % p.grad_accum:
+            raise bad("pretrain.batch_size", f"({p.batch_size}) must be divisible by pretrain.grad_accum ({p.grad_accum}).")
+        if p.model.hidden_size % p.model.num_attention_heads:
+            raise bad("pretrain.model.hidden_size", f"({p.model.hidden_size}) must be divisible by "
+                      f"pretrain.model.num_attention_heads ({p.model.num_attention_heads}).")
+        if p.max_seq_length > p.model.max_position_embeddings:
+            raise bad("pretrain.max_seq_length", f"({p.max_seq_length}) exceeds pretrain.model.max_position_embeddings "
+                      f"({p.model.max_position_embeddings}).")
+        for key in ("max_steps", "batch_size", "grad_accum", "vocab_size", "save_state_every", "log_every"):
+            if getattr(p, key) < 1:
+                raise bad(f"pretrain.{key}", f"must be at least 1, got {getattr(p, key)}.")
+    if recipe.sweep.executor not in ("local", "ray"):
+        raise bad("sweep.executor", f"must be 'local' or 'ray', got '{recipe.sweep.executor}'.")
+    if recipe.sweep.jobs < 1:
+        raise bad("sweep.jobs", f"must be at least 1, got {recipe.sweep.jobs}.")
+
+
+def recipe_from_dict(data: Mapping[str, Any], *, where: str = "recipe") -> Recipe:
+    if not isinstance(data, Mapping):
+        raise UsageError(RECIPE_NOT_MAPPING.format(path=where))
+    recipe = _build(Recipe, data, where)
+    _validate_values(recipe, where)
+    return recipe
+
+
+def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(RECIPE_NOT_FOUND.format(path=path))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise UsageError(RECIPE_BAD_YAML.format(path=path, error=str(err).replace("\n", " "))) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UsageError(RECIPE_NOT_MAPPING.format(path=path))
+    return data
+
+
+def load_recipe(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """Read, override, validate. Relative data paths stay as written (they are relative to the working directory)."""
+    data = apply_overrides(read_recipe_yaml(path), list(overrides))
+    return recipe_from_dict(data, where=str(path))
+
+
+# ----------------------------------------------------------------------------------------------- per-run resolved config
+
+
+def _world_if_used(recipe: Recipe, *sources: str) -> dict[str, Any] | None:
+    return to_plain(recipe.world) if "synthetic" in sources else None
+
+
+def pretrain_run_config(recipe: Recipe) -> dict[str, Any]:
+    """What a pretraining run depends on (seeds are recorded beside it, not in it)."""
+    if recipe.pretrain is None:
+        raise UsageError("This recipe has no 'pretrain' section: nothing to pretrain. Add one, or fine-tune "
+                         "finetune.from_checkpoints instead.")
+    return {"kind": "pretrain", "threads": recipe.threads, "pretrain": to_plain(recipe.pretrain),
+            "world": _world_if_used(recipe, recipe.pretrain.corpus)}
+
+
+def finetune_run_config(recipe: Recipe, task: str, *, parent: str) -> dict[str, Any]:
+    """What a fine-tuning run depends on: the task's settings and the checkpoint it starts from.
+
+    ``parent`` identifies the starting checkpoint: the parent pretraining run's config hash for runs of this recipe,
+    or the path / Hub id of an outside checkpoint.
+    """
+    if task not in recipe.finetune.tasks:
+        close = difflib.get_close_matches(task, list(recipe.finetune.tasks) or list(TASKS), n=1, cutoff=0.5)
+        raise UsageError(UNKNOWN_TASK.format(where="finetune", key=task, hint=f" Did you mean '{close[0]}'?" if close else "",
+                                             valid=", ".join(recipe.finetune.tasks) or "(none in this recipe)"))
+    settings = recipe.finetune.tasks[task]
+    return {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": to_plain(settings),
+            "parent": parent, "world": _world_if_used(recipe, settings.data)}
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two resolved configs (for 'the recipe changed' messages)."""
+    keys = sorted(set(old) | set(new))
+    changed = []
+    for key in keys:
+        a, b = old.get(key), new.get(key)
+        name = f"{prefix}{key}"
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            changed.extend(config_diff(a, b, prefix=f"{name}."))
+        elif a != b:
+            changed.append(name)
+    return changed
