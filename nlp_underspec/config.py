@@ -69,7 +69,7 @@ class PretrainConfig:
     corpus_split: str = "train"
     text_column: str = "text"
     tokenizer: str = "train"  # "train" = WordPiece trained on the corpus, else a tokenizer path or Hub id
-    vocab_size: int = 8192
+    vocab_size: int | None = None  # WordPiece size when training (None: 8192); with a given tokenizer: None or its size
     model: ModelConfig = field(default_factory=ModelConfig)
     max_seq_length: int = 128
     pack: bool = True  # concatenate sentences into full-length blocks: no compute spent on padding
@@ -81,6 +81,7 @@ class PretrainConfig:
     warmup_steps: int = 100
     max_steps: int = 1000
     weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # gradient clipping (0 = off)
     checkpoint_steps: tuple[int, ...] = ()  # steps to keep as step_<K>/ HF checkpoints
     save_state_every: int = 500  # accelerate state for resume
     log_every: int = 50
@@ -98,6 +99,7 @@ class TaskConfig:
     max_steps: int | None = None  # overrides epochs when set
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
+    max_grad_norm: float = 1.0  # gradient clipping (0 = off)
     max_seq_length: int = 128
     save_state_every: int = 200
     max_train_examples: int | None = None  # subsample the training set (seeded by data_seed) for quick runs
@@ -137,6 +139,7 @@ class SweepConfig:
 class Recipe:
     name: str = "experiment"
     threads: int = 2  # torch intra-op threads per run; CPU weights are bit-identical only at the same count
+    log_with: tuple[str, ...] = ()  # experiment trackers ("tensorboard", "trackio", ...); not part of any run config
     seeds: SeedsConfig = field(default_factory=SeedsConfig)
     world: WorldConfig = field(default_factory=WorldConfig)
     pretrain: PretrainConfig | None = None  # None: no pretraining (fine-tune finetune.from_checkpoints instead)
@@ -159,6 +162,9 @@ WRONG_TYPE = "{where}: '{key}' must be {expected}, got {value!r}."
 BAD_OVERRIDE = "Override '{text}' must look like KEY=VALUE, e.g. pretrain.lr=3e-3."
 UNKNOWN_TASK = "{where}: unknown task '{key}'.{hint} Available: {valid}."
 BAD_VALUE = "{where}: '{key}' {problem}"
+NO_PRETRAIN = ("This recipe has no 'pretrain' section: nothing to pretrain. Add one, or fine-tune "
+               "finetune.from_checkpoints instead.")
+DEFAULT_VOCAB_SIZE = 8192  # WordPiece size when pretrain.vocab_size is not set and the tokenizer is trained
 
 # ----------------------------------------------------------------------------------------------------------- machinery
 
@@ -352,13 +358,43 @@ def _validate_values(recipe: Recipe, where: str) -> None:
         if p.max_seq_length > p.model.max_position_embeddings:
             raise bad("pretrain.max_seq_length", f"({p.max_seq_length}) exceeds pretrain.model.max_position_embeddings "
                       f"({p.model.max_position_embeddings}).")
-        for key in ("max_steps", "batch_size", "grad_accum", "vocab_size", "save_state_every", "log_every"):
+        for key in ("max_steps", "batch_size", "grad_accum", "save_state_every", "log_every", "max_seq_length"):
             if getattr(p, key) < 1:
                 raise bad(f"pretrain.{key}", f"must be at least 1, got {getattr(p, key)}.")
+        if p.vocab_size is not None and p.vocab_size < 16:
+            raise bad("pretrain.vocab_size", f"must be at least 16, got {p.vocab_size}.")
+        if p.lr <= 0:
+            raise bad("pretrain.lr", f"must be positive, got {p.lr}.")
+        if any(k < 1 or k > p.max_steps for k in p.checkpoint_steps):
+            raise bad("pretrain.checkpoint_steps", f"must lie in [1, pretrain.max_steps={p.max_steps}], "
+                      f"got {list(p.checkpoint_steps)}.")
+    for task, t in recipe.finetune.tasks.items():
+        _validate_task(task, t, bad)
     if recipe.sweep.executor not in ("local", "ray"):
         raise bad("sweep.executor", f"must be 'local' or 'ray', got '{recipe.sweep.executor}'.")
     if recipe.sweep.jobs < 1:
         raise bad("sweep.jobs", f"must be at least 1, got {recipe.sweep.jobs}.")
+
+
+def _validate_task(task: str, t: TaskConfig, bad) -> None:
+    key = f"finetune.tasks.{task}"
+    if t.batch_size < 1 or t.grad_accum < 1 or t.batch_size % t.grad_accum:
+        raise bad(f"{key}.batch_size", f"({t.batch_size}) must be a positive multiple of {key}.grad_accum "
+                  f"({t.grad_accum}).")
+    if t.lr <= 0:
+        raise bad(f"{key}.lr", f"must be positive, got {t.lr}.")
+    if t.max_steps is None and t.epochs <= 0:
+        raise bad(f"{key}.epochs", f"must be positive, got {t.epochs}.")
+    if t.max_steps is not None and t.max_steps < 1:
+        raise bad(f"{key}.max_steps", f"must be at least 1, got {t.max_steps}.")
+    if not 0.0 <= t.warmup_ratio < 1.0:
+        raise bad(f"{key}.warmup_ratio", f"must be in [0, 1), got {t.warmup_ratio}.")
+    if t.max_train_examples is not None and t.max_train_examples < 1:
+        raise bad(f"{key}.max_train_examples", f"must be at least 1, got {t.max_train_examples}.")
+    if t.save_state_every < 1:
+        raise bad(f"{key}.save_state_every", f"must be at least 1, got {t.save_state_every}.")
+    if t.max_seq_length < 8:
+        raise bad(f"{key}.max_seq_length", f"must be at least 8 (room for the special tokens), got {t.max_seq_length}.")
 
 
 def recipe_from_dict(data: Mapping[str, Any], *, where: str = "recipe") -> Recipe:
@@ -400,8 +436,7 @@ def _world_if_used(recipe: Recipe, *sources: str) -> dict[str, Any] | None:
 def pretrain_run_config(recipe: Recipe) -> dict[str, Any]:
     """What a pretraining run depends on (seeds are recorded beside it, not in it)."""
     if recipe.pretrain is None:
-        raise UsageError("This recipe has no 'pretrain' section: nothing to pretrain. Add one, or fine-tune "
-                         "finetune.from_checkpoints instead.")
+        raise UsageError(NO_PRETRAIN)
     return {"kind": "pretrain", "threads": recipe.threads, "pretrain": to_plain(recipe.pretrain),
             "world": _world_if_used(recipe, recipe.pretrain.corpus)}
 
@@ -425,11 +460,12 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = ""
     """Dotted keys whose values differ between two resolved configs (for 'the recipe changed' messages)."""
     keys = sorted(set(old) | set(new))
     changed = []
+    missing = object()  # a key present in one config only differs even when the other side holds None
     for key in keys:
-        a, b = old.get(key), new.get(key)
+        a, b = old.get(key, missing), new.get(key, missing)
         name = f"{prefix}{key}"
         if isinstance(a, Mapping) and isinstance(b, Mapping):
             changed.extend(config_diff(a, b, prefix=f"{name}."))
-        elif a != b:
+        elif a is missing or b is missing or a != b:
             changed.append(name)
     return changed
