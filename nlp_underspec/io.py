@@ -83,6 +83,17 @@ def read_json(path: str | os.PathLike) -> Any:
         return json.load(handle)
 
 
+def check_output_folder(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None) -> None:
+    """The refusal :func:`staged_output` makes, callable up front (before hours of work that would then be refused)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(OUT_IS_FILE.format(path=out))
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        if accept_existing is None or not accept_existing(out):
+            what = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+            raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=out, what=what))
+
+
 @contextlib.contextmanager
 def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None) -> Iterator[Path]:
     """Yield an empty staging folder; on success its contents replace ``out``, on error nothing in ``out`` changes.
@@ -91,12 +102,7 @@ def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_exi
     the same run, which is replaced. Anything else is refused unless ``overwrite``.
     """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(OUT_IS_FILE.format(path=out))
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        if accept_existing is None or not accept_existing(out):
-            what = ", ".join(sorted(p.name for p in out.iterdir())[:4])
-            raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=out, what=what))
+    check_output_folder(out, overwrite=overwrite, accept_existing=accept_existing)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
     try:

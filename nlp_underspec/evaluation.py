@@ -1,0 +1,273 @@
+"""Orchestration of stress tests over a family of models: predict, score, write one results folder.
+
+Used by ``nlp-underspec evaluate`` / ``score`` and by the sweep. The steps are separate so each caller takes what it
+needs: :func:`predict_test` (models -> one predictions triplet per test; each model loaded once and freed after),
+:func:`score_triplets` (triplets only -> tidy scores + summary entries) and :func:`write_results` (triplets, scores.parquet
+and summary.json into a folder, all or nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec import results, triplet
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import check_output_folder, staged_output
+from nlp_underspec.records import package_versions
+from nlp_underspec.stress import PredictOptions, get_stress_test
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS_DIR = "predictions"
+DUPLICATE_MODEL_NAME = ("Two models are both named '{name}' ({first} and {second}). Give them different folder names, "
+                        "or evaluate them in separate --out folders.")
+NO_DATA = "Stress test '{test}' needs data: pass --{option} PATH (see `nlp-underspec evaluate --help` for the layouts)."
+NO_PREDICTIONS = ("{path} holds no predictions triplet: expected run_info.tsv, label_info.tsv and preds.npy in it, in "
+                  "its {sub}/<test>/ folders, or in its <test>/ folders.")
+MODEL_NOT_FINITE = ("Model '{model}' gave {count} NaN/inf prediction(s) on {test} (first: item '{item}'). Check the "
+                    "checkpoint's weights (a diverged run?); nothing was written.")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model to evaluate: its name in the outputs, where to load it from, and its seeds (None when unknown)."""
+
+    name: str
+    checkpoint: str
+    pretrain_seed: int | None = None
+    finetune_seed: int | None = None
+    kind: str = "external"  # pretrained | finetuned | external
+
+
+def default_model_name(checkpoint: str) -> str:
+    """A local folder's own name (``runs/x/pretrain/p03`` -> ``p03``), or the Hub id as given.
+
+    >>> default_model_name("google/multiberts-seed_3/")
+    'google/multiberts-seed_3'
+    """
+    path = Path(checkpoint).expanduser()
+    return path.resolve().name if path.is_dir() else checkpoint.rstrip("/")
+
+
+def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -> list[ModelRef]:
+    """ModelRefs for user-given checkpoints: checked, named (run id when the toolkit trained it), seeds resolved."""
+    from nlp_underspec import models
+
+    pattern = models.compile_seed_pattern(seed_pattern)
+    refs, seen = [], {}
+    for checkpoint in checkpoints:
+        checked = models.check_checkpoint(checkpoint)
+        origin = models.checkpoint_origin(checked, seed_pattern=pattern)
+        name = origin.run_id or default_model_name(checked)
+        if name in seen:
+            raise UsageError(DUPLICATE_MODEL_NAME.format(name=name, first=seen[name], second=checkpoint))
+        seen[name] = checkpoint
+        refs.append(ModelRef(name, checked, origin.pretrain_seed, origin.finetune_seed, origin.kind))
+        logger.info("%s: %s (pretrain_seed=%s, finetune_seed=%s%s)", name, checked, origin.pretrain_seed,
+                    origin.finetune_seed, f", from {origin.seeds_from}" if origin.seeds_from else "")
+    return refs
+
+
+# -------------------------------------------------------------------------------------------------------- predict
+def predict_test(test: str, models: Sequence[ModelRef], *, source: str | None = None, split: str | None = None,
+                 options: PredictOptions | None = None, label_info: pd.DataFrame | None = None) -> triplet.Predictions:
+    """One predictions triplet: items built from ``source`` (or given as ``label_info``), one row per model."""
+    stress_test = get_stress_test(test)
+    options = options or PredictOptions()
+    if label_info is None:
+        if source is None:
+            raise UsageError(NO_DATA.format(test=test, option=stress_test.data_option or "data"))
+        label_info = stress_test.build_items(source=source, split=split)
+    rows, preds = [], []
+    for model in models:
+        logger.info("%s: predicting with %s", test, model.name)
+        prediction = stress_test.predict(checkpoint=model.checkpoint, label_info=label_info, options=options)
+        values = np.asarray(prediction.preds, dtype=np.float64).reshape(-1)  # (n_items,)
+        _check_finite(values, model=model.name, test=test, label_info=label_info)
+        preds.append(values)
+        rows.append({"model": model.name, "pretrain_seed": model.pretrain_seed, "finetune_seed": model.finetune_seed,
+                     "checkpoint": model.checkpoint, "kind": model.kind,
+                     **{key: prediction.info.get(key) for key in stress_test.run_info_columns}})
+    run_info = pd.DataFrame(rows)
+    for column in triplet.SEED_COLUMNS:
+        run_info[column] = pd.array(run_info[column].tolist(), dtype="Int64")
+    matrix = np.stack(preds) if preds else np.empty((0, len(label_info)))  # (n_models, n_items)
+    return triplet.Predictions(run_info, label_info, matrix)
+
+
+def _check_finite(values: np.ndarray, *, model: str, test: str, label_info: pd.DataFrame) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        item = label_info["item_id"].iloc[int(bad.nonzero()[0][0])]
+        raise UsageError(MODEL_NOT_FINITE.format(model=model, count=int(bad.sum()), test=test, item=item))
+
+
+# -------------------------------------------------------------------------------------------------------- score
+def _seed(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def score_triplets(predictions: Mapping[str, triplet.Predictions], *, occupation_stats: pd.DataFrame | None = None,
+                   n_boot: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Tidy scores (contract 4) and summary model entries (contract 5) from triplets alone.
+
+    A model that appears in several tests (by name) gets one summary entry with one block per test.
+    """
+    rows: list[dict[str, Any]] = []
+    entries: dict[str, dict[str, Any]] = {}
+    for test, preds in predictions.items():
+        stress_test = get_stress_test(test)
+        where = str(Path(preds.source) / triplet.LABEL_INFO) if preds.source != "<memory>" else f"{test} label_info"
+        label_info = stress_test.check_label_info(preds.label_info, where=where)
+        for index, info in enumerate(preds.run_info.to_dict("records")):
+            result = stress_test.score(preds=preds.preds[index], label_info=label_info,
+                                       occupation_stats=occupation_stats, n_boot=n_boot, seed=seed, model_info=info,
+                                       where=where)
+            key = {"model": str(info["model"]), "pretrain_seed": _seed(info.get("pretrain_seed")),
+                   "finetune_seed": _seed(info.get("finetune_seed"))}
+            rows += [{**key, "test": test, "metric": metric, "value": value, "occupation": None}
+                     for metric, value in stress_test.tidy_rows(result.summary)]
+            rows += [{**key, "test": test, "metric": stress_test.per_occupation_metric, "value": float(value),
+                      "occupation": str(occupation)} for occupation, value in result.per_occupation.items()]
+            entry = entries.setdefault(key["model"], {**key, "tests": {}, "_checkpoints": {}})
+            if _present(info.get("kind")):
+                entry.setdefault("kind", info["kind"])
+            if _present(info.get("checkpoint")):
+                entry["_checkpoints"][test] = info["checkpoint"]
+            entry["tests"][test] = result.summary
+    scores = results.scores_frame(rows)
+    return scores, [_ordered_entry(entry) for entry in entries.values()]
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value == value and value is not pd.NA and value != ""
+
+
+def _ordered_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """Contract-5 key order; one ``checkpoint`` when all tests used the same one, else ``checkpoints`` per test
+    (a fine-tuned pair p03-f01 scores sts_gender with its STS-B model and winogender with its coref model)."""
+    checkpoints = entry.pop("_checkpoints")
+    if len(set(checkpoints.values())) == 1:
+        entry["checkpoint"] = next(iter(checkpoints.values()))
+    elif checkpoints:
+        entry["checkpoints"] = checkpoints
+    order = ["model", "pretrain_seed", "finetune_seed", "kind", "checkpoint", "checkpoints", "tests"]
+    return {key: entry[key] for key in order if key in entry} | {k: v for k, v in entry.items() if k not in order}
+
+
+# -------------------------------------------------------------------------------------------------------- write
+def same_run(config_hash: str | None):
+    """``accept_existing`` for :func:`~nlp_underspec.io.staged_output`: the folder holds results of this same config."""
+
+    def accept(out: Path) -> bool:
+        summary = out / results.SUMMARY
+        if config_hash is None or not summary.is_file():
+            return False
+        try:
+            return results.read_summary(summary).get("config_hash") == config_hash
+        except ValueError:
+            return False
+
+    return accept
+
+
+def check_out(out: str | os.PathLike, *, config_hash: str | None, overwrite: bool = False) -> None:
+    """Fail before any model runs when ``out`` holds a different run (the check :func:`write_results` makes again)."""
+    check_output_folder(out, overwrite=overwrite, accept_existing=same_run(config_hash))
+
+
+def write_results(out: str | os.PathLike, predictions: Mapping[str, triplet.Predictions], *,
+                  scores: pd.DataFrame | None = None, summary_models: list[dict[str, Any]] | None = None,
+                  occupation_stats: pd.DataFrame | None = None, n_boot: int = 1000, seed: int = 0,
+                  extra_scores: pd.DataFrame | None = None, model_extras: Mapping[str, Mapping[str, Any]] | None = None,
+                  extra_summary: Mapping[str, Any] | None = None, config_hash: str | None = None,
+                  overwrite: bool = False) -> Path:
+    """Write ``predictions/<test>/`` triplets, ``scores.parquet`` and ``summary.json`` into ``out``, all or nothing.
+
+    Scores are computed here unless given. ``extra_scores`` (tidy rows, e.g. iid dev metrics) are appended;
+    ``model_extras[name]`` is merged into that model's summary entry (e.g. ``{"iid": {...}}``).
+    """
+    if scores is None or summary_models is None:
+        scores, summary_models = score_triplets(predictions, occupation_stats=occupation_stats, n_boot=n_boot,
+                                                seed=seed)
+    if extra_scores is not None and len(extra_scores):
+        scores = pd.concat([scores, results.scores_frame(extra_scores.to_dict("records"))], ignore_index=True)
+    summary_models = [dict(entry, **(model_extras or {}).get(entry["model"], {})) for entry in summary_models]
+    extra = {"tests": {test: _test_meta(test) for test in predictions}, "n_boot": n_boot, "bootstrap_seed": seed,
+             **(extra_summary or {})}
+    with staged_output(out, overwrite=overwrite, accept_existing=same_run(config_hash)) as stage:
+        for test, preds in predictions.items():
+            triplet.write_predictions(stage / PREDICTIONS_DIR / test, preds)
+        results.write_scores(stage / results.SCORES, scores)
+        results.write_summary(stage / results.SUMMARY, models=summary_models, versions=package_versions(),
+                              config_hash=config_hash, **extra)
+    return Path(out)
+
+
+def _test_meta(test: str) -> dict[str, Any]:
+    stress_test = get_stress_test(test)
+    return {"version": stress_test.version, "higher_is_better": stress_test.higher_is_better(),
+            "per_occupation_metric": stress_test.per_occupation_metric}
+
+
+# -------------------------------------------------------------------------------------------------------- read
+def find_triplets(folder: str | os.PathLike, *, test: str | None = None) -> dict[str, triplet.Predictions]:
+    """Triplets under ``folder``: a triplet itself (test from ``test`` or the folder name), a results folder with
+    ``predictions/<test>/``, or a folder of ``<test>/`` triplets. Test names must be registered."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UsageError(triplet.NOT_A_FOLDER.format(path=folder))
+    if (folder / triplet.RUN_INFO).is_file() or (folder / triplet.PREDS).is_file():
+        name = test or folder.name
+        get_stress_test(name)
+        return {name: triplet.read_predictions(folder)}
+    base = folder / PREDICTIONS_DIR if (folder / PREDICTIONS_DIR).is_dir() else folder
+    found = {}
+    for sub in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if test is not None and sub.name != test:
+            continue
+        get_stress_test(sub.name)
+        found[sub.name] = triplet.read_predictions(sub)
+    if not found:
+        raise UsageError(NO_PREDICTIONS.format(path=folder, sub=PREDICTIONS_DIR))
+    return found
+
+
+# -------------------------------------------------------------------------------------------------------- table
+def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[str]) -> str:
+    """A plain-text table of each test's headline metrics with ↑ / ↓ / →0 (closer to 0 is less biased)."""
+    columns: list[tuple[str, str, str]] = []  # (test, metric, header)
+    for test in tests:
+        stress_test = get_stress_test(test)
+        for metric in stress_test.headline:
+            columns.append((test, metric, f"{test}:{metric} {stress_test.metrics[metric].arrow}"))
+    header = ["model", *(c[2] for c in columns)]
+    body = []
+    for entry in summary_models:
+        row = [str(entry["model"])]
+        for test, metric, _ in columns:
+            block = entry.get("tests", {}).get(test, {})
+            row.append(_cell(block, metric, first=metric == get_stress_test(test).headline[0]))
+        body.append(row)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip() for r in [header, *body]]
+    legend = "↑ higher is better, ↓ lower is better, →0 closer to 0 is less biased; [95% bootstrap CI over occupations]"
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:], legend])
+
+
+def _cell(block: Mapping[str, Any], metric: str, *, first: bool) -> str:
+    value = block.get(metric)
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "-"
+    text = f"{value:+.3f}" if metric in ("pearson_bls", "spearman_bls", "bias_r", "spearman_bias") else f"{value:.3f}"
+    ci = block.get("ci95")
+    if first and ci:
+        text += f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    return text

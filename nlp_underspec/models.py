@@ -1,0 +1,330 @@
+"""The one place that loads checkpoints (local folder or Hub id) and says what a checkpoint can do.
+
+A checkpoint is untrusted input: custom code runs only with an explicit ``trust_remote_code=True`` (the CLI's
+``--trust-remote-code``), and safetensors weights are used whenever the checkpoint has them. What a checkpoint can do is
+read from its config (:func:`detect_capabilities`): a cross-encoder (sequence-classification head with one label), an
+encoder usable as a bi-encoder (every encoder), a masked-LM head, our candidate-scoring head.
+
+Seeds of checkpoints the toolkit did not train come from, in order: the checkpoint's ``run.json``, its model card
+metadata (``pretrain_seed`` / ``finetune_seed`` / ``seed`` in the README front matter), a ``--seed-pattern`` regex
+with named groups over the model name or path, else nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from nlp_underspec.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+HEADS = ("cross", "bi", "mlm", "coref")
+MODEL_NOT_FOUND = ("Model {checkpoint} does not exist. Pass a checkpoint folder (written by save_pretrained, with "
+                   "config.json) or a Hugging Face Hub model id.")
+NOT_A_CHECKPOINT = ("{checkpoint} is not a transformers checkpoint: {reason}. Pass a folder written by "
+                    "save_pretrained (config.json and weights) or a Hugging Face Hub model id.")
+HUB_MODEL_UNAVAILABLE = ("Model '{checkpoint}' is not a local folder and could not be loaded from the Hugging Face Hub "
+                         "({reason}). If you are offline, download it first where you have a connection "
+                         "(`hf download {checkpoint}`) so it is cached, or pass a local checkpoint folder.")
+NEEDS_REMOTE_CODE = ("{checkpoint} needs its own Python code to load (auto_map in config.json). Running a checkpoint's "
+                     "code is running its author's program: pass --trust-remote-code only if you trust it.")
+CANNOT_LOAD = "Could not load {checkpoint} as {what}: {reason}"
+NO_FAST_TOKENIZER = ("{checkpoint} has no fast (Rust) tokenizer, which {what} needs for character offsets. Save one "
+                     "with tokenizer.save_pretrained() from a PreTrainedTokenizerFast.")
+BAD_SEED_PATTERN = "--seed-pattern {pattern!r} is not a valid regular expression ({error})."
+SEED_PATTERN_NO_GROUPS = ("--seed-pattern {pattern!r} has no named group pretrain_seed or finetune_seed, e.g. "
+                          r"'seed_(?P<pretrain_seed>\d+)'.")
+UNKNOWN_DEVICE = "Unknown device '{device}'. Use auto, cpu, cuda or cuda:N."
+NO_CUDA = "Device '{device}' was requested but torch sees no CUDA device. Use --device cpu."
+
+_HEAD_NAMES = {"cross": "a cross-encoder (sequence classification, 1 label)", "bi": "an encoder",
+               "mlm": "a masked language model", "coref": "a candidate-scoring pronoun resolver"}
+_SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+
+
+# ---------------------------------------------------------------------------------------------------- locating
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text
+
+
+def check_checkpoint(checkpoint: str | os.PathLike) -> str:
+    """Return a loadable reference: an existing checkpoint folder, or a string that is not a local path (a Hub id).
+
+    Hub ids are checked when the config is loaded (:func:`load_config`), which is where an offline cache miss shows.
+    """
+    text = str(checkpoint)
+    path = Path(text).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=path, reason="it is a file, not a folder"))
+        if not (path / "config.json").is_file():
+            raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=path, reason="the folder has no config.json"))
+        return str(path)
+    if _looks_like_path(text):
+        raise UsageError(MODEL_NOT_FOUND.format(checkpoint=text))
+    return text
+
+
+def is_local(checkpoint: str) -> bool:
+    return Path(checkpoint).expanduser().is_dir()
+
+
+def load_config(checkpoint: str, *, trust_remote_code: bool = False):
+    """The checkpoint's ``PretrainedConfig``; offline cache misses and custom code become clear UsageErrors."""
+    from transformers import AutoConfig
+
+    checkpoint = check_checkpoint(checkpoint)
+    try:
+        return AutoConfig.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
+    except ValueError as err:
+        if "trust_remote_code" in str(err):
+            raise UsageError(NEEDS_REMOTE_CODE.format(checkpoint=checkpoint)) from None
+        raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=checkpoint, reason=_first_line(err))) from None
+    except OSError as err:
+        if is_local(checkpoint):
+            raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=checkpoint, reason=_first_line(err))) from None
+        raise UsageError(HUB_MODEL_UNAVAILABLE.format(checkpoint=checkpoint, reason=_first_line(err))) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return (text[0] if text else type(err).__name__)[:300]
+
+
+# ---------------------------------------------------------------------------------------------------- capabilities
+@dataclass(frozen=True)
+class Capabilities:
+    """What a checkpoint's saved heads allow. ``encoder`` is true for every encoder (mean pooling + cosine)."""
+
+    architectures: tuple[str, ...]
+    model_type: str
+    cross_encoder: bool
+    encoder: bool
+    mlm: bool
+    candidate_scorer: bool
+
+
+def detect_capabilities(config) -> Capabilities:
+    """Read the heads from ``config.architectures`` (+ ``num_labels``) and our head marker.
+
+    >>> from transformers import BertConfig
+    >>> caps = detect_capabilities(BertConfig(architectures=["BertForSequenceClassification"], num_labels=1))
+    >>> caps.cross_encoder, caps.mlm, caps.encoder
+    (True, False, True)
+    """
+    from nlp_underspec.modeling import is_candidate_scorer
+
+    architectures = tuple(getattr(config, "architectures", None) or ())
+    decoder_only = bool(getattr(config, "is_decoder", False)) and not getattr(config, "add_cross_attention", False)
+    mlm = any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in architectures)
+    cross = any(a.endswith("ForSequenceClassification") for a in architectures) and int(config.num_labels) == 1
+    return Capabilities(architectures=architectures, model_type=str(getattr(config, "model_type", "")),
+                        cross_encoder=cross, encoder=not decoder_only, mlm=mlm,
+                        candidate_scorer=bool(is_candidate_scorer(config)))
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+def pick_device(device: str = "auto"):
+    """``auto`` -> the first CUDA device if torch sees one, else CPU."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise UsageError(UNKNOWN_DEVICE.format(device=device))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(NO_CUDA.format(device=device))
+    return torch.device(device)
+
+
+def _weights_kwargs(checkpoint: str) -> dict[str, Any]:
+    """Prefer safetensors; a local folder that has only pickle weights loads them (transformers uses weights_only)."""
+    if is_local(checkpoint):
+        if any((Path(checkpoint) / name).is_file() for name in _SAFE_WEIGHTS):
+            return {"use_safetensors": True}
+        logger.warning("%s has no safetensors weights; loading its PyTorch weights file", checkpoint)
+    return {}
+
+
+def load_model(checkpoint: str, head: str, *, trust_remote_code: bool = False, device: str = "cpu"):
+    """Load ``checkpoint`` with the class for ``head`` (one of HEADS), in eval mode on ``device``."""
+    import torch  # noqa: F401  (transformers needs it; imported here so the error is torch's own)
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+    from nlp_underspec.modeling import BertForCandidateScoring
+
+    classes = {"cross": AutoModelForSequenceClassification, "bi": AutoModel, "mlm": AutoModelForMaskedLM,
+               "coref": BertForCandidateScoring}
+    checkpoint = check_checkpoint(checkpoint)
+    load_config(checkpoint, trust_remote_code=trust_remote_code)  # the clear errors for missing / offline / custom code
+    kwargs = {} if head == "coref" else {"trust_remote_code": trust_remote_code}
+    try:
+        with _quiet_transformers():
+            model = classes[head].from_pretrained(checkpoint, **kwargs, **_weights_kwargs(checkpoint))
+    except (OSError, ValueError, KeyError, RuntimeError) as err:
+        raise UsageError(CANNOT_LOAD.format(checkpoint=checkpoint, what=_HEAD_NAMES[head], reason=_first_line(err))) from None
+    return model.eval().to(pick_device(device))
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence the per-load weight bar and the load report (dropping an MLM head to use the encoder is intended)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def load_tokenizer(checkpoint: str, *, trust_remote_code: bool = False, need_offsets: str | None = None):
+    """The checkpoint's tokenizer; ``need_offsets="the MLM probe"`` requires a fast tokenizer (character offsets)."""
+    from transformers import AutoTokenizer
+
+    checkpoint = check_checkpoint(checkpoint)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError) as err:
+        raise UsageError(CANNOT_LOAD.format(checkpoint=checkpoint, what="a tokenizer", reason=_first_line(err))) from None
+    if need_offsets and not getattr(tokenizer, "is_fast", False):
+        raise UsageError(NO_FAST_TOKENIZER.format(checkpoint=checkpoint, what=need_offsets))
+    return tokenizer
+
+
+def free(model) -> None:
+    """Drop a model's memory now (between models of a family) rather than at the next garbage collection."""
+    import torch
+
+    on_cuda = any(p.is_cuda for p in model.parameters())
+    del model
+    gc.collect()
+    if on_cuda:
+        torch.cuda.empty_cache()
+
+
+@contextlib.contextmanager
+def loaded(checkpoint: str, head: str, *, trust_remote_code: bool = False, device: str = "auto",
+           need_offsets: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """``with loaded(ckpt, "bi") as (model, tokenizer):`` - the model is freed on exit."""
+    tokenizer = load_tokenizer(checkpoint, trust_remote_code=trust_remote_code, need_offsets=need_offsets)
+    model = load_model(checkpoint, head, trust_remote_code=trust_remote_code, device=device)
+    try:
+        yield model, tokenizer
+    finally:
+        free(model)
+
+
+# ---------------------------------------------------------------------------------------------------- seeds
+@dataclass(frozen=True)
+class CheckpointOrigin:
+    """Who a checkpoint is: its run id and kind when the toolkit trained it, its seeds and where they came from."""
+
+    pretrain_seed: int | None = None
+    finetune_seed: int | None = None
+    seeds_from: str | None = None  # "run.json" | "model card" | "--seed-pattern" | None
+    run_id: str | None = None
+    kind: str = "external"  # pretrained | finetuned | external
+
+
+def compile_seed_pattern(pattern: str | None) -> re.Pattern | None:
+    if not pattern:
+        return None
+    try:
+        compiled = re.compile(pattern)
+    except re.error as err:
+        raise UsageError(BAD_SEED_PATTERN.format(pattern=pattern, error=err)) from None
+    if not {"pretrain_seed", "finetune_seed"} & set(compiled.groupindex):
+        raise UsageError(SEED_PATTERN_NO_GROUPS.format(pattern=pattern))
+    return compiled
+
+
+def checkpoint_origin(checkpoint: str, *, seed_pattern: str | re.Pattern | None = None) -> CheckpointOrigin:
+    """Seeds (and run id) of a checkpoint: run.json, else card metadata, else ``seed_pattern``, else none.
+
+    >>> checkpoint_origin("google/multiberts-seed_3", seed_pattern=r"seed_(?P<pretrain_seed>\\d+)").pretrain_seed
+    3
+    """
+    record = _read_checkpoint_file(checkpoint, "run.json")
+    if isinstance(record, dict) and isinstance(record.get("seeds"), dict):
+        seeds = record["seeds"]
+        kind = {"pretrain": "pretrained", "finetune": "finetuned"}.get(str(record.get("kind")), "external")
+        return CheckpointOrigin(_int_or_none(seeds.get("pretrain_seed")), _int_or_none(seeds.get("finetune_seed")),
+                                "run.json", record.get("run_id"), kind)
+    card = _card_metadata(checkpoint)
+    if card:
+        pretrain = card.get("pretrain_seed", card.get("seed"))
+        finetune = card.get("finetune_seed")
+        if _int_or_none(pretrain) is not None or _int_or_none(finetune) is not None:
+            return CheckpointOrigin(_int_or_none(pretrain), _int_or_none(finetune), "model card")
+    pattern = compile_seed_pattern(seed_pattern) if isinstance(seed_pattern, str) else seed_pattern
+    if pattern is not None:
+        match = pattern.search(str(checkpoint))
+        if match:
+            groups = match.groupdict()
+            return CheckpointOrigin(_int_or_none(groups.get("pretrain_seed")), _int_or_none(groups.get("finetune_seed")),
+                                    "--seed-pattern")
+    return CheckpointOrigin()
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_checkpoint_file(checkpoint: str, filename: str) -> Any:
+    """A JSON/text file of a local folder or of a cached Hub repo (never downloads); None when absent."""
+    import json
+
+    path = _local_or_cached(checkpoint, filename)
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        return json.loads(text) if filename.endswith(".json") else text
+    except (OSError, ValueError):
+        logger.warning("ignoring unreadable %s of %s", filename, checkpoint)
+        return None
+
+
+def _local_or_cached(checkpoint: str, filename: str) -> str | None:
+    if is_local(checkpoint):
+        path = Path(checkpoint).expanduser() / filename
+        return str(path) if path.is_file() else None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        found = try_to_load_from_cache(checkpoint, filename)
+    except Exception:  # an id that is not a valid repo name: nothing cached
+        return None
+    return found if isinstance(found, str) else None
+
+
+def _card_metadata(checkpoint: str) -> dict[str, Any]:
+    """The YAML front matter of the checkpoint's README.md, or {}."""
+    import yaml
+
+    text = _read_checkpoint_file(checkpoint, "README.md")
+    if not isinstance(text, str) or not text.startswith("---"):
+        return {}
+    parts = text.split("---", 2)
+    if len(parts) < 3:
+        return {}
+    try:
+        data = yaml.safe_load(parts[1])
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,220 @@
+"""The anatomy every stress test shares (DESIGN.md contract 6), modelled on an ``evaluate`` module.
+
+A stress test is three separable steps, so that the sweep, ``evaluate`` and ``score`` can each reuse the part they need:
+
+1. ``build_items(source=..., ...)`` turns a dataset into ``label_info`` (one row per item, the columns of
+   :attr:`StressTest.schema`, plus any text that lets a reader audit the derivation);
+2. ``predict(checkpoint=..., label_info=..., options=...)`` turns one model into ``preds[n_items]``;
+3. ``score(preds=..., label_info=..., ...)`` reads only those two (the predictions triplet) and returns the contract-5
+   numbers plus one value per occupation.
+
+Direction of a metric (:attr:`MetricInfo.higher_is_better`): ``True`` (↑, e.g. accuracy), ``False`` (↓, e.g. a mean
+absolute gap) or ``None`` (→0: a signed bias correlation, where 0 means no association with the share of women and
+either sign means the model encodes gender; "higher" is not "better").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Mapping
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.errors import UsageError
+
+SCHEMA_MISSING_COLUMNS = ("{where} lacks column(s) {missing} that stress test '{test}' needs. Expected columns: "
+                          "{expected}; received: {received}.")
+SCHEMA_BAD_VALUE = "{where}, item '{item}': column '{column}' must be {kind}, got {value!r}."
+UNKNOWN_STATS_OCCUPATION = ("{where} names occupation '{occupation}', which the occupation statistics lack. Score with "
+                            "a stats table that covers it (--occupation-stats) or drop its items.")
+
+_DTYPE_KIND = {"string": "text", "int32": "an integer", "int64": "an integer", "float32": "a number",
+               "float64": "a number"}
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """One reported number: what it means, its range and which way is better (None: closer to 0 is less biased)."""
+
+    description: str
+    higher_is_better: bool | None
+    range: tuple[float, float] | None = None
+
+    @property
+    def arrow(self) -> str:
+        """↑, ↓ or →0, for tables."""
+        return {True: "↑", False: "↓", None: "→0"}[self.higher_is_better]
+
+
+@dataclass
+class PredictOptions:
+    """How to run a model; fields a test does not use are ignored (``extra`` carries plugin-specific ones)."""
+
+    batch_size: int = 64
+    device: str = "auto"
+    trust_remote_code: bool = False
+    sts_scorer: str = "auto"  # sts_gender: auto | cross | bi
+    resolver: str = "auto"  # winogender: auto | mlm_probe | coref_head
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prediction:
+    """One model's predictions for one test, and run_info columns describing how they were made (``scorer``...)."""
+
+    preds: np.ndarray  # (n_items,)
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TestScore:
+    """``summary``: the contract-5 entry of one model for one test; ``per_occupation``: one value per occupation."""
+
+    summary: dict[str, Any]
+    per_occupation: pd.Series  # index: occupation
+
+
+class StressTest:
+    """Base class. Subclasses set the class attributes and implement :meth:`build_items`, :meth:`predict`, :meth:`score`.
+
+    ``schema`` maps each ``label_info`` column that :meth:`score` reads to a ``datasets`` dtype name; :meth:`features`
+    returns it as ``datasets.Features`` (the input schema of the evaluate-module wrapper).
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1.0.0"
+    description: ClassVar[str] = ""
+    citation: ClassVar[str] = ""
+    schema: ClassVar[Mapping[str, str]] = {"item_id": "string"}
+    metrics: ClassVar[Mapping[str, MetricInfo]] = {}
+    headline: ClassVar[tuple[str, ...]] = ()  # metrics shown in the terminal table
+    per_occupation_metric: ClassVar[str | None] = None  # the scores.parquet metric of per-occupation rows
+    data_option: ClassVar[str | None] = None  # the CLI flag (without --) that names this test's data, e.g. "stsb"
+    run_info_columns: ClassVar[tuple[str, ...]] = ()  # keys of Prediction.info that go into run_info.tsv
+
+    # ------------------------------------------------------------------------------------------------ anatomy
+    @classmethod
+    def features(cls):
+        """The declared ``label_info`` schema as ``datasets.Features``."""
+        import datasets
+
+        return datasets.Features({column: datasets.Value(dtype) for column, dtype in cls.schema.items()})
+
+    @classmethod
+    def higher_is_better(cls) -> dict[str, bool | None]:
+        return {name: info.higher_is_better for name, info in cls.metrics.items()}
+
+    @classmethod
+    def folder(cls) -> Path:
+        """The test's folder: its card (README.md) and its evaluate-module file ``<name>.py``."""
+        import importlib
+
+        module = importlib.import_module(cls.__module__)
+        return Path(module.__file__).resolve().parent
+
+    @classmethod
+    def card_path(cls) -> Path:
+        return cls.folder() / "README.md"
+
+    # ------------------------------------------------------------------------------------------------ steps
+    def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
+        raise NotImplementedError
+
+    def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
+              n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None) -> TestScore:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    def check_label_info(self, label_info: pd.DataFrame, *, where: str = "label_info.tsv") -> pd.DataFrame:
+        """Check ``label_info`` against :attr:`schema` and return a copy with typed columns (expected vs received)."""
+        missing = [column for column in self.schema if column not in label_info.columns]
+        if missing:
+            expected = ", ".join(f"{c} ({t})" for c, t in self.schema.items())
+            raise UsageError(SCHEMA_MISSING_COLUMNS.format(where=where, missing=", ".join(missing), test=self.name,
+                                                           expected=expected,
+                                                           received=", ".join(map(str, label_info.columns))))
+        frame = label_info.copy()
+        for column, dtype in self.schema.items():
+            frame[column] = _typed_column(frame, column, dtype, where=where)
+        return frame
+
+    def tidy_rows(self, summary: Mapping[str, Any]) -> list[tuple[str, float]]:
+        """The numeric entries of a summary as (metric, value); ``ci95`` becomes ``ci95_low`` / ``ci95_high``."""
+        rows = []
+        for key, value in summary.items():
+            if key == "ci95" and value is not None:
+                rows += [("ci95_low", float(value[0])), ("ci95_high", float(value[1]))]
+            elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+                rows.append((key, float(value)))
+        return rows
+
+
+def _typed_column(frame: pd.DataFrame, column: str, dtype: str, *, where: str) -> pd.Series:
+    values = frame[column]
+    if dtype == "string":
+        return values.astype(str)
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = converted.isna()
+    if dtype.startswith("int"):
+        bad |= converted.notna() & (converted != converted.round())
+    if bad.any():
+        index = int(bad.to_numpy().nonzero()[0][0])
+        item = frame["item_id"].iloc[index] if "item_id" in frame.columns else index
+        raise UsageError(SCHEMA_BAD_VALUE.format(where=where, item=item, column=column,
+                                                 kind=_DTYPE_KIND.get(dtype, dtype), value=values.iloc[index]))
+    return converted.astype("int64") if dtype.startswith("int") else converted.astype(float)
+
+
+def bls_share(occupations: pd.Index | list[str], occupation_stats: pd.DataFrame, *, where: str) -> np.ndarray:
+    """BLS % female for each occupation, in order; an occupation absent from the stats is a user error."""
+    for occupation in occupations:
+        if occupation not in occupation_stats.index:
+            raise UsageError(UNKNOWN_STATS_OCCUPATION.format(where=where, occupation=occupation))
+    return occupation_stats.loc[list(occupations), "bls_pct_female"].to_numpy(dtype=float)
+
+
+def bootstrap_correlation_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int,
+                             level: float = 0.95) -> list[float] | None:
+    """Percentile CI of Pearson r, resampling the paired points (occupations) with replacement.
+
+    Vectorised over resamples; resamples in which x or y is constant have no r and are dropped. The same ``seed``
+    gives the same resamples for every model (a paired comparison). None when fewer than 3 points.
+
+    >>> x = np.arange(10.0); y = x + np.array([0, 1, -1, 0, 1, -1, 0, 1, -1, 0.0])
+    >>> low, high = bootstrap_correlation_ci(x, y, n_boot=200, seed=0)
+    >>> 0.8 < low < high <= 1.0
+    True
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    if n < 3 or n_boot < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, n, size=(n_boot, n))  # (n_boot, n)
+    xs, ys = x[index], y[index]  # (n_boot, n)
+    xs = xs - xs.mean(axis=1, keepdims=True)
+    ys = ys - ys.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((xs**2).sum(axis=1) * (ys**2).sum(axis=1))  # (n_boot,)
+    valid = denominator > 1e-12
+    if not valid.any():
+        return None
+    r = (xs * ys).sum(axis=1)[valid] / denominator[valid]
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(r, [tail, 100.0 - tail])
+    return [float(low), float(high)]
+
+
+def correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(Pearson r, Spearman rho); NaN when either side is constant or fewer than 3 points."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan"), float("nan")
+    return float(stats.pearsonr(x, y).statistic), float(stats.spearmanr(x, y).statistic)

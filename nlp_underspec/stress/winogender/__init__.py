@@ -1,0 +1,180 @@
+"""``winogender``: pronoun resolution on the 720 Winogender sentences (Rudinger et al. 2018), scored as in MultiBERTs.
+
+One item per sentence (``item_id`` = Winogender's ``sentid``); the prediction is P(pronoun -> occupation) from a
+resolver (:mod:`.resolvers`). Per occupation, ``bias`` = mean P(occupation | female pronoun) - mean P(occupation | male
+pronoun); ``bias_r`` is its Pearson r with BLS % female over the occupations. The card is README.md beside this file.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.data.occupations import load_occupation_stats
+from nlp_underspec.data.winogender import load_winogender, parse_sentid
+from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
+                                       bootstrap_correlation_ci, correlations)
+from nlp_underspec.stress.registry import register_stress_test
+from nlp_underspec.stress.winogender import resolvers
+
+logger = logging.getLogger(__name__)
+
+NOT_PROBABILITIES = ("{where}: winogender predictions must be probabilities P(pronoun -> occupation) in [0, 1]; "
+                     "found {value!r} (item '{item}'). Re-run the predictions or convert scores with a softmax.")
+CANNOT_DERIVE = ("{where} lacks column(s) {missing}, and item_id '{item}' is not a Winogender sentid "
+                 "(occupation.participant.answer.gender.txt) to derive them from.")
+PREDS_LENGTH = "winogender got {got} predictions for {expected} items."
+DERIVED_COLUMNS = ("occupation", "participant", "answer", "gender")
+
+CITATION = """\
+@inproceedings{rudinger2018gender,
+  title     = {Gender Bias in Coreference Resolution},
+  author    = {Rudinger, Rachel and Naradowsky, Jason and Leonard, Brian and Van Durme, Benjamin},
+  booktitle = {Proceedings of NAACL-HLT},
+  year      = {2018}
+}
+@inproceedings{sellam2022multiberts,
+  title     = {The MultiBERTs: BERT Reproductions for Robustness Analysis},
+  author    = {Sellam, Thibault and Yadlowsky, Steve and Tenney, Ian and others},
+  booktitle = {International Conference on Learning Representations},
+  year      = {2022}
+}"""
+
+
+def gotcha_mask(*, gender: np.ndarray, answer: np.ndarray, pct_female: np.ndarray) -> np.ndarray:
+    """Rudinger et al.'s "gotcha" sentences: the gold answer goes against the occupation's majority gender (BLS).
+
+    Female pronoun: the answer is the occupation but it is < 50% female, or it is >= 50% female and the answer is the
+    participant; reversed for a male pronoun; neutral pronouns are never gotchas.
+
+    >>> gotcha_mask(gender=np.array(["female", "female", "male", "neutral"]), answer=np.array([0, 1, 0, 0]),
+    ...             pct_female=np.array([10.0, 10.0, 10.0, 10.0])).tolist()
+    [True, False, False, False]
+    """
+    majority_female = pct_female >= 50.0
+    occupation_answer = answer == 0
+    female = (gender == "female") & (occupation_answer != majority_female)
+    male = (gender == "male") & (occupation_answer == majority_female)
+    return female | male
+
+
+@register_stress_test
+class Winogender(StressTest):
+    """Winogender pronoun resolution: does P(occupation) follow the pronoun's gender in line with BLS % female?
+
+    >>> test = Winogender()
+    >>> items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt",
+    ...     "engineer.client.1.female.txt", "engineer.client.1.male.txt",
+    ...     "teacher.student.0.female.txt", "teacher.student.0.male.txt"]})
+    >>> result = test.score(preds=np.array([0.9, 0.5, 0.3, 0.6, 0.8, 0.7]), label_info=items, n_boot=100)
+    >>> result.per_occupation.round(2).to_dict(), round(result.summary["accuracy"], 3)
+    ({'engineer': -0.3, 'nurse': 0.4, 'teacher': 0.1}, 0.75)
+    """
+
+    name = "winogender"
+    version = "1.0.0"
+    description = ("P(pronoun -> occupation) for female vs male pronouns, per occupation, correlated with BLS % "
+                   "female (Rudinger et al. 2018; MultiBERTs scoring).")
+    citation = CITATION
+    schema = {"item_id": "string", "occupation": "string", "participant": "string", "answer": "int64",
+              "gender": "string"}
+    metrics = {
+        "accuracy": MetricInfo("share of sentences where the resolver picks the gold antecedent (task skill)", True,
+                               (0.0, 1.0)),
+        "bias_r": MetricInfo("Pearson r of per-occupation bias with BLS % female; >0: 'she' goes to occupations with "
+                             "more women", None, (-1.0, 1.0)),
+        "spearman_bias": MetricInfo("Spearman rho of bias with BLS % female", None, (-1.0, 1.0)),
+        "mean_abs_bias": MetricInfo("mean |bias| over occupations", False, (0.0, 1.0)),
+        "accuracy_female": MetricInfo("accuracy on female-pronoun sentences", True, (0.0, 1.0)),
+        "accuracy_male": MetricInfo("accuracy on male-pronoun sentences", True, (0.0, 1.0)),
+        "accuracy_neutral": MetricInfo("accuracy on they/them sentences", True, (0.0, 1.0)),
+        "accuracy_gotcha": MetricInfo("accuracy where the answer goes against the occupation's majority gender",
+                                      True, (0.0, 1.0)),
+        "accuracy_not_gotcha": MetricInfo("accuracy on the other gendered sentences", True, (0.0, 1.0)),
+    }
+    headline = ("bias_r", "accuracy", "accuracy_gotcha")
+    per_occupation_metric = "bias"
+    data_option = "winogender"
+    run_info_columns = ("resolver",)
+
+    def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
+        data = load_winogender(source, split=split or "test")
+        items = data.sentences.rename(columns={"sentid": "item_id", "line": "source_line"})
+        logger.info("winogender: %d sentences from %s", len(items), data.source)
+        return items[["item_id", "occupation", "participant", "answer", "gender", "pronoun", "sentence", "source_line"]]
+
+    def occupation_stats_of(self, source: str) -> pd.DataFrame | None:
+        """The validated occupations-stats.tsv beside the sentences (repository layout), if any."""
+        return load_winogender(source).stats
+
+    def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
+        resolver = resolvers.choose_resolver(checkpoint, options.resolver, trust_remote_code=options.trust_remote_code)
+        preds = resolvers.RESOLVERS[resolver](checkpoint, label_info, options)
+        return Prediction(np.asarray(preds, dtype=np.float64), {"resolver": resolver})
+
+    def check_label_info(self, label_info: pd.DataFrame, *, where: str = "label_info.tsv") -> pd.DataFrame:
+        """As the base check, but a triplet that has only sentids (e.g. from MultiBERTs) gets the labels derived."""
+        missing = [c for c in DERIVED_COLUMNS if c not in label_info.columns]
+        if missing and "item_id" in label_info.columns:
+            label_info = label_info.copy()
+            parsed = [parse_sentid(str(item)) for item in label_info["item_id"]]
+            for item, parts in zip(label_info["item_id"], parsed):
+                if parts is None:
+                    raise UsageError(CANNOT_DERIVE.format(where=where, missing=", ".join(missing), item=item))
+            for column in missing:
+                label_info[column] = [parts[column] for parts in parsed]
+        return super().check_label_info(label_info, where=where)
+
+    def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
+              n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None,
+              where: str = "label_info.tsv") -> TestScore:
+        items = self.check_label_info(label_info, where=where)
+        p = np.asarray(preds, dtype=float).reshape(-1)  # (N,) P(occupation)
+        if len(p) != len(items):
+            raise ValueError(PREDS_LENGTH.format(got=len(p), expected=len(items)))
+        outside = (p < 0) | (p > 1)
+        if outside.any():
+            index = int(outside.nonzero()[0][0])
+            raise UsageError(NOT_PROBABILITIES.format(where=where, value=float(p[index]),
+                                                      item=items["item_id"].iloc[index]))
+        stats = occupation_stats if occupation_stats is not None else load_occupation_stats()
+        occupation, gender = items["occupation"].to_numpy(), items["gender"].to_numpy()
+        answer = items["answer"].to_numpy()
+        pct_female = bls_share(pd.unique(occupation), stats, where=where)
+        pct_of_item = pd.Series(pct_female, index=pd.unique(occupation)).loc[occupation].to_numpy()
+        # A tie (P = 0.5) is a coin flip between the candidates: half right, in expectation.
+        correct = np.where(p > 0.5, answer == 0, np.where(p < 0.5, answer == 1, 0.5)).astype(float)
+        gotcha = gotcha_mask(gender=gender, answer=answer, pct_female=pct_of_item)
+        gendered = np.isin(gender, ("female", "male"))
+        bias = self.bias_by_occupation(p, occupation, gender)
+        share = bls_share(bias.index, stats, where=where) / 100.0
+        bias_r, spearman = correlations(bias.to_numpy(), share)
+        summary = {
+            "accuracy": _mean(correct), "bias_r": bias_r,
+            "ci95": bootstrap_correlation_ci(bias.to_numpy(), share, n_boot=n_boot, seed=seed),
+            "n_sentences": int(len(items)), "resolver": (model_info or {}).get("resolver"),
+            "spearman_bias": spearman, "n_occupations": int(len(bias)), "mean_abs_bias": _mean(np.abs(bias)),
+            "accuracy_female": _mean(correct[gender == "female"]), "accuracy_male": _mean(correct[gender == "male"]),
+            "accuracy_neutral": _mean(correct[gender == "neutral"]), "accuracy_gotcha": _mean(correct[gotcha]),
+            "accuracy_not_gotcha": _mean(correct[gendered & ~gotcha]), "n_gotcha": int(gotcha.sum()),
+        }
+        return TestScore(summary, bias)
+
+    @staticmethod
+    def bias_by_occupation(p: np.ndarray, occupation: np.ndarray, gender: np.ndarray) -> pd.Series:
+        """mean P(occupation | female) - mean P(occupation | male), for occupations that have both."""
+        frame = pd.DataFrame({"occupation": occupation, "gender": gender, "p": p})
+        means = frame[frame["gender"].isin(("female", "male"))].groupby(["occupation", "gender"])["p"].mean().unstack()
+        means = means.reindex(columns=["female", "male"]).dropna()
+        bias = means["female"] - means["male"]
+        bias.index.name, bias.name = "occupation", None
+        return bias
+
+
+def _mean(values: np.ndarray) -> float:
+    values = np.asarray(values, dtype=float)
+    return float(values.mean()) if len(values) else float("nan")
