@@ -1,0 +1,193 @@
+"""Seeded, resumable MLM pretraining of a BERT from scratch: one run = one pretraining seed = one run folder.
+
+The pretraining seed sets weight init and data order (as in MultiBERTs); masking has its own ``mask_seed`` (default:
+derived from the pretraining seed) and is stateless per example (:mod:`nlp_underspec.training.mlm`). The run folder is
+a standard Hugging Face checkpoint (``BertForMaskedLM`` + tokenizer) with ``run.json``, ``step_<K>/`` intermediate
+checkpoints, and ``state/`` (accelerate state for resume) while the run is unfinished.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+from nlp_underspec import records
+from nlp_underspec.config import DEFAULT_VOCAB_SIZE, NO_PRETRAIN, PretrainConfig, Recipe, pretrain_run_config
+from nlp_underspec.errors import UsageError
+from nlp_underspec.seeding import check_seed, default_mask_seed, pin_threads, seed_everything
+from nlp_underspec.training import loop, mlm, runs
+from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check_recipe_vocab_size, load_tokenizer,
+                                              train_wordpiece)
+
+logger = logging.getLogger(__name__)
+
+EMPTY_CORPUS = "Corpus '{corpus}' holds no text. Point pretrain.corpus at text files with content (or 'synthetic')."
+CORPUS_TOO_SMALL = ("Corpus '{corpus}' has {n_tokens} tokens, fewer than one block of pretrain.max_seq_length="
+                    "{block} tokens. Use a larger corpus or a smaller pretrain.max_seq_length.")
+
+
+def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, texts: Sequence[str] | None = None,
+             log_with: Sequence[str] | None = None, overwrite: bool = False, where: str = "recipe") -> records.RunRecord:
+    """Pretrain (or resume, or skip if complete) run ``p{seed}`` into ``out``; returns its final record.
+
+    ``texts`` replaces the recipe's corpus (for library use and tests); ``log_with`` replaces ``recipe.log_with``.
+    """
+    settings = _pretrain_settings(recipe)
+    pretrain_seed = check_seed("pretrain_seed", pretrain_seed)
+    mask_seed = settings.mask_seed if settings.mask_seed is not None else default_mask_seed(pretrain_seed)
+    trackers = loop.check_trackers(recipe.log_with if log_with is None else tuple(log_with))
+    threads = pin_threads(recipe.threads)
+    run = runs.open_run_folder(out, run_id=records.pretrain_run_id(pretrain_seed), kind="pretrain",
+                               seeds={"pretrain_seed": pretrain_seed, "mask_seed": mask_seed},
+                               config=pretrain_run_config(recipe), overwrite=overwrite)
+    if run.complete:
+        return run.record
+    texts = _corpus_texts(recipe, settings) if texts is None else list(texts)
+    tokenizer = build_tokenizer(settings, texts, resume_from=run.path if run.resuming else None, where=where)
+    blocks = build_blocks(tokenizer, texts, settings)
+    accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
+                                         project_dir=run.path / "logs")
+    loop_settings = build_loop_settings(settings, description=f"pretrain {run.record.run_id}")
+    loop.check_batch_split(accelerator, loop_settings, "pretrain.batch_size")
+    record = run.start() if accelerator.is_main_process else run.record
+    record.torch_threads = threads
+    try:
+        metrics = _train(accelerator, record, run.path, settings, loop_settings, tokenizer, blocks,
+                         pretrain_seed=pretrain_seed, mask_seed=mask_seed)
+    except BaseException as err:
+        if accelerator.is_main_process:
+            records.mark_failed(run.path, record, f"{type(err).__name__}: {err}")
+        raise
+    if accelerator.is_main_process:
+        records.mark_complete(run.path, record, metrics)
+    accelerator.end_training()
+    return record
+
+
+def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
+    if recipe.pretrain is None:
+        raise UsageError(NO_PRETRAIN)
+    return recipe.pretrain
+
+
+def _corpus_texts(recipe: Recipe, settings: PretrainConfig) -> list[str]:
+    from nlp_underspec.data.sources import load_corpus_texts
+
+    return list(load_corpus_texts(settings, recipe.world))
+
+
+def build_tokenizer(settings: PretrainConfig, texts: Sequence[str], *, resume_from: Path | None = None,
+                    where: str = "recipe"):
+    """The run's tokenizer: the one an unfinished run already saved, a WordPiece trained on ``texts``, or a given one."""
+    if not any(text.strip() for text in texts):
+        raise UsageError(EMPTY_CORPUS.format(corpus=settings.corpus))
+    if resume_from is not None and (resume_from / "tokenizer.json").is_file():
+        return load_tokenizer(str(resume_from))
+    if settings.tokenizer == "train":
+        return train_wordpiece(texts, vocab_size=settings.vocab_size or DEFAULT_VOCAB_SIZE)
+    tokenizer = load_tokenizer(settings.tokenizer)
+    check_pretraining_tokenizer(tokenizer, settings.tokenizer)
+    check_recipe_vocab_size(tokenizer, vocab_size=settings.vocab_size, name=settings.tokenizer, where=where)
+    return tokenizer
+
+
+def build_blocks(tokenizer, texts: Sequence[str], settings: PretrainConfig):
+    """Packed ``(N, max_seq_length)`` blocks, or one sequence per text when ``pack`` is off."""
+    token_ids = mlm.tokenize_corpus(tokenizer, texts)
+    kwargs = dict(block_size=settings.max_seq_length, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id)
+    blocks = mlm.pack_blocks(token_ids, **kwargs) if settings.pack else mlm.sentence_blocks(token_ids, **kwargs)
+    if len(blocks) == 0:
+        n_tokens = sum(len(ids) for ids in token_ids)
+        raise UsageError(CORPUS_TOO_SMALL.format(corpus=settings.corpus, n_tokens=n_tokens,
+                                                 block=settings.max_seq_length))
+    logger.info("Corpus: %d texts -> %d %s of up to %d tokens", len(texts), len(blocks),
+                "packed blocks" if settings.pack else "sequences", settings.max_seq_length)
+    return blocks
+
+
+def build_loop_settings(settings: PretrainConfig, *, description: str = "pretrain") -> loop.LoopSettings:
+    return loop.LoopSettings(max_steps=settings.max_steps, batch_size=settings.batch_size, grad_accum=settings.grad_accum,
+                             lr=settings.lr, weight_decay=settings.weight_decay, warmup_steps=settings.warmup_steps,
+                             max_grad_norm=settings.max_grad_norm, save_state_every=settings.save_state_every,
+                             log_every=settings.log_every, description=description)
+
+
+def build_mlm_model(settings: PretrainConfig, tokenizer, *, seed: int):
+    """A randomly initialised ``BertForMaskedLM`` (init drawn from ``seed``) sized to the tokenizer."""
+    from transformers import BertConfig, BertForMaskedLM
+
+    m = settings.model
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=m.hidden_size, num_hidden_layers=m.num_hidden_layers,
+                        num_attention_heads=m.num_attention_heads, intermediate_size=m.intermediate_size,
+                        max_position_embeddings=m.max_position_embeddings, hidden_dropout_prob=m.hidden_dropout_prob,
+                        attention_probs_dropout_prob=m.attention_probs_dropout_prob,
+                        pad_token_id=tokenizer.pad_token_id)
+    seed_everything(seed)
+    return BertForMaskedLM(config)
+
+
+def build_pretraining_data(tokenizer, blocks, settings: PretrainConfig, *, pretrain_seed: int, mask_seed: int):
+    """The masked dataset, its epoch-shuffling sampler (data order from the pretraining seed) and the collate fn."""
+    dataset = mlm.MaskedBlocks(blocks, mask_seed=mask_seed, probability=settings.mlm_probability,
+                               mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
+                               special_ids=tokenizer.all_special_ids)
+    sampler = loop.EpochShuffleSampler(len(dataset), seed=pretrain_seed, total=settings.max_steps * settings.batch_size)
+    pad_id = tokenizer.pad_token_id
+
+    def collate(examples):
+        return mlm.collate_masked(examples, pad_id=pad_id)
+
+    return dataset, sampler, collate
+
+
+def _train(accelerator, record, run_path: Path, settings: PretrainConfig, loop_settings: loop.LoopSettings, tokenizer,
+           blocks, *, pretrain_seed: int, mask_seed: int) -> dict:
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(run_path)
+    model = mlm.MaskedPositionsMLM(build_mlm_model(settings, tokenizer, seed=pretrain_seed))
+    dataset, sampler, collate = build_pretraining_data(tokenizer, blocks, settings, pretrain_seed=pretrain_seed,
+                                                       mask_seed=mask_seed)
+    dataloader = loop.build_dataloader(dataset, sampler=sampler, batch_size=loop_settings.micro_batch_size,
+                                       collate_fn=collate)
+    optimizer = loop.build_optimizer(model, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = loop.build_scheduler(optimizer, warmup_steps=settings.warmup_steps, max_steps=settings.max_steps)
+    model, optimizer, dataloader = accelerator.prepare(model, optimizer, dataloader)
+    loop.init_trackers(accelerator, run_id=record.run_id, config=record.config)
+    saved_steps: list[int] = sorted(int(p.name[5:]) for p in run_path.glob("step_*") if p.name[5:].isdigit())
+
+    def save_intermediate(step: int) -> None:
+        if step in settings.checkpoint_steps and step not in saved_steps:
+            save_checkpoint(accelerator, model, tokenizer, run_path / f"step_{step}")
+            saved_steps.append(step)
+
+    result = loop.run_training_loop(accelerator=accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
+                                    dataloader=dataloader, settings=loop_settings, run_folder=run_path,
+                                    on_step=save_intermediate)
+    save_checkpoint(accelerator, model, tokenizer, run_path, atomic=False)
+    if accelerator.is_main_process:
+        loop.remove_state(run_path)
+    return {"steps": result.steps, "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
+            "train_seconds": round(result.seconds, 3), "tokens_per_second": round(result.tokens_per_second, 1),
+            "n_blocks": len(blocks), "vocab_size": len(tokenizer), "checkpoints": sorted(saved_steps),
+            "num_processes": accelerator.num_processes, "mixed_precision": str(accelerator.mixed_precision),
+            "device": str(accelerator.device), "loss_history": result.history}
+
+
+def save_checkpoint(accelerator, model, tokenizer, folder: Path, *, atomic: bool = True) -> None:
+    """Save the plain ``BertForMaskedLM`` (+ tokenizer) inside the prepared wrapper as an HF checkpoint.
+
+    ``atomic``: write into a temporary sibling and rename, so an intermediate ``step_<K>/`` is whole or absent.
+    """
+    accelerator.wait_for_everyone()
+    inner = accelerator.unwrap_model(model).mlm
+    target = folder.with_name(f".{folder.name}.tmp") if atomic else folder
+    inner.save_pretrained(target, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(target)
+        if atomic:
+            shutil.rmtree(folder, ignore_errors=True)
+            os.replace(target, folder)
+    accelerator.wait_for_everyone()

@@ -1,0 +1,76 @@
+"""Opening a run folder: start fresh, resume an unfinished run, skip a finished one, or refuse a different run.
+
+Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated, so
+bad input never leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
+after an exception, and ``complete`` only once every checkpoint file is on disk (:func:`records.mark_complete`).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nlp_underspec import records
+from nlp_underspec.config import config_diff
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import OUT_HOLDS_OTHER_RUN, OUT_IS_FILE
+
+logger = logging.getLogger(__name__)
+
+CONFIG_CHANGED = ("{path} holds run {run_id} made with a different config (hash {old_hash}, now {new_hash}; changed: "
+                  "{keys}). Resume it with the recipe it was made with, choose another --out, or pass --overwrite to "
+                  "start it again.")
+SEEDS_CHANGED = ("{path} holds run {old_id} with seeds {old_seeds}, not {new_seeds}. Choose another --out, or pass "
+                 "--overwrite to replace it.")
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    record: records.RunRecord
+    resuming: bool  # an unfinished record with the same config and seeds exists
+    complete: bool  # a finished record with the same config and seeds exists: nothing to do
+    overwrite: bool = False
+
+    def start(self) -> records.RunRecord:
+        """Create the folder (clearing it for --overwrite) and write the ``running`` record."""
+        if self.overwrite and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        records.write_run_record(self.path, self.record)
+        return self.record
+
+
+def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str, Any], config: dict[str, Any],
+                    overwrite: bool = False, **extra: Any) -> RunFolder:
+    """Decide what to do with ``out`` for this run (see the module docstring); writes nothing."""
+    path = Path(out)
+    record = records.RunRecord.new(run_id=run_id, kind=kind, seeds=seeds, config=config, **extra)
+    if path.exists() and not path.is_dir():
+        raise UsageError(OUT_IS_FILE.format(path=path))
+    if overwrite or not path.is_dir() or not any(path.iterdir()):
+        return RunFolder(path, record, resuming=False, complete=False, overwrite=overwrite)
+    existing = records.read_run_record(path)
+    if existing is None:
+        what = ", ".join(sorted(p.name for p in path.iterdir())[:4])
+        raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=path, what=what))
+    if existing.get("seeds") != record.seeds or existing.get("run_id") != run_id:
+        raise UsageError(SEEDS_CHANGED.format(path=path, old_id=existing.get("run_id"), old_seeds=existing.get("seeds"),
+                                              new_seeds=record.seeds))
+    if existing.get("config_hash") != record.config_hash:
+        keys = config_diff(existing.get("config") or {}, config) or ["(record has no config)"]
+        raise UsageError(CONFIG_CHANGED.format(path=path, run_id=run_id, old_hash=existing.get("config_hash"),
+                                               new_hash=record.config_hash, keys=", ".join(keys)))
+    if existing.get("status") == records.STATUS_COMPLETE:
+        logger.info("%s is already complete (run %s); nothing to do", path, run_id)
+        return RunFolder(path, _record_from_dict(existing), resuming=False, complete=True)
+    record.started = existing.get("started") or record.started
+    return RunFolder(path, record, resuming=True, complete=False)
+
+
+def _record_from_dict(data: dict[str, Any]) -> records.RunRecord:
+    fields = records.RunRecord.__dataclass_fields__
+    return records.RunRecord(**{k: v for k, v in data.items() if k in fields})

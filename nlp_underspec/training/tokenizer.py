@@ -1,0 +1,80 @@
+"""Tokenizers for pretraining: a WordPiece vocabulary trained on the corpus, or an existing tokenizer by path / Hub id.
+
+A trained tokenizer is saved as a standard ``BertTokenizer`` (lower-cased, BERT normalisation and pre-tokenisation),
+so ``AutoTokenizer.from_pretrained(run_folder)`` loads it with the model. Training is deterministic for a given
+corpus and size (``tokenizers`` counts words exactly and breaks ties by a fixed order; a test checks it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+from nlp_underspec.errors import UsageError
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")  # ids 0-4, BERT's order of roles
+
+TOKENIZER_NOT_LOADABLE = ("Could not load a tokenizer from '{name}' ({reason}). Pass a folder saved with "
+                          "save_pretrained, a Hub id, or 'train' to train a WordPiece vocabulary on the corpus.")
+TOKENIZER_NOT_FAST = ("Tokenizer '{name}' is a slow (Python) tokenizer; the toolkit needs a fast one (tokenizer.json) "
+                      "for character offsets. Re-save it with a tokenizers-backed class.")
+TOKENIZER_LACKS_SPECIALS = ("Tokenizer '{name}' has no {missing} token(s); BERT pretraining needs [CLS], [SEP], [PAD] "
+                            "and [MASK]. Use a BERT-style tokenizer or pretrain.tokenizer: train.")
+RECIPE_VOCAB_MISMATCH = ("{where}: pretrain.vocab_size is {recipe_size} but tokenizer '{name}' has {tokenizer_size} "
+                         "tokens. Remove pretrain.vocab_size or set it to {tokenizer_size}.")
+MODEL_VOCAB_MISMATCH = ("Tokenizer of '{name}' has {tokenizer_size} tokens but the model's vocabulary (config.vocab_size) "
+                        "has {model_size}: token ids would index past the embedding table. Use the tokenizer the model "
+                        "was trained with.")
+
+
+def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int = 2):
+    """A ``BertTokenizer`` whose WordPiece vocabulary (at most ``vocab_size`` entries) is learnt from ``texts``."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, trainers
+    from tokenizers.models import WordPiece
+    from transformers import BertTokenizer
+
+    model = Tokenizer(WordPiece(unk_token="[UNK]"))
+    model.normalizer = normalizers.BertNormalizer(lowercase=True)
+    model.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                        special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    model.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    vocab = dict(sorted(model.get_vocab().items(), key=lambda item: item[1]))
+    logger.info("Trained a WordPiece vocabulary of %d tokens on %d texts", len(vocab), len(texts))
+    return BertTokenizer(vocab=vocab, do_lower_case=True)
+
+
+def load_tokenizer(name: str):
+    """``AutoTokenizer.from_pretrained(name)`` (never with remote code), as one clear error when it fails."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
+    except (OSError, ValueError, EnvironmentError) as err:
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UsageError(TOKENIZER_NOT_LOADABLE.format(name=name, reason=reason)) from None
+    if not getattr(tokenizer, "is_fast", False):
+        raise UsageError(TOKENIZER_NOT_FAST.format(name=name))
+    return tokenizer
+
+
+def check_pretraining_tokenizer(tokenizer, name: str) -> None:
+    missing = [role for role in ("cls", "sep", "pad", "mask") if getattr(tokenizer, f"{role}_token_id", None) is None]
+    if missing:
+        raise UsageError(TOKENIZER_LACKS_SPECIALS.format(name=name, missing=", ".join(f"[{m.upper()}]" for m in missing)))
+
+
+def check_recipe_vocab_size(tokenizer, *, vocab_size: int | None, name: str, where: str) -> None:
+    """With a given tokenizer, ``pretrain.vocab_size`` must be unset or equal to the tokenizer's size."""
+    if vocab_size is not None and vocab_size != len(tokenizer):
+        raise UsageError(RECIPE_VOCAB_MISMATCH.format(where=where, recipe_size=vocab_size, name=name,
+                                                      tokenizer_size=len(tokenizer)))
+
+
+def check_tokenizer_fits_model(tokenizer, *, model_vocab_size: int, name: str) -> None:
+    """Refuse a tokenizer whose ids would index past the model's embedding table."""
+    if len(tokenizer) > model_vocab_size:
+        raise UsageError(MODEL_VOCAB_MISMATCH.format(name=name, tokenizer_size=len(tokenizer),
+                                                     model_size=model_vocab_size))
