@@ -16,6 +16,10 @@ from nlp_underspec.errors import EXIT_USAGE, UsageError
 # Order is the order of `nlp-underspec --help`: the data flow, left to right.
 COMMANDS = (
     "pretrain",
+    "evaluate",
+    "score",
+    "run",
+    "status",
 )
 
 

@@ -1,0 +1,44 @@
+"""``nlp-underspec status DIR``: which runs of an experiment are complete, running, failed, partial or pending."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+NOT_AN_EXPERIMENT = "{path} is not an experiment folder (no manifest.json). Start one with `nlp-underspec run RECIPE --out {path}`."
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("status", help="show the state of every run of an experiment", description=__doc__)
+    parser.add_argument("experiment", help="experiment folder written by `nlp-underspec run`")
+    parser.add_argument("--all", action="store_true", help="list every run, not only those that are not complete")
+    parser.set_defaults(func=main)
+
+
+def main(args) -> int:
+    from nlp_underspec.config import recipe_from_dict
+    from nlp_underspec.errors import UsageError
+    from nlp_underspec.records import read_run_record
+    from nlp_underspec.sweep.plan import build_plan, read_manifest
+    from nlp_underspec.sweep.state import STATES, run_state
+
+    exp_dir = Path(args.experiment)
+    manifest = read_manifest(exp_dir) if exp_dir.is_dir() else None
+    if manifest is None:
+        raise UsageError(NOT_AN_EXPERIMENT.format(path=exp_dir))
+    plan = build_plan(recipe_from_dict(manifest["recipe"], where=str(exp_dir / "manifest.json")))
+    states = {run.key: run_state(exp_dir, run) for run in plan.runs}
+    counts = {state: sum(s == state for s in states.values()) for state in STATES}
+    print(f"{manifest['name']}: {len(plan.runs)} runs · " + " · ".join(f"{n} {s}" for s, n in counts.items() if n))
+    for run in plan.runs:
+        state = states[run.key]
+        if state == "complete" and not args.all:
+            continue
+        detail = ""
+        if state == "failed":
+            detail = ((read_run_record(exp_dir / run.folder) or {}).get("error") or "").splitlines()[0:1]
+            detail = f"  {detail[0]}" if detail else ""
+        print(f"  {state:<9} {run.key}{detail}")
+    outputs = {"summary.json": "scores", "analysis.json": "analysis", "report/index.html": "report", "cards": "cards"}
+    present = [stage for path, stage in outputs.items() if (exp_dir / path).exists()]
+    print("results: " + (", ".join(present) if present else "none yet"))
+    return 0

@@ -1,0 +1,310 @@
+"""``nlp-underspec run``: a recipe to a family of checkpoints, their stress-test results, analysis, report and cards.
+
+Stages, each reading the previous stage's files (DESIGN.md data flow):
+
+1. plan the grid and record it (``manifest.json``, the resolved ``recipe.yaml``);
+2. training runs (pretraining, then fine-tuning as soon as its parent is complete) through an executor;
+3. predictions: one triplet per stress test over the fine-tuned pairs (``predictions/<test>/``), plus the pretrained
+   checkpoints scored with the ``mlm_probe`` resolver (``pretrained/predictions/winogender/``);
+4. ``scores.parquet`` + ``summary.json`` (iid dev metrics from the run records included);
+5. ``analysis.json``, ``report/``, ``cards/`` where those components are installed.
+
+Every stage after training records the fingerprint of its inputs in ``stages.json``; a second ``run`` with nothing new
+skips everything and says so. A killed ``run`` resumes: complete runs are skipped, partial ones resume from their saved
+state, and stages without a current fingerprint are redone from their inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+import yaml
+
+from nlp_underspec import results, triplet
+from nlp_underspec.config import Recipe, to_plain
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import atomic_write_json, atomic_write_text, read_json
+from nlp_underspec.records import package_versions, read_run_record
+from nlp_underspec.sweep import scheduler
+from nlp_underspec.sweep.executors import make_executor
+from nlp_underspec.sweep.plan import RESOLVED_RECIPE, TASK_FOR_TEST, Plan, RunSpec, build_plan, recipe_hash, write_manifest
+from nlp_underspec.sweep.state import SweepLock, changed_keys, check_unchanged, run_state
+
+logger = logging.getLogger(__name__)
+
+STAGES_FILE = "stages.json"
+PRETRAINED_DIR = "pretrained"
+WORLD_DIR = "world"
+IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman"), "coref": ("dev_accuracy",)}
+
+OUT_IS_OTHER_EXPERIMENT = ("{out} holds experiment '{other}', not '{name}'. Choose another --out, or pass --force-rerun "
+                           "to redo it with this recipe.")
+
+
+@dataclass
+class SweepResult:
+    plan: Plan
+    ran: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)
+    stages_done: list[str] = field(default_factory=list)
+    stages_skipped: dict[str, str] = field(default_factory=dict)  # stage -> why
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.blocked
+
+
+# ------------------------------------------------------------------------------------------------------- fingerprints
+
+
+def _fingerprint(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _read_stages(exp_dir: Path) -> dict[str, str]:
+    path = exp_dir / STAGES_FILE
+    return read_json(path) if path.is_file() else {}
+
+
+def _mark_stage(exp_dir: Path, stage: str, fingerprint: str) -> None:
+    stages = _read_stages(exp_dir)
+    stages[stage] = fingerprint
+    atomic_write_json(exp_dir / STAGES_FILE, stages)
+
+
+def _runs_fingerprint(exp_dir: Path, runs: list[RunSpec]) -> list[Any]:
+    """Identity of the finished checkpoints a stage reads: config hash and finish time of each run record."""
+    out = []
+    for run in runs:
+        record = read_run_record(exp_dir / run.folder) or {}
+        out.append([run.key, record.get("config_hash"), record.get("finished")])
+    return out
+
+
+# -------------------------------------------------------------------------------------------------------- preparation
+
+
+def prepare(exp_dir: Path, recipe: Recipe, *, force_rerun: bool) -> Plan:
+    """Plan, check finished runs against the recipe, write the resolved recipe and the manifest."""
+    plan = build_plan(recipe)
+    manifest_path = exp_dir / "manifest.json"
+    if manifest_path.is_file():
+        other = read_json(manifest_path).get("name")
+        if other != recipe.name and not force_rerun:
+            raise UsageError(OUT_IS_OTHER_EXPERIMENT.format(out=exp_dir, other=other, name=recipe.name))
+    for run in plan.runs:
+        if run_state(exp_dir, run) in ("complete", "partial", "failed") and changed_keys(exp_dir, run):
+            if not force_rerun:
+                check_unchanged(exp_dir, run)
+            logger.info("%s: config changed (%s); redoing it (--force-rerun)", run.key,
+                        ", ".join(changed_keys(exp_dir, run)))
+            shutil.rmtree(exp_dir / run.folder)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(exp_dir / RESOLVED_RECIPE,
+                      "# Resolved recipe of this experiment (written by `nlp-underspec run`; every run reads it).\n"
+                      + yaml.safe_dump(to_plain(recipe), sort_keys=False))
+    return plan
+
+
+def _stress_sources(exp_dir: Path, recipe: Recipe) -> dict[str, str | None]:
+    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here."""
+    sources = {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender}
+    if "synthetic" in sources.values():
+        from nlp_underspec.data.sources import materialize_stress_sets
+
+        paths = materialize_stress_sets(recipe.world, exp_dir / WORLD_DIR)
+        sources = {test: str(paths["stsb" if test == "sts_gender" else "winogender"]) if value == "synthetic"
+                   else value for test, value in sources.items()}
+    return sources
+
+
+# ------------------------------------------------------------------------------------------------------------ stages
+
+
+def _pair_runs(plan: Plan, pair: dict[str, Any]) -> dict[str, RunSpec]:
+    """The fine-tuning runs of one (pretraining seed, fine-tuning seed) pair, by task."""
+    return {run.task: run for run in plan.of_kind("finetune") if run.run_id == pair["model"]}
+
+
+def _complete_pairs(exp_dir: Path, plan: Plan) -> tuple[list[dict[str, Any]], list[str]]:
+    done, missing = [], []
+    for pair in plan.pairs:
+        runs = _pair_runs(plan, pair)
+        if all(run_state(exp_dir, run) == "complete" for run in runs.values()):
+            done.append(pair)
+        else:
+            missing.append(pair["model"])
+    return done, missing
+
+
+def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sources: dict[str, str | None]):
+    from nlp_underspec.evaluation import ModelRef, predict_test
+    from nlp_underspec.stress import PredictOptions
+
+    recipe = plan.recipe
+    options = PredictOptions(batch_size=recipe.evaluate.batch_size, progress=False)
+    predictions = {}
+    for test in plan.tests:
+        task = TASK_FOR_TEST.get(test)
+        models = []
+        for pair in pairs:
+            runs = _pair_runs(plan, pair)
+            checkpoint = runs[task].folder if task in runs else next(iter(runs.values())).folder
+            models.append(ModelRef(pair["model"], str(exp_dir / checkpoint), pair["pretrain_seed"],
+                                   pair["finetune_seed"], kind="finetuned"))
+        split = recipe.evaluate.stsb_split if test == "sts_gender" else None
+        predictions[test] = predict_test(test, models, source=sources.get(test), split=split, options=options)
+    return predictions
+
+
+def _iid_rows(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
+    """iid dev metrics from the fine-tuning run records: tidy rows and summary ``iid`` blocks."""
+    rows, extras = [], {}
+    for pair in pairs:
+        for task, run in _pair_runs(plan, pair).items():
+            metrics = (read_run_record(exp_dir / run.folder) or {}).get("metrics", {})
+            for metric in IID_METRICS.get(task, ()):
+                if metric in metrics and metrics[metric] is not None:
+                    rows.append({"model": pair["model"], "pretrain_seed": pair["pretrain_seed"],
+                                 "finetune_seed": pair["finetune_seed"], "test": task, "metric": metric,
+                                 "value": float(metrics[metric]), "occupation": None})
+                    extras.setdefault(pair["model"], {"iid": {}})["iid"].setdefault(task, {})[metric] = float(metrics[metric])
+    return rows, extras
+
+
+def _write_scored(folder: Path, predictions, *, recipe: Recipe, config_hash: str, extra_rows=(), model_extras=None,
+                  extra_models=()) -> list[dict[str, Any]]:
+    from nlp_underspec.evaluation import score_triplets
+
+    scores, summary_models = score_triplets(predictions, n_boot=recipe.evaluate.n_boot, seed=recipe.world.seed)
+    if extra_rows:
+        scores = pd.concat([scores, results.scores_frame(extra_rows)], ignore_index=True)
+    summary_models = [dict(entry, **(model_extras or {}).get(entry["model"], {})) for entry in summary_models]
+    for test, preds in predictions.items():
+        triplet.write_predictions(folder / "predictions" / test, preds)
+    results.write_scores(folder / results.SCORES, scores)
+    results.write_summary(folder / results.SUMMARY, models=summary_models + list(extra_models),
+                          versions=package_versions(), config_hash=config_hash, experiment=recipe.name,
+                          n_boot=recipe.evaluate.n_boot, bootstrap_seed=recipe.world.seed)
+    return summary_models
+
+
+def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None], config_hash: str) -> list[dict]:
+    """Score each complete pretrained checkpoint on winogender with the mlm_probe resolver (no fine-tuning needed, so
+    pretraining seeds are compared directly). Results go to ``pretrained/``; summary entries are marked as such."""
+    from nlp_underspec.evaluation import ModelRef, predict_test
+    from nlp_underspec.stress import PredictOptions
+
+    recipe = plan.recipe
+    runs = [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
+    if not runs or "winogender" not in plan.tests or not recipe.evaluate.score_pretrained:
+        return []
+    options = PredictOptions(batch_size=recipe.evaluate.batch_size, resolver="mlm_probe", progress=False)
+    models = [ModelRef(run.run_id, str(exp_dir / run.folder), run.seeds["pretrain_seed"], None, kind="pretrained")
+              for run in runs]
+    predictions = {"winogender": predict_test("winogender", models, source=sources["winogender"], options=options)}
+    entries = _write_scored(exp_dir / PRETRAINED_DIR, predictions, recipe=recipe, config_hash=config_hash)
+    return [dict(entry, kind="pretrained") for entry in entries]
+
+
+def _later_stages() -> list[tuple[str, Callable[[Path], Any] | None, str]]:
+    """(stage, function(exp_dir), why it is missing). Components land independently; a missing one is skipped."""
+    stages = []
+    for name, module, attribute in (("analysis", "nlp_underspec.analysis", "analyze_run_dir"),
+                                    ("report", "nlp_underspec.report", "build_report"),
+                                    ("cards", "nlp_underspec.cards", "write_cards")):
+        try:
+            function = getattr(__import__(module, fromlist=[attribute]), attribute)
+            stages.append((name, function, ""))
+        except (ImportError, AttributeError) as err:
+            stages.append((name, None, f"{module}.{attribute} is not available ({err})"))
+    return stages
+
+
+# ----------------------------------------------------------------------------------------------------------- the sweep
+
+
+def run_sweep(recipe: Recipe, out: str | Path, *, force_rerun: bool = False, log=print) -> SweepResult:
+    exp_dir = Path(out)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    with SweepLock(exp_dir):
+        plan = prepare(exp_dir, recipe, force_rerun=force_rerun)
+        result = SweepResult(plan=plan)
+        states = {run.key: run_state(exp_dir, run) for run in plan.runs}
+        write_manifest(exp_dir, plan, statuses=states)
+        todo = [run for run in plan.runs if states[run.key] != "complete"]
+        complete = {key for key, state in states.items() if state == "complete"}
+        if todo:
+            resumed = sum(states[run.key] in ("partial", "failed") for run in todo)
+            log(f"{len(plan.runs)} runs planned: {len(complete)} complete, {len(todo)} to do"
+                + (f" ({resumed} resumed or retried)" if resumed else "")
+                + f"; executor {recipe.sweep.executor}, {recipe.sweep.jobs} at a time")
+            executor = make_executor(recipe.sweep.executor, ray_address=recipe.sweep.ray_address, jobs=recipe.sweep.jobs)
+            try:
+                outcome = scheduler.execute(exp_dir, todo, recipe, executor, jobs=recipe.sweep.jobs,
+                                            already_complete=complete)
+            finally:
+                executor.close()
+            result.ran, result.failed, result.blocked = outcome.completed, outcome.failed, outcome.blocked
+            write_manifest(exp_dir, plan, statuses={run.key: run_state(exp_dir, run) for run in plan.runs})
+        _results_stages(exp_dir, plan, result, log=log)
+        if not todo and not result.stages_done:
+            log(f"Nothing to do: all {len(plan.runs)} runs are complete and the results in {exp_dir} are up to date.")
+    return result
+
+
+def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> None:
+    recipe = plan.recipe
+    stages = _read_stages(exp_dir)
+    pairs, missing = _complete_pairs(exp_dir, plan)
+    if missing:
+        log(f"Not scored yet (training incomplete): {', '.join(missing)}")
+    if not pairs and not plan.of_kind("pretrain"):
+        result.stages_skipped["predictions"] = "no complete models"
+        return
+    config_hash = recipe_hash(recipe)
+    runs_read = [run for pair in pairs for run in _pair_runs(plan, pair).values()] + \
+        [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
+    fingerprint = _fingerprint(config_hash, _runs_fingerprint(exp_dir, runs_read))
+    if stages.get("scores") != fingerprint or "scores" in _stale_outputs(exp_dir):
+        started = time.monotonic()
+        sources = _stress_sources(exp_dir, recipe)
+        extra_models = _pretrained_entries(exp_dir, plan, sources, config_hash)
+        if pairs:
+            predictions = _predict_family(exp_dir, plan, pairs, sources)
+            rows, extras = _iid_rows(exp_dir, plan, pairs)
+            _write_scored(exp_dir, predictions, recipe=recipe, config_hash=config_hash, extra_rows=rows,
+                          model_extras=extras, extra_models=extra_models)
+        _mark_stage(exp_dir, "scores", fingerprint)
+        result.stages_done.append("scores")
+        log(f"Scored {len(pairs)} model pairs on {', '.join(plan.tests)} in {time.monotonic() - started:.0f}s: "
+            f"{exp_dir / results.SUMMARY}")
+    if not pairs:
+        return
+    for stage, function, why in _later_stages():
+        if function is None:
+            result.stages_skipped[stage] = why
+            log(f"Skipped {stage}: {why}")
+            continue
+        if stages.get(stage) == fingerprint and stage not in _stale_outputs(exp_dir):
+            continue
+        function(exp_dir)
+        _mark_stage(exp_dir, stage, fingerprint)
+        result.stages_done.append(stage)
+        log(f"Wrote {stage}")
+
+
+def _stale_outputs(exp_dir: Path) -> set[str]:
+    """Stages whose output is gone although stages.json says done (a user deleted report/, say)."""
+    expected = {"scores": exp_dir / results.SUMMARY, "analysis": exp_dir / "analysis.json", "report": exp_dir / "report" / "index.html",
+                "cards": exp_dir / "cards"}
+    return {stage for stage, path in expected.items() if not path.exists()}

@@ -1,0 +1,102 @@
+"""What state each planned run is in, read from its folder: the run record is the truth (DESIGN.md contract 2).
+
+- ``complete``: run.json says so (written last, atomically);
+- ``failed``: run.json says so, with the error; the next sweep retries it;
+- ``running``: a sweep on this host holds the run's lock and its process is alive;
+- ``partial``: started before but neither complete nor failed (killed): resumed from its last saved state;
+- ``pending``: never started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+from nlp_underspec.config import config_diff
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import atomic_write_json
+from nlp_underspec.records import STATUS_COMPLETE, STATUS_FAILED, read_run_record
+from nlp_underspec.sweep.plan import RunSpec
+
+RUN_LOCK = ".running"
+SWEEP_LOCK = ".sweep.lock"
+STATES = ("complete", "running", "failed", "partial", "pending")
+
+RECIPE_CHANGED = ("{folder} was completed with a different config: {keys} changed since. Restore the recipe, use a new "
+                  "--out, or pass --force-rerun to redo the affected runs.")
+SWEEP_BUSY = ("Another `nlp-underspec run` (pid {pid}) is working in {exp_dir}. Wait for it to finish, or stop it first; "
+              "if no such process exists, delete {lock}.")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _lock_alive(path: Path) -> bool:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("host") == socket.gethostname() and _pid_alive(int(data.get("pid", -1)))
+
+
+def run_state(exp_dir: Path, run: RunSpec) -> str:
+    folder = exp_dir / run.folder
+    record = read_run_record(folder) if folder.is_dir() else None
+    if record is not None and record.get("status") == STATUS_COMPLETE:
+        return "complete"
+    if _lock_alive(folder / RUN_LOCK):
+        return "running"
+    if record is not None and record.get("status") == STATUS_FAILED:
+        return "failed"
+    if folder.is_dir() and any(folder.iterdir()):
+        return "partial"
+    return "pending"
+
+
+def changed_keys(exp_dir: Path, run: RunSpec) -> list[str]:
+    """Keys of the resolved config that differ between a finished run's record and the plan (empty: unchanged)."""
+    record = read_run_record(exp_dir / run.folder)
+    if record is None or record.get("config_hash") == run.config_hash:
+        return []
+    return config_diff(record.get("config", {}), run.config) or ["(config hash)"]
+
+
+def check_unchanged(exp_dir: Path, run: RunSpec) -> None:
+    keys = changed_keys(exp_dir, run)
+    if keys:
+        raise UsageError(RECIPE_CHANGED.format(folder=exp_dir / run.folder, keys=", ".join(keys)))
+
+
+def acquire_run_lock(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(folder / RUN_LOCK, {"pid": os.getpid(), "host": socket.gethostname()})
+
+
+def release_run_lock(folder: Path) -> None:
+    (folder / RUN_LOCK).unlink(missing_ok=True)
+
+
+class SweepLock:
+    """One `run` per experiment folder at a time; a lock left by a killed sweep is stale and taken over."""
+
+    def __init__(self, exp_dir: Path) -> None:
+        self.path = exp_dir / SWEEP_LOCK
+
+    def __enter__(self) -> "SweepLock":
+        if self.path.exists() and _lock_alive(self.path):
+            pid = json.loads(self.path.read_text()).get("pid")
+            raise UsageError(SWEEP_BUSY.format(pid=pid, exp_dir=self.path.parent, lock=self.path))
+        atomic_write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname()})
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.path.unlink(missing_ok=True)
