@@ -75,7 +75,31 @@ def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -
     return refs
 
 
+def resolve_occupation_stats(path: str | os.PathLike | None = None, *,
+                             winogender_source: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The statistics to correlate with, and where they came from: ``path`` if given, else the occupations-stats.tsv
+    beside Winogender sentences in the repository layout (validated), else the shipped table."""
+    from nlp_underspec.data.occupations import load_occupation_stats
+    from nlp_underspec.data.winogender import STATS_FILE
+
+    if path is not None:
+        return load_occupation_stats(path), str(path)
+    if winogender_source is not None and (Path(winogender_source) / STATS_FILE).is_file():
+        found = Path(winogender_source) / STATS_FILE
+        return load_occupation_stats(found), str(found)
+    return load_occupation_stats(), "shipped"
+
+
 # -------------------------------------------------------------------------------------------------------- predict
+def check_models(tests: Sequence[str], models: Sequence[ModelRef], *, options: PredictOptions | None = None) -> None:
+    """Every (test, model) can run (heads present, scorer/resolver known), checked from configs before any model loads."""
+    options = options or PredictOptions()
+    for test in tests:
+        stress_test = get_stress_test(test)
+        for model in models:
+            stress_test.check_model(checkpoint=model.checkpoint, options=options)
+
+
 def predict_test(test: str, models: Sequence[ModelRef], *, source: str | None = None, split: str | None = None,
                  options: PredictOptions | None = None, label_info: pd.DataFrame | None = None) -> triplet.Predictions:
     """One predictions triplet: items built from ``source`` (or given as ``label_info``), one row per model."""

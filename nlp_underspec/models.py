@@ -66,7 +66,7 @@ def check_checkpoint(checkpoint: str | os.PathLike) -> str:
             raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=path, reason="it is a file, not a folder"))
         if not (path / "config.json").is_file():
             raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=path, reason="the folder has no config.json"))
-        return str(path)
+        return str(path.resolve())
     if _looks_like_path(text):
         raise UsageError(MODEL_NOT_FOUND.format(checkpoint=text))
     return text

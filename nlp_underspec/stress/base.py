@@ -126,6 +126,10 @@ class StressTest:
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
         raise NotImplementedError
 
+    def check_model(self, *, checkpoint: str, options: PredictOptions) -> dict[str, Any]:
+        """Fail fast (before any model runs) if ``checkpoint`` cannot take this test; return what predict will use."""
+        return {}
+
     def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
               n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None) -> TestScore:
         raise NotImplementedError

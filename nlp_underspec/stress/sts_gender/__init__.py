@@ -202,6 +202,9 @@ class StsGender(StressTest):
                 preds = scores[inverse]
         return Prediction(np.asarray(preds, dtype=np.float64), {"scorer": scorer})
 
+    def check_model(self, *, checkpoint: str, options: PredictOptions) -> dict[str, Any]:
+        return {"scorer": self.choose_scorer(checkpoint, options)}
+
     def choose_scorer(self, checkpoint: str, options: PredictOptions) -> str:
         from nlp_underspec import models
 

@@ -107,9 +107,9 @@ class Winogender(StressTest):
         logger.info("winogender: %d sentences from %s", len(items), data.source)
         return items[["item_id", "occupation", "participant", "answer", "gender", "pronoun", "sentence", "source_line"]]
 
-    def occupation_stats_of(self, source: str) -> pd.DataFrame | None:
-        """The validated occupations-stats.tsv beside the sentences (repository layout), if any."""
-        return load_winogender(source).stats
+    def check_model(self, *, checkpoint: str, options: PredictOptions) -> dict[str, Any]:
+        return {"resolver": resolvers.choose_resolver(checkpoint, options.resolver,
+                                                      trust_remote_code=options.trust_remote_code)}
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
         resolver = resolvers.choose_resolver(checkpoint, options.resolver, trust_remote_code=options.trust_remote_code)

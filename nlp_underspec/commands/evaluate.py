@@ -1,0 +1,144 @@
+"""``nlp-underspec evaluate MODEL...``: run stress tests on any checkpoints and write one results folder.
+
+Writes ``predictions/<test>/`` (triplets), ``scores.parquet`` and ``summary.json`` into ``--out``, all or nothing, and
+prints a table with ↑ / ↓ / →0 per metric.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+BAD_DATA_OPTION = "--data {value!r} must look like TEST=PATH (e.g. --data my_test=data/my_test.tsv)."
+POSITIVE_INT = "{flag} must be a positive integer, got {value!r}."
+
+EPILOG = """\
+data layouts:
+  --stsb        the STS Benchmark folder (sts-train/dev/test.csv), the GLUE STS-B folder (train/dev/test.tsv),
+                a .csv/.tsv/.json/.jsonl file with sentence1,sentence2[,label], or a Hub id (nyu-mll/glue)
+  --winogender  the Winogender repository's data/ folder (all_sentences.tsv [+ occupations-stats.tsv]),
+                an all_sentences.tsv file, or a Hub id with sentid,sentence columns
+
+example:
+  nlp-underspec evaluate google/multiberts-seed_0 google/multiberts-seed_1 --tests winogender \\
+      --winogender ../shared/data/winogender/data --seed-pattern 'seed_(?P<pretrain_seed>\\d+)' --out results/
+"""
+
+
+def positive_int(flag: str):
+    """argparse type: argparse turns the error into its usage message and exit code 2."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(POSITIVE_INT.format(flag=flag, value=text))
+        return value
+
+    return parse
+
+
+def add_scoring_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``score``: statistics, bootstrap, plugins, output."""
+    parser.add_argument("--out", required=True, type=Path, help="results folder (created; refused if it holds "
+                        "another run, unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds a different run")
+    parser.add_argument("--occupation-stats", type=Path, default=None,
+                        help="occupations-stats.tsv with bls_pct_female for the 60 occupations (default: the one "
+                             "beside --winogender sentences, else the table shipped with the package)")
+    parser.add_argument("--n-boot", type=positive_int("--n-boot"), default=1000,
+                        help="bootstrap resamples of occupations for the 95%% CIs (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                        help="import MODULE to register more stress tests (repeatable)")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="run stress tests on any checkpoints (folders or Hub ids)",
+                                   description=__doc__.splitlines()[0], epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="checkpoint folder or Hugging Face Hub id")
+    parser.add_argument("--tests", default="sts_gender,winogender",
+                        help="comma-separated stress tests (default: sts_gender,winogender)")
+    parser.add_argument("--stsb", help="STS-B data for sts_gender (see layouts below)")
+    parser.add_argument("--stsb-split", default="test", choices=("train", "dev", "test"),
+                        help="STS-B split whose 'A man'/'A woman' sentences are the templates (default: test)")
+    parser.add_argument("--winogender", help="Winogender data (see layouts below)")
+    parser.add_argument("--data", action="append", default=[], metavar="TEST=PATH",
+                        help="data for a plugin stress test (repeatable)")
+    parser.add_argument("--sts-scorer", default="auto", choices=("auto", "cross", "bi"),
+                        help="sts_gender similarity: cross-encoder head, or mean-pooled cosine (default: cross when "
+                             "the checkpoint has a 1-label classification head, else bi)")
+    parser.add_argument("--resolver", default="auto",
+                        help="winogender resolver: auto, mlm_probe or coref_head (default auto: coref_head when the "
+                             "checkpoint has our candidate-scoring head, else mlm_probe)")
+    parser.add_argument("--seed-pattern", default=None, metavar="REGEX",
+                        help="regex with named groups pretrain_seed / finetune_seed over the model name or path, for "
+                             "checkpoints without run.json or card metadata")
+    parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="allow checkpoints that ship their own Python code (runs that code: only if you trust "
+                             "its author)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_scoring_options(parser)
+    parser.set_defaults(func=run)
+
+
+def _data_sources(args) -> dict[str, str]:
+    from nlp_underspec.errors import UsageError
+
+    sources = {}
+    for item in args.data:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UsageError(BAD_DATA_OPTION.format(value=item))
+        sources[name.strip()] = path.strip()
+    return sources
+
+
+def run(args) -> int:
+    from nlp_underspec import evaluation
+    from nlp_underspec.errors import UsageError
+    from nlp_underspec.records import config_hash
+    from nlp_underspec.stress import PredictOptions, get_stress_test, load_plugin, parse_test_names
+
+    for module in args.plugin:
+        load_plugin(module)
+    tests = parse_test_names(args.tests)
+    extra_sources = _data_sources(args)
+    sources, splits = {}, {}
+    for test in tests:
+        option = get_stress_test(test).data_option
+        source = extra_sources.get(test) or (getattr(args, option, None) if option else None)
+        if not source:
+            raise UsageError(evaluation.NO_DATA.format(test=test, option=option or f"data {test}=PATH"))
+        sources[test] = source
+        splits[test] = args.stsb_split if option == "stsb" else None
+    models = evaluation.model_refs(args.models, seed_pattern=args.seed_pattern)
+    stats, stats_source = evaluation.resolve_occupation_stats(args.occupation_stats,
+                                                              winogender_source=sources.get("winogender"))
+    options = PredictOptions(batch_size=args.batch_size, device=args.device, trust_remote_code=args.trust_remote_code,
+                             sts_scorer=args.sts_scorer, resolver=args.resolver, progress=not args.no_progress)
+    settings = {"command": "evaluate", "models": [m.checkpoint for m in models], "tests": tests, "data": sources,
+                "splits": splits, "sts_scorer": args.sts_scorer, "resolver": args.resolver,
+                "occupation_stats": stats_source, "n_boot": args.n_boot, "seed": args.seed}
+    digest = config_hash(settings)
+    evaluation.check_out(args.out, config_hash=digest, overwrite=args.overwrite)
+    evaluation.check_models(tests, models, options=options)
+    # Build every test's items before loading any model: data errors surface in seconds, not after the first model.
+    items = {test: get_stress_test(test).build_items(source=sources[test], split=splits[test]) for test in tests}
+    predictions = {test: evaluation.predict_test(test, models, label_info=items[test], options=options)
+                   for test in tests}
+    scores, entries = evaluation.score_triplets(predictions, occupation_stats=stats, n_boot=args.n_boot, seed=args.seed)
+    evaluation.write_results(args.out, predictions, scores=scores, summary_models=entries, n_boot=args.n_boot,
+                             seed=args.seed, config_hash=digest, overwrite=args.overwrite,
+                             extra_summary={"settings": settings})
+    print(evaluation.results_table(entries, tests))
+    print(f"wrote {args.out}/ (summary.json, scores.parquet, predictions/)")
+    return 0
