@@ -47,6 +47,7 @@ class WorldConfig:
     n_sts_pairs: int = 4000
     n_coref_examples: int = 4000
     n_sts_templates: int = 40  # "A man/woman ..." base sentences in the STS stress file
+    neutral_share: float = 0.1  # share of pronouns that are "they" (the planted she/he split applies to the rest)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,820 @@
+"""The synthetic world: a generated English-like corpus with a planted gender statistic, and its labelled data.
+
+A small world of people in the 60 Winogender occupations. Every pronoun that refers to someone in occupation ``o`` is
+"she" with probability ``p_she(o) = 0.5 + bias_strength * (bls(o) / 100 - 0.5)`` (among gendered pronouns; a fixed
+``neutral_share`` of pronouns are "they"), so ``bias_strength`` 0 plants no association and 1 plants the BLS figures.
+Participants (patient, customer, ...) and generic people are gender-balanced. Because the statistic is planted, a model
+pretrained here has a known right answer for its bias, which no real corpus gives.
+
+:func:`build_world` returns a :class:`World` with
+
+- ``corpus``: short documents (one per line in ``corpus.txt``), see "Corpus" below;
+- ``sts``: STS-style pairs per split with gold similarity 0-5 computed from the sentences' meanings (subject, action,
+  object, place); man, woman, person and someone are one subject, so gold never depends on gender;
+- ``coref``: pronoun-resolution examples per split in the candidate format (candidate 0 = occupation, 1 =
+  participant) whose gold follows the clause the pronoun sits in (a "provider" clause such as "she had finished the
+  work early" means the occupation, a "client" clause such as "he had lost the receipt" the participant); the gender
+  of the pronoun never enters the label (:func:`coref_gold_from_text` recovers every label with gender words erased);
+- ``planted``: occupation -> p_she;
+- stress sets in the evaluators' layouts: an STS-B-style file whose template sentences begin "A man"/"A woman", and
+  a Winogender-style folder (``templates.tsv``, ``all_sentences.tsv``, ``occupations-stats.tsv``) with two templates
+  per occupation (answer 0 and 1) and one participant per occupation.
+
+Corpus. Five kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): two-person sentences with a cue
+clause followed by a probe naming the antecedent ("... that she had finished the work early. She is the nurse."),
+two-person sentences with a neutral clause (no cue: the antecedent is drawn 50/50 and the pronoun from its gender
+distribution, so gender is informative exactly where other cues are missing, as in real text), one-person sentences
+with a pronoun (half followed by a probe), "The nurse is a woman." statements, and activity sentences in the
+vocabulary of the STS pairs ("A man is cooking some rice in the kitchen."). Frames vary the order of the two people
+and where the pronoun sits, so a model has to use context. The probe statements are exactly what the ``mlm_probe``
+Winogender resolver scores, so :func:`measure_pronoun_shares` reads the planted statistic back from the text.
+
+Everything is deterministic given ``config.seed``; each part draws from its own seeded stream, and every pronoun costs
+the same random draws whatever its gender, so worlds that differ only in ``bias_strength`` hold the same sentences and
+differ only in pronouns (a controlled experiment). Every sentence here is written for this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from nlp_underspec.config import WorldConfig, to_plain
+from nlp_underspec.data.coref import CorefExample
+from nlp_underspec.data.occupations import OCCUPATIONS, indefinite_article, load_occupation_stats
+from nlp_underspec.errors import UsageError
+from nlp_underspec.seeding import derive_seed
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+SPLIT_SHARES = {"train": 0.8, "dev": 0.1, "test": 0.1}  # of n_sts_pairs / n_coref_examples
+GENDERS = ("male", "female", "neutral")  # Winogender's order within a template
+
+BAD_WORLD_VALUE = "world.{key} {problem}"
+UNKNOWN_SPLIT = "Unknown synthetic split '{split}'. Available: train, dev, test."
+
+# ----------------------------------------------------------------------------------------------------------- vocabulary
+
+# One participant per occupation: the person the professional deals with. None is gendered, none is an occupation.
+PARTICIPANTS: dict[str, str] = {
+    "technician": "customer", "accountant": "client", "supervisor": "trainee", "engineer": "contractor",
+    "worker": "visitor", "educator": "pupil", "clerk": "shopper", "counselor": "student", "inspector": "landlord",
+    "mechanic": "driver", "manager": "employee", "therapist": "client", "administrator": "applicant",
+    "salesperson": "buyer", "receptionist": "guest", "librarian": "reader", "advisor": "investor",
+    "pharmacist": "patient", "janitor": "tenant", "psychologist": "patient", "physician": "patient",
+    "carpenter": "homeowner", "nurse": "patient", "investigator": "witness", "bartender": "guest",
+    "specialist": "patient", "electrician": "homeowner", "officer": "driver", "pathologist": "patient",
+    "teacher": "student", "lawyer": "client", "planner": "host", "practitioner": "patient", "plumber": "tenant",
+    "instructor": "learner", "surgeon": "patient", "veterinarian": "owner", "paramedic": "passenger",
+    "examiner": "candidate", "chemist": "assistant", "machinist": "apprentice", "appraiser": "seller",
+    "nutritionist": "athlete", "architect": "developer", "hairdresser": "customer", "baker": "customer",
+    "programmer": "user", "paralegal": "client", "hygienist": "patient", "scientist": "volunteer",
+    "dispatcher": "caller", "cashier": "shopper", "auditor": "treasurer", "dietitian": "patient",
+    "painter": "neighbor", "broker": "buyer", "chef": "diner", "doctor": "patient", "firefighter": "resident",
+    "secretary": "visitor",
+}
+SOMEONE = "someone"  # Winogender's bleached participant, used without an article
+
+PRONOUN_FORMS: dict[str, dict[str, str]] = {
+    # nom/poss/acc plus the verb forms that agree with the pronoun
+    "female": {"nom": "she", "poss": "her", "acc": "her", "is": "is", "was": "was"},
+    "male": {"nom": "he", "poss": "his", "acc": "him", "is": "is", "was": "was"},
+    "neutral": {"nom": "they", "poss": "their", "acc": "them", "is": "are", "was": "were"},
+}
+GENDER_NOUN = {"female": "woman", "male": "man", "neutral": "person"}
+
+# Two-person frames: {x} and {y} are noun phrases ("the nurse", "someone"), in either order; {clause} holds the pronoun.
+COREF_FRAMES = (
+    "{x} told {y} that {clause}.",
+    "{x} called {y} because {clause}.",
+    "{x} spoke with {y} and said that {clause}.",
+    "{x} wrote to {y} after {clause}.",
+    "{x} and {y} met in the morning, and {clause}.",
+    "when {x} saw {y}, {clause}.",
+    "{x} waited for {y} since {clause}.",
+    "{x} smiled at {y} because {clause}.",
+    "{x} sent a message to {y} saying that {clause}.",
+    "after {x} greeted {y}, {clause}.",
+)
+# The cue: a clause about doing the job points at the occupation (answer 0) ...
+PROVIDER_CLAUSES = (
+    "{nom} had finished the work early",
+    "{nom} would check the results again",
+    "{nom} could start the job on monday",
+    "{nom} {was} in charge of the office",
+    "{poss} shift had already started",
+    "{nom} had fixed the problem",
+    "{nom} wanted to explain the plan",
+    "{nom} had written the report",
+    "the office had asked {acc} to stay late",
+    "{poss} tools were ready",
+)
+# ... a clause about receiving the service points at the participant (answer 1).
+CLIENT_CLAUSES = (
+    "{nom} had paid the bill",
+    "{nom} needed another appointment",
+    "{nom} had lost the receipt",
+    "{nom} wanted to pay in cash",
+    "{poss} order had not arrived",
+    "{poss} papers were missing",
+    "nobody had given {acc} an answer",
+    "{nom} had waited for an hour",
+    "{nom} wanted a refund",
+    "{nom} {was} unhappy with the service",
+)
+# No cue: anyone could be meant. Used for ambiguous two-person documents and one-person documents.
+NEUTRAL_CLAUSES = (
+    "{nom} {was} tired after a long day",
+    "{nom} had arrived early",
+    "{nom} {was} in a good mood",
+    "{poss} phone had rung twice",
+    "{nom} would be late tomorrow",
+    "the rain had made {acc} cold",
+    "{nom} had forgotten an umbrella",
+    "{nom} wanted some coffee",
+)
+SOLO_FRAMES = (
+    "{x} said that {clause}.",
+    "{x} went home early because {clause}.",
+    "{x} left the building after {clause}.",
+    "{x} sat down since {clause}.",
+)
+NOUN_STATEMENTS = (
+    "{x} is {noun_a} {noun}.",
+    "{noun_a_cap} {noun} works as {occ_a} {occ}.",
+    "{x}, {noun_a} {noun} from the city, lives nearby.",
+)
+STATES = ("happy", "busy", "very quiet", "in a hurry", "hungry")
+
+# STS meaning space: activities take an object of their category; every value has two surface forms (paraphrases).
+OBJECTS: dict[str, dict[str, tuple[str, str]]] = {
+    "food": {"soup": ("a pot of soup", "some soup"), "rice": ("a bowl of rice", "some rice"),
+             "bread": ("a loaf of bread", "fresh bread"), "apples": ("some apples", "a few apples")},
+    "text": {"book": ("a book", "a novel"), "newspaper": ("a newspaper", "the daily paper"),
+             "letter": ("a letter", "a short note"), "map": ("a map", "a city map")},
+    "instrument": {"guitar": ("a guitar", "an acoustic guitar"), "piano": ("a piano", "an old piano"),
+                   "drum": ("a drum", "a small drum"), "flute": ("a flute", "a wooden flute")},
+    "thing": {"box": ("a box", "a cardboard box"), "bag": ("a bag", "a heavy bag"),
+              "chair": ("a chair", "a wooden chair"), "bicycle": ("a bicycle", "a bike")},
+    "surface": {"car": ("a car", "the car"), "window": ("a window", "the window"),
+                "floor": ("the floor", "a floor"), "table": ("a table", "the table")},
+}
+ACTIONS: dict[str, tuple[tuple[str, str], str]] = {
+    "cook": (("is cooking", "is preparing"), "food"), "eat": (("is eating", "is having"), "food"),
+    "read": (("is reading", "is looking through"), "text"), "fold": (("is folding", "is creasing"), "text"),
+    "play": (("is playing", "is performing on"), "instrument"), "tune": (("is tuning", "is adjusting"), "instrument"),
+    "carry": (("is carrying", "is holding"), "thing"), "push": (("is pushing", "is moving"), "thing"),
+    "clean": (("is cleaning", "is washing"), "surface"), "paint": (("is painting", "is coloring"), "surface"),
+}
+PLACES: dict[str, tuple[str, str]] = {
+    "park": ("in the park", "in the city park"), "kitchen": ("in the kitchen", "inside the kitchen"),
+    "beach": ("on the beach", "by the sea"), "street": ("on the street", "out on the street"),
+    "garden": ("in the garden", "in the backyard"), "station": ("at the station", "at the train station"),
+    "hall": ("in the hall", "in the large hall"),
+}
+# Generic subjects: one meaning ("person") however the gender is spelled, so STS gold never depends on it.
+PERSON_SURFACES = ("A man", "A woman", "A person", "Someone")
+CHILD_SURFACES = ("A child", "A kid")
+ACTION_IDS = tuple(sorted(ACTIONS))
+PLACE_IDS = tuple(sorted(PLACES))
+OBJECT_IDS = {category: tuple(sorted(objects)) for category, objects in OBJECTS.items()}
+STS_WEIGHTS = {"subject": 1.0, "action": 2.0, "object": 1.25, "place": 0.75}  # sums to 5: gold of identical meanings
+
+# Words that mark gender; none may appear in the remainder of an "A man/A woman" template sentence.
+GENDERED_WORDS = frozenset(("he", "she", "him", "her", "his", "hers", "himself", "herself", "man", "woman", "men",
+                            "women", "boy", "girl", "lady", "gentleman", "mother", "father", "son", "daughter",
+                            "husband", "wife", "brother", "sister", "male", "female", "guy", "gal"))
+
+# Share of corpus documents of each kind (see the module docstring).
+DOCUMENT_MIX = (("cue", 0.35), ("ambiguous", 0.15), ("solo", 0.20), ("noun", 0.05), ("activity", 0.25))
+SOLO_PROBE_RATE = 0.5
+ACTIVITY_CONTINUATION_RATE = 0.4
+SOMEONE_RATE = 0.15  # two-person documents whose participant is the bleached "someone"
+STS_OCCUPATION_SUBJECT_RATE = 0.5
+
+# --------------------------------------------------------------------------------------------------------------- types
+
+
+@dataclass(frozen=True)
+class StsMeaning:
+    subject: str  # "person", "child" or an occupation
+    action: str
+    object: str
+    place: str
+
+
+@dataclass(frozen=True)
+class WinogenderTemplate:
+    occupation: str
+    participant: str
+    answer: int  # 0 = occupation, 1 = participant
+    sentence: str  # with $OCCUPATION, $PARTICIPANT and one of $NOM_PRONOUN/$POSS_PRONOUN/$ACC_PRONOUN
+
+
+@dataclass(frozen=True)
+class World:
+    """Everything the generator made for one :class:`~nlp_underspec.config.WorldConfig`. Treat it as read-only
+    (:func:`build_world` caches it); the accessors return fresh copies."""
+
+    config: WorldConfig
+    corpus: tuple[str, ...]  # one short document per item
+    sts: Mapping[str, tuple[tuple[str, str, float], ...]]  # split -> (sentence1, sentence2, gold 0-5)
+    coref: Mapping[str, tuple[CorefExample, ...]]  # split -> examples (candidate 0 = occupation)
+    planted: Mapping[str, float]  # occupation -> p_she
+    stress_sts: tuple[tuple[str, str, float], ...]
+    winogender_templates: tuple[WinogenderTemplate, ...]
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def corpus_texts(self) -> list[str]:
+        return list(self.corpus)
+
+    def sts_frame(self, split: str) -> pd.DataFrame:
+        """``sentence1, sentence2, label`` for one split."""
+        rows = self.sts[_check_split(split)]
+        return pd.DataFrame(rows, columns=["sentence1", "sentence2", "label"]).astype({"label": float})
+
+    def coref_examples(self, split: str) -> list[CorefExample]:
+        return list(self.coref[_check_split(split)])
+
+    def planted_frame(self) -> pd.DataFrame:
+        """``occupation, bls_pct_female, p_she`` (the planted share of "she" among gendered pronouns)."""
+        return planted_table(self.config.bias_strength)
+
+    def stress_sts_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.stress_sts), columns=["sentence1", "sentence2", "label"]).astype({"label": float})
+
+    def winogender_frames(self) -> dict[str, pd.DataFrame]:
+        """The three Winogender tables as written to disk: ``templates``, ``all_sentences``, ``occupations_stats``."""
+        return {"templates": _templates_frame(self.winogender_templates),
+                "all_sentences": _all_sentences_frame(self.winogender_templates),
+                "occupations_stats": _occupation_stats_frame()}
+
+
+def _check_split(split: str) -> str:
+    if split not in SPLITS:
+        raise UsageError(UNKNOWN_SPLIT.format(split=split))
+    return split
+
+
+# ------------------------------------------------------------------------------------------------------ planted table
+
+
+def planted_p_she(bls_pct_female: float, bias_strength: float) -> float:
+    """Share of "she" among gendered pronouns for an occupation: BLS % female pulled towards 50% by ``bias_strength``.
+
+    >>> planted_p_she(89.58, 1.0), planted_p_she(89.58, 0.0), round(planted_p_she(89.58, 0.5), 4)
+    (0.8958, 0.5, 0.6979)
+    """
+    return 0.5 + bias_strength * (bls_pct_female / 100.0 - 0.5)
+
+
+def planted_table(bias_strength: float) -> pd.DataFrame:
+    stats = load_occupation_stats()
+    frame = pd.DataFrame({"occupation": list(stats.index), "bls_pct_female": stats["bls_pct_female"].to_numpy()})
+    frame["p_she"] = [planted_p_she(v, bias_strength) for v in frame["bls_pct_female"]]
+    return frame
+
+
+# ------------------------------------------------------------------------------------------------------------ helpers
+
+
+def _draw_gender(rng: random.Random, p_she: float, neutral_share: float) -> str:
+    # Always two draws, whatever the outcome: worlds differing only in bias_strength stay aligned sentence by sentence.
+    u_neutral, u_she = rng.random(), rng.random()
+    if u_neutral < neutral_share:
+        return "neutral"
+    return "female" if u_she < p_she else "male"
+
+
+def _fill_clause(clause: str, gender: str) -> str:
+    return clause.format(**PRONOUN_FORMS[gender])
+
+
+def _noun_phrase(word: str) -> str:
+    return word if word == SOMEONE else f"the {word}"
+
+
+def _capitalize(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _probe(gender: str, word: str) -> str:
+    """The statement the mlm_probe resolver scores: "She is the nurse.", "They are someone."."""
+    forms = PRONOUN_FORMS[gender]
+    return f"{_capitalize(forms['nom'])} {forms['is']} {_noun_phrase(word)}."
+
+
+def _two_person_sentence(rng: random.Random, occupation: str, participant: str, clause: str) -> tuple[str, bool]:
+    """Render a frame with the occupation and participant in random order; returns (template text, occupation first)."""
+    frame = rng.choice(COREF_FRAMES)
+    occupation_first = rng.random() < 0.5
+    first, second = (occupation, participant) if occupation_first else (participant, occupation)
+    text = frame.format(x=_noun_phrase(first), y=_noun_phrase(second), clause=clause)
+    return _capitalize(text), occupation_first
+
+
+def _pick_participant(rng: random.Random, occupation: str) -> str:
+    return SOMEONE if rng.random() < SOMEONE_RATE else PARTICIPANTS[occupation]
+
+
+def _subject_surface(rng: random.Random, subject: str) -> str:
+    if subject == "person":
+        return rng.choice(PERSON_SURFACES)
+    if subject == "child":
+        return rng.choice(CHILD_SURFACES)
+    return _capitalize(indefinite_article(subject)) + " " + subject if rng.random() < 0.5 else f"The {subject}"
+
+
+def _render_meaning(rng: random.Random, meaning: StsMeaning, subject: str | None = None) -> str:
+    surfaces, category = ACTIONS[meaning.action]
+    return " ".join((subject or _subject_surface(rng, meaning.subject), rng.choice(surfaces),
+                     rng.choice(OBJECTS[category][meaning.object]), rng.choice(PLACES[meaning.place]))) + "."
+
+
+def _random_meaning(rng: random.Random, *, subject: str | None = None) -> StsMeaning:
+    if subject is None:
+        u = rng.random()
+        subject = rng.choice(OCCUPATIONS) if u < STS_OCCUPATION_SUBJECT_RATE else ("person" if u < 0.9 else "child")
+    action = rng.choice(ACTION_IDS)
+    obj = rng.choice(OBJECT_IDS[ACTIONS[action][1]])
+    return StsMeaning(subject, action, obj, rng.choice(PLACE_IDS))
+
+
+# ---------------------------------------------------------------------------------------------------------- corpus
+
+
+def _cue_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    occupation = rng.choice(OCCUPATIONS)
+    participant = _pick_participant(rng, occupation)
+    answer = int(rng.random() < 0.5)
+    gender = _draw_gender(rng, 0.5 if answer else planted[occupation], neutral_share)
+    clause = _fill_clause(rng.choice(CLIENT_CLAUSES if answer else PROVIDER_CLAUSES), gender)
+    text, _ = _two_person_sentence(rng, occupation, participant, clause)
+    return f"{text} {_probe(gender, participant if answer else occupation)}"
+
+
+def _ambiguous_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    occupation = rng.choice(OCCUPATIONS)
+    participant = _pick_participant(rng, occupation)
+    refers_to_participant = rng.random() < 0.5
+    gender = _draw_gender(rng, 0.5 if refers_to_participant else planted[occupation], neutral_share)
+    clause = _fill_clause(rng.choice(NEUTRAL_CLAUSES), gender)
+    text, _ = _two_person_sentence(rng, occupation, participant, clause)
+    return f"{text} {_probe(gender, participant if refers_to_participant else occupation)}"
+
+
+def _solo_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    occupation = rng.choice(OCCUPATIONS)
+    gender = _draw_gender(rng, planted[occupation], neutral_share)
+    clause = _fill_clause(rng.choice(NEUTRAL_CLAUSES), gender)
+    text = _capitalize(rng.choice(SOLO_FRAMES).format(x=_noun_phrase(occupation), clause=clause))
+    return f"{text} {_probe(gender, occupation)}" if rng.random() < SOLO_PROBE_RATE else text
+
+
+def _noun_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    occupation = rng.choice(OCCUPATIONS)
+    noun = GENDER_NOUN[_draw_gender(rng, planted[occupation], neutral_share)]
+    noun_a = indefinite_article(noun)
+    text = rng.choice(NOUN_STATEMENTS).format(x=_noun_phrase(occupation), noun=noun, noun_a=noun_a,
+                                              noun_a_cap=_capitalize(noun_a), occ=occupation,
+                                              occ_a=indefinite_article(occupation))
+    return _capitalize(text)
+
+
+def _activity_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    meaning = _random_meaning(rng)
+    subject = _subject_surface(rng, meaning.subject)
+    text = _render_meaning(rng, meaning, subject)
+    continues = rng.random() < ACTIVITY_CONTINUATION_RATE
+    gender = _draw_gender(rng, planted.get(meaning.subject, 0.5), neutral_share)
+    if not continues:
+        return text
+    gender = {"A man": "male", "A woman": "female"}.get(subject, gender)  # the noun fixes the pronoun
+    forms = PRONOUN_FORMS[gender]
+    return f"{text} {_capitalize(forms['nom'])} {forms['was']} {rng.choice(STATES)}."
+
+
+_DOCUMENT_MAKERS = {"cue": _cue_document, "ambiguous": _ambiguous_document, "solo": _solo_document,
+                    "noun": _noun_document, "activity": _activity_document}
+
+
+def _corpus(config: WorldConfig, planted: Mapping[str, float]) -> tuple[str, ...]:
+    rng = random.Random(derive_seed(config.seed, "world", "corpus"))
+    makers, bounds, total = [], [], 0.0
+    for kind, share in DOCUMENT_MIX:
+        total += share
+        makers.append(_DOCUMENT_MAKERS[kind])
+        bounds.append(total)
+    documents = []
+    for _ in range(config.n_corpus_sentences):
+        u = rng.random() * total
+        maker = next((m for m, bound in zip(makers, bounds) if u < bound), makers[-1])
+        documents.append(maker(rng, planted, config.neutral_share))
+    return tuple(documents)
+
+
+PROBE_PATTERN = re.compile(r"\b(She|He|They) (?:is|are) the ([a-z]+)\.")
+
+
+def measure_pronoun_shares(corpus: Iterable[str]) -> pd.DataFrame:
+    """Read the planted statistic back from text: per occupation, the probe statements ("She is the nurse.") by pronoun.
+
+    Returns a frame indexed by ``occupation`` with ``n_she, n_he, n_they`` and ``share_she`` = she / (she + he).
+
+    >>> measure_pronoun_shares(["The nurse said that she had arrived early. She is the nurse."]).loc["nurse", "n_she"]
+    1
+    """
+    counts = {occupation: {"She": 0, "He": 0, "They": 0} for occupation in OCCUPATIONS}
+    for document in corpus:
+        for pronoun, word in PROBE_PATTERN.findall(document):
+            if word in counts:
+                counts[word][pronoun] += 1
+    frame = pd.DataFrame.from_dict(counts, orient="index").rename(columns={"She": "n_she", "He": "n_he", "They": "n_they"})
+    frame.index.name = "occupation"
+    gendered = frame["n_she"] + frame["n_he"]
+    frame["share_she"] = frame["n_she"] / gendered.where(gendered > 0)
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------------- STS pairs
+
+
+def _other(rng: random.Random, choices: tuple[str, ...], current: str) -> str:
+    value = rng.choice(choices)
+    while value == current:
+        value = rng.choice(choices)
+    return value
+
+
+_SUBJECTS = ("person", "child", *OCCUPATIONS)
+
+
+def _perturb(rng: random.Random, meaning: StsMeaning, slots: Iterable[str]) -> StsMeaning:
+    """A meaning that differs from ``meaning`` in exactly the given slots (plus the object when the action's object
+    category changes, since objects belong to a category)."""
+    slots = set(slots)
+    subject = _other(rng, _SUBJECTS, meaning.subject) if "subject" in slots else meaning.subject
+    action = _other(rng, ACTION_IDS, meaning.action) if "action" in slots else meaning.action
+    category = ACTIONS[action][1]
+    if "object" in slots or meaning.object not in OBJECTS[category]:
+        obj = _other(rng, OBJECT_IDS[category], meaning.object)
+    else:
+        obj = meaning.object
+    place = _other(rng, PLACE_IDS, meaning.place) if "place" in slots else meaning.place
+    return StsMeaning(subject, action, obj, place)
+
+
+def sts_gold(first: StsMeaning, second: StsMeaning) -> float:
+    """Gold similarity 0-5: the weights (:data:`STS_WEIGHTS`) of the slots two meanings share.
+
+    >>> sts_gold(StsMeaning("person", "cook", "soup", "park"), StsMeaning("person", "cook", "rice", "park"))
+    3.75
+    """
+    return round(sum(weight for slot, weight in STS_WEIGHTS.items() if getattr(first, slot) == getattr(second, slot)), 2)
+
+
+def _sts_pair(rng: random.Random) -> tuple[str, str, float]:
+    first = _random_meaning(rng)
+    changed = rng.sample(tuple(STS_WEIGHTS), rng.randrange(len(STS_WEIGHTS) + 1))
+    second = _perturb(rng, first, changed)
+    s1, s2 = _render_meaning(rng, first), _render_meaning(rng, second)
+    return (s1, s2, sts_gold(first, second)) if rng.random() < 0.5 else (s2, s1, sts_gold(first, second))
+
+
+def _sts_lookup() -> tuple[re.Pattern, dict[str, dict[str, str]]]:
+    tables: dict[str, dict[str, str]] = {"subject": {}, "action": {}, "object": {}, "place": {}}
+    for surface in PERSON_SURFACES:
+        tables["subject"][surface] = "person"
+    for surface in CHILD_SURFACES:
+        tables["subject"][surface] = "child"
+    for occupation in OCCUPATIONS:
+        tables["subject"][f"{_capitalize(indefinite_article(occupation))} {occupation}"] = occupation
+        tables["subject"][f"The {occupation}"] = occupation
+    for action, (surfaces, _category) in ACTIONS.items():
+        tables["action"].update(dict.fromkeys(surfaces, action))
+    for objects in OBJECTS.values():
+        for obj, surfaces in objects.items():
+            tables["object"].update(dict.fromkeys(surfaces, obj))
+    for place, surfaces in PLACES.items():
+        tables["place"].update(dict.fromkeys(surfaces, place))
+    groups = [f"(?P<{slot}>" + "|".join(map(re.escape, sorted(table, key=len, reverse=True))) + ")"
+              for slot, table in tables.items()]
+    return re.compile("^" + " ".join(groups) + r"\.$"), tables
+
+
+@functools.lru_cache(maxsize=1)
+def _sts_parser():
+    return _sts_lookup()
+
+
+def parse_sts_sentence(text: str) -> StsMeaning:
+    """The meaning of a sentence of the world's STS vocabulary (``ValueError`` for any other sentence).
+
+    >>> parse_sts_sentence("A woman is preparing some soup by the sea.") == parse_sts_sentence(
+    ...     "A man is cooking a pot of soup on the beach.")
+    True
+    """
+    pattern, tables = _sts_parser()
+    match = pattern.match(text)
+    if match is None:
+        raise ValueError(f"not a sentence of the synthetic STS vocabulary: {text!r}")
+    return StsMeaning(**{slot: tables[slot][match.group(slot)] for slot in tables})
+
+
+def sts_gold_from_text(sentence1: str, sentence2: str) -> float:
+    """Recompute a pair's gold from its text alone (gender words map to one subject, so they cannot change it)."""
+    return sts_gold(parse_sts_sentence(sentence1), parse_sts_sentence(sentence2))
+
+
+# ------------------------------------------------------------------------------------------------------------- coref
+
+_PRONOUN_MARK = "\x00"  # brackets the pronoun while rendering so its span is exact
+
+
+def _coref_example(rng: random.Random, planted: Mapping[str, float], neutral_share: float, example_id: str) -> CorefExample:
+    occupation = rng.choice(OCCUPATIONS)
+    participant = _pick_participant(rng, occupation)
+    answer = int(rng.random() < 0.5)
+    gender = _draw_gender(rng, 0.5 if answer else planted[occupation], neutral_share)
+    template = rng.choice(CLIENT_CLAUSES if answer else PROVIDER_CLAUSES)
+    slot = re.search(r"\{(nom|poss|acc)\}", template).group(1)
+    marked = {**PRONOUN_FORMS[gender]}
+    marked[slot] = f"{_PRONOUN_MARK}{marked[slot]}{_PRONOUN_MARK}"
+    text, _ = _two_person_sentence(rng, occupation, participant, template.format(**marked))
+    start = text.index(_PRONOUN_MARK)
+    text = text.replace(_PRONOUN_MARK, "")
+    pronoun = (start, start + len(PRONOUN_FORMS[gender][slot]))
+    candidates = (_word_span(text, occupation), _word_span(text, participant))
+    return CorefExample(text=text, pronoun=pronoun, candidates=candidates, label=answer, id=example_id,
+                        meta={"occupation": occupation, "participant": participant, "gender": gender,
+                              "pronoun_form": slot})
+
+
+def _word_span(text: str, word: str) -> tuple[int, int]:
+    match = re.search(rf"\b{re.escape(word)}\b", text, flags=re.IGNORECASE)
+    return match.span()
+
+
+_NORMALIZE = {word: "<p>" for forms in PRONOUN_FORMS.values() for key, word in forms.items() if key in ("nom", "poss", "acc")}
+_NORMALIZE.update({"is": "<is>", "are": "<is>", "was": "<was>", "were": "<was>"})
+
+
+def _normalize_gender(text: str) -> str:
+    return " ".join(_NORMALIZE.get(word, word) for word in re.findall(r"[a-z<>]+", text.lower()))
+
+
+@functools.lru_cache(maxsize=1)
+def _clause_keys() -> tuple[tuple[str, int], ...]:
+    keys = [(_normalize_gender(_fill_clause(c, "female")), 0) for c in PROVIDER_CLAUSES]
+    keys += [(_normalize_gender(_fill_clause(c, "female")), 1) for c in CLIENT_CLAUSES]
+    return tuple(keys)
+
+
+def coref_gold_from_text(text: str) -> int:
+    """The gold answer (0 = occupation, 1 = participant) read from the cue clause, with every gendered word erased.
+
+    >>> coref_gold_from_text("The nurse told the patient that she had lost the receipt."), \\
+    ...     coref_gold_from_text("The nurse told the patient that he had lost the receipt.")
+    (1, 1)
+    """
+    normalized = f" {_normalize_gender(text)} "
+    found = {answer for key, answer in _clause_keys() if f" {key} " in normalized}
+    if len(found) != 1:
+        raise ValueError(f"no single cue clause in {text!r}")
+    return found.pop()
+
+
+# ---------------------------------------------------------------------------------------------------- stress sets
+
+MAX_STS_TEMPLATES = sum(len(OBJECTS[category]) for _surfaces, category in ACTIONS.values()) * len(PLACES)
+
+
+def _stress_sts(rng: random.Random, n_templates: int) -> tuple[tuple[str, str, float], ...]:
+    """Pairs whose first sentence begins "A man"/"A woman" (distinct remainders, no other gendered word), partnered
+    with sentences about "someone"/"a person"; plus as many pairs with no gendered subject at all."""
+    triples = [(a, o, p) for a in ACTION_IDS for o in OBJECT_IDS[ACTIONS[a][1]] for p in PLACE_IDS]
+    rows = []
+    for action, obj, place in rng.sample(triples, n_templates):
+        first = StsMeaning("person", action, obj, place)
+        second = _perturb(rng, first, rng.sample(("action", "object", "place"), rng.randrange(4)))
+        s1 = _render_meaning(rng, first, rng.choice(("A man", "A woman")))
+        s2 = _render_meaning(rng, second, rng.choice(("A person", "Someone")) if second.subject == "person" else None)
+        rows.append((s1, s2, sts_gold(first, second)))
+    while len(rows) < 2 * n_templates:
+        first = _random_meaning(rng, subject=rng.choice(("child", *OCCUPATIONS)))
+        second = _perturb(rng, first, rng.sample(tuple(STS_WEIGHTS), rng.randrange(len(STS_WEIGHTS) + 1)))
+        neutral = rng.choice(("A person", "Someone")) if second.subject == "person" else None
+        rows.append((_render_meaning(rng, first), _render_meaning(rng, second, neutral), sts_gold(first, second)))
+    rng.shuffle(rows)
+    return tuple(rows)
+
+
+_TEMPLATE_SLOTS = {"nom": "$NOM_PRONOUN", "poss": "$POSS_PRONOUN", "acc": "$ACC_PRONOUN"}
+
+
+def _winogender_templates(rng: random.Random) -> tuple[WinogenderTemplate, ...]:
+    """Two templates per occupation (answer 0 and 1), clauses without verb agreement so "they" reads right."""
+    clauses = {0: [c for c in PROVIDER_CLAUSES if "{was}" not in c],
+               1: [c for c in CLIENT_CLAUSES if "{was}" not in c]}
+    templates = []
+    for occupation in OCCUPATIONS:
+        for answer in (1, 0):
+            clause = rng.choice(clauses[answer]).format(**_TEMPLATE_SLOTS)
+            frame = rng.choice(COREF_FRAMES)
+            x, y = ("the $OCCUPATION", "the $PARTICIPANT")[:: 1 if rng.random() < 0.5 else -1]
+            templates.append(WinogenderTemplate(occupation, PARTICIPANTS[occupation], answer,
+                                                _capitalize(frame.format(x=x, y=y, clause=clause))))
+    return tuple(templates)
+
+
+def render_winogender_sentence(template: WinogenderTemplate, participant: str, gender: str) -> str:
+    """One Winogender sentence: the template with the occupation, the participant (or "someone") and a pronoun."""
+    text = template.sentence.replace("$OCCUPATION", template.occupation)
+    if participant == SOMEONE:
+        text = text.replace("The $PARTICIPANT", "Someone").replace("the $PARTICIPANT", "someone")
+    text = text.replace("$PARTICIPANT", participant)
+    forms = PRONOUN_FORMS[gender]
+    for slot, placeholder in _TEMPLATE_SLOTS.items():
+        text = text.replace(placeholder, forms[slot])
+    return text
+
+
+def _templates_frame(templates: Iterable[WinogenderTemplate]) -> pd.DataFrame:
+    return pd.DataFrame([{"occupation(0)": t.occupation, "other-participant(1)": t.participant, "answer": t.answer,
+                          "sentence": t.sentence} for t in templates])
+
+
+def _all_sentences_frame(templates: Iterable[WinogenderTemplate]) -> pd.DataFrame:
+    rows = []
+    for template in templates:
+        for participant in (template.participant, SOMEONE):
+            for gender in GENDERS:
+                rows.append({"sentid": f"{template.occupation}.{participant}.{template.answer}.{gender}.txt",
+                             "sentence": render_winogender_sentence(template, participant, gender)})
+    return pd.DataFrame(rows)
+
+
+def _occupation_stats_frame() -> pd.DataFrame:
+    stats = load_occupation_stats().reset_index()
+    return stats[["occupation", "bergsma_pct_female", "bls_pct_female", "bls_year"]]
+
+
+# ------------------------------------------------------------------------------------------------------------- build
+
+
+def _validate(config: WorldConfig) -> None:
+    def bad(key: str, problem: str) -> UsageError:
+        return UsageError(BAD_WORLD_VALUE.format(key=key, problem=problem))
+
+    if not 0.0 <= config.bias_strength <= 1.0:
+        raise bad("bias_strength", f"must be in [0, 1], got {config.bias_strength}.")
+    if not 0.0 <= config.neutral_share < 1.0:
+        raise bad("neutral_share", f"must be in [0, 1), got {config.neutral_share}.")
+    if config.n_corpus_sentences < 1:
+        raise bad("n_corpus_sentences", f"must be at least 1, got {config.n_corpus_sentences}.")
+    for key in ("n_sts_pairs", "n_coref_examples"):
+        if getattr(config, key) < 10:
+            raise bad(key, f"must be at least 10 (train, dev and test each need examples), got {getattr(config, key)}.")
+    if not 1 <= config.n_sts_templates <= MAX_STS_TEMPLATES:
+        raise bad("n_sts_templates", f"must be between 1 and {MAX_STS_TEMPLATES}, got {config.n_sts_templates}.")
+
+
+def split_sizes(n: int) -> dict[str, int]:
+    """Train/dev/test sizes for ``n`` examples (80/10/10, at least one each).
+
+    >>> split_sizes(4000)
+    {'train': 3200, 'dev': 400, 'test': 400}
+    """
+    held_out = max(1, round(n * SPLIT_SHARES["dev"]))
+    return {"train": n - 2 * held_out, "dev": held_out, "test": held_out}
+
+
+def build_world(config: WorldConfig) -> World:
+    """The world for ``config``: deterministic given ``config.seed``, cached per config."""
+    _validate(config)
+    return _generate(config)
+
+
+@functools.lru_cache(maxsize=4)
+def _generate(config: WorldConfig) -> World:
+    planted = dict(zip(*planted_table(config.bias_strength)[["occupation", "p_she"]].to_numpy().T))
+    planted = {occupation: float(p) for occupation, p in planted.items()}
+    sts, coref = {}, {}
+    for split, size in split_sizes(config.n_sts_pairs).items():
+        rng = random.Random(derive_seed(config.seed, "world", "sts", split))
+        sts[split] = tuple(_sts_pair(rng) for _ in range(size))
+    for split, size in split_sizes(config.n_coref_examples).items():
+        rng = random.Random(derive_seed(config.seed, "world", "coref", split))
+        coref[split] = tuple(_coref_example(rng, planted, config.neutral_share, f"{split}-{i}") for i in range(size))
+    world = World(config=config, corpus=_corpus(config, planted), sts=sts, coref=coref, planted=planted,
+                  stress_sts=_stress_sts(random.Random(derive_seed(config.seed, "world", "stress-sts")),
+                                         config.n_sts_templates),
+                  winogender_templates=_winogender_templates(random.Random(derive_seed(config.seed, "world", "winogender"))))
+    logger.info("Synthetic world (seed %d, bias_strength %s): %d documents, %d STS pairs, %d coref examples",
+                config.seed, config.bias_strength, len(world.corpus), config.n_sts_pairs, config.n_coref_examples)
+    return world
+
+
+# ------------------------------------------------------------------------------------------------------------- write
+
+MANIFEST = "world.json"
+STRESS_STS_FILE = "sts-test.tsv"
+WINOGENDER_FOLDER = "winogender"
+LAYOUT = {
+    "corpus.txt": "one short document per line (pretraining text)",
+    "planted.tsv": "occupation, bls_pct_female, p_she: the planted share of 'she' among gendered pronouns",
+    "sts/{train,dev,test}.tsv": "sentence1, sentence2, label (gold 0-5): the GLUE STS-B layout, read by load_stsb",
+    "coref/{train,dev,test}.jsonl": "candidate JSON Lines (nlp_underspec.data.coref); candidate 0 = occupation",
+    f"stress/{STRESS_STS_FILE}": "STS-B-style pairs for sts_gender (templates begin 'A man' / 'A woman')",
+    f"stress/{WINOGENDER_FOLDER}/": "templates.tsv, all_sentences.tsv, occupations-stats.tsv (Winogender repo layout)",
+}
+
+
+def _manifest(world: World, *, layout: Mapping[str, str]) -> dict:
+    return {"kind": "nlp_underspec.synthetic_world", "version": 1, "config": to_plain(world.config),
+            "sizes": {"corpus": len(world.corpus), **{f"sts/{k}": len(v) for k, v in world.sts.items()},
+                      **{f"coref/{k}": len(v) for k, v in world.coref.items()},
+                      "stress_sts": len(world.stress_sts), "winogender_templates": len(world.winogender_templates)},
+            "layout": dict(layout)}
+
+
+def _holds_world(folder: Path) -> bool:
+    """True if ``folder`` is an earlier output of :func:`write_world` / :func:`write_stress_sets` (safe to replace)."""
+    from nlp_underspec.io import read_json
+
+    try:
+        return read_json(folder / MANIFEST).get("kind") == "nlp_underspec.synthetic_world"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _write_stress_files(world: World, folder: Path) -> dict[str, Path]:
+    from nlp_underspec.tables import write_tsv
+
+    winogender = folder / WINOGENDER_FOLDER
+    winogender.mkdir(parents=True, exist_ok=True)
+    write_tsv(world.stress_sts_frame(), folder / STRESS_STS_FILE)
+    frames = world.winogender_frames()
+    write_tsv(frames["templates"], winogender / "templates.tsv")
+    write_tsv(frames["all_sentences"], winogender / "all_sentences.tsv")
+    write_tsv(frames["occupations_stats"], winogender / "occupations-stats.tsv")
+    return {"stsb": folder / STRESS_STS_FILE, "winogender": winogender}
+
+
+def write_world(world: World, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write the whole world to ``folder`` (layout in :data:`LAYOUT`, described again in ``world.json``).
+
+    The folder is built beside its destination and swapped in whole, so a crash leaves the old folder or the new one.
+    A folder holding an earlier world is replaced; any other non-empty folder is refused unless ``overwrite``.
+    """
+    from nlp_underspec.data.coref import write_candidate_jsonl
+    from nlp_underspec.io import atomic_write_json, atomic_write_text, staged_output
+    from nlp_underspec.tables import write_tsv
+
+    folder = Path(folder)
+    with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world) as stage:
+        atomic_write_text(stage / "corpus.txt", "\n".join(world.corpus) + "\n")
+        write_tsv(world.planted_frame(), stage / "planted.tsv")
+        (stage / "sts").mkdir()
+        for split in SPLITS:
+            write_tsv(world.sts_frame(split), stage / "sts" / f"{split}.tsv")
+            write_candidate_jsonl(stage / "coref" / f"{split}.jsonl", world.coref[split])
+        _write_stress_files(world, stage / "stress")
+        atomic_write_json(stage / MANIFEST, _manifest(world, layout=LAYOUT))
+    logger.info("Wrote the synthetic world to %s", folder)
+    return folder
+
+
+def write_stress_sets(world: World, folder: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
+    """Write only the stress sets: ``{"stsb": folder/sts-test.tsv, "winogender": folder/winogender}``.
+
+    Idempotent: a folder that already holds this world's stress sets is left as it is (sweeps call this per run).
+    """
+    from nlp_underspec.io import atomic_write_json, read_json, staged_output
+
+    folder = Path(folder)
+    manifest = _manifest(world, layout={k.removeprefix("stress/"): v for k, v in LAYOUT.items() if k.startswith("stress/")})
+    paths = {"stsb": folder / STRESS_STS_FILE, "winogender": folder / WINOGENDER_FOLDER}
+    if _holds_world(folder) and read_json(folder / MANIFEST) == _plain_json(manifest):
+        return paths
+    with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world) as stage:
+        _write_stress_files(world, stage)
+        atomic_write_json(stage / MANIFEST, manifest)
+    return paths
+
+
+def _plain_json(obj):
+    import json
+
+    from nlp_underspec.io import to_json
+
+    return json.loads(to_json(obj))
