@@ -16,10 +16,13 @@ from nlp_underspec.errors import EXIT_USAGE, UsageError
 # Order is the order of `nlp-underspec --help`: the data flow, left to right.
 COMMANDS = (
     "pretrain",
+    "finetune",
     "evaluate",
     "score",
     "run",
     "status",
+    "analyze",
+    "compare",
 )
 
 

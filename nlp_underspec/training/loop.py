@@ -169,8 +169,11 @@ class EpochShuffleSampler(Sampler[int]):
 
 
 def build_dataloader(dataset: Dataset, *, sampler: Sampler, batch_size: int, collate_fn: Callable) -> DataLoader:
+    # Its own generator: without one, every new iterator (also the one a resumed run creates after load_state) draws
+    # a worker seed from torch's global RNG and shifts the dropout masks that follow.
     # drop_last: the sampler yields exactly steps * batch_size examples, so nothing is dropped in practice.
-    return DataLoader(dataset, sampler=sampler, batch_size=batch_size, collate_fn=collate_fn, drop_last=True)
+    return DataLoader(dataset, sampler=sampler, batch_size=batch_size, collate_fn=collate_fn, drop_last=True,
+                      generator=torch.Generator().manual_seed(0))
 
 
 def steps_for_epochs(n_examples: int, *, epochs: float, batch_size: int) -> int:

@@ -37,8 +37,9 @@ class RunFolder:
 
     def start(self) -> records.RunRecord:
         """Create the folder (clearing it for --overwrite) and write the ``running`` record."""
-        if self.overwrite and self.path.exists():
-            shutil.rmtree(self.path)
+        if self.overwrite and self.path.is_dir():
+            for entry in records.run_folder_entries(self.path):  # a sweep's log and lock stay
+                shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
         self.path.mkdir(parents=True, exist_ok=True)
         records.write_run_record(self.path, self.record)
         return self.record
@@ -51,13 +52,13 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
     record = records.RunRecord.new(run_id=run_id, kind=kind, seeds=seeds, config=config, **extra)
     if path.exists() and not path.is_dir():
         raise UsageError(OUT_IS_FILE.format(path=path))
-    if overwrite or not path.is_dir() or not any(path.iterdir()):
+    if overwrite or not path.is_dir() or not records.run_folder_entries(path):
         return RunFolder(path, record, resuming=False, complete=False, overwrite=overwrite)
     existing = records.read_run_record(path)
     if existing is None:
-        what = ", ".join(sorted(p.name for p in path.iterdir())[:4])
+        what = ", ".join(p.name for p in records.run_folder_entries(path)[:4])
         raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=path, what=what))
-    if existing.get("seeds") != record.seeds or existing.get("run_id") != run_id:
+    if not _same_seeds(existing.get("seeds") or {}, record.seeds) or existing.get("run_id") != run_id:
         raise UsageError(SEEDS_CHANGED.format(path=path, old_id=existing.get("run_id"), old_seeds=existing.get("seeds"),
                                               new_seeds=record.seeds))
     if existing.get("config_hash") != record.config_hash:
@@ -69,6 +70,11 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
         return RunFolder(path, _record_from_dict(existing), resuming=False, complete=True)
     record.started = existing.get("started") or record.started
     return RunFolder(path, record, resuming=True, complete=False)
+
+
+def _same_seeds(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Seeds agree where both records name them (a sweep's failure record leaves derived seeds as None)."""
+    return all(old[k] == new[k] for k in old.keys() & new.keys() if old[k] is not None and new[k] is not None)
 
 
 def _record_from_dict(data: dict[str, Any]) -> records.RunRecord:

@@ -29,19 +29,70 @@ MODEL_VOCAB_MISMATCH = ("Tokenizer of '{name}' has {tokenizer_size} tokens but t
                         "was trained with.")
 
 
+# The WordPiece trainer of `tokenizers` is not deterministic: it numbers "##" sub-word units in hash-map order and
+# those numbers break ties between equally frequent merges (huggingface/tokenizers#1794). We therefore train its BPE
+# trainer without a sub-word prefix on words whose non-initial characters are shifted into the private-use planes:
+# every unit is then a plain alphabet character, numbered in sorted order, so ties break the same way in every run.
+# Shifted characters become "##" pieces again afterwards.
+_SHIFTS = ((0x0000, 0x10000, 0xF0000), (0x10000, 0x20000, 0x100000))  # (from, to, private-use base): BMP, plane 1
+
+
+def _shift(char: str) -> str:
+    code = ord(char)
+    for low, high, base in _SHIFTS:
+        if low <= code < high:
+            return chr(base + code - low)
+    return char  # planes 2+ (rare CJK extensions): left as is
+
+
+def _unshift(char: str) -> tuple[str, bool]:
+    code = ord(char)
+    for low, high, base in _SHIFTS:
+        if base <= code < base + (high - low):
+            return chr(code - base + low), True
+    return char, False
+
+
+def _mark_continuations(word: str) -> str:
+    """``"doctor"`` -> ``"d"`` + shifted ``"octor"``: continuing characters become distinct alphabet symbols."""
+    return word[:1] + "".join(_shift(c) for c in word[1:])
+
+
+def _wordpiece_token(unit: str) -> str:
+    first, shifted = _unshift(unit[0])
+    rest = "".join(_unshift(c)[0] for c in unit[1:])
+    return f"##{first}{rest}" if shifted else f"{first}{rest}"
+
+
+def _pretokenized_words(texts: Sequence[str]):
+    """BERT normalisation and pre-tokenisation, as BertTokenizer applies them at encoding time."""
+    from tokenizers import normalizers, pre_tokenizers
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    for text in texts:
+        for word, _span in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            yield _mark_continuations(word)
+
+
 def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int = 2):
-    """A ``BertTokenizer`` whose WordPiece vocabulary (at most ``vocab_size`` entries) is learnt from ``texts``."""
-    from tokenizers import Tokenizer, normalizers, pre_tokenizers, trainers
-    from tokenizers.models import WordPiece
+    """A ``BertTokenizer`` whose WordPiece vocabulary (at most ``vocab_size`` entries) is learnt from ``texts``.
+
+    Deterministic: the same texts and size give the same vocabulary in every process.
+    """
+    from tokenizers import Tokenizer, pre_tokenizers, trainers
+    from tokenizers.models import BPE
     from transformers import BertTokenizer
 
-    model = Tokenizer(WordPiece(unk_token="[UNK]"))
-    model.normalizer = normalizers.BertNormalizer(lowercase=True)
-    model.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
-                                        special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    model.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    vocab = dict(sorted(model.get_vocab().items(), key=lambda item: item[1]))
+    model = Tokenizer(BPE(unk_token="[UNK]"))
+    model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+                                  special_tokens=list(SPECIAL_TOKENS), show_progress=False)
+    model.train_from_iterator(_pretokenized_words(texts), trainer=trainer)
+    vocab: dict[str, int] = {}
+    for unit, _index in sorted(model.get_vocab().items(), key=lambda item: item[1]):
+        token = unit if unit in SPECIAL_TOKENS else _wordpiece_token(unit)
+        vocab.setdefault(token, len(vocab))
     logger.info("Trained a WordPiece vocabulary of %d tokens on %d texts", len(vocab), len(texts))
     return BertTokenizer(vocab=vocab, do_lower_case=True)
 

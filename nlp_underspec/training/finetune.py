@@ -1,0 +1,362 @@
+"""Seeded, resumable fine-tuning of a checkpoint on one task: ``stsb`` (regression) or ``coref`` (candidate scoring).
+
+The fine-tuning seed is split into ``init_seed`` (head init and dropout: torch's global generator) and ``data_seed``
+(the shuffle order and any training subsample: generators of their own), so either can be pinned while the other
+varies (Dodge et al. 2020). Both are recorded in ``run.json``, with the dev metrics (``dev_pearson``/``dev_spearman``
+for stsb, ``dev_accuracy`` for coref). The run folder is a standard HF checkpoint: ``BertForSequenceClassification``
+(``num_labels=1``) for stsb, :class:`~nlp_underspec.modeling.BertForCandidateScoring` for coref, plus the tokenizer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from nlp_underspec import records
+from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config
+from nlp_underspec.data.hub import looks_like_hub_id
+from nlp_underspec.errors import UsageError, unknown_name_message
+from nlp_underspec.seeding import FinetuneSeeds, check_seed, numpy_rng, pin_threads, seed_everything
+from nlp_underspec.training import loop, runs
+from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+FROM_NOT_FOUND = ("--from {path} does not exist. Pass a pretraining run folder (e.g. runs/tiny/pretrain/p00), a folder "
+                  "saved with save_pretrained, or a Hub model id.")
+FROM_NOT_CHECKPOINT = ("--from {path} is not a Hugging Face checkpoint (no config.json). Pass a pretraining run folder "
+                       "or a folder saved with save_pretrained.")
+FROM_UNFINISHED = ("--from {path} is an unfinished run (status '{status}'). Finish it first (re-run the command that "
+                   "made it with --out {path}) or pass a complete run.")
+FROM_NOT_LOADABLE = "--from {name} could not be loaded as a model ({reason})."
+FROM_NOT_BERT = ("--from {name} is a '{model_type}' model; the coref head is built on BERT encoders (model_type "
+                 "'bert'). Use a BERT checkpoint.")
+NO_TRAINING_DATA = "Task '{task}': the '{split}' split of {source} holds no labelled examples to train on."
+NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelled examples to evaluate on."
+
+
+# ----------------------------------------------------------------------------------------------------------- tasks
+
+
+@dataclass(frozen=True)
+class Task:
+    """How one task loads data, builds its model, batches examples and scores the dev split."""
+
+    name: str
+    load: Callable[[str, str, WorldConfig], list]  # (source, split, world) -> labelled examples
+    build_model: Callable[[str], torch.nn.Module]  # checkpoint -> model with a freshly initialised head
+    collate: Callable[[Any, int], Callable[[list], dict]]  # (tokenizer, max_length) -> collate_fn
+    predictions: Callable[[Any], torch.Tensor]  # model output -> (B,) predictions
+    score: Callable[[np.ndarray, np.ndarray], dict[str, float | None]]  # (predictions, golds) -> dev metrics
+
+
+def _load_sts_examples(source: str, split: str, world: WorldConfig) -> list[tuple[str, str, float]]:
+    from nlp_underspec.data.sources import load_sts_pairs
+
+    frame = load_sts_pairs(source, split, world)
+    labelled = frame[np.isfinite(frame["label"].to_numpy(dtype=float))]
+    return list(zip(labelled["sentence1"].astype(str), labelled["sentence2"].astype(str),
+                    labelled["label"].astype(float)))
+
+
+def _load_coref_examples(source: str, split: str, world: WorldConfig) -> list:
+    from nlp_underspec.data.sources import load_coref_examples
+
+    return [e for e in load_coref_examples(source, split, world) if e.label is not None]
+
+
+def _build_sts_model(checkpoint: str) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1, problem_type="regression",
+                                                              ignore_mismatched_sizes=True, trust_remote_code=False)
+
+
+def _build_coref_model(checkpoint: str) -> torch.nn.Module:
+    from nlp_underspec.modeling import BertForCandidateScoring
+
+    return BertForCandidateScoring.from_pretrained(checkpoint, trust_remote_code=False)
+
+
+def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+    def collate(examples: list[tuple[str, str, float]]) -> dict[str, torch.Tensor]:
+        first, second, labels = zip(*examples)
+        batch = dict(tokenizer(list(first), list(second), padding=True, truncation=True, max_length=max_length,
+                               return_tensors="pt"))  # each (B, T)
+        batch["labels"] = torch.tensor(labels, dtype=torch.float32)  # (B,)
+        return batch
+
+    return collate
+
+
+def _coref_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+    from nlp_underspec.modeling import encode_candidate_examples
+
+    def collate(examples: list) -> dict[str, torch.Tensor]:
+        return encode_candidate_examples(tokenizer, examples, max_length=max_length)
+
+    return collate
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None  # run.json is strict JSON: no NaN
+
+
+def _score_sts(predictions: np.ndarray, golds: np.ndarray) -> dict[str, float | None]:
+    from scipy import stats
+
+    if len(predictions) < 2 or np.std(predictions) == 0 or np.std(golds) == 0:
+        return {"dev_pearson": None, "dev_spearman": None, "n_dev": int(len(golds))}
+    return {"dev_pearson": _finite(stats.pearsonr(predictions, golds)[0]),
+            "dev_spearman": _finite(stats.spearmanr(predictions, golds)[0]), "n_dev": int(len(golds))}
+
+
+def _score_coref(predictions: np.ndarray, golds: np.ndarray) -> dict[str, float | None]:
+    return {"dev_accuracy": float(np.mean(predictions == golds)), "n_dev": int(len(golds))}
+
+
+TASK_REGISTRY: dict[str, Task] = {
+    "stsb": Task("stsb", _load_sts_examples, _build_sts_model, _sts_collate,
+                 predictions=lambda output: output.logits.squeeze(-1), score=_score_sts),
+    "coref": Task("coref", _load_coref_examples, _build_coref_model, _coref_collate,
+                  predictions=lambda output: output.logits.argmax(-1), score=_score_coref),
+}
+
+
+def get_task(name: str) -> Task:
+    if name not in TASK_REGISTRY:
+        raise UsageError(unknown_name_message("task", name, TASK_REGISTRY))
+    return TASK_REGISTRY[name]
+
+
+def _gold(example) -> float:
+    return example[2] if isinstance(example, tuple) else example.label
+
+
+# ----------------------------------------------------------------------------------------------------- checkpoints
+
+
+@dataclass(frozen=True)
+class StartingPoint:
+    """The checkpoint a fine-tuning run starts from, and what the run records about it."""
+
+    checkpoint: str  # path or Hub id passed to from_pretrained
+    identity: str  # ``parent`` in the resolved config: a pretraining run's config hash, else the path/id as given
+    pretrain_seed: int | None  # from the parent's run.json when it has one
+
+
+def resolve_starting_point(from_checkpoint: str | os.PathLike, recipe: Recipe, *,
+                           pretrain_seed: int | None = None) -> StartingPoint:
+    """Check ``--from`` and work out its identity, the way the sweep's plan does (so config hashes agree).
+
+    A pretraining run of this recipe (run.json of kind ``pretrain``, recipe without ``finetune.from_checkpoints``) is
+    identified by its config hash; anything else by the path or id exactly as given.
+    """
+    text = str(from_checkpoint)
+    path = Path(text)
+    if not path.exists():
+        if looks_like_hub_id(text) and not text.startswith((".", "/", "~")):
+            return StartingPoint(text, text, pretrain_seed)
+        raise UsageError(FROM_NOT_FOUND.format(path=text))
+    if not (path / "config.json").is_file():
+        raise UsageError(FROM_NOT_CHECKPOINT.format(path=text))
+    record = records.read_run_record(path)
+    if record is None:
+        return StartingPoint(text, text, pretrain_seed)
+    if record.get("status") != records.STATUS_COMPLETE:
+        raise UsageError(FROM_UNFINISHED.format(path=text, status=record.get("status")))
+    recorded_seed = (record.get("seeds") or {}).get("pretrain_seed")
+    seed = recorded_seed if recorded_seed is not None else pretrain_seed
+    if record.get("kind") == "pretrain" and not recipe.finetune.from_checkpoints:
+        return StartingPoint(text, record["config_hash"], seed)
+    return StartingPoint(text, text, seed)
+
+
+def _load_model_config(start: StartingPoint, task: str):
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(start.checkpoint, trust_remote_code=False)
+    except (OSError, ValueError) as err:
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise UsageError(FROM_NOT_LOADABLE.format(name=start.checkpoint, reason=reason)) from None
+    if task == "coref" and config.model_type != "bert":
+        raise UsageError(FROM_NOT_BERT.format(name=start.checkpoint, model_type=config.model_type))
+    return config
+
+
+# ------------------------------------------------------------------------------------------------------------ data
+
+
+class CyclingExamples(Dataset):
+    """A list of examples indexed by the loop's virtual indices (epoch * n + i)."""
+
+    def __init__(self, examples: Sequence):
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, virtual_index: int):
+        return self.examples[int(virtual_index) % len(self.examples)]
+
+
+def subsample(examples: list, *, limit: int | None, data_seed: int) -> list:
+    """At most ``limit`` examples, drawn by the data seed (original order kept)."""
+    if limit is None or len(examples) <= limit:
+        return examples
+    keep = np.sort(numpy_rng(data_seed, "subsample").choice(len(examples), size=limit, replace=False))
+    return [examples[i] for i in keep]
+
+
+def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str) -> loop.LoopSettings:
+    max_steps = settings.max_steps or loop.steps_for_epochs(n_train, epochs=settings.epochs,
+                                                            batch_size=settings.batch_size)
+    return loop.LoopSettings(max_steps=max_steps, batch_size=settings.batch_size, grad_accum=settings.grad_accum,
+                             lr=settings.lr, weight_decay=settings.weight_decay,
+                             warmup_steps=int(round(settings.warmup_ratio * max_steps)),
+                             max_grad_norm=settings.max_grad_norm, save_state_every=settings.save_state_every,
+                             log_every=max(1, min(50, max_steps // 20)), description=description)
+
+
+# ------------------------------------------------------------------------------------------------------------- run
+
+
+def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, finetune_seed: int,
+             out: str | os.PathLike, init_seed: int | None = None, data_seed: int | None = None,
+             pretrain_seed: int | None = None, train: Sequence | None = None, dev: Sequence | None = None,
+             log_with: Sequence[str] | None = None, overwrite: bool = False) -> records.RunRecord:
+    """Fine-tune ``from_checkpoint`` on ``task`` into ``out`` (or resume, or skip if complete); returns the record.
+
+    ``init_seed`` / ``data_seed`` default to the recipe's ``seeds.init_seed`` / ``seeds.data_seed``, else to values
+    derived from ``finetune_seed``. ``pretrain_seed`` labels an outside checkpoint (a run folder's own seed wins).
+    ``train`` / ``dev`` replace the recipe's data (library use and tests): (sentence1, sentence2, score) tuples for
+    stsb, :class:`~nlp_underspec.data.coref.CorefExample` for coref.
+    """
+    spec = get_task(task)
+    settings = _task_settings(recipe, task)
+    seeds = FinetuneSeeds.resolve(finetune_seed, init_seed=recipe.seeds.init_seed if init_seed is None else init_seed,
+                                  data_seed=recipe.seeds.data_seed if data_seed is None else data_seed)
+    if pretrain_seed is not None:
+        pretrain_seed = check_seed("pretrain_seed", pretrain_seed)
+    start = resolve_starting_point(from_checkpoint, recipe, pretrain_seed=pretrain_seed)
+    trackers = loop.check_trackers(recipe.log_with if log_with is None else tuple(log_with))
+    threads = pin_threads(recipe.threads)
+    run = runs.open_run_folder(
+        out, run_id=records.finetune_run_id(start.pretrain_seed, seeds.finetune_seed), kind="finetune",
+        seeds={"pretrain_seed": start.pretrain_seed, "finetune_seed": seeds.finetune_seed,
+               "init_seed": seeds.init_seed, "data_seed": seeds.data_seed},
+        config=finetune_run_config(recipe, task, parent=start.identity), overwrite=overwrite, task=task,
+        parent=start.checkpoint)
+    if run.complete:
+        return run.record
+    model_config = _load_model_config(start, task)
+    tokenizer = load_tokenizer(start.checkpoint)
+    check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
+    train_examples = _labelled(spec, settings, "train", recipe.world, train)
+    dev_examples = _labelled(spec, settings, "dev", recipe.world, dev)
+    train_examples = subsample(train_examples, limit=settings.max_train_examples, data_seed=seeds.data_seed)
+    loop_settings = build_loop_settings(settings, n_train=len(train_examples),
+                                        description=f"{task} {run.record.run_id}")
+    accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
+                                         project_dir=run.path / "logs")
+    loop.check_batch_split(accelerator, loop_settings, f"finetune.tasks.{task}.batch_size")
+    record = run.start() if accelerator.is_main_process else run.record
+    record.torch_threads = threads
+    try:
+        metrics = _train_and_evaluate(accelerator, record, run.path, spec, settings, loop_settings, start, tokenizer,
+                                      train_examples, dev_examples, seeds)
+    except BaseException as err:
+        if accelerator.is_main_process:
+            records.mark_failed(run.path, record, f"{type(err).__name__}: {err}")
+        raise
+    if accelerator.is_main_process:
+        records.mark_complete(run.path, record, metrics)
+    accelerator.end_training()
+    return record
+
+
+def _task_settings(recipe: Recipe, task: str) -> TaskConfig:
+    finetune_run_config(recipe, task, parent="")  # raises the recipe's "unknown task ... Available" message
+    return recipe.finetune.tasks[task]
+
+
+def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, given: Sequence | None) -> list:
+    split = settings.train_split if which == "train" else settings.dev_split
+    examples = list(given) if given is not None else spec.load(settings.data, split, world)
+    examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
+    if not examples:
+        source = "the given examples" if given is not None else f"'{settings.data}'"
+        message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
+        raise UsageError(message.format(task=spec.name, split=split, source=source))
+    return examples
+
+
+def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, settings: TaskConfig,
+                        loop_settings: loop.LoopSettings, start: StartingPoint, tokenizer, train_examples: list,
+                        dev_examples: list, seeds: FinetuneSeeds) -> dict[str, Any]:
+    seed_everything(seeds.init_seed)  # the new head's init and every dropout mask draw from here
+    model = spec.build_model(start.checkpoint)
+    collate = spec.collate(tokenizer, settings.max_seq_length)
+    dataset = CyclingExamples(train_examples)
+    sampler = loop.EpochShuffleSampler(len(dataset), seed=seeds.data_seed,
+                                       total=loop_settings.max_steps * loop_settings.batch_size)
+    dataloader = loop.build_dataloader(dataset, sampler=sampler, batch_size=loop_settings.micro_batch_size,
+                                       collate_fn=collate)
+    dev_loader = DataLoader(dev_examples, batch_size=loop_settings.micro_batch_size, shuffle=False, collate_fn=collate)
+    optimizer = loop.build_optimizer(model, lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = loop.build_scheduler(optimizer, warmup_steps=loop_settings.warmup_steps,
+                                     max_steps=loop_settings.max_steps)
+    model, optimizer, dataloader, dev_loader = accelerator.prepare(model, optimizer, dataloader, dev_loader)
+    loop.init_trackers(accelerator, run_id=f"{spec.name}-{record.run_id}", config=record.config)
+    result = loop.run_training_loop(accelerator=accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
+                                    dataloader=dataloader, settings=loop_settings, run_folder=run_path)
+    dev_metrics = evaluate_dev(accelerator, model, dev_loader, spec)
+    accelerator.log({f"dev/{k}": v for k, v in dev_metrics.items() if isinstance(v, float)}, step=result.steps)
+    save_finetuned(accelerator, model, tokenizer, run_path)
+    if accelerator.is_main_process:
+        loop.remove_state(run_path)
+    logger.info("%s %s: %s", spec.name, record.run_id, dev_metrics)
+    return {**dev_metrics, "steps": result.steps, "final_loss": _finite(result.final_loss),
+            "resumed_from_step": result.resumed_from, "train_seconds": round(result.seconds, 3),
+            "n_train": len(train_examples), "epochs": round(result.steps * loop_settings.batch_size /
+                                                            len(train_examples), 3),
+            "num_processes": accelerator.num_processes, "mixed_precision": str(accelerator.mixed_precision),
+            "device": str(accelerator.device)}
+
+
+def evaluate_dev(accelerator, model, dev_loader, spec: Task) -> dict[str, float | None]:
+    """Predictions over the dev split on every process, gathered, then scored."""
+    predictions, golds = [], []
+    with loop.eval_mode(model):
+        for batch in dev_loader:
+            labels = batch.pop("labels")
+            output = model(**batch)
+            gathered = accelerator.gather_for_metrics((spec.predictions(output).float(), labels.float()))
+            predictions.append(gathered[0].cpu())
+            golds.append(gathered[1].cpu())
+    return spec.score(torch.cat(predictions).numpy(), torch.cat(golds).numpy())
+
+
+def save_finetuned(accelerator, model, tokenizer, folder: Path) -> None:
+    accelerator.wait_for_everyone()
+    accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=accelerator.is_main_process,
+                                                    save_function=accelerator.save)
+    if accelerator.is_main_process:
+        tokenizer.save_pretrained(folder)
+    accelerator.wait_for_everyone()
+
+
+def parent_identity(from_checkpoint: str | os.PathLike, recipe: Recipe) -> str:
+    """The ``parent`` a fine-tuning run from ``from_checkpoint`` records in its resolved config."""
+    return resolve_starting_point(from_checkpoint, recipe).identity
+
+
+__all__ = ["finetune", "get_task", "parent_identity", "resolve_starting_point", "TASK_REGISTRY"]
