@@ -1,0 +1,35 @@
+"""Seed analysis: how much of a family's stress-test spread comes from the pretraining seed, with honest intervals.
+
+Reads only predictions triplets and tidy scores (DESIGN.md contracts 3 and 4), never models. Public API, all keyword-only
+past the data arguments, pandas in and out (index levels ``model``, ``pretrain_seed``, ``finetune_seed``,
+``occupation``), randomness from an explicit seed or ``numpy.random.Generator``:
+
+- :func:`multibootstrap`, :func:`report_ci`, :func:`family_bootstrap`: Multi-Bootstrap (Sellam et al. 2022);
+- :func:`spread`, :func:`spread_ratio`: spread of a metric and stress/iid ratio;
+- :func:`seed_share`, :func:`regroup_test`: pretraining-seed share of the variance;
+- :func:`rank_correlation`: iid vs stress metric;
+- :func:`deviation_pca`: PCA of per-item deviations from the ensemble mean;
+- :func:`cluster_by_seed`, :func:`adjusted_rand_index`: clustering of stress profiles vs seeds;
+- score functions over triplets (:mod:`.scoring`) and the run-folder level :func:`analyze` / :func:`compare_families`.
+"""
+
+from nlp_underspec.analysis.analyze import ANALYSIS, STATEMENTS, analyze, analyze_family
+from nlp_underspec.analysis.clustering import adjusted_rand_index, cluster_by_seed
+from nlp_underspec.analysis.compare import compare_families
+from nlp_underspec.analysis.correlation import rank_correlation
+from nlp_underspec.analysis.family import Family, MetricValues, load_family
+from nlp_underspec.analysis.multibootstrap import family_bootstrap, multibootstrap, report_ci
+from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
+from nlp_underspec.analysis.scoring import (ExampleSet, MeanScore, RowwiseScore, accuracy, example_set,
+                                            mean_squared_error, pearson_r, spearman_r, sts_occupation_deltas,
+                                            sts_pair_deltas, winogender_accuracy, winogender_occupation_bias)
+from nlp_underspec.analysis.spread import spread, spread_ratio
+from nlp_underspec.analysis.variance import regroup_test, seed_share
+
+__all__ = [
+    "ANALYSIS", "STATEMENTS", "DeviationPCA", "ExampleSet", "Family", "MeanScore", "MetricValues", "RowwiseScore",
+    "accuracy", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed", "compare_families",
+    "deviation_pca", "example_set", "family_bootstrap", "load_family", "mean_squared_error", "multibootstrap",
+    "pearson_r", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spearman_r", "spread", "spread_ratio",
+    "sts_occupation_deltas", "sts_pair_deltas", "winogender_accuracy", "winogender_occupation_bias",
+]

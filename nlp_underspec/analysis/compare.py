@@ -1,0 +1,119 @@
+"""Multi-Bootstrap of an intervention family against a baseline family, metric by metric.
+
+Both families are run folders (``scores.parquet`` + ``predictions/``). For each metric present in both (same
+population), the baseline's runs and the intervention's runs go into one :func:`multibootstrap` call: seeds are the
+pretraining seeds (paired mode uses the seeds both families share), and when both triplets hold the same items the
+examples (sentences, occupations, pairs) are resampled too, the same resample for both arms. Metrics known only as one
+value per run (e.g. STS-B dev Pearson) resample seeds alone. ``delta`` is intervention minus baseline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.analysis._common import check_count
+from nlp_underspec.analysis.family import (BootstrapInputs, Family, MetricValues, bootstrap_inputs, load_family,
+                                           seeds_only_inputs)
+from nlp_underspec.analysis.multibootstrap import multibootstrap, report_ci
+from nlp_underspec.errors import UsageError
+from nlp_underspec.seeding import derive_seed
+
+logger = logging.getLogger(__name__)
+
+NO_SHARED_METRICS = ("{base} and {expt} share no metric (baseline: {base_keys}; intervention: {expt_keys}). Compare "
+                     "families scored on the same tests.")
+UNKNOWN_METRICS = "Metric(s) {missing} are not in both families. Available: {available}."
+ONE_SEED_EACH = ("{key}: each family has a single seed and there are no shared examples to resample, so a bootstrap "
+                 "has nothing to vary.")
+
+
+def _shared_examples(base: BootstrapInputs, expt: BootstrapInputs) -> bool:
+    same_shape = base.unit is not None and base.unit == expt.unit and base.preds.shape[1] == expt.preds.shape[1]
+    return same_shape and np.array_equal(base.labels, expt.labels) and base.score_fn is expt.score_fn
+
+
+def _arm_inputs(base_family: Family, expt_family: Family, base: MetricValues,
+                expt: MetricValues) -> tuple[BootstrapInputs, BootstrapInputs]:
+    base_inputs, expt_inputs = bootstrap_inputs(base_family, base), bootstrap_inputs(expt_family, expt)
+    if base_inputs.unit is not None and expt_inputs.unit is not None and not _shared_examples(base_inputs, expt_inputs):
+        note = "the two families' predictions cover different items: seeds resampled only"
+        return seeds_only_inputs(base.values, note), seeds_only_inputs(expt.values, note)
+    if (base_inputs.unit is None) != (expt_inputs.unit is None):  # only one side has examples: compare like with like
+        return seeds_only_inputs(base.values, base_inputs.note), seeds_only_inputs(expt.values, expt_inputs.note)
+    return base_inputs, expt_inputs
+
+
+def compare_metric(base_family: Family, expt_family: Family, base: MetricValues, expt: MetricValues, *,
+                   paired: bool, nboot: int, rng, c: float = 0.95, expect_negative_effect: bool = False,
+                   abs_threshold: float | None = None, rel_threshold: float | None = None) -> dict:
+    """One metric's Multi-Bootstrap comparison: report_ci's numbers plus what was resampled."""
+    base_inputs, expt_inputs = _arm_inputs(base_family, expt_family, base, expt)
+    sample_examples = base_inputs.unit is not None
+    run_info = pd.concat([base_inputs.run_info.assign(intervention=False),
+                          expt_inputs.run_info.assign(intervention=True)], ignore_index=True)
+    if not sample_examples and run_info.groupby("intervention")["seed"].nunique().max() < 2:
+        raise UsageError(ONE_SEED_EACH.format(key=base.key))
+    samples = multibootstrap(run_info=run_info, preds=np.concatenate([base_inputs.preds, expt_inputs.preds]),
+                             labels=base_inputs.labels, score_fn=base_inputs.score_fn, paired_seeds=paired,
+                             sample_seeds=True, sample_examples=sample_examples, nboot=nboot, rng=rng)
+    result = report_ci(samples, c=c, expect_negative_effect=expect_negative_effect, abs_threshold=abs_threshold,
+                       rel_threshold=rel_threshold)
+    entry = {"metric": base.key, "test": base.test, "kind": base.kind, "population": base.population,
+             "paired": paired, "resampled": [base_inputs.seed_unit] + ([base_inputs.unit] if sample_examples else []),
+             "n_runs": {"base": int(len(base_inputs.run_info)), "expt": int(len(expt_inputs.run_info))},
+             "n_seeds": {"base": int(base_inputs.run_info["seed"].nunique()),
+                         "expt": int(expt_inputs.run_info["seed"].nunique())}, **result}
+    notes = sorted({n for n in (base_inputs.note, expt_inputs.note) if n})
+    if notes:
+        entry["note"] = "; ".join(notes)
+    return entry
+
+
+def _select(base: dict, expt: dict, metrics: Iterable[str] | None, base_path, expt_path) -> list[str]:
+    shared = [key for key in base if key in expt]
+    if not shared:
+        raise UsageError(NO_SHARED_METRICS.format(base=base_path, expt=expt_path, base_keys=", ".join(base) or "none",
+                                                  expt_keys=", ".join(expt) or "none"))
+    if metrics is None:
+        return shared
+    metrics = list(metrics)
+    missing = [m for m in metrics if m not in shared]
+    if missing:
+        raise UsageError(UNKNOWN_METRICS.format(missing=", ".join(missing), available=", ".join(shared)))
+    return metrics
+
+
+def compare_families(base_dir: str | os.PathLike, expt_dir: str | os.PathLike, *, paired: bool = False,
+                     nboot: int = 1000, seed: int = 0, metrics: Iterable[str] | None = None, c: float = 0.95,
+                     expect_negative_effect: bool = False, abs_threshold: float | None = None,
+                     rel_threshold: float | None = None, occupation_stats: pd.DataFrame | None = None) -> dict:
+    """Compare every shared metric (or the named ``metrics``) of two run folders; see :func:`compare_metric`.
+
+    The draws of metric ``key`` come from ``RandomState(derive_seed(seed, "compare", key))``, so they do not depend on
+    which other metrics are compared. A metric that cannot be compared (e.g. paired mode without shared seeds) is an
+    error when named in ``metrics``, else skipped with its reason.
+    """
+    nboot = check_count("nboot", nboot)
+    base_family = load_family(base_dir, occupation_stats=occupation_stats)
+    expt_family = load_family(expt_dir, occupation_stats=occupation_stats)
+    base = {m.key: m for m in base_family.metrics}
+    expt = {m.key: m for m in expt_family.metrics}
+    chosen = _select(base, expt, metrics, base_dir, expt_dir)
+    comparisons, skipped = [], []
+    for key in chosen:
+        try:
+            comparisons.append(compare_metric(
+                base_family, expt_family, base[key], expt[key], paired=paired, nboot=nboot,
+                rng=derive_seed(seed, "compare", key), c=c, expect_negative_effect=expect_negative_effect,
+                abs_threshold=abs_threshold, rel_threshold=rel_threshold))
+        except UsageError as err:
+            if metrics is not None:
+                raise
+            skipped.append({"metric": key, "reason": str(err)})
+    return {"version": 1, "base": str(base_dir), "expt": str(expt_dir), "paired": paired, "nboot": nboot,
+            "seed": seed, "level": c, "comparisons": comparisons, "skipped": skipped}

@@ -1,0 +1,49 @@
+"""``nlp-underspec analyze RUNDIR``: write RUNDIR/analysis.json (the seed-analysis statements) and print the key table."""
+
+from __future__ import annotations
+
+import argparse
+
+from nlp_underspec.errors import UsageError
+
+STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, pca, clustering"
+
+
+def _statements(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "analyze", help="seed analysis of a run folder: spread, pretraining-seed share, Multi-Bootstrap CIs, PCA, "
+                        "clustering -> RUNDIR/analysis.json",
+        description="Reads RUNDIR/scores.parquet and RUNDIR/predictions/<test>/ (never models), writes "
+                    "RUNDIR/analysis.json atomically and prints the key table. Statements the family cannot support "
+                    "(e.g. one pretraining seed) are skipped with the reason, unless named with --only.")
+    parser.add_argument("rundir", help="run folder with scores.parquet (e.g. runs/tiny, or an `evaluate --out`)")
+    parser.add_argument("--only", type=_statements, default=None, metavar="LIST",
+                        help=f"comma-separated statements to compute, each required to succeed ({STATEMENT_LIST})")
+    parser.add_argument("--nboot", type=int, default=1000, help="bootstrap samples and permutations (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    parser.add_argument("--occupation-stats", default=None, metavar="TSV",
+                        help="occupations-stats.tsv to use instead of the shipped BLS figures")
+    parser.add_argument("--no-write", action="store_true", help="print the table without writing analysis.json")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nlp_underspec.analysis.analyze import ANALYSIS, STATEMENTS, analyze
+    from nlp_underspec.analysis.display import analysis_table
+    from nlp_underspec.data.occupations import load_occupation_stats
+    from nlp_underspec.seeding import check_seed
+
+    if args.nboot < 1:
+        raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
+    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
+    statements = args.only or STATEMENTS
+    analysis = analyze(args.rundir, nboot=args.nboot, seed=check_seed("--seed", args.seed), statements=statements,
+                       strict=args.only or (), occupation_stats=stats, write=not args.no_write)
+    print(analysis_table(analysis))
+    if not args.no_write:
+        print(f"\nwrote {args.rundir.rstrip('/')}/{ANALYSIS}")
+    return 0

@@ -1,0 +1,59 @@
+"""``nlp-underspec compare BASE EXPT``: Multi-Bootstrap of an intervention family against a baseline family."""
+
+from __future__ import annotations
+
+import argparse
+
+from nlp_underspec.errors import UsageError
+
+NOTHING_COMPARED = "Nothing could be compared: {reason}"
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare", help="Multi-Bootstrap comparison of two families (baseline vs intervention), metric by metric",
+        description="Reads scores.parquet and predictions/ of both run folders. Resamples pretraining seeds (and the "
+                    "shared examples when both triplets hold the same items) and reports baseline, intervention and "
+                    "delta = intervention - baseline with percentile intervals and a one-sided p-value.")
+    parser.add_argument("base", help="baseline run folder")
+    parser.add_argument("expt", help="intervention run folder")
+    parser.add_argument("--paired", action="store_true",
+                        help="pair runs by pretraining seed (one seed draw for both families; seeds must overlap)")
+    parser.add_argument("--metrics", type=lambda s: [p.strip() for p in s.split(",") if p.strip()], default=None,
+                        metavar="LIST", help="comma-separated test/metric keys (default: every shared metric)")
+    parser.add_argument("--nboot", type=int, default=1000, help="bootstrap samples (default 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
+    parser.add_argument("--expect-negative-effect", action="store_true",
+                        help="p-value for delta < 0 (the intervention lowers the metric) instead of delta > 0")
+    parser.add_argument("--abs-threshold", type=float, default=None, help="also report P(delta beyond this)")
+    parser.add_argument("--rel-threshold", type=float, default=None,
+                        help="also report P(delta / baseline beyond this)")
+    parser.add_argument("--occupation-stats", default=None, metavar="TSV",
+                        help="occupations-stats.tsv to use instead of the shipped BLS figures")
+    parser.add_argument("--out", default=None, metavar="JSON", help="also write the comparison to this JSON file")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nlp_underspec.analysis.compare import compare_families
+    from nlp_underspec.analysis.display import comparison_table
+    from nlp_underspec.data.occupations import load_occupation_stats
+    from nlp_underspec.io import atomic_write_json
+    from nlp_underspec.seeding import check_seed
+
+    if args.nboot < 1:
+        raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
+    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
+    comparison = compare_families(args.base, args.expt, paired=args.paired, nboot=args.nboot,
+                                  seed=check_seed("--seed", args.seed), metrics=args.metrics, c=args.level,
+                                  expect_negative_effect=args.expect_negative_effect,
+                                  abs_threshold=args.abs_threshold, rel_threshold=args.rel_threshold,
+                                  occupation_stats=stats)
+    if not comparison["comparisons"]:
+        raise UsageError(NOTHING_COMPARED.format(reason=comparison["skipped"][0]["reason"]))
+    print(comparison_table(comparison))
+    if args.out:
+        atomic_write_json(args.out, comparison)
+        print(f"\nwrote {args.out}")
+    return 0
