@@ -1,0 +1,153 @@
+"""Data sources: one dispatcher per kind of data (pretraining text, STS pairs, coref examples, stress sets)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from nlp_underspec import synthetic
+from nlp_underspec.config import PretrainConfig, WorldConfig
+from nlp_underspec.data import corpus, sources
+from nlp_underspec.data.coref import CorefExample, write_candidate_jsonl
+from nlp_underspec.data.stsb import load_stsb
+from nlp_underspec.data.winogender import load_winogender
+from nlp_underspec.errors import UsageError
+
+WORLD = WorldConfig(seed=1, n_corpus_sentences=500, n_sts_pairs=100, n_coref_examples=100, n_sts_templates=10)
+
+
+def _error(call, *args, **kwargs) -> str:
+    with pytest.raises(UsageError) as err:
+        call(*args, **kwargs)
+    return str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------- pretraining corpus
+
+
+def test_synthetic_corpus_is_the_world(tmp_path):
+    texts = sources.load_corpus_texts(PretrainConfig(corpus="synthetic"), WORLD)
+    assert texts == list(synthetic.build_world(WORLD).corpus) and len(texts) == 500
+    texts.append("mutating the returned list")  # a copy: the cached world is untouched
+    assert len(synthetic.build_world(WORLD).corpus) == 500
+
+
+def test_local_file_and_folder(tmp_path):
+    (tmp_path / "b.txt").write_text("second file\n", encoding="utf-8")
+    (tmp_path / "a.txt").write_text(" = Title = \n\nfirst line \n = = Part = = \nsecond line\n", encoding="utf-8")
+    (tmp_path / "notes.md").write_text("not text for pretraining\n", encoding="utf-8")
+    assert sources.load_corpus_texts(PretrainConfig(corpus=str(tmp_path / "a.txt")), WORLD) == \
+        ["first line", "second line"]
+    assert sources.load_corpus_texts(PretrainConfig(corpus=str(tmp_path)), WORLD) == \
+        ["first line", "second line", "second file"]  # files in name order, headings and blanks dropped
+
+
+def test_real_wikitext_folder(shared_data):
+    texts = sources.load_corpus_texts(PretrainConfig(corpus=str(shared_data / "wikitext-2" / "tokens")), WorldConfig())
+    assert len(texts) == 4026  # paragraphs of valid.txt + test.txt (headings and blank lines dropped)
+    assert not any(re.fullmatch(r"(=+) .* \1", t) for t in texts)  # no "= Heading =" lines
+    assert not any(" @-@ " in t or " @,@ " in t for t in texts)
+    assert texts[0].startswith("Robert <unk> is an English film")  # test.txt sorts before valid.txt
+
+
+def test_hub_corpus_uses_the_text_column(monkeypatch):
+    import datasets
+
+    data = datasets.Dataset.from_dict({"content": [" = Head = ", "a real sentence", "", None]})
+    seen = {}
+
+    def fake_load(dataset, config, split, *, layouts):
+        seen.update(dataset=dataset, config=config, split=split)
+        return data
+
+    monkeypatch.setattr(corpus, "load_hub_dataset", fake_load)
+    settings = PretrainConfig(corpus="someone/texts", corpus_config="v1", corpus_split="validation",
+                              text_column="content")
+    assert sources.load_corpus_texts(settings, WORLD) == ["a real sentence"]
+    assert seen == {"dataset": "someone/texts", "config": "v1", "split": "validation"}
+    assert _error(sources.load_corpus_texts, dataclasses.replace(settings, text_column="text"), WORLD) == \
+        corpus.MISSING_TEXT_COLUMN.format(dataset="someone/texts", column="text", found="content")
+
+
+def test_corpus_errors(tmp_path):
+    missing = tmp_path / "nope.txt"
+    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(missing)), WORLD) == (
+        f"Corpus path {missing} does not exist. Set pretrain.corpus to 'synthetic', a .txt file, a folder of .txt "
+        "files, or a Hub dataset id with pretrain.corpus_config/corpus_split/text_column.")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n = Only a heading = \n\n", encoding="utf-8")
+    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(empty)), WORLD) == (
+        f"Corpus {empty} holds no text (only blank lines or headings). Point pretrain.corpus at text with content.")
+    nested = tmp_path / "nested"
+    (nested / "raw").mkdir(parents=True)
+    (nested / "raw" / "x.txt").write_text("text\n", encoding="utf-8")
+    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(nested)), WORLD) == (
+        f"Corpus folder {nested} holds no .txt files (subfolders with .txt files: raw; pick one). Point "
+        "pretrain.corpus at a .txt file or a folder of them.")
+    table = tmp_path / "data.csv"
+    table.write_text("a,b\n", encoding="utf-8")
+    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(table)), WORLD) == \
+        corpus.NOT_TEXT_FILE.format(path=table)
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9\n".encode("latin-1"))
+    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(latin)), WORLD) == \
+        f"Corpus file {latin} is not UTF-8 text (byte 3). Convert it to UTF-8."
+
+
+# ------------------------------------------------------------------------------------------------------- STS pairs
+
+
+def test_sts_pairs_synthetic_and_real(shared_data):
+    frame = sources.load_sts_pairs("synthetic", "dev", WORLD)
+    assert list(frame.columns) == ["sentence1", "sentence2", "label", "source", "line"] and len(frame) == 10
+    real = sources.load_sts_pairs(shared_data / "glue_sts-b", "dev", WORLD)
+    assert len(real) == 1500 and real["label"].between(0, 5).all()
+    assert _error(sources.load_sts_pairs, "synthetic", "validation", WORLD) == \
+        "Unknown split 'validation'. Available: train, dev, test."
+
+
+# ---------------------------------------------------------------------------------------------- coref examples
+
+
+def test_coref_synthetic_jsonl_and_gap(tmp_path, shared_data):
+    examples = sources.load_coref_examples("synthetic", "train", WORLD)
+    assert len(examples) == 80 and all(isinstance(e, CorefExample) for e in examples)
+    folder = tmp_path / "cands"
+    for split in ("train", "dev"):
+        write_candidate_jsonl(folder / f"{split}.jsonl", sources.load_coref_examples("synthetic", split, WORLD))
+    assert sources.load_coref_examples(folder, "dev", WORLD) == sources.load_coref_examples("synthetic", "dev", WORLD)
+    assert sources.load_coref_examples(folder / "train.jsonl", "test", WORLD) == examples  # a file is its own split
+    assert len(sources.load_coref_examples(shared_data / "gap", "dev", WORLD)) == 392
+    assert len(sources.load_coref_examples(shared_data / "gap" / "gap-validation.tsv", "train", WORLD)) == 392
+    assert _error(sources.load_coref_examples, folder, "test", WORLD) == (
+        f"Coreference folder {folder} has no test.jsonl for the 'test' split. Pass {sources.COREF_LAYOUTS}.")
+
+
+def test_coref_errors(tmp_path):
+    assert _error(sources.load_coref_examples, tmp_path / "gone", "train", WORLD) == (
+        f"Coreference data {tmp_path / 'gone'} does not exist. Pass 'synthetic', a GAP folder (gap-development.tsv, "
+        "gap-validation.tsv, gap-test.tsv) or one GAP .tsv file, a candidate JSON Lines file (.jsonl), or a folder "
+        "with train.jsonl/dev.jsonl/test.jsonl.")
+    (tmp_path / "x.csv").write_text("a\n", encoding="utf-8")
+    assert _error(sources.load_coref_examples, tmp_path / "x.csv", "train", WORLD) == \
+        sources.COREF_UNKNOWN_LAYOUT.format(path=tmp_path / "x.csv")
+    assert _error(sources.load_coref_examples, tmp_path, "train", WORLD) == \
+        sources.COREF_UNKNOWN_LAYOUT.format(path=tmp_path)
+    (tmp_path / "empty.jsonl").write_text("\n", encoding="utf-8")
+    assert _error(sources.load_coref_examples, tmp_path / "empty.jsonl", "train", WORLD) == \
+        f"Coreference data {tmp_path / 'empty.jsonl'} (train split) holds no examples."
+    assert _error(sources.load_coref_examples, "synthetic", "eval", WORLD) == \
+        "Unknown split 'eval'. Available: train, dev, test."
+
+
+# --------------------------------------------------------------------------------------------------- stress sets
+
+
+def test_materialize_stress_sets_for_the_evaluator(tmp_path):
+    paths = sources.materialize_stress_sets(WORLD, tmp_path / "stress")
+    assert set(paths) == {"stsb", "winogender"}
+    assert len(load_stsb(paths["stsb"])) == 2 * WORLD.n_sts_templates
+    assert len(load_winogender(paths["winogender"]).sentences) == 720
+    assert sources.materialize_stress_sets(synthetic.build_world(WORLD), tmp_path / "stress") == paths
