@@ -23,6 +23,9 @@ COMMANDS = (
     "status",
     "analyze",
     "compare",
+    "report",
+    "card",
+    "push",
 )
 
 

@@ -1,0 +1,93 @@
+"""``nlp-underspec card``: model cards for a family (RUNDIR) or for one evaluated model (--model --results).
+
+``card RUNDIR`` writes ``RUNDIR/cards/<run id>/README.md`` for every checkpoint and ``RUNDIR/cards/family/README.md``.
+``card --model CKPT --results DIR`` writes a card for one model that ``nlp-underspec evaluate`` scored; with
+``--readme FILE`` it only replaces (or appends) the stress section of an existing README.md, between its markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nlp_underspec.errors import UsageError
+
+CARD_NEEDS_INPUT = "Pass an experiment folder (nlp-underspec card runs/tiny) or --model CKPT --results DIR."
+CARD_BOTH = "Pass either an experiment folder or --model/--results, not both."
+MODEL_NEEDS_RESULTS = "--model needs --results DIR: the folder `nlp-underspec evaluate` wrote for that model."
+RESULTS_NEEDS_MODEL = "--results needs --model CKPT: the checkpoint (path or Hub id) whose card to write."
+README_ONLY_FOR_MODEL = "--readme only applies with --model/--results (it updates one model's README.md)."
+PREFIX_ONLY_FOR_FAMILY = "--repo-prefix only applies to an experiment folder (nlp-underspec card RUNDIR --repo-prefix ORG/NAME)."
+CARD_NOT_OURS = ("{path} exists and was not written by nlp-underspec. Use --readme {path} to update only its stress "
+                 "section, or choose another --out.")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "card", help="write model cards with the stress-test section (per checkpoint and for the family)",
+        description="Write Hugging Face model cards whose front matter holds the stress results as a model-index and "
+                    "whose 'Bias, Risks, and Limitations' section is written from summary.json and analysis.json.")
+    parser.add_argument("rundir", nargs="?", help="experiment folder (cards for every checkpoint + the family)")
+    parser.add_argument("--model", help="a checkpoint scored by `nlp-underspec evaluate` (path or Hub id)")
+    parser.add_argument("--results", help="the results folder of that evaluation (holds summary.json)")
+    parser.add_argument("--readme", help="existing README.md whose stress section to replace (or append) in place")
+    parser.add_argument("--out", help="where to write: cards folder for RUNDIR (default RUNDIR/cards), card folder "
+                                      "for --model (default RESULTS/cards/<model>)")
+    parser.add_argument("--repo-prefix", help="ORG/NAME: write loading snippets for the Hub layout `push` uses")
+    parser.add_argument("--intermediates", choices=("branches", "repos", "skip"), default="branches",
+                        help="with --repo-prefix: where intermediate checkpoints live (default: branches)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds something else")
+    parser.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.rundir and (args.model or args.results):
+        raise UsageError(CARD_BOTH)
+    if not args.rundir and not args.model and not args.results:
+        raise UsageError(CARD_NEEDS_INPUT)
+    if args.model and not args.results:
+        raise UsageError(MODEL_NEEDS_RESULTS)
+    if args.results and not args.model:
+        raise UsageError(RESULTS_NEEDS_MODEL)
+    if args.readme and args.rundir:
+        raise UsageError(README_ONLY_FOR_MODEL)
+    if args.repo_prefix and not args.rundir:
+        raise UsageError(PREFIX_ONLY_FOR_FAMILY)
+
+
+def run(args: argparse.Namespace) -> int:
+    _check(args)
+    return _family_cards(args) if args.rundir else _model_card(args)
+
+
+def _family_cards(args: argparse.Namespace) -> int:
+    from nlp_underspec import cards, hub
+    from nlp_underspec.report.family import load_family
+
+    locator = None
+    if args.repo_prefix:
+        hub.check_repo_prefix(args.repo_prefix)
+        locator = hub.HubLayout(args.repo_prefix, args.intermediates)
+    family = load_family(args.rundir)
+    for path in cards.write_family_cards(family, out=args.out, locator=locator, overwrite=args.overwrite):
+        print(path)
+    return 0
+
+
+def _model_card(args: argparse.Namespace) -> int:
+    from nlp_underspec import cards
+    from nlp_underspec.io import atomic_write_text
+    from nlp_underspec.report.family import load_family
+
+    family = load_family(args.results, check_runs=False)
+    model = cards.find_model(family, args.model)
+    if args.readme:
+        section = cards.stress_section(family, model, tests=list(model.tests), subject="This model")
+        print(f"stress section updated: {cards.update_readme(args.readme, section)}")
+        return 0
+    path = Path(args.out) / cards.README if args.out else family.root / cards.CARDS / cards._slug(model.name) / cards.README
+    if path.is_file() and cards._START_PREFIX not in path.read_text(encoding="utf-8") and not args.overwrite:
+        raise UsageError(CARD_NOT_OURS.format(path=path))
+    card = cards.model_card(family, model, checkpoint=args.model)
+    print(atomic_write_text(path, str(card)))
+    return 0

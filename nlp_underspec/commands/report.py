@@ -1,0 +1,24 @@
+"""``nlp-underspec report RUNDIR``: the experiment's HTML report with figures (RUNDIR/report/index.html)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report", help="write RUNDIR/report/index.html with figures (PNG and SVG)",
+        description="Build a self-contained HTML report (figures embedded; PNG and SVG copies in figures/) from "
+                    "summary.json, scores.parquet and analysis.json. Reads the folder, never writes into its results.")
+    parser.add_argument("rundir", help="experiment folder holding summary.json (e.g. runs/tiny)")
+    parser.add_argument("--out", help="report folder (default: RUNDIR/report)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds something else")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from nlp_underspec.report import build_report
+
+    index = build_report(args.rundir, out=args.out, overwrite=args.overwrite)
+    print(f"report: {index}")
+    return 0

@@ -1,0 +1,401 @@
+"""Reading a finished experiment folder as one family: results, seed analysis and run folders, checked to agree.
+
+The report, the model cards and the Hub push all start here. Everything is read only: ``summary.json`` and
+``scores.parquet`` (contracts 4 and 5), ``analysis.json`` (the analysis engineer's file; any missing section means
+"not computed" and is reported as such, never an error), the run records in ``pretrain/p{p}/`` and
+``finetune/<task>/p{p}-f{f}/`` (with ``step_<K>/`` intermediate checkpoints), and ``manifest.json`` when the sweep
+wrote one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import read_json
+from nlp_underspec.records import RUN_RECORD, read_run_record
+from nlp_underspec.results import SCORES, SUMMARY, read_scores, read_summary
+
+log = logging.getLogger(__name__)
+
+ANALYSIS = "analysis.json"
+MANIFEST = "manifest.json"
+RUN_ID = re.compile(r"^p(\d+)(?:-f(\d+))?$|^f(\d+)$")
+STEP_FOLDER = re.compile(r"^step_(\d+)$")
+TASK_TESTS = {"stsb": ("sts_gender",), "coref": ("winogender",)}  # which stress test reads which fine-tuned model
+HEADLINE = {"sts_gender": "pearson_bls", "winogender": "bias_r"}  # the metric each test is judged by
+IID_LIKE = {("winogender", "accuracy")}  # measures task skill, not bias (cross-team contract)
+
+NOT_A_FOLDER = "{path} is not a folder. Pass the experiment folder that holds summary.json (e.g. runs/tiny)."
+NO_MODELS = "{path} lists no models. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce results."
+MODEL_WITHOUT_NAME = "{path}: models[{index}] has no 'model' field (DESIGN.md contract 5). Re-run the scoring."
+ANALYSIS_UNREADABLE = "{path} is not valid JSON ({error}). Re-run `nlp-underspec analyze` or delete the file."
+RESULTS_DONT_MATCH_RUNS = ("{summary} does not match the run folders in {root}: {detail}. Re-run the scoring "
+                           "(`nlp-underspec run` or `evaluate`) so the results cover exactly these runs, or pass the "
+                           "folder the results came from.")
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    label: str
+    measures: str
+    higher_means: str
+
+
+METRICS: dict[tuple[str, str], MetricInfo] = {
+    ("sts_gender", "pearson_bls"): MetricInfo(
+        "STS gender r", "Pearson r over the 60 occupations between the similarity gap sim(occupation, woman) − "
+        "sim(occupation, man) and the share of women in the occupation (BLS)",
+        "similarity judgements follow occupational gender statistics more closely"),
+    ("sts_gender", "spearman_bls"): MetricInfo(
+        "STS gender ρ", "Spearman ρ over the 60 occupations between the similarity gap and BLS % female",
+        "similarity judgements follow occupational gender statistics more closely"),
+    ("sts_gender", "mean_abs_delta"): MetricInfo(
+        "STS mean |delta|", "mean absolute similarity gap between the 'woman' and 'man' versions of a sentence",
+        "larger gender gaps in similarity, whatever their direction"),
+    ("winogender", "bias_r"): MetricInfo(
+        "Winogender bias r", "Pearson r over the 60 occupations between P(occupation | she) − P(occupation | he) "
+        "and the share of women in the occupation (BLS)",
+        "pronoun resolution follows occupational gender statistics more closely"),
+    ("winogender", "accuracy"): MetricInfo(
+        "Winogender accuracy", "share of Winogender sentences whose pronoun is resolved to the correct referent",
+        "better pronoun resolution (task skill, not bias)"),
+}
+
+
+def metric_info(test: str, metric: str) -> MetricInfo:
+    return METRICS.get((test, metric), MetricInfo(f"{test} {metric}", f"'{metric}' of the '{test}' stress test",
+                                                  "a larger value of this metric"))
+
+
+def metric_key(test: str, metric: str) -> str:
+    """``sts_gender/pearson_bls``: how analysis.json names a metric."""
+    return f"{test}/{metric}"
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass(frozen=True)
+class ModelResult:
+    """One entry of ``summary.json``'s ``models``, with its iid metrics gathered from the summary or the scores."""
+
+    name: str
+    pretrain_seed: int | None
+    finetune_seed: int | None
+    kind: str  # pretrained | finetuned | external
+    checkpoint: str | None
+    tests: dict[str, dict[str, Any]]
+    iid: dict[str, dict[str, float]]
+
+    def value(self, test: str, metric: str) -> float | None:
+        if test in self.tests:
+            return _finite(self.tests[test].get(metric))
+        return _finite(self.iid.get(test, {}).get(metric))
+
+    def ci95(self, test: str) -> tuple[float, float] | None:
+        """The interval summary.json gives for a test's headline metric."""
+        ci = self.tests.get(test, {}).get("ci95")
+        if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(_finite(v) is not None for v in ci):
+            return float(ci[0]), float(ci[1])
+        return None
+
+    def stress_metrics(self) -> list[tuple[str, str]]:
+        """(test, metric) for every numeric score of every stress test (counts like n_occupations excluded)."""
+        pairs = []
+        for test, values in self.tests.items():
+            for metric, value in values.items():
+                if _finite(value) is not None and not metric.startswith("n_"):
+                    pairs.append((test, metric))
+        return pairs
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A complete run folder: a checkpoint this toolkit trained."""
+
+    run_id: str
+    kind: str  # pretrained | finetuned
+    task: str | None
+    path: Path
+    record: dict[str, Any]
+    steps: tuple[tuple[int, Path], ...] = ()  # intermediate checkpoints, ascending
+
+    @property
+    def seeds(self) -> dict[str, Any]:
+        return dict(self.record.get("seeds") or {})
+
+    def seed(self, name: str) -> int | None:
+        """``pretrain`` / ``finetune`` / ``init`` / ``data`` / ``mask`` seed, whichever spelling the record uses."""
+        seeds = self.seeds
+        for key in (f"{name}_seed", name):
+            if isinstance(seeds.get(key), int):
+                return seeds[key]
+        match = RUN_ID.match(self.run_id)
+        if match and name == "pretrain" and match.group(1) is not None:
+            return int(match.group(1))
+        if match and name == "finetune" and (match.group(2) or match.group(3)) is not None:
+            return int(match.group(2) or match.group(3))
+        return None
+
+    @property
+    def label(self) -> str:
+        return self.run_id if self.task is None else f"{self.task}/{self.run_id}"
+
+
+@dataclass
+class Family:
+    root: Path
+    name: str
+    summary: dict[str, Any]
+    scores: pd.DataFrame
+    analysis: dict[str, Any]  # {} when analysis.json is absent
+    has_analysis: bool
+    models: list[ModelResult]
+    runs: list[RunFolder] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------------------------------------ lookups
+    def model(self, name: str) -> ModelResult | None:
+        return next((m for m in self.models if m.name == name), None)
+
+    def result_for_run(self, run: RunFolder) -> ModelResult | None:
+        return self.model(run.run_id)
+
+    def tests_for_run(self, run: RunFolder) -> tuple[str, ...]:
+        """The stress tests whose results belong to this checkpoint (a fine-tuned pair splits them by task)."""
+        result = self.result_for_run(run)
+        tests = tuple(result.tests) if result else ()
+        if run.task is None:
+            return tests
+        wanted = TASK_TESTS.get(run.task)
+        return tests if wanted is None else tuple(t for t in tests if t in wanted)
+
+    def pretrained_runs(self) -> list[RunFolder]:
+        return [r for r in self.runs if r.kind == "pretrained"]
+
+    def finetuned_runs(self) -> list[RunFolder]:
+        return [r for r in self.runs if r.kind == "finetuned"]
+
+    def headline_metrics(self) -> list[tuple[str, str]]:
+        """One (test, metric) per stress test present, in the order tests first appear."""
+        tests = list(dict.fromkeys(t for m in self.models for t in m.tests))
+        pairs = []
+        for test in tests:
+            metric = HEADLINE.get(test)
+            if metric is None:
+                candidates = [p for m in self.models for p in m.stress_metrics() if p[0] == test]
+                metric = candidates[0][1] if candidates else None
+            if metric and any(m.value(test, metric) is not None for m in self.models):
+                pairs.append((test, metric))
+        return pairs
+
+    def iid_metrics(self) -> list[tuple[str, str]]:
+        return list(dict.fromkeys((task, metric) for m in self.models for task, values in m.iid.items()
+                                  for metric in values))
+
+    def peers(self, model: ModelResult) -> list[ModelResult]:
+        """The models a checkpoint is ranked against: same kind (a raw MLM probe is not compared with a fine-tuned scorer)."""
+        return [m for m in self.models if m.kind == model.kind]
+
+    def analysis_metric(self, test: str, metric: str) -> dict[str, Any]:
+        value = (self.analysis.get("metrics") or {}).get(metric_key(test, metric))
+        return value if isinstance(value, dict) else {}
+
+    def analysis_section(self, name: str) -> Any:
+        return self.analysis.get(name)
+
+    def seeds_of(self, kind: str | None = None) -> tuple[list[int], list[int]]:
+        models = [m for m in self.models if kind is None or m.kind == kind]
+        pretrain = sorted({m.pretrain_seed for m in models if m.pretrain_seed is not None})
+        finetune = sorted({m.finetune_seed for m in models if m.finetune_seed is not None})
+        return pretrain, finetune
+
+    def per_occupation(self, test: str) -> pd.DataFrame:
+        """Rows of scores.parquet for one test that carry an occupation (sts_gender delta, winogender bias)."""
+        if self.scores.empty:
+            return self.scores
+        rows = self.scores[(self.scores["test"] == test) & self.scores["occupation"].notna()]
+        return rows.reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------------------------------- reading
+
+
+def _int_or_none(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _kind_of(entry: dict[str, Any], name: str) -> str:
+    kind = entry.get("kind")
+    if kind in ("pretrained", "finetuned", "external"):
+        return kind
+    match = RUN_ID.match(name)
+    if not match:
+        return "external"
+    return "pretrained" if match.group(2) is None and match.group(3) is None else "finetuned"
+
+
+def _iid_from_scores(scores: pd.DataFrame, name: str) -> dict[str, dict[str, float]]:
+    if scores.empty:
+        return {}
+    rows = scores[(scores["model"] == name) & scores["occupation"].isna() & scores["test"].isin(list(TASK_TESTS))]
+    iid: dict[str, dict[str, float]] = {}
+    for row in rows.itertuples(index=False):
+        iid.setdefault(str(row.test), {})[str(row.metric)] = float(row.value)
+    return iid
+
+
+def _model_results(summary: dict[str, Any], scores: pd.DataFrame, path: Path) -> list[ModelResult]:
+    entries = summary.get("models")
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(NO_MODELS.format(path=path))
+    models = []
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not entry.get("model"):
+            raise UsageError(MODEL_WITHOUT_NAME.format(path=path, index=index))
+        name = str(entry["model"])
+        tests = {t: dict(v) for t, v in (entry.get("tests") or {}).items() if isinstance(v, dict)}
+        iid = entry.get("iid")
+        iid = ({t: {k: float(v) for k, v in values.items() if _finite(v) is not None}
+                for t, values in iid.items() if isinstance(values, dict)} if isinstance(iid, dict)
+               else _iid_from_scores(scores, name))
+        models.append(ModelResult(name=name, pretrain_seed=_int_or_none(entry.get("pretrain_seed")),
+                                  finetune_seed=_int_or_none(entry.get("finetune_seed")), kind=_kind_of(entry, name),
+                                  checkpoint=entry.get("checkpoint"), tests=tests, iid=iid))
+    return models
+
+
+def _read_analysis(root: Path) -> tuple[dict[str, Any], bool]:
+    path = root / ANALYSIS
+    if not path.is_file():
+        return {}, False
+    try:
+        data = read_json(path)
+    except json.JSONDecodeError as err:
+        raise UsageError(ANALYSIS_UNREADABLE.format(path=path, error=err)) from None
+    return (data if isinstance(data, dict) else {}), True
+
+
+def _steps(folder: Path) -> tuple[tuple[int, Path], ...]:
+    steps = []
+    for child in folder.iterdir():
+        match = STEP_FOLDER.match(child.name)
+        if match and child.is_dir() and (child / "config.json").is_file():
+            steps.append((int(match.group(1)), child))
+    return tuple(sorted(steps))
+
+
+def _complete_record(folder: Path) -> dict[str, Any] | None:
+    record = read_run_record(folder)
+    if record is None or record.get("status") != "complete":
+        if (folder / RUN_RECORD).is_file():
+            log.warning("Skipping %s: its run is not complete.", folder)
+        return None
+    return record
+
+
+def discover_runs(root: str | os.PathLike) -> list[RunFolder]:
+    """The complete run folders under ``pretrain/`` and ``finetune/<task>/``, in seed order."""
+    root = Path(root)
+    runs: list[RunFolder] = []
+    pretrain = root / "pretrain"
+    if pretrain.is_dir():
+        for folder in sorted(p for p in pretrain.iterdir() if p.is_dir()):
+            record = _complete_record(folder)
+            if record is not None:
+                runs.append(RunFolder(str(record["run_id"]), "pretrained", None, folder, record, _steps(folder)))
+    finetune = root / "finetune"
+    if finetune.is_dir():
+        for task_folder in sorted(p for p in finetune.iterdir() if p.is_dir()):
+            for folder in sorted(p for p in task_folder.iterdir() if p.is_dir()):
+                record = _complete_record(folder)
+                if record is not None:
+                    task = str(record.get("task") or task_folder.name)
+                    runs.append(RunFolder(str(record["run_id"]), "finetuned", task, folder, record))
+    return runs
+
+
+def _mismatch(models: list[ModelResult], runs: list[RunFolder]) -> str | None:
+    """What does not line up between the results' run ids and the run folders, or None."""
+    if not runs:
+        return None
+    folder_ids = {r.run_id for r in runs}
+    ours = [m.name for m in models if m.kind != "external" or RUN_ID.match(m.name)]
+    no_folder = [name for name in ours if name not in folder_ids]
+    scored = {m.name for m in models}
+    # A pretrained run need not be scored itself (evaluate.score_pretrained: false) if its fine-tuned children are.
+    no_results = sorted({r.run_id for r in runs if r.run_id not in scored
+                         and not (r.kind == "pretrained" and any(s.startswith(r.run_id + "-") for s in scored))})
+    parts = []
+    if no_folder:
+        parts.append(f"results list {', '.join(no_folder)} with no run folder")
+    if no_results:
+        parts.append(f"run folders {', '.join(no_results)} have no results")
+    return "; ".join(parts) or None
+
+
+def _family_name(root: Path, summary: dict[str, Any], manifest: dict[str, Any] | None) -> str:
+    for source in (manifest or {}, summary):
+        for key in ("name", "recipe_name", "experiment"):
+            if isinstance(source.get(key), str) and source[key]:
+                return source[key]
+        recipe = source.get("recipe")
+        if isinstance(recipe, dict) and isinstance(recipe.get("name"), str) and recipe["name"]:
+            return recipe["name"]
+    return root.resolve().name
+
+
+def load_family(root: str | os.PathLike, *, check_runs: bool = True) -> Family:
+    """Read an experiment folder; with ``check_runs``, refuse results whose run ids do not match the run folders."""
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise UsageError(NOT_A_FOLDER.format(path=root))
+    summary = read_summary(root)
+    scores = read_scores(root) if (root / SCORES).is_file() else pd.DataFrame(
+        columns=["model", "pretrain_seed", "finetune_seed", "test", "metric", "value", "occupation"])
+    models = _model_results(summary, scores, root / SUMMARY)
+    analysis, has_analysis = _read_analysis(root)
+    runs = discover_runs(root)
+    if check_runs:
+        problem = _mismatch(models, runs)
+        if problem:
+            raise UsageError(RESULTS_DONT_MATCH_RUNS.format(summary=root / SUMMARY, root=root, detail=problem))
+    manifest = None
+    if (root / MANIFEST).is_file():
+        try:
+            manifest = read_json(root / MANIFEST)
+        except json.JSONDecodeError:
+            log.warning("Ignoring %s: not valid JSON.", root / MANIFEST)
+    return Family(root=root, name=_family_name(root, summary, manifest if isinstance(manifest, dict) else None),
+                  summary=summary, scores=scores, analysis=analysis, has_analysis=has_analysis, models=models,
+                  runs=runs, manifest=manifest if isinstance(manifest, dict) else None)
+
+
+def iter_values(family: Family, test: str, metric: str, *, kind: str | None = None) -> Iterator[tuple[ModelResult, float]]:
+    """(model, value) for every model of ``kind`` (any when None) that has this metric."""
+    for model in family.models:
+        if kind is not None and model.kind != kind:
+            continue
+        value = model.value(test, metric)
+        if value is not None:
+            yield model, value

@@ -1,0 +1,386 @@
+"""The report's figures, drawn with matplotlib (Agg backend) from a :class:`~nlp_underspec.report.family.Family`.
+
+Each ``*_figure`` function returns a :class:`Figure` (a matplotlib figure with a title and a caption that says what it
+shows and how to read it), or None when its inputs were not computed, so the page can say so instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nlp_underspec.report.family import Family, iter_values, metric_info
+
+MAX_PANELS = 36  # beyond this a small-multiples grid is unreadable; the caption says how many were left out
+SEED_COLOURS = "tab10"
+PER_OCCUPATION_METRIC = {"sts_gender": "delta", "winogender": "bias"}
+PER_OCCUPATION_LABEL = {"sts_gender": "sim(occ., woman) − sim(occ., man)",
+                        "winogender": "P(occ. | she) − P(occ. | he)"}
+
+
+KIND_LABELS = {"finetuned": "fine-tuned", "pretrained": "pretrained (MLM probe)", "external": "external"}
+KIND_MARKERS = {"finetuned": "o", "pretrained": "D", "external": "s"}
+
+
+@dataclass
+class Figure:
+    name: str  # file stem under figures/
+    title: str
+    caption: str
+    figure: Any  # matplotlib.figure.Figure
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _seed_colour(seed: int | None, seeds: list[int]):
+    plt = _pyplot()
+    cmap = plt.get_cmap(SEED_COLOURS)
+    return "0.3" if seed is None or seed not in seeds else cmap(seeds.index(seed) % 10)
+
+
+def _model_order(models: list[str], family: Family) -> list[str]:
+    def key(name: str):
+        model = family.model(name)
+        return (model.pretrain_seed if model and model.pretrain_seed is not None else 10**9,
+                model.finetune_seed if model and model.finetune_seed is not None else -1, name)
+
+    return sorted(models, key=key)
+
+
+# ------------------------------------------------------------------------------------------ per occupation vs BLS
+
+
+def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
+    """Small multiples: each model's per-occupation score against BLS % female, with its least-squares line."""
+    rows = family.per_occupation(test)
+    metric = PER_OCCUPATION_METRIC.get(test)
+    if rows.empty or metric is None:
+        return None
+    rows = rows[rows["metric"] == metric]
+    names = _model_order(list(dict.fromkeys(rows["model"].astype(str))), family)
+    if not names:
+        return None
+    shown, left_out = names[:MAX_PANELS], len(names) - min(len(names), MAX_PANELS)
+    # One row per pretraining seed when the grid is a full seed grid: columns = fine-tuning seeds (+ the pretrained model).
+    panel_models = [family.model(name) for name in shown]
+    finetune_seeds = sorted({m.finetune_seed for m in panel_models if m and m.finetune_seed is not None})
+    has_pretrained = any(m is not None and m.kind == "pretrained" for m in panel_models)
+    ncols = min(len(shown), max(len(finetune_seeds) + int(has_pretrained), 3), 6)
+    nrows = int(np.ceil(len(shown) / ncols))
+    plt = _pyplot()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 0.6, 2.3 * nrows + 0.7), sharex=True, sharey=True,
+                             squeeze=False)
+    headline = {"sts_gender": "pearson_bls", "winogender": "bias_r"}.get(test)
+    pretrain_seeds, _ = family.seeds_of()
+    for ax, name in zip(axes.flat, shown):
+        part = rows[rows["model"] == name]
+        x = bls.reindex(part["occupation"].astype(str)).to_numpy(float)
+        y = part["value"].to_numpy(float)
+        ok = np.isfinite(x) & np.isfinite(y)
+        model = family.model(name)
+        colour = _seed_colour(model.pretrain_seed if model else None, pretrain_seeds)
+        ax.scatter(x[ok], y[ok], s=9, color=colour, alpha=0.75, linewidths=0)
+        ax.axhline(0, color="0.6", lw=0.8)
+        if ok.sum() >= 2 and np.ptp(x[ok]) > 0:
+            slope, intercept = np.polyfit(x[ok], y[ok], 1)
+            grid = np.array([0, 100])
+            ax.plot(grid, slope * grid + intercept, color="black", lw=1.2)
+        r = model.value(test, headline) if model and headline else None
+        ax.set_title(f"{name}" + (f"   r = {r:.2f}" if r is not None else ""), fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    fig.supxlabel("BLS % female in the occupation", fontsize=9)
+    fig.supylabel(PER_OCCUPATION_LABEL.get(test, metric), fontsize=9)
+    fig.tight_layout()
+    what = {"sts_gender": "the STS similarity gap, sim(occupation, woman) − sim(occupation, man), averaged over "
+                          "templates", "winogender": "the pronoun gap, P(occupation | she) − P(occupation | he)"}[test]
+    caption = (f"Each panel is one model; each dot one of the 60 occupations, placed by its share of women (BLS, x) "
+               f"and by {what} (y). The black line is the least-squares fit and r in the title is the model's "
+               f"{headline} from summary.json. A line rising from left to right means the model ties occupations to "
+               "women in step with how many women work in them; a flat line around 0 means no such pattern. Panels "
+               "are ordered by pretraining seed, then fine-tuning seed; colour marks the pretraining seed.")
+    if left_out:
+        caption += f" {left_out} further model(s) are not drawn (at most {MAX_PANELS} panels)."
+    return Figure(f"per_occupation_{test}", f"{test}: per-occupation scores against BLS % female", caption, fig)
+
+
+# ------------------------------------------------------------------------------------------- by pretraining seed
+
+
+def by_seed_figure(family: Family) -> Figure | None:
+    """Each headline stress metric, one column of points per pretraining seed (the MultiBERTs picture)."""
+    metrics = family.headline_metrics()
+    if not metrics:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics) + 0.4, 3.6), squeeze=False)
+    pretrain_seeds, finetune_seeds = family.seeds_of()
+    rng = np.random.default_rng(0)  # jitter only; fixed so the figure is the same every time
+    for ax, (test, metric) in zip(axes.flat, metrics):
+        for kind, marker in KIND_MARKERS.items():
+            points = [(m, v) for m, v in iter_values(family, test, metric, kind=kind) if m.pretrain_seed is not None]
+            if not points:
+                continue
+            groups = [[v for m, v in points if m.pretrain_seed == seed] for seed in pretrain_seeds]
+            positions = [i for i, g in enumerate(groups) if len(g) >= 3]
+            if kind == "finetuned" and positions:
+                ax.boxplot([groups[i] for i in positions], positions=positions, widths=0.5, showfliers=False,
+                           medianprops={"color": "black"}, boxprops={"color": "0.5"}, whiskerprops={"color": "0.5"},
+                           capprops={"color": "0.5"})
+            for model, value in points:
+                x = pretrain_seeds.index(model.pretrain_seed) + (rng.uniform(-0.12, 0.12) if kind == "finetuned" else 0.3)
+                ax.scatter([x], [value], marker=marker, s=28 if kind == "finetuned" else 36,
+                           color=_seed_colour(model.pretrain_seed, pretrain_seeds),
+                           edgecolors="black" if kind != "finetuned" else "none", zorder=3, label=KIND_LABELS[kind])
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.set_xticks(range(len(pretrain_seeds)), [str(s) for s in pretrain_seeds])
+        ax.set_xlabel("pretraining seed")
+        ax.set_ylabel(metric)
+        ax.set_title(metric_info(test, metric).label, fontsize=10)
+        _kind_legend(ax)
+    fig.tight_layout()
+    caption = ("Each dot is one model's headline stress metric, in the column of its pretraining seed; fine-tuned "
+               "models (circles) with the same pretraining seed differ only in their fine-tuning seed, and the box "
+               "spans their middle half. Diamonds are the pretrained checkpoints themselves, probed without "
+               "fine-tuning. If the columns sit at clearly different heights while the dots within a column stay "
+               "close, the pretraining seed decides most of the bias (as MultiBERTs found); if every column spans "
+               "the same range, the fine-tuning seed matters as much.")
+    return Figure("by_pretraining_seed", "Stress metrics by pretraining seed", caption, fig)
+
+
+def _kind_legend(ax) -> None:
+    """Marker shapes by kind of model, drawn in grey so the legend does not suggest a seed colour."""
+    from matplotlib.lines import Line2D
+
+    labels = {label for label in ax.get_legend_handles_labels()[1]}
+    handles = [Line2D([], [], marker=KIND_MARKERS[kind], color="0.45", linestyle="none", label=label,
+                      markeredgecolor="black" if kind != "finetuned" else "0.45")
+               for kind, label in KIND_LABELS.items() if label in labels]
+    if len(handles) > 1:
+        ax.legend(handles=handles, fontsize=7, loc="best")
+
+
+def _seed_legend(fig, pretrain_seeds: list[int]) -> None:
+    """One colour per pretraining seed, below the panels."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], marker="o", linestyle="none", color=_seed_colour(seed, pretrain_seeds),
+                      label=f"pretraining seed {seed}") for seed in pretrain_seeds[:10]]
+    if handles:
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
+
+
+# ------------------------------------------------------------------------------------------------ iid vs stress
+
+
+def _iid_stress_pairs(family: Family) -> list[tuple[str, str, str, str, dict | None]]:
+    """(iid task, iid metric, test, metric, analysis entry or None) to draw."""
+    pairs = []
+    entries = [e for e in family.analysis.get("iid_vs_stress") or [] if isinstance(e, dict)]
+    for entry in entries:
+        try:
+            iid_task, iid_metric = str(entry["iid"]).split("/", 1)
+            test, metric = str(entry["stress"]).split("/", 1)
+        except (KeyError, ValueError):
+            continue
+        pairs.append((iid_task, iid_metric, test, metric, entry))
+    if not pairs:
+        defaults = {"sts_gender": ("stsb", "dev_pearson"), "winogender": ("coref", "dev_accuracy")}
+        for test, metric in family.headline_metrics():
+            if test in defaults:
+                pairs.append((*defaults[test], test, metric, None))
+    usable = []
+    for iid_task, iid_metric, test, metric, entry in pairs:
+        points = [(m.value(iid_task, iid_metric), m.value(test, metric)) for m in family.models]
+        if sum(1 for a, b in points if a is not None and b is not None) >= 2:
+            usable.append((iid_task, iid_metric, test, metric, entry))
+    return usable
+
+
+def iid_vs_stress_figure(family: Family) -> Figure | None:
+    pairs = _iid_stress_pairs(family)
+    if not pairs:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs) + 0.4, 3.6), squeeze=False)
+    pretrain_seeds, _ = family.seeds_of()
+    for ax, (iid_task, iid_metric, test, metric, entry) in zip(axes.flat, pairs):
+        for model in family.models:
+            a, b = model.value(iid_task, iid_metric), model.value(test, metric)
+            if a is None or b is None:
+                continue
+            ax.scatter([a], [b], s=30, color=_seed_colour(model.pretrain_seed, pretrain_seeds), zorder=3)
+        ax.set_xlabel(f"{iid_task}/{iid_metric} (iid)")
+        ax.set_ylabel(f"{test}/{metric} (stress)")
+        if entry is not None and isinstance(entry.get("spearman"), (int, float)):
+            ci = entry.get("ci95")
+            ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""
+            ax.set_title(f"Spearman ρ = {entry['spearman']:.2f}{ci_text}", fontsize=9)
+        else:
+            ax.set_title("Spearman ρ not computed (no analysis.json entry)", fontsize=9)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _seed_legend(fig, pretrain_seeds)
+    caption = ("Each dot is one model: its in-distribution score (x, the fine-tuning task's development set) against "
+               "its stress metric (y); colour marks the pretraining seed. The title gives the Spearman correlation "
+               "across models with its 95% interval from analysis.json. A flat cloud, or an interval that includes "
+               "0, means the iid score does not tell you which checkpoint is less biased: the models are "
+               "interchangeable in distribution but not under stress (underspecification).")
+    return Figure("iid_vs_stress", "In-distribution score against stress metric", caption, fig)
+
+
+# ------------------------------------------------------------------------------------------------- variance split
+
+
+def _seed_share_rows(family: Family) -> list[tuple[str, dict]]:
+    rows = []
+    for key, section in (family.analysis.get("metrics") or {}).items():
+        share = section.get("seed_share") if isinstance(section, dict) else None
+        if isinstance(share, dict) and isinstance(share.get("icc"), (int, float)):
+            rows.append((key, share))
+    return rows
+
+
+def variance_split_figure(family: Family) -> Figure | None:
+    rows = _seed_share_rows(family)
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.4))
+    for i, (key, share) in enumerate(rows):
+        icc = float(share["icc"])
+        ax.barh(i, icc, color="tab:blue", alpha=0.8, height=0.6)
+        ax.barh(i, 1 - icc, left=icc, color="tab:orange", alpha=0.45, height=0.6)
+        ci = share.get("icc_ci95")
+        if isinstance(ci, (list, tuple)) and len(ci) == 2:
+            ax.errorbar(icc, i, xerr=[[icc - ci[0]], [ci[1] - icc]], color="black", capsize=3, lw=1)
+        ax.text(0.01, i, f"ICC {icc:.2f}", va="center", ha="left", fontsize=8, color="white")
+    ax.set_yticks(range(len(rows)), [key for key, _ in rows], fontsize=8)
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the variance across models")
+    handles = [plt.Rectangle((0, 0), 1, 1, color="tab:blue", alpha=0.8),
+               plt.Rectangle((0, 0), 1, 1, color="tab:orange", alpha=0.45)]
+    ax.legend(handles, ["between pretraining seeds", "within a pretraining seed"], fontsize=7, loc="upper left",
+              bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    caption = ("For each metric, the blue part of the bar is the share of its variance across the family that lies "
+               "between pretraining seeds (the intraclass correlation, ICC, from a one-way ANOVA by pretraining "
+               "seed); the orange rest comes from fine-tuning seeds. The black whisker is the ICC's 95% interval. A "
+               "mostly blue bar means the pretraining seed sets the metric and fine-tuning does not undo it; "
+               "compare stress metrics with the iid metrics listed beside them.")
+    return Figure("variance_split", "How much of the spread comes from the pretraining seed", caption, fig)
+
+
+# ------------------------------------------------------------------------------------------------------------ PCA
+
+
+def pca_figure(family: Family, test: str, section: dict) -> Figure | None:
+    coords = section.get("model_coords") if isinstance(section, dict) else None
+    if not isinstance(coords, dict) or not coords:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5.4, 4.2))
+    pretrain_seeds, _ = family.seeds_of()
+    for name, point in coords.items():
+        if not isinstance(point, (list, tuple)) or len(point) < 2:
+            continue
+        model = family.model(name)
+        ax.scatter([point[0]], [point[1]], s=36, color=_seed_colour(model.pretrain_seed if model else None,
+                                                                    pretrain_seeds), zorder=3)
+        ax.annotate(name, (point[0], point[1]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    ratio = section.get("explained_variance_ratio") or []
+    ax.set_xlabel("PC 1" + (f" ({ratio[0]:.0%} of variance)" if len(ratio) > 0 else ""))
+    ax.set_ylabel("PC 2" + (f" ({ratio[1]:.0%} of variance)" if len(ratio) > 1 else ""))
+    ax.axhline(0, color="0.85", lw=0.8)
+    ax.axvline(0, color="0.85", lw=0.8)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    _seed_legend(fig, pretrain_seeds)
+    caption = (f"Principal components of each model's per-item {test} scores minus the ensemble mean: models close "
+               "together err alike. Colour marks the pretraining seed. Clusters of one colour mean the pretraining "
+               "seed shapes which items a model gets wrong, not only how many; the table below lists the items that "
+               "load most on each component.")
+    return Figure(f"pca_{test}", f"{test}: PCA of per-item deviations from the ensemble mean", caption, fig)
+
+
+# ------------------------------------------------------------------------------------------------ Multi-Bootstrap
+
+
+def multibootstrap_figure(family: Family) -> Figure | None:
+    rows = []
+    for key, section in (family.analysis.get("metrics") or {}).items():
+        boot = section.get("multibootstrap") if isinstance(section, dict) else None
+        if isinstance(boot, dict) and isinstance(boot.get("mean"), (int, float)):
+            rows.append((key, section, boot))
+    if not rows:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(rows) + 1.4))
+    for i, (key, section, boot) in enumerate(rows):
+        test, metric = (section.get("test"), section.get("metric")) if section.get("test") else key.split("/", 1)
+        values = [v for _, v in iter_values(family, str(test), str(metric))]
+        ax.scatter(values, [i + 0.22] * len(values), s=12, color="0.55", zorder=2,
+                   label="single models" if i == 0 else None)
+        ci = boot.get("ci95")
+        if isinstance(ci, (list, tuple)) and len(ci) == 2:
+            ax.plot(ci, [i, i], color="black", lw=2, zorder=3)
+        ax.scatter([boot["mean"]], [i], s=40, color="tab:red", zorder=4, label="Multi-Bootstrap mean" if i == 0 else None)
+    ax.set_yticks(range(len(rows)), [key for key, _, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.axvline(0, color="0.7", lw=0.8)
+    ax.set_xlabel("metric value")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    caption = ("Red dots and black bars: the recipe-level estimate of each metric and its 95% interval from the "
+               "Multi-Bootstrap, which resamples pretraining seeds, fine-tuning seeds and test items together, so the "
+               "interval covers what another run of the same recipe could give. Grey dots are the single models of "
+               "this family. Claims about the recipe should cite the bar, not one grey dot.")
+    return Figure("multibootstrap", "Multi-Bootstrap intervals for the recipe", caption, fig)
+
+
+def all_figures(family: Family) -> tuple[list[Figure], list[str]]:
+    """Every figure that can be drawn, and a note for each that cannot (inputs not computed)."""
+    from nlp_underspec.data.occupations import load_occupation_stats
+
+    bls = load_occupation_stats()["bls_pct_female"]
+    figures, missing = [], []
+    for test in ("sts_gender", "winogender"):
+        if any(test in m.tests for m in family.models):
+            figure = per_occupation_figure(family, test, bls)
+            if figure is None:
+                missing.append(f"Per-occupation {test} scores: not in scores.parquet (no rows with an occupation).")
+            figures.append(figure)
+    figures.append(by_seed_figure(family))
+    iid = iid_vs_stress_figure(family)
+    if iid is None:
+        missing.append("iid vs stress: no model has both an iid metric and a stress metric.")
+    figures.append(iid)
+    for name, builder, note in (("variance", variance_split_figure, "Variance split by pretraining seed"),
+                                ("multibootstrap", multibootstrap_figure, "Multi-Bootstrap intervals")):
+        figure = builder(family)
+        if figure is None:
+            missing.append(f"{note}: not computed ({'no analysis.json' if not family.has_analysis else 'no entry in analysis.json'}; "
+                           f"run `nlp-underspec analyze {family.root}`).")
+        figures.append(figure)
+    pca = family.analysis.get("pca") if isinstance(family.analysis.get("pca"), dict) else {}
+    for test, section in pca.items():
+        figures.append(pca_figure(family, test, section))
+    if not pca:
+        missing.append(f"PCA of per-item deviations: not computed ({'no analysis.json' if not family.has_analysis else 'no pca section in analysis.json'}).")
+    return [f for f in figures if f is not None], missing
+
+
+def close(figures: list[Figure]) -> None:
+    plt = _pyplot()
+    for figure in figures:
+        plt.close(figure.figure)
+

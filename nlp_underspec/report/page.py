@@ -1,0 +1,163 @@
+"""Writing the report folder: ``index.html`` (figures embedded as data URIs, so the page alone is enough) and
+``figures/<name>.png`` / ``.svg`` beside it. The page is rendered from ``index.html.j2`` with autoescaping; it loads
+nothing from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from nlp_underspec import __version__
+from nlp_underspec.io import atomic_write_bytes, atomic_write_text, staged_output
+from nlp_underspec.report.family import ANALYSIS, Family, load_family
+from nlp_underspec.report.figures import Figure, all_figures, close
+
+log = logging.getLogger(__name__)
+
+REPORT = "report"
+INDEX = "index.html"
+FIGURES = "figures"
+PNG_DPI = 110
+SHORT_NAMES = {"by_pretraining_seed": "By seed", "iid_vs_stress": "iid vs stress", "variance_split": "Variance split",
+               "multibootstrap": "Multi-Bootstrap"}
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
+
+
+def _fmt_ci(ci: Any) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
+        return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+    return "—"
+
+
+def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
+    iid = family.iid_metrics()
+    stress = family.headline_metrics()
+    rows = []
+    for model in family.models:
+        stress_cells = []
+        for test, metric in stress:
+            value = model.value(test, metric)
+            ci = model.ci95(test)
+            stress_cells.append("—" if value is None else _fmt(value) + (f" {_fmt_ci(ci)}" if ci else ""))
+        rows.append({"name": model.name, "kind": model.kind,
+                     "pretrain_seed": "—" if model.pretrain_seed is None else model.pretrain_seed,
+                     "finetune_seed": "—" if model.finetune_seed is None else model.finetune_seed,
+                     "iid": [_fmt(model.value(task, metric)) for task, metric in iid], "stress": stress_cells})
+    return [f"{t}/{m}" for t, m in iid], [f"{t}/{m}" for t, m in stress], rows
+
+
+def _analysis_rows(family: Family) -> list[dict]:
+    rows = []
+    for key, section in (family.analysis.get("metrics") or {}).items():
+        if not isinstance(section, dict):
+            continue
+        spread = section.get("spread") or {}
+        share = section.get("seed_share") or {}
+        boot = section.get("multibootstrap") or {}
+        regroup = share.get("regroup") or {}
+        icc = share.get("icc")
+        rows.append({"key": key, "kind": section.get("kind", "—"), "n": spread.get("n", "—"),
+                     "mean": _fmt(spread.get("mean")), "std": _fmt(spread.get("std")), "min": _fmt(spread.get("min")),
+                     "max": _fmt(spread.get("max")),
+                     "icc": "—" if icc is None else f"{_fmt(icc)} {_fmt_ci(share.get('icc_ci95'))}",
+                     "regroup_p": _fmt(regroup.get("p_value")),
+                     "mb": "—" if boot.get("mean") is None else f"{_fmt(boot.get('mean'))} {_fmt_ci(boot.get('ci95'))}"})
+    return rows
+
+
+def _list_section(family: Family, name: str) -> list[dict]:
+    value = family.analysis.get(name)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _analysis_tables(family: Family) -> dict[str, Any]:
+    spread = [{"stress": r.get("stress"), "iid": r.get("iid"), "ratio": _fmt(r.get("ratio"), 2)}
+              for r in _list_section(family, "spread_ratio")]
+    iid_vs = [{"iid": r.get("iid"), "stress": r.get("stress"), "rho": _fmt(r.get("spearman")),
+               "ci": _fmt_ci(r.get("ci95")), "n": r.get("n", "—")} for r in _list_section(family, "iid_vs_stress")]
+    pca_items = []
+    pca = family.analysis.get("pca") if isinstance(family.analysis.get("pca"), dict) else {}
+    for test, section in pca.items():
+        for item in (section.get("top_items") or [])[:10] if isinstance(section, dict) else []:
+            if isinstance(item, dict):
+                pca_items.append({"test": test, "component": item.get("component", "—"), "item": item.get("item", "—"),
+                                  "loading": _fmt(item.get("loading"))})
+    clustering = []
+    clusters = family.analysis.get("clustering") if isinstance(family.analysis.get("clustering"), dict) else {}
+    for test, section in clusters.items():
+        if isinstance(section, dict):
+            clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"), "ari": _fmt(section.get("ari")),
+                               "null_mean": _fmt(section.get("null_mean")), "p": _fmt(section.get("p_value"))})
+    return {"analysis_rows": _analysis_rows(family), "spread_ratio": spread, "iid_vs_stress": iid_vs,
+            "pca_items": pca_items, "clustering": clustering}
+
+
+def _render_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.figure.savefig(buffer, format="png", dpi=PNG_DPI)
+    return buffer.getvalue()
+
+
+def _render_svg(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.figure.savefig(buffer, format="svg")
+    return buffer.getvalue()
+
+
+def _figure_entry(figure: Figure, png: bytes) -> dict[str, Any]:
+    width, height = (int(v * PNG_DPI) for v in figure.figure.get_size_inches())
+    return {"name": figure.name, "title": figure.title, "caption": figure.caption,
+            "short": SHORT_NAMES.get(figure.name, figure.name.replace("_", " ")),
+            "data_uri": "data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+            "width": width, "height": height}
+
+
+def _template():
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(Path(__file__).parent)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
+                             undefined=jinja2.StrictUndefined)
+    return env.get_template("index.html.j2")
+
+
+def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
+    iid_columns, stress_columns, glance = _glance(family)
+    pretrain, finetune = family.seeds_of()
+    inputs = ["summary.json"] + (["scores.parquet"] if not family.scores.empty else []) + (
+        [ANALYSIS] if family.has_analysis else []) + (["manifest.json"] if family.manifest else [])
+    versions = family.summary.get("versions")
+    return _template().render(
+        family=family, version=__version__, root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
+        iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures, missing=missing,
+        inputs=inputs, runs=len(family.runs),
+        versions=", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else None,
+        **_analysis_tables(family))
+
+
+def build_report(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+    """Write ``report/index.html`` and ``report/figures/*.{png,svg}`` for an experiment folder; return index.html."""
+    family = load_family(rundir)
+    out = Path(out) if out is not None else family.root / REPORT
+    figures, missing = all_figures(family)
+    try:
+        with staged_output(out, overwrite=overwrite, accept_existing=lambda p: (p / INDEX).is_file()) as stage:
+            entries = []
+            for figure in figures:
+                png = _render_png(figure)
+                atomic_write_bytes(stage / FIGURES / f"{figure.name}.png", png)
+                atomic_write_bytes(stage / FIGURES / f"{figure.name}.svg", _render_svg(figure))
+                entries.append(_figure_entry(figure, png))
+            atomic_write_text(stage / INDEX, render_page(family, entries, missing))
+    finally:
+        close(figures)
+    log.info("Report with %d figure(s) written to %s", len(figures), out / INDEX)
+    return out / INDEX
