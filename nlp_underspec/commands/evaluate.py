@@ -81,6 +81,8 @@ def register(subparsers) -> None:
                         help="regex with named groups pretrain_seed / finetune_seed over the model name or path, for "
                              "checkpoints without run.json or card metadata")
     parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
+    parser.add_argument("--threads", type=positive_int("--threads"), default=None,
+                        help="torch CPU threads (default: torch's choice; on a busy shared machine 1 is often fastest)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="allow checkpoints that ship their own Python code (runs that code: only if you trust "
@@ -108,6 +110,10 @@ def run(args) -> int:
     from nlp_underspec.records import config_hash
     from nlp_underspec.stress import PredictOptions, get_stress_test, load_plugin, parse_test_names
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     for module in args.plugin:
         load_plugin(module)
     tests = parse_test_names(args.tests)

@@ -1,0 +1,305 @@
+"""End to end: `nlp-underspec evaluate` and `score` on tiny checkpoints and the real data; bad input exits 2 and
+leaves nothing in --out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp_underspec import records, triplet
+from nlp_underspec.cli import main
+from nlp_underspec.results import SCORE_COLUMNS
+
+CONTRACT_STS = ["pearson_bls", "spearman_bls", "ci95", "n_occupations", "n_templates", "mean_abs_delta"]
+CONTRACT_WINO = ["accuracy", "bias_r", "ci95", "n_sentences", "resolver"]
+
+
+@pytest.fixture(scope="module")
+def small_stsb(shared_data, tmp_path_factory):
+    """Four real STS-B test lines with "A man/A woman is ..." sentences: a fast sts_gender (a handful of templates)."""
+    lines = [line for line in (shared_data / "stsbenchmark" / "sts-test.csv").read_text(encoding="utf-8").splitlines()
+             if "\tA man is " in line or "\tA woman is " in line][:4]
+    path = tmp_path_factory.mktemp("stsb") / "sts-test.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """The CLI's --threads sets torch's thread count for the process; give the rest of the session its own back."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+FAST = ["--no-progress", "--threads", "1", "--batch-size", "256"]
+
+
+def _build_tiny_checkpoint(*args, **kwargs):
+    """conftest's builder, for module-scoped fixtures (the ``tiny_checkpoint`` fixture is per test)."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("_tiny_builder", Path(__file__).with_name("conftest.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.build_tiny_checkpoint(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory):
+    build_tiny_checkpoint = _build_tiny_checkpoint
+    root = tmp_path_factory.mktemp("models")
+    made = {kind: build_tiny_checkpoint(root / f"{kind}-seed_{seed}", kind, seed=seed)
+            for kind, seed in (("mlm", 3), ("cross", 0), ("bi", 1), ("coref", 2))}
+    record = records.RunRecord.new(run_id="p05", kind="pretrain", seeds={"pretrain_seed": 5}, config={})
+    made["run"] = build_tiny_checkpoint(root / "trained", "mlm", seed=5)
+    records.mark_complete(made["run"], record)
+    return made
+
+
+@pytest.fixture(scope="module")
+def evaluated(checkpoints, small_stsb, shared_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("results") / "out"
+    code = main(["evaluate", str(checkpoints["mlm"]), str(checkpoints["coref"]), str(checkpoints["run"]),
+                 "--tests", "sts_gender,winogender", "--stsb", str(small_stsb),
+                 "--winogender", str(shared_data / "winogender" / "data"), "--out", str(out), "--n-boot", "100",
+                 "--seed-pattern", r"seed_(?P<pretrain_seed>\d+)", *FAST])
+    assert code == 0
+    return out
+
+
+def test_summary_keys_follow_contract_5(evaluated):
+    summary = json.loads((evaluated / "summary.json").read_text())
+    assert list(summary)[:3] == ["models", "versions", "config_hash"]
+    assert [m["model"] for m in summary["models"]] == ["mlm-seed_3", "coref-seed_2", "p05"]
+    for entry in summary["models"]:
+        assert list(entry)[:3] == ["model", "pretrain_seed", "finetune_seed"]
+        assert list(entry["tests"]) == ["sts_gender", "winogender"]
+        assert list(entry["tests"]["sts_gender"])[:6] == CONTRACT_STS
+        assert list(entry["tests"]["winogender"])[:5] == CONTRACT_WINO
+        sts, wino = entry["tests"]["sts_gender"], entry["tests"]["winogender"]
+        assert sts["n_occupations"] == 60 and sts["n_templates"] == 8 and sts["scorer"] == "bi"
+        assert wino["n_sentences"] == 720 and -1 <= wino["bias_r"] <= 1 and 0 <= wino["accuracy"] <= 1
+        assert len(sts["ci95"]) == 2 and sts["ci95"][0] <= sts["ci95"][1]
+    by_name = {m["model"]: m for m in summary["models"]}
+    assert by_name["mlm-seed_3"]["pretrain_seed"] == 3 and by_name["mlm-seed_3"]["kind"] == "external"
+    assert by_name["coref-seed_2"]["tests"]["winogender"]["resolver"] == "coref_head"
+    assert by_name["mlm-seed_3"]["tests"]["winogender"]["resolver"] == "mlm_probe"
+    # run.json beats the pattern: the trained checkpoint is named by its run id, with its recorded seed
+    assert (by_name["p05"]["pretrain_seed"], by_name["p05"]["kind"]) == (5, "pretrained")
+    assert summary["tests"]["winogender"]["higher_is_better"]["bias_r"] is None
+
+
+def test_scores_parquet_is_tidy(evaluated):
+    scores = pd.read_parquet(evaluated / "scores.parquet")
+    assert list(scores.columns) == list(SCORE_COLUMNS)
+    delta = scores[(scores["test"] == "sts_gender") & (scores["metric"] == "delta")]
+    bias = scores[(scores["test"] == "winogender") & (scores["metric"] == "bias")]
+    assert len(delta) == len(bias) == 3 * 60 and delta["occupation"].notna().all()
+    scalar = scores[scores["occupation"].isna()]
+    assert {"pearson_bls", "ci95_low", "ci95_high", "bias_r", "accuracy"} <= set(scalar["metric"])
+    summary = json.loads((evaluated / "summary.json").read_text())
+    row = scalar[(scalar["model"] == "p05") & (scalar["metric"] == "bias_r")]
+    assert row["value"].item() == pytest.approx(summary["models"][2]["tests"]["winogender"]["bias_r"])
+    assert row["pretrain_seed"].item() == 5
+
+
+def test_triplets_are_written(evaluated):
+    sts = triplet.read_predictions(evaluated / "predictions" / "sts_gender")
+    assert sts.preds.shape == (3, 8 * 60 * 2)
+    assert {"occupation_sentence", "male_sentence", "female_sentence", "template_id"} <= set(sts.label_info.columns)
+    assert sts.label_info["occupation_sentence"].iloc[0].startswith("A technician is ")
+    wino = triplet.read_predictions(evaluated / "predictions" / "winogender")
+    assert wino.preds.shape == (3, 720) and ((wino.preds >= 0) & (wino.preds <= 1)).all()
+    assert wino.label_info["item_id"].iloc[0] == "technician.customer.1.male.txt"
+    assert wino.run_info["resolver"].tolist() == ["mlm_probe", "coref_head", "mlm_probe"]
+    assert wino.run_info["pretrain_seed"].tolist() == [3, 2, 5]
+
+
+def test_score_reproduces_evaluate_from_the_triplets(evaluated, tmp_path, capsys):
+    out = tmp_path / "rescored"
+    assert main(["score", "--predictions", str(evaluated), "--out", str(out), "--n-boot", "100"]) == 0
+    table = capsys.readouterr().out
+    assert "sts_gender:pearson_bls →0" in table and "winogender:accuracy ↑" in table and "p05" in table
+    original = json.loads((evaluated / "summary.json").read_text())["models"]
+    assert json.loads((out / "summary.json").read_text())["models"] == original
+
+
+def test_cross_and_bi_encoders(checkpoints, small_stsb, tmp_path):
+    out = tmp_path / "out"
+    assert main(["evaluate", str(checkpoints["cross"]), str(checkpoints["bi"]), "--tests", "sts_gender",
+                 "--stsb", str(small_stsb), "--out", str(out), "--n-boot", "50", "--no-progress"]) == 0
+    run_info = triplet.read_predictions(out / "predictions" / "sts_gender").run_info
+    assert run_info["scorer"].tolist() == ["cross", "bi"]
+    assert main(["evaluate", str(checkpoints["cross"]), "--tests", "sts_gender", "--sts-scorer", "bi",
+                 "--stsb", str(small_stsb), "--out", str(tmp_path / "o2"), "--n-boot", "50", "--no-progress"]) == 0
+    assert triplet.read_predictions(tmp_path / "o2" / "predictions" / "sts_gender").run_info["scorer"].tolist() == ["bi"]
+
+
+def test_rerun_of_the_same_run_is_accepted_and_other_runs_refused(checkpoints, small_stsb, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = ["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb), "--out", str(out),
+            "--n-boot", "20", "--no-progress"]
+    assert main(argv) == 0
+    assert main(argv) == 0  # same settings: replaces its own earlier result
+    capsys.readouterr()
+    assert main(argv[:-3] + ["--n-boot", "30", "--no-progress"]) == 2
+    assert capsys.readouterr().err == (f"error: Output folder {out} already holds a different run (predictions, "
+                                       "scores.parquet, summary.json). Choose another --out, or pass --overwrite to "
+                                       "replace it.\n")
+    assert main(argv[:-3] + ["--n-boot", "30", "--no-progress", "--overwrite"]) == 0
+    assert json.loads((out / "summary.json").read_text())["n_boot"] == 30
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+def _fails(argv, tmp_path, capsys) -> str:
+    """Run the CLI, expect exit 2, nothing in --out (and no staging leftovers beside it); return the message."""
+    out = tmp_path / "out"
+    capsys.readouterr()
+    assert main([*argv, "--out", str(out), "--no-progress"] if argv[0] == "evaluate" else [*argv, "--out", str(out)]) == 2
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err[len("error: "):-1]
+
+
+def test_unknown_test_name(checkpoints, tmp_path, capsys):
+    message = _fails(["evaluate", str(checkpoints["mlm"]), "--tests", "wingender"], tmp_path, capsys)
+    assert message == "Unknown stress test 'wingender'. Did you mean 'winogender'? Available: sts_gender, winogender."
+
+
+def test_missing_model_folder(tmp_path, capsys, small_stsb):
+    message = _fails(["evaluate", str(tmp_path / "nope"), "--tests", "sts_gender", "--stsb", str(small_stsb)],
+                     tmp_path, capsys)
+    assert message == (f"Model {tmp_path / 'nope'} does not exist. Pass a checkpoint folder (written by save_pretrained, "
+                       "with config.json) or a Hugging Face Hub model id.")
+
+
+def test_folder_that_is_not_a_checkpoint(tmp_path, capsys, small_stsb):
+    (tmp_path / "empty").mkdir()
+    message = _fails(["evaluate", str(tmp_path / "empty"), "--tests", "sts_gender", "--stsb", str(small_stsb)],
+                     tmp_path, capsys)
+    assert message == (f"{tmp_path / 'empty'} is not a transformers checkpoint: the folder has no config.json. Pass a "
+                       "folder written by save_pretrained (config.json and weights) or a Hugging Face Hub model id.")
+
+
+def test_winogender_needs_an_mlm_or_resolver_head(checkpoints, shared_data, tmp_path, capsys):
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "winogender",
+                      "--winogender", str(shared_data / "winogender" / "data")], tmp_path, capsys)
+    assert message == (f"{checkpoints['bi']} has neither a masked-LM head nor a pronoun-resolution head, so winogender "
+                       "cannot score it. Evaluate its pretrained MLM checkpoint (mlm_probe resolver) or a model "
+                       "fine-tuned with `nlp-underspec finetune` on the coref task (coref_head resolver).")
+
+
+def test_cross_scorer_on_a_model_without_the_head(checkpoints, small_stsb, tmp_path, capsys):
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
+                      "--sts-scorer", "cross"], tmp_path, capsys)
+    assert message == (f"{checkpoints['bi']} has no sequence-classification head with num_labels=1, so it cannot score "
+                       "sentence pairs as a cross-encoder. Use --sts-scorer bi (mean-pooled cosine) or an STS-B "
+                       "fine-tuned model.")
+
+
+def test_missing_stsb_path_and_missing_flag(checkpoints, tmp_path, capsys):
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(tmp_path / "x.csv")],
+                     tmp_path, capsys)
+    assert message.startswith(f"STS-B path {tmp_path / 'x.csv'} does not exist. Pass the STS Benchmark folder")
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender"], tmp_path, capsys)
+    assert message == ("Stress test 'sts_gender' needs data: pass --stsb PATH (see `nlp-underspec evaluate --help` for "
+                       "the layouts).")
+
+
+def test_stsb_folder_without_files(checkpoints, tmp_path, capsys):
+    (tmp_path / "stsb").mkdir()
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(tmp_path / "stsb")],
+                     tmp_path, capsys)
+    assert message.startswith(f"STS-B folder {tmp_path / 'stsb'} has neither sts-test.csv nor test.tsv.")
+
+
+def test_occupation_stats_with_unknown_or_missing_occupations(checkpoints, small_stsb, shared_data, tmp_path, capsys):
+    source = (shared_data / "winogender" / "data" / "occupations-stats.tsv").read_text().splitlines()
+    stats = tmp_path / "stats.tsv"
+    stats.write_text("\n".join(source[:-1]) + "\n")
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
+                      "--occupation-stats", str(stats)], tmp_path, capsys)
+    assert message == (f"{stats} lacks 1 of the 60 Winogender occupations: {source[-1].split(chr(9))[0]}. Add their "
+                       "rows (bls_pct_female is needed for every occupation).")
+    stats.write_text("\n".join(source + ["wizard\t1\t2\t2015"]) + "\n")
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
+                      "--occupation-stats", str(stats)], tmp_path, capsys)
+    assert message.startswith(f"{stats}, line 62: unknown occupation 'wizard'.")
+
+
+def test_score_refuses_nan_predictions(evaluated, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "winogender"
+    shutil.copytree(evaluated / "predictions" / "winogender", folder)
+    preds = np.load(folder / "preds.npy")
+    preds[1, 4] = np.inf
+    np.save(folder / "preds.npy", preds)
+    message = _fails(["score", "--predictions", str(folder)], tmp_path, capsys)
+    assert message == (f"{folder / 'preds.npy'} holds 1 NaN/inf value(s) (first: model 'coref-seed_2', item "
+                       "'technician.someone.1.female.txt'). Re-run the predictions for that model; scores of "
+                       "non-finite predictions are meaningless.")
+
+
+def test_score_refuses_a_shape_mismatch(evaluated, tmp_path, capsys):
+    import shutil
+
+    folder = tmp_path / "preds" / "sts_gender"
+    shutil.copytree(evaluated / "predictions" / "sts_gender", folder)
+    np.save(folder / "preds.npy", np.zeros((2, 960)))
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'preds.npy'} has shape (2, 960), but {folder / 'run_info.tsv'} lists 3 model(s) and "
+                       f"{folder / 'label_info.tsv'} 960 item(s): expected (3, 960). Re-run the predictions or fix the "
+                       "tables so they match.")
+
+
+def test_score_of_an_unregistered_test_folder(tmp_path, capsys):
+    folder = tmp_path / "preds" / "stsgender"
+    triplet.write_predictions(folder, triplet.Predictions(pd.DataFrame({"model": ["m"]}),
+                                                          pd.DataFrame({"item_id": ["a"]}), np.zeros((1, 1))))
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == ("Unknown stress test 'stsgender'. Did you mean 'sts_gender'? Available: sts_gender, "
+                       "winogender.")
+
+
+def test_bad_flag_value_exits_2(checkpoints, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(checkpoints["bi"]), "--n-boot", "0", "--out", str(tmp_path / "o")])
+    assert exit_info.value.code == 2
+    assert "--n-boot must be a positive integer, got '0'." in capsys.readouterr().err
+
+
+def test_offline_hub_ids_get_one_clear_message(checkpoints, tmp_path):
+    """A Hub id that is not cached, offline: the model and the dataset each say what to pass instead (exit 2)."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    model = subprocess.run([sys.executable, "-m", "nlp_underspec", "evaluate", "someorg/not-cached-model",
+                            "--tests", "sts_gender", "--stsb", "nyu-mll/glue", "--out", str(tmp_path / "o")],
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert model.returncode == 2 and not (tmp_path / "o").exists()
+    message = model.stderr.strip().splitlines()[-1]  # after the INFO log lines
+    assert message.startswith("error: Model 'someorg/not-cached-model' is not a local folder and could not be "
+                                   "loaded from the Hugging Face Hub (")
+    assert message.endswith("If you are offline, download it first where you have a connection "
+                                          "(`hf download someorg/not-cached-model`) so it is cached, or pass a local "
+                                          "checkpoint folder.")
+    data = subprocess.run([sys.executable, "-m", "nlp_underspec", "evaluate", str(checkpoints["bi"]), "--tests",
+                           "sts_gender", "--stsb", "nyu-mll/glue", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert data.returncode == 2 and not (tmp_path / "o").exists()
+    assert data.stderr.strip().splitlines()[-1] == (
+        "error: Could not load 'nyu-mll/glue' from the Hugging Face Hub (ConnectionError). You appear to be offline "
+        "and it is not cached: pass a local copy instead (the STS Benchmark folder with sts-train.csv/sts-dev.csv/"
+        "sts-test.csv, the GLUE STS-B folder with train.tsv/dev.tsv/test.tsv, or a .csv/.tsv/.json/.jsonl file with "
+        "sentence1,sentence2[,label]).")

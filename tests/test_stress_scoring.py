@@ -1,0 +1,201 @@
+"""Scoring of the two stress tests from hand-made prediction vectors, checked against independent computations."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
+from nlp_underspec.errors import UsageError
+from nlp_underspec.stress import bootstrap_correlation_ci, get_stress_test
+from nlp_underspec.stress.sts_gender import build_sts_gender_items, template_remainder
+from nlp_underspec.stress.winogender import gotcha_mask
+
+
+def _pearson(x, y):
+    """Textbook Pearson r, written out so the check does not share code with the package."""
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    return sxy / math.sqrt(sxx * syy)
+
+
+@pytest.fixture(scope="module")
+def bls():
+    stats = load_occupation_stats()
+    return {o: float(stats.loc[o, "bls_pct_female"]) for o in OCCUPATIONS}
+
+
+@pytest.fixture(scope="module")
+def winogender_items(shared_data):
+    return get_stress_test("winogender").build_items(source=str(shared_data / "winogender" / "data"))
+
+
+# ------------------------------------------------------------------------------------------------ winogender
+def test_winogender_hand_computed_on_the_real_720(winogender_items, bls):
+    """Done 2: a constructed preds vector over the real 720 sentences; bias and bias_r worked out independently."""
+    items = winogender_items
+    assert len(items) == 720 and items["occupation"].nunique() == 60
+    rng = np.random.default_rng(7)
+    preds = np.empty(len(items))
+    for i, row in enumerate(items.itertuples()):
+        lean = {"female": 0.25, "male": -0.25, "neutral": 0.0}[row.gender] * (bls[row.occupation] / 100 - 0.5)
+        preds[i] = min(max((0.7 if row.answer == 0 else 0.3) + lean + rng.normal(0, 0.1), 0.0), 1.0)
+
+    result = get_stress_test("winogender").score(preds=preds, label_info=items, n_boot=200, seed=0,
+                                                 model_info={"resolver": "mlm_probe"})
+
+    sums = defaultdict(lambda: {"female": [], "male": []})
+    correct, gotcha_correct, gotcha_total = 0.0, 0.0, 0
+    for p, row in zip(preds, items.itertuples()):
+        if row.gender in ("female", "male"):
+            sums[row.occupation][row.gender].append(p)
+        right = (p > 0.5 and row.answer == 0) or (p < 0.5 and row.answer == 1)
+        correct += right
+        majority_female = bls[row.occupation] >= 50
+        is_gotcha = (row.gender == "female" and ((row.answer == 0) != majority_female)) or \
+                    (row.gender == "male" and ((row.answer == 0) == majority_female))
+        gotcha_total += is_gotcha
+        gotcha_correct += right and is_gotcha
+    bias = {o: sum(v["female"]) / len(v["female"]) - sum(v["male"]) / len(v["male"]) for o, v in sums.items()}
+    occupations = sorted(bias)
+    expected_r = _pearson([bias[o] for o in occupations], [bls[o] / 100 for o in occupations])
+
+    for occupation in occupations:
+        assert result.per_occupation[occupation] == pytest.approx(bias[occupation], abs=1e-12)
+    summary = result.summary
+    assert summary["bias_r"] == pytest.approx(expected_r, abs=1e-12)
+    assert summary["bias_r"] > 0.5  # the planted lean shows through the noise
+    assert summary["accuracy"] == pytest.approx(correct / 720, abs=1e-12)
+    assert summary["n_gotcha"] == gotcha_total == 240
+    assert summary["accuracy_gotcha"] == pytest.approx(gotcha_correct / gotcha_total, abs=1e-12)
+    assert summary["n_sentences"] == 720 and summary["n_occupations"] == 60 and summary["resolver"] == "mlm_probe"
+    low, high = summary["ci95"]
+    assert low < summary["bias_r"] < high
+    assert list(summary)[:5] == ["accuracy", "bias_r", "ci95", "n_sentences", "resolver"]  # contract 5 order
+
+
+def test_winogender_ties_count_half_and_labels_derive_from_sentids():
+    items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt",
+                                      "nurse.patient.1.neutral.txt"]})
+    result = get_stress_test("winogender").score(preds=np.array([0.5, 0.2, 0.9]), label_info=items, n_boot=10)
+    assert result.summary["accuracy"] == pytest.approx((0.5 + 0 + 0) / 3)
+    assert result.per_occupation.to_dict() == {"nurse": pytest.approx(0.3)}
+    assert math.isnan(result.summary["bias_r"])  # one occupation: no correlation, reported as NaN (null in JSON)
+
+
+def test_winogender_refuses_non_probabilities():
+    items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt"]})
+    with pytest.raises(UsageError) as err:
+        get_stress_test("winogender").score(preds=np.array([0.5, 1.7]), label_info=items, where="x/label_info.tsv")
+    assert str(err.value) == ("x/label_info.tsv: winogender predictions must be probabilities P(pronoun -> occupation) "
+                              "in [0, 1]; found 1.7 (item 'nurse.patient.0.male.txt'). Re-run the predictions or "
+                              "convert scores with a softmax.")
+
+
+def test_winogender_label_info_without_sentids_names_the_item():
+    items = pd.DataFrame({"item_id": ["sentence-1"]})
+    with pytest.raises(UsageError) as err:
+        get_stress_test("winogender").score(preds=np.array([0.5]), label_info=items)
+    assert str(err.value) == ("label_info.tsv lacks column(s) occupation, participant, answer, gender, and item_id "
+                              "'sentence-1' is not a Winogender sentid (occupation.participant.answer.gender.txt) to "
+                              "derive them from.")
+
+
+def test_gotcha_rule_both_genders():
+    mask = gotcha_mask(gender=np.array(["female", "female", "male", "male", "female", "male"]),
+                       answer=np.array([0, 1, 0, 1, 1, 1]), pct_female=np.array([20, 20, 20, 20, 80, 80.0]))
+    # female+occupation answer in a mostly-male job; male+participant answer in a mostly-male job; female+participant
+    # in a mostly-female job; male+participant in a mostly-female job is not a gotcha.
+    assert mask.tolist() == [True, False, False, True, True, False]
+
+
+# ------------------------------------------------------------------------------------------------ sts_gender
+def test_sts_gender_hand_computed(bls):
+    occupations = ["nurse", "engineer", "secretary", "carpenter"]
+    sims = {  # (template, occupation) -> (sim to woman, sim to man)
+        (0, "nurse"): (0.9, 0.5), (1, "nurse"): (0.7, 0.5),
+        (0, "engineer"): (0.4, 0.6), (1, "engineer"): (0.5, 0.5),
+        (0, "secretary"): (0.8, 0.6), (1, "secretary"): (0.6, 0.7),
+        (0, "carpenter"): (0.3, 0.5), (1, "carpenter"): (0.45, 0.6),
+    }
+    rows, preds = [], []
+    for (template, occupation), (female, male) in sims.items():
+        for gender, value in (("male", male), ("female", female)):  # male first: order must not matter
+            rows.append({"item_id": f"t{template}.{occupation}.{gender}", "template_id": template,
+                         "occupation": occupation, "gender": gender})
+            preds.append(value)
+    result = get_stress_test("sts_gender").score(preds=np.array(preds), label_info=pd.DataFrame(rows), n_boot=50)
+    delta = {o: sum(sims[(t, o)][0] - sims[(t, o)][1] for t in (0, 1)) / 2 for o in occupations}
+    assert result.per_occupation.to_dict() == {o: pytest.approx(delta[o]) for o in occupations}
+    summary = result.summary
+    assert summary["pearson_bls"] == pytest.approx(_pearson([delta[o] for o in occupations],
+                                                            [bls[o] for o in occupations]))
+    gaps = [abs(f - m) for f, m in sims.values()]
+    assert summary["mean_abs_delta"] == pytest.approx(sum(gaps) / len(gaps))
+    assert summary["frac_large_delta"] == pytest.approx(sum(g > 0.1 for g in gaps) / len(gaps))
+    assert (summary["n_templates"], summary["n_occupations"], summary["n_pairs"]) == (2, 4, 8)
+    assert list(summary)[:6] == ["pearson_bls", "spearman_bls", "ci95", "n_occupations", "n_templates",
+                                 "mean_abs_delta"]
+
+
+def test_sts_gender_unpaired_item_is_named():
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "template_id": [0, 0, 1], "occupation": ["nurse"] * 3,
+                          "gender": ["female", "male", "female"]})
+    with pytest.raises(UsageError) as err:
+        get_stress_test("sts_gender").score(preds=np.zeros(3), label_info=items)
+    assert str(err.value) == ("label_info.tsv: item 'c' (female) has no male partner with the same template_id and "
+                              "occupation; sts_gender compares the two.")
+
+
+def test_sts_gender_missing_schema_column_says_expected_and_received():
+    items = pd.DataFrame({"item_id": ["a"], "occupation": ["nurse"], "gender": ["female"]})
+    with pytest.raises(UsageError) as err:
+        get_stress_test("sts_gender").score(preds=np.zeros(1), label_info=items)
+    assert str(err.value) == ("label_info.tsv lacks column(s) template_id that stress test 'sts_gender' needs. "
+                              "Expected columns: item_id (string), template_id (int64), occupation (string), "
+                              "gender (string); received: item_id, occupation, gender.")
+
+
+def test_sts_gender_unknown_occupation_in_triplet():
+    items = pd.DataFrame({"item_id": ["a", "b"], "template_id": [0, 0], "occupation": ["wizard"] * 2,
+                          "gender": ["female", "male"]})
+    with pytest.raises(UsageError) as err:
+        get_stress_test("sts_gender").score(preds=np.zeros(2), label_info=items)
+    assert str(err.value) == ("label_info.tsv names occupation 'wizard', which the occupation statistics lack. Score "
+                              "with a stats table that covers it (--occupation-stats) or drop its items.")
+
+
+def test_sts_gender_templates_from_real_test_split(shared_data):
+    from nlp_underspec.data.stsb import load_stsb
+
+    stsb = load_stsb(shared_data / "stsbenchmark", "test")
+    items = build_sts_gender_items(stsb)
+    n_templates = items["template_id"].nunique()
+    assert len(items) == n_templates * 60 * 2
+    assert 200 < n_templates < 330  # 332 sentences start with "A man"/"A woman"; those with his/her/boy... are out
+    assert not items["occupation_sentence"].str.contains(r"\b(?:his|her|she|he)\b", regex=True).any()
+    accountant = items[(items["occupation"] == "accountant")]["occupation_sentence"]
+    assert accountant.str.startswith("An accountant").all()
+    assert template_remainder("A man and a woman are talking.") is None  # "woman" in the remainder
+
+
+# ------------------------------------------------------------------------------------------------ bootstrap
+def test_bootstrap_ci_matches_a_plain_loop():
+    from scipy.stats import pearsonr
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=30)
+    y = x + rng.normal(size=30)
+    ci = bootstrap_correlation_ci(x, y, n_boot=300, seed=5)
+    draws = np.random.default_rng(5).integers(0, 30, size=(300, 30))
+    rs = [pearsonr(x[i], y[i]).statistic for i in draws]
+    assert ci == pytest.approx(list(np.percentile(rs, [2.5, 97.5])), abs=1e-12)
+    assert bootstrap_correlation_ci(x, y, n_boot=300, seed=5) == ci  # seeded
+    assert bootstrap_correlation_ci(x[:2], y[:2], n_boot=10, seed=0) is None
