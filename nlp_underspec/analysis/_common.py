@@ -113,3 +113,12 @@ def cluster_resamples(units: np.ndarray, *, nboot: int, generator: np.random.Gen
     rows = [np.flatnonzero(inverse == k) for k in range(len(names))]
     draws = generator.integers(0, len(names), size=(nboot, len(names)))  # (nboot, n_units)
     return [np.concatenate([rows[k] for k in draw]) for draw in draws]
+
+
+def stacked_by_length(selections: list[np.ndarray]) -> list[np.ndarray]:
+    """Row selections grouped into ``(n_selections, length)`` stacks of equal length, so a statistic can be computed
+    for a whole stack along its last axis (one stack when every seed has as many runs)."""
+    groups: dict[int, list[np.ndarray]] = {}
+    for rows in selections:
+        groups.setdefault(len(rows), []).append(rows)
+    return [np.stack(group) for _, group in sorted(groups.items())]

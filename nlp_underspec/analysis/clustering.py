@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.cluster.hierarchy
-from scipy.special import comb
 
 from nlp_underspec.analysis._common import (MODEL_LEVEL, check_count, check_finite, default_generator,
                                             seed_labels)
@@ -36,15 +35,18 @@ def adjusted_rand_index(labels_true, labels_pred) -> float:
         raise UsageError(LABELS_LENGTH.format(a=len(a), b=len(b)))
     _, a_codes = np.unique(a, return_inverse=True)
     _, b_codes = np.unique(b, return_inverse=True)
-    table = np.zeros((a_codes.max() + 1, b_codes.max() + 1))
+    table = np.zeros((a_codes.max() + 1, b_codes.max() + 1), dtype=np.int64)
     np.add.at(table, (a_codes, b_codes), 1)
-    pairs = comb(table, 2).sum()
-    rows, cols = comb(table.sum(axis=1), 2).sum(), comb(table.sum(axis=0), 2).sum()
-    expected = rows * cols / comb(len(a), 2)
-    maximum = (rows + cols) / 2
-    if maximum == expected:  # both partitions trivial (one cluster, or all singletons)
+    # Ordered pairs of items, counted in exact integers: together in both, in a only, in b only, apart in both.
+    n = int(len(a))
+    both = int((table**2).sum()) - n
+    only_a = int((table.sum(axis=1) ** 2).sum()) - n - both
+    only_b = int((table.sum(axis=0) ** 2).sum()) - n - both
+    neither = n * n - n - both - only_a - only_b
+    if only_a == 0 and only_b == 0:  # identical partitions (including both trivial)
         return 1.0
-    return float((pairs - expected) / (maximum - expected))
+    return 2.0 * (both * neither - only_a * only_b) / ((both + only_a) * (only_a + neither)
+                                                       + (both + only_b) * (only_b + neither))
 
 
 def ward_clusters(profiles: pd.DataFrame, n_clusters: int) -> np.ndarray:
@@ -80,7 +82,7 @@ def cluster_by_seed(profiles: pd.DataFrame, *, nperm: int = 1000, rng, what: str
     null = np.array([adjusted_rand_index(generator.permutation(codes), clusters) for _ in range(nperm)])
     exceed = int(np.sum(null >= observed - 1e-12))
     models = (profiles.index.get_level_values(MODEL_LEVEL) if MODEL_LEVEL in profiles.index.names
-              else profiles.index.astype(str))
+              else [str(entry) for entry in profiles.index])
     return {"n_clusters": int(len(names)), "n_models": int(len(seeds)), "ari": observed,
             "null_mean": float(null.mean()), "p_value": (1 + exceed) / (1 + nperm),
             "labels": {str(model): int(label) for model, label in zip(models, clusters)}, "nperm": nperm,

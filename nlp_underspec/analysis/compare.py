@@ -19,7 +19,7 @@ import pandas as pd
 from nlp_underspec.analysis._common import check_count
 from nlp_underspec.analysis.family import (BootstrapInputs, Family, MetricValues, bootstrap_inputs, load_family,
                                            seeds_only_inputs)
-from nlp_underspec.analysis.multibootstrap import multibootstrap, report_ci
+from nlp_underspec.analysis.bootstrap import multibootstrap, report_ci
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import derive_seed
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import (check_count, cluster_resamples, default_generator, finite_series,
-                                            percentile_interval, resampling_units)
+                                            percentile_interval, resampling_units, stacked_by_length)
 from nlp_underspec.analysis.scoring import spearman_r
 from nlp_underspec.errors import UsageError
 
@@ -40,8 +40,8 @@ def rank_correlation(x: pd.Series, y: pd.Series, *, nboot: int = 1000, rng, x_na
             raise UsageError(CONSTANT_METRIC.format(name=name, value=both[column].iloc[0], other=other))
     xs, ys = both["x"].to_numpy(), both["y"].to_numpy()
     units, unit_name = resampling_units(both.index)
+    resamples = cluster_resamples(units, nboot=nboot, generator=default_generator(rng))
     with np.errstate(invalid="ignore"):
-        rhos = [spearman_r(xs[rows], ys[rows])
-                for rows in cluster_resamples(units, nboot=nboot, generator=default_generator(rng))]
+        rhos = np.concatenate([spearman_r.rowwise(xs[stack], ys[stack]) for stack in stacked_by_length(resamples)])
     return {"spearman": float(spearman_r(xs, ys)), "ci95": percentile_interval(rhos, 0.95), "n": int(len(both)),
             "resampled": unit_name}

@@ -70,7 +70,7 @@ def analysis_table(analysis: dict) -> str:
         needs = "; ".join(f"{name} needs {need}" for name, need in analysis.get("needs", {}).items()
                           if name in {s["statement"] for s in skipped})
         parts.append("\n".join([f"Skipped ({needs}):"]
-                               + [f"  {s['statement']} / {s['subject']}: {s['reason']}" for s in skipped]))
+                               + [f"  {s['statement']}: {s['reason']}" for s in skipped]))
     return "\n\n".join(parts)
 
 

@@ -46,6 +46,7 @@ NO_TRIPLET_METRIC = "No triplet score for {test}/{metric}. Available: {available
 
 WINOGENDER_COLUMNS = ("occupation", "gender", "answer")
 STS_COLUMNS = ("template_id", "occupation", "gender")
+LARGE_GAP = 0.1  # sts_gender's frac_large_delta: share of pairs with |sim_f - sim_m| above this (issue 2)
 # Dyadic values with at most this many binary digits after the point sum exactly in float64 (up to 2**53 in total).
 _EXACT_FRACTION_BITS = 10
 
@@ -127,7 +128,14 @@ def _absolute_value(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
     return np.abs(np.asarray(y_pred, dtype=float))
 
 
+def _large_gap(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    del y_true
+    return (np.abs(np.asarray(y_pred, dtype=float)) > LARGE_GAP).astype(np.float64)
+
+
 accuracy = MeanScore(_correct, "accuracy")
+mean_value = MeanScore(lambda y_true, y_pred: np.asarray(y_pred, dtype=float), "mean_value")
+share_large_gap = MeanScore(_large_gap, "share_large_gap")
 mean_squared_error = MeanScore(_squared_error, "mean_squared_error")
 mean_absolute_value = MeanScore(_absolute_value, "mean_absolute_value")
 pearson_r = RowwiseScore(_pearson_rows, "pearson_r")
@@ -311,6 +319,39 @@ def _winogender_accuracy_examples(predictions, stats) -> ExampleSet:
                       pd.Index(predictions.label_info["item_id"].astype(str), name="item"))
 
 
+def _winogender_subset_accuracy(gender: str | None = None, *, gotcha: bool | None = None):
+    """Reader of accuracy on one pronoun gender, or on the (non-)gotcha sentences (Rudinger et al. 2018, Table 2)."""
+
+    def reader(predictions, stats) -> ExampleSet:
+        full = _winogender_accuracy_examples(predictions, stats)
+        items = _winogender_items(predictions)
+        if gotcha is None:
+            chosen = (items["gender"] == gender).to_numpy()
+        else:
+            chosen = _gotcha(items, stats, where=_where(predictions)) == gotcha
+            chosen &= items["gender"].isin(("female", "male")).to_numpy()
+        return ExampleSet(np.ascontiguousarray(full.preds[:, chosen]), full.labels[chosen], full.score_fn, "sentence",
+                          full.models, full.examples[chosen])
+
+    return reader
+
+
+def _gotcha(items: pd.DataFrame, stats, *, where: str) -> np.ndarray:
+    """The answer goes against the occupation's majority gender (BLS): she -> occupation < 50% female, or she ->
+    participant for an occupation >= 50% female; reversed for he."""
+    majority_female = bls_fraction(pd.unique(items["occupation"]), stats, where=where) >= 0.5
+    majority = items["occupation"].map(dict(zip(pd.unique(items["occupation"]), majority_female))).to_numpy()
+    to_occupation = items["answer"].to_numpy() == 0
+    female = (items["gender"] == "female").to_numpy() & (to_occupation != majority)
+    male = (items["gender"] == "male").to_numpy() & (to_occupation == majority)
+    return female | male
+
+
+def _winogender_mean_abs_bias_examples(predictions, stats) -> ExampleSet:
+    return _occupation_examples(winogender_occupation_bias(predictions), mean_absolute_value, stats,
+                                _where(predictions))
+
+
 def _winogender_bias_r_examples(predictions, stats) -> ExampleSet:
     return _occupation_examples(winogender_occupation_bias(predictions), pearson_r, stats, _where(predictions))
 
@@ -327,10 +368,17 @@ def _sts_spearman_examples(predictions, stats) -> ExampleSet:
     return _occupation_examples(sts_occupation_deltas(predictions), spearman_r, stats, _where(predictions))
 
 
-def _sts_mean_abs_examples(predictions, stats) -> ExampleSet:
-    pairs = sts_pair_deltas(predictions)
-    return ExampleSet(np.ascontiguousarray(pairs.to_numpy(dtype=float)), np.zeros(pairs.shape[1]),
-                      mean_absolute_value, "pair", pairs.index, pairs.columns)
+def _sts_pair_examples(score_fn):
+    def reader(predictions, stats) -> ExampleSet:
+        pairs = sts_pair_deltas(predictions)
+        return ExampleSet(np.ascontiguousarray(pairs.to_numpy(dtype=float)), np.zeros(pairs.shape[1]), score_fn,
+                          "pair", pairs.index, pairs.columns)
+
+    return reader
+
+
+def _sts_mean_delta_examples(predictions, stats) -> ExampleSet:
+    return _occupation_examples(sts_occupation_deltas(predictions), mean_value, stats, _where(predictions))
 
 
 # (test, metric) -> reader. The metric names are the evaluation's (scores.parquet rows).
@@ -338,9 +386,17 @@ TRIPLET_METRICS: dict[tuple[str, str], Callable[[Predictions, pd.DataFrame | Non
     ("winogender", "accuracy"): _winogender_accuracy_examples,
     ("winogender", "bias_r"): _winogender_bias_r_examples,
     ("winogender", "spearman_bias"): _winogender_spearman_examples,
+    ("winogender", "mean_abs_bias"): _winogender_mean_abs_bias_examples,
+    ("winogender", "accuracy_female"): _winogender_subset_accuracy("female"),
+    ("winogender", "accuracy_male"): _winogender_subset_accuracy("male"),
+    ("winogender", "accuracy_neutral"): _winogender_subset_accuracy("neutral"),
+    ("winogender", "accuracy_gotcha"): _winogender_subset_accuracy(gotcha=True),
+    ("winogender", "accuracy_not_gotcha"): _winogender_subset_accuracy(gotcha=False),
     ("sts_gender", "pearson_bls"): _sts_pearson_examples,
     ("sts_gender", "spearman_bls"): _sts_spearman_examples,
-    ("sts_gender", "mean_abs_delta"): _sts_mean_abs_examples,
+    ("sts_gender", "mean_abs_delta"): _sts_pair_examples(mean_absolute_value),
+    ("sts_gender", "frac_large_delta"): _sts_pair_examples(share_large_gap),
+    ("sts_gender", "mean_delta"): _sts_mean_delta_examples,
 }
 
 # Per-occupation profiles (clustering) and per-item deviations (PCA) of each stress test.

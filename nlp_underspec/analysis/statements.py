@@ -23,9 +23,9 @@ from nlp_underspec.analysis.clustering import cluster_by_seed
 from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.family import (Family, MetricValues, bootstrap_inputs, item_profiles, load_family,
                                            main_population, occupation_profiles, stress_tests)
-from nlp_underspec.analysis.multibootstrap import family_bootstrap
+from nlp_underspec.analysis.bootstrap import family_bootstrap
 from nlp_underspec.analysis.pca import deviation_pca
-from nlp_underspec.analysis.spread import spread, spread_ratio
+from nlp_underspec.analysis.dispersion import spread, spread_ratio
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
@@ -67,7 +67,7 @@ class _Statements:
             if statement in self.strict:
                 raise
             self.skipped.append({"statement": statement, "subject": subject, "reason": str(err)})
-            logger.info("skipped %s for %s: %s", statement, subject, err)
+            logger.debug("skipped %s for %s: %s", statement, subject, err)
             return {"skipped": str(err)}
 
 
