@@ -271,8 +271,8 @@ def _check_split(split: str) -> str:
 def planted_p_she(bls_pct_female: float, bias_strength: float) -> float:
     """Share of "she" among gendered pronouns for an occupation: BLS % female pulled towards 50% by ``bias_strength``.
 
-    >>> planted_p_she(89.58, 1.0), planted_p_she(89.58, 0.0), round(planted_p_she(89.58, 0.5), 4)
-    (0.8958, 0.5, 0.6979)
+    >>> [round(planted_p_she(89.58, b), 4) for b in (1.0, 0.0, 0.5)]  # nurse
+    [0.8958, 0.5, 0.6979]
     """
     return 0.5 + bias_strength * (bls_pct_female / 100.0 - 0.5)
 
@@ -430,8 +430,9 @@ def measure_pronoun_shares(corpus: Iterable[str]) -> pd.DataFrame:
 
     Returns a frame indexed by ``occupation`` with ``n_she, n_he, n_they`` and ``share_she`` = she / (she + he).
 
-    >>> measure_pronoun_shares(["The nurse said that she had arrived early. She is the nurse."]).loc["nurse", "n_she"]
-    1
+    >>> shares = measure_pronoun_shares(["The nurse said that she had arrived early. She is the nurse."])
+    >>> shares.loc["nurse", ["n_she", "n_he", "share_she"]].tolist()
+    [1.0, 0.0, 1.0]
     """
     counts = {occupation: {"She": 0, "He": 0, "They": 0} for occupation in OCCUPATIONS}
     for document in corpus:
@@ -818,3 +819,39 @@ def _plain_json(obj):
     from nlp_underspec.io import to_json
 
     return json.loads(to_json(obj))
+
+
+# -------------------------------------------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nlp_underspec.synthetic OUT [--seed S] [--bias-strength B] [--set world.KEY=VALUE]``: write a world."""
+    import argparse
+    import sys
+
+    from nlp_underspec.config import recipe_from_dict, apply_overrides
+
+    parser = argparse.ArgumentParser(prog="python -m nlp_underspec.synthetic", description=main.__doc__.split(":")[0])
+    parser.add_argument("out", help="folder to write (replaced if it holds an earlier world)")
+    parser.add_argument("--seed", type=int, default=None, help="the world's seed (default 0)")
+    parser.add_argument("--bias-strength", type=float, default=None, help="0 = no association, 1 = BLS (default 1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any world field, e.g. --set world.n_corpus_sentences=20000")
+    parser.add_argument("--overwrite", action="store_true", help="replace whatever OUT holds")
+    args = parser.parse_args(argv)
+    overrides = list(args.set)
+    overrides += [f"world.seed={args.seed}"] if args.seed is not None else []
+    overrides += [f"world.bias_strength={args.bias_strength}"] if args.bias_strength is not None else []
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        config = recipe_from_dict(apply_overrides({}, overrides), where="command line").world
+        folder = write_world(build_world(config), args.out, overwrite=args.overwrite)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    print(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

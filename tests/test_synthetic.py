@@ -300,3 +300,15 @@ def test_unknown_split(small_world):
     with pytest.raises(UsageError) as err:
         small_world.sts_frame("validation")
     assert str(err.value) == "Unknown synthetic split 'validation'. Available: train, dev, test."
+
+
+def test_module_command_writes_a_world_and_rejects_bad_keys(tmp_path, capsys):
+    out = tmp_path / "w"
+    assert synthetic.main([str(out), "--seed", "2", "--bias-strength", "0", "--set", "world.n_corpus_sentences=50",
+                           "--set", "world.n_sts_pairs=20", "--set", "world.n_coref_examples=20"]) == 0
+    assert len((out / "corpus.txt").read_text(encoding="utf-8").splitlines()) == 50
+    assert synthetic.main([str(out), "--set", "world.n_corpus=5"]) == 2
+    assert capsys.readouterr().err == (
+        "error: command line override 'world.n_corpus=5': unknown key 'world.n_corpus'. Did you mean "
+        "'world.n_corpus_sentences'? Valid keys in 'world': seed, bias_strength, n_corpus_sentences, n_sts_pairs, "
+        "n_coref_examples, n_sts_templates, neutral_share.\n")
