@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import numpy as np
@@ -26,11 +27,13 @@ IGNORE_INDEX = -100  # label of positions without a prediction target (PyTorch's
 
 
 def tokenize_corpus(tokenizer, texts: Sequence[str], *, batch_size: int = 10_000) -> list[list[int]]:
-    """Token ids of every text, without special tokens (fast tokenizer, in batches)."""
+    """Token ids of every text, without special tokens (straight through the Rust backend, in batches)."""
+    backend = copy.deepcopy(tokenizer.backend_tokenizer)
+    backend.no_truncation()  # a tokenizer.json may carry a max_length: documents must not be cut here
+    backend.no_padding()
     ids: list[list[int]] = []
     for start in range(0, len(texts), batch_size):
-        chunk = [t for t in texts[start:start + batch_size]]
-        ids.extend(tokenizer(chunk, add_special_tokens=False)["input_ids"])
+        ids.extend(e.ids for e in backend.encode_batch(list(texts[start:start + batch_size]), add_special_tokens=False))
     return ids
 
 

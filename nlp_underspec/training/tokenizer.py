@@ -8,6 +8,7 @@ corpus and size (``tokenizers`` counts words exactly and breaks ties by a fixed 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Sequence
 
 from nlp_underspec.errors import UsageError
@@ -64,15 +65,29 @@ def _wordpiece_token(unit: str) -> str:
     return f"##{first}{rest}" if shifted else f"{first}{rest}"
 
 
-def _pretokenized_words(texts: Sequence[str]):
-    """BERT normalisation and pre-tokenisation, as BertTokenizer applies them at encoding time."""
+def _word_counts(texts: Sequence[str], *, chunk: int = 2000) -> Counter:
+    """Counts of words after BERT normalisation and pre-tokenisation, as BertTokenizer applies them when encoding.
+
+    Texts are joined into chunks first: one call into `tokenizers` per chunk instead of per text (words never span
+    the joining space, because the pre-tokenizer splits on whitespace).
+    """
     from tokenizers import normalizers, pre_tokenizers
 
     normalizer = normalizers.BertNormalizer(lowercase=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    for text in texts:
-        for word, _span in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
-            yield _mark_continuations(word)
+    counts: Counter = Counter()
+    for start in range(0, len(texts), chunk):
+        normalized = normalizer.normalize_str(" ".join(texts[start:start + chunk]))
+        counts.update(word for word, _span in pre_tokenizer.pre_tokenize_str(normalized))
+    return counts
+
+
+def _training_stream(counts: Counter, *, repeat_limit: int = 10_000):
+    """Each marked word repeated as often as it occurs, a few thousand copies per string (the trainer re-counts)."""
+    for word, count in sorted(counts.items()):
+        marked = _mark_continuations(word)
+        for start in range(0, count, repeat_limit):
+            yield " ".join([marked] * min(repeat_limit, count - start))
 
 
 def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int = 2):
@@ -88,7 +103,7 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int
     model.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
                                   special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    model.train_from_iterator(_pretokenized_words(texts), trainer=trainer)
+    model.train_from_iterator(_training_stream(_word_counts(texts)), trainer=trainer)
     vocab: dict[str, int] = {}
     for unit, _index in sorted(model.get_vocab().items(), key=lambda item: item[1]):
         token = unit if unit in SPECIAL_TOKENS else _wordpiece_token(unit)

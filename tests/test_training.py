@@ -1,0 +1,303 @@
+"""Training building blocks: stateless masking, the masked-position MLM head, data order, tokenizers, run folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nlp_underspec import records
+from nlp_underspec.config import recipe_from_dict
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import OUT_HOLDS_OTHER_RUN
+from nlp_underspec.training import loop, mlm, runs, tokenizer as tok
+from nlp_underspec.training.finetune import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
+                                             resolve_starting_point, subsample)
+
+TEXTS = [f"the {job} said that {pronoun} would help the {other} today ."
+         for job in ("nurse", "carpenter", "doctor", "teacher", "baker")
+         for pronoun in ("he", "she", "they") for other in ("client", "patient", "customer")]
+
+
+def _tiny_mlm(vocab_size=50, seed=0):
+    from transformers import BertConfig, BertForMaskedLM
+
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=64)
+    return BertForMaskedLM(config).eval()
+
+
+# ----------------------------------------------------------------------------------------------------------- masking
+
+
+def _mask(ids, seed, probability=0.15):
+    special = torch.isin(ids, torch.tensor([0, 1, 2, 3]))
+    return mlm.mask_tokens(ids, generator=torch.Generator().manual_seed(seed), probability=probability, mask_id=4,
+                           vocab_size=50, special=special)
+
+
+def test_masking_is_a_pure_function_of_its_generator_seed():
+    ids = torch.randint(5, 50, (2000,))
+    first, second, other = _mask(ids, 7), _mask(ids, 7), _mask(ids, 8)
+    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
+    assert not torch.equal(first[1], other[1])
+
+
+def test_masking_follows_bert_proportions_and_spares_special_tokens():
+    ids = torch.randint(5, 50, (20000,))
+    ids[::10] = 3  # [SEP]s must never become targets
+    inputs, labels = _mask(ids, 0)
+    targets = labels != mlm.IGNORE_INDEX
+    assert not targets[::10].any()
+    assert 0.12 < targets.float().mean() / 0.9 < 0.18  # 15% of the non-special tokens
+    assert torch.equal(labels[targets], ids[targets])
+    replaced_by_mask = (inputs[targets] == 4).float().mean()
+    assert 0.75 < replaced_by_mask < 0.85
+    assert torch.equal(inputs[~targets], ids[~targets])
+
+
+def test_masked_blocks_depend_on_epoch_and_index_only():
+    blocks = np.random.default_rng(0).integers(5, 50, size=(6, 16))
+    dataset = mlm.MaskedBlocks(blocks, mask_seed=3, probability=0.3, mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3])
+    again = mlm.MaskedBlocks(blocks, mask_seed=3, probability=0.3, mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3])
+    assert torch.equal(dataset[8]["labels"], again[8]["labels"])  # epoch 1, block 2: same in any instance, any order
+    assert not torch.equal(dataset[2]["labels"], dataset[8]["labels"])  # block 2 is masked afresh in epoch 1
+    assert torch.equal(dataset[8]["labels"][dataset[8]["labels"] >= 0],
+                       torch.as_tensor(blocks[2])[dataset[8]["labels"] >= 0])
+
+
+def test_pack_blocks_and_sentence_blocks():
+    ids = [[5, 6, 7], [8], [9, 10, 11, 12]]
+    packed = mlm.pack_blocks(ids, block_size=5, cls_id=2, sep_id=3)
+    assert packed.tolist() == [[2, 5, 6, 7, 3], [2, 8, 3, 9, 10]]
+    single = mlm.sentence_blocks(ids, block_size=4, cls_id=2, sep_id=3)
+    assert [b.tolist() for b in single] == [[2, 5, 6, 3], [2, 8, 3], [2, 9, 10, 3]]
+
+
+def test_collate_pads_only_ragged_batches():
+    even = mlm.collate_masked([{"input_ids": torch.ones(4, dtype=torch.long), "labels": torch.zeros(4, dtype=torch.long)}
+                               for _ in range(2)], pad_id=0)
+    assert set(even) == {"input_ids", "labels"}
+    ragged = mlm.collate_masked([{"input_ids": torch.ones(n, dtype=torch.long), "labels": torch.ones(n, dtype=torch.long)}
+                                 for n in (2, 4)], pad_id=0)
+    assert ragged["attention_mask"].tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
+    assert ragged["labels"][0].tolist() == [1, 1, mlm.IGNORE_INDEX, mlm.IGNORE_INDEX]
+
+
+# ------------------------------------------------------------------------------------------------ masked-position head
+
+
+def test_masked_position_head_gives_the_full_heads_loss_and_gradients():
+    model = _tiny_mlm()
+    ids = torch.randint(5, 50, (4, 24))
+    labels = torch.where(torch.rand(4, 24, generator=torch.Generator().manual_seed(1)) < 0.2, ids,
+                         torch.full_like(ids, mlm.IGNORE_INDEX))
+    full = model(input_ids=ids, labels=labels).loss
+    full.backward()
+    full_grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    model.zero_grad()
+    ours = mlm.MaskedPositionsMLM(model)(input_ids=ids, labels=labels)
+    ours.loss.backward()
+    assert torch.allclose(full, ours.loss, atol=1e-6)
+    assert ours.logits.shape == (int((labels >= 0).sum()), 50)
+    for name, param in model.named_parameters():
+        if name in full_grads:
+            assert torch.allclose(full_grads[name], param.grad, atol=1e-6), name
+
+
+def test_masked_position_head_without_targets_is_zero():
+    model = mlm.MaskedPositionsMLM(_tiny_mlm())
+    ids = torch.randint(5, 50, (2, 8))
+    assert model(input_ids=ids, labels=torch.full_like(ids, mlm.IGNORE_INDEX)).loss.item() == 0.0
+
+
+# ----------------------------------------------------------------------------------------------------- data order
+
+
+def test_epoch_shuffle_sampler_permutes_each_epoch_and_is_stateless():
+    sampler = loop.EpochShuffleSampler(10, seed=4, total=25)
+    order = list(sampler)
+    assert len(order) == 25
+    assert sorted(v % 10 for v in order[:10]) == list(range(10))
+    assert sorted(v % 10 for v in order[10:20]) == list(range(10))
+    assert [v // 10 for v in order] == [0] * 10 + [1] * 10 + [2] * 5
+    assert order == list(loop.EpochShuffleSampler(10, seed=4, total=25))
+    assert order != list(loop.EpochShuffleSampler(10, seed=5, total=25))
+    assert order[:10] != order[10:20]
+
+
+def test_scheduler_warms_up_then_decays_to_zero():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = loop.build_scheduler(optimizer, warmup_steps=2, max_steps=6)
+    rates = []
+    for _ in range(6):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    assert rates == [0.5, 1.0, 1.0, 0.75, 0.5, 0.25]
+
+
+def test_optimizer_skips_weight_decay_on_biases_and_layer_norms():
+    optimizer = loop.build_optimizer(_tiny_mlm(), lr=1e-3, weight_decay=0.1)
+    decayed, plain = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 for p in decayed["params"]) and all(p.ndim == 1 for p in plain["params"])
+
+
+def test_subsample_is_seeded_by_the_data_seed():
+    items = list(range(100))
+    assert subsample(items, limit=10, data_seed=1) == subsample(items, limit=10, data_seed=1)
+    assert subsample(items, limit=10, data_seed=1) != subsample(items, limit=10, data_seed=2)
+    assert subsample(items, limit=None, data_seed=1) == items
+
+
+def test_unknown_tracker_and_task_names():
+    with pytest.raises(UsageError) as err:
+        loop.check_trackers(["tensorbord"])
+    assert str(err.value).startswith("Unknown tracker 'tensorbord'. Available: aim, tensorboard,")
+    with pytest.raises(UsageError) as err:
+        get_task("stbs")
+    assert str(err.value) == "Unknown task 'stbs'. Did you mean 'stsb'? Available: coref, stsb."
+
+
+# ------------------------------------------------------------------------------------------------------- tokenizers
+
+_TRAIN_IN_SUBPROCESS = """
+import json, sys
+from nlp_underspec.training.tokenizer import train_wordpiece
+texts = json.loads(sys.stdin.read())
+print(json.dumps(train_wordpiece(texts, vocab_size=80).get_vocab()))
+"""
+
+
+def test_wordpiece_training_is_deterministic_across_processes():
+    ours = tok.train_wordpiece(TEXTS, vocab_size=80).get_vocab()
+    theirs = [json.loads(subprocess.run([sys.executable, "-c", _TRAIN_IN_SUBPROCESS], input=json.dumps(TEXTS),
+                                        capture_output=True, text=True, check=True).stdout) for _ in range(2)]
+    assert theirs[0] == ours and theirs[1] == ours
+
+
+def test_trained_tokenizer_is_a_standard_bert_tokenizer(tmp_path):
+    from transformers import AutoTokenizer
+
+    trained = tok.train_wordpiece(TEXTS, vocab_size=80)
+    assert [trained.convert_ids_to_tokens(i) for i in range(5)] == list(tok.SPECIAL_TOKENS)
+    assert any(t.startswith("##") for t in trained.get_vocab())
+    trained.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded("The Nurse said.")["input_ids"] == trained("the nurse said.")["input_ids"]
+    assert loaded.convert_ids_to_tokens(loaded("the")["input_ids"]) == ["[CLS]", "the", "[SEP]"]
+
+
+def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
+    given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
+    with pytest.raises(UsageError) as err:
+        tok.check_recipe_vocab_size(given, vocab_size=999, name="ckpt", where="r.yaml")
+    assert str(err.value) == (f"r.yaml: pretrain.vocab_size is 999 but tokenizer 'ckpt' has {len(given)} tokens. "
+                              f"Remove pretrain.vocab_size or set it to {len(given)}.")
+    tok.check_recipe_vocab_size(given, vocab_size=None, name="ckpt", where="r.yaml")
+
+
+def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tiny_checkpoint):
+    given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
+    with pytest.raises(UsageError) as err:
+        tok.check_tokenizer_fits_model(given, model_vocab_size=len(given) - 1, name="ckpt")
+    assert str(err.value) == (f"Tokenizer of 'ckpt' has {len(given)} tokens but the model's vocabulary "
+                              f"(config.vocab_size) has {len(given) - 1}: token ids would index past the embedding "
+                              "table. Use the tokenizer the model was trained with.")
+
+
+def test_unloadable_tokenizer(tmp_path):
+    with pytest.raises(UsageError) as err:
+        tok.load_tokenizer(str(tmp_path))
+    assert str(err.value).startswith(f"Could not load a tokenizer from '{tmp_path}' (")
+
+
+# ------------------------------------------------------------------------------------------------------ run folders
+
+RECIPE = recipe_from_dict({"pretrain": {"max_steps": 5}})
+
+
+def _open(out, config=None, seeds=None):
+    return runs.open_run_folder(out, run_id="p00", kind="pretrain", seeds=seeds or {"pretrain_seed": 0, "mask_seed": 1},
+                                config=config or {"pretrain": {"lr": 1.0}})
+
+
+def test_new_folder_is_not_written_until_start(tmp_path):
+    run = _open(tmp_path / "run")
+    assert not run.resuming and not run.complete and not (tmp_path / "run").exists()
+    run.start()
+    assert records.read_run_record(tmp_path / "run")["status"] == "running"
+
+
+def test_unfinished_run_resumes_and_finished_run_is_skipped(tmp_path):
+    run = _open(tmp_path / "run")
+    record = run.start()
+    assert _open(tmp_path / "run").resuming
+    records.mark_complete(tmp_path / "run", record, {"steps": 5})
+    again = _open(tmp_path / "run")
+    assert again.complete and again.record.metrics == {"steps": 5}
+
+
+def test_resume_with_a_different_config_names_the_changed_keys(tmp_path):
+    _open(tmp_path / "run").start()
+    with pytest.raises(UsageError) as err:
+        _open(tmp_path / "run", config={"pretrain": {"lr": 2.0}})
+    old, new = records.config_hash({"pretrain": {"lr": 1.0}}), records.config_hash({"pretrain": {"lr": 2.0}})
+    assert str(err.value) == (f"{tmp_path / 'run'} holds run p00 made with a different config (hash {old}, now {new}; "
+                              "changed: pretrain.lr). Resume it with the recipe it was made with, choose another --out, "
+                              "or pass --overwrite to start it again.")
+
+
+def test_resume_with_other_seeds_is_refused(tmp_path):
+    _open(tmp_path / "run").start()
+    with pytest.raises(UsageError) as err:
+        _open(tmp_path / "run", seeds={"pretrain_seed": 0, "mask_seed": 2})
+    assert str(err.value) == (f"{tmp_path / 'run'} holds run p00 with seeds {{'pretrain_seed': 0, 'mask_seed': 1}}, not "
+                              "{'pretrain_seed': 0, 'mask_seed': 2}. Choose another --out, or pass --overwrite to "
+                              "replace it.")
+
+
+def test_folder_with_other_content_is_refused_but_sweep_sidecars_are_not(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "log.txt").write_text("sweep log\n")
+    assert not _open(tmp_path / "run").resuming  # only the sweep's log: a fresh start
+    (tmp_path / "run" / "notes.md").write_text("mine")
+    with pytest.raises(UsageError) as err:
+        _open(tmp_path / "run")
+    assert str(err.value) == OUT_HOLDS_OTHER_RUN.format(path=tmp_path / "run", what="notes.md")
+
+
+# ------------------------------------------------------------------------------------------------- starting points
+
+
+def test_from_must_be_a_checkpoint(tmp_path):
+    with pytest.raises(UsageError) as err:
+        resolve_starting_point(tmp_path / "nope", RECIPE)
+    assert str(err.value) == FROM_NOT_FOUND.format(path=tmp_path / "nope")
+    with pytest.raises(UsageError) as err:
+        resolve_starting_point(tmp_path, RECIPE)
+    assert str(err.value) == FROM_NOT_CHECKPOINT.format(path=tmp_path)
+
+
+def test_from_an_unfinished_pretraining_run_is_refused(tiny_checkpoint):
+    folder = tiny_checkpoint("mlm")
+    record = records.RunRecord.new(run_id="p03", kind="pretrain", seeds={"pretrain_seed": 3}, config={"a": 1})
+    records.write_run_record(folder, record)
+    with pytest.raises(UsageError) as err:
+        resolve_starting_point(folder, RECIPE)
+    assert str(err.value) == FROM_UNFINISHED.format(path=folder, status="running")
+    records.mark_complete(folder, record)
+    start = resolve_starting_point(folder, RECIPE)
+    assert (start.identity, start.pretrain_seed) == (record.config_hash, 3)  # identified by config hash, as the sweep
+
+
+def test_outside_checkpoint_is_identified_by_its_path(tiny_checkpoint):
+    folder = tiny_checkpoint("mlm")
+    start = resolve_starting_point(str(folder), RECIPE, pretrain_seed=2)
+    assert (start.identity, start.pretrain_seed) == (str(folder), 2)
