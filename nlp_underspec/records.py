@@ -72,6 +72,15 @@ def git_commit(start: str | os.PathLike | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+# Files a sweep keeps in a run folder beside the run's own (its log, its lock): they do not make a folder "another run".
+SWEEP_SIDECARS = ("log.txt", ".running")
+
+
+def run_folder_entries(folder: str | os.PathLike) -> list[Path]:
+    """What a run folder holds apart from the sweep's sidecar files."""
+    return sorted(p for p in Path(folder).iterdir() if p.name not in SWEEP_SIDECARS)
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 

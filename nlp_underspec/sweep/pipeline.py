@@ -268,12 +268,12 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
     pairs, missing = _complete_pairs(exp_dir, plan)
     if missing:
         log(f"Not scored yet (training incomplete): {', '.join(missing)}")
-    if not pairs and not plan.of_kind("pretrain"):
-        result.stages_skipped["predictions"] = "no complete models"
+    pretrained = [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
+    if not pairs and not pretrained:
+        result.stages_skipped["scores"] = "no complete models yet"
         return
     config_hash = recipe_hash(recipe)
-    runs_read = [run for pair in pairs for run in _pair_runs(plan, pair).values()] + \
-        [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
+    runs_read = [run for pair in pairs for run in _pair_runs(plan, pair).values()] + pretrained
     fingerprint = _fingerprint(config_hash, _runs_fingerprint(exp_dir, runs_read))
     if stages.get("scores") != fingerprint or "scores" in _stale_outputs(exp_dir):
         started = time.monotonic()

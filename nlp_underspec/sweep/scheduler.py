@@ -61,7 +61,9 @@ def _record_failure(folder: Path, run: RunSpec, returncode: int) -> str:
         return record["error"]
     error = f"exit code {returncode}" if returncode else "exited without marking the run complete"
     tail = _tail(folder / RUN_LOG)
-    message = f"{error}; last lines of {folder / RUN_LOG}:\n{tail}" if tail else error
+    last = next((line.strip() for line in reversed(tail.splitlines()) if line.strip()), "")
+    # First line: what the user needs (the run's own last words, e.g. its one-line UsageError); then the log's tail.
+    message = f"{error}: {last}\n--- last lines of {folder / RUN_LOG}:\n{tail}" if last else error
     base = RunRecord.new(run_id=run.run_id, kind=run.kind, seeds=run.seeds, config=run.config, task=run.task,
                          parent=run.start_from)
     if record is not None:  # keep what the run itself recorded (start time, metrics so far)
@@ -75,16 +77,17 @@ def _record_failure(folder: Path, run: RunSpec, returncode: int) -> str:
 class Progress:
     """One status line, rewritten in place on a terminal and logged every few seconds otherwise."""
 
-    def __init__(self, total: int, *, stream=sys.stderr) -> None:
-        self.total, self.stream, self.start = total, stream, time.monotonic()
-        self.tty = hasattr(stream, "isatty") and stream.isatty()
+    def __init__(self, total: int, *, stream=None) -> None:
+        self.total, self.stream, self.start = total, stream or sys.stderr, time.monotonic()
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._last_log = 0.0
         self._last_text = ""
 
-    def show(self, done: int, running: int, failed: int, *, force: bool = False) -> None:
+    def show(self, done: int, running: int, failed: int, blocked: int = 0, *, force: bool = False) -> None:
         elapsed = int(time.monotonic() - self.start)
-        pending = self.total - done - running - failed
-        text = (f"[runs] {done}/{self.total} done · {running} running · {failed} failed · {pending} pending · "
+        pending = self.total - done - running - failed - blocked
+        text = (f"[runs] {done}/{self.total} done · {running} running · {failed} failed · "
+                + (f"{blocked} blocked · " if blocked else "") + f"{pending} pending · "
                 f"{elapsed // 60:02d}:{elapsed % 60:02d}")
         if self.tty:
             self.stream.write("\r" + text.ljust(len(self._last_text)))
@@ -148,7 +151,7 @@ def execute(exp_dir: Path, runs: list[RunSpec], recipe: Recipe, executor: Execut
                 else:
                     outcome.failed[key] = _record_failure(folder, run, returncode)
                 release_run_lock(folder)
-            progress.show(len(outcome.completed), len(active), len(outcome.failed) + len(outcome.blocked))
+            progress.show(len(outcome.completed), len(active), len(outcome.failed), len(outcome.blocked))
             if active:
                 time.sleep(POLL_SECONDS)
     except BaseException:
@@ -157,6 +160,6 @@ def execute(exp_dir: Path, runs: list[RunSpec], recipe: Recipe, executor: Execut
             release_run_lock(exp_dir / run.folder)
         raise
     finally:
-        progress.show(len(outcome.completed), len(active), len(outcome.failed) + len(outcome.blocked), force=True)
+        progress.show(len(outcome.completed), len(active), len(outcome.failed), len(outcome.blocked), force=True)
         progress.close()
     return outcome
