@@ -44,6 +44,9 @@ def run_arguments(exp_dir: Path, run: RunSpec, recipe_path: Path) -> list[str]:
             "--finetune-seed", str(run.seeds["finetune_seed"]), "--out", out]
     if run.seeds.get("pretrain_seed") is not None and not run.start_from.startswith("pretrain/"):
         argv += ["--pretrain-seed", str(run.seeds["pretrain_seed"])]
+    for name in ("init_seed", "data_seed"):  # pinned in the recipe: the same for every fine-tuning seed
+        if run.seeds.get(name) is not None:
+            argv += [f"--{name.replace('_', '-')}", str(run.seeds[name])]
     return argv
 
 
