@@ -30,6 +30,20 @@ BAD_LEVEL = "c must be a confidence level strictly between 0 and 1 (e.g. 0.95), 
 BAD_COUNT = "{name} must be a positive integer, got {value!r}."
 
 
+def plain(value):
+    """Python scalars for messages: ``(0, 1)`` rather than ``(np.int64(0), np.int64(1))``."""
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def describe_entry(index: pd.Index, position: int) -> str:
+    """How a message names one run: its model when the index has a ``model`` level, else the index entry."""
+    if MODEL_LEVEL in (index.names or ()):
+        return f"model '{index.get_level_values(MODEL_LEVEL)[position]}'"
+    return repr(plain(index[position]))
+
+
 def default_generator(rng) -> np.random.Generator:
     """A ``Generator`` from an int seed or a Generator (RandomState is wrapped so its stream still drives the draws)."""
     if isinstance(rng, np.random.Generator):
@@ -83,7 +97,7 @@ def seed_labels(values: pd.Series, *, what: str, level: str = SEED_LEVEL) -> np.
                                               found=", ".join(map(str, values.index.names))))
     missing = pd.isna(labels)
     if missing.any():
-        first = values.index[int(np.flatnonzero(missing)[0])]
+        first = describe_entry(values.index, int(np.flatnonzero(missing)[0]))
         raise UsageError(MISSING_SEEDS.format(what=what, count=int(missing.sum()), level=level, first=first))
     return np.asarray(labels)
 
@@ -93,7 +107,7 @@ def finite_series(values, *, what: str) -> pd.Series:
     if not isinstance(values, pd.Series):
         values = pd.Series(values)
     series = pd.to_numeric(values, errors="coerce").astype(float)
-    check_finite(series.to_numpy(), what=what, labels=lambda i: repr(series.index[i]))
+    check_finite(series.to_numpy(), what=what, labels=lambda i: describe_entry(series.index, i))
     return series
 
 

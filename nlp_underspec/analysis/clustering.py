@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.cluster.hierarchy
 
-from nlp_underspec.analysis._common import (MODEL_LEVEL, check_count, check_finite, default_generator,
+from nlp_underspec.analysis._common import (MODEL_LEVEL, check_count, check_finite, default_generator, plain,
                                             seed_labels)
 from nlp_underspec.errors import UsageError
 
@@ -69,7 +69,7 @@ def cluster_by_seed(profiles: pd.DataFrame, *, nperm: int = 1000, rng, what: str
     """
     nperm = check_count("nperm", nperm)
     x = profiles.to_numpy(dtype=float)
-    check_finite(x, what=what, labels=lambda i: f"model {profiles.index[i // x.shape[1]]!r}")
+    check_finite(x, what=what, labels=lambda i: f"model {plain(profiles.index[i // x.shape[1]])!r}")
     seeds = seed_labels(pd.Series(np.zeros(len(profiles)), index=profiles.index), what=what)
     names, codes = np.unique(seeds, return_inverse=True)
     if len(names) < 2:

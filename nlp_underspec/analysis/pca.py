@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import MODEL_LEVEL, check_count, check_finite
+from nlp_underspec.analysis._common import MODEL_LEVEL, check_count, check_finite, plain
 from nlp_underspec.errors import UsageError
 
 PCA_FEW = "{what}: PCA of deviations needs at least 2 models and 2 items, got {models} model(s) x {items} item(s)."
@@ -60,8 +60,8 @@ def deviation_pca(item_scores: pd.DataFrame, *, n_components: int = 2, what: str
     x = item_scores.to_numpy(dtype=float)  # (n_models, n_items)
     if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
         raise UsageError(PCA_FEW.format(what=what, models=x.shape[0], items=x.shape[1] if x.ndim == 2 else 0))
-    check_finite(x, what=what, labels=lambda i: f"model {item_scores.index[i // x.shape[1]]!r}, "
-                                                f"item {item_scores.columns[i % x.shape[1]]!r}")
+    check_finite(x, what=what, labels=lambda i: f"model {plain(item_scores.index[i // x.shape[1]])!r}, "
+                                                f"item {plain(item_scores.columns[i % x.shape[1]])!r}")
     deviations = x - x.mean(axis=0, keepdims=True)
     u, s, vt = np.linalg.svd(deviations, full_matrices=False)  # u (n_models, r), s (r,), vt (r, n_items)
     total = float(np.sum(s**2))

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from nlp_underspec.analysis._common import MODEL_INDEX, OCCUPATION_LEVEL
+from nlp_underspec.analysis._common import MODEL_INDEX, OCCUPATION_LEVEL, plain
 from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.tables import ensure_columns
@@ -221,7 +221,7 @@ def _winogender_items(predictions: Predictions) -> pd.DataFrame:
     if bad.any():
         index = int(np.flatnonzero(bad.to_numpy())[0])
         raise UsageError(BAD_ANSWER.format(where=_where(predictions), item=items["item_id"].iloc[index],
-                                           value=items["answer"].iloc[index]))
+                                           value=plain(items["answer"].iloc[index])))
     items = items.copy()
     items["answer"] = answer.astype(int)
     return items
