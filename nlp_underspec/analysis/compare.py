@@ -19,7 +19,7 @@ import pandas as pd
 from nlp_underspec.analysis._common import check_count
 from nlp_underspec.analysis.family import (BootstrapInputs, Family, MetricValues, bootstrap_inputs, load_family,
                                            seeds_only_inputs)
-from nlp_underspec.analysis.bootstrap import multibootstrap, report_ci
+from nlp_underspec.analysis.bootstrap import NO_COMMON_SEEDS, multibootstrap, report_ci
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import derive_seed
 
@@ -74,6 +74,14 @@ def compare_metric(base_family: Family, expt_family: Family, base: MetricValues,
     return entry
 
 
+def _check_shared_seeds(base_family: Family, expt_family: Family) -> None:
+    """Paired mode needs seeds in common; say so once rather than once per metric."""
+    seeds = [set(f.models["pretrain_seed"].dropna().astype(int)) for f in (base_family, expt_family)]
+    if not seeds[0] & seeds[1]:
+        raise UsageError(NO_COMMON_SEEDS.format(base=", ".join(map(str, sorted(seeds[0]))) or "none",
+                                                expt=", ".join(map(str, sorted(seeds[1]))) or "none"))
+
+
 def _select(base: dict, expt: dict, metrics: Iterable[str] | None, base_path, expt_path) -> list[str]:
     shared = [key for key in base if key in expt]
     if not shared:
@@ -104,6 +112,8 @@ def compare_families(base_dir: str | os.PathLike, expt_dir: str | os.PathLike, *
     base = {m.key: m for m in base_family.metrics}
     expt = {m.key: m for m in expt_family.metrics}
     chosen = _select(base, expt, metrics, base_dir, expt_dir)
+    if paired:
+        _check_shared_seeds(base_family, expt_family)
     comparisons, skipped = [], []
     for key in chosen:
         try:

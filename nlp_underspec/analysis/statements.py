@@ -193,6 +193,7 @@ def analyze_family(family: Family, *, nboot: int = 1000, seed: int = 0, statemen
 def analyze(rundir: str | os.PathLike, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
             strict: Iterable[str] = (), occupation_stats: pd.DataFrame | None = None, write: bool = True) -> dict:
     """Analyse ``rundir`` (scores.parquet + predictions/) and, with ``write``, save ``rundir/analysis.json`` atomically."""
+    statements, strict = check_statements(statements), check_statements(strict)
     family = load_family(rundir, occupation_stats=occupation_stats)
     analysis = analyze_family(family, nboot=nboot, seed=seed, statements=statements, strict=strict)
     if write:

@@ -1,0 +1,86 @@
+"""Multi-Bootstrap: a straightforward per-iteration loop (the reference algorithm) vs nlp_underspec's, in one process.
+
+Setting of issue 5: 25 pretraining seeds x 5 fine-tuning runs per arm, 720 examples (the Winogender sentences),
+nboot 1000, accuracy. The loop scores every run at every iteration, as the published reference does; the project draws
+the same random numbers first and scores all iterations at once. Both must return identical samples (checked with ==,
+not a tolerance); the speed-up is printed last.
+
+    python benchmarks/bench_multibootstrap.py [--nboot 1000] [--repeats 3] [--paired]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.analysis import accuracy, multibootstrap
+
+
+def loop_multibootstrap(run_info, preds, labels, score_fn, *, paired_seeds, nboot, rng):
+    """The algorithm as a plain loop: per iteration draw seeds, then examples, then score every sampled run."""
+    rng = np.random.RandomState(rng)
+    is_expt = run_info["intervention"].to_numpy()
+    rows = [run_info[mask].groupby("seed").groups for mask in (~is_expt, is_expt)]
+    if paired_seeds:
+        seed_lists = [list(set(rows[0]).intersection(rows[1]))] * 2
+    else:
+        seed_lists = [sorted(rows[0]), sorted(rows[1])]
+    n = len(labels)
+    samples = []
+    for _ in range(nboot):
+        first = rng.choice(seed_lists[0], size=len(seed_lists[0]), replace=True)
+        second = first if paired_seeds else rng.choice(seed_lists[1], size=len(seed_lists[1]), replace=True)
+        columns = rng.choice(n, size=n, replace=True)
+        chosen = labels[columns]
+        arms = []
+        for seeds, seed_rows in zip((first, second), rows):
+            arms.append(np.mean([np.mean([score_fn(chosen, preds[i, columns]) for i in seed_rows[s]]) for s in seeds]))
+        samples.append(tuple(arms))
+    return samples
+
+
+def make_family(*, seeds=25, runs=5, examples=720, rng=0):
+    generator = np.random.default_rng(rng)
+    run_info = pd.DataFrame([{"seed": s, "intervention": arm} for arm in (False, True) for s in range(seeds)
+                             for _ in range(runs)])
+    labels = generator.integers(0, 2, size=examples)
+    skill = 0.75 + 0.02 * run_info["intervention"].to_numpy()[:, None] + generator.normal(scale=0.03, size=(len(run_info), 1))
+    preds = np.where(generator.random((len(run_info), examples)) < skill, labels, 1 - labels)  # (runs, examples)
+    return run_info, preds, labels
+
+
+def best_of(repeats, call):
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nboot", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="best of N timings for each side")
+    parser.add_argument("--paired", action="store_true")
+    args = parser.parse_args()
+    run_info, preds, labels = make_family()
+    print(f"{len(run_info)} runs (25 seeds x 5 runs x 2 arms), {preds.shape[1]} examples, nboot {args.nboot}, "
+          f"accuracy, {'paired' if args.paired else 'unpaired'}")
+    loop_time, expected = best_of(args.repeats, lambda: loop_multibootstrap(
+        run_info, preds, labels, accuracy, paired_seeds=args.paired, nboot=args.nboot, rng=42))
+    ours_time, ours = best_of(args.repeats, lambda: multibootstrap(
+        run_info=run_info, preds=preds, labels=labels, score_fn=accuracy, paired_seeds=args.paired,
+        nboot=args.nboot, rng=42))
+    identical = ours == [tuple(pair) for pair in expected]
+    print(f"per-iteration loop: {loop_time:.3f} s   nlp_underspec: {ours_time:.3f} s   identical samples: {identical}")
+    if not identical:
+        raise SystemExit("samples differ")
+    print(f"speed-up: {loop_time / ours_time:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

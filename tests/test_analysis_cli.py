@@ -1,0 +1,224 @@
+"""`nlp-underspec analyze` and `nlp-underspec compare` on run folders: the analysis.json schema, skips with reasons,
+a hand-written triplet folder, families of two models, and one clear error (exit 2, nothing written) per bad input."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp_underspec import cli, results, triplet
+from nlp_underspec.analysis import compare as compare_module
+from nlp_underspec.analysis import family, statements, variance
+from nlp_underspec.analysis.demo import write_demo_family
+from nlp_underspec.commands import compare as compare_command
+from nlp_underspec.analysis import bootstrap
+
+
+@pytest.fixture(scope="module")
+def demo_family(tmp_path_factory):
+    """4 pretraining seeds x 3 fine-tuning seeds, plus the 4 pretrained checkpoints."""
+    return write_demo_family(tmp_path_factory.mktemp("family"), pretrain_seeds=range(4), finetune_seeds=range(3),
+                             pretrained=True)
+
+
+def _run(argv, capsys):
+    code = cli.main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err.strip()
+
+
+# ------------------------------------------------------------------------------------ analyze
+def test_analyze_writes_the_documented_schema(demo_family, capsys):
+    code, out, _ = _run(["analyze", str(demo_family), "--nboot", "200"], capsys)
+    assert code == 0
+    analysis = json.loads((demo_family / "analysis.json").read_text())
+    assert analysis["version"] == 1 and analysis["n_models"] == 16
+    assert analysis["pretrain_seeds"] == [0, 1, 2, 3] and analysis["finetune_seeds"] == [0, 1, 2]
+    bias = analysis["metrics"]["winogender/bias_r"]
+    assert (bias["test"], bias["metric"], bias["kind"], bias["population"]) == ("winogender", "bias_r", "stress",
+                                                                               "finetuned")
+    assert set(bias["spread"]) >= {"n", "mean", "std", "min", "max", "std_ci95"} and bias["spread"]["n"] == 12
+    share = bias["seed_share"]
+    assert set(share) >= {"n_seeds", "between_var", "within_var", "icc", "icc_ci95", "regroup"}
+    assert set(share["regroup"]) >= {"observed_std", "null_mean", "null_ci95", "p_value"}
+    boot = bias["multibootstrap"]
+    assert boot["nboot"] == 200 and boot["ci95"][0] <= boot["mean"] <= boot["ci95"][1]
+    assert boot["resampled"] == ["pretrain_seed", "occupation"]
+    assert analysis["metrics"]["winogender/accuracy"]["multibootstrap"]["resampled"] == ["pretrain_seed", "sentence"]
+    dev = analysis["metrics"]["stsb/dev_pearson"]
+    assert dev["kind"] == "iid" and dev["multibootstrap"]["resampled"] == ["pretrain_seed"] and "note" in dev["multibootstrap"]
+    ratio = next(r for r in analysis["spread_ratio"] if (r["stress"], r["iid"]) == ("sts_gender/pearson_bls",
+                                                                                   "stsb/dev_pearson"))
+    assert ratio["ratio"] > 0 and len(ratio["ci95"]) == 2 and ratio["n"] == 12
+    corr = next(c for c in analysis["iid_vs_stress"] if c["stress"] == "winogender/bias_r")
+    assert -1 <= corr["spearman"] <= 1 and corr["n"] == 12
+    pca = analysis["pca"]["sts_gender"]
+    assert pca["source"] == "predictions/sts_gender" and len(pca["model_coords"]) == 12
+    assert pca["top_items"][0]["component"] == 1 and ":" in pca["top_items"][0]["item"]
+    cluster = analysis["clustering"]["winogender"]
+    assert cluster["n_clusters"] == 4 and set(cluster["labels"]) == {f"p0{p}-f0{f}" for p in range(4) for f in range(3)}
+    assert "seed ICC" in out and "winogender/bias_r" in out and "wrote" in out
+
+
+def test_pretrained_checkpoints_are_analysed_apart_and_skips_carry_reasons(demo_family, capsys):
+    statements.analyze(demo_family, nboot=50)
+    analysis = json.loads((demo_family / "analysis.json").read_text())
+    pretrained = analysis["metrics"]["winogender/bias_r@pretrained"]
+    assert pretrained["population"] == "pretrained" and pretrained["spread"]["n"] == 4
+    reason = variance.NO_REPLICATES.format(what="winogender/bias_r@pretrained")
+    assert pretrained["seed_share"] == {"skipped": reason}
+    assert {"statement": "seed_share", "subject": "winogender/bias_r@pretrained", "reason": reason} in analysis["skipped"]
+    assert analysis["needs"]["seed_share"] == statements.NEEDS["seed_share"]
+
+
+def _hand_made_folder(root):
+    """Two models, written the way another tool would: TSVs typed by hand, a .npy, and a tidy scores table."""
+    folder = root / "predictions" / "winogender"
+    folder.mkdir(parents=True)
+    (folder / "run_info.tsv").write_text("model\tpretrain_seed\tfinetune_seed\np00-f00\t0\t0\np01-f00\t1\t0\n")
+    lines = ["item_id\toccupation\tparticipant\tanswer\tgender"]
+    occupations = ["nurse", "carpenter", "secretary", "engineer"]
+    for occupation in occupations:
+        for answer in (0, 1):
+            for gender in ("female", "male"):
+                lines.append(f"{occupation}.someone.{answer}.{gender}.txt\t{occupation}\tsomeone\t{answer}\t{gender}")
+    (folder / "label_info.tsv").write_text("\n".join(lines) + "\n")
+    rng = np.random.default_rng(5)
+    np.save(folder / "preds.npy", rng.random((2, len(lines) - 1)))
+    rows = []
+    loaded = triplet.read_predictions(folder)
+    from nlp_underspec.analysis import example_set
+
+    for metric in ("accuracy", "bias_r"):
+        values = example_set(test="winogender", metric=metric, predictions=loaded).scores()
+        rows += [{"model": m, "pretrain_seed": p, "finetune_seed": f, "test": "winogender", "metric": metric,
+                  "value": v, "occupation": None} for (m, p, f), v in values.items()]
+    results.write_scores(root / "scores.parquet", results.scores_frame(rows))
+    return root
+
+
+def test_analyze_a_hand_made_folder_of_two_models(tmp_path, capsys):
+    root = _hand_made_folder(tmp_path)
+    code, out, _ = _run(["analyze", str(root), "--nboot", "100"], capsys)
+    assert code == 0
+    analysis = json.loads((root / "analysis.json").read_text())
+    bias = analysis["metrics"]["winogender/bias_r"]
+    assert bias["spread"]["n"] == 2 and bias["multibootstrap"]["resampled"] == ["pretrain_seed", "occupation"]
+    assert bias["seed_share"] == {"skipped": variance.NO_REPLICATES.format(what="winogender/bias_r")}
+    assert analysis["pca"]["winogender"]["n_models"] == 2 and len(analysis["pca"]["winogender"]["explained_variance_ratio"]) == 1
+    assert "skipped" in analysis["clustering"]["winogender"]
+    assert analysis["iid_vs_stress"] == [] and any(s["statement"] == "iid_vs_stress" for s in analysis["skipped"])
+    assert "Skipped" in out and "seed_share needs >= 2 pretraining seeds" in out
+
+
+def test_explicit_statement_that_cannot_be_made_is_an_error(tmp_path, capsys):
+    root = _hand_made_folder(tmp_path)
+    code, _, err = _run(["analyze", str(root), "--only", "spread,seed_share"], capsys)
+    assert code == 2
+    assert err == "error: " + variance.NO_REPLICATES.format(what="winogender/accuracy")
+    assert not (root / "analysis.json").exists()  # nothing half-written
+
+
+def test_analyze_bad_inputs(tmp_path, capsys):
+    missing = tmp_path / "nope"
+    assert _run(["analyze", str(missing)], capsys)[1:] == ("", "error: " + family.NOT_A_RUNDIR.format(path=missing))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _run(["analyze", str(empty)], capsys)[2] == "error: " + results.NO_RESULTS.format(path=empty,
+                                                                                           name="scores.parquet")
+    code, _, err = _run(["analyze", str(empty), "--only", "spread,pca,wat"], capsys)
+    assert (code, err) == (2, "error: " + statements.UNKNOWN_STATEMENT.format(
+        name="wat", available=", ".join(statements.STATEMENTS)))
+
+
+def test_analyze_refuses_a_triplet_with_mismatched_shapes(tmp_path, capsys):
+    root = _hand_made_folder(tmp_path)
+    folder = root / "predictions" / "winogender"
+    np.save(folder / "preds.npy", np.zeros((3, 16)))
+    code, _, err = _run(["analyze", str(root)], capsys)
+    assert code == 2 and err == "error: " + triplet.PREDS_SHAPE.format(
+        path=folder / "preds.npy", shape=(3, 16), run_info=folder / "run_info.tsv", label_info=folder / "label_info.tsv",
+        n_models=2, n_items=16)
+    assert not (root / "analysis.json").exists()
+
+
+def test_analyze_refuses_one_model_and_duplicate_rows(tmp_path, capsys):
+    rows = [{"model": "p00-f00", "pretrain_seed": 0, "finetune_seed": 0, "test": "winogender", "metric": "bias_r",
+             "value": 0.3, "occupation": None}]
+    results.write_scores(tmp_path / "scores.parquet", results.scores_frame(rows))
+    assert _run(["analyze", str(tmp_path)], capsys)[2] == "error: " + family.TOO_FEW_MODELS.format(
+        path=tmp_path / "scores.parquet", n=1)
+    rows += [dict(rows[0], model="p01-f00", pretrain_seed=1), dict(rows[0], value=0.4)]
+    results.write_scores(tmp_path / "scores.parquet", results.scores_frame(rows))
+    assert _run(["analyze", str(tmp_path)], capsys)[2] == "error: " + family.DUPLICATE_SCORE.format(
+        path=tmp_path / "scores.parquet", model="p00-f00", count=2, test="winogender", metric="bias_r", occupation="")
+
+
+def test_nan_scores_are_refused(tmp_path, capsys):
+    rows = [{"model": f"p0{p}-f00", "pretrain_seed": p, "finetune_seed": 0, "test": "winogender", "metric": "bias_r",
+             "value": np.nan if p == 1 else 0.3, "occupation": None} for p in range(3)]
+    frame = results.scores_frame(rows)
+    frame.to_parquet(tmp_path / "scores.parquet", index=False)  # bypass the writer, as a foreign tool might
+    assert _run(["analyze", str(tmp_path)], capsys)[2] == "error: " + results.SCORES_NOT_FINITE.format(
+        path=tmp_path / "scores.parquet", what="p01-f00 / winogender / bias_r")
+
+
+def test_a_rerun_replaces_analysis_json_without_leftovers(demo_family, capsys):
+    statements.analyze(demo_family, nboot=30, statements=("spread",))
+    assert json.loads((demo_family / "analysis.json").read_text())["settings"]["nboot"] == 30
+    assert not [p for p in demo_family.iterdir() if p.name.startswith(".analysis.json")]
+
+
+# ------------------------------------------------------------------------------------ compare
+@pytest.fixture(scope="module")
+def intervention(tmp_path_factory):
+    """Same seeds as the demo family, gender association weakened (e.g. counterfactual data augmentation)."""
+    return write_demo_family(tmp_path_factory.mktemp("cda"), pretrain_seeds=range(4), finetune_seeds=range(3),
+                             pretrained=True, mean_strength=0.4, rng=1)
+
+
+def test_compare_paired_finds_the_planted_reduction(demo_family, intervention, tmp_path, capsys):
+    out_file = tmp_path / "compare.json"
+    code, out, _ = _run(["compare", str(demo_family), str(intervention), "--paired", "--nboot", "200",
+                         "--metrics", "winogender/bias_r,sts_gender/pearson_bls,stsb/dev_pearson",
+                         "--expect-negative-effect", "--out", str(out_file)], capsys)
+    assert code == 0 and "delta [CI]" in out
+    comparison = json.loads(out_file.read_text())
+    by_metric = {c["metric"]: c for c in comparison["comparisons"]}
+    bias = by_metric["winogender/bias_r"]
+    assert bias["paired"] and bias["resampled"] == ["pretrain_seed", "occupation"]
+    assert bias["delta"]["high"] < 0 and bias["delta"]["p"] == pytest.approx(1 / 200)
+    assert by_metric["stsb/dev_pearson"]["resampled"] == ["pretrain_seed"]
+    assert bias["n_seeds"] == {"base": 4, "expt": 4} and bias["n_runs"] == {"base": 12, "expt": 12}
+
+
+def test_compare_unpaired_and_reproducible(demo_family, intervention):
+    first = compare_module.compare_families(demo_family, intervention, nboot=50, seed=3, metrics=["winogender/accuracy"])
+    again = compare_module.compare_families(demo_family, intervention, nboot=50, seed=3, metrics=["winogender/accuracy"])
+    assert first == again and not first["paired"] and first["comparisons"][0]["resampled"] == ["pretrain_seed",
+                                                                                                "sentence"]
+
+
+def test_compare_paired_without_shared_seeds_is_one_clear_error(demo_family, tmp_path, capsys):
+    other = write_demo_family(tmp_path / "other", pretrain_seeds=[10, 11], finetune_seeds=[0, 1])
+    reason = bootstrap.NO_COMMON_SEEDS.format(base="0, 1, 2, 3", expt="10, 11")
+    for extra in ([], ["--metrics", "winogender/bias_r"]):
+        code, _, err = _run(["compare", str(demo_family), str(other), "--paired", *extra], capsys)
+        assert (code, err) == (2, "error: " + reason)
+
+
+def test_compare_reports_what_it_could_not_compare(tmp_path, capsys):
+    # Two families of one pretraining seed each, no shared items: iid metrics have nothing to resample.
+    base = write_demo_family(tmp_path / "base", pretrain_seeds=[0], finetune_seeds=[0, 1], tests=())
+    expt = write_demo_family(tmp_path / "expt", pretrain_seeds=[0], finetune_seeds=[0, 1], tests=(), rng=1)
+    code, _, err = _run(["compare", str(base), str(expt)], capsys)
+    reason = compare_module.ONE_SEED_EACH.format(key="coref/dev_accuracy")
+    assert (code, err) == (2, "error: " + compare_command.NOTHING_COMPARED.format(reason=reason))
+
+
+def test_compare_unknown_metric(demo_family, intervention, capsys):
+    code, _, err = _run(["compare", str(demo_family), str(intervention), "--metrics", "winogender/bias"], capsys)
+    assert code == 2 and err.startswith("error: Metric(s) winogender/bias are not in both families. Available: ")
