@@ -15,7 +15,7 @@ from nlp_underspec.config import recipe_from_dict
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OUT_HOLDS_OTHER_RUN
 from nlp_underspec.training import loop, mlm, runs, tokenizer as tok
-from nlp_underspec.training.finetune import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
+from nlp_underspec.training.finetuning import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
                                              resolve_starting_point, subsample)
 
 TEXTS = [f"the {job} said that {pronoun} would help the {other} today ."

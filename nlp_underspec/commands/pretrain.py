@@ -29,11 +29,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def quiet_library_logs() -> None:
-    """accelerate logs every state save at INFO; keep the console to our own progress and results."""
+    """accelerate logs every state save at INFO and transformers draws a bar per save; keep the console to our own
+    progress and results."""
     import logging
+
+    from transformers.utils import logging as hf_logging
 
     for name in ("accelerate", "accelerate.checkpointing", "accelerate.accelerator", "accelerate.utils.other"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars for every checkpoint
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ out=...)`` are the library entry points behind ``nlp-underspec pretrain`` / ``fi
 (:mod:`nlp_underspec.training.loop`).
 """
 
-from nlp_underspec.training.finetune import finetune, parent_identity
-from nlp_underspec.training.pretrain import pretrain
+from nlp_underspec.training.finetuning import finetune, parent_identity
+from nlp_underspec.training.pretraining import pretrain
 
 __all__ = ["finetune", "parent_identity", "pretrain"]

@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,11 +230,16 @@ def _count_tokens(batch: dict[str, Any]) -> int:
     return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
 
 
+def _interactive(accelerator) -> bool:
+    """A progress bar on a terminal; log lines otherwise (sweep logs, CI), so files do not fill with bar redraws."""
+    return accelerator.is_local_main_process and sys.stderr.isatty()
+
+
 def _progress_bar(accelerator, settings: LoopSettings, start: int):
     from tqdm.auto import tqdm
 
     return tqdm(total=settings.max_steps, initial=start, desc=settings.description, unit="step", dynamic_ncols=True,
-                disable=not accelerator.is_local_main_process)
+                disable=not _interactive(accelerator))
 
 
 def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: DataLoader, settings: LoopSettings,
@@ -273,7 +279,8 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
             step += 1
             bar.update(1)
             if step % settings.log_every == 0 or step == settings.max_steps:
-                point = _log_point(accelerator, window, step, scheduler, tokens, time.perf_counter() - started)
+                point = _log_point(accelerator, window, step, scheduler, tokens, time.perf_counter() - started,
+                                   settings)
                 history.append(point)
                 bar.set_postfix(loss=f"{point['loss']:.4f}", tok_s=f"{point['tokens_per_s']:.0f}")
                 window = []
@@ -289,14 +296,17 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
                       history=history)
 
 
-def _log_point(accelerator, window: list[torch.Tensor], step: int, scheduler, tokens: int, seconds: float) -> dict:
+def _log_point(accelerator, window: list[torch.Tensor], step: int, scheduler, tokens: int, seconds: float,
+               settings: LoopSettings) -> dict:
     loss = accelerator.reduce(torch.stack(window).float().mean(), reduction="mean").item() if window else float("nan")
     point = {"step": step, "loss": loss, "lr": scheduler.get_last_lr()[0],
              "tokens_per_s": tokens / seconds if seconds > 0 else 0.0}
     accelerator.log({"train/loss": loss, "train/lr": point["lr"], "train/tokens_per_s": point["tokens_per_s"]},
                     step=step)
     if accelerator.is_main_process:
-        logger.debug("step %d loss %.4f lr %.2e tokens/s %.0f", step, loss, point["lr"], point["tokens_per_s"])
+        logger.log(logging.DEBUG if _interactive(accelerator) else logging.INFO,
+                   "%s: step %d/%d loss %.4f lr %.2e tokens/s %.0f", settings.description, step, settings.max_steps,
+                   loss, point["lr"], point["tokens_per_s"])
     return point
 
 

@@ -1,0 +1,167 @@
+"""Done-means 1 and 2 of the training issue, on a tiny config: same seeds in fresh processes give bit-identical
+``model.safetensors``; changing only the pretraining seed, ``init_seed`` or ``data_seed`` changes the weights; a run
+killed with SIGKILL after a checkpoint and resumed ends bit-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nlp_underspec import records
+from nlp_underspec.config import load_recipe
+from nlp_underspec.io import read_json
+from nlp_underspec.training import finetune, pretrain
+
+JOBS = ("nurse", "carpenter", "doctor", "teacher", "baker", "farmer")
+TEXTS = [f"the {job} told the {other} that {pronoun} would {verb} soon ."
+         for job in JOBS for other in ("client", "patient") for pronoun in ("he", "she", "they")
+         for verb in ("help", "leave", "call")]
+
+RECIPE = """\
+name: tiny-test
+threads: 1                      # fresh processes must agree bit for bit: pin the thread count
+pretrain:
+  corpus: {corpus}
+  vocab_size: 120
+  max_seq_length: 32
+  batch_size: 8
+  max_steps: 120
+  lr: 1e-3
+  warmup_steps: 5
+  save_state_every: 10          # frequent states so the kill test finds one early
+  log_every: 20
+  checkpoint_steps: [60]
+  model: {{hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64,
+          max_position_embeddings: 32}}
+finetune:
+  tasks:
+    stsb: {{data: {sts}, batch_size: 8, max_steps: 12, lr: 1e-3, save_state_every: 5}}
+"""
+
+
+def _sts_rows(n: int, offset: int) -> list[str]:
+    rows = ["sentence1\tsentence2\tscore"]
+    for i in range(n):
+        a, b = JOBS[(i + offset) % len(JOBS)], JOBS[(i * 7 + offset) % len(JOBS)]
+        rows.append(f"the {a} will help soon .\tthe {b} will help soon .\t{5.0 if a == b else 1.0 + (i % 3)}")
+    return rows
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("training_runs")
+    (root / "corpus.txt").write_text("\n".join(TEXTS) + "\n")
+    (root / "sts").mkdir()
+    (root / "sts" / "train.tsv").write_text("\n".join(_sts_rows(48, 0)) + "\n")
+    (root / "sts" / "dev.tsv").write_text("\n".join(_sts_rows(16, 3)) + "\n")
+    (root / "tiny.yaml").write_text(RECIPE.format(corpus=root / "corpus.txt", sts=root / "sts"))
+    return root
+
+
+def _command(workspace: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "nlp_underspec", *args]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "TQDM_DISABLE": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1"}
+
+
+def _pretrain(workspace: Path, seed: int, out: Path) -> Path:
+    subprocess.run(_command(workspace, "pretrain", str(workspace / "tiny.yaml"), "--pretrain-seed", str(seed),
+                            "--out", str(out)), check=True, env=_env(), capture_output=True)
+    return out
+
+
+def _weights(folder: Path) -> bytes:
+    return (folder / "model.safetensors").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def reference(workspace) -> Path:
+    """An uninterrupted pretraining run with seed 0."""
+    return _pretrain(workspace, 0, workspace / "p00-a")
+
+
+def test_pretraining_same_seed_is_bit_identical_and_another_seed_differs(workspace, reference):
+    again = _pretrain(workspace, 0, workspace / "p00-b")
+    assert _weights(reference) == _weights(again)
+    pretrain(load_recipe(workspace / "tiny.yaml"), pretrain_seed=1, out=workspace / "p01")
+    assert _weights(reference) != _weights(workspace / "p01")
+    record = records.read_run_record(reference)
+    assert record["status"] == "complete" and record["run_id"] == "p00" and record["torch_threads"] == 1
+    assert record["seeds"]["pretrain_seed"] == 0 and record["seeds"]["mask_seed"] > 0
+    assert record["metrics"]["steps"] == 120 and record["metrics"]["checkpoints"] == [60]
+    assert not (reference / "state").exists()  # resume state is removed once the run is complete
+
+
+def test_run_folder_is_a_standard_checkpoint(reference):
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    for folder in (reference, reference / "step_60"):
+        model = AutoModelForMaskedLM.from_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        assert type(model).__name__ == "BertForMaskedLM"
+        assert model.config.vocab_size == len(tokenizer)
+        assert tokenizer.mask_token == "[MASK]"
+    assert _weights(reference) != _weights(reference / "step_60")
+
+
+def test_sigkilled_pretraining_resumes_bit_identical(workspace, reference):
+    out = workspace / "p00-killed"
+    process = subprocess.Popen(_command(workspace, "pretrain", str(workspace / "tiny.yaml"), "--pretrain-seed", "0",
+                                        "--out", str(out)), env=_env(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out / "state" / "progress.json").is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = read_json(out / "state" / "progress.json")["step"]
+    assert records.read_run_record(out)["status"] == "running", "the run finished before it could be killed"
+    _pretrain(workspace, 0, out)
+    record = records.read_run_record(out)
+    assert record["status"] == "complete" and record["metrics"]["resumed_from_step"] >= killed_at > 0
+    assert _weights(out) == _weights(reference)
+    assert _weights(out / "step_60") == _weights(reference / "step_60")
+
+
+def test_rerunning_a_complete_run_does_nothing(workspace, reference):
+    before = (reference / "run.json").read_bytes()
+    record = pretrain(load_recipe(workspace / "tiny.yaml"), pretrain_seed=0, out=reference)
+    assert (reference / "run.json").read_bytes() == before and record.status == "complete"
+
+
+def _finetune_cli(workspace: Path, parent: Path, out: Path, *extra: str) -> Path:
+    subprocess.run(_command(workspace, "finetune", str(workspace / "tiny.yaml"), "--task", "stsb", "--from",
+                            str(parent), "--finetune-seed", "1", "--out", str(out), *extra),
+                   check=True, env=_env(), capture_output=True)
+    return out
+
+
+def test_finetuning_seeds(workspace, reference):
+    first = _finetune_cli(workspace, reference, workspace / "ft-a")
+    record = records.read_run_record(first)
+    assert record["run_id"] == "p00-f01" and record["task"] == "stsb" and record["parent"] == str(reference)
+    seeds = record["seeds"]
+    assert seeds["pretrain_seed"] == 0 and seeds["finetune_seed"] == 1
+    assert record["config"]["parent"] == records.read_run_record(reference)["config_hash"]
+    assert {"dev_pearson", "dev_spearman"} <= set(record["metrics"])
+
+    recipe = load_recipe(workspace / "tiny.yaml")
+    in_process = finetune(recipe, task="stsb", from_checkpoint=str(reference), finetune_seed=1,
+                          out=workspace / "ft-c")
+    assert _weights(workspace / "ft-c") == _weights(first)  # same seeds, another process: bit-identical
+    assert in_process.seeds == seeds
+    finetune(recipe, task="stsb", from_checkpoint=str(reference), finetune_seed=1, init_seed=seeds["init_seed"] + 1,
+             out=workspace / "ft-init")
+    finetune(recipe, task="stsb", from_checkpoint=str(reference), finetune_seed=1, data_seed=seeds["data_seed"] + 1,
+             out=workspace / "ft-data")
+    assert _weights(workspace / "ft-init") != _weights(first)
+    assert _weights(workspace / "ft-data") != _weights(first)
+    assert records.read_run_record(workspace / "ft-data")["seeds"]["init_seed"] == seeds["init_seed"]
