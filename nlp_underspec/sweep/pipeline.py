@@ -288,7 +288,9 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
         result.stages_done.append("scores")
         log(f"Scored {len(pairs)} model pairs on {', '.join(plan.tests)} in {time.monotonic() - started:.0f}s: "
             f"{exp_dir / results.SUMMARY}")
-    if not pairs:
+    if missing or not pairs:  # analysis, report and cards describe a whole family, not the part that trained
+        for stage, _, _ in _later_stages():
+            result.stages_skipped[stage] = f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)"
         return
     for stage, function, why in _later_stages():
         if function is None:
