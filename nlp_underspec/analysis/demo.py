@@ -1,7 +1,7 @@
 """Hand-made families with a planted seed structure: run folders for tests, documentation and benchmarks.
 
-:func:`write_demo_family` writes what a sweep would (``predictions/<test>/`` triplets and ``scores.parquet``) without
-training anything: each model's gender association has a strength ``mean_strength + seed_effect * a_p + run_noise *
+:func:`write_demo_family` writes what a sweep would (``predictions/<test>/`` triplets, ``scores.parquet`` and
+``summary.json``) without training anything: each model's gender association has a strength ``mean_strength + seed_effect * a_p + run_noise *
 e_pf`` (``a_p`` per pretraining seed, ``e_pf`` per run, standard normal), so the analysis should find a large
 pretraining-seed share exactly when ``seed_effect`` dominates ``run_noise``. Per-model scores are computed with the
 analysis's own triplet readers, so scores.parquet and the triplets agree.
@@ -18,8 +18,8 @@ import pandas as pd
 from nlp_underspec.analysis.scoring import (TRIPLET_METRICS, example_set, sts_occupation_deltas,
                                             winogender_occupation_bias)
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
-from nlp_underspec.records import finetune_run_id, pretrain_run_id
-from nlp_underspec.results import scores_frame, write_scores
+from nlp_underspec.records import finetune_run_id, package_versions, pretrain_run_id
+from nlp_underspec.results import scores_frame, write_scores, write_summary
 from nlp_underspec.triplet import Predictions, write_predictions
 
 PARTICIPANTS = ("someone", "other")
@@ -138,5 +138,26 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
         write_predictions(folder / "predictions" / "sts_gender", triplet)
         rows += _score_rows("sts_gender", triplet, _metrics_of("sts_gender"))
     rows += _iid_rows(run_info, generator)
-    write_scores(folder / "scores.parquet", scores_frame(rows))
+    scores = scores_frame(rows)
+    write_scores(folder / "scores.parquet", scores)
+    write_summary(folder / "summary.json", models=_summary_models(run_info, scores), versions=package_versions(),
+                  config_hash=None, demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
     return folder
+
+
+def _summary_models(run_info: pd.DataFrame, scores: pd.DataFrame) -> list[dict]:
+    """Contract-5 entries (plus ``kind`` and ``iid``) from the per-model rows of the scores."""
+    per_model = scores[scores["occupation"].isna()]
+    models = []
+    for model, p, f, kind in zip(run_info["model"], run_info["pretrain_seed"], run_info["finetune_seed"],
+                                 run_info["kind"]):
+        rows = per_model[per_model["model"] == model]
+        tests, iid = {}, {}
+        for (test, metric), value in zip(zip(rows["test"], rows["metric"]), rows["value"]):
+            (iid if test in ("stsb", "coref") else tests).setdefault(test, {})[metric] = float(value)
+        entry = {"model": model, "pretrain_seed": int(p), "finetune_seed": None if pd.isna(f) else int(f),
+                 "kind": kind, "tests": tests}
+        if iid:
+            entry["iid"] = iid
+        models.append(entry)
+    return models
