@@ -222,3 +222,15 @@ def test_compare_reports_what_it_could_not_compare(tmp_path, capsys):
 def test_compare_unknown_metric(demo_family, intervention, capsys):
     code, _, err = _run(["compare", str(demo_family), str(intervention), "--metrics", "winogender/bias"], capsys)
     assert code == 2 and err.startswith("error: Metric(s) winogender/bias are not in both families. Available: ")
+
+
+def test_a_sweeps_pretrained_folder_joins_as_its_own_population(tmp_path):
+    write_demo_family(tmp_path, pretrain_seeds=range(3), finetune_seeds=range(2))
+    write_demo_family(tmp_path / "pretrained", pretrain_seeds=range(3), finetune_seeds=(), pretrained=True,
+                      tests=("winogender",))
+    analysis = statements.analyze(tmp_path, nboot=50, statements=("spread", "multibootstrap"), write=False)
+    assert analysis["n_models"] == 9
+    checkpoints = analysis["metrics"]["winogender/bias_r@pretrained"]
+    assert checkpoints["spread"]["n"] == 3 and checkpoints["population"] == "pretrained"
+    assert checkpoints["multibootstrap"]["resampled"] == ["pretrain_seed", "occupation"]  # its triplet was merged
+    assert analysis["metrics"]["winogender/bias_r"]["spread"]["n"] == 6

@@ -25,7 +25,7 @@ from nlp_underspec.analysis.scoring import (ITEM_PROFILES, OCCUPATION_PROFILES, 
                                             model_index)
 from nlp_underspec.errors import UsageError
 from nlp_underspec.results import SCORES, read_scores
-from nlp_underspec.triplet import LABEL_INFO, PREDS, RUN_INFO, Predictions, read_predictions
+from nlp_underspec.triplet import LABEL_INFO, PREDS, RUN_INFO, Predictions, concat_models, read_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,7 @@ IID_TESTS = ("stsb", "coref")
 IID_LIKE = (("winogender", "accuracy"),)  # measures task skill, not bias (cross-team contract)
 PRETRAINED_SUFFIX = "@pretrained"
 OCCUPATION_METRICS = {"sts_gender": "delta", "winogender": "bias"}
+PRETRAINED_PART = "pretrained"  # the sweep's folder for the pretrained checkpoints' scores and predictions
 CONSISTENCY_TOLERANCE = 1e-6
 
 
@@ -141,16 +142,42 @@ def _read_triplets(folder: Path) -> dict[str, Predictions]:
     return triplets
 
 
+def _merge_triplets(parts: list[dict[str, Predictions]]) -> dict[str, Predictions]:
+    """One triplet per test over all parts (models stacked); a part whose items differ is left out, with a warning."""
+    merged: dict[str, Predictions] = {}
+    for part in parts:
+        for test, predictions in part.items():
+            if test not in merged:
+                merged[test] = predictions
+                continue
+            known = set(merged[test].run_info["model"].astype(str))
+            new = np.flatnonzero(~predictions.run_info["model"].astype(str).isin(known).to_numpy())
+            try:
+                merged[test] = concat_models([merged[test], predictions.select(new)], test=test)
+            except UsageError as err:
+                logger.warning("%s; analysing %s without %s", err, test, predictions.source)
+    return merged
+
+
 def load_family(rundir: str | os.PathLike, *, occupation_stats: pd.DataFrame | None = None) -> Family:
-    """Read and check a run folder: scores.parquet (required) and every predictions triplet under predictions/."""
+    """Read and check a run folder: scores.parquet (required) and every predictions triplet under predictions/.
+
+    A sweep keeps the pretrained checkpoints' scores apart, in ``RUNDIR/pretrained/`` (same layout); when present it is
+    read too, and its models join the family as the ``pretrained`` population.
+    """
     path = Path(rundir)
     if not path.is_dir():
         raise UsageError(NOT_A_RUNDIR.format(path=path))
     scores = read_scores(path)
+    triplets = [_read_triplets(path)]
+    if (path / PRETRAINED_PART / SCORES).is_file():
+        extra = read_scores(path / PRETRAINED_PART)
+        scores = pd.concat([scores, extra[~extra["model"].isin(set(scores["model"]))]], ignore_index=True)
+        triplets.append(_read_triplets(path / PRETRAINED_PART))
     _check_unique(scores, path / SCORES)
     if scores["model"].nunique() < 2:
         raise UsageError(TOO_FEW_MODELS.format(path=path / SCORES, n=scores["model"].nunique()))
-    return Family(path, scores, _read_triplets(path), family_metrics(scores), occupation_stats)
+    return Family(path, scores, _merge_triplets(triplets), family_metrics(scores), occupation_stats)
 
 
 def _population_rows(index: pd.MultiIndex, population: str) -> np.ndarray:
