@@ -7,7 +7,7 @@ Stages, each reading the previous stage's files (DESIGN.md data flow):
 3. predictions: one triplet per stress test over the fine-tuned pairs (``predictions/<test>/``), plus the pretrained
    checkpoints scored with the ``mlm_probe`` resolver (``pretrained/predictions/winogender/``);
 4. ``scores.parquet`` + ``summary.json`` (iid dev metrics from the run records included);
-5. ``analysis.json``, ``report/``, ``cards/`` where those components are installed.
+5. ``analysis.json``, ``report/``, ``cards/`` (only for a complete family).
 
 Every stage after training records the fingerprint of its inputs in ``stages.json``; a second ``run`` with nothing new
 skips everything and says so. A killed ``run`` resumes: complete runs are skipped, partial ones resume from their saved
@@ -216,18 +216,28 @@ def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None
     return [dict(entry, kind="pretrained") for entry in entries]
 
 
-def _later_stages() -> list[tuple[str, Callable[[Path], Any] | None, str]]:
-    """(stage, function(exp_dir), why it is missing). Components land independently; a missing one is skipped."""
-    stages = []
-    for name, module, attribute in (("analysis", "nlp_underspec.analysis", "analyze_run_dir"),
-                                    ("report", "nlp_underspec.report", "build_report"),
-                                    ("cards", "nlp_underspec.cards", "write_cards")):
-        try:
-            function = getattr(__import__(module, fromlist=[attribute]), attribute)
-            stages.append((name, function, ""))
-        except (ImportError, AttributeError) as err:
-            stages.append((name, None, f"{module}.{attribute} is not available ({err})"))
-    return stages
+def _analysis_stage(exp_dir: Path, recipe: Recipe) -> None:
+    from nlp_underspec.analysis import analyze
+
+    analyze(exp_dir, nboot=recipe.evaluate.n_boot, seed=recipe.world.seed)
+
+
+def _report_stage(exp_dir: Path, recipe: Recipe) -> None:
+    from nlp_underspec.report import build_report
+
+    build_report(exp_dir, overwrite=True)
+
+
+def _cards_stage(exp_dir: Path, recipe: Recipe) -> None:
+    from nlp_underspec.cards import write_family_cards
+    from nlp_underspec.report.family import load_family
+
+    write_family_cards(load_family(exp_dir), overwrite=True)
+
+
+# Stages after scoring, in order; each reads only the files earlier stages wrote.
+LATER_STAGES: tuple[tuple[str, Callable[[Path, Recipe], Any]], ...] = (
+    ("analysis", _analysis_stage), ("report", _report_stage), ("cards", _cards_stage))
 
 
 # ----------------------------------------------------------------------------------------------------------- the sweep
@@ -289,17 +299,13 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
         log(f"Scored {len(pairs)} model pairs on {', '.join(plan.tests)} in {time.monotonic() - started:.0f}s: "
             f"{exp_dir / results.SUMMARY}")
     if missing or not pairs:  # analysis, report and cards describe a whole family, not the part that trained
-        for stage, _, _ in _later_stages():
+        for stage, _ in LATER_STAGES:
             result.stages_skipped[stage] = f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)"
         return
-    for stage, function, why in _later_stages():
-        if function is None:
-            result.stages_skipped[stage] = why
-            log(f"Skipped {stage}: {why}")
-            continue
+    for stage, function in LATER_STAGES:
         if stages.get(stage) == fingerprint and stage not in _stale_outputs(exp_dir):
             continue
-        function(exp_dir)
+        function(exp_dir, recipe)
         _mark_stage(exp_dir, stage, fingerprint)
         result.stages_done.append(stage)
         log(f"Wrote {stage}")
