@@ -223,24 +223,47 @@ def _rank(value: float, peers: list[float]) -> int:
     return 1 + sum(1 for other in peers if other > value)
 
 
-def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None) -> tuple[dict | None, str | None]:
+def _usable(section: dict, name: str) -> dict:
+    """A sub-result of an analysis.json entry, or {} when it is absent or was skipped."""
+    value = section.get(name)
+    return value if isinstance(value, dict) and "skipped" not in value else {}
+
+
+RESAMPLED_NAMES = {"pretrain_seed": "pretraining seeds", "finetune_seed": "fine-tuning seeds", "seed": "seeds",
+                   "item": "test items", "example": "test items", "occupation": "occupations"}
+
+
+def _resampled(value: Any) -> str:
+    """What the Multi-Bootstrap resampled, in words (analysis.json ``resampled``)."""
+    names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    words = [RESAMPLED_NAMES.get(str(n), str(n).replace("_", " ")) for n in names]
+    return " and ".join(dict.fromkeys(words)) or "seeds and test items"
+
+
+def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None,
+                    population: str | None) -> tuple[dict | None, str | None]:
     """Seed-analysis facts for one metric, or why there are none (a sentence for the card)."""
     root = family.root
     if not family.has_analysis:
         return None, (f"The seed analysis was not computed for this family (no analysis.json); run "
                       f"`nlp-underspec analyze {root}` and rebuild the cards to see how much of the spread comes from "
                       "the pretraining seed.")
-    section = family.analysis_metric(test, metric)
+    section = family.analysis_metric(test, metric, population)
     if not section:
         return None, f"analysis.json has no entry for `{metric_key(test, metric)}`: its seed analysis was not computed."
-    spread = section.get("spread") if isinstance(section.get("spread"), dict) else {}
+    if not any(_usable(section, name) for name in ("spread", "seed_share", "multibootstrap")):
+        reasons = [section[name]["skipped"] for name in ("spread", "seed_share", "multibootstrap")
+                   if isinstance(section.get(name), dict) and "skipped" in section[name]]
+        return None, (f"analysis.json did not compute the seed analysis of `{metric_key(test, metric)}`"
+                      + (f": {reasons[0]}" if reasons else "."))
+    spread = _usable(section, "spread")
     n = spread.get("n")
     if n_peers is not None and isinstance(n, int) and n != n_peers:
         return None, (f"analysis.json's seed analysis of `{metric_key(test, metric)}` covers {n} models, not this "
                       f"checkpoint's {n_peers} peers; see the family card for it.")
-    share = section.get("seed_share") if isinstance(section.get("seed_share"), dict) else {}
-    regroup = share.get("regroup") if isinstance(share.get("regroup"), dict) else {}
-    boot = section.get("multibootstrap") if isinstance(section.get("multibootstrap"), dict) else {}
+    share = _usable(section, "seed_share")
+    regroup = _usable(share, "regroup")
+    boot = _usable(section, "multibootstrap")
     low, high = _number(spread.get("min")), _number(spread.get("max"))
     facts = {
         "n": n, "range": f"[{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else "an unreported range",
@@ -248,25 +271,40 @@ def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None)
         "n_seeds": share.get("n_seeds"), "regroup_p_value": _number(regroup.get("p_value")),
         "regroup_p": fmt(_number(regroup.get("p_value"))) if _number(regroup.get("p_value")) is not None else None,
         "mb_mean": fmt(_number(boot.get("mean"))) if _number(boot.get("mean")) is not None else None,
-        "mb_ci": fmt_ci(boot.get("ci95")), "nboot": boot.get("nboot"),
+        "mb_ci": fmt_ci(boot.get("ci95")), "nboot": boot.get("nboot"), "resampled": _resampled(boot.get("resampled")),
     }
     return facts, None
 
 
-def _spread_ratios(family: Family, test: str, metric: str) -> list[dict]:
-    rows = []
-    for item in family.analysis.get("spread_ratio") or []:
-        if isinstance(item, dict) and item.get("stress") == metric_key(test, metric) and _number(item.get("ratio")) is not None:
-            rows.append({"iid": item.get("iid"), "ratio": fmt(_number(item["ratio"]), 1),
-                         "ratio_value": _number(item["ratio"])})
-    return rows
+# The iid metric a stress test is read against: the task that produced the model it scores (a card states one pair).
+IID_FOR_TEST = {"sts_gender": ("stsb/dev_pearson", "stsb/dev_spearman"),
+                "winogender": ("coref/dev_accuracy", "winogender/accuracy")}
 
 
-def _iid_vs_stress(family: Family, test: str, metric: str) -> list[dict]:
+def _pair_entry(family: Family, section: str, test: str, metric: str, population: str | None) -> dict | None:
+    """The analysis.json pair entry (spread_ratio / iid_vs_stress) for this stress metric and its own task's iid metric."""
+    entry = family.analysis_metric(test, metric, population)
+    metrics = family.analysis.get("metrics") if isinstance(family.analysis.get("metrics"), dict) else {}
+    stress_keys = {key for key, value in metrics.items() if value is entry} or {metric_key(test, metric)}
+    items = [item for item in family.analysis.get(section) or []
+             if isinstance(item, dict) and item.get("stress") in stress_keys]
+    for preferred in IID_FOR_TEST.get(test, ()):
+        for item in items:
+            if str(item.get("iid", "")).split("@")[0] == preferred:
+                return item
+    return items[0] if items and test not in IID_FOR_TEST else None
+
+
+def _spread_ratios(family: Family, test: str, metric: str, population: str | None) -> list[dict]:
+    item = _pair_entry(family, "spread_ratio", test, metric, population)
+    if item is None or _number(item.get("ratio")) is None:
+        return []
+    return [{"iid": item.get("iid"), "ratio": fmt(_number(item["ratio"]), 1), "ratio_value": _number(item["ratio"])}]
+
+
+def _iid_vs_stress(family: Family, test: str, metric: str, population: str | None) -> list[dict]:
     rows = []
-    for item in family.analysis.get("iid_vs_stress") or []:
-        if not (isinstance(item, dict) and item.get("stress") == metric_key(test, metric)):
-            continue
+    for item in filter(None, [_pair_entry(family, "iid_vs_stress", test, metric, population)]):
         rho, ci = _number(item.get("spearman")), item.get("ci95")
         includes_zero = None
         if fmt_ci(ci) is not None:
@@ -283,22 +321,23 @@ def _headline(family: Family, model: ModelResult | None, test: str, metric: str,
     info = metric_info(test, metric)
     value = model.value(test, metric) if model else None
     ci = model.ci95(test) if model else None
-    peers = [v for m, v in iter_values(family, test, metric, kind=model.kind if model else None)]
+    population = model.kind if model else family.main_population(test, metric)
+    peers = [v for m, v in iter_values(family, test, metric, kind=population)]
     facts = {"label": info.label, "test": test, "metric": metric, "subject": subject, "value": value,
              "value_s": fmt(value), "ci": fmt_ci(ci), "higher_means": info.higher_means,
              "strength": strength_of(value) if value is not None else "", "ci_excludes_zero": None,
              "direction": "in line with" if (value or 0) >= 0 else "opposite to",
-             "rank": None, "n_peers": len(peers),
+             "rank": None, "n_peers": len(peers), "population": population or "",
              "family_range": f"[{fmt(min(peers))}, {fmt(max(peers))}]" if peers else "n/a"}
     if ci is not None:
         facts["ci_excludes_zero"] = not (ci[0] <= 0 <= ci[1])
     if value is not None and len(peers) > 1:
         facts["rank"] = _rank(value, peers)
-    analysis, note = _analysis_facts(family, test, metric, len(peers) if model else None)
+    analysis, note = _analysis_facts(family, test, metric, len(peers), population)
     if analysis is not None:
         analysis["range"] = analysis["range"] if analysis["n"] is not None else facts["family_range"]
-        facts["spread_ratios"] = _spread_ratios(family, test, metric)
-        facts["iid_vs_stress"] = _iid_vs_stress(family, test, metric)
+        facts["spread_ratios"] = _spread_ratios(family, test, metric, population)
+        facts["iid_vs_stress"] = _iid_vs_stress(family, test, metric, population)
     else:
         facts["spread_ratios"], facts["iid_vs_stress"] = [], []
     facts["analysis"], facts["analysis_note"] = analysis, note
@@ -339,12 +378,15 @@ def stress_section(family: Family, model: ModelResult, *, tests: Iterable[str], 
 
 def family_stress_section(family: Family) -> str:
     """The family card's version: one row per headline metric, with the Multi-Bootstrap estimate as its value."""
+    from nlp_underspec.report.family import iter_values
+
     rows, headlines = [], []
     for test, metric in family.headline_metrics():
         facts = _headline(family, None, test, metric, "The family")
         headlines.append(facts)
-        boot = family.analysis_metric(test, metric).get("multibootstrap") or {}
-        values = [m.value(test, metric) for m in family.models if m.value(test, metric) is not None]
+        population = family.main_population(test, metric)
+        boot = _usable(family.analysis_metric(test, metric, population), "multibootstrap")
+        values = [v for _, v in iter_values(family, test, metric, kind=population)]
         rows.append({"test": test, "metric": metric, "measures": _cell(metric_info(test, metric).measures),
                      "value": fmt(_number(boot.get("mean"))) if _number(boot.get("mean")) is not None else "not computed",
                      "ci": fmt_ci(boot.get("ci95")) or "—",
@@ -657,6 +699,14 @@ def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, 
                 written.append(_save(card, stage / _slug(model.name) / README))
         written.append(_save(family_card(family, locator=locator), stage / FAMILY / README))
     return [out / path.relative_to(stage) for path in written]
+
+
+def write_cards(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, locator: Locator | None = None,
+                overwrite: bool = False) -> list[Path]:
+    """Load ``rundir`` and write every card (what ``nlp-underspec card RUNDIR`` and ``nlp-underspec run`` call)."""
+    from nlp_underspec.report.family import load_family
+
+    return write_family_cards(load_family(rundir), out=out, locator=locator, overwrite=overwrite)
 
 
 def _save(card, path: Path) -> Path:

@@ -335,7 +335,7 @@ def _scrub(text: str, token: str) -> str:
 
 def _error_text(err: Exception, token: str) -> str:
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return _scrub(first, token)[:300]
+    return _scrub(first, token)[:300].rstrip(".")
 
 
 def _head(api, repo_id: str, revision: str) -> str | None:

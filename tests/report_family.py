@@ -117,7 +117,7 @@ def _sts(delta, bls) -> dict:
 
 def _wino(bias, bls, *, resolver) -> dict:
     r = _r(bias, bls)
-    return {"accuracy": 0.6, "bias_r": r, "ci95": [r - 0.25, min(r + 0.25, 1.0)], "n_sentences": 720,
+    return {"accuracy": round(0.6 + 0.1 * float(np.abs(bias).mean()), 4), "bias_r": r, "ci95": [r - 0.25, min(r + 0.25, 1.0)], "n_sentences": 720,
             "resolver": resolver}
 
 
@@ -134,7 +134,7 @@ def make_analysis(models, pretrain_seeds, finetune_seeds) -> dict:
         values = [m["tests"][test][metric] for m in finetuned]
         metrics[f"{test}/{metric}"] = {
             "test": test, "metric": metric, "kind": "stress",
-            "spread": {"n": len(values), "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)),
+            "spread": {"n": len(values), "mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
                        "min": float(min(values)), "max": float(max(values))},
             "seed_share": {"n_seeds": len(pretrain_seeds), "between_var": 0.01, "within_var": 0.002, "icc": 0.8,
                            "icc_ci95": [0.4, 0.95], "regroup": {"observed_std": 0.1, "null_mean": 0.05,

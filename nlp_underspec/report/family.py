@@ -36,6 +36,7 @@ HEADLINE = {"sts_gender": "pearson_bls", "winogender": "bias_r"}  # the metric e
 IID_LIKE = {("winogender", "accuracy")}  # measures task skill, not bias (cross-team contract)
 
 NOT_A_FOLDER = "{path} is not a folder. Pass the experiment folder that holds summary.json (e.g. runs/tiny)."
+NO_FOLDER = "{path} does not exist. Pass the experiment folder that holds summary.json (e.g. runs/tiny)."
 NO_MODELS = "{path} lists no models. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce results."
 MODEL_WITHOUT_NAME = "{path}: models[{index}] has no 'model' field (DESIGN.md contract 5). Re-run the scoring."
 ANALYSIS_UNREADABLE = "{path} is not valid JSON ({error}). Re-run `nlp-underspec analyze` or delete the file."
@@ -210,9 +211,30 @@ class Family:
         """The models a checkpoint is ranked against: same kind (a raw MLM probe is not compared with a fine-tuned scorer)."""
         return [m for m in self.models if m.kind == model.kind]
 
-    def analysis_metric(self, test: str, metric: str) -> dict[str, Any]:
-        value = (self.analysis.get("metrics") or {}).get(metric_key(test, metric))
-        return value if isinstance(value, dict) else {}
+    def analysis_metric(self, test: str, metric: str, population: str | None = None) -> dict[str, Any]:
+        """analysis.json's entry for a metric of one population (``finetuned`` / ``pretrained``), {} when absent.
+
+        The analysis keys a metric ``test/metric``, adding ``@pretrained`` when both populations are present; each
+        entry also names its population, which is what is matched here.
+        """
+        entries = self.analysis.get("metrics") if isinstance(self.analysis.get("metrics"), dict) else {}
+        candidates = [e for e in entries.values() if isinstance(e, dict) and e.get("test") == test
+                      and e.get("metric") == metric]
+        if population is not None:
+            for entry in candidates:
+                if entry.get("population") == population:
+                    return entry
+        plain = entries.get(metric_key(test, metric))
+        if isinstance(plain, dict) and (population is None or plain.get("population") in (None, population)):
+            return plain
+        if population is None and candidates:
+            return next((e for e in candidates if e.get("population") == "finetuned"), candidates[0])
+        return {}
+
+    def main_population(self, test: str, metric: str) -> str | None:
+        """The kind of model a family-level statement about a metric is about: fine-tuned ones when any have it."""
+        kinds = {m.kind for m in self.models if m.value(test, metric) is not None}
+        return next((kind for kind in ("finetuned", "pretrained", "external") if kind in kinds), None)
 
     def analysis_section(self, name: str) -> Any:
         return self.analysis.get(name)
@@ -368,7 +390,9 @@ def _family_name(root: Path, summary: dict[str, Any], manifest: dict[str, Any] |
 def load_family(root: str | os.PathLike, *, check_runs: bool = True) -> Family:
     """Read an experiment folder; with ``check_runs``, refuse results whose run ids do not match the run folders."""
     root = Path(root)
-    if root.exists() and not root.is_dir():
+    if not root.exists():
+        raise UsageError(NO_FOLDER.format(path=root))
+    if not root.is_dir():
         raise UsageError(NOT_A_FOLDER.format(path=root))
     summary = read_summary(root)
     scores = read_scores(root) if (root / SCORES).is_file() else pd.DataFrame(

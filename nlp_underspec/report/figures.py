@@ -319,15 +319,15 @@ def multibootstrap_figure(family: Family) -> Figure | None:
     rows = []
     for key, section in (family.analysis.get("metrics") or {}).items():
         boot = section.get("multibootstrap") if isinstance(section, dict) else None
-        if isinstance(boot, dict) and isinstance(boot.get("mean"), (int, float)):
+        if isinstance(boot, dict) and isinstance(boot.get("mean"), (int, float)) and "skipped" not in boot:
             rows.append((key, section, boot))
     if not rows:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 0.6 * len(rows) + 1.4))
     for i, (key, section, boot) in enumerate(rows):
-        test, metric = (section.get("test"), section.get("metric")) if section.get("test") else key.split("/", 1)
-        values = [v for _, v in iter_values(family, str(test), str(metric))]
+        test, metric = (section.get("test"), section.get("metric")) if section.get("test") else key.split("@")[0].split("/", 1)
+        values = [v for _, v in iter_values(family, str(test), str(metric), kind=section.get("population"))]
         ax.scatter(values, [i + 0.22] * len(values), s=12, color="0.55", zorder=2,
                    label="single models" if i == 0 else None)
         ci = boot.get("ci95")
@@ -373,7 +373,10 @@ def all_figures(family: Family) -> tuple[list[Figure], list[str]]:
         figures.append(figure)
     pca = family.analysis.get("pca") if isinstance(family.analysis.get("pca"), dict) else {}
     for test, section in pca.items():
-        figures.append(pca_figure(family, test, section))
+        figure = pca_figure(family, test, section)
+        if figure is None and isinstance(section, dict) and "skipped" in section:
+            missing.append(f"PCA of {test}: not computed ({section['skipped']}).")
+        figures.append(figure)
     if not pca:
         missing.append(f"PCA of per-item deviations: not computed ({'no analysis.json' if not family.has_analysis else 'no pca section in analysis.json'}).")
     return [f for f in figures if f is not None], missing

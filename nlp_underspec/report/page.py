@@ -93,7 +93,7 @@ def _analysis_tables(family: Family) -> dict[str, Any]:
     clustering = []
     clusters = family.analysis.get("clustering") if isinstance(family.analysis.get("clustering"), dict) else {}
     for test, section in clusters.items():
-        if isinstance(section, dict):
+        if isinstance(section, dict) and "skipped" not in section:
             clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"), "ari": _fmt(section.get("ari")),
                                "null_mean": _fmt(section.get("null_mean")), "p": _fmt(section.get("p_value"))})
     return {"analysis_rows": _analysis_rows(family), "spread_ratio": spread, "iid_vs_stress": iid_vs,
@@ -129,6 +129,15 @@ def _template():
     return env.get_template("index.html.j2")
 
 
+def _skipped_notes(family: Family) -> list[str]:
+    """What the analysis could not compute, in its own words (analysis.json ``skipped``)."""
+    notes = []
+    for item in _list_section(family, "skipped"):
+        notes.append(f"Not computed by the analysis: {item.get('statement', '?')} for {item.get('subject', '?')}: "
+                     f"{item.get('reason', 'no reason given')}")
+    return notes
+
+
 def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
     iid_columns, stress_columns, glance = _glance(family)
     pretrain, finetune = family.seeds_of()
@@ -137,7 +146,8 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
     versions = family.summary.get("versions")
     return _template().render(
         family=family, version=__version__, root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
-        iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures, missing=missing,
+        iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures,
+        missing=missing + _skipped_notes(family),
         inputs=inputs, runs=len(family.runs),
         versions=", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else None,
         **_analysis_tables(family))

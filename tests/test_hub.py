@@ -1,0 +1,251 @@
+"""Publishing a family with the real huggingface_hub client against a local test Hub (tests/hub_server.py):
+repos, branches, files, the collection, idempotent re-push, resume after a failure, dry-run staging, the token
+never written or logged, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hub_server import HubServer  # noqa: E402
+from report_family import build_family  # noqa: E402
+
+from nlp_underspec import hub  # noqa: E402
+from nlp_underspec.cli import main  # noqa: E402
+from nlp_underspec.errors import UsageError  # noqa: E402
+from nlp_underspec.report.family import load_family  # noqa: E402
+
+TOKEN = "hf_TESTtokenNeverWrittenAnywhere0123456789"
+PREFIX = "test-org/tiny-bert"
+REPOS = [f"{PREFIX}-seed_0", f"{PREFIX}-seed_1"] + [
+    f"{PREFIX}-{task}-seed_{p}-ft_{f}" for task in ("coref", "stsb") for p in (0, 1) for f in (0, 1)]
+
+
+@pytest.fixture
+def family_dir(tmp_path, tiny_checkpoint):
+    return build_family(tmp_path / "runs" / "tiny", tiny_checkpoint)
+
+
+@pytest.fixture
+def test_hub(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # CI exports HF_HUB_OFFLINE=1
+    with HubServer(tokens={TOKEN}) as server:
+        yield server
+
+
+def _plan(root: Path, **kwargs) -> hub.PushPlan:
+    return hub.plan_push(load_family(root), repo_prefix=PREFIX, **kwargs)
+
+
+def _cli_env(tmp_path: Path, server_url: str | None, token: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(HF_HOME=str(tmp_path / "hf_home"), TOKENIZERS_PARALLELISM="false")
+    if server_url:
+        env["HF_ENDPOINT"] = server_url
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nlp_underspec", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_plan_follows_the_multiberts_layout(family_dir):
+    plan = _plan(family_dir)
+    assert plan.repos() == REPOS
+    assert plan.branches() == [(f"{PREFIX}-seed_0", "step_10"), (f"{PREFIX}-seed_1", "step_10")]
+    repos = _plan(family_dir, intermediates="repos")
+    assert repos.branches() == [] and f"{PREFIX}-seed_1-step_10" in repos.repos()
+    assert hub._step_suffix(20000) == "20k" and hub._step_suffix(500) == "500"
+    skip = _plan(family_dir, intermediates="skip")
+    assert skip.repos() == REPOS and skip.branches() == []
+
+
+def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, capsys):
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+    from nlp_underspec.modeling import BertForCandidateScoring
+
+    staging = tmp_path / "staged"
+    assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(staging)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("repos (10):\n  test-org/tiny-bert-seed_0\n")
+    assert "branches (2):\n  test-org/tiny-bert-seed_0@step_10\n" in out
+    assert 'collection: "tiny-bert: seed family" in test-org (10 items)' in out
+    plan = json.loads((staging / hub.PLAN_FILE).read_text())
+    assert plan["repos"] == REPOS
+    folders = {p.name for p in staging.iterdir() if p.is_dir()}
+    assert folders == {r.split("/")[1] for r in REPOS} | {"tiny-bert-seed_0@step_10", "tiny-bert-seed_1@step_10"}
+    loaders = {"seed": AutoModelForMaskedLM, "stsb": AutoModelForSequenceClassification, "coref": BertForCandidateScoring}
+    for target in plan["targets"]:
+        folder = staging / target["folder"]
+        assert sorted(p.name for p in folder.iterdir()) == sorted(target["files"])
+        kind = "stsb" if "-stsb-" in target["repo_id"] else "coref" if "-coref-" in target["repo_id"] else "seed"
+        loaders[kind].from_pretrained(folder)
+        card = ModelCard.load(folder / "README.md")
+        assert card.data.nlp_underspec["run_id"] == target["run"].split("/")[-1]
+    seed0 = staging / "tiny-bert-seed_0"
+    assert {"config.json", "model.safetensors", "run.json", "README.md", "FAMILY.md"} <= {p.name for p in seed0.iterdir()}
+    assert "step_10" not in {p.name for p in seed0.iterdir()}  # intermediates go to their own branch
+    ft_card = (staging / "tiny-bert-stsb-seed_1-ft_0" / "README.md").read_text()
+    assert "base_model: test-org/tiny-bert-seed_1" in ft_card
+    assert 'from_pretrained("test-org/tiny-bert-stsb-seed_1-ft_0")' in ft_card
+    # the staging folder must be new or empty
+    capsys.readouterr()
+    assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(staging)]) == 2
+    assert capsys.readouterr().err == (f"error: Staging folder {staging} is not empty (push_plan.json, tiny-bert-coref-"
+                                       "seed_0-ft_0, tiny-bert-coref-seed_0-ft_1, tiny-bert-coref-seed_1-ft_0). Pass a "
+                                       "new or empty folder to --staging.\n")
+
+
+def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commit(family_dir, test_hub):
+    from huggingface_hub import HfApi
+
+    plan = _plan(family_dir)
+    first = hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+    assert sorted(test_hub.state.repos) == sorted(REPOS)
+    assert first.new_commits == len(plan.targets) == 12
+    api = HfApi(endpoint=test_hub.url, token=TOKEN)
+    seed0 = f"{PREFIX}-seed_0"
+    assert sorted(b.name for b in api.list_repo_refs(seed0).branches) == ["main", "step_10"]
+    assert sorted(api.list_repo_files(seed0)) == [".gitattributes", "FAMILY.md", "README.md", "config.json",
+                                                  "model.safetensors", "run.json", "tokenizer.json",
+                                                  "tokenizer_config.json"]
+    # the branch mirrors the step folder: no run record or family card inherited from main
+    assert sorted(api.list_repo_files(seed0, revision="step_10")) == [".gitattributes", "README.md", "config.json",
+                                                                      "model.safetensors", "tokenizer.json",
+                                                                      "tokenizer_config.json"]
+    weights = (family_dir / "pretrain" / "p00" / "model.safetensors").read_bytes()
+    assert test_hub.files(seed0)["model.safetensors"] == weights
+    collection = api.get_collection(first.collection)
+    assert collection.title == "tiny-bert: seed family"
+    assert [item.item_id for item in collection.items] == REPOS
+    commits = {repo: test_hub.commit_count(repo) for repo in REPOS}
+    second = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
+    assert second.new_commits == 0
+    assert {repo: test_hub.commit_count(repo) for repo in REPOS} == commits
+    assert [r["commit"] for r in second.results] == [r["commit"] for r in first.results]
+    assert len(api.get_collection(first.collection).items) == len(REPOS)
+    assert all(authenticated for method, _, authenticated in test_hub.requests if method == "POST")
+
+
+def test_pushed_checkpoints_load_with_from_pretrained(family_dir, test_hub, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+    from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+    hub.push(_plan(family_dir, intermediates="repos"), token=TOKEN, endpoint=test_hub.url)
+    # HF_ENDPOINT is read when huggingface_hub is imported: point the download constants at the test Hub directly.
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", test_hub.url)
+    monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        test_hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+    step = AutoModelForMaskedLM.from_pretrained(f"{PREFIX}-seed_1-step_10", cache_dir=tmp_path / "cache")
+    sts = AutoModelForSequenceClassification.from_pretrained(f"{PREFIX}-stsb-seed_1-ft_0", cache_dir=tmp_path / "cache")
+    assert type(step).__name__ == "BertForMaskedLM" and sts.config.num_labels == 1
+    local = AutoModelForSequenceClassification.from_pretrained(family_dir / "finetune" / "stsb" / "p01-f00")
+    assert all((a == b).all() for a, b in zip(sts.state_dict().values(), local.state_dict().values()))
+
+
+def test_an_interrupted_push_names_the_repo_and_resumes(family_dir, test_hub):
+    plan = _plan(family_dir)
+    broken = f"{PREFIX}-coref-seed_0-ft_1"
+    test_hub.fail_once("POST", f"/api/models/{broken}/commit/main", 403)  # not retried by the client
+    with pytest.raises(hub.PushError) as err:
+        hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+    message = str(err.value)
+    assert message.startswith(f"Push stopped at {broken} while uploading {broken} (coref/p00-f01): ")
+    assert ": 403 Forbidden: Injected failure for the test. Done: 9 of 23 steps; left: uploading test-org/tiny-bert-coref-seed_0-ft_1 (coref/p00-f01); creating " \
+           "test-org/tiny-bert-coref-seed_1-ft_0;" in message
+    assert message.endswith("Run the same command again to resume: finished uploads are detected and make no new commit.")
+    assert TOKEN not in message
+    assert err.value.exit_code == 1
+    done_before = {repo: test_hub.commit_count(repo) for repo in REPOS[:3]}
+    outcome = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
+    assert {repo: test_hub.commit_count(repo) for repo in REPOS[:3]} == done_before  # finished repos: no new commit
+    assert sorted(test_hub.state.repos) == sorted(REPOS)
+    assert [r["changed"] for r in outcome.results].count(True) == 12 - 5  # 5 uploads had finished before the failure
+
+
+def test_cli_push_never_writes_or_logs_the_token(tmp_path, tiny_checkpoint, monkeypatch):
+    root = build_family(tmp_path / "exp", tiny_checkpoint, pretrain_seeds=(0,), finetune_seeds=(0,))
+    repos = [f"{PREFIX}-seed_0", f"{PREFIX}-coref-seed_0-ft_0", f"{PREFIX}-stsb-seed_0-ft_0"]
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    assert main(["push", str(root), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(tmp_path / "staged")]) == 0
+    with HubServer(tokens={TOKEN}) as server:
+        env = _cli_env(tmp_path, server.url, TOKEN)
+        pushed = _cli(["-v", "push", str(root), "--repo-prefix", PREFIX, "--private"], env)
+        again = _cli(["-v", "push", str(root), "--repo-prefix", PREFIX, "--private"], env)
+        commits = {repo: server.commit_count(repo) for repo in server.state.repos}
+        private = {repo.private for repo in server.state.repos.values()}
+        seen = [authenticated for method, _, authenticated in server.requests if method == "POST"]
+    assert pushed.returncode == 0 and again.returncode == 0, pushed.stderr + again.stderr
+    assert "done: 3 repos, 4 new commit(s), collection test-org/tiny-bert-seed-family-" in pushed.stdout
+    assert "done: 3 repos, 0 new commit(s)" in again.stdout
+    assert commits == {repos[0]: 3, repos[1]: 2, repos[2]: 2}  # initial + main (+ step_10 branch); none from `again`
+    assert private == {True} and seen and all(seen)  # the token was sent with every write
+    captured = "".join(r.stdout + r.stderr for r in (pushed, again))
+    assert "DEBUG" in captured and TOKEN not in captured  # -v: debug logging on, still no token
+    for folder in (root, tmp_path / "staged", tmp_path / "hf_home"):
+        for path in folder.rglob("*"):
+            if path.is_file():
+                assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_a_missing_token_is_a_clear_error_before_any_work(family_dir, tmp_path):
+    result = _cli(["push", str(family_dir), "--repo-prefix", PREFIX], _cli_env(tmp_path, "http://127.0.0.1:9", None))
+    assert result.returncode == 2
+    assert result.stderr == ("error: No Hugging Face token found: log in with `hf auth login` or set HF_TOKEN, then run "
+                             "the push again (or add --dry-run --staging DIR to see what would be uploaded).\n")
+    assert result.stdout == ""
+
+
+def test_a_rejected_token_pushes_nothing(family_dir, test_hub, capsys):
+    with pytest.raises(UsageError) as err:
+        hub.push(_plan(family_dir), token="hf_wrong_token_value_000", endpoint=test_hub.url)
+    assert str(err.value).startswith(f"The Hub at {test_hub.url} rejected the token (")
+    assert str(err.value).endswith("Check it with `hf auth whoami`, or log in again with `hf auth login`; nothing was "
+                                   "pushed.")
+    assert "hf_wrong_token_value_000" not in str(err.value)
+    assert test_hub.state.repos == {}
+
+
+@pytest.mark.parametrize("prefix, why", [
+    ("tiny-bert", "it must be ORG/NAME with exactly one '/'"),
+    ("org/team/tiny", "it must be ORG/NAME with exactly one '/'"),
+    ("org/-tiny", "only letters, digits, '-', '_' and '.' are allowed, starting with a letter or digit"),
+    ("org/tiny bert", "only letters, digits, '-', '_' and '.' are allowed, starting with a letter or digit"),
+    ("org/tiny--bert", "'--' and '..' are not allowed"),
+    ("org/" + "x" * 80, "NAME is too long (repo names are limited to 96 characters once the seed suffixes are added)"),
+])
+def test_invalid_repo_prefix_is_refused_with_exit_code_2(family_dir, prefix, why, capsys):
+    assert main(["push", str(family_dir), "--repo-prefix", prefix, "--dry-run"]) == 2
+    assert capsys.readouterr().err == (f"error: Invalid --repo-prefix '{prefix}': {why}. Use ORG/NAME, e.g. "
+                                       "my-org/tiny-bert (letters, digits, '-', '_' and '.'); repos are named "
+                                       "NAME-seed_0, NAME-stsb-seed_0-ft_1, ...\n")
+
+
+def test_push_option_and_input_errors(family_dir, tmp_path, capsys):
+    assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--staging", str(tmp_path / "s")]) == 2
+    assert capsys.readouterr().err == "error: --staging only applies with --dry-run. Add --dry-run, or leave --staging out to push.\n"
+    results_only = build_family(tmp_path / "evaluated", None, runs=False)
+    assert main(["push", str(results_only), "--repo-prefix", PREFIX, "--dry-run"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {results_only} has no complete run folders (pretrain/p*/ or finetune/<task>/p*-f*/) to push. Train "
+        "the family with `nlp-underspec run` first, or publish an evaluated model's card with `nlp-underspec card`.\n")
+    assert not (tmp_path / "s").exists()
+
+
+def test_only_the_main_process_pushes(family_dir, test_hub, monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    outcome = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
+    assert outcome.results == [] and test_hub.requests == []

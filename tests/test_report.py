@@ -1,0 +1,136 @@
+"""The HTML report: figures with captions, a self-contained page that renders in headless Chromium, honest gaps."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from headless_chromium import MISSING, find_chromium, open_page  # noqa: E402
+from report_family import build_family  # noqa: E402
+
+from nlp_underspec.cli import main  # noqa: E402
+from nlp_underspec.errors import UsageError  # noqa: E402
+from nlp_underspec.report import build_report  # noqa: E402
+from nlp_underspec.report.family import RESULTS_DONT_MATCH_RUNS, load_family  # noqa: E402
+
+FULL_FIGURES = {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed", "iid_vs_stress",
+                "variance_split", "multibootstrap", "pca_sts_gender"}
+
+
+@pytest.fixture
+def family_dir(tmp_path, tiny_checkpoint):
+    return build_family(tmp_path / "runs" / "tiny", tiny_checkpoint)
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One report over a 2 x 2 family with its analysis (results only: the report never opens a checkpoint)."""
+    root = build_family(tmp_path_factory.mktemp("report") / "exp", None, runs=False)
+    before = _digests(root)
+    index = build_report(root)
+    return root, index, before
+
+
+def test_report_writes_page_and_every_figure_with_caption(built):
+    root, index, before = built
+    assert index == root / "report" / "index.html"
+    names = {p.stem for p in (root / "report" / "figures").iterdir()}
+    assert names == FULL_FIGURES
+    for name in FULL_FIGURES:
+        assert (root / "report" / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert b"<svg" in (root / "report" / "figures" / f"{name}.svg").read_bytes()[:2000]
+    html = index.read_text(encoding="utf-8")
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, flags=re.S)
+    assert len(captions) == len(FULL_FIGURES) == html.count('src="data:image/png;base64,')
+    assert all(len(re.sub(r"<[^>]+>", "", c)) > 200 for c in captions)  # says what it shows and how to read it
+    assert not re.search(r"""(src|href)=["']https?:""", html)  # nothing fetched from the network
+    assert "0.805" in html and "p01-f01" in html  # the glance table carries summary.json's numbers
+    assert "0.800 [0.400, 0.950]" in html  # ICC and its interval from analysis.json
+    after = _digests(root)
+    assert {k: v for k, v in after.items() if not k.startswith("report/")} == before  # inputs untouched
+
+
+def test_report_renders_in_headless_chromium_with_all_images(built, tmp_path):
+    if find_chromium() is None:
+        pytest.fail(MISSING)
+    _, index, _ = built
+    state = open_page(index, tmp_path / "screenshot.png")
+    assert state["ready"] == "complete"
+    assert len(state["images"]) == len(FULL_FIGURES)
+    assert all(image["complete"] and image["width"] > 100 and image["height"] > 100 for image in state["images"])
+    assert all(url.startswith(("data:", "file:")) for url in state["resources"])
+    assert all(length > 200 for length in state["captions"])
+    shot = (tmp_path / "screenshot.png").read_bytes()
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 20_000
+
+
+def test_report_without_analysis_says_what_was_not_computed(tmp_path):
+    root = build_family(tmp_path / "exp", None, runs=False, analysis=False, pretrain_seeds=(0,), finetune_seeds=(0, 1))
+    html = build_report(root).read_text(encoding="utf-8")
+    assert "The seed analysis was not computed: there is no <code>analysis.json</code>" in html
+    assert "Variance split by pretraining seed: not computed (no analysis.json" in html
+    figures = {p.stem for p in (root / "report" / "figures").iterdir()}
+    assert figures == {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed",
+                       "iid_vs_stress"}
+
+
+def test_report_command_replaces_its_own_output_but_not_a_foreign_folder(tmp_path, capsys):
+    root = build_family(tmp_path / "exp", None, runs=False, pretrain_seeds=(0,), finetune_seeds=(0, 1))
+    assert main(["report", str(root), "--out", str(root / "html")]) == 0
+    assert capsys.readouterr().out == f"report: {root / 'html' / 'index.html'}\n"
+    (root / "html" / "stale.txt").write_text("old")
+    assert main(["report", str(root), "--out", str(root / "html")]) == 0
+    assert not (root / "html" / "stale.txt").exists()
+    assert (root / "html" / "figures" / "variance_split.svg").is_file()
+    foreign = tmp_path / "elsewhere"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="already holds a different run"):
+        build_report(root, out=foreign)
+    assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_no_results_is_a_usage_error_with_exit_code_2(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: {tmp_path / 'empty'} has no summary.json. Run `nlp-underspec evaluate` or "
+                   "`nlp-underspec run` to produce it.\n")
+    assert not (tmp_path / "empty" / "report").exists()
+
+
+def test_summary_without_models_is_refused(tmp_path):
+    (tmp_path / "summary.json").write_text('{"models": [], "versions": {}, "config_hash": null}')
+    with pytest.raises(UsageError) as err:
+        load_family(tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'summary.json'} lists no models. Run `nlp-underspec evaluate` or "
+                              "`nlp-underspec run` to produce results.")
+
+
+def test_results_that_do_not_match_the_run_folders_are_refused(family_dir, capsys):
+    import shutil
+
+    shutil.copytree(family_dir / "pretrain" / "p01", family_dir / "pretrain" / "p05")
+    record = (family_dir / "pretrain" / "p05" / "run.json").read_text().replace('"p01"', '"p05"')
+    (family_dir / "pretrain" / "p05" / "run.json").write_text(record)
+    shutil.rmtree(family_dir / "finetune" / "stsb" / "p00-f01")
+    shutil.rmtree(family_dir / "finetune" / "coref" / "p00-f01")
+    expected = RESULTS_DONT_MATCH_RUNS.format(
+        summary=family_dir / "summary.json", root=family_dir,
+        detail="results list p00-f01 with no run folder; run folders p05 have no results")
+    with pytest.raises(UsageError) as err:
+        load_family(family_dir)
+    assert str(err.value) == expected
+    assert main(["report", str(family_dir)]) == 2
+    assert capsys.readouterr().err == f"error: {expected}\n"
+    assert not (family_dir / "report").exists()
