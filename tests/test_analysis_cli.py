@@ -234,3 +234,10 @@ def test_a_sweeps_pretrained_folder_joins_as_its_own_population(tmp_path):
     assert checkpoints["spread"]["n"] == 3 and checkpoints["population"] == "pretrained"
     assert checkpoints["multibootstrap"]["resampled"] == ["pretrain_seed", "occupation"]  # its triplet was merged
     assert analysis["metrics"]["winogender/bias_r"]["spread"]["n"] == 6
+
+
+def test_an_explicit_statement_with_no_subject_is_an_error(tmp_path, capsys):
+    write_demo_family(tmp_path, pretrain_seeds=range(2), finetune_seeds=range(2), tests=())  # iid metrics only
+    code, _, err = _run(["analyze", str(tmp_path), "--only", "pca"], capsys)
+    assert (code, err) == (2, "error: " + statements.NOTHING_TO_STATE.format(statement="pca",
+                                                                           need=statements.NEEDS["pca"]))

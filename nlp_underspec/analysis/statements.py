@@ -45,6 +45,8 @@ NEEDS = {  # what each statement needs from the family, shown in the key table a
     "pca": ">= 2 models with per-item scores",
     "clustering": ">= 2 pretraining seeds and a seed with >= 2 runs",
 }
+NOTHING_TO_STATE = ("The family has nothing to compute '{statement}' on (it needs {need}, and for iid_vs_stress both an iid "
+                    "and a stress metric; for pca/clustering a stress test with per-item or per-occupation scores).")
 ONE_SEED_NO_EXAMPLES = ("{key}: one pretraining seed and no per-example predictions, so there is nothing to resample. "
                         "Add pretraining seeds or the predictions triplet.")
 
@@ -187,7 +189,18 @@ def analyze_family(family: Family, *, nboot: int = 1000, seed: int = 0, statemen
             family, test, nperm=nboot, rng=runner.rng("clustering", test))) for test in tests}
     analysis["needs"] = {name: NEEDS[name] for name in statements}
     analysis["skipped"] = runner.skipped
+    _check_strict_made(analysis, runner.strict)
     return analysis
+
+
+def _check_strict_made(analysis: dict, strict: set[str]) -> None:
+    """A statement the caller asked for by name must have produced something, not just nothing to skip."""
+    made = {"spread": analysis["metrics"], "seed_share": analysis["metrics"], "multibootstrap": analysis["metrics"],
+            "iid_vs_stress": analysis.get("iid_vs_stress"), "pca": analysis.get("pca"),
+            "clustering": analysis.get("clustering")}
+    for statement in sorted(strict):
+        if not made[statement]:
+            raise UsageError(NOTHING_TO_STATE.format(statement=statement, need=NEEDS[statement]))
 
 
 def analyze(rundir: str | os.PathLike, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
