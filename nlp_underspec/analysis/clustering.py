@@ -35,13 +35,17 @@ def adjusted_rand_index(labels_true, labels_pred) -> float:
         raise UsageError(LABELS_LENGTH.format(a=len(a), b=len(b)))
     _, a_codes = np.unique(a, return_inverse=True)
     _, b_codes = np.unique(b, return_inverse=True)
-    table = np.zeros((a_codes.max() + 1, b_codes.max() + 1), dtype=np.int64)
-    np.add.at(table, (a_codes, b_codes), 1)
-    # Ordered pairs of items, counted in exact integers: together in both, in a only, in b only, apart in both.
-    n = int(len(a))
+    return _ari_of_codes(a_codes, b_codes, int(b_codes.max()) + 1)
+
+
+def _ari_of_codes(a_codes: np.ndarray, b_codes: np.ndarray, n_b: int) -> float:
+    """ARI of two labelings given as codes 0..k-1 (``n_b`` codes in b), from pair counts in exact integers."""
+    table = np.bincount(a_codes * n_b + b_codes, minlength=(int(a_codes.max()) + 1) * n_b)  # flattened contingency
+    n = int(len(a_codes))
+    # Ordered pairs of items: together in both, in a only, in b only, apart in both.
     both = int((table**2).sum()) - n
-    only_a = int((table.sum(axis=1) ** 2).sum()) - n - both
-    only_b = int((table.sum(axis=0) ** 2).sum()) - n - both
+    only_a = int((np.bincount(a_codes) ** 2).sum()) - n - both
+    only_b = int((np.bincount(b_codes, minlength=n_b) ** 2).sum()) - n - both
     neither = n * n - n - both - only_a - only_b
     if only_a == 0 and only_b == 0:  # identical partitions (including both trivial)
         return 1.0
@@ -79,7 +83,8 @@ def cluster_by_seed(profiles: pd.DataFrame, *, nperm: int = 1000, rng, what: str
     clusters = ward_clusters(profiles, len(names))
     observed = adjusted_rand_index(codes, clusters)
     generator = default_generator(rng)
-    null = np.array([adjusted_rand_index(generator.permutation(codes), clusters) for _ in range(nperm)])
+    n_clusters = int(clusters.max()) + 1
+    null = np.array([_ari_of_codes(generator.permutation(codes), clusters, n_clusters) for _ in range(nperm)])
     exceed = int(np.sum(null >= observed - 1e-12))
     models = (profiles.index.get_level_values(MODEL_LEVEL) if MODEL_LEVEL in profiles.index.names
               else [str(entry) for entry in profiles.index])
