@@ -8,10 +8,26 @@ import pandas as pd
 import pytest
 import scipy.stats
 
-from nlp_underspec.analysis import (adjusted_rand_index, cluster_by_seed, deviation_pca, example_set, load_family,
-                                    rank_correlation, regroup_test, seed_share, spread, spread_ratio,
-                                    winogender_occupation_bias)
-from nlp_underspec.analysis import _common, clustering, correlation, dispersion, pca, scoring, variance
+from nlp_underspec.analysis import (
+    _common,
+    adjusted_rand_index,
+    cluster_by_seed,
+    clustering,
+    correlation,
+    deviation_pca,
+    dispersion,
+    example_set,
+    load_family,
+    pca,
+    rank_correlation,
+    regroup_test,
+    scoring,
+    seed_share,
+    spread,
+    spread_ratio,
+    variance,
+    winogender_occupation_bias,
+)
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.analysis.statements import analyze
 from nlp_underspec.errors import UsageError
@@ -283,7 +299,7 @@ def test_triplet_scores_match_the_evaluation_scorers(shared_data, tmp_path):
 # ------------------------------------------------------------------------------------ planted structure, end to end
 @pytest.mark.parametrize("planted", [True, False])
 def test_family_with_and_without_planted_seed_structure(tmp_path, planted):
-    kwargs = dict(seed_effect=0.5, run_noise=0.05) if planted else dict(seed_effect=0.0, run_noise=0.5)
+    kwargs = {"seed_effect": 0.5, "run_noise": 0.05} if planted else {"seed_effect": 0.0, "run_noise": 0.5}
     write_demo_family(tmp_path, pretrain_seeds=range(6), finetune_seeds=range(3), rng=1, **kwargs)
     result = analyze(tmp_path, nboot=400, statements=("seed_share",), write=False)
     share = result["metrics"]["winogender/bias_r"]["seed_share"]

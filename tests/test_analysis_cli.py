@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from nlp_underspec import cli, results, triplet
+from nlp_underspec.analysis import bootstrap, family, statements, variance
 from nlp_underspec.analysis import compare as compare_module
-from nlp_underspec.analysis import family, statements, variance
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.commands import compare as compare_command
-from nlp_underspec.analysis import bootstrap
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nlp_underspec.analysis import (
+    accuracy,
+    family_bootstrap,
+    mean_squared_error,
+    multibootstrap,
+    pearson_r,
+    report_ci,
+    spearman_r,
+    winogender_accuracy,
+)
 from nlp_underspec.analysis import bootstrap as mb
-from nlp_underspec.analysis import (accuracy, family_bootstrap, mean_squared_error, multibootstrap, pearson_r,
-                                    report_ci, spearman_r, winogender_accuracy)
 from nlp_underspec.analysis._common import BAD_LEVEL, BAD_RNG, NAN_VALUES
 from nlp_underspec.errors import UsageError
 
@@ -35,16 +43,17 @@ def reference_multibootstrap(run_info, preds, labels, score_fn, paired_seeds=Fal
             base_sample = rng.choice(base_seeds, size=len(base_seeds), replace=True)
             expt_sample = base_sample if paired_seeds else rng.choice(expt_seeds, size=len(expt_seeds), replace=True)
         columns = rng.choice(n, size=n, replace=True) if sample_examples else np.arange(n)
-        chosen_labels = labels[columns]
-
-        def arm(rows_of_seed, seeds):
-            per_seed = []
-            for seed in seeds:
-                per_seed.append(np.mean([score_fn(chosen_labels, preds[i, columns]) for i in rows_of_seed[seed]]))
-            return np.mean(per_seed)
-
-        samples.append((arm(base_rows, base_sample), arm(expt_rows, expt_sample)))
+        samples.append((_arm_score(base_rows, base_sample, score_fn, labels, preds, columns),
+                        _arm_score(expt_rows, expt_sample, score_fn, labels, preds, columns)))
     return samples
+
+
+def _arm_score(rows_of_seed, seeds, score_fn, labels, preds, columns):
+    """Mean over the sampled seeds of the mean over each seed's runs of the run's score on the sampled examples."""
+    per_seed = []
+    for seed in seeds:
+        per_seed.append(np.mean([score_fn(labels[columns], preds[i, columns]) for i in rows_of_seed[seed]]))
+    return np.mean(per_seed)
 
 
 def _family(n_seeds=6, runs=(3, 2), n_examples=40, *, seed=0, shift=0.05, unequal=False, extra_base_seed=False):
@@ -72,7 +81,7 @@ MODES = [(paired, seeds, examples) for paired in (False, True) for seeds in (Tru
 @pytest.mark.parametrize("paired,sample_seeds,sample_examples", MODES)
 def test_accuracy_samples_identical_to_reference(paired, sample_seeds, sample_examples):
     run_info, preds, labels = _family(unequal=True, extra_base_seed=True)
-    kwargs = dict(paired_seeds=paired, sample_seeds=sample_seeds, sample_examples=sample_examples, nboot=60)
+    kwargs = {"paired_seeds": paired, "sample_seeds": sample_seeds, "sample_examples": sample_examples, "nboot": 60}
     ours = multibootstrap(run_info=run_info, preds=preds, labels=labels, score_fn=accuracy, rng=42, **kwargs)
     reference = reference_multibootstrap(run_info, preds, labels, accuracy, rng=42, **kwargs)
     assert ours == [tuple(pair) for pair in reference]  # exact, not approximately
@@ -132,7 +141,7 @@ def test_planted_improvement_is_detected():
 
 def test_family_bootstrap_matches_a_baseline_only_loop():
     run_info, preds, labels = _family(n_seeds=5)
-    base = run_info["intervention"].to_numpy() == False  # noqa: E712 - a boolean mask
+    base = run_info["intervention"].to_numpy() == False
     ours = family_bootstrap(run_info=run_info[base].reset_index(drop=True), preds=preds[base], labels=labels,
                             score_fn=accuracy, nboot=50, rng=9)
     rng, seeds = np.random.RandomState(9), sorted(run_info.loc[base, "seed"].unique())
@@ -176,7 +185,7 @@ def test_report_ci_accepts_a_frame():
 # ------------------------------------------------------------------------------------ bad input
 def _bad(**overrides):
     run_info, preds, labels = _family(n_seeds=3)
-    kwargs = dict(run_info=run_info, preds=preds, labels=labels, score_fn=accuracy, nboot=5, rng=0)
+    kwargs = {"run_info": run_info, "preds": preds, "labels": labels, "score_fn": accuracy, "nboot": 5, "rng": 0}
     kwargs.update(overrides)
     with pytest.raises(UsageError) as err:
         multibootstrap(**kwargs)
@@ -210,7 +219,7 @@ def test_nan_predictions():
 
 
 def test_nan_score_names_the_run():
-    run_info, preds, labels = _family(n_seeds=3)
+    _, preds, labels = _family(n_seeds=3)
     values = np.random.default_rng(0).normal(size=preds.shape)
     values[4] = 1.0  # a constant run: its correlation is undefined
     message = _bad(preds=values, labels=labels.astype(float), score_fn=pearson_r)

@@ -13,17 +13,28 @@ past the data arguments, pandas in and out (index levels ``model``, ``pretrain_s
 - score functions over triplets (:mod:`.scoring`) and the run-folder level :func:`analyze` / :func:`compare_families`.
 """
 
-from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze, analyze_family
+from nlp_underspec.analysis.bootstrap import family_bootstrap, multibootstrap, report_ci
 from nlp_underspec.analysis.clustering import adjusted_rand_index, cluster_by_seed
 from nlp_underspec.analysis.compare import compare_families
 from nlp_underspec.analysis.correlation import rank_correlation
-from nlp_underspec.analysis.family import Family, MetricValues, load_family
-from nlp_underspec.analysis.bootstrap import family_bootstrap, multibootstrap, report_ci
-from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
-from nlp_underspec.analysis.scoring import (ExampleSet, MeanScore, RowwiseScore, accuracy, example_set,
-                                            mean_squared_error, pearson_r, spearman_r, sts_occupation_deltas,
-                                            sts_pair_deltas, winogender_accuracy, winogender_occupation_bias)
 from nlp_underspec.analysis.dispersion import spread, spread_ratio
+from nlp_underspec.analysis.family import Family, MetricValues, load_family
+from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
+from nlp_underspec.analysis.scoring import (
+                                            ExampleSet,
+                                            MeanScore,
+                                            RowwiseScore,
+                                            accuracy,
+                                            example_set,
+                                            mean_squared_error,
+                                            pearson_r,
+                                            spearman_r,
+                                            sts_occupation_deltas,
+                                            sts_pair_deltas,
+                                            winogender_accuracy,
+                                            winogender_occupation_bias,
+)
+from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze, analyze_family
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 
 __all__ = [

@@ -358,7 +358,7 @@ def report_ci(samples, *, c: float = 0.95, abs_threshold: float | None = None, r
     base, expt = array[:, 0], array[:, 1]
     delta = expt - base
     quantiles = [(1 - c) / 2, 1 - (1 - c) / 2]
-    result = {"c": c, "nboot": int(len(array))}
+    result = {"c": c, "nboot": len(array)}
     for name, values in (("base", base), ("expt", expt), ("delta", delta)):
         low, high = np.quantile(values, quantiles)
         result[name] = {"mean": float(np.mean(values)), "low": float(low), "high": float(high)}

@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.cluster.hierarchy
 
-from nlp_underspec.analysis._common import (MODEL_LEVEL, check_count, check_finite, default_generator, plain,
-                                            seed_labels)
+from nlp_underspec.analysis._common import MODEL_LEVEL, check_count, check_finite, default_generator, plain, seed_labels
 from nlp_underspec.errors import UsageError
 
 CLUSTER_FEW_SEEDS = ("{what}: clustering by seed needs at least 2 pretraining seeds, found {n}. Add runs with other "
@@ -41,7 +40,7 @@ def adjusted_rand_index(labels_true, labels_pred) -> float:
 def _ari_of_codes(a_codes: np.ndarray, b_codes: np.ndarray, n_b: int) -> float:
     """ARI of two labelings given as codes 0..k-1 (``n_b`` codes in b), from pair counts in exact integers."""
     table = np.bincount(a_codes * n_b + b_codes, minlength=(int(a_codes.max()) + 1) * n_b)  # flattened contingency
-    n = int(len(a_codes))
+    n = len(a_codes)
     # Ordered pairs of items: together in both, in a only, in b only, apart in both.
     both = int((table**2).sum()) - n
     only_a = int((np.bincount(a_codes) ** 2).sum()) - n - both
@@ -88,7 +87,7 @@ def cluster_by_seed(profiles: pd.DataFrame, *, nperm: int = 1000, rng, what: str
     exceed = int(np.sum(null >= observed - 1e-12))
     models = (profiles.index.get_level_values(MODEL_LEVEL) if MODEL_LEVEL in profiles.index.names
               else [str(entry) for entry in profiles.index])
-    return {"n_clusters": int(len(names)), "n_models": int(len(seeds)), "ari": observed,
+    return {"n_clusters": len(names), "n_models": len(seeds), "ari": observed,
             "null_mean": float(null.mean()), "p_value": (1 + exceed) / (1 + nperm),
             "labels": {str(model): int(label) for model, label in zip(models, clusters)}, "nperm": nperm,
             "method": "ward"}

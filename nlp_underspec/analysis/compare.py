@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import check_count
-from nlp_underspec.analysis.family import (BootstrapInputs, Family, MetricValues, bootstrap_inputs, load_family,
-                                           seeds_only_inputs)
 from nlp_underspec.analysis.bootstrap import NO_COMMON_SEEDS, multibootstrap, report_ci
+from nlp_underspec.analysis.family import (
+    BootstrapInputs,
+    Family,
+    MetricValues,
+    bootstrap_inputs,
+    load_family,
+    seeds_only_inputs,
+)
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import derive_seed
 
@@ -65,7 +71,7 @@ def compare_metric(base_family: Family, expt_family: Family, base: MetricValues,
                        rel_threshold=rel_threshold)
     entry = {"metric": base.key, "test": base.test, "kind": base.kind, "population": base.population,
              "paired": paired, "resampled": [base_inputs.seed_unit] + ([base_inputs.unit] if sample_examples else []),
-             "n_runs": {"base": int(len(base_inputs.run_info)), "expt": int(len(expt_inputs.run_info))},
+             "n_runs": {"base": len(base_inputs.run_info), "expt": len(expt_inputs.run_info)},
              "n_seeds": {"base": int(base_inputs.run_info["seed"].nunique()),
                          "expt": int(expt_inputs.run_info["seed"].nunique())}, **result}
     notes = sorted({n for n in (base_inputs.note, expt_inputs.note) if n})

@@ -11,8 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import (check_count, cluster_resamples, default_generator, finite_series,
-                                            percentile_interval, resampling_units, stacked_by_length)
+from nlp_underspec.analysis._common import (
+    check_count,
+    cluster_resamples,
+    default_generator,
+    finite_series,
+    percentile_interval,
+    resampling_units,
+    stacked_by_length,
+)
 from nlp_underspec.analysis.scoring import spearman_r
 from nlp_underspec.errors import UsageError
 
@@ -43,5 +50,5 @@ def rank_correlation(x: pd.Series, y: pd.Series, *, nboot: int = 1000, rng, x_na
     resamples = cluster_resamples(units, nboot=nboot, generator=default_generator(rng))
     with np.errstate(invalid="ignore"):
         rhos = np.concatenate([spearman_r.rowwise(xs[stack], ys[stack]) for stack in stacked_by_length(resamples)])
-    return {"spearman": float(spearman_r(xs, ys)), "ci95": percentile_interval(rhos, 0.95), "n": int(len(both)),
+    return {"spearman": float(spearman_r(xs, ys)), "ci95": percentile_interval(rhos, 0.95), "n": len(both),
             "resampled": unit_name}

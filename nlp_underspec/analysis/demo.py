@@ -15,8 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis.scoring import (TRIPLET_METRICS, example_set, sts_occupation_deltas,
-                                            winogender_occupation_bias)
+from nlp_underspec.analysis.scoring import (
+    TRIPLET_METRICS,
+    example_set,
+    sts_occupation_deltas,
+    winogender_occupation_bias,
+)
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
 from nlp_underspec.records import finetune_run_id, package_versions, pretrain_run_id
 from nlp_underspec.results import scores_frame, write_scores, write_summary

@@ -11,8 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import (check_count, cluster_resamples, default_generator, finite_series,
-                                            percentile_interval, resampling_units, stacked_by_length)
+from nlp_underspec.analysis._common import (
+    check_count,
+    cluster_resamples,
+    default_generator,
+    finite_series,
+    percentile_interval,
+    resampling_units,
+    stacked_by_length,
+)
 from nlp_underspec.errors import UsageError
 
 FEW_RUNS = "{what}: a spread needs at least 2 runs, found {n}."
@@ -38,7 +45,7 @@ def spread(values: pd.Series, *, nboot: int = 1000, rng, what: str = "values") -
     resamples = cluster_resamples(units, nboot=nboot, generator=default_generator(rng))
     stds = np.concatenate([np.std(x[stack], axis=1, ddof=1) for stack in stacked_by_length(resamples)
                            if stack.shape[1] > 1])
-    return {"n": int(len(x)), "mean": float(x.mean()), "std": float(np.std(x, ddof=1)), "min": float(x.min()),
+    return {"n": len(x), "mean": float(x.mean()), "std": float(np.std(x, ddof=1)), "min": float(x.min()),
             "max": float(x.max()), "std_ci95": percentile_interval(stds, 0.95), "resampled": unit_name}
 
 
@@ -68,4 +75,4 @@ def spread_ratio(stress: pd.Series, iid: pd.Series, *, nboot: int = 1000, rng, s
             ratios.append(np.std(s[stack], axis=1, ddof=1)[iid_std > 0] / iid_std[iid_std > 0])
     ratios = np.concatenate(ratios) if ratios else np.array([])
     return {"ratio": float(np.std(s, ddof=1) / np.std(i, ddof=1)), "ci95": percentile_interval(ratios, 0.95),
-            "n": int(len(both)), "resampled": unit_name}
+            "n": len(both), "resampled": unit_name}

@@ -43,8 +43,8 @@ def _metric_row(key: str, entry: dict) -> list[str]:
 def analysis_table(analysis: dict) -> str:
     """The key table: one row per metric, then stress/iid pairs, PCA, clustering and what was skipped and why."""
     seeds = analysis["pretrain_seeds"]
-    parts = [f"{analysis['n_models']} models; pretraining seeds {seeds or '-'}; fine-tuning seeds "
-             f"{analysis['finetune_seeds'] or '-'}; nboot {analysis['settings']['nboot']}; intervals are 95%"]
+    parts = [(f"{analysis['n_models']} models; pretraining seeds {seeds or '-'}; fine-tuning seeds "
+              f"{analysis['finetune_seeds'] or '-'}; nboot {analysis['settings']['nboot']}; intervals are 95%")]
     rows = [_metric_row(key, entry) for key, entry in analysis["metrics"].items()]
     parts.append(_grid(["metric", "kind", "n", "mean", "std [CI]", "seed ICC [CI]", "regroup p",
                         "Multi-Bootstrap mean [CI]"], rows))

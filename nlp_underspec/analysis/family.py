@@ -21,8 +21,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import MODEL_INDEX, MODEL_LEVEL, RUN_LEVEL, SEED_LEVEL
-from nlp_underspec.analysis.scoring import (ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, MeanScore,
-                                            model_index)
+from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, MeanScore, model_index
 from nlp_underspec.errors import UsageError
 from nlp_underspec.results import SCORES, read_scores
 from nlp_underspec.triplet import LABEL_INFO, PREDS, RUN_INFO, Predictions, concat_models, read_predictions
@@ -99,7 +98,7 @@ def metric_kind(test: str, metric: str) -> str:
 
 def is_reported_metric(metric: str) -> bool:
     """False for counts and per-model interval bounds, which describe a score rather than being one."""
-    return not (metric.startswith("n_") or metric.startswith("ci95") or metric.endswith(("_ci95_low", "_ci95_high")))
+    return not (metric.startswith(("n_", "ci95")) or metric.endswith(("_ci95_low", "_ci95_high")))
 
 
 def _population(frame: pd.DataFrame) -> np.ndarray:
@@ -253,7 +252,7 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
     rows = family.scores[(family.scores["test"] == test) & family.scores["occupation"].notna()]
     if rows.empty:
         return None
-    metric = OCCUPATION_METRICS.get(test, sorted(rows["metric"].unique())[0])
+    metric = OCCUPATION_METRICS.get(test, min(rows["metric"].unique()))
     rows = rows[rows["metric"] == metric]
     rows = rows[_population(rows) == population]
     if rows.empty:

@@ -36,7 +36,7 @@ class DeviationPCA:
             ranked = self.loadings[column].abs().sort_values(ascending=False, kind="stable").index[:top_k]
             top += [{"component": number, "item": str(item), "loading": float(self.loadings.loc[item, column])}
                     for item in ranked]
-        return {"n_models": int(len(self.model_coords)), "n_items": int(len(self.loadings)),
+        return {"n_models": len(self.model_coords), "n_items": len(self.loadings),
                 "explained_variance_ratio": [float(v) for v in self.explained_variance_ratio], "top_items": top,
                 "model_coords": {str(model): [float(v) for v in row]
                                  for model, row in zip(_model_names(self.model_coords.index),

@@ -21,8 +21,8 @@ definitions and sign conventions (DESIGN.md contract 5; positive = in line with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd

@@ -13,19 +13,27 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import SEED_LEVEL, check_count, percentile_interval
+from nlp_underspec.analysis.bootstrap import family_bootstrap
 from nlp_underspec.analysis.clustering import cluster_by_seed
 from nlp_underspec.analysis.correlation import rank_correlation
-from nlp_underspec.analysis.family import (Family, MetricValues, bootstrap_inputs, item_profiles, load_family,
-                                           main_population, occupation_profiles, stress_tests)
-from nlp_underspec.analysis.bootstrap import family_bootstrap
-from nlp_underspec.analysis.pca import deviation_pca
 from nlp_underspec.analysis.dispersion import spread, spread_ratio
+from nlp_underspec.analysis.family import (
+    Family,
+    MetricValues,
+    bootstrap_inputs,
+    item_profiles,
+    load_family,
+    main_population,
+    occupation_profiles,
+    stress_tests,
+)
+from nlp_underspec.analysis.pca import deviation_pca
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
@@ -62,9 +70,10 @@ class _Statements:
     def rng(self, statement: str, subject: str) -> int:
         return derive_seed(self.seed, "analysis", statement, subject)
 
-    def run(self, statement: str, subject: str, compute: Callable[[], dict]) -> dict:
+    def run(self, statement: str, subject: str, compute: Callable[..., dict], *args, **kwargs) -> dict:
+        """``compute(*args, **kwargs)``; a UsageError becomes ``{"skipped": reason}`` unless the statement is strict."""
         try:
-            return compute()
+            return compute(*args, **kwargs)
         except UsageError as err:
             if statement in self.strict:
                 raise
@@ -91,7 +100,7 @@ def _multibootstrap_entry(family: Family, metric: MetricValues, *, nboot: int, r
                                sample_examples=inputs.unit is not None, nboot=nboot, rng=rng)
     resampled = ([inputs.seed_unit] if n_seeds > 1 else []) + ([inputs.unit] if inputs.unit else [])
     entry = {"mean": float(np.mean(samples)), "ci95": percentile_interval(samples, 0.95), "nboot": nboot,
-             "n_seeds": int(n_seeds), "n_runs": int(len(inputs.run_info)), "resampled": resampled}
+             "n_seeds": int(n_seeds), "n_runs": len(inputs.run_info), "resampled": resampled}
     if inputs.note:
         entry["note"] = inputs.note
     return entry
@@ -106,14 +115,14 @@ def _seed_share_entry(metric: MetricValues, *, nperm: int, rng: int) -> dict:
 def _metric_entry(family: Family, metric: MetricValues, runner: _Statements, statements, nboot: int) -> dict:
     entry = {"test": metric.test, "metric": metric.metric, "kind": metric.kind, "population": metric.population}
     if "spread" in statements:
-        entry["spread"] = runner.run("spread", metric.key, lambda: spread(
-            metric.values, nboot=nboot, rng=runner.rng("spread", metric.key), what=metric.key))
+        entry["spread"] = runner.run("spread", metric.key, spread, metric.values, nboot=nboot,
+                                     rng=runner.rng("spread", metric.key), what=metric.key)
     if "seed_share" in statements:
-        entry["seed_share"] = runner.run("seed_share", metric.key, lambda: _seed_share_entry(
-            metric, nperm=nboot, rng=runner.rng("seed_share", metric.key)))
+        entry["seed_share"] = runner.run("seed_share", metric.key, _seed_share_entry, metric, nperm=nboot,
+                                         rng=runner.rng("seed_share", metric.key))
     if "multibootstrap" in statements:
-        entry["multibootstrap"] = runner.run("multibootstrap", metric.key, lambda: _multibootstrap_entry(
-            family, metric, nboot=nboot, rng=runner.rng("multibootstrap", metric.key)))
+        entry["multibootstrap"] = runner.run("multibootstrap", metric.key, _multibootstrap_entry, family, metric,
+                                             nboot=nboot, rng=runner.rng("multibootstrap", metric.key))
     return entry
 
 
@@ -128,15 +137,13 @@ def _pair_statements(metrics, runner: _Statements, statements, nboot: int) -> tu
     for stress, iid in _pairs(metrics):
         subject = f"{stress.key} vs {iid.key}"
         if "spread" in statements:
-            result = runner.run("spread", subject, lambda: spread_ratio(
-                stress.values, iid.values, nboot=nboot, rng=runner.rng("spread_ratio", subject),
-                stress_name=stress.key, iid_name=iid.key))
+            result = runner.run("spread", subject, spread_ratio, stress.values, iid.values, nboot=nboot,
+                                rng=runner.rng("spread_ratio", subject), stress_name=stress.key, iid_name=iid.key)
             if "skipped" not in result:
                 ratios.append({"stress": stress.key, "iid": iid.key, **result})
         if "iid_vs_stress" in statements:
-            result = runner.run("iid_vs_stress", subject, lambda: rank_correlation(
-                iid.values, stress.values, nboot=nboot, rng=runner.rng("iid_vs_stress", subject),
-                x_name=iid.key, y_name=stress.key))
+            result = runner.run("iid_vs_stress", subject, rank_correlation, iid.values, stress.values, nboot=nboot,
+                                rng=runner.rng("iid_vs_stress", subject), x_name=iid.key, y_name=stress.key)
             if "skipped" not in result:
                 correlations.append({"iid": iid.key, "stress": stress.key, **result})
     return ratios, correlations
@@ -176,17 +183,17 @@ def analyze_family(family: Family, *, nboot: int = 1000, seed: int = 0, statemen
     statements = check_statements(statements)
     runner = _Statements(strict=check_statements(strict), seed=seed)
     models = family.models
-    analysis = {"version": SCHEMA_VERSION, "n_models": int(len(models)),
+    analysis = {"version": SCHEMA_VERSION, "n_models": len(models),
                 "pretrain_seeds": _seed_list(models[SEED_LEVEL]), "finetune_seeds": _seed_list(models["finetune_seed"]),
                 "settings": {"nboot": nboot, "seed": seed, "level": 0.95, "statements": list(statements)},
                 "metrics": {m.key: _metric_entry(family, m, runner, statements, nboot) for m in family.metrics}}
     analysis["spread_ratio"], analysis["iid_vs_stress"] = _pair_statements(family.metrics, runner, statements, nboot)
     tests = stress_tests(family)
     if "pca" in statements:
-        analysis["pca"] = {test: runner.run("pca", test, lambda: _pca_entry(family, test)) for test in tests}
+        analysis["pca"] = {test: runner.run("pca", test, _pca_entry, family, test) for test in tests}
     if "clustering" in statements:
-        analysis["clustering"] = {test: runner.run("clustering", test, lambda: _clustering_entry(
-            family, test, nperm=nboot, rng=runner.rng("clustering", test))) for test in tests}
+        analysis["clustering"] = {test: runner.run("clustering", test, _clustering_entry, family, test, nperm=nboot,
+                                                   rng=runner.rng("clustering", test)) for test in tests}
     analysis["needs"] = {name: NEEDS[name] for name in statements}
     analysis["skipped"] = runner.skipped
     _check_strict_made(analysis, runner.strict)

@@ -15,8 +15,13 @@ import numpy as np
 import pandas as pd
 import scipy.stats
 
-from nlp_underspec.analysis._common import (check_count, default_generator, finite_series, percentile_interval,
-                                            seed_labels)
+from nlp_underspec.analysis._common import (
+    check_count,
+    default_generator,
+    finite_series,
+    percentile_interval,
+    seed_labels,
+)
 from nlp_underspec.errors import UsageError
 
 FEW_SEEDS = ("{what}: a pretraining-seed share needs at least 2 pretraining seeds, found {n}{seeds}. Add runs with other "

@@ -32,8 +32,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp_underspec.analysis.analyze import ANALYSIS, STATEMENTS, analyze
     from nlp_underspec.analysis.display import analysis_table
+    from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze
     from nlp_underspec.data.occupations import load_occupation_stats
     from nlp_underspec.seeding import check_seed
 
