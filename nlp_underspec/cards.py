@@ -192,7 +192,7 @@ def eval_results_for(model: ModelResult, *, tests: Iterable[str], iid_tasks: Ite
     """One ``EvalResult`` per stress-test metric (and iid metric) of ``model``; values exactly as in summary.json."""
     from huggingface_hub import EvalResult
 
-    from nlp_underspec.report.family import HEADLINE
+    from nlp_underspec.report.family import headline_metric
 
     results = []
     for test in tests:
@@ -200,7 +200,7 @@ def eval_results_for(model: ModelResult, *, tests: Iterable[str], iid_tasks: Ite
         for metric in [m for t, m in model.stress_metrics() if t == test]:
             args = _seed_args(model, with_model=with_model)
             ci = model.ci95(test)
-            if ci is not None and metric == HEADLINE.get(test):
+            if ci is not None and metric == headline_metric(test):
                 args["ci95"] = list(ci)
             results.append(EvalResult(task_type=_task_type(test, model), task_name=f"{test} stress test",
                                       dataset_type=dataset_type, dataset_name=dataset_name, metric_type=metric,
@@ -276,9 +276,15 @@ def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None,
     return facts, None
 
 
-# The iid metric a stress test is read against: the task that produced the model it scores (a card states one pair).
-IID_FOR_TEST = {"sts_gender": ("stsb/dev_pearson", "stsb/dev_spearman"),
-                "winogender": ("coref/dev_accuracy", "winogender/accuracy")}
+IID_PREFERENCE = ("dev_pearson", "dev_spearman", "dev_accuracy")
+
+
+def _iid_candidates(test: str) -> list[str]:
+    """The iid metrics a stress test is read against, best first: its own task's dev metrics, then its accuracy."""
+    from nlp_underspec.report.family import task_for_test
+
+    task = task_for_test(test)
+    return ([f"{task}/{metric}" for metric in IID_PREFERENCE] if task else []) + [f"{test}/accuracy"]
 
 
 def _pair_entry(family: Family, section: str, test: str, metric: str, population: str | None) -> dict | None:
@@ -288,11 +294,11 @@ def _pair_entry(family: Family, section: str, test: str, metric: str, population
     stress_keys = {key for key, value in metrics.items() if value is entry} or {metric_key(test, metric)}
     items = [item for item in family.analysis.get(section) or []
              if isinstance(item, dict) and item.get("stress") in stress_keys]
-    for preferred in IID_FOR_TEST.get(test, ()):
+    for preferred in _iid_candidates(test):
         for item in items:
             if str(item.get("iid", "")).split("@")[0] == preferred:
                 return item
-    return items[0] if items and test not in IID_FOR_TEST else None
+    return None
 
 
 def _spread_ratios(family: Family, test: str, metric: str, population: str | None) -> list[dict]:
@@ -334,6 +340,10 @@ def _headline(family: Family, model: ModelResult | None, test: str, metric: str,
     if value is not None and len(peers) > 1:
         facts["rank"] = _rank(value, peers)
     analysis, note = _analysis_facts(family, test, metric, len(peers), population)
+    if model is not None and model.pretrain_seed is None and len(peers) < 2:
+        note = ("This is one checkpoint evaluated on its own: checkpoints of the same recipe that differ only in their "
+                "random seeds can score very differently on this test. If seed siblings exist (as for "
+                "google/multiberts-seed_0..24), evaluate several and report their spread.")
     if analysis is not None:
         analysis["range"] = analysis["range"] if analysis["n"] is not None else facts["family_range"]
         facts["spread_ratios"] = _spread_ratios(family, test, metric, population)
@@ -345,29 +355,29 @@ def _headline(family: Family, model: ModelResult | None, test: str, metric: str,
 
 
 def _table_rows(family: Family, model: ModelResult, tests: Iterable[str]) -> list[dict]:
-    from nlp_underspec.report.family import HEADLINE, iter_values
+    from nlp_underspec.report.family import headline_metric, iter_values
 
     rows = []
     for test in tests:
         for metric in [m for t, m in model.stress_metrics() if t == test]:
             value = model.value(test, metric)
             peers = [v for _, v in iter_values(family, test, metric, kind=model.kind)]
-            ci = model.ci95(test) if metric == HEADLINE.get(test) else None
+            ci = model.ci95(test) if metric == headline_metric(test) else None
             rows.append({"test": test, "metric": metric, "measures": _cell(metric_info(test, metric).measures),
                          "value": fmt(value), "ci": fmt_ci(ci) or "—",
-                         "range": f"[{fmt(min(peers))}, {fmt(max(peers))}] (n={len(peers)})" if peers else "—",
+                         "range": f"[{fmt(min(peers))}, {fmt(max(peers))}] (n={len(peers)})" if len(peers) > 1 else "—",
                          "rank": f"{_rank(value, peers)} of {len(peers)}" if len(peers) > 1 else "—"})
     return rows
 
 
 def stress_section(family: Family, model: ModelResult, *, tests: Iterable[str], subject: str = "This checkpoint") -> str:
     """The "Bias, Risks, and Limitations" section for one model, markers included."""
-    from nlp_underspec.report.family import HEADLINE
+    from nlp_underspec.report.family import headline_metric
 
     tests = [t for t in tests if t in model.tests]
     headlines = []
     for test in tests:
-        metric = HEADLINE.get(test) or next((m for t, m in model.stress_metrics() if t == test), None)
+        metric = headline_metric(test) or next((m for t, m in model.stress_metrics() if t == test), None)
         if metric and model.value(test, metric) is not None:
             headlines.append(_headline(family, model, test, metric, subject))
     return _section("stress", start_marker=START_MARKER, end_marker=END_MARKER, subject=subject,

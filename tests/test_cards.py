@@ -157,6 +157,17 @@ def test_card_for_an_evaluated_model_and_readme_update(tmp_path, capsys):
     assert "This model scores 0.310" in updated and updated.rstrip().endswith(cards.END_MARKER)
 
 
+def test_cards_for_a_results_folder_without_run_folders(tmp_path, capsys):
+    results = _evaluated_results(tmp_path / "results")
+    assert main(["card", str(results)]) == 0
+    written = capsys.readouterr().out.split()
+    assert written == [str(results / "cards" / name / "README.md") for name in ("all-MiniLM-L6-v2", "other-bert", "family")]
+    family = _load(results / "cards" / "family" / "README.md")
+    assert sorted((r.metric_args["model"], r.metric_type, r.metric_value) for r in family.data.eval_results
+                  if r.metric_type == "pearson_bls") == [("all-MiniLM-L6-v2", "pearson_bls", 0.31),
+                                                         ("other-bert", "pearson_bls", 0.12)]
+
+
 def test_card_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     results = _evaluated_results(tmp_path / "results")
     cases = [

@@ -134,3 +134,16 @@ def test_results_that_do_not_match_the_run_folders_are_refused(family_dir, capsy
     assert main(["report", str(family_dir)]) == 2
     assert capsys.readouterr().err == f"error: {expected}\n"
     assert not (family_dir / "report").exists()
+
+
+def test_report_for_evaluated_models_without_seeds(tmp_path):
+    from nlp_underspec.results import write_summary
+
+    models = [{"model": name, "pretrain_seed": None, "finetune_seed": None, "kind": "external",
+               "tests": {"winogender": {"accuracy": 0.6, "bias_r": r, "ci95": [r - 0.2, r + 0.2], "n_sentences": 720,
+                                        "resolver": "mlm_probe"}}} for name, r in (("bert-a", 0.4), ("bert-b", 0.1))]
+    write_summary(tmp_path / "summary.json", models=models, versions={}, config_hash=None)
+    html = build_report(tmp_path).read_text(encoding="utf-8")
+    assert {p.stem for p in (tmp_path / "report" / "figures").iterdir()} == {"per_model"}
+    assert "Stress metrics by pretraining seed: no model has a recorded pretraining seed." in html
+    assert "Per-occupation winogender scores: not drawn (no scores.parquet)." in html

@@ -20,6 +20,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
+from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import read_json
 from nlp_underspec.records import RUN_RECORD, read_run_record
@@ -31,9 +32,6 @@ ANALYSIS = "analysis.json"
 MANIFEST = "manifest.json"
 RUN_ID = re.compile(r"^p(\d+)(?:-f(\d+))?$|^f(\d+)$")
 STEP_FOLDER = re.compile(r"^step_(\d+)$")
-TASK_TESTS = {"stsb": ("sts_gender",), "coref": ("winogender",)}  # which stress test reads which fine-tuned model
-HEADLINE = {"sts_gender": "pearson_bls", "winogender": "bias_r"}  # the metric each test is judged by
-IID_LIKE = {("winogender", "accuracy")}  # measures task skill, not bias (cross-team contract)
 
 NOT_A_FOLDER = "{path} is not a folder. Pass the experiment folder that holds summary.json (e.g. runs/tiny)."
 NO_FOLDER = "{path} does not exist. Pass the experiment folder that holds summary.json (e.g. runs/tiny)."
@@ -44,6 +42,16 @@ RESULTS_DONT_MATCH_RUNS = ("{summary} does not match the run folders in {root}: 
                            "(`nlp-underspec run` or `evaluate`) so the results cover exactly these runs, or pass the "
                            "folder the results came from.")
 
+# Short names and plain-language readings for the cards and figures; what a metric *is* comes from its stress test.
+LABELS = {("sts_gender", "pearson_bls"): "STS gender r", ("sts_gender", "spearman_bls"): "STS gender ρ",
+          ("sts_gender", "mean_abs_delta"): "STS mean |delta|", ("winogender", "bias_r"): "Winogender bias r",
+          ("winogender", "accuracy"): "Winogender accuracy"}
+READINGS = {("sts_gender", "pearson_bls"): "similarity judgements follow occupational gender statistics more closely",
+            ("sts_gender", "spearman_bls"): "similarity judgements follow occupational gender statistics more closely",
+            ("winogender", "bias_r"): "pronoun resolution follows occupational gender statistics more closely"}
+DIRECTION_READINGS = {True: "better (task skill, not bias)", False: "larger gender gaps",
+                      None: "a stronger effect in the positive direction (0 is none)"}
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -52,30 +60,43 @@ class MetricInfo:
     higher_means: str
 
 
-METRICS: dict[tuple[str, str], MetricInfo] = {
-    ("sts_gender", "pearson_bls"): MetricInfo(
-        "STS gender r", "Pearson r over the 60 occupations between the similarity gap sim(occupation, woman) − "
-        "sim(occupation, man) and the share of women in the occupation (BLS)",
-        "similarity judgements follow occupational gender statistics more closely"),
-    ("sts_gender", "spearman_bls"): MetricInfo(
-        "STS gender ρ", "Spearman ρ over the 60 occupations between the similarity gap and BLS % female",
-        "similarity judgements follow occupational gender statistics more closely"),
-    ("sts_gender", "mean_abs_delta"): MetricInfo(
-        "STS mean |delta|", "mean absolute similarity gap between the 'woman' and 'man' versions of a sentence",
-        "larger gender gaps in similarity, whatever their direction"),
-    ("winogender", "bias_r"): MetricInfo(
-        "Winogender bias r", "Pearson r over the 60 occupations between P(occupation | she) − P(occupation | he) "
-        "and the share of women in the occupation (BLS)",
-        "pronoun resolution follows occupational gender statistics more closely"),
-    ("winogender", "accuracy"): MetricInfo(
-        "Winogender accuracy", "share of Winogender sentences whose pronoun is resolved to the correct referent",
-        "better pronoun resolution (task skill, not bias)"),
-}
+def _stress_test(name: str):
+    """The registered stress test (the one home of what its metrics mean), or None for a name not registered here."""
+    try:
+        from nlp_underspec.stress.registry import get_stress_test
+
+        return get_stress_test(name)
+    except (UsageError, ImportError):
+        return None
+
+
+def headline_metric(test: str) -> str | None:
+    """The metric a stress test is judged by: the first of its registered headline metrics."""
+    registered = _stress_test(test)
+    headline = getattr(registered, "headline", ()) if registered is not None else ()
+    return headline[0] if headline else None
+
+
+def per_occupation_metric(test: str) -> str | None:
+    """The metric of scores.parquet's per-occupation rows of a test (``delta`` for sts_gender, ``bias`` for winogender)."""
+    registered = _stress_test(test)
+    return getattr(registered, "per_occupation_metric", None) if registered is not None else None
+
+
+def task_for_test(test: str) -> str | None:
+    """The fine-tuning task whose model a stress test scores (the sweep's mapping: sts_gender -> stsb, winogender -> coref)."""
+    from nlp_underspec.sweep.plan import TASK_FOR_TEST
+
+    return TASK_FOR_TEST.get(test)
 
 
 def metric_info(test: str, metric: str) -> MetricInfo:
-    return METRICS.get((test, metric), MetricInfo(f"{test} {metric}", f"'{metric}' of the '{test}' stress test",
-                                                  "a larger value of this metric"))
+    registered = _stress_test(test)
+    info = registered.metrics.get(metric) if registered is not None else None
+    measures = info.description if info is not None else f"'{metric}' of the '{test}' stress test"
+    reading = READINGS.get((test, metric)) or (DIRECTION_READINGS[info.higher_is_better] if info is not None
+                                               else "a larger value of this metric")
+    return MetricInfo(LABELS.get((test, metric), f"{test} {metric}"), measures, reading)
 
 
 def metric_key(test: str, metric: str) -> str:
@@ -181,8 +202,7 @@ class Family:
         tests = tuple(result.tests) if result else ()
         if run.task is None:
             return tests
-        wanted = TASK_TESTS.get(run.task)
-        return tests if wanted is None else tuple(t for t in tests if t in wanted)
+        return tuple(t for t in tests if task_for_test(t) in (run.task, None))
 
     def pretrained_runs(self) -> list[RunFolder]:
         return [r for r in self.runs if r.kind == "pretrained"]
@@ -195,8 +215,8 @@ class Family:
         tests = list(dict.fromkeys(t for m in self.models for t in m.tests))
         pairs = []
         for test in tests:
-            metric = HEADLINE.get(test)
-            if metric is None:
+            metric = headline_metric(test)
+            if metric is None or all(m.value(test, metric) is None for m in self.models):
                 candidates = [p for m in self.models for p in m.stress_metrics() if p[0] == test]
                 metric = candidates[0][1] if candidates else None
             if metric and any(m.value(test, metric) is not None for m in self.models):
@@ -280,7 +300,7 @@ def _kind_of(entry: dict[str, Any], name: str) -> str:
 def _iid_from_scores(scores: pd.DataFrame, name: str) -> dict[str, dict[str, float]]:
     if scores.empty:
         return {}
-    rows = scores[(scores["model"] == name) & scores["occupation"].isna() & scores["test"].isin(list(TASK_TESTS))]
+    rows = scores[(scores["model"] == name) & scores["occupation"].isna() & scores["test"].isin(list(TASKS))]
     iid: dict[str, dict[str, float]] = {}
     for row in rows.itertuples(index=False):
         iid.setdefault(str(row.test), {})[str(row.metric)] = float(row.value)

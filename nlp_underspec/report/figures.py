@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from nlp_underspec.report.family import Family, iter_values, metric_info
+from nlp_underspec.report.family import (Family, headline_metric, iter_values, metric_info,
+                                         per_occupation_metric)
 
 MAX_PANELS = 36  # beyond this a small-multiples grid is unreadable; the caption says how many were left out
 SEED_COLOURS = "tab10"
-PER_OCCUPATION_METRIC = {"sts_gender": "delta", "winogender": "bias"}
 PER_OCCUPATION_LABEL = {"sts_gender": "sim(occ., woman) − sim(occ., man)",
                         "winogender": "P(occ. | she) − P(occ. | he)"}
 
@@ -62,7 +62,7 @@ def _model_order(models: list[str], family: Family) -> list[str]:
 def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
     """Small multiples: each model's per-occupation score against BLS % female, with its least-squares line."""
     rows = family.per_occupation(test)
-    metric = PER_OCCUPATION_METRIC.get(test)
+    metric = per_occupation_metric(test)
     if rows.empty or metric is None:
         return None
     rows = rows[rows["metric"] == metric]
@@ -79,7 +79,7 @@ def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
     plt = _pyplot()
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 0.6, 2.3 * nrows + 0.7), sharex=True, sharey=True,
                              squeeze=False)
-    headline = {"sts_gender": "pearson_bls", "winogender": "bias_r"}.get(test)
+    headline = headline_metric(test)
     pretrain_seeds, _ = family.seeds_of()
     for ax, name in zip(axes.flat, shown):
         part = rows[rows["model"] == name]
@@ -120,7 +120,7 @@ def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
 def by_seed_figure(family: Family) -> Figure | None:
     """Each headline stress metric, one column of points per pretraining seed (the MultiBERTs picture)."""
     metrics = family.headline_metrics()
-    if not metrics:
+    if not metrics or not any(m.pretrain_seed is not None for m in family.models):
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics) + 0.4, 3.6), squeeze=False)
@@ -178,6 +178,35 @@ def _seed_legend(fig, pretrain_seeds: list[int]) -> None:
                       label=f"pretraining seed {seed}") for seed in pretrain_seeds[:10]]
     if handles:
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5), fontsize=7, frameon=False)
+
+
+def per_model_figure(family: Family) -> Figure | None:
+    """Each model's headline stress metrics with their 95% intervals (for models without seeds to group by)."""
+    metrics = family.headline_metrics()
+    models = [m for m in family.models if any(m.value(t, k) is not None for t, k in metrics)][:MAX_PANELS]
+    if not metrics or not models:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics) + 1.6, 0.35 * len(models) + 1.4),
+                             squeeze=False, sharey=True)
+    for ax, (test, metric) in zip(axes.flat, metrics):
+        for row, model in enumerate(models):
+            value, ci = model.value(test, metric), model.ci95(test)
+            if value is None:
+                continue
+            if ci is not None:
+                ax.plot(ci, [row, row], color="0.4", lw=1.5)
+            ax.scatter([value], [row], color="tab:blue", s=28, zorder=3)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.set_yticks(range(len(models)), [m.name for m in models], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(metric)
+        ax.set_title(metric_info(test, metric).label, fontsize=10)
+    fig.tight_layout()
+    caption = ("Each row is one model: the dot is its headline stress metric and the grey bar its 95% interval from "
+               "summary.json. Values right of 0 mean the model ties occupations to women in step with their share of "
+               "women (BLS). Two models whose bars overlap widely cannot be told apart by this test.")
+    return Figure("per_model", "Stress metrics per model", caption, fig)
 
 
 # ------------------------------------------------------------------------------------------------ iid vs stress
@@ -357,9 +386,14 @@ def all_figures(family: Family) -> tuple[list[Figure], list[str]]:
         if any(test in m.tests for m in family.models):
             figure = per_occupation_figure(family, test, bls)
             if figure is None:
-                missing.append(f"Per-occupation {test} scores: not in scores.parquet (no rows with an occupation).")
+                where = "no scores.parquet" if family.scores.empty else "scores.parquet has no rows with an occupation"
+                missing.append(f"Per-occupation {test} scores: not drawn ({where}).")
             figures.append(figure)
-    figures.append(by_seed_figure(family))
+    by_seed = by_seed_figure(family)
+    if by_seed is None:
+        missing.append("Stress metrics by pretraining seed: no model has a recorded pretraining seed.")
+        by_seed = per_model_figure(family)
+    figures.append(by_seed)
     iid = iid_vs_stress_figure(family)
     if iid is None:
         missing.append("iid vs stress: no model has both an iid metric and a stress metric.")

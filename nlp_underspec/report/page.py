@@ -23,7 +23,7 @@ REPORT = "report"
 INDEX = "index.html"
 FIGURES = "figures"
 PNG_DPI = 110
-SHORT_NAMES = {"by_pretraining_seed": "By seed", "iid_vs_stress": "iid vs stress", "variance_split": "Variance split",
+SHORT_NAMES = {"by_pretraining_seed": "By seed", "per_model": "Per model", "iid_vs_stress": "iid vs stress", "variance_split": "Variance split",
                "multibootstrap": "Multi-Bootstrap"}
 
 
@@ -144,8 +144,11 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
     inputs = ["summary.json"] + (["scores.parquet"] if not family.scores.empty else []) + (
         [ANALYSIS] if family.has_analysis else []) + (["manifest.json"] if family.manifest else [])
     versions = family.summary.get("versions")
+    recipe = (family.manifest or {}).get("recipe")
+    description = recipe.get("description") if isinstance(recipe, dict) else None
     return _template().render(
-        family=family, version=__version__, root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
+        description=description if isinstance(description, str) else None, family=family, version=__version__,
+        root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
         iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures,
         missing=missing + _skipped_notes(family),
         inputs=inputs, runs=len(family.runs),
