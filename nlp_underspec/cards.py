@@ -17,15 +17,22 @@ import functools
 import logging
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Protocol
+from typing import Any, Protocol
 
 from nlp_underspec import __version__
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import atomic_write_text, read_json, staged_output
-from nlp_underspec.report.family import (Family, ModelResult, RunFolder, metric_info, metric_key)
+from nlp_underspec.report.family import (
+    Family,
+    ModelResult,
+    RunFolder,
+    metric_info,
+    metric_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +62,8 @@ ARCHITECTURES = {  # config.json architecture -> (import line, class to load it 
     "BertForSequenceClassification": ("from transformers import AutoModelForSequenceClassification, AutoTokenizer",
                                       "AutoModelForSequenceClassification"),
     "BertModel": ("from transformers import AutoModel, AutoTokenizer", "AutoModel"),
-    "BertForCandidateScoring": ("from transformers import AutoTokenizer\n"
-                                "from nlp_underspec.modeling import BertForCandidateScoring", "BertForCandidateScoring"),
+    "BertForCandidateScoring": (("from transformers import AutoTokenizer\n"
+                                "from nlp_underspec.modeling import BertForCandidateScoring"), "BertForCandidateScoring"),
 }
 PIPELINE_TAGS = {"BertForMaskedLM": "fill-mask", "BertForSequenceClassification": "text-classification",
                  "BertModel": "feature-extraction"}

@@ -20,9 +20,10 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json, atomic_write_text, staged_output

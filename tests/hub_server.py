@@ -117,11 +117,11 @@ def _collection_json(collection: Collection) -> dict:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "HubServer"
+    server: HubServer
     protocol_version = "HTTP/1.1"
 
     # ------------------------------------------------------------------------------------------------- plumbing
-    def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+    def log_message(self, format, *args):
         return
 
     def _token(self) -> str | None:
@@ -174,13 +174,13 @@ class _Handler(BaseHTTPRequestHandler):
                 headers["X-Error-Code"] = err.code
             self._send(err.status, err.body or {"error": err.message}, headers=headers, head=method == "HEAD")
 
-    def do_GET(self):  # noqa: N802 - http.server API
+    def do_GET(self):
         self._dispatch("GET")
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         self._dispatch("POST")
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         self._dispatch("HEAD")
 
 
@@ -200,7 +200,7 @@ class HubServer(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:  # noqa: PYI034 - typing.Self needs Python 3.11; the package supports 3.10
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
         return self
@@ -294,7 +294,7 @@ class HubServer(ThreadingHTTPServer):
 
     def _validate_yaml(self, h, query):
         content = h._json_body().get("content", "")
-        match = re.match(r"^---\n(.*?)\n---", content, flags=re.S)
+        match = re.match(r"^---\n(.*?)\n---", content, flags=re.DOTALL)
         if match:
             try:
                 meta = yaml.safe_load(match.group(1))

@@ -83,12 +83,12 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
             rows += _occupation_rows(ft_name, p, f, "sts_gender", "delta", occupations, delta)
             rows += _occupation_rows(ft_name, p, f, "winogender", "bias", occupations, wbias)
             for task, metrics in iid.items():
-                rows += [dict(model=ft_name, pretrain_seed=p, finetune_seed=f, test=task, metric=m, value=v,
-                              occupation=None) for m, v in metrics.items()]
+                rows += [{"model": ft_name, "pretrain_seed": p, "finetune_seed": f, "test": task, "metric": m, "value": v,
+                              "occupation": None} for m, v in metrics.items()]
     for model in models:
         for test, values in model["tests"].items():
-            rows += [dict(model=model["model"], pretrain_seed=model["pretrain_seed"],
-                          finetune_seed=model["finetune_seed"], test=test, metric=m, value=v, occupation=None)
+            rows += [{"model": model["model"], "pretrain_seed": model["pretrain_seed"],
+                          "finetune_seed": model["finetune_seed"], "test": test, "metric": m, "value": v, "occupation": None}
                      for m, v in values.items() if isinstance(v, float)]
     write_scores(root / "scores.parquet", scores_frame(rows))
     write_summary(root / "summary.json", models=models, versions={"nlp_underspec": "0.1.0", "torch": "2.13.0"},
@@ -122,7 +122,7 @@ def _wino(bias, bls, *, resolver) -> dict:
 
 
 def _occupation_rows(name, p, f, test, metric, occupations, values) -> list[dict]:
-    return [dict(model=name, pretrain_seed=p, finetune_seed=f, test=test, metric=metric, value=float(v), occupation=o)
+    return [{"model": name, "pretrain_seed": p, "finetune_seed": f, "test": test, "metric": metric, "value": float(v), "occupation": o}
             for o, v in zip(occupations, values)]
 
 

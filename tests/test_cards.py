@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report_family import build_family  # noqa: E402
+from report_family import build_family
 
-from nlp_underspec import cards  # noqa: E402
-from nlp_underspec.cli import main  # noqa: E402
-from nlp_underspec.errors import UsageError  # noqa: E402
-from nlp_underspec.report.family import load_family  # noqa: E402
-from nlp_underspec.results import write_summary  # noqa: E402
+from nlp_underspec import cards
+from nlp_underspec.cli import main
+from nlp_underspec.errors import UsageError
+from nlp_underspec.report.family import load_family
+from nlp_underspec.results import write_summary
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -176,12 +176,12 @@ def test_card_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
         (["--results", str(results)], "--results needs --model CKPT: the checkpoint (path or Hub id) whose card to write."),
         ([str(results), "--model", "x"], "Pass either an experiment folder or --model/--results, not both."),
         (["--model", "other-bret", "--results", str(results)],
-         f"{results / 'summary.json'}: Unknown model 'other-bret'. Did you mean 'other-bert'? Available: "
-         f"all-MiniLM-L6-v2, other-bert. Evaluate it first with `nlp-underspec evaluate other-bret --out {results}`."),
-        ([str(tmp_path / "nothing")], f"{tmp_path / 'nothing'} does not exist. Pass the experiment folder that holds "
-                                      "summary.json (e.g. runs/tiny)."),
-        ([str(tmp_path)], f"{tmp_path} has no summary.json. Run `nlp-underspec evaluate` or `nlp-underspec run` to "
-                          "produce it."),
+         (f"{results / 'summary.json'}: Unknown model 'other-bret'. Did you mean 'other-bert'? Available: "
+         f"all-MiniLM-L6-v2, other-bert. Evaluate it first with `nlp-underspec evaluate other-bret --out {results}`.")),
+        ([str(tmp_path / "nothing")], (f"{tmp_path / 'nothing'} does not exist. Pass the experiment folder that holds "
+                                      "summary.json (e.g. runs/tiny).")),
+        ([str(tmp_path)], (f"{tmp_path} has no summary.json. Run `nlp-underspec evaluate` or `nlp-underspec run` to "
+                          "produce it.")),
     ]
     for argv, message in cases:
         assert main(["card", *argv]) == 2, argv
@@ -209,9 +209,18 @@ def test_family_card_with_hub_layout_names_the_repos(family_dir):
 
 def test_templates_ship_with_the_installed_package(tmp_path):
     """`pip install .` puts model_cards/ inside the package, and the installed package finds it there."""
+    import shutil
+
+    source = tmp_path / "source"  # build from a copy: setuptools writes build/ beside the sources it builds
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("nlp_underspec", "model_cards"):
+        shutil.copytree(REPO / name, source / name, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(REPO)], check=True, capture_output=True, timeout=300)
+                    "--target", str(target), str(source)], check=True, capture_output=True, timeout=300)
     env = dict(os.environ, PYTHONPATH=str(target))
     out = subprocess.run([sys.executable, "-c", "from nlp_underspec.cards import templates_dir; print(templates_dir())"],
                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True, timeout=120).stdout.strip()

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from headless_chromium import MISSING, find_chromium, open_page  # noqa: E402
-from report_family import build_family  # noqa: E402
+from headless_chromium import MISSING, find_chromium, open_page
+from report_family import build_family
 
-from nlp_underspec.cli import main  # noqa: E402
-from nlp_underspec.errors import UsageError  # noqa: E402
-from nlp_underspec.report import build_report  # noqa: E402
-from nlp_underspec.report.family import RESULTS_DONT_MATCH_RUNS, load_family  # noqa: E402
+from nlp_underspec.cli import main
+from nlp_underspec.errors import UsageError
+from nlp_underspec.report import build_report
+from nlp_underspec.report.family import RESULTS_DONT_MATCH_RUNS, load_family
 
 FULL_FIGURES = {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed", "iid_vs_stress",
                 "variance_split", "multibootstrap", "pca_sts_gender"}
@@ -50,7 +50,7 @@ def test_report_writes_page_and_every_figure_with_caption(built):
         assert (root / "report" / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert b"<svg" in (root / "report" / "figures" / f"{name}.svg").read_bytes()[:2000]
     html = index.read_text(encoding="utf-8")
-    captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, flags=re.S)
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", html, flags=re.DOTALL)
     assert len(captions) == len(FULL_FIGURES) == html.count('src="data:image/png;base64,')
     assert all(len(re.sub(r"<[^>]+>", "", c)) > 200 for c in captions)  # says what it shows and how to read it
     assert not re.search(r"""(src|href)=["']https?:""", html)  # nothing fetched from the network

@@ -11,8 +11,13 @@ from typing import Any
 
 import numpy as np
 
-from nlp_underspec.report.family import (Family, headline_metric, iter_values, metric_info,
-                                         per_occupation_metric)
+from nlp_underspec.report.family import (
+    Family,
+    headline_metric,
+    iter_values,
+    metric_info,
+    per_occupation_metric,
+)
 
 MAX_PANELS = 36  # beyond this a small-multiples grid is unreadable; the caption says how many were left out
 SEED_COLOURS = "tab10"
@@ -124,7 +129,7 @@ def by_seed_figure(family: Family) -> Figure | None:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics) + 0.4, 3.6), squeeze=False)
-    pretrain_seeds, finetune_seeds = family.seeds_of()
+    pretrain_seeds, _ = family.seeds_of()
     rng = np.random.default_rng(0)  # jitter only; fixed so the figure is the same every time
     for ax, (test, metric) in zip(axes.flat, metrics):
         for kind, marker in KIND_MARKERS.items():
