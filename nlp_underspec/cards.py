@@ -505,7 +505,10 @@ def _versions(versions: Any) -> str | None:
 def training_section(family: Family, run: RunFolder, *, step: int | None = None) -> str:
     record = run.record
     seeds = ", ".join(f"{k} {v}" for k, v in run.seeds.items() if v is not None) or "not recorded"
-    facts = [("Family", family.name), ("Run id", run.run_id),
+    recipe = (family.manifest or {}).get("recipe")
+    description = recipe.get("description") if isinstance(recipe, dict) else None
+    facts = [("Family (recipe)", family.name + (f": {description}" if isinstance(description, str) and description
+                                                 else "")), ("Run id", run.run_id),
              ("Kind", run.kind if run.task is None else f"{run.kind} on {run.task}"),
              ("Seeds", seeds)]
     if step is not None:

@@ -381,7 +381,7 @@ def push(plan: PushPlan, *, token: str | None = None, endpoint: str | None = Non
                                "connection (or HF_ENDPOINT) and run the same command again.", token)) from None
     steps = _steps(plan)
     family_card = _family_card(plan)
-    with tempfile.TemporaryDirectory(prefix="nlp_underspec-push-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".nlp_underspec-push-", dir=_scratch_parent(plan.family.root)) as tmp:
         for index, (description, repo, revision, action) in enumerate(steps):
             try:
                 result = action(api, Path(tmp), family_card, token)
@@ -400,6 +400,11 @@ def push(plan: PushPlan, *, token: str | None = None, endpoint: str | None = Non
     if outcome.collection:
         say(f"collection: {outcome.collection}")
     return outcome
+
+
+def _scratch_parent(root: Path) -> Path | None:
+    """Where upload folders are assembled: beside the checkpoints, so files are hard links, not copies (big models)."""
+    return root if os.access(root, os.W_OK) else None
 
 
 def _steps(plan: PushPlan) -> list[tuple[str, str, str, Callable]]:

@@ -138,6 +138,7 @@ def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commi
     assert [r["commit"] for r in second.results] == [r["commit"] for r in first.results]
     assert len(api.get_collection(first.collection).items) == len(REPOS)
     assert all(authenticated for method, _, authenticated in test_hub.requests if method == "POST")
+    assert not list(family_dir.glob(".nlp_underspec-push-*"))  # upload folders are assembled beside, then removed
 
 
 def test_pushed_checkpoints_load_with_from_pretrained(family_dir, test_hub, tmp_path, monkeypatch):
