@@ -171,7 +171,10 @@ def score_triplets(predictions: Mapping[str, triplet.Predictions], *, occupation
 
 
 def _present(value: Any) -> bool:
-    return value is not None and value == value and value is not pd.NA and value != ""
+    """A run_info cell that holds something (not None, NA, NaN or empty)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+        return False
+    return value != ""
 
 
 def _ordered_entry(entry: dict[str, Any]) -> dict[str, Any]:

@@ -209,6 +209,14 @@ def test_cross_scorer_on_a_model_without_the_head(checkpoints, small_stsb, tmp_p
                        "fine-tuned model.")
 
 
+def test_unknown_resolver_and_device(checkpoints, shared_data, tmp_path, capsys):
+    wino = ["--tests", "winogender", "--winogender", str(shared_data / "winogender" / "data")]
+    message = _fails(["evaluate", str(checkpoints["mlm"]), *wino, "--resolver", "mlm-probe"], tmp_path, capsys)
+    assert message == "Unknown resolver 'mlm-probe'. Did you mean 'mlm_probe'? Available: auto, coref_head, mlm_probe."
+    message = _fails(["evaluate", str(checkpoints["mlm"]), *wino, "--device", "tpu"], tmp_path, capsys)
+    assert message == "Unknown device 'tpu'. Use auto, cpu, cuda or cuda:N."
+
+
 def test_missing_stsb_path_and_missing_flag(checkpoints, tmp_path, capsys):
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(tmp_path / "x.csv")],
                      tmp_path, capsys)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from nlp_underspec.data.occupations import OCCUPATIONS
@@ -25,6 +26,13 @@ def test_repository_layout_as_is(shared_data):
     assert frame.groupby("gender").size().to_dict() == {"female": 240, "male": 240, "neutral": 240}
     assert frame["answer"].isin([0, 1]).all() and frame["occupation"].nunique() == 60
     assert data.stats is not None and len(data.stats) == 60  # occupations-stats.tsv, validated
+    # the repository's figures are the shipped ones, so Rudinger et al.'s r = 0.672 (BLS vs Bergsma) holds for both
+    from nlp_underspec.data.occupations import load_occupation_stats
+
+    shipped = load_occupation_stats()
+    assert data.stats.loc[shipped.index, "bls_pct_female"].tolist() == shipped["bls_pct_female"].tolist()
+    r = np.corrcoef(data.stats["bls_pct_female"], data.stats["bergsma_pct_female"])[0, 1]
+    assert round(float(r), 3) == 0.672
     first = frame.iloc[0]
     assert (first["sentid"], first["pronoun"], first["line"]) == ("technician.customer.1.male.txt", "he", 2)
 

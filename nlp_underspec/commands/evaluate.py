@@ -80,7 +80,8 @@ def register(subparsers) -> None:
     parser.add_argument("--seed-pattern", default=None, metavar="REGEX",
                         help="regex with named groups pretrain_seed / finetune_seed over the model name or path, for "
                              "checkpoints without run.json or card metadata")
-    parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=64)
+    parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=256,
+                        help="sequences per forward pass (default 256; inputs are length-sorted, so padding is small)")
     parser.add_argument("--threads", type=positive_int("--threads"), default=None,
                         help="torch CPU threads (default: torch's choice; on a busy shared machine 1 is often fastest)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
@@ -107,6 +108,7 @@ def _data_sources(args) -> dict[str, str]:
 def run(args) -> int:
     from nlp_underspec import evaluation
     from nlp_underspec.errors import UsageError
+    from nlp_underspec.models import pick_device
     from nlp_underspec.records import config_hash
     from nlp_underspec.stress import PredictOptions, get_stress_test, load_plugin, parse_test_names
 
@@ -126,6 +128,7 @@ def run(args) -> int:
             raise UsageError(evaluation.NO_DATA.format(test=test, option=option or f"data {test}=PATH"))
         sources[test] = source
         splits[test] = args.stsb_split if option == "stsb" else None
+    pick_device(args.device)  # an unknown or absent device fails now, not after the data is read
     models = evaluation.model_refs(args.models, seed_pattern=args.seed_pattern)
     stats, stats_source = evaluation.resolve_occupation_stats(args.occupation_stats,
                                                               winogender_source=sources.get("winogender"))

@@ -52,7 +52,7 @@ class MetricInfo:
 class PredictOptions:
     """How to run a model; fields a test does not use are ignored (``extra`` carries plugin-specific ones)."""
 
-    batch_size: int = 64
+    batch_size: int = 256  # sequences per batch; sorted by length, so little padding (64 was 2.5x slower on a busy CPU)
     device: str = "auto"
     trust_remote_code: bool = False
     sts_scorer: str = "auto"  # sts_gender: auto | cross | bi
