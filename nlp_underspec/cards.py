@@ -30,6 +30,7 @@ from nlp_underspec.report.family import (
     Family,
     ModelResult,
     RunFolder,
+    iid_candidates,
     metric_info,
     metric_key,
 )
@@ -283,17 +284,6 @@ def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None,
     return facts, None
 
 
-IID_PREFERENCE = ("dev_pearson", "dev_spearman", "dev_accuracy")
-
-
-def _iid_candidates(test: str) -> list[str]:
-    """The iid metrics a stress test is read against, best first: its own task's dev metrics, then its accuracy."""
-    from nlp_underspec.report.family import task_for_test
-
-    task = task_for_test(test)
-    return ([f"{task}/{metric}" for metric in IID_PREFERENCE] if task else []) + [f"{test}/accuracy"]
-
-
 def _pair_entry(family: Family, section: str, test: str, metric: str, population: str | None) -> dict | None:
     """The analysis.json pair entry (spread_ratio / iid_vs_stress) for this stress metric and its own task's iid metric."""
     entry = family.analysis_metric(test, metric, population)
@@ -301,7 +291,7 @@ def _pair_entry(family: Family, section: str, test: str, metric: str, population
     stress_keys = {key for key, value in metrics.items() if value is entry} or {metric_key(test, metric)}
     items = [item for item in family.analysis.get(section) or []
              if isinstance(item, dict) and item.get("stress") in stress_keys]
-    for preferred in _iid_candidates(test):
+    for preferred in iid_candidates(test):
         for item in items:
             if str(item.get("iid", "")).split("@")[0] == preferred:
                 return item

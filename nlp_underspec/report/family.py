@@ -91,6 +91,15 @@ def task_for_test(test: str) -> str | None:
     return TASK_FOR_TEST.get(test)
 
 
+IID_PREFERENCE = ("dev_pearson", "dev_spearman", "dev_accuracy")
+
+
+def iid_candidates(test: str) -> list[str]:
+    """The iid metrics a stress test is read against, best first: its own task's dev metrics, then its accuracy."""
+    task = task_for_test(test)
+    return ([f"{task}/{metric}" for metric in IID_PREFERENCE] if task else []) + [f"{test}/accuracy"]
+
+
 def metric_info(test: str, metric: str) -> MetricInfo:
     registered = _stress_test(test)
     info = registered.metrics.get(metric) if registered is not None else None

@@ -14,6 +14,7 @@ import numpy as np
 from nlp_underspec.report.family import (
     Family,
     headline_metric,
+    iid_candidates,
     iter_values,
     metric_info,
     per_occupation_metric,
@@ -218,27 +219,22 @@ def per_model_figure(family: Family) -> Figure | None:
 
 
 def _iid_stress_pairs(family: Family) -> list[tuple[str, str, str, str, dict | None]]:
-    """(iid task, iid metric, test, metric, analysis entry or None) to draw."""
-    pairs = []
+    """One (iid task, iid metric, test, metric, analysis entry or None) per headline stress metric: the stress metric
+    against its own task's iid metric (the pair a reader asks about; analysis.json has every combination)."""
     entries = [e for e in family.analysis.get("iid_vs_stress") or [] if isinstance(e, dict)]
-    for entry in entries:
-        try:
-            iid_task, iid_metric = str(entry["iid"]).split("/", 1)
-            test, metric = str(entry["stress"]).split("/", 1)
-        except (KeyError, ValueError):
-            continue
-        pairs.append((iid_task, iid_metric, test, metric, entry))
-    if not pairs:
-        defaults = {"sts_gender": ("stsb", "dev_pearson"), "winogender": ("coref", "dev_accuracy")}
-        for test, metric in family.headline_metrics():
-            if test in defaults:
-                pairs.append((*defaults[test], test, metric, None))
-    usable = []
-    for iid_task, iid_metric, test, metric, entry in pairs:
-        points = [(m.value(iid_task, iid_metric), m.value(test, metric)) for m in family.models]
-        if sum(1 for a, b in points if a is not None and b is not None) >= 2:
-            usable.append((iid_task, iid_metric, test, metric, entry))
-    return usable
+    pairs = []
+    for test, metric in family.headline_metrics():
+        for candidate in iid_candidates(test):
+            iid_task, iid_metric = candidate.split("/", 1)
+            both = sum(1 for m in family.models
+                       if m.value(iid_task, iid_metric) is not None and m.value(test, metric) is not None)
+            if both < 2:
+                continue
+            entry = next((e for e in entries if e.get("stress") == f"{test}/{metric}" and e.get("iid") == candidate),
+                         None)
+            pairs.append((iid_task, iid_metric, test, metric, entry))
+            break
+    return pairs
 
 
 def iid_vs_stress_figure(family: Family) -> Figure | None:
