@@ -20,6 +20,7 @@ from nlp_underspec.report.family import (
     per_occupation_metric,
 )
 
+MIN_CORRELATION_MODELS = 3  # fewer points than this say nothing about a rank correlation (the analysis needs 3 too)
 MAX_PANELS = 36  # beyond this a small-multiples grid is unreadable; the caption says how many were left out
 SEED_COLOURS = "tab10"
 PER_OCCUPATION_LABEL = {"sts_gender": "sim(occ., woman) − sim(occ., man)",
@@ -228,7 +229,7 @@ def _iid_stress_pairs(family: Family) -> list[tuple[str, str, str, str, dict | N
             iid_task, iid_metric = candidate.split("/", 1)
             both = sum(1 for m in family.models
                        if m.value(iid_task, iid_metric) is not None and m.value(test, metric) is not None)
-            if both < 2:
+            if both < MIN_CORRELATION_MODELS:
                 continue
             entry = next((e for e in entries if e.get("stress") == f"{test}/{metric}" and e.get("iid") == candidate),
                          None)
@@ -397,7 +398,8 @@ def all_figures(family: Family) -> tuple[list[Figure], list[str]]:
     figures.append(by_seed)
     iid = iid_vs_stress_figure(family)
     if iid is None:
-        missing.append("iid vs stress: no model has both an iid metric and a stress metric.")
+        missing.append(f"iid vs stress: fewer than {MIN_CORRELATION_MODELS} models have both an iid metric and a "
+                       "stress metric.")
     figures.append(iid)
     for name, builder, note in (("variance", variance_split_figure, "Variance split by pretraining seed"),
                                 ("multibootstrap", multibootstrap_figure, "Multi-Bootstrap intervals")):
