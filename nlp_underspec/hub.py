@@ -58,6 +58,7 @@ PUSH_FAILED = ("Push stopped at {repo}{revision} while {step}: {error}. Done: {d
 _NAME_PART = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
 _CHECKPOINT_FILE = re.compile(r".+\.(json|safetensors|txt|model|bin)$")
 _NOT_WEIGHTS = ("optimizer", "scheduler", "random_states", "rng_state", "training_args", "trainer_state")
+_NOT_PUBLISHED = {"log.txt", "stages.json"}  # training logs hold local paths and timings, not the model
 
 
 class PushError(UsageError):
@@ -218,11 +219,12 @@ def plan_summary(plan: PushPlan) -> dict[str, Any]:
 def checkpoint_files(folder: Path) -> list[str]:
     """The files of a checkpoint folder that belong on the Hub: weights, config, tokenizer, run record.
 
-    Sub-folders (intermediate steps, accelerate state) and optimizer state are left out; pickled ``.bin`` weights only
-    when there is no safetensors file.
+    Sub-folders (intermediate steps, accelerate state), optimizer state and the training log are left out; pickled
+    ``.bin`` weights only when there is no safetensors file.
     """
     names = [p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-             and _CHECKPOINT_FILE.match(p.name) and not any(word in p.name for word in _NOT_WEIGHTS)]
+             and _CHECKPOINT_FILE.match(p.name) and not any(word in p.name for word in _NOT_WEIGHTS)
+             and p.name not in _NOT_PUBLISHED]
     if any(name.endswith(".safetensors") for name in names):
         names = [name for name in names if not name.endswith(".bin")]
     return sorted(name for name in names if name != "README.md")

@@ -60,6 +60,7 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
             _place(make_checkpoint, "mlm", folder)
             for step in steps:
                 _place(make_checkpoint, "mlm", folder / f"step_{step}")
+            (folder / "log.txt").write_text("step 10 loss 3.2\n")  # the sweep keeps a log beside the weights
             _record(folder, run_id=name, kind="pretrain", seeds={"pretrain_seed": p, "mask_seed": 1000 + p},
                     config={"kind": "pretrain", "pretrain": {"lr": 0.003, "max_steps": 20}})
         bias = _correlated(rng, bls, 0.5 + 0.4 * p, 0.05)
@@ -90,7 +91,10 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
             rows += [{"model": model["model"], "pretrain_seed": model["pretrain_seed"],
                           "finetune_seed": model["finetune_seed"], "test": test, "metric": m, "value": v, "occupation": None}
                      for m, v in values.items() if isinstance(v, float)]
-    write_scores(root / "scores.parquet", scores_frame(rows))
+    # Like the sweep: the pretrained checkpoints' scores live in their own pretrained/scores.parquet.
+    pretrained = {m["model"] for m in models if m["kind"] == "pretrained"}
+    write_scores(root / "scores.parquet", scores_frame([r for r in rows if r["model"] not in pretrained]))
+    write_scores(root / "pretrained" / "scores.parquet", scores_frame([r for r in rows if r["model"] in pretrained]))
     write_summary(root / "summary.json", models=models, versions={"nlp_underspec": "0.1.0", "torch": "2.13.0"},
                   config_hash="abc123def4567890")
     if analysis:

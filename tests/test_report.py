@@ -56,6 +56,9 @@ def test_report_writes_page_and_every_figure_with_caption(built):
     assert not re.search(r"""(src|href)=["']https?:""", html)  # nothing fetched from the network
     assert "0.805" in html and "p01-f01" in html  # the glance table carries summary.json's numbers
     assert "0.800 [0.400, 0.950]" in html  # ICC and its interval from analysis.json
+    family = load_family(root)  # per-occupation rows of the pretrained checkpoints come from pretrained/scores.parquet
+    assert set(family.per_occupation("winogender")["model"]) == {"p00", "p01", "p00-f00", "p00-f01", "p01-f00", "p01-f01"}
+    assert len(family.per_occupation("winogender")) == 6 * 60
     after = _digests(root)
     assert {k: v for k, v in after.items() if not k.startswith("report/")} == before  # inputs untouched
 

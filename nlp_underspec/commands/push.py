@@ -63,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # "No files have been modified since last commit": our own progress line already says "unchanged".
+    for name in ("huggingface_hub.hf_api", "huggingface_hub._upload_pipeline"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     outcome = hub.push(plan, token=token, progress=print)
     print(f"done: {len(plan.repos())} repos, {outcome.new_commits} new commit(s), collection {outcome.collection}")
     return 0

@@ -30,6 +30,7 @@ from nlp_underspec.results import SCORES, SUMMARY, read_scores, read_summary
 log = logging.getLogger(__name__)
 
 ANALYSIS = "analysis.json"
+PRETRAINED_PART = "pretrained"  # where the sweep keeps the pretrained checkpoints' scores (sweep.pipeline.PRETRAINED_DIR)
 MANIFEST = "manifest.json"
 RUN_ID = re.compile(r"^p(\d+)(?:-f(\d+))?$|^f(\d+)$")
 STEP_FOLDER = re.compile(r"^step_(\d+)$")
@@ -337,6 +338,15 @@ def _model_results(summary: dict[str, Any], scores: pd.DataFrame, path: Path) ->
     return models
 
 
+def _read_scores(root: Path) -> pd.DataFrame:
+    """scores.parquet, plus the sweep's separate one for the pretrained checkpoints (empty when there is none)."""
+    frames = [read_scores(folder) for folder in (root, root / PRETRAINED_PART) if (folder / SCORES).is_file()]
+    if not frames:
+        return pd.DataFrame(columns=["model", "pretrain_seed", "finetune_seed", "test", "metric", "value", "occupation"])
+    scores = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return scores.drop_duplicates(["model", "test", "metric", "occupation"], keep="first").reset_index(drop=True)
+
+
 def _read_analysis(root: Path) -> tuple[dict[str, Any], bool]:
     path = root / ANALYSIS
     if not path.is_file():
@@ -425,8 +435,7 @@ def load_family(root: str | os.PathLike, *, check_runs: bool = True) -> Family:
     if not root.is_dir():
         raise UsageError(NOT_A_FOLDER.format(path=root))
     summary = read_summary(root)
-    scores = read_scores(root) if (root / SCORES).is_file() else pd.DataFrame(
-        columns=["model", "pretrain_seed", "finetune_seed", "test", "metric", "value", "occupation"])
+    scores = _read_scores(root)
     models = _model_results(summary, scores, root / SUMMARY)
     analysis, has_analysis = _read_analysis(root)
     runs = discover_runs(root)

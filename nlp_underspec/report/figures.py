@@ -21,6 +21,7 @@ from nlp_underspec.report.family import (
 )
 
 MIN_CORRELATION_MODELS = 3  # fewer points than this say nothing about a rank correlation (the analysis needs 3 too)
+SHARED_AXIS_RATIO = 10
 MAX_PANELS = 36  # beyond this a small-multiples grid is unreadable; the caption says how many were left out
 SEED_COLOURS = "tab10"
 PER_OCCUPATION_LABEL = {"sts_gender": "sim(occ., woman) − sim(occ., man)",
@@ -81,10 +82,13 @@ def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
     panel_models = [family.model(name) for name in shown]
     finetune_seeds = sorted({m.finetune_seed for m in panel_models if m and m.finetune_seed is not None})
     has_pretrained = any(m is not None and m.kind == "pretrained" for m in panel_models)
-    ncols = min(len(shown), max(len(finetune_seeds) + int(has_pretrained), 3), 6)
+    ncols = min(len(shown), max(len(finetune_seeds) + int(has_pretrained), 2), 6)
     nrows = int(np.ceil(len(shown) / ncols))
+    spans = rows.groupby("model")["value"].agg(lambda v: float(v.max() - v.min()))
+    # A shared y-axis compares magnitudes, but flattens a model whose gaps are 100 times smaller than its siblings'.
+    shared = bool(spans.min() > 0 and spans.max() / spans.min() < SHARED_AXIS_RATIO)
     plt = _pyplot()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 0.6, 2.3 * nrows + 0.7), sharex=True, sharey=True,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols + 0.6, 2.3 * nrows + 0.7), sharex=True, sharey=shared,
                              squeeze=False)
     headline = headline_metric(test)
     pretrain_seeds, _ = family.seeds_of()
@@ -116,6 +120,9 @@ def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
                f"{headline} from summary.json. A line rising from left to right means the model ties occupations to "
                "women in step with how many women work in them; a flat line around 0 means no such pattern. Panels "
                "are ordered by pretraining seed, then fine-tuning seed; colour marks the pretraining seed.")
+    caption += (" All panels share one y-axis, so heights compare across models." if shared else
+                " The y-axes differ between panels (the models' gaps differ in size by more than "
+                f"{SHARED_AXIS_RATIO}x): compare slopes through r, not heights.")
     if left_out:
         caption += f" {left_out} further model(s) are not drawn (at most {MAX_PANELS} panels)."
     return Figure(f"per_occupation_{test}", f"{test}: per-occupation scores against BLS % female", caption, fig)
