@@ -104,12 +104,16 @@ def _outer_template(name: str) -> str:
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
-    """A number as cards and the report print it.
+    """A number as cards print it: ``digits`` decimals, or significant digits for tiny gaps (similarity deltas).
 
-    >>> fmt(0.41234), fmt(-0.0001), fmt(None)
-    ('0.412', '-0.000', 'n/a')
+    >>> fmt(0.41234), fmt(-0.00041234), fmt(0), fmt(None)
+    ('0.412', '-0.000412', '0.000', 'n/a')
     """
-    return "n/a" if value is None else f"{value:.{digits}f}"
+    if value is None:
+        return "n/a"
+    if value != 0 and abs(value) < 10 ** -(digits - 1):
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
 
 
 def fmt_ci(ci: Any) -> str | None:
