@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_underspec import __version__
+from nlp_underspec.cards import fmt, fmt_ci
 from nlp_underspec.io import atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report.family import ANALYSIS, Family, load_family
 from nlp_underspec.report.figures import Figure, all_figures, close
@@ -28,13 +29,12 @@ SHORT_NAMES = {"by_pretraining_seed": "By seed", "per_model": "Per model", "iid_
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
+    """Numbers as the cards print them; "—" for anything that is not one (a skipped statement)."""
+    return fmt(float(value), digits) if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
 def _fmt_ci(ci: Any) -> str:
-    if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(isinstance(v, (int, float)) for v in ci):
-        return f"[{ci[0]:.3f}, {ci[1]:.3f}]"
-    return "—"
+    return fmt_ci(ci) or "—"
 
 
 def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
