@@ -35,40 +35,51 @@ def _tiny_mlm(vocab_size=50, seed=0):
 # ----------------------------------------------------------------------------------------------------------- masking
 
 
-def _mask(ids, seed, probability=0.15):
+def _mask(ids, keys, probability=0.15):
+    ids = ids.reshape(len(keys), -1)
     special = torch.isin(ids, torch.tensor([0, 1, 2, 3]))
-    return mlm.mask_tokens(ids, generator=torch.Generator().manual_seed(seed), probability=probability, mask_id=4,
+    return mlm.mask_tokens(ids, keys=np.asarray(keys, dtype=np.uint64), probability=probability, mask_id=4,
                            vocab_size=50, special=special)
 
 
-def test_masking_is_a_pure_function_of_its_generator_seed():
-    ids = torch.randint(5, 50, (2000,))
-    first, second, other = _mask(ids, 7), _mask(ids, 7), _mask(ids, 8)
-    assert torch.equal(first[0], second[0]) and torch.equal(first[1], second[1])
-    assert not torch.equal(first[1], other[1])
+def test_masking_is_a_pure_function_of_each_rows_key():
+    ids = torch.randint(5, 50, (2, 2000))
+    first, second = _mask(ids, [7, 9]), _mask(ids[1:], [9])
+    assert torch.equal(first[1][1], second[1][0])  # row 2 masks the same alone or beside another row
+    assert torch.equal(first[0][0], _mask(ids[:1], [7])[0][0])
+    assert not torch.equal(_mask(ids[:1], [7])[1], _mask(ids[:1], [8])[1])
 
 
 def test_masking_follows_bert_proportions_and_spares_special_tokens():
-    ids = torch.randint(5, 50, (20000,))
-    ids[::10] = 3  # [SEP]s must never become targets
-    inputs, labels = _mask(ids, 0)
+    ids = torch.randint(5, 50, (1, 20000))
+    ids[0, ::10] = 3  # [SEP]s must never become targets
+    inputs, labels = _mask(ids, [0])
     targets = labels != mlm.IGNORE_INDEX
-    assert not targets[::10].any()
-    assert 0.12 < targets.float().mean() / 0.9 < 0.18  # 15% of the non-special tokens
+    assert not targets[0, ::10].any()
+    assert 0.14 < targets.float().mean() / 0.9 < 0.16  # 15% of the non-special tokens
     assert torch.equal(labels[targets], ids[targets])
     replaced_by_mask = (inputs[targets] == 4).float().mean()
-    assert 0.75 < replaced_by_mask < 0.85
+    assert 0.77 < replaced_by_mask < 0.83
+    kept = (inputs[targets] == ids[targets]).float().mean()
+    assert 0.07 < kept < 0.14  # 10% kept, plus random replacements that drew the same token
     assert torch.equal(inputs[~targets], ids[~targets])
 
 
-def test_masked_blocks_depend_on_epoch_and_index_only():
+def _blocks_dataset(blocks, **kwargs):
+    return mlm.MaskedBlocks(blocks, mask_seed=3, probability=0.3, mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3],
+                            **kwargs)
+
+
+def test_masked_blocks_depend_on_seed_epoch_and_index_only():
     blocks = np.random.default_rng(0).integers(5, 50, size=(6, 16))
-    dataset = mlm.MaskedBlocks(blocks, mask_seed=3, probability=0.3, mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3])
-    again = mlm.MaskedBlocks(blocks, mask_seed=3, probability=0.3, mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3])
-    assert torch.equal(dataset[8]["labels"], again[8]["labels"])  # epoch 1, block 2: same in any instance, any order
-    assert not torch.equal(dataset[2]["labels"], dataset[8]["labels"])  # block 2 is masked afresh in epoch 1
-    assert torch.equal(dataset[8]["labels"][dataset[8]["labels"] >= 0],
-                       torch.as_tensor(blocks[2])[dataset[8]["labels"] >= 0])
+    dataset = _blocks_dataset(blocks)
+    alone = dataset.collate([dataset[8]])["labels"][0]  # epoch 1, block 2
+    among = _blocks_dataset(blocks).collate([dataset[3], dataset[8]])["labels"][1]
+    assert torch.equal(alone, among)  # same in any instance and any batch
+    assert not torch.equal(alone, dataset.collate([dataset[2]])["labels"][0])  # block 2 is masked afresh in epoch 1
+    assert torch.equal(alone[alone >= 0], torch.as_tensor(blocks[2])[alone >= 0])
+    other_seed = mlm.MaskedBlocks(blocks, mask_seed=4, probability=0.3, mask_id=4, vocab_size=50, special_ids=[0, 1, 2, 3])
+    assert not torch.equal(alone, other_seed.collate([other_seed[8]])["labels"][0])
 
 
 def test_pack_blocks_and_sentence_blocks():
@@ -80,13 +91,12 @@ def test_pack_blocks_and_sentence_blocks():
 
 
 def test_collate_pads_only_ragged_batches():
-    even = mlm.collate_masked([{"input_ids": torch.ones(4, dtype=torch.long), "labels": torch.zeros(4, dtype=torch.long)}
-                               for _ in range(2)], pad_id=0)
-    assert set(even) == {"input_ids", "labels"}
-    ragged = mlm.collate_masked([{"input_ids": torch.ones(n, dtype=torch.long), "labels": torch.ones(n, dtype=torch.long)}
-                                 for n in (2, 4)], pad_id=0)
-    assert ragged["attention_mask"].tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
-    assert ragged["labels"][0].tolist() == [1, 1, mlm.IGNORE_INDEX, mlm.IGNORE_INDEX]
+    even = _blocks_dataset(np.full((2, 4), 7))
+    assert set(even.collate([even[0], even[1]])) == {"input_ids", "labels"}
+    ragged = _blocks_dataset([np.full(2, 7), np.full(4, 7)])
+    batch = ragged.collate([ragged[0], ragged[1]])
+    assert batch["attention_mask"].tolist() == [[1, 1, 0, 0], [1, 1, 1, 1]]
+    assert batch["input_ids"][0, 2:].tolist() == [0, 0] and (batch["labels"][0, 2:] == mlm.IGNORE_INDEX).all()
 
 
 # ------------------------------------------------------------------------------------------------ masked-position head

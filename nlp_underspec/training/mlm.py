@@ -2,9 +2,10 @@
 
 - :func:`pack_blocks` concatenates tokenized sentences (each followed by ``[SEP]``) and cuts the stream into full
   blocks that start with ``[CLS]``: no compute is spent on padding.
-- :class:`MaskedBlocks` masks each example as a pure function of (mask_seed, epoch, example index): the generator
-  for one example is derived from those three numbers, so dataloader prefetching, resuming or a different number of
-  devices never changes which tokens are masked.
+- :class:`MaskedBlocks` masks each example as a pure function of (mask_seed, epoch, example index): its random
+  draws come from a counter-based hash of those numbers and the token position (no generator state, vectorised over
+  the batch), so dataloader prefetching, resuming or a different number of devices never changes which tokens are
+  masked.
 - :class:`MaskedPositionsMLM` wraps a standard ``BertForMaskedLM`` and runs its vocabulary head only where a label
   exists (~15% of positions). The loss is the same as the full head's (a test checks it); the saved checkpoint is the
   plain ``BertForMaskedLM`` inside.
@@ -21,7 +22,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from transformers.modeling_outputs import MaskedLMOutput
 
-from nlp_underspec.seeding import torch_generator
+from nlp_underspec.seeding import derive_seed
 
 IGNORE_INDEX = -100  # label of positions without a prediction target (PyTorch's cross_entropy default)
 
@@ -43,7 +44,7 @@ def pack_blocks(token_ids: Sequence[Sequence[int]], *, block_size: int, cls_id: 
     The tail that does not fill a block is dropped.
 
     >>> pack_blocks([[5, 6], [7], [8, 9, 10]], block_size=4, cls_id=1, sep_id=2).tolist()
-    [[1, 5, 6, 2], [1, 7, 2, 8]]
+    [[1, 5, 6, 2], [1, 7, 2, 8], [1, 9, 10, 2]]
     """
     body = block_size - 1
     stream = np.fromiter((t for ids in token_ids for t in (*ids, sep_id)), dtype=np.int64)
@@ -60,14 +61,47 @@ def sentence_blocks(token_ids: Sequence[Sequence[int]], *, block_size: int, cls_
     return [np.asarray([cls_id, *ids[:body], sep_id], dtype=np.int64) for ids in token_ids if len(ids)]
 
 
-def mask_tokens(input_ids: torch.Tensor, *, generator: torch.Generator, probability: float, mask_id: int,
-                vocab_size: int, special: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT masking of one sequence: ``probability`` of the non-special tokens become targets; of those 80% are
-    replaced by ``[MASK]``, 10% by a random token, 10% kept. Returns ``(inputs, labels)``, both ``(T,)``."""
-    draws = torch.rand(input_ids.shape, generator=generator)  # (T,)
-    targets = (draws < probability) & ~special
-    action = torch.rand(input_ids.shape, generator=generator)  # (T,): < 0.8 mask, < 0.9 random, else keep
-    random_tokens = torch.randint(vocab_size, input_ids.shape, generator=generator)  # (T,)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1, _MIX2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+_STREAM_TARGET, _STREAM_ACTION, _STREAM_TOKEN = 1, 2, 3  # independent draws per position
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64's finaliser, element-wise on uint64 (wrap-around arithmetic is the point)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def uniform_draws(keys: np.ndarray, length: int, stream: int) -> np.ndarray:
+    """``(B, length)`` uniforms in [0, 1), a pure function of (key, position, stream): counter-based randomness.
+
+    >>> first = uniform_draws(np.array([7, 8], dtype=np.uint64), 4, stream=1)
+    >>> bool((first == uniform_draws(np.array([7], dtype=np.uint64), 4, stream=1)[0]).all(axis=1)[0])
+    True
+    """
+    base = _splitmix64(np.asarray(keys, dtype=np.uint64) ^ _splitmix64(np.full(1, stream, dtype=np.uint64)))  # (B,)
+    positions = np.arange(length, dtype=np.uint64) * _GOLDEN  # (T,)
+    bits = _splitmix64(base[:, None] ^ positions[None, :])  # (B, T)
+    return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+
+
+def example_keys(mask_seed: int, virtual_indices: Sequence[int]) -> np.ndarray:
+    """One 64-bit key per example from (mask_seed, epoch * n + index): which tokens it masks depends on nothing else."""
+    seed = np.full(1, derive_seed(mask_seed, "mask"), dtype=np.uint64)
+    return _splitmix64(np.asarray(virtual_indices, dtype=np.uint64) ^ _splitmix64(seed))  # (B,)
+
+
+def mask_tokens(input_ids: torch.Tensor, *, keys: np.ndarray, probability: float, mask_id: int, vocab_size: int,
+                special: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking of a ``(B, T)`` batch: ``probability`` of the non-special tokens become targets; of those 80% are
+    replaced by ``[MASK]``, 10% by a random token, 10% kept. Row b draws only from ``keys[b]``.
+    Returns ``(inputs, labels)``, both ``(B, T)``."""
+    length = input_ids.shape[1]
+    targets = torch.from_numpy(uniform_draws(keys, length, _STREAM_TARGET) < probability) & ~special  # (B, T)
+    action = torch.from_numpy(uniform_draws(keys, length, _STREAM_ACTION))  # (B, T): < 0.8 mask, < 0.9 random
+    random_tokens = torch.from_numpy((uniform_draws(keys, length, _STREAM_TOKEN) * vocab_size).astype(np.int64))
     inputs = input_ids.clone()
     inputs[targets & (action < 0.8)] = mask_id
     use_random = targets & (action >= 0.8) & (action < 0.9)
@@ -77,43 +111,40 @@ def mask_tokens(input_ids: torch.Tensor, *, generator: torch.Generator, probabil
 
 
 class MaskedBlocks(Dataset):
-    """Blocks of token ids, masked per (mask_seed, epoch, index); indexed by the loop's virtual indices."""
+    """Blocks of token ids indexed by the loop's virtual indices (``epoch * n + i``); :meth:`collate` pads and masks
+    a batch, each example as a pure function of (mask_seed, epoch, index)."""
 
     def __init__(self, blocks: np.ndarray | list[np.ndarray], *, mask_seed: int, probability: float, mask_id: int,
-                 vocab_size: int, special_ids: Sequence[int]):
+                 vocab_size: int, special_ids: Sequence[int], pad_id: int = 0):
         self.blocks = blocks
         self.mask_seed, self.probability = mask_seed, probability
-        self.mask_id, self.vocab_size = mask_id, vocab_size
-        self.special_ids = torch.tensor(sorted(set(special_ids)), dtype=torch.long)
+        self.mask_id, self.vocab_size, self.pad_id = mask_id, vocab_size, pad_id
+        self.special_ids = torch.tensor(sorted(set(special_ids) | {pad_id}), dtype=torch.long)
 
     def __len__(self) -> int:
         return len(self.blocks)
 
-    def __getitem__(self, virtual_index: int) -> dict[str, torch.Tensor]:
-        epoch, index = divmod(int(virtual_index), len(self.blocks))
-        input_ids = torch.as_tensor(self.blocks[index], dtype=torch.long)  # (T,)
-        generator = torch_generator(self.mask_seed, "mask", epoch, index)
-        inputs, labels = mask_tokens(input_ids, generator=generator, probability=self.probability,
-                                     mask_id=self.mask_id, vocab_size=self.vocab_size,
-                                     special=torch.isin(input_ids, self.special_ids))
-        return {"input_ids": inputs, "labels": labels}
+    def __getitem__(self, virtual_index: int) -> dict:
+        return {"input_ids": torch.as_tensor(self.blocks[int(virtual_index) % len(self.blocks)], dtype=torch.long),
+                "index": int(virtual_index)}
 
-
-def collate_masked(examples: list[dict[str, torch.Tensor]], *, pad_id: int) -> dict[str, torch.Tensor]:
-    """Stack examples; pad (with an attention mask) only when lengths differ, so packed batches keep SDPA's fast path."""
-    lengths = [len(e["input_ids"]) for e in examples]
-    longest = max(lengths)
-    if min(lengths) == longest:
-        return {"input_ids": torch.stack([e["input_ids"] for e in examples]),  # (B, T)
-                "labels": torch.stack([e["labels"] for e in examples])}  # (B, T)
-    input_ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)  # (B, T)
-    labels = torch.full((len(examples), longest), IGNORE_INDEX, dtype=torch.long)  # (B, T)
-    attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)  # (B, T)
-    for row, (example, length) in enumerate(zip(examples, lengths)):
-        input_ids[row, :length] = example["input_ids"]
-        labels[row, :length] = example["labels"]
-        attention_mask[row, :length] = 1
-    return {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+    def collate(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        """Stack (padding only ragged batches, so packed ones keep SDPA's fast path) and mask."""
+        lengths = [len(e["input_ids"]) for e in examples]
+        longest = max(lengths)
+        input_ids = torch.full((len(examples), longest), self.pad_id, dtype=torch.long)  # (B, T)
+        for row, (example, length) in enumerate(zip(examples, lengths)):
+            input_ids[row, :length] = example["input_ids"]
+        keys = example_keys(self.mask_seed, [e["index"] for e in examples])
+        inputs, labels = mask_tokens(input_ids, keys=keys, probability=self.probability, mask_id=self.mask_id,
+                                     vocab_size=self.vocab_size, special=torch.isin(input_ids, self.special_ids))
+        batch = {"input_ids": inputs, "labels": labels}
+        if min(lengths) < longest:
+            attention_mask = torch.zeros_like(input_ids)  # (B, T)
+            for row, length in enumerate(lengths):
+                attention_mask[row, :length] = 1
+            batch["attention_mask"] = attention_mask
+        return batch
 
 
 class MaskedPositionsMLM(nn.Module):

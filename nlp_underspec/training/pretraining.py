@@ -133,13 +133,9 @@ def build_pretraining_data(tokenizer, blocks, settings: PretrainConfig, *, pretr
     """The masked dataset, its epoch-shuffling sampler (data order from the pretraining seed) and the collate fn."""
     dataset = mlm.MaskedBlocks(blocks, mask_seed=mask_seed, probability=settings.mlm_probability,
                                mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
-                               special_ids=tokenizer.all_special_ids)
+                               special_ids=tokenizer.all_special_ids, pad_id=tokenizer.pad_token_id)
     sampler = loop.EpochShuffleSampler(len(dataset), seed=pretrain_seed, total=settings.max_steps * settings.batch_size)
-    pad_id = tokenizer.pad_token_id
-
-    def collate(examples):
-        return mlm.collate_masked(examples, pad_id=pad_id)
-
+    collate = dataset.collate
     return dataset, sampler, collate
 
 
