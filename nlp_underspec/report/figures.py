@@ -158,11 +158,11 @@ def by_seed_figure(family: Family) -> Figure | None:
                            edgecolors="black" if kind != "finetuned" else "none", zorder=3, label=KIND_LABELS[kind])
         ax.axhline(0, color="0.6", lw=0.8)
         ax.set_xticks(range(len(pretrain_seeds)), [str(s) for s in pretrain_seeds])
+        ax.set_xlim(-0.6, len(pretrain_seeds) - 0.3)
         ax.set_xlabel("pretraining seed")
         ax.set_ylabel(metric)
         ax.set_title(metric_info(test, metric).label, fontsize=10)
-        _kind_legend(ax)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1) if _kind_legend(fig, list(axes.flat)) else None)
     caption = ("Each dot is one model's headline stress metric, in the column of its pretraining seed; fine-tuned "
                "models (circles) with the same pretraining seed differ only in their fine-tuning seed, and the box "
                "spans their middle half. Diamonds are the pretrained checkpoints themselves, probed without "
@@ -172,16 +172,17 @@ def by_seed_figure(family: Family) -> Figure | None:
     return Figure("by_pretraining_seed", "Stress metrics by pretraining seed", caption, fig)
 
 
-def _kind_legend(ax) -> None:
-    """Marker shapes by kind of model, drawn in grey so the legend does not suggest a seed colour."""
+def _kind_legend(fig, axes) -> bool:
+    """Marker shapes by kind of model, in grey (not a seed colour), below the panels; True when one was drawn."""
     from matplotlib.lines import Line2D
 
-    labels = {label for label in ax.get_legend_handles_labels()[1]}
+    labels = {label for ax in axes for label in ax.get_legend_handles_labels()[1]}
     handles = [Line2D([], [], marker=KIND_MARKERS[kind], color="0.45", linestyle="none", label=label,
                       markeredgecolor="black" if kind != "finetuned" else "0.45")
                for kind, label in KIND_LABELS.items() if label in labels]
     if len(handles) > 1:
-        ax.legend(handles=handles, fontsize=7, loc="best")
+        fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    return len(handles) > 1
 
 
 def _seed_legend(fig, pretrain_seeds: list[int]) -> None:
