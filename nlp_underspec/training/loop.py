@@ -145,27 +145,47 @@ class EpochShuffleSampler(Sampler[int]):
     A dataset maps a virtual index ``v`` to example ``v % n`` of epoch ``v // n``; nothing here holds generator state,
     so skipping the first k batches after a resume reproduces the uninterrupted order exactly.
 
+    With ``lengths`` and ``batch_size`` the order groups examples of similar length into the same batch (sorted within
+    windows of 64 batches, then the batches shuffled), so that padded batches waste little compute; still a pure
+    function of (seed, epoch).
+
     >>> list(EpochShuffleSampler(3, seed=0, total=7, shuffle=False))
     [0, 1, 2, 3, 4, 5, 6]
     >>> sorted(v % 3 for v in list(EpochShuffleSampler(3, seed=1, total=6))[3:])
     [0, 1, 2]
     """
 
-    def __init__(self, n: int, *, seed: int, total: int, shuffle: bool = True):
+    WINDOW_BATCHES = 64  # sorting window: wide enough to fill batches with equal lengths, narrow enough to stay random
+
+    def __init__(self, n: int, *, seed: int, total: int, shuffle: bool = True, lengths=None,
+                 batch_size: int | None = None):
         self.n, self.seed, self.total, self.shuffle = n, seed, total, shuffle
+        self.lengths = torch.as_tensor(lengths) if lengths is not None else None
+        self.batch_size = batch_size
 
     def __len__(self) -> int:
         return self.total
+
+    def epoch_order(self, epoch: int) -> torch.Tensor:
+        """The example indices of one epoch, in the order they are served."""
+        if not self.shuffle:
+            return torch.arange(self.n)
+        generator = torch_generator(self.seed, "data", epoch)
+        order = torch.randperm(self.n, generator=generator)
+        if self.lengths is None or not self.batch_size:
+            return order
+        window = self.batch_size * self.WINDOW_BATCHES
+        grouped = [chunk[torch.argsort(self.lengths[chunk], stable=True)] for chunk in torch.split(order, window)]
+        batches = list(torch.split(torch.cat(grouped), self.batch_size))
+        full = [b for b in batches if len(b) == self.batch_size]
+        shuffled = [full[i] for i in torch.randperm(len(full), generator=generator).tolist()]
+        return torch.cat(shuffled + [b for b in batches if len(b) < self.batch_size])
 
     def __iter__(self) -> Iterator[int]:
         produced = 0
         epoch = 0
         while produced < self.total:
-            if self.shuffle:
-                order = torch.randperm(self.n, generator=torch_generator(self.seed, "data", epoch))
-            else:
-                order = torch.arange(self.n)
-            for i in order[: self.total - produced].tolist():
+            for i in self.epoch_order(epoch)[: self.total - produced].tolist():
                 yield epoch * self.n + i
             produced += min(self.n, self.total - produced)
             epoch += 1

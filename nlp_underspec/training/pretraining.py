@@ -134,7 +134,9 @@ def build_pretraining_data(tokenizer, blocks, settings: PretrainConfig, *, pretr
     dataset = mlm.MaskedBlocks(blocks, mask_seed=mask_seed, probability=settings.mlm_probability,
                                mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
                                special_ids=tokenizer.all_special_ids, pad_id=tokenizer.pad_token_id)
-    sampler = loop.EpochShuffleSampler(len(dataset), seed=pretrain_seed, total=settings.max_steps * settings.batch_size)
+    lengths = None if settings.pack else [len(block) for block in blocks]  # unpacked: batch similar lengths together
+    sampler = loop.EpochShuffleSampler(len(dataset), seed=pretrain_seed, total=settings.max_steps * settings.batch_size,
+                                       lengths=lengths, batch_size=settings.batch_size // settings.grad_accum)
     collate = dataset.collate
     return dataset, sampler, collate
 
