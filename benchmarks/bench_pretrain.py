@@ -1,9 +1,10 @@
 """Pretraining step throughput: the stock Hugging Face MLM step vs this project's, same config, data, init and seed.
 
 Baseline: ``BertForMaskedLM`` (vocabulary head at every position) fed by ``DataCollatorForLanguageModeling``.
-Ours: the same weights wrapped in :class:`~nlp_underspec.training.mlm.MaskedPositionsMLM` (head only at the ~15% of
+Ours: the project's training step: the same weights wrapped in :class:`~nlp_underspec.training.mlm.MaskedPositionsMLM` (head only at the ~15% of
 positions that carry a label) fed by the stateless per-example masking of
-:class:`~nlp_underspec.training.mlm.MaskedBlocks`. Both read the same packed blocks of a real corpus (WikiText-2 from
+:class:`~nlp_underspec.training.mlm.MaskedBlocks`, updated by the project's optimizer (fused AdamW; the stock loop
+keeps torch's default AdamW, as ``run_mlm_no_trainer`` does; ``--same-optimizer`` removes that difference). Both read the same packed blocks of a real corpus (WikiText-2 from
 ../shared/data by default) tokenized with a WordPiece vocabulary trained on it.
 
 The script first checks that both compute the same loss on the same masked batch at step 1, then times optimizer
@@ -43,6 +44,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=4, help="optimizer steps per round and side")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--same-optimizer", action="store_true", help="give ours the stock torch AdamW too")
     return parser.parse_args(argv)
 
 
@@ -139,8 +141,13 @@ def main(argv=None) -> int:
     print(f"config: {args.layers} layers, hidden {args.hidden}, vocab {len(tokenizer)}, {args.seq} tokens x batch "
           f"{args.batch}, {args.threads} threads, {len(blocks)} blocks of {Path(args.corpus).name}")
     print(f"step-1 loss on the same masked batch: stock {full:.6f}  ours {sparse:.6f}")
-    optimizers = {name: torch.optim.AdamW(model.parameters(), lr=1e-4) for name, model in
-                  (("stock", stock), ("ours", ours))}
+    from nlp_underspec.training.loop import build_optimizer
+
+    # Each side's own optimizer: the stock loop's torch AdamW (run_mlm_no_trainer's choice), and ours (fused AdamW,
+    # no decay on biases/LayerNorm). --same-optimizer gives ours the stock one to isolate the model and data changes.
+    optimizers = {"stock": torch.optim.AdamW(stock.parameters(), lr=1e-4),
+                  "ours": torch.optim.AdamW(ours.parameters(), lr=1e-4) if args.same_optimizer
+                  else build_optimizer(ours, lr=1e-4, weight_decay=0.01)}
     timed_steps(stock, optimizers["stock"], baseline_batches, 1)  # warm-up: allocator, kernels
     timed_steps(ours, optimizers["ours"], project_batches, 1)
     totals = {"stock": [0.0, 0], "ours": [0.0, 0]}
@@ -151,7 +158,8 @@ def main(argv=None) -> int:
             totals[name][1] += tokens
     rates = {name: tokens / seconds for name, (seconds, tokens) in totals.items()}
     print(f"stock BertForMaskedLM + DataCollatorForLanguageModeling: {rates['stock']:,.0f} tokens/s")
-    print(f"nlp_underspec MaskedPositionsMLM + MaskedBlocks:          {rates['ours']:,.0f} tokens/s")
+    label = "torch AdamW" if args.same_optimizer else "fused AdamW"
+    print(f"nlp_underspec MaskedPositionsMLM + MaskedBlocks + {label}: {rates['ours']:,.0f} tokens/s")
     print(f"ratio (ours / stock): {rates['ours'] / rates['stock']:.2f}x")
     return 0
 
