@@ -20,14 +20,17 @@ pretrained here has a known right answer for its bias, which no real corpus give
   a Winogender-style folder (``templates.tsv``, ``all_sentences.tsv``, ``occupations-stats.tsv``) with two templates
   per occupation (answer 0 and 1) and one participant per occupation.
 
-Corpus. Five kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): two-person sentences with a cue
+Corpus. Seven kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): two-person sentences with a cue
 clause followed by a probe naming the antecedent ("... that she had finished the work early. She is the nurse."),
 two-person sentences with a neutral clause (no cue: the antecedent is drawn 50/50 and the pronoun from its gender
 distribution, so gender is informative exactly where other cues are missing, as in real text), one-person sentences
-with a pronoun (half followed by a probe), "The nurse is a woman." statements, and activity sentences in the
-vocabulary of the STS pairs ("A man is cooking some rice in the kitchen."). Frames vary the order of the two people
-and where the pronoun sits, so a model has to use context. The probe statements are exactly what the ``mlm_probe``
-Winogender resolver scores, so :func:`measure_pronoun_shares` reads the planted statistic back from the text.
+with a pronoun, standalone statements ("The nurse came in today. She is the nurse."), rosters of two to four such
+statements, "The nurse is a woman." statements, and activity sentences in the vocabulary of the STS pairs ("A man is
+cooking some rice in the kitchen."). Frames vary the order of the two people and where the pronoun sits, so a model
+has to use context. Most pronouns have no earlier pronoun to copy, only their occupation to go by: a small model
+learns to copy long before it learns who is likely to be "she". The probe statements are exactly what the
+``mlm_probe`` Winogender resolver scores, so :func:`measure_pronoun_shares` reads the planted statistic back from the
+text.
 
 Everything is deterministic given ``config.seed``; each part draws from its own seeded stream, and every pronoun costs
 the same random draws whatever its gender, so worlds that differ only in ``bias_strength`` hold the same sentences and
@@ -41,7 +44,7 @@ import logging
 import os
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -148,6 +151,16 @@ SOLO_FRAMES = (
     "{x} left the building after {clause}.",
     "{x} sat down since {clause}.",
 )
+# Pronoun-free openers for the standalone statements: their pronoun has nothing to copy, only the occupation to go by.
+STATEMENT_LEADS = (
+    "{x} arrived early.",
+    "{x} came in today.",
+    "{x} works in the city.",
+    "everyone knows {x}.",
+    "{x} was at work on monday.",
+    "a friend met {x} yesterday.",
+)
+ROSTER_LEADS = ("some people came in today.", "the new team met this morning.", "the office was busy.", "")
 NOUN_STATEMENTS = (
     "{x} is {noun_a} {noun}.",
     "{noun_a_cap} {noun} works as {occ_a} {occ}.",
@@ -195,9 +208,14 @@ GENDERED_WORDS = frozenset(("he", "she", "him", "her", "his", "hers", "himself",
                             "husband", "wife", "brother", "sister", "male", "female", "guy", "gal"))
 
 # Share of corpus documents of each kind (see the module docstring).
-DOCUMENT_MIX = (("cue", 0.35), ("ambiguous", 0.15), ("solo", 0.20), ("noun", 0.05), ("activity", 0.25))
-SOLO_PROBE_RATE = 0.5
-ACTIVITY_CONTINUATION_RATE = 0.4
+# Most documents give the gender of a pronoun nothing to copy from, only its occupation: a pronoun repeated in a probe
+# can be predicted by copying, which a small model learns long before it learns who is likely to be "she".
+DOCUMENT_MIX = (("cue", 0.20), ("ambiguous", 0.10), ("solo", 0.15), ("statement", 0.15), ("roster", 0.15),
+                ("noun", 0.05), ("activity", 0.20))
+ROSTER_SIZES = (2, 3, 4)  # statements about different people in one roster document
+SOLO_PROBE_RATE = 0.25
+STATEMENT_LEAD_RATE = 0.7
+ACTIVITY_CONTINUATION_RATE = 0.5
 SOMEONE_RATE = 0.15  # two-person documents whose participant is the bleached "someone"
 STS_OCCUPATION_SUBJECT_RATE = 0.5
 
@@ -232,7 +250,6 @@ class World:
     planted: Mapping[str, float]  # occupation -> p_she
     stress_sts: tuple[tuple[str, str, float], ...]
     winogender_templates: tuple[WinogenderTemplate, ...]
-    meta: dict = field(default_factory=dict, compare=False)
 
     def corpus_texts(self) -> list[str]:
         return list(self.corpus)
@@ -380,6 +397,26 @@ def _solo_document(rng: random.Random, planted: Mapping[str, float], neutral_sha
     return f"{text} {_probe(gender, occupation)}" if rng.random() < SOLO_PROBE_RATE else text
 
 
+def _statement_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    """ "The nurse came in today. She is the nurse." or the statement alone: the probe with no pronoun before it."""
+    occupation = rng.choice(OCCUPATIONS)
+    gender = _draw_gender(rng, planted[occupation], neutral_share)
+    lead = rng.choice(STATEMENT_LEADS)
+    probe = _probe(gender, occupation)
+    return f"{_capitalize(lead.format(x=_noun_phrase(occupation)))} {probe}" if rng.random() < STATEMENT_LEAD_RATE \
+        else probe
+
+
+def _roster_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    """Several people at once ("The office was busy. She is the nurse. He is the chef."): one gender draw each, so
+    the statistic is dense in the text."""
+    size = rng.choice(ROSTER_SIZES)
+    occupations = rng.sample(OCCUPATIONS, size)
+    statements = [_probe(_draw_gender(rng, planted[o], neutral_share), o) for o in occupations]
+    lead = _capitalize(rng.choice(ROSTER_LEADS))
+    return " ".join([lead, *statements] if lead else statements)
+
+
 def _noun_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
     occupation = rng.choice(OCCUPATIONS)
     noun = GENDER_NOUN[_draw_gender(rng, planted[occupation], neutral_share)]
@@ -404,7 +441,8 @@ def _activity_document(rng: random.Random, planted: Mapping[str, float], neutral
 
 
 _DOCUMENT_MAKERS = {"cue": _cue_document, "ambiguous": _ambiguous_document, "solo": _solo_document,
-                    "noun": _noun_document, "activity": _activity_document}
+                    "statement": _statement_document, "roster": _roster_document, "noun": _noun_document,
+                    "activity": _activity_document}
 
 
 def _corpus(config: WorldConfig, planted: Mapping[str, float]) -> tuple[str, ...]:
@@ -707,8 +745,8 @@ def build_world(config: WorldConfig) -> World:
 
 @functools.lru_cache(maxsize=4)
 def _generate(config: WorldConfig) -> World:
-    planted = dict(zip(*planted_table(config.bias_strength)[["occupation", "p_she"]].to_numpy().T))
-    planted = {occupation: float(p) for occupation, p in planted.items()}
+    table = planted_table(config.bias_strength)
+    planted = {occupation: float(p) for occupation, p in zip(table["occupation"], table["p_she"])}
     sts, coref = {}, {}
     for split, size in split_sizes(config.n_sts_pairs).items():
         rng = random.Random(derive_seed(config.seed, "world", "sts", split))
