@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 PREDICTIONS_DIR = "predictions"
 DUPLICATE_MODEL_NAME = ("Two models are both named '{name}' ({first} and {second}). Give them different folder names, "
                         "or evaluate them in separate --out folders.")
+DUPLICATE_RUN_ID = ("Two models are both run '{name}' by their run.json ({first} and {second}): runs of different "
+                    "experiments. Evaluate them in separate --out folders.")
 NO_DATA = "Stress test '{test}' needs data: pass --{option} PATH (see `nlp-underspec evaluate --help` for the layouts)."
 NO_PREDICTIONS = ("{path} holds no predictions triplet: expected run_info.tsv, label_info.tsv and preds.npy in it, in "
                   "its {sub}/<test>/ folders, or in its <test>/ folders.")
@@ -67,7 +69,8 @@ def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -
         origin = models.checkpoint_origin(checked, seed_pattern=pattern)
         name = origin.run_id or default_model_name(checked)
         if name in seen:
-            raise UsageError(DUPLICATE_MODEL_NAME.format(name=name, first=seen[name], second=checkpoint))
+            template = DUPLICATE_RUN_ID if origin.run_id else DUPLICATE_MODEL_NAME
+            raise UsageError(template.format(name=name, first=seen[name], second=checkpoint))
         seen[name] = checkpoint
         refs.append(ModelRef(name, checked, origin.pretrain_seed, origin.finetune_seed, origin.kind))
         logger.info("%s: %s (pretrain_seed=%s, finetune_seed=%s%s)", name, checked, origin.pretrain_seed,

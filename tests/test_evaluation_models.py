@@ -75,6 +75,20 @@ def test_two_models_with_one_name(tiny_checkpoint, tmp_path):
                               "names, or evaluate them in separate --out folders.")
 
 
+def test_two_runs_with_one_run_id(tiny_checkpoint):
+    """Run folders are named by the run id in their run.json, so renaming the folders would not help: say so."""
+    import json
+
+    folders = [tiny_checkpoint("bi", name=name) for name in ("exp1/p00-f00", "exp2/p00-f00-copy")]
+    for folder in folders:
+        (folder / "run.json").write_text(json.dumps(
+            {"run_id": "p00-f00", "kind": "finetune", "seeds": {"pretrain_seed": 0, "finetune_seed": 0}}))
+    with pytest.raises(UsageError) as err:
+        model_refs([str(folder) for folder in folders])
+    assert str(err.value) == (f"Two models are both run 'p00-f00' by their run.json ({folders[0]} and {folders[1]}): "
+                              "runs of different experiments. Evaluate them in separate --out folders.")
+
+
 def test_fast_paths_match_a_plain_per_input_loop(tiny_checkpoint):
     """Dedup + length sorting + padding give the same numbers as encoding each input alone."""
     import torch

@@ -6,6 +6,7 @@ Only formatting lives here; every number comes from the analysis document, so th
 from __future__ import annotations
 
 import math
+import re
 
 HEADLINE_PAIRS = 12  # beyond this many stress/iid pairs, show the first ones and point at analysis.json
 
@@ -69,9 +70,37 @@ def analysis_table(analysis: dict) -> str:
     if skipped:
         needs = "; ".join(f"{name} needs {need}" for name, need in analysis.get("needs", {}).items()
                           if name in {s["statement"] for s in skipped})
-        parts.append("\n".join([f"Skipped ({needs}):"]
-                               + [f"  {s['statement']}: {s['reason']}" for s in skipped]))
+        parts.append("\n".join([f"Skipped ({needs}):", *_skipped_lines(skipped)]))
     return "\n\n".join(parts)
+
+
+# "coref/dev_accuracy is 1 for every run: ..." and its pairwise variants: one cause behind many skipped statements.
+_CONSTANT_CAUSE = re.compile(r"^(?P<metric>\S+) is (?P<value>\S+) for (?:all \d+ shared runs|every shared run|every run)")
+
+
+def _skipped_lines(skipped: list[dict]) -> list[str]:
+    """One line per skipped statement, except that a constant metric's many skips (its variance split and every pair
+    it is in) become one line; analysis.json keeps them all."""
+    constant: dict[tuple[str, str], list[str]] = {}
+    same_reason: dict[tuple[str, str], list[str]] = {}  # (statement, reason without its subject) -> subjects
+    for skip in skipped:
+        match = _CONSTANT_CAUSE.match(skip["reason"])
+        subject = skip.get("subject") or ""
+        if match:
+            constant.setdefault((match["metric"], match["value"]), []).append(skip["statement"])
+        elif subject and skip["reason"].startswith(f"{subject}: "):
+            same_reason.setdefault((skip["statement"], skip["reason"][len(subject) + 2:]), []).append(subject)
+        else:
+            same_reason.setdefault((skip["statement"], skip["reason"]), []).append("")
+    lines = []
+    for (statement, reason), subjects in same_reason.items():
+        named = [subject for subject in subjects if subject]
+        lines.append(f"  {statement}: {', '.join(named)}: {reason}" if named else f"  {statement}: {reason}")
+    for (metric, value), statements in constant.items():
+        kinds = ", ".join(dict.fromkeys(statements))
+        lines.append(f"  {metric} is {value} for every run: {len(statements)} statement(s) with it skipped ({kinds}); "
+                     "the list is in analysis.json")
+    return lines
 
 
 def _per_test_lines(analysis: dict) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 EPILOG = """examples:
   nlp-underspec run recipes/tiny.yaml --out runs/tiny                 # the demo: synthetic world, 3x3 seeds
@@ -37,6 +38,19 @@ def cli_overrides(args) -> list[str]:
     return [f"{key}={value}" for key, value in pairs if value is not None]
 
 
+def print_family_table(exp_dir: Path, tests) -> None:
+    """The headline stress metrics of every scored model (pretrained checkpoints marked), as `evaluate` prints them."""
+    from nlp_underspec import results
+    from nlp_underspec.evaluation import results_table
+    from nlp_underspec.io import read_json
+
+    models = read_json(exp_dir / results.SUMMARY)["models"]
+    for entry in models:
+        if entry.get("kind") == "pretrained":
+            entry["model"] = f"{entry['model']} (pretrained, mlm_probe)"
+    print(results_table(models, list(tests)))
+
+
 def main(args) -> int:
     from nlp_underspec.config import load_recipe
     from nlp_underspec.sweep import run_sweep
@@ -45,6 +59,8 @@ def main(args) -> int:
     result = run_sweep(recipe, args.out, force_rerun=args.force_rerun)
     for stage, why in result.stages_skipped.items():
         print(f"skipped {stage}: {why}")
+    if "scores" in result.stages_done:
+        print_family_table(Path(args.out), result.plan.tests)
     if result.ok:
         return 0
     print(f"{len(result.failed)} run(s) failed, {len(result.blocked)} blocked; `nlp-underspec run` again retries them:")

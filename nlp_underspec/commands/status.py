@@ -18,6 +18,7 @@ def main(args) -> int:
     from nlp_underspec.config import recipe_from_dict
     from nlp_underspec.errors import UsageError
     from nlp_underspec.records import read_run_record
+    from nlp_underspec.sweep.pipeline import STAGE_OUTPUTS
     from nlp_underspec.sweep.plan import build_plan, read_manifest
     from nlp_underspec.sweep.state import STATES, run_state
 
@@ -38,7 +39,6 @@ def main(args) -> int:
             detail = ((read_run_record(exp_dir / run.folder) or {}).get("error") or "").splitlines()[0:1]
             detail = f"  {detail[0]}" if detail else ""
         print(f"  {state:<9} {run.key}{detail}")
-    outputs = {"summary.json": "scores", "analysis.json": "analysis", "report/index.html": "report", "cards": "cards"}
-    present = [stage for path, stage in outputs.items() if (exp_dir / path).exists()]
+    present = [stage for stage, path in STAGE_OUTPUTS.items() if (exp_dir / path).exists()]
     print("results: " + (", ".join(present) if present else "none yet"))
     return 0

@@ -235,6 +235,9 @@ def _cards_stage(exp_dir: Path, recipe: Recipe) -> None:
     write_family_cards(load_family(exp_dir), overwrite=True)
 
 
+# What each results stage writes into the experiment folder (its presence says the stage's output still exists).
+STAGE_OUTPUTS = {"scores": results.SUMMARY, "analysis": "analysis.json", "report": "report/index.html", "cards": "cards"}
+
 # Stages after scoring, in order; each reads only the files earlier stages wrote.
 LATER_STAGES: tuple[tuple[str, Callable[[Path, Recipe], Any]], ...] = (
     ("analysis", _analysis_stage), ("report", _report_stage), ("cards", _cards_stage))
@@ -308,11 +311,9 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
         function(exp_dir, recipe)
         _mark_stage(exp_dir, stage, fingerprint)
         result.stages_done.append(stage)
-        log(f"Wrote {stage}")
+        log(f"Wrote {stage}: {exp_dir / STAGE_OUTPUTS[stage]}")
 
 
 def _stale_outputs(exp_dir: Path) -> set[str]:
     """Stages whose output is gone although stages.json says done (a user deleted report/, say)."""
-    expected = {"scores": exp_dir / results.SUMMARY, "analysis": exp_dir / "analysis.json", "report": exp_dir / "report" / "index.html",
-                "cards": exp_dir / "cards"}
-    return {stage for stage, path in expected.items() if not path.exists()}
+    return {stage for stage, path in STAGE_OUTPUTS.items() if not (exp_dir / path).exists()}
