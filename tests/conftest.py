@@ -40,7 +40,7 @@ def tiny_vocab(extra_words=()) -> dict[str, int]:
 
 
 def build_tiny_checkpoint(folder: Path, kind: str = "mlm", *, seed: int = 0, extra_words=(), hidden: int = 32,
-                          layers: int = 2, heads: int = 4) -> Path:
+                          layers: int = 2, heads: int = 4, max_positions: int = 128) -> Path:
     """Save a randomly initialised tiny BERT with a word-level tokenizer.
 
     kind: ``mlm`` (BertForMaskedLM), ``cross`` (BertForSequenceClassification, num_labels=1), ``bi`` (BertModel),
@@ -55,7 +55,7 @@ def build_tiny_checkpoint(folder: Path, kind: str = "mlm", *, seed: int = 0, ext
     vocab = tiny_vocab(extra_words)
     tokenizer = BertTokenizer(vocab=vocab)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-                        intermediate_size=hidden * 2, max_position_embeddings=128, num_labels=1)
+                        intermediate_size=hidden * 2, max_position_embeddings=max_positions, num_labels=1)
     torch.manual_seed(seed)
     model_class = {"mlm": BertForMaskedLM, "cross": BertForSequenceClassification, "bi": BertModel,
                    "coref": BertForCandidateScoring}[kind]

@@ -144,3 +144,44 @@ def test_mlm_probe_matches_the_definition(tiny_checkpoint):
                 scores.append(sum(logps) / len(logps))
             expected = float(np.exp(scores[0]) / (np.exp(scores[0]) + np.exp(scores[1])))
             assert value == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bi", "cross", "coref"])
+def test_inputs_longer_than_the_models_positions_are_cut_to_fit(tiny_checkpoint, kind):
+    """A 12-position model (its tokenizer allows 512) still scores 20-token inputs: they are cut to 12 tokens."""
+    import pandas as pd
+
+    from nlp_underspec.stress import PredictOptions
+    from nlp_underspec.stress.encoding import embed_sentences, max_tokens, score_pairs
+    from nlp_underspec.stress.winogender.resolvers import coref_head
+
+    long = "a nurse is walking with the chef and the nurse and the chef and the man is cooking ."
+    folder = str(tiny_checkpoint(kind, max_positions=12))
+    if kind == "coref":
+        items = pd.DataFrame([{"sentence": f"the nurse told the patient that she could help . {long}",
+                               "gender": "female", "pronoun": "she", "occupation": "nurse", "item_id": "x", "answer": 0,
+                               "participant": "patient"}])
+        assert np.isfinite(coref_head(folder, items, PredictOptions(device="cpu", progress=False))).all()
+        return
+    with models.loaded(folder, kind, device="cpu") as (model, tokenizer):
+        assert max_tokens(model, tokenizer) == 12
+        if kind == "bi":
+            values = embed_sentences(model, tokenizer, [long, "a man"], batch_size=2, device="cpu", progress=False)
+        else:
+            values = score_pairs(model, tokenizer, [long], [long], batch_size=2, device="cpu", progress=False)
+    assert np.isfinite(values).all()
+
+
+def test_an_mlm_probe_cut_by_the_models_length_is_refused(tiny_checkpoint):
+    import pandas as pd
+
+    from nlp_underspec.stress import PredictOptions
+    from nlp_underspec.stress.winogender.resolvers import mlm_probe
+
+    folder = tiny_checkpoint("mlm", max_positions=12)
+    sentence = "the nurse told the patient that she could help the chef ."
+    items = pd.DataFrame([{"sentence": sentence, "gender": "female", "occupation": "nurse", "participant": "patient"}])
+    with pytest.raises(UsageError) as err:
+        mlm_probe(str(folder), items, PredictOptions(device="cpu", progress=False))
+    assert str(err.value) == (f"The mlm_probe text '{sentence} She is the nurse.' is longer than the model's 12 tokens, "
+                              "so its probe would be cut off. Use a model with more positions, or shorter sentences.")

@@ -150,3 +150,24 @@ def test_report_for_evaluated_models_without_seeds(tmp_path):
     assert {p.stem for p in (tmp_path / "report" / "figures").iterdir()} == {"per_model"}
     assert "Stress metrics by pretraining seed: no model has a recorded pretraining seed." in html
     assert "Per-occupation winogender scores: not drawn (no scores.parquet)." in html
+
+
+def test_iid_vs_stress_panel_says_why_a_correlation_is_missing(tmp_path):
+    """An iid metric that never varies has no rank correlation: the panel's title gives analysis.json's reason."""
+    from nlp_underspec.io import atomic_write_json, read_json
+    from nlp_underspec.report import figures
+    from nlp_underspec.report.family import load_family
+
+    root = build_family(tmp_path / "exp", None, runs=False)
+    pairs = figures._iid_stress_pairs(load_family(root))
+    assert pairs
+    analysis = read_json(root / "analysis.json")
+    analysis["iid_vs_stress"] = []
+    analysis["skipped"] = [{"statement": "iid_vs_stress", "subject": f"{test}/{metric}",
+                            "reason": f"{task}/{iid} is 1 for every shared run: its rank correlation with "
+                                      f"{test}/{metric} is undefined."} for task, iid, test, metric, _ in pairs]
+    atomic_write_json(root / "analysis.json", analysis)
+    figure = figures.iid_vs_stress_figure(load_family(root))
+    titles = [ax.get_title().replace("\n", " ") for ax in figure.figure.axes if ax.get_title()]
+    assert titles == [f"Spearman ρ not computed: {task}/{iid} is 1 for every shared run: its rank correlation with "
+                      f"{test}/{metric} is undefined." for task, iid, test, metric, _ in pairs]

@@ -165,3 +165,19 @@ def test_finetuning_seeds(workspace, reference):
     assert _weights(workspace / "ft-init") != _weights(first)
     assert _weights(workspace / "ft-data") != _weights(first)
     assert records.read_run_record(workspace / "ft-data")["seeds"]["init_seed"] == seeds["init_seed"]
+
+
+def test_finetuning_cuts_inputs_to_the_checkpoints_positions(workspace, reference, caplog):
+    """max_seq_length 128 on a 32-position checkpoint: pairs of ~60 tokens are cut to 32 instead of crashing."""
+    long = " ".join(["the nurse will help soon ."] * 5)
+    sts = workspace / "sts-long"
+    sts.mkdir()
+    for split, n in (("train", 16), ("dev", 8)):
+        rows = ["sentence1\tsentence2\tscore", *(f"{long}\t{long} the baker\t{i % 5}" for i in range(n))]
+        (sts / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    recipe = load_recipe(workspace / "tiny.yaml", [f"finetune.tasks.stsb.data={sts}", "finetune.tasks.stsb.max_steps=2",
+                                                   "finetune.tasks.stsb.max_seq_length=128"])
+    with caplog.at_level("WARNING"):
+        finetune(recipe, task="stsb", from_checkpoint=str(reference), finetune_seed=0, out=workspace / "ft-long")
+    assert records.read_run_record(workspace / "ft-long")["status"] == "complete"
+    assert "max_seq_length 128 is more than the checkpoint's 32 positions: using 32" in caplog.text

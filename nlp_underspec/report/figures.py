@@ -6,6 +6,8 @@ shows and how to read it), or None when its inputs were not computed, so the pag
 
 from __future__ import annotations
 
+import textwrap
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -246,6 +248,15 @@ def _iid_stress_pairs(family: Family) -> list[tuple[str, str, str, str, dict | N
     return pairs
 
 
+def _skip_reason(family: Family, statement: str, *subjects: str) -> str | None:
+    """analysis.json's reason for skipping ``statement`` on these metrics (e.g. an iid metric that never varies)."""
+    for skip in family.analysis.get("skipped") or []:
+        reason = str(skip.get("reason", ""))
+        if skip.get("statement") == statement and all(subject in reason for subject in subjects):
+            return reason
+    return None
+
+
 def iid_vs_stress_figure(family: Family) -> Figure | None:
     pairs = _iid_stress_pairs(family)
     if not pairs:
@@ -266,7 +277,8 @@ def iid_vs_stress_figure(family: Family) -> Figure | None:
             ci_text = f" [{ci[0]:.2f}, {ci[1]:.2f}]" if isinstance(ci, (list, tuple)) and len(ci) == 2 else ""
             ax.set_title(f"Spearman ρ = {entry['spearman']:.2f}{ci_text}", fontsize=9)
         else:
-            ax.set_title("Spearman ρ not computed (no analysis.json entry)", fontsize=9)
+            why = _skip_reason(family, "iid_vs_stress", f"{iid_task}/{iid_metric}", f"{test}/{metric}")
+            ax.set_title(textwrap.fill(f"Spearman ρ not computed: {why or 'no analysis.json entry'}", 48), fontsize=8)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     _seed_legend(fig, pretrain_seeds)
     caption = ("Each dot is one model: its in-distribution score (x, the fine-tuning task's development set) against "

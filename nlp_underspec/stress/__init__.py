@@ -7,7 +7,7 @@ True
 '→0'
 """
 
-from pathlib import Path
+from pathlib import Path  # noqa: F401 (the doctest below uses it)
 
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
                                        bootstrap_correlation_ci)

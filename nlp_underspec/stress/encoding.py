@@ -60,10 +60,17 @@ def run_sorted(encodings: Sequence[dict[str, list[int]]], forward: Callable, *, 
     return out if out is not None else np.empty((0,), dtype=np.float64)
 
 
-def tokenize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *, max_length: int | None = None,
+def max_tokens(model, tokenizer) -> int:
+    """The longest input ``model`` takes: its position table, the tokenizer's limit and BERT's 512, whichever is least
+    (a tokenizer trained for 512 tokens on a model with 64 positions would otherwise index past the table)."""
+    limits = [512, getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    return min(int(limit) for limit in limits if limit and limit < 1_000_000)  # "no limit" is a huge sentinel
+
+
+def tokenize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *, max_length: int,
              offsets: bool = False) -> list[dict[str, list[int]]]:
-    """Unpadded encodings, one per text (or text pair), in one fast-tokenizer call."""
-    max_length = max_length or min(int(getattr(tokenizer, "model_max_length", 512) or 512), 512)
+    """Unpadded encodings, one per text (or text pair), in one fast-tokenizer call; longer inputs are cut to
+    ``max_length`` tokens (see :func:`max_tokens`)."""
     encoded = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length,
                         return_offsets_mapping=offsets)
     keys = list(encoded.keys())
@@ -85,7 +92,7 @@ def embed_sentences(model, tokenizer, sentences: Sequence[str], *, batch_size: i
         hidden = model(**batch).last_hidden_state  # (B, T, H)
         return torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)  # (B, H)
 
-    return run_sorted(tokenize(tokenizer, sentences), forward, tokenizer=tokenizer, batch_size=batch_size,
+    return run_sorted(tokenize(tokenizer, sentences, max_length=max_tokens(model, tokenizer)), forward, tokenizer=tokenizer, batch_size=batch_size,
                       device=device, desc=desc, progress=progress)
 
 
@@ -96,5 +103,5 @@ def score_pairs(model, tokenizer, first: Sequence[str], second: Sequence[str], *
     def forward(batch, rows):
         return model(**batch).logits[:, 0]  # (B,)
 
-    return run_sorted(tokenize(tokenizer, first, second), forward, tokenizer=tokenizer, batch_size=batch_size,
+    return run_sorted(tokenize(tokenizer, first, second, max_length=max_tokens(model, tokenizer)), forward, tokenizer=tokenizer, batch_size=batch_size,
                       device=device, desc=desc, progress=progress)

@@ -299,12 +299,22 @@ def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, 
     return examples
 
 
+def _max_length(model, tokenizer, wanted: int) -> int:
+    """``max_seq_length``, cut to what the checkpoint takes (a 64-position model fine-tuned with 128 would crash)."""
+    from nlp_underspec.stress.encoding import max_tokens
+
+    limit = max_tokens(model, tokenizer)
+    if wanted > limit:
+        logger.warning("max_seq_length %d is more than the checkpoint's %d positions: using %d", wanted, limit, limit)
+    return min(wanted, limit)
+
+
 def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, settings: TaskConfig,
                         loop_settings: loop.LoopSettings, start: StartingPoint, tokenizer, train_examples: list,
                         dev_examples: list, seeds: FinetuneSeeds) -> dict[str, Any]:
     seed_everything(seeds.init_seed)  # the new head's init and every dropout mask draw from here
     model = spec.build_model(start.checkpoint)
-    collate = spec.collate(tokenizer, settings.max_seq_length)
+    collate = spec.collate(tokenizer, _max_length(model, tokenizer, settings.max_seq_length))
     dataset = CyclingExamples(train_examples)
     sampler = loop.EpochShuffleSampler(len(dataset), seed=seeds.data_seed,
                                        total=loop_settings.max_steps * loop_settings.batch_size)

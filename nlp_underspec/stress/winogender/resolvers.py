@@ -28,6 +28,8 @@ NO_RESOLVER = ("{checkpoint} has neither a masked-LM head nor a pronoun-resoluti
                "`nlp-underspec finetune` on the coref task (coref_head resolver).")
 RESOLVER_NEEDS_HEAD = ("Resolver '{resolver}' needs {what}, which {checkpoint} lacks (architectures: {architectures}). "
                        "Use --resolver auto.")
+PROBE_TOO_LONG = ("The mlm_probe text '{text}' is longer than the model's {limit} tokens, so its probe would be cut off. "
+                  "Use a model with more positions, or shorter sentences.")
 
 Resolver = Callable[[str, pd.DataFrame, PredictOptions], np.ndarray]
 RESOLVERS: dict[str, Resolver] = {}
@@ -101,9 +103,11 @@ def probe_scores(model, tokenizer, texts: list[str], probe_starts: list[int], *,
     """Mean log-probability of the probe tokens of each text (one masked at a time): (len(texts),)."""
     import torch
 
-    from nlp_underspec.stress.encoding import run_sorted, tokenize
+    from nlp_underspec.stress.encoding import max_tokens, run_sorted, tokenize
 
-    encodings = tokenize(tokenizer, texts, offsets=True)
+    limit = max_tokens(model, tokenizer)
+    encodings = tokenize(tokenizer, texts, max_length=limit, offsets=True)
+    _check_probe_fits(tokenizer, texts, encodings, limit)
     copies, owner, position, target = _masked_copies(encodings, probe_starts, tokenizer.mask_token_id)
     encoder, head = _mlm_parts(model)
     position_t, target_t = torch.as_tensor(position, device=device), torch.as_tensor(target, device=device)
@@ -124,6 +128,13 @@ def probe_scores(model, tokenizer, texts: list[str], probe_starts: list[int], *,
     totals = np.bincount(owner, weights=token_logp, minlength=len(texts))
     counts = np.bincount(owner, minlength=len(texts))
     return totals / np.maximum(counts, 1)
+
+
+def _check_probe_fits(tokenizer, texts: list[str], encodings: list[dict], limit: int) -> None:
+    """The probe sits at the end of each text: cutting the text to the model's length would score a partial probe."""
+    for text, encoding in zip(texts, encodings):
+        if len(encoding["input_ids"]) >= limit and len(tokenizer(text)["input_ids"]) > limit:
+            raise UsageError(PROBE_TOO_LONG.format(text=text, limit=limit))
 
 
 @register_resolver("mlm_probe")
@@ -151,15 +162,16 @@ def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOption
 
     from nlp_underspec import models
     from nlp_underspec.modeling import encode_candidate_examples
-    from nlp_underspec.stress.encoding import sorted_batches
+    from nlp_underspec.stress.encoding import max_tokens, sorted_batches
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
     out = np.empty(len(examples), dtype=np.float64)
     with models.loaded(checkpoint, "coref", trust_remote_code=options.trust_remote_code, device=str(device),
                        need_offsets="the coref_head resolver") as (model, tokenizer), torch.inference_mode():
+        limit = max_tokens(model, tokenizer)
         for rows in sorted_batches([len(e.text) for e in examples], options.batch_size):
-            batch = encode_candidate_examples(tokenizer, [examples[i] for i in rows])
+            batch = encode_candidate_examples(tokenizer, [examples[i] for i in rows], max_length=limit)
             batch.pop("labels", None)
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
             out[rows] = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy()
