@@ -280,6 +280,7 @@ def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None,
     facts = {
         "n": n, "range": f"[{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else "an unreported range",
         "icc": _number(share.get("icc")), "icc_s": fmt(_number(share.get("icc"))), "icc_ci": fmt_ci(share.get("icc_ci95")),
+        "icc_low": _number((share.get("icc_ci95") or [None])[0]),
         "n_seeds": share.get("n_seeds"), "regroup_p_value": _number(regroup.get("p_value")),
         "regroup_p": fmt(_number(regroup.get("p_value"))) if _number(regroup.get("p_value")) is not None else None,
         "mb_mean": fmt(_number(boot.get("mean"))) if _number(boot.get("mean")) is not None else None,

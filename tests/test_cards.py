@@ -82,7 +82,8 @@ def test_card_prose_states_the_numbers_of_summary_and_analysis(family_dir):
     spread = analysis["spread"]
     assert (f"A different pretraining seed of the same recipe gives pearson_bls anywhere in "
             f"[{fmt(spread['min'])}, {fmt(spread['max'])}] (the range over the family's 4 models)") in text
-    assert "ICC = 0.800 (95% CI [0.400, 0.950]) over 2 pretraining seeds" in text
+    assert ("ICC = 0.800 (95% CI [0.400, 0.950]) over 2 pretraining seeds: most of it is fixed when pretraining "
+            "ends, and fine-tuning seeds do not undo it.") in text
     assert "gives p = 0.010: the pretraining seed matters beyond chance" in text
     boot = analysis["multibootstrap"]
     assert f"the recipe's pearson_bls is {fmt(boot['mean'])} (95% CI [{fmt(boot['ci95'][0])}, {fmt(boot['ci95'][1])}])" in text
@@ -94,6 +95,19 @@ def test_card_prose_states_the_numbers_of_summary_and_analysis(family_dir):
     assert f"It ranks {rank} of 4 in its family" in text
     assert "| Seeds | pretrain_seed 1, finetune_seed 0, init_seed 10, data_seed 20 |" in text
     assert "AutoModelForSequenceClassification.from_pretrained(" in text
+
+
+def test_a_seed_share_whose_interval_reaches_zero_is_not_called_fixed(family_dir):
+    """ICC 0.8 with an interval down to -0.1 (few seeds): the card says the family cannot tell."""
+    path = family_dir / "analysis.json"
+    analysis = json.loads(path.read_text())
+    analysis["metrics"]["sts_gender/pearson_bls"]["seed_share"]["icc_ci95"] = [-0.1, 0.95]
+    path.write_text(json.dumps(analysis))
+    cards.write_cards(family_dir)
+    text = (family_dir / "cards" / "p01-f00-stsb" / "README.md").read_text(encoding="utf-8")
+    assert ("ICC = 0.800 (95% CI [-0.100, 0.950]) over 2 pretraining seeds: the estimate puts most of it between "
+            "pretraining seeds, but its interval reaches 0, so this family cannot tell.") in text
+    assert "most of it is fixed when pretraining ends" not in text
 
 
 def test_cards_without_analysis_say_it_was_not_computed(tmp_path, tiny_checkpoint):
