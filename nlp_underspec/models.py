@@ -144,6 +144,13 @@ def pick_device(device: str = "auto"):
     return torch.device(device)
 
 
+def max_tokens(model, tokenizer) -> int:
+    """The longest input ``model`` takes: its position table, the tokenizer's limit and BERT's 512, whichever is least
+    (a tokenizer made for 512 tokens on a model with 64 positions would otherwise index past the table)."""
+    limits = [512, getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    return min(int(limit) for limit in limits if limit and limit < 1_000_000)  # "no limit" is a huge sentinel
+
+
 def _weights_kwargs(checkpoint: str) -> dict[str, Any]:
     """Prefer safetensors; a local folder that has only pickle weights loads them (transformers uses weights_only)."""
     if is_local(checkpoint):

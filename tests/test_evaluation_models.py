@@ -152,7 +152,7 @@ def test_inputs_longer_than_the_models_positions_are_cut_to_fit(tiny_checkpoint,
     import pandas as pd
 
     from nlp_underspec.stress import PredictOptions
-    from nlp_underspec.stress.encoding import embed_sentences, max_tokens, score_pairs
+    from nlp_underspec.stress.encoding import embed_sentences, score_pairs
     from nlp_underspec.stress.winogender.resolvers import coref_head
 
     long = "a nurse is walking with the chef and the nurse and the chef and the man is cooking ."
@@ -164,7 +164,7 @@ def test_inputs_longer_than_the_models_positions_are_cut_to_fit(tiny_checkpoint,
         assert np.isfinite(coref_head(folder, items, PredictOptions(device="cpu", progress=False))).all()
         return
     with models.loaded(folder, kind, device="cpu") as (model, tokenizer):
-        assert max_tokens(model, tokenizer) == 12
+        assert models.max_tokens(model, tokenizer) == 12
         if kind == "bi":
             values = embed_sentences(model, tokenizer, [long, "a man"], batch_size=2, device="cpu", progress=False)
         else:

@@ -11,6 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from nlp_underspec.models import max_tokens
+
 
 def unique_with_inverse(values: Sequence) -> tuple[list, np.ndarray]:
     """Distinct values in first-seen order, and for each input the index of its distinct value.
@@ -60,17 +62,10 @@ def run_sorted(encodings: Sequence[dict[str, list[int]]], forward: Callable, *, 
     return out if out is not None else np.empty((0,), dtype=np.float64)
 
 
-def max_tokens(model, tokenizer) -> int:
-    """The longest input ``model`` takes: its position table, the tokenizer's limit and BERT's 512, whichever is least
-    (a tokenizer trained for 512 tokens on a model with 64 positions would otherwise index past the table)."""
-    limits = [512, getattr(model.config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
-    return min(int(limit) for limit in limits if limit and limit < 1_000_000)  # "no limit" is a huge sentinel
-
-
 def tokenize(tokenizer, texts: Sequence[str], pairs: Sequence[str] | None = None, *, max_length: int,
              offsets: bool = False) -> list[dict[str, list[int]]]:
     """Unpadded encodings, one per text (or text pair), in one fast-tokenizer call; longer inputs are cut to
-    ``max_length`` tokens (see :func:`max_tokens`)."""
+    ``max_length`` tokens (see :func:`nlp_underspec.models.max_tokens`)."""
     encoded = tokenizer(list(texts), list(pairs) if pairs is not None else None, truncation=True, max_length=max_length,
                         return_offsets_mapping=offsets)
     keys = list(encoded.keys())
@@ -92,8 +87,9 @@ def embed_sentences(model, tokenizer, sentences: Sequence[str], *, batch_size: i
         hidden = model(**batch).last_hidden_state  # (B, T, H)
         return torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)  # (B, H)
 
-    return run_sorted(tokenize(tokenizer, sentences, max_length=max_tokens(model, tokenizer)), forward, tokenizer=tokenizer, batch_size=batch_size,
-                      device=device, desc=desc, progress=progress)
+    encodings = tokenize(tokenizer, sentences, max_length=max_tokens(model, tokenizer))
+    return run_sorted(encodings, forward, tokenizer=tokenizer, batch_size=batch_size, device=device, desc=desc,
+                      progress=progress)
 
 
 def score_pairs(model, tokenizer, first: Sequence[str], second: Sequence[str], *, batch_size: int, device,
@@ -103,5 +99,6 @@ def score_pairs(model, tokenizer, first: Sequence[str], second: Sequence[str], *
     def forward(batch, rows):
         return model(**batch).logits[:, 0]  # (B,)
 
-    return run_sorted(tokenize(tokenizer, first, second, max_length=max_tokens(model, tokenizer)), forward, tokenizer=tokenizer, batch_size=batch_size,
-                      device=device, desc=desc, progress=progress)
+    encodings = tokenize(tokenizer, first, second, max_length=max_tokens(model, tokenizer))
+    return run_sorted(encodings, forward, tokenizer=tokenizer, batch_size=batch_size, device=device, desc=desc,
+                      progress=progress)

@@ -23,6 +23,7 @@ from nlp_underspec import records
 from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config
 from nlp_underspec.data.hub import looks_like_hub_id
 from nlp_underspec.errors import UsageError, unknown_name_message
+from nlp_underspec.models import max_tokens
 from nlp_underspec.seeding import FinetuneSeeds, check_seed, numpy_rng, pin_threads, seed_everything
 from nlp_underspec.training import loop, runs
 from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_tokenizer
@@ -301,8 +302,6 @@ def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, 
 
 def _max_length(model, tokenizer, wanted: int) -> int:
     """``max_seq_length``, cut to what the checkpoint takes (a 64-position model fine-tuned with 128 would crash)."""
-    from nlp_underspec.stress.encoding import max_tokens
-
     limit = max_tokens(model, tokenizer)
     if wanted > limit:
         logger.warning("max_seq_length %d is more than the checkpoint's %d positions: using %d", wanted, limit, limit)

@@ -103,7 +103,8 @@ def probe_scores(model, tokenizer, texts: list[str], probe_starts: list[int], *,
     """Mean log-probability of the probe tokens of each text (one masked at a time): (len(texts),)."""
     import torch
 
-    from nlp_underspec.stress.encoding import max_tokens, run_sorted, tokenize
+    from nlp_underspec.models import max_tokens
+    from nlp_underspec.stress.encoding import run_sorted, tokenize
 
     limit = max_tokens(model, tokenizer)
     encodings = tokenize(tokenizer, texts, max_length=limit, offsets=True)
@@ -162,14 +163,14 @@ def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOption
 
     from nlp_underspec import models
     from nlp_underspec.modeling import encode_candidate_examples
-    from nlp_underspec.stress.encoding import max_tokens, sorted_batches
+    from nlp_underspec.stress.encoding import sorted_batches
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
     out = np.empty(len(examples), dtype=np.float64)
     with models.loaded(checkpoint, "coref", trust_remote_code=options.trust_remote_code, device=str(device),
                        need_offsets="the coref_head resolver") as (model, tokenizer), torch.inference_mode():
-        limit = max_tokens(model, tokenizer)
+        limit = models.max_tokens(model, tokenizer)
         for rows in sorted_batches([len(e.text) for e in examples], options.batch_size):
             batch = encode_candidate_examples(tokenizer, [examples[i] for i in rows], max_length=limit)
             batch.pop("labels", None)
