@@ -67,3 +67,32 @@ def test_status_of_a_folder_that_is_no_experiment(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (f"error: {tmp_path} is not an experiment folder (no manifest.json). Start one "
                                        f"with `nlp-underspec run RECIPE --out {tmp_path}`.\n")
+
+
+def test_fixing_the_recipe_retries_only_the_failed_runs(tmp_path, capsys):
+    """coref points at data that does not exist: its runs fail, pretraining and stsb complete. Pointing coref at the
+    synthetic world and running again redoes the failed runs only (no --force-rerun needed for a failed run)."""
+    recipe_path = tmp_path / "recipe.yaml"
+    recipe = {
+        "name": "fixable", "threads": 1, "seeds": {"pretrain": [0], "finetune": [0]},
+        "world": {"n_corpus_sentences": 500, "n_sts_pairs": 100, "n_coref_examples": 100, "n_sts_templates": 4},
+        "pretrain": {"max_steps": 2, "batch_size": 4, "vocab_size": 300, "max_seq_length": 48,
+                     "model": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                               "intermediate_size": 32, "max_position_embeddings": 64}},
+        "finetune": {"tasks": {"stsb": {"max_steps": 1},
+                               "coref": {"max_steps": 1, "data": str(tmp_path / "no-such-gap")}}},
+        "evaluate": {"tests": ["sts_gender", "winogender"], "n_boot": 20},
+    }
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "exp"
+    assert main(["run", str(recipe_path), "--out", str(out)]) == 1
+    assert "FAILED  finetune/coref/p00-f00" in capsys.readouterr().out
+    finished = {key: read_run_record(out / key)["finished"] for key in ("pretrain/p00", "finetune/stsb/p00-f00")}
+
+    recipe["finetune"]["tasks"]["coref"]["data"] = "synthetic"
+    recipe_path.write_text(yaml.safe_dump(recipe))
+    assert main(["run", str(recipe_path), "--out", str(out)]) == 0
+    assert "3 runs planned: 2 complete, 1 to do;" in capsys.readouterr().out
+    assert read_run_record(out / "finetune/coref/p00-f00")["status"] == "complete"
+    assert {key: read_run_record(out / key)["finished"] for key in finished} == finished  # untouched
+    assert (out / "summary.json").is_file()

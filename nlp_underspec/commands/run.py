@@ -40,11 +40,11 @@ def cli_overrides(args) -> list[str]:
 
 def print_family_table(exp_dir: Path, tests) -> None:
     """The headline stress metrics of every scored model (pretrained checkpoints marked), as `evaluate` prints them."""
-    from nlp_underspec import results
     from nlp_underspec.evaluation import results_table
     from nlp_underspec.io import read_json
+    from nlp_underspec.results import SUMMARY
 
-    models = read_json(exp_dir / results.SUMMARY)["models"]
+    models = read_json(exp_dir / SUMMARY)["models"]
     for entry in models:
         if entry.get("kind") == "pretrained":
             entry["model"] = f"{entry['model']} (pretrained, mlm_probe)"
@@ -53,13 +53,14 @@ def print_family_table(exp_dir: Path, tests) -> None:
 
 def main(args) -> int:
     from nlp_underspec.config import load_recipe
+    from nlp_underspec.results import SUMMARY
     from nlp_underspec.sweep import run_sweep
 
     recipe = load_recipe(args.recipe, [*args.overrides, *cli_overrides(args)])
     result = run_sweep(recipe, args.out, force_rerun=args.force_rerun)
     for stage, why in result.stages_skipped.items():
         print(f"skipped {stage}: {why}")
-    if "scores" in result.stages_done:
+    if "scores" in result.stages_done and (Path(args.out) / SUMMARY).is_file():  # none until a pair is trained
         print_family_table(Path(args.out), result.plan.tests)
     if result.ok:
         return 0

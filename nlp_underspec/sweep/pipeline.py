@@ -102,12 +102,15 @@ def prepare(exp_dir: Path, recipe: Recipe, *, force_rerun: bool) -> Plan:
         if other != recipe.name and not force_rerun:
             raise UsageError(OUT_IS_OTHER_EXPERIMENT.format(out=exp_dir, other=other, name=recipe.name))
     for run in plan.runs:
-        if run_state(exp_dir, run) in ("complete", "partial", "failed") and changed_keys(exp_dir, run):
-            if not force_rerun:
-                check_unchanged(exp_dir, run)
-            logger.info("%s: config changed (%s); redoing it (--force-rerun)", run.key,
-                        ", ".join(changed_keys(exp_dir, run)))
-            shutil.rmtree(exp_dir / run.folder)
+        state = run_state(exp_dir, run)
+        changed = changed_keys(exp_dir, run) if state in ("complete", "partial", "failed") else []
+        if not changed:
+            continue
+        # A failed run holds nothing worth protecting, and fixing the recipe is how a user repairs one: redo it.
+        if state != "failed" and not force_rerun:
+            check_unchanged(exp_dir, run)
+        logger.info("%s: config changed (%s); redoing it", run.key, ", ".join(changed))
+        shutil.rmtree(exp_dir / run.folder)
     exp_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(exp_dir / RESOLVED_RECIPE,
                       "# Resolved recipe of this experiment (written by `nlp-underspec run`; every run reads it).\n"
@@ -299,8 +302,9 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
                           model_extras=extras, extra_models=extra_models)
         _mark_stage(exp_dir, "scores", fingerprint)
         result.stages_done.append("scores")
-        log(f"Scored {len(pairs)} model pairs on {', '.join(plan.tests)} in {time.monotonic() - started:.0f}s: "
-            f"{exp_dir / results.SUMMARY}")
+        written = exp_dir / results.SUMMARY if pairs else exp_dir / PRETRAINED_DIR / results.SUMMARY
+        log(f"Scored {len(pairs)} model pair(s) and {len(extra_models)} pretrained checkpoint(s) in "
+            f"{time.monotonic() - started:.0f}s: {written}")
     if missing or not pairs:  # analysis, report and cards describe a whole family, not the part that trained
         for stage, _ in LATER_STAGES:
             result.stages_skipped[stage] = f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)"
