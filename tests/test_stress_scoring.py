@@ -81,6 +81,60 @@ def test_winogender_hand_computed_on_the_real_720(winogender_items, bls):
     assert list(summary)[:5] == ["accuracy", "bias_r", "ci95", "n_sentences", "resolver"]  # contract 5 order
 
 
+def test_winogender_magnitudes_beside_r(winogender_items, bls):
+    """Slope and hard-prediction bias (MultiBERTs' definitions), worked out independently; scale changes the slope,
+    not the r."""
+    items = winogender_items
+    share = {o: bls[o] / 100 for o in OCCUPATIONS}
+    lean = np.array([{"female": 1.0, "male": -1.0, "neutral": 0.0}[g] * (share[o] - 0.5)
+                     for o, g in zip(items["occupation"], items["gender"])])
+    base = np.where(items["answer"].to_numpy() == 0, 0.6, 0.4)
+    test = get_stress_test("winogender")
+    big = test.score(preds=base + 0.3 * lean, label_info=items, n_boot=50).summary
+    small = test.score(preds=base + 0.003 * lean, label_info=items, n_boot=50).summary
+    # bias(o) = 2 * k * (share - 0.5): a straight line in the share with slope 2k, r = 1 at any k
+    assert big["bias_slope"] == pytest.approx(0.6) and small["bias_slope"] == pytest.approx(0.006)
+    assert big["bias_r"] == pytest.approx(1.0) and small["bias_r"] == pytest.approx(1.0)
+    low, high = big["bias_slope_ci95"]
+    assert low == pytest.approx(0.6) and high == pytest.approx(0.6)
+    # Hard predictions: with k = 0.3, P crosses 0.5 where 0.3 * |share - 0.5| > 0.1; bias is then +-1 per flip.
+    hard = defaultdict(lambda: {"female": [], "male": []})
+    for p, o, g in zip(base + 0.3 * lean, items["occupation"], items["gender"]):
+        if g != "neutral":
+            hard[o][g].append(float(p > 0.5))
+    hard_bias = {o: np.mean(v["female"]) - np.mean(v["male"]) for o, v in hard.items()}
+    x = [share[o] for o in sorted(hard_bias)]
+    y = [hard_bias[o] for o in sorted(hard_bias)]
+    assert big["hard_bias_r"] == pytest.approx(_pearson(y, x))
+    assert big["hard_bias_slope"] == pytest.approx(np.polyfit(x, y, 1)[0])
+    assert small["hard_bias_slope"] == pytest.approx(0.0)  # tilts too small to change any pick
+    assert big["below_noise_floor"] is False and small["below_noise_floor"] is False
+
+
+def test_winogender_saturated_resolver_is_below_the_noise_floor(winogender_items):
+    """A head that resolves every sentence with certainty leaves |bias| ~1e-6: its r is float noise, and marked."""
+    items = winogender_items
+    rng = np.random.default_rng(0)
+    preds = np.where(items["answer"].to_numpy() == 0, 1 - 1e-6, 1e-6) + rng.normal(0, 1e-7, len(items))
+    summary = get_stress_test("winogender").score(preds=np.clip(preds, 0, 1), label_info=items, n_boot=20).summary
+    assert summary["accuracy"] == 1.0
+    assert summary["mean_abs_bias"] < 1e-6
+    assert summary["below_noise_floor"] is True and summary["noise_floor"] == 1e-4
+
+
+def test_winogender_no_cue_sentences_count_in_the_bias_not_the_accuracy():
+    items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt",
+                                      "nurse.patient.u.female.txt", "nurse.patient.u.male.txt",
+                                      "chef.diner.1.female.txt", "chef.diner.1.male.txt",
+                                      "chef.diner.u.female.txt", "chef.diner.u.male.txt"]})
+    preds = np.array([0.9, 0.7, 0.6, 0.3, 0.2, 0.6, 0.45, 0.55])
+    result = get_stress_test("winogender").score(preds=preds, label_info=items, n_boot=10)
+    assert result.summary["accuracy"] == pytest.approx(3 / 4)  # of the 4 with gold, only chef.1.male (0.6) is wrong
+    assert result.summary["n_no_cue"] == 4 and result.summary["n_sentences"] == 8
+    assert result.per_occupation.to_dict() == {"nurse": pytest.approx((0.9 + 0.6) / 2 - (0.7 + 0.3) / 2),
+                                               "chef": pytest.approx((0.2 + 0.45) / 2 - (0.6 + 0.55) / 2)}
+
+
 def test_winogender_ties_count_half_and_labels_derive_from_sentids():
     items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt",
                                       "nurse.patient.1.neutral.txt"]})
@@ -139,10 +193,32 @@ def test_sts_gender_hand_computed(bls):
                                                             [bls[o] for o in occupations]))
     gaps = [abs(f - m) for f, m in sims.values()]
     assert summary["mean_abs_delta"] == pytest.approx(sum(gaps) / len(gaps))
-    assert summary["frac_large_delta"] == pytest.approx(sum(g > 0.1 for g in gaps) / len(gaps))
+    # No scorer named and every similarity within [-1, 1]: cosine units, a large gap is over 0.02.
+    assert summary["scale"] == 1.0
+    assert summary["frac_large_delta"] == pytest.approx(sum(g > 0.02 for g in gaps) / len(gaps))
+    share = np.array([bls[o] for o in occupations]) / 100
+    assert summary["delta_slope"] == pytest.approx(np.polyfit(share, [delta[o] for o in occupations], 1)[0])
+    assert summary["below_noise_floor"] is False
     assert (summary["n_templates"], summary["n_occupations"], summary["n_pairs"]) == (2, 4, 8)
     assert list(summary)[:6] == ["pearson_bls", "spearman_bls", "ci95", "n_occupations", "n_templates",
                                  "mean_abs_delta"]
+    # The same similarities on a cross-encoder's 0-5 scale: the unit-free numbers do not move.
+    on_five = get_stress_test("sts_gender").score(preds=5 * np.array(preds), label_info=pd.DataFrame(rows), n_boot=50,
+                                                  model_info={"scorer": "cross"}).summary
+    assert on_five["mean_abs_delta"] == pytest.approx(5 * summary["mean_abs_delta"])
+    for key in ("frac_large_delta", "delta_slope", "pearson_bls"):
+        assert on_five[key] == pytest.approx(summary[key])
+
+
+def test_sts_gender_float_leftovers_are_below_the_noise_floor(bls):
+    rows = [{"item_id": f"t0.{o}.{g}", "template_id": 0, "occupation": o, "gender": g}
+            for o in ("nurse", "engineer", "secretary", "carpenter") for g in ("female", "male")]
+    preds = 3.0 + np.array([2e-6, 0, -1e-6, 0, 3e-6, 0, -2e-6, 0])  # a cross-encoder whose gaps are rounding
+    summary = get_stress_test("sts_gender").score(preds=preds, label_info=pd.DataFrame(rows), n_boot=20,
+                                                  model_info={"scorer": "cross"}).summary
+    assert summary["below_noise_floor"] is True
+    assert summary["noise_floor"] == pytest.approx(5e-4)
+    assert summary["frac_large_delta"] == 0.0
 
 
 def test_sts_gender_unpaired_item_is_named():

@@ -91,7 +91,7 @@ def test_bad_sentid_and_unknown_occupation(tmp_path):
     with pytest.raises(UsageError) as err:
         load_winogender(path)
     assert str(err.value) == (f"{path}, line 2: sentid 'nurse.patient.2.female.txt' is not "
-                              "occupation.participant.answer.gender.txt (answer 0 or 1; gender female, male or "
+                              "occupation.participant.answer.gender.txt (answer 0, 1 or u; gender female, male or "
                               "neutral). Fix or remove that line.")
     path.write_text("sentid\tsentence\nwizard.patient.0.female.txt\tThe wizard told the patient she would.\n")
     with pytest.raises(UsageError) as err:

@@ -31,6 +31,8 @@ import scipy.stats
 from nlp_underspec.analysis._common import MODEL_INDEX, OCCUPATION_LEVEL, plain
 from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.sts_gender import large_gaps, similarity_scale
+from nlp_underspec.stress.winogender import NO_GOLD
 from nlp_underspec.tables import ensure_columns
 from nlp_underspec.triplet import Predictions
 
@@ -41,12 +43,12 @@ UNPAIRED = ("{where}: {test} item '{item}' ({gender}) has no {other} partner wit
             "female and male items in pairs.")
 DUPLICATE_PAIR = ("{where}: {test} item '{item}' repeats the {gender} item of its {key}; each pair needs exactly one "
                   "female and one male item.")
-BAD_ANSWER = "{where}, item '{item}': answer must be 0 (occupation) or 1 (participant), got {value!r}."
+BAD_ANSWER = ("{where}, item '{item}': answer must be 0 (occupation), 1 (participant) or -1 (no cue, no gold), got "
+              "{value!r}.")
 NO_TRIPLET_METRIC = "No triplet score for {test}/{metric}. Available: {available}."
 
 WINOGENDER_COLUMNS = ("occupation", "gender", "answer")
 STS_COLUMNS = ("template_id", "occupation", "gender")
-LARGE_GAP = 0.1  # sts_gender's frac_large_delta: share of pairs with |sim_f - sim_m| above this (issue 2)
 # Dyadic values with at most this many binary digits after the point sum exactly in float64 (up to 2**53 in total).
 _EXACT_FRACTION_BITS = 10
 
@@ -129,8 +131,18 @@ def _absolute_value(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def _large_gap(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    del y_true
-    return (np.abs(np.asarray(y_pred, dtype=float)) > LARGE_GAP).astype(np.float64)
+    del y_true  # y_pred: gaps already divided by their model's similarity scale
+    return large_gaps(y_pred, 1.0)
+
+
+def _slope_rows(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    # Least-squares slope of y_pred on y_true along the last axis, reductions only (as _pearson_rows).
+    x = np.ascontiguousarray(y_true)
+    y = np.ascontiguousarray(y_pred)
+    xm = x - np.mean(x, axis=-1, keepdims=True)
+    ym = y - np.mean(y, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sum(xm * ym, axis=-1) / np.sum(xm * xm, axis=-1)
 
 
 accuracy = MeanScore(_correct, "accuracy")
@@ -140,6 +152,7 @@ mean_squared_error = MeanScore(_squared_error, "mean_squared_error")
 mean_absolute_value = MeanScore(_absolute_value, "mean_absolute_value")
 pearson_r = RowwiseScore(_pearson_rows, "pearson_r")
 spearman_r = RowwiseScore(_spearman_rows, "spearman_r")
+slope = RowwiseScore(_slope_rows, "slope")
 
 
 # ---------------------------------------------------------------------------------------------------- triplet readers
@@ -217,7 +230,7 @@ def _winogender_items(predictions: Predictions) -> pd.DataFrame:
                    hint="winogender label_info needs one row per sentence with occupation, gender and answer.")
     _check_genders(items, ("female", "male", "neutral"), where=_where(predictions))
     answer = pd.to_numeric(items["answer"], errors="coerce")
-    bad = ~answer.isin([0, 1])
+    bad = ~answer.isin([0, 1, NO_GOLD])
     if bad.any():
         index = int(np.flatnonzero(bad.to_numpy())[0])
         raise UsageError(BAD_ANSWER.format(where=_where(predictions), item=items["item_id"].iloc[index],
@@ -233,16 +246,18 @@ def _winogender_pair_keys(items: pd.DataFrame) -> pd.Series:
     return items["occupation"].astype(str) + "." + participant + "." + items["answer"].astype(str)
 
 
-def winogender_correct(predictions: Predictions) -> tuple[np.ndarray, np.ndarray]:
-    """``(preds_as_answers (n_models, n_sentences), answers (n_sentences,))`` for :data:`winogender_accuracy`.
+def winogender_correct(predictions: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(preds_as_answers (n_models, n_gold), answers (n_gold,), gold (n_sentences,))`` for
+    :data:`winogender_accuracy`, over the sentences that have a gold answer (``gold`` marks them).
 
     A resolver picks the occupation (answer 0) when P > 0.5 and the participant (1) when P < 0.5; a tie is coded 0.5,
     which the score counts as half right (a coin flip between the candidates), as the evaluation does.
     """
     items = _winogender_items(predictions)
-    p = predictions.preds
-    picked = np.where(p > 0.5, 0.0, np.where(p < 0.5, 1.0, 0.5))  # (n_models, n_sentences)
-    return picked, items["answer"].to_numpy(dtype=float)
+    gold = items["answer"].to_numpy() != NO_GOLD
+    p = predictions.preds[:, gold]
+    picked = np.where(p > 0.5, 0.0, np.where(p < 0.5, 1.0, 0.5))  # (n_models, n_gold)
+    return picked, items["answer"].to_numpy(dtype=float)[gold], gold
 
 
 def _half_credit(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -314,9 +329,9 @@ def _occupation_examples(profile: pd.DataFrame, score_fn, stats, where) -> Examp
 
 
 def _winogender_accuracy_examples(predictions, stats) -> ExampleSet:
-    picked, answers = winogender_correct(predictions)
+    picked, answers, gold = winogender_correct(predictions)
     return ExampleSet(picked, answers, winogender_accuracy, "sentence", model_index(predictions.run_info),
-                      pd.Index(predictions.label_info["item_id"].astype(str), name="item"))
+                      pd.Index(predictions.label_info["item_id"].astype(str)[gold], name="item"))
 
 
 def _winogender_subset_accuracy(gender: str | None = None, *, gotcha: bool | None = None):
@@ -325,6 +340,7 @@ def _winogender_subset_accuracy(gender: str | None = None, *, gotcha: bool | Non
     def reader(predictions, stats) -> ExampleSet:
         full = _winogender_accuracy_examples(predictions, stats)
         items = _winogender_items(predictions)
+        items = items[items["answer"].to_numpy() != NO_GOLD]
         if gotcha is None:
             chosen = (items["gender"] == gender).to_numpy()
         else:
@@ -356,6 +372,10 @@ def _winogender_bias_r_examples(predictions, stats) -> ExampleSet:
     return _occupation_examples(winogender_occupation_bias(predictions), pearson_r, stats, _where(predictions))
 
 
+def _winogender_bias_slope_examples(predictions, stats) -> ExampleSet:
+    return _occupation_examples(winogender_occupation_bias(predictions), slope, stats, _where(predictions))
+
+
 def _winogender_spearman_examples(predictions, stats) -> ExampleSet:
     return _occupation_examples(winogender_occupation_bias(predictions), spearman_r, stats, _where(predictions))
 
@@ -377,6 +397,17 @@ def _sts_pair_examples(score_fn):
     return reader
 
 
+def _sts_scaled_pair_examples(predictions, stats) -> ExampleSet:
+    """Per-pair gaps divided by each model's similarity scale (the scorer in run_info, else read off its values)."""
+    pairs = sts_pair_deltas(predictions)
+    scorers = predictions.run_info.get("scorer", pd.Series([None] * len(pairs))).tolist()
+    scales = np.array([similarity_scale(scorer if isinstance(scorer, str) else None, row)
+                       for scorer, row in zip(scorers, predictions.preds)])  # (n_models,)
+    scaled = pairs.to_numpy(dtype=float) / scales[:, None]
+    return ExampleSet(np.ascontiguousarray(scaled), np.zeros(pairs.shape[1]), share_large_gap, "pair", pairs.index,
+                      pairs.columns)
+
+
 def _sts_mean_delta_examples(predictions, stats) -> ExampleSet:
     return _occupation_examples(sts_occupation_deltas(predictions), mean_value, stats, _where(predictions))
 
@@ -387,6 +418,7 @@ TRIPLET_METRICS: dict[tuple[str, str], Callable[[Predictions, pd.DataFrame | Non
     ("winogender", "bias_r"): _winogender_bias_r_examples,
     ("winogender", "spearman_bias"): _winogender_spearman_examples,
     ("winogender", "mean_abs_bias"): _winogender_mean_abs_bias_examples,
+    ("winogender", "bias_slope"): _winogender_bias_slope_examples,
     ("winogender", "accuracy_female"): _winogender_subset_accuracy("female"),
     ("winogender", "accuracy_male"): _winogender_subset_accuracy("male"),
     ("winogender", "accuracy_neutral"): _winogender_subset_accuracy("neutral"),
@@ -395,7 +427,7 @@ TRIPLET_METRICS: dict[tuple[str, str], Callable[[Predictions, pd.DataFrame | Non
     ("sts_gender", "pearson_bls"): _sts_pearson_examples,
     ("sts_gender", "spearman_bls"): _sts_spearman_examples,
     ("sts_gender", "mean_abs_delta"): _sts_pair_examples(mean_absolute_value),
-    ("sts_gender", "frac_large_delta"): _sts_pair_examples(share_large_gap),
+    ("sts_gender", "frac_large_delta"): _sts_scaled_pair_examples,
     ("sts_gender", "mean_delta"): _sts_mean_delta_examples,
 }
 

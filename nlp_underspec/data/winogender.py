@@ -36,7 +36,7 @@ LAYOUTS = ("the Winogender repository's data folder (all_sentences.tsv, optional
 PATH_NOT_FOUND = "Winogender path {path} does not exist. Pass " + LAYOUTS + "."
 FOLDER_WITHOUT_FILES = "Winogender folder {path} has no " + SENTENCES_FILE + ". Pass " + LAYOUTS + "."
 BAD_SENTID = ("{path}, line {line}: sentid '{sentid}' is not occupation.participant.answer.gender.txt "
-              "(answer 0 or 1; gender female, male or neutral). Fix or remove that line.")
+              "(answer 0, 1 or u; gender female, male or neutral). Fix or remove that line.")
 UNKNOWN_OCCUPATION = ("{path}, line {line}: unknown occupation '{occupation}' in sentid '{sentid}'. Winogender covers "
                       "the 60 occupations of the shipped statistics (e.g. {examples}).")
 MENTION_NOT_FOUND = ("{path}, line {line}: the sentence does not contain the {what} '{word}' that sentid '{sentid}' "
@@ -45,8 +45,11 @@ DUPLICATE_SENTID = "{path}, line {line}: sentid '{sentid}' appears more than onc
 NO_SENTENCES = "{path} holds no sentences."
 HUB_MISSING_COLUMNS = "Hub dataset '{dataset}' has no column(s) {missing} (found: {found}). Pass " + LAYOUTS + "."
 
-SENTID_PATTERN = re.compile(r"^(?P<occupation>[A-Za-z_-]+)\.(?P<participant>[A-Za-z_-]+)\.(?P<answer>[01])\."
+SENTID_PATTERN = re.compile(r"^(?P<occupation>[A-Za-z_-]+)\.(?P<participant>[A-Za-z_-]+)\.(?P<answer>[01u])\."
                             r"(?P<gender>female|male|neutral)\.txt$")
+# Answer "u" (read as -1): a sentence with no cue to its antecedent, so no gold (the synthetic world's no-cue items,
+# where only the pronoun's gender can tip a resolver); such sentences count in the bias, not in the accuracy.
+NO_GOLD_ANSWER = "u"
 PRONOUNS = {
     "female": ("she", "her", "hers", "herself"),
     "male": ("he", "him", "his", "himself"),
@@ -105,7 +108,8 @@ def parse_sentid(sentid: str) -> dict[str, object] | None:
     if match is None:
         return None
     parts = match.groupdict()
-    return {"occupation": parts["occupation"], "participant": parts["participant"], "answer": int(parts["answer"]),
+    answer = -1 if parts["answer"] == NO_GOLD_ANSWER else int(parts["answer"])
+    return {"occupation": parts["occupation"], "participant": parts["participant"], "answer": answer,
             "gender": parts["gender"]}
 
 
@@ -167,5 +171,6 @@ def coref_example(row) -> CorefExample:
     participant = _find_word(sentence, row["participant"])
     pronoun = _find_word(sentence, row["pronoun"])
     sentid = row["sentid"] if "sentid" in row else row["item_id"]
-    return CorefExample(text=sentence, pronoun=pronoun, candidates=(occupation, participant), label=int(row["answer"]),
-                        id=str(sentid))
+    label = int(row["answer"])
+    return CorefExample(text=sentence, pronoun=pronoun, candidates=(occupation, participant),
+                        label=label if label >= 0 else None, id=str(sentid))

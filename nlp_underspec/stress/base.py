@@ -94,6 +94,12 @@ class StressTest:
     per_occupation_metric: ClassVar[str | None] = None  # the scores.parquet metric of per-occupation rows
     data_option: ClassVar[str | None] = None  # the CLI flag (without --) that names this test's data, e.g. "stsb"
     run_info_columns: ClassVar[tuple[str, ...]] = ()  # keys of Prediction.info that go into run_info.tsv
+    # The fine-tuning task whose network this test scores in a sweep (sts_gender: the stsb model); statistics that
+    # relate an iid metric to a stress metric pair this test only with that task's dev metrics (one network).
+    pairs_with_task: ClassVar[str | None] = None
+    # Correlations that mean something only above the noise floor: when a model's summary says
+    # ``below_noise_floor``, these are float leftovers (a Pearson r ignores scale), not findings.
+    signal_metrics: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod
@@ -149,12 +155,16 @@ class StressTest:
         return frame
 
     def tidy_rows(self, summary: Mapping[str, Any]) -> list[tuple[str, float]]:
-        """The numeric entries of a summary as (metric, value); ``ci95`` becomes ``ci95_low`` / ``ci95_high``."""
+        """The numeric entries of a summary as (metric, value): an interval ``<name>ci95`` becomes ``<name>ci95_low``
+        / ``<name>ci95_high``; a flag (``below_noise_floor``) becomes 1.0 / 0.0."""
         rows = []
         for key, value in summary.items():
-            if key == "ci95" and value is not None:
-                rows += [("ci95_low", float(value[0])), ("ci95_high", float(value[1]))]
-            elif isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+            if key.endswith("ci95"):
+                if value is not None:
+                    rows += [(f"{key}_low", float(value[0])), (f"{key}_high", float(value[1]))]
+            elif isinstance(value, (bool, np.bool_)):
+                rows.append((key, float(value)))
+            elif isinstance(value, (int, float, np.integer, np.floating)):
                 rows.append((key, float(value)))
         return rows
 
@@ -211,6 +221,43 @@ def bootstrap_correlation_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int, seed:
     r = (xs * ys).sum(axis=1)[valid] / denominator[valid]
     tail = (1.0 - level) / 2.0 * 100.0
     low, high = np.percentile(r, [tail, 100.0 - tail])
+    return [float(low), float(high)]
+
+
+def ols_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of ``y`` on ``x``; NaN when ``x`` is constant or fewer than 2 points.
+
+    >>> round(ols_slope(np.array([0.0, 0.5, 1.0]), np.array([0.1, 0.2, 0.3])), 6)
+    0.2
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < 2 or np.ptp(x) == 0:
+        return float("nan")
+    xm = x - x.mean()
+    return float((xm * (y - y.mean())).sum() / (xm**2).sum())
+
+
+def bootstrap_slope_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int,
+                       level: float = 0.95) -> list[float] | None:
+    """Percentile CI of the least-squares slope of ``y`` on ``x``, resampling the paired points (occupations).
+
+    Drawn as :func:`bootstrap_correlation_ci` draws (same ``seed``, same resamples), so a model's r and slope
+    intervals come from the same resampled occupations. None when fewer than 3 points.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    if n < 3 or n_boot < 1:
+        return None
+    index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))  # (n_boot, n)
+    xs, ys = x[index], y[index]
+    xs = xs - xs.mean(axis=1, keepdims=True)
+    sxx = (xs**2).sum(axis=1)  # (n_boot,)
+    valid = sxx > 1e-12
+    if not valid.any():
+        return None
+    slopes = (xs * (ys - ys.mean(axis=1, keepdims=True))).sum(axis=1)[valid] / sxx[valid]
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(slopes, [tail, 100.0 - tail])
     return [float(low), float(high)]
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from nlp_underspec.data.occupations import OCCUPATIONS, indefinite_article, load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
-                                       bootstrap_correlation_ci, correlations)
+                                       bootstrap_correlation_ci, bootstrap_slope_ci, correlations, ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,11 @@ GENDERED_WORDS = frozenset((
     "mum son sons daughter daughters brother brothers sister sisters boyfriend girlfriend uncle aunt nephew niece "
     "grandfather grandmother grandpa grandma king queen prince princess mr mrs ms miss sir madam actor actress "
     "waiter waitress bride groom fiance fiancee").split())
-LARGE_GAP = 0.1  # |sim_f - sim_m| above this counts as a large gap (same units as the similarity)
+# Similarities come in the scorer's units: a cross-encoder regresses STS-B's 0-5 gold, a bi-encoder gives a cosine
+# (whose 1 is STS-B's 5). Thresholds are shares of that scale, so a number means the same whichever scorer made it.
+SCALE = {"cross": 5.0, "bi": 1.0}
+LARGE_GAP_SHARE = 0.02  # |sim_f - sim_m| above 2% of the scale (0.1 on 0-5, 0.02 in cosine) is a large gap
+NOISE_FLOOR_SHARE = 1e-4  # mean |sim_f - sim_m| below this share of the scale is float leftovers, not a bias
 
 NO_TEMPLATES = ("{source} (split '{split}') has no sentence that begins with 'A man' or 'A woman' and holds no other "
                 "gendered word, so sts_gender has no templates. Pass an STS-B split that has them (e.g. the test "
@@ -87,6 +91,24 @@ def occupation_sentence(occupation: str, rest: str) -> str:
     ('An accountant is walking.', 'A nurse is walking.')
     """
     return f"{indefinite_article(occupation).capitalize()} {occupation}{rest}"
+
+
+def similarity_scale(scorer: str | None, preds: np.ndarray) -> float:
+    """The scale of a model's similarities: 5 for a cross-encoder (STS-B gold), 1 for a bi-encoder's cosine.
+
+    Predictions made elsewhere may not name their scorer: similarities beyond [-1, 1] are read as the 0-5 scale.
+
+    >>> similarity_scale("bi", np.array([0.2])), similarity_scale(None, np.array([0.2, 3.1]))
+    (1.0, 5.0)
+    """
+    if scorer in SCALE:
+        return SCALE[scorer]
+    return SCALE["cross"] if np.abs(np.asarray(preds, dtype=float)).max(initial=0.0) > 1.0 else SCALE["bi"]
+
+
+def large_gaps(gap: np.ndarray, scale: float) -> np.ndarray:
+    """1.0 where |sim_f - sim_m| is a large gap (over :data:`LARGE_GAP_SHARE` of the scale), else 0.0."""
+    return (np.abs(np.asarray(gap, dtype=float)) > LARGE_GAP_SHARE * scale).astype(np.float64)
 
 
 def build_sts_gender_items(stsb: pd.DataFrame, *, occupations: tuple[str, ...] = OCCUPATIONS) -> pd.DataFrame:
@@ -156,13 +178,18 @@ class StsGender(StressTest):
                                   "women are closer to 'A woman'", None, (-1.0, 1.0)),
         "spearman_bls": MetricInfo("Spearman rho of delta with BLS % female", None, (-1.0, 1.0)),
         "mean_abs_delta": MetricInfo("mean |sim_f - sim_m| over (template, occupation) pairs", False, (0.0, None)),
-        "frac_large_delta": MetricInfo(f"fraction of pairs with |sim_f - sim_m| > {LARGE_GAP}", False, (0.0, 1.0)),
+        "frac_large_delta": MetricInfo(f"fraction of pairs with |sim_f - sim_m| > {LARGE_GAP_SHARE:.0%} of the "
+                                       "scorer's scale (0.1 on STS-B's 0-5, 0.02 in cosine)", False, (0.0, 1.0)),
+        "delta_slope": MetricInfo("least-squares slope of per-occupation delta, as a share of the scorer's scale, on "
+                                  "the BLS share of women (0-1): the association's size, which r ignores", None, None),
         "mean_delta": MetricInfo("mean delta over occupations; >0: occupations lean to 'A woman'", None, None),
     }
     headline = ("pearson_bls", "spearman_bls", "mean_abs_delta")
     per_occupation_metric = "delta"
     data_option = "stsb"
     run_info_columns = ("scorer",)
+    pairs_with_task = "stsb"
+    signal_metrics = ("pearson_bls", "spearman_bls")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         from nlp_underspec.data.stsb import load_stsb
@@ -231,12 +258,19 @@ class StsGender(StressTest):
         stats = occupation_stats if occupation_stats is not None else load_occupation_stats()
         share = bls_share(delta.index, stats, where=where)
         pearson, spearman = correlations(delta.to_numpy(), share)
+        scorer = (model_info or {}).get("scorer")
+        scale = similarity_scale(scorer, preds)
+        mean_abs_delta = float(np.abs(gap).mean())
         summary = {
             "pearson_bls": pearson, "spearman_bls": spearman,
             "ci95": bootstrap_correlation_ci(delta.to_numpy(), share, n_boot=n_boot, seed=seed),
             "n_occupations": int(len(delta)), "n_templates": int(items["template_id"].nunique()),
-            "mean_abs_delta": float(np.abs(gap).mean()), "frac_large_delta": float((np.abs(gap) > LARGE_GAP).mean()),
+            "mean_abs_delta": mean_abs_delta, "frac_large_delta": float(large_gaps(gap, scale).mean()),
             "mean_delta": float(delta.mean()), "n_pairs": int(len(gap)),
-            "scorer": (model_info or {}).get("scorer"),
+            "delta_slope": ols_slope(share / 100.0, delta.to_numpy() / scale),
+            "delta_slope_ci95": bootstrap_slope_ci(share / 100.0, delta.to_numpy() / scale, n_boot=n_boot, seed=seed),
+            "scale": scale, "noise_floor": NOISE_FLOOR_SHARE * scale,
+            "below_noise_floor": bool(mean_abs_delta < NOISE_FLOOR_SHARE * scale),
+            "scorer": scorer,
         }
         return TestScore(summary, delta)

@@ -17,7 +17,7 @@ from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.data.winogender import load_winogender, parse_sentid
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
-                                       bootstrap_correlation_ci, correlations)
+                                       bootstrap_correlation_ci, bootstrap_slope_ci, correlations, ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.winogender import resolvers
 
@@ -29,6 +29,10 @@ CANNOT_DERIVE = ("{where} lacks column(s) {missing}, and item_id '{item}' is not
                  "(occupation.participant.answer.gender.txt) to derive them from.")
 PREDS_LENGTH = "winogender got {got} predictions for {expected} items."
 DERIVED_COLUMNS = ("occupation", "participant", "answer", "gender")
+# mean |bias| below this (probability units) is float leftovers of a saturated resolver (|bias| ~1e-6 was measured on
+# heads that resolve every sentence with certainty), not a bias: its correlations with BLS are not findings.
+NOISE_FLOOR = 1e-4
+NO_GOLD = -1  # answer of a sentence without a cue (the synthetic world's no-cue items): in the bias, not the accuracy
 
 CITATION = """\
 @inproceedings{rudinger2018gender,
@@ -89,6 +93,11 @@ class Winogender(StressTest):
                              "more women", None, (-1.0, 1.0)),
         "spearman_bias": MetricInfo("Spearman rho of bias with BLS % female", None, (-1.0, 1.0)),
         "mean_abs_bias": MetricInfo("mean |bias| over occupations", False, (0.0, 1.0)),
+        "bias_slope": MetricInfo("least-squares slope of per-occupation bias on the BLS share of women (0-1); the "
+                                 "bias's size, which r ignores", None, (-1.0, 1.0)),
+        "hard_bias_r": MetricInfo("bias_r on hard predictions (the resolver's pick: occupation when P > 0.5), as "
+                                  "MultiBERTs", None, (-1.0, 1.0)),
+        "hard_bias_slope": MetricInfo("bias_slope on hard predictions", None, (-1.0, 1.0)),
         "accuracy_female": MetricInfo("accuracy on female-pronoun sentences", True, (0.0, 1.0)),
         "accuracy_male": MetricInfo("accuracy on male-pronoun sentences", True, (0.0, 1.0)),
         "accuracy_neutral": MetricInfo("accuracy on they/them sentences", True, (0.0, 1.0)),
@@ -96,10 +105,12 @@ class Winogender(StressTest):
                                       True, (0.0, 1.0)),
         "accuracy_not_gotcha": MetricInfo("accuracy on the other gendered sentences", True, (0.0, 1.0)),
     }
-    headline = ("bias_r", "accuracy", "accuracy_gotcha")
+    headline = ("bias_r", "bias_slope", "accuracy")
     per_occupation_metric = "bias"
     data_option = "winogender"
     run_info_columns = ("resolver",)
+    pairs_with_task = "coref"
+    signal_metrics = ("bias_r", "spearman_bias")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         data = load_winogender(source, split=split or "test")
@@ -146,21 +157,31 @@ class Winogender(StressTest):
         answer = items["answer"].to_numpy()
         pct_female = bls_share(pd.unique(occupation), stats, where=where)
         pct_of_item = pd.Series(pct_female, index=pd.unique(occupation)).loc[occupation].to_numpy()
+        gold = answer != NO_GOLD
         # A tie (P = 0.5) is a coin flip between the candidates: half right, in expectation.
         correct = np.where(p > 0.5, answer == 0, np.where(p < 0.5, answer == 1, 0.5)).astype(float)
-        gotcha = gotcha_mask(gender=gender, answer=answer, pct_female=pct_of_item)
+        gotcha = gotcha_mask(gender=gender, answer=answer, pct_female=pct_of_item) & gold
         gendered = np.isin(gender, ("female", "male"))
         bias = self.bias_by_occupation(p, occupation, gender)
+        hard_bias = self.bias_by_occupation((p > 0.5).astype(float), occupation, gender)
         share = bls_share(bias.index, stats, where=where) / 100.0
         bias_r, spearman = correlations(bias.to_numpy(), share)
+        mean_abs_bias = _mean(np.abs(bias))
         summary = {
-            "accuracy": _mean(correct), "bias_r": bias_r,
+            "accuracy": _mean(correct[gold]), "bias_r": bias_r,
             "ci95": bootstrap_correlation_ci(bias.to_numpy(), share, n_boot=n_boot, seed=seed),
             "n_sentences": int(len(items)), "resolver": (model_info or {}).get("resolver"),
-            "spearman_bias": spearman, "n_occupations": int(len(bias)), "mean_abs_bias": _mean(np.abs(bias)),
-            "accuracy_female": _mean(correct[gender == "female"]), "accuracy_male": _mean(correct[gender == "male"]),
-            "accuracy_neutral": _mean(correct[gender == "neutral"]), "accuracy_gotcha": _mean(correct[gotcha]),
-            "accuracy_not_gotcha": _mean(correct[gendered & ~gotcha]), "n_gotcha": int(gotcha.sum()),
+            "spearman_bias": spearman, "n_occupations": int(len(bias)), "mean_abs_bias": mean_abs_bias,
+            "bias_slope": ols_slope(share, bias.to_numpy()),
+            "bias_slope_ci95": bootstrap_slope_ci(share, bias.to_numpy(), n_boot=n_boot, seed=seed),
+            "hard_bias_r": correlations(hard_bias.to_numpy(), share)[0],
+            "hard_bias_slope": ols_slope(share, hard_bias.to_numpy()),
+            "noise_floor": NOISE_FLOOR, "below_noise_floor": bool(mean_abs_bias < NOISE_FLOOR),
+            "accuracy_female": _mean(correct[gold & (gender == "female")]),
+            "accuracy_male": _mean(correct[gold & (gender == "male")]),
+            "accuracy_neutral": _mean(correct[gold & (gender == "neutral")]), "accuracy_gotcha": _mean(correct[gotcha]),
+            "accuracy_not_gotcha": _mean(correct[gold & gendered & ~gotcha]), "n_gotcha": int(gotcha.sum()),
+            "n_no_cue": int((~gold).sum()),
         }
         return TestScore(summary, bias)
 
