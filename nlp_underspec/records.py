@@ -2,8 +2,9 @@
 
 A run folder is done only when its record says ``status: complete``; that record is written last and atomically, so a
 folder killed mid-run is seen as unfinished and redone from its last saved state. The record carries everything needed
-to say what produced the checkpoint: run id, seeds, the resolved config and its hash, package versions, the torch thread
-count and the git commit.
+to say what produced the checkpoint: run id, seeds, the resolved config and its hash, package versions, the
+determinism scope (torch thread count, CPU capability, architecture, device type: where the same seeds give the same
+bits, see :func:`nlp_underspec.seeding.determinism_scope`) and the git commit.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json, read_json
+from nlp_underspec.seeding import determinism_scope
 
 RUN_RECORD = "run.json"
 STATUS_RUNNING = "running"
@@ -99,7 +101,12 @@ class RunRecord:
     parent: str | None = None  # the checkpoint a fine-tuning run started from
     metrics: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=package_versions)
-    torch_threads: int | None = None
+    torch_threads: int | None = None  # these four: the determinism scope the run started under
+    cpu_capability: str | None = None
+    machine: str | None = None
+    device: str | None = None
+    # Scopes that a resume of saved work ran under when they differ from the above: a valid run, not a bit-identical one.
+    resumed_under: list[dict[str, Any]] = field(default_factory=list)
     git_commit: str | None = field(default_factory=git_commit)
     started: str = field(default_factory=_now)
     finished: str | None = None
@@ -107,10 +114,8 @@ class RunRecord:
 
     @classmethod
     def new(cls, *, run_id: str, kind: str, seeds: dict[str, int | None], config: dict[str, Any], **extra: Any) -> "RunRecord":
-        import torch
-
         return cls(run_id=run_id, kind=kind, seeds=dict(seeds), config=config, config_hash=config_hash(config),
-                   torch_threads=torch.get_num_threads(), **extra)
+                   **determinism_scope(), **extra)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,6 +5,8 @@
   a value derived from ``finetune_seed`` and either can be pinned while the other varies (Dodge et al. 2020).
 - MLM masking has its own ``mask_seed`` and is a pure function of (mask_seed, epoch, batch index): nothing about it
   lives in generator state, so a resumed run masks exactly as an uninterrupted one.
+- Same seeds give bit-identical weights only within one :func:`determinism_scope` (torch thread count, the CPU
+  instruction set torch dispatches to, architecture, device type); every run record carries it.
 
 Derived seeds come from a hash, not from ``seed + offset``, so seeds 1 and 2 of one stream never collide with another.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import random
 from dataclasses import dataclass
 
@@ -20,6 +23,8 @@ import numpy as np
 
 SEED_MAX = 2**31 - 1  # numpy's legacy RandomState and torch both accept this range
 DEFAULT_THREADS = 2
+# What must match for same seeds to give the same bits; run records hold these fields under these names.
+SCOPE_FIELDS = ("torch_threads", "cpu_capability", "machine", "device")
 
 SEED_NOT_INT = "Seed '{name}' must be a non-negative integer, got {value!r}."
 
@@ -69,6 +74,30 @@ def pin_threads(num_threads: int | None = None) -> int:
     n = int(num_threads or os.environ.get("NLP_UNDERSPEC_THREADS", 0) or DEFAULT_THREADS)
     torch.set_num_threads(n)
     return n
+
+
+def cpu_capability() -> str:
+    """The instruction set torch's CPU kernels dispatch to ("AVX2", "AVX512", "DEFAULT", ...).
+
+    Kernels of different widths sum in different orders, so the same run on an AVX2 and an AVX-512 CPU ends with
+    different weights even at the same thread count.
+    """
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def determinism_scope(device=None) -> dict:
+    """Where same seeds give bit-identical weights: :data:`SCOPE_FIELDS` as they are now.
+
+    ``device`` (a ``torch.device`` or a name such as "cuda:0") is recorded by type; None while it is not yet known.
+    The thread count is read back from torch rather than taken from the recipe, since accelerate may reset it.
+    """
+    import torch
+
+    device_type = torch.device(device).type if device is not None else None
+    values = (torch.get_num_threads(), cpu_capability(), platform.machine() or None, device_type)
+    return dict(zip(SCOPE_FIELDS, values))
 
 
 def seed_everything(seed: int, *, deterministic: bool = False) -> None:

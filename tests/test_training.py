@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import platform
 import subprocess
 import sys
 
@@ -10,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from nlp_underspec import records
-from nlp_underspec.config import recipe_from_dict
+from nlp_underspec import records, seeding
+from nlp_underspec.config import pretrain_run_config, recipe_from_dict
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OUT_HOLDS_OTHER_RUN
 from nlp_underspec.training import loop, mlm, runs, tokenizer as tok
@@ -296,6 +298,67 @@ def test_folder_with_other_content_is_refused_but_sweep_sidecars_are_not(tmp_pat
     with pytest.raises(UsageError) as err:
         _open(tmp_path / "run")
     assert str(err.value) == OUT_HOLDS_OTHER_RUN.format(path=tmp_path / "run", what="notes.md")
+
+
+def _started_with_saved_state(out):
+    """An unfinished run folder, as a kill after the first saved state leaves it."""
+    run = _open(out)
+    run.record_scope("cpu")
+    run.start()
+    (out / loop.STATE_DIR).mkdir()
+    (out / loop.STATE_DIR / loop.PROGRESS_FILE).write_text('{"step": 3}')
+
+
+def test_run_record_holds_the_determinism_scope(tmp_path):
+    run = _open(tmp_path / "run")
+    run.record_scope(torch.device("cpu"))
+    run.start()
+    record = records.read_run_record(tmp_path / "run")
+    assert {key: record[key] for key in seeding.SCOPE_FIELDS} == {
+        "torch_threads": torch.get_num_threads(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "machine": platform.machine(), "device": "cpu"}
+    assert record["resumed_under"] == []
+
+
+def test_resuming_saved_work_on_another_cpu_capability_warns(tmp_path, monkeypatch, caplog):
+    _started_with_saved_state(tmp_path / "run")
+    started = records.read_run_record(tmp_path / "run")["cpu_capability"]
+    other = "AVX2" if started != "AVX2" else "AVX512"
+    monkeypatch.setattr(seeding, "cpu_capability", lambda: other)
+    run = _open(tmp_path / "run")
+    with caplog.at_level(logging.WARNING, logger="nlp_underspec.training.runs"):
+        run.record_scope("cpu")
+    assert [r.getMessage() for r in caplog.records if r.name == runs.logger.name] == [
+        f"Resuming run p00 in {tmp_path / 'run'} with CPU capability {other}, but it was started with CPU capability "
+        f"{started}. The result is a valid run but will not be bit-identical to an uninterrupted run: the same seeds "
+        "give the same weights only on the same CPU capability, architecture, device and torch thread count."]
+    run.start()
+    record = records.read_run_record(tmp_path / "run")
+    assert record["cpu_capability"] == started  # the record keeps the scope the run started under ...
+    assert [scope["cpu_capability"] for scope in record["resumed_under"]] == [other]  # ... and names the other one
+
+
+def test_resuming_on_the_same_scope_or_without_saved_work_does_not_warn(tmp_path, monkeypatch, caplog):
+    _started_with_saved_state(tmp_path / "same")
+    _open(tmp_path / "fresh").start()  # killed before its first saved state: resuming starts it over
+    monkeypatch.setattr(seeding, "cpu_capability", lambda: "SOME_OTHER_ISA")
+    with caplog.at_level(logging.WARNING, logger="nlp_underspec.training.runs"):
+        again = _open(tmp_path / "fresh")
+        again.record_scope("cpu")
+        monkeypatch.undo()
+        _open(tmp_path / "same").record_scope("cpu")
+    assert [r for r in caplog.records if r.name == runs.logger.name] == []
+    assert again.record.cpu_capability == "SOME_OTHER_ISA" and again.record.resumed_under == []
+
+
+def test_resuming_with_another_thread_count_is_a_config_change(tmp_path):
+    """``threads`` is a recipe choice in the run config: a resume with another count is refused, not warned about."""
+    out = tmp_path / "run"
+    runs.open_run_folder(out, run_id="p00", kind="pretrain", seeds={"pretrain_seed": 0}, config=pretrain_run_config(
+        recipe_from_dict({"threads": 2, "pretrain": {"max_steps": 5}}))).start()
+    with pytest.raises(UsageError, match=r"changed: threads\)\. Resume it with the recipe it was made with"):
+        runs.open_run_folder(out, run_id="p00", kind="pretrain", seeds={"pretrain_seed": 0}, config=pretrain_run_config(
+            recipe_from_dict({"threads": 1, "pretrain": {"max_steps": 5}})))
 
 
 # ------------------------------------------------------------------------------------------------- starting points

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from nlp_underspec import records
-from nlp_underspec.config import load_recipe
+from nlp_underspec import records, seeding
+from nlp_underspec.config import load_recipe, recipe_from_dict
 from nlp_underspec.io import read_json
-from nlp_underspec.training import finetune, pretrain
+from nlp_underspec.training import finetune, loop, pretrain, runs
 
 JOBS = ("nurse", "carpenter", "doctor", "teacher", "baker", "farmer")
 TEXTS = [f"the {job} told the {other} that {pronoun} would {verb} soon ."
@@ -131,6 +131,37 @@ def test_sigkilled_pretraining_resumes_bit_identical(workspace, reference):
     assert _weights(out / "step_60") == _weights(reference / "step_60")
 
 
+def test_pretraining_resumed_on_another_cpu_capability_warns_and_keeps_both_scopes(tmp_path, monkeypatch, caplog):
+    """In process, small: a run dies right after its first saved state and is resumed under a patched CPU capability."""
+    recipe = recipe_from_dict({"threads": 1, "pretrain": {
+        "vocab_size": 120, "max_seq_length": 16, "batch_size": 4, "max_steps": 8, "save_state_every": 4,
+        "checkpoint_steps": [], "model": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                          "intermediate_size": 32, "max_position_embeddings": 16}}})
+    save_state = loop.save_state_atomically
+
+    def save_and_die(accelerator, folder, step):
+        save_state(accelerator, folder, step)
+        raise KeyboardInterrupt("killed after the first saved state")
+
+    monkeypatch.setattr(loop, "save_state_atomically", save_and_die)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(recipe, pretrain_seed=0, out=tmp_path / "run", texts=TEXTS)
+    monkeypatch.setattr(loop, "save_state_atomically", save_state)
+    started = records.read_run_record(tmp_path / "run")
+    other = "AVX2" if started["cpu_capability"] != "AVX2" else "AVX512"
+    monkeypatch.setattr(seeding, "cpu_capability", lambda: other)
+    with caplog.at_level("WARNING", logger="nlp_underspec.training.runs"):
+        pretrain(recipe, pretrain_seed=0, out=tmp_path / "run", texts=TEXTS)
+    assert [r.getMessage() for r in caplog.records if r.name == runs.logger.name] == [runs.SCOPE_CHANGED.format(
+        run_id="p00", path=tmp_path / "run", now=f"CPU capability {other}",
+        then=f"CPU capability {started['cpu_capability']}")]
+    record = records.read_run_record(tmp_path / "run")
+    assert record["status"] == "complete" and record["metrics"]["resumed_from_step"] == 4
+    assert {k: record[k] for k in seeding.SCOPE_FIELDS} == {k: started[k] for k in seeding.SCOPE_FIELDS}
+    assert record["device"] == "cpu" and record["torch_threads"] == 1
+    assert record["resumed_under"] == [{**{k: started[k] for k in seeding.SCOPE_FIELDS}, "cpu_capability": other}]
+
+
 def test_rerunning_a_complete_run_does_nothing(workspace, reference):
     before = (reference / "run.json").read_bytes()
     record = pretrain(load_recipe(workspace / "tiny.yaml"), pretrain_seed=0, out=reference)
@@ -152,6 +183,7 @@ def test_finetuning_seeds(workspace, reference):
     assert seeds["pretrain_seed"] == 0 and seeds["finetune_seed"] == 1
     assert record["config"]["parent"] == records.read_run_record(reference)["config_hash"]
     assert {"dev_pearson", "dev_spearman"} <= set(record["metrics"])
+    assert record["device"] == "cpu" and record["cpu_capability"] == seeding.cpu_capability()  # its determinism scope
 
     recipe = load_recipe(workspace / "tiny.yaml")
     in_process = finetune(recipe, task="stsb", from_checkpoint=str(reference), finetune_seed=1,

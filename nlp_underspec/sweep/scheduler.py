@@ -15,6 +15,7 @@ from pathlib import Path
 
 from nlp_underspec.config import Recipe
 from nlp_underspec.records import STATUS_COMPLETE, RunRecord, mark_failed, read_run_record
+from nlp_underspec.seeding import SCOPE_FIELDS
 from nlp_underspec.sweep.executors import Executor, run_command
 from nlp_underspec.sweep.plan import RESOLVED_RECIPE, RunSpec
 from nlp_underspec.sweep.state import acquire_run_lock, release_run_lock
@@ -70,7 +71,7 @@ def _record_failure(folder: Path, run: RunSpec, returncode: int) -> str:
     base = RunRecord.new(run_id=run.run_id, kind=run.kind, seeds=run.seeds, config=run.config, task=run.task,
                          parent=run.start_from)
     if record is not None:  # keep what the run itself recorded (start time, metrics so far)
-        for key in ("started", "metrics", "versions", "torch_threads", "git_commit"):
+        for key in ("started", "metrics", "versions", *SCOPE_FIELDS, "resumed_under", "git_commit"):
             if key in record:
                 setattr(base, key, record[key])
     mark_failed(folder, base, message)

@@ -249,7 +249,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
         pretrain_seed = check_seed("pretrain_seed", pretrain_seed)
     start = resolve_starting_point(from_checkpoint, recipe, pretrain_seed=pretrain_seed)
     trackers = loop.check_trackers(recipe.log_with if log_with is None else tuple(log_with))
-    threads = pin_threads(recipe.threads)
+    pin_threads(recipe.threads)
     run = runs.open_run_folder(
         out, run_id=records.finetune_run_id(start.pretrain_seed, seeds.finetune_seed), kind="finetune",
         seeds={"pretrain_seed": start.pretrain_seed, "finetune_seed": seeds.finetune_seed,
@@ -269,8 +269,8 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
                                          project_dir=run.path / "logs")
     loop.check_batch_split(accelerator, loop_settings, f"finetune.tasks.{task}.batch_size")
+    run.record_scope(accelerator.device)
     record = run.start() if accelerator.is_main_process else run.record
-    record.torch_threads = threads
     try:
         metrics = _train_and_evaluate(accelerator, record, run.path, spec, settings, loop_settings, start, tokenizer,
                                       train_examples, dev_examples, seeds)

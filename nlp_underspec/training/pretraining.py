@@ -39,7 +39,7 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
     pretrain_seed = check_seed("pretrain_seed", pretrain_seed)
     mask_seed = settings.mask_seed if settings.mask_seed is not None else default_mask_seed(pretrain_seed)
     trackers = loop.check_trackers(recipe.log_with if log_with is None else tuple(log_with))
-    threads = pin_threads(recipe.threads)
+    pin_threads(recipe.threads)
     run = runs.open_run_folder(out, run_id=records.pretrain_run_id(pretrain_seed), kind="pretrain",
                                seeds={"pretrain_seed": pretrain_seed, "mask_seed": mask_seed},
                                config=pretrain_run_config(recipe), overwrite=overwrite)
@@ -52,8 +52,8 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
                                          project_dir=run.path / "logs")
     loop_settings = build_loop_settings(settings, description=f"pretrain {run.record.run_id}")
     loop.check_batch_split(accelerator, loop_settings, "pretrain.batch_size")
+    run.record_scope(accelerator.device)
     record = run.start() if accelerator.is_main_process else run.record
-    record.torch_threads = threads
     try:
         metrics = _train(accelerator, record, run.path, settings, loop_settings, tokenizer, blocks,
                          pretrain_seed=pretrain_seed, mask_seed=mask_seed)

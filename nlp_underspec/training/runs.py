@@ -3,6 +3,10 @@
 Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated, so
 bad input never leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
 after an exception, and ``complete`` only once every checkpoint file is on disk (:func:`records.mark_complete`).
+
+A resumed run keeps the determinism scope it started under (:func:`seeding.determinism_scope`); resuming its saved
+work under another one is allowed but warned about, and noted in the record, since the weights then differ from an
+uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from nlp_underspec import records
 from nlp_underspec.config import config_diff
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OUT_HOLDS_OTHER_RUN, OUT_IS_FILE
+from nlp_underspec.seeding import SCOPE_FIELDS, determinism_scope
+from nlp_underspec.training.loop import latest_state
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +31,11 @@ CONFIG_CHANGED = ("{path} holds run {run_id} made with a different config (hash 
                   "start it again.")
 SEEDS_CHANGED = ("{path} holds run {old_id} with seeds {old_seeds}, not {new_seeds}. Choose another --out, or pass "
                  "--overwrite to replace it.")
+SCOPE_CHANGED = ("Resuming run {run_id} in {path} with {now}, but it was started with {then}. The result is a valid run "
+                 "but will not be bit-identical to an uninterrupted run: the same seeds give the same weights only on "
+                 "the same CPU capability, architecture, device and torch thread count.")
+SCOPE_LABELS = {"torch_threads": "torch threads", "cpu_capability": "CPU capability", "machine": "architecture",
+                "device": "device"}
 
 
 @dataclass
@@ -43,6 +54,24 @@ class RunFolder:
         self.path.mkdir(parents=True, exist_ok=True)
         records.write_run_record(self.path, self.record)
         return self.record
+
+    def record_scope(self, device=None) -> None:
+        """Put the determinism scope into the record (call once the device is known, before :meth:`start`).
+
+        A run resuming saved work under another scope keeps the one it started under, lists the new one in
+        ``resumed_under`` and warns; without saved work it starts over, so the new scope is simply its own.
+        """
+        now = determinism_scope(device)
+        then = {key: getattr(self.record, key) for key in SCOPE_FIELDS}
+        changed = [key for key in SCOPE_FIELDS if then[key] is not None and then[key] != now[key]]
+        if self.resuming and changed and _holds_saved_work(self.path):
+            logger.warning(SCOPE_CHANGED.format(run_id=self.record.run_id, path=self.path,
+                                                now=_describe(now, changed), then=_describe(then, changed)))
+            if now not in self.record.resumed_under:
+                self.record.resumed_under.append(now)
+            now = {**now, **{key: then[key] for key in changed}}
+        for key, value in now.items():
+            setattr(self.record, key, value)
 
 
 def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str, Any], config: dict[str, Any],
@@ -69,7 +98,19 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
         logger.info("%s is already complete (run %s); nothing to do", path, run_id)
         return RunFolder(path, _record_from_dict(existing), resuming=False, complete=True)
     record.started = existing.get("started") or record.started
+    for key in SCOPE_FIELDS:  # the scope is the one that started the run (unknown in records older than the field)
+        setattr(record, key, existing.get(key))
+    record.resumed_under = list(existing.get("resumed_under") or [])
     return RunFolder(path, record, resuming=True, complete=False)
+
+
+def _holds_saved_work(path: Path) -> bool:
+    """Whether a resume continues work done earlier (a saved state, or intermediate checkpoints it will keep)."""
+    return latest_state(path) is not None or any(path.glob("step_*"))
+
+
+def _describe(scope: dict[str, Any], keys: list[str]) -> str:
+    return ", ".join(f"{SCOPE_LABELS[key]} {scope[key]}" for key in keys)
 
 
 def _same_seeds(old: dict[str, Any], new: dict[str, Any]) -> bool:
