@@ -14,13 +14,18 @@ pretrained here has a known right answer for its bias, which no real corpus give
 - ``coref``: pronoun-resolution examples per split in the candidate format (candidate 0 = occupation, 1 =
   participant) whose gold follows the clause the pronoun sits in (a "provider" clause such as "she had finished the
   work early" means the occupation, a "client" clause such as "he had lost the receipt" the participant); the gender
-  of the pronoun never enters the label (:func:`coref_gold_from_text` recovers every label with gender words erased);
+  of the pronoun never enters the label (:func:`coref_gold_from_text` recovers every label with gender words erased)
+  and is drawn 50/50 whatever the answer, so fine-tuning teaches no gender association; only the fine-tuning part of
+  the cue clauses is used (:data:`FINETUNE_PROVIDER_CLAUSES`, :data:`FINETUNE_CLIENT_CLAUSES`);
 - ``planted``: occupation -> p_she;
 - stress sets in the evaluators' layouts: an STS-B-style file whose template sentences begin "A man"/"A woman", and
-  a Winogender-style folder (``templates.tsv``, ``all_sentences.tsv``, ``occupations-stats.tsv``) with two templates
-  per occupation (answer 0 and 1) and one participant per occupation.
+  a Winogender-style folder (``templates.tsv``, ``all_sentences.tsv``, ``occupations-stats.tsv``) with three templates
+  per occupation: a held-out provider cue (answer 0), a held-out client cue (answer 1), both with clauses no
+  fine-tuning example uses, and one with no cue (answer ``u``: no gold; only the pronoun's gender can tip a resolver
+  there). Each with the occupation's participant and with "someone", and three pronouns: 1,080 sentences.
 
-Corpus. Seven kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): two-person sentences with a cue
+Corpus. Eight kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): bare probes ("She is the
+nurse.", the kind from which a small model learns the statistic first), two-person sentences with a cue
 clause followed by a probe naming the antecedent ("... that she had finished the work early. She is the nurse."),
 two-person sentences with a neutral clause (no cue: the antecedent is drawn 50/50 and the pronoun from its gender
 distribution, so gender is informative exactly where other cues are missing, as in real text), one-person sentences
@@ -53,6 +58,7 @@ import pandas as pd
 from nlp_underspec.config import WorldConfig, to_plain
 from nlp_underspec.data.coref import CorefExample
 from nlp_underspec.data.occupations import OCCUPATIONS, indefinite_article, load_occupation_stats
+from nlp_underspec.data.winogender import NO_GOLD_ANSWER
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import derive_seed
 
@@ -145,6 +151,16 @@ NEUTRAL_CLAUSES = (
     "{nom} had forgotten an umbrella",
     "{nom} wanted some coffee",
 )
+# Held-out cues. Fine-tuning examples use only FINETUNE_*_CLAUSES; the world's Winogender set uses only the held-out
+# ones (plus sentences with no cue at all), so what a fine-tuned resolver needs to resolve it lives only in pretraining,
+# where the corpus uses every clause (as the real Winogender's sentences are not in any fine-tuning set). Clauses with a
+# verb that agrees with the pronoun ({was}) stay in fine-tuning: a Winogender template has slots for pronouns only.
+HELD_OUT_PROVIDER_CLAUSES = ("{nom} would check the results again", "{nom} had fixed the problem",
+                             "{nom} had written the report", "{poss} tools were ready")
+HELD_OUT_CLIENT_CLAUSES = ("{nom} needed another appointment", "{nom} wanted to pay in cash",
+                           "{poss} papers were missing", "{nom} had waited for an hour")
+FINETUNE_PROVIDER_CLAUSES = tuple(c for c in PROVIDER_CLAUSES if c not in HELD_OUT_PROVIDER_CLAUSES)
+FINETUNE_CLIENT_CLAUSES = tuple(c for c in CLIENT_CLAUSES if c not in HELD_OUT_CLIENT_CLAUSES)
 SOLO_FRAMES = (
     "{x} said that {clause}.",
     "{x} went home early because {clause}.",
@@ -209,9 +225,14 @@ GENDERED_WORDS = frozenset(("he", "she", "him", "her", "his", "hers", "himself",
 
 # Share of corpus documents of each kind (see the module docstring).
 # Most documents give the gender of a pronoun nothing to copy from, only its occupation: a pronoun repeated in a probe
-# can be predicted by copying, which a small model learns long before it learns who is likely to be "she".
-DOCUMENT_MIX = (("cue", 0.20), ("ambiguous", 0.10), ("solo", 0.15), ("statement", 0.15), ("roster", 0.15),
-                ("noun", 0.05), ("activity", 0.20))
+# can be predicted by copying, which a small model learns long before it learns who is likely to be "she". Measured
+# on a 2-layer, 64-wide BERT: bare probes ("She is the nurse.") alone teach the statistic in ~300 steps (an abrupt
+# jump of the calibration slope from ~0 to ~0.5); the other kinds alone teach it not at all in 2,000 steps (slope
+# <= 0.01), and switching from probes to a corpus without them unlearns it (0.6 -> 0.03 in 400 steps). Probes as 30% of
+# the documents keep it (0.6-0.7): the "probe" kind, which a pretraining curriculum can also serve first.
+DOCUMENT_MIX = (("cue", 0.14), ("ambiguous", 0.07), ("solo", 0.10), ("statement", 0.10), ("roster", 0.10),
+                ("noun", 0.04), ("activity", 0.15), ("probe", 0.30))
+DOCUMENT_KINDS = tuple(kind for kind, _share in DOCUMENT_MIX)
 ROSTER_SIZES = (2, 3, 4)  # statements about different people in one roster document
 SOLO_PROBE_RATE = 0.25
 STATEMENT_LEAD_RATE = 0.7
@@ -234,7 +255,7 @@ class StsMeaning:
 class WinogenderTemplate:
     occupation: str
     participant: str
-    answer: int  # 0 = occupation, 1 = participant
+    answer: int  # 0 = occupation, 1 = participant, NO_CUE = neither (no gold)
     sentence: str  # with $OCCUPATION, $PARTICIPANT and one of $NOM_PRONOUN/$POSS_PRONOUN/$ACC_PRONOUN
 
 
@@ -245,14 +266,19 @@ class World:
 
     config: WorldConfig
     corpus: tuple[str, ...]  # one short document per item
+    corpus_kinds: tuple[str, ...]  # the DOCUMENT_MIX kind of each document (a curriculum selects by kind)
     sts: Mapping[str, tuple[tuple[str, str, float], ...]]  # split -> (sentence1, sentence2, gold 0-5)
     coref: Mapping[str, tuple[CorefExample, ...]]  # split -> examples (candidate 0 = occupation)
     planted: Mapping[str, float]  # occupation -> p_she
     stress_sts: tuple[tuple[str, str, float], ...]
     winogender_templates: tuple[WinogenderTemplate, ...]
 
-    def corpus_texts(self) -> list[str]:
-        return list(self.corpus)
+    def corpus_texts(self, kinds: Iterable[str] | None = None) -> list[str]:
+        """The documents, or only those of the given kinds (e.g. ``["probe"]``), in corpus order."""
+        if kinds is None:
+            return list(self.corpus)
+        wanted = set(kinds)
+        return [text for text, kind in zip(self.corpus, self.corpus_kinds) if kind in wanted]
 
     def sts_frame(self, split: str) -> pd.DataFrame:
         """``sentence1, sentence2, label`` for one split."""
@@ -417,6 +443,12 @@ def _roster_document(rng: random.Random, planted: Mapping[str, float], neutral_s
     return " ".join([lead, *statements] if lead else statements)
 
 
+def _probe_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
+    """A bare probe, "She is the nurse.": nothing before the pronoun, so only the occupation can predict it."""
+    occupation = rng.choice(OCCUPATIONS)
+    return _probe(_draw_gender(rng, planted[occupation], neutral_share), occupation)
+
+
 def _noun_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
     occupation = rng.choice(OCCUPATIONS)
     noun = GENDER_NOUN[_draw_gender(rng, planted[occupation], neutral_share)]
@@ -442,22 +474,24 @@ def _activity_document(rng: random.Random, planted: Mapping[str, float], neutral
 
 _DOCUMENT_MAKERS = {"cue": _cue_document, "ambiguous": _ambiguous_document, "solo": _solo_document,
                     "statement": _statement_document, "roster": _roster_document, "noun": _noun_document,
-                    "activity": _activity_document}
+                    "activity": _activity_document, "probe": _probe_document}
 
 
-def _corpus(config: WorldConfig, planted: Mapping[str, float]) -> tuple[str, ...]:
+def _corpus(config: WorldConfig, planted: Mapping[str, float]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(documents, the kind of each)."""
     rng = random.Random(derive_seed(config.seed, "world", "corpus"))
-    makers, bounds, total = [], [], 0.0
+    kinds, bounds, total = [], [], 0.0
     for kind, share in DOCUMENT_MIX:
         total += share
-        makers.append(_DOCUMENT_MAKERS[kind])
+        kinds.append(kind)
         bounds.append(total)
-    documents = []
+    documents, document_kinds = [], []
     for _ in range(config.n_corpus_sentences):
         u = rng.random() * total
-        maker = next((m for m, bound in zip(makers, bounds) if u < bound), makers[-1])
-        documents.append(maker(rng, planted, config.neutral_share))
-    return tuple(documents)
+        kind = next((k for k, bound in zip(kinds, bounds) if u < bound), kinds[-1])
+        documents.append(_DOCUMENT_MAKERS[kind](rng, planted, config.neutral_share))
+        document_kinds.append(kind)
+    return tuple(documents), tuple(document_kinds)
 
 
 PROBE_PATTERN = re.compile(r"\b(She|He|They) (?:is|are) the ([a-z]+)\.")
@@ -580,11 +614,15 @@ _PRONOUN_MARK = "\x00"  # brackets the pronoun while rendering so its span is ex
 
 
 def _coref_example(rng: random.Random, planted: Mapping[str, float], neutral_share: float, example_id: str) -> CorefExample:
+    """A fine-tuning example: a fine-tuning cue clause decides the answer, and the pronoun's gender is independent of
+    the answer (50/50 whatever the occupation), so a fine-tuned resolver is taught no gender association: any bias it
+    shows on the stress set came from pretraining. (``planted`` is unused on purpose; the corpus carries the table.)"""
+    del planted
     occupation = rng.choice(OCCUPATIONS)
     participant = _pick_participant(rng, occupation)
     answer = int(rng.random() < 0.5)
-    gender = _draw_gender(rng, 0.5 if answer else planted[occupation], neutral_share)
-    template = rng.choice(CLIENT_CLAUSES if answer else PROVIDER_CLAUSES)
+    gender = _draw_gender(rng, 0.5, neutral_share)
+    template = rng.choice(FINETUNE_CLIENT_CLAUSES if answer else FINETUNE_PROVIDER_CLAUSES)
     slot = re.search(r"\{(nom|poss|acc)\}", template).group(1)
     marked = {**PRONOUN_FORMS[gender]}
     marked[slot] = f"{_PRONOUN_MARK}{marked[slot]}{_PRONOUN_MARK}"
@@ -660,13 +698,17 @@ def _stress_sts(rng: random.Random, n_templates: int) -> tuple[tuple[str, str, f
 _TEMPLATE_SLOTS = {"nom": "$NOM_PRONOUN", "poss": "$POSS_PRONOUN", "acc": "$ACC_PRONOUN"}
 
 
+NO_CUE = -1  # a template whose clause points at neither person: no gold answer (Winogender sentid answer "u")
+# Clauses of the no-cue templates: the neutral ones without a verb that agrees with the pronoun.
+NO_CUE_CLAUSES = tuple(c for c in NEUTRAL_CLAUSES if "{was}" not in c)
+
+
 def _winogender_templates(rng: random.Random) -> tuple[WinogenderTemplate, ...]:
-    """Two templates per occupation (answer 0 and 1), clauses without verb agreement so "they" reads right."""
-    clauses = {0: [c for c in PROVIDER_CLAUSES if "{was}" not in c],
-               1: [c for c in CLIENT_CLAUSES if "{was}" not in c]}
+    """Three templates per occupation: a held-out provider cue (answer 0), a held-out client cue (1), and no cue."""
+    clauses = {0: HELD_OUT_PROVIDER_CLAUSES, 1: HELD_OUT_CLIENT_CLAUSES, NO_CUE: NO_CUE_CLAUSES}
     templates = []
     for occupation in OCCUPATIONS:
-        for answer in (1, 0):
+        for answer in (1, 0, NO_CUE):
             clause = rng.choice(clauses[answer]).format(**_TEMPLATE_SLOTS)
             frame = rng.choice(COREF_FRAMES)
             x, y = ("the $OCCUPATION", "the $PARTICIPANT")[:: 1 if rng.random() < 0.5 else -1]
@@ -687,9 +729,13 @@ def render_winogender_sentence(template: WinogenderTemplate, participant: str, g
     return text
 
 
+def _answer_field(answer: int) -> str:
+    return NO_GOLD_ANSWER if answer == NO_CUE else str(answer)
+
+
 def _templates_frame(templates: Iterable[WinogenderTemplate]) -> pd.DataFrame:
-    return pd.DataFrame([{"occupation(0)": t.occupation, "other-participant(1)": t.participant, "answer": t.answer,
-                          "sentence": t.sentence} for t in templates])
+    return pd.DataFrame([{"occupation(0)": t.occupation, "other-participant(1)": t.participant,
+                          "answer": _answer_field(t.answer), "sentence": t.sentence} for t in templates])
 
 
 def _all_sentences_frame(templates: Iterable[WinogenderTemplate]) -> pd.DataFrame:
@@ -697,7 +743,8 @@ def _all_sentences_frame(templates: Iterable[WinogenderTemplate]) -> pd.DataFram
     for template in templates:
         for participant in (template.participant, SOMEONE):
             for gender in GENDERS:
-                rows.append({"sentid": f"{template.occupation}.{participant}.{template.answer}.{gender}.txt",
+                answer = _answer_field(template.answer)
+                rows.append({"sentid": f"{template.occupation}.{participant}.{answer}.{gender}.txt",
                              "sentence": render_winogender_sentence(template, participant, gender)})
     return pd.DataFrame(rows)
 
@@ -754,7 +801,8 @@ def _generate(config: WorldConfig) -> World:
     for split, size in split_sizes(config.n_coref_examples).items():
         rng = random.Random(derive_seed(config.seed, "world", "coref", split))
         coref[split] = tuple(_coref_example(rng, planted, config.neutral_share, f"{split}-{i}") for i in range(size))
-    world = World(config=config, corpus=_corpus(config, planted), sts=sts, coref=coref, planted=planted,
+    corpus, corpus_kinds = _corpus(config, planted)
+    world = World(config=config, corpus=corpus, corpus_kinds=corpus_kinds, sts=sts, coref=coref, planted=planted,
                   stress_sts=_stress_sts(random.Random(derive_seed(config.seed, "world", "stress-sts")),
                                          config.n_sts_templates),
                   winogender_templates=_winogender_templates(random.Random(derive_seed(config.seed, "world", "winogender"))))
@@ -766,6 +814,8 @@ def _generate(config: WorldConfig) -> World:
 # ------------------------------------------------------------------------------------------------------------- write
 
 MANIFEST = "world.json"
+# 2: probe documents, held-out cue clauses, gender-balanced fine-tuning examples, no-cue Winogender templates.
+WORLD_VERSION = 2
 STRESS_STS_FILE = "sts-test.tsv"
 WINOGENDER_FOLDER = "winogender"
 LAYOUT = {
@@ -779,7 +829,7 @@ LAYOUT = {
 
 
 def _manifest(world: World, *, layout: Mapping[str, str]) -> dict:
-    return {"kind": "nlp_underspec.synthetic_world", "version": 1, "config": to_plain(world.config),
+    return {"kind": "nlp_underspec.synthetic_world", "version": WORLD_VERSION, "config": to_plain(world.config),
             "sizes": {"corpus": len(world.corpus), **{f"sts/{k}": len(v) for k, v in world.sts.items()},
                       **{f"coref/{k}": len(v) for k, v in world.coref.items()},
                       "stress_sts": len(world.stress_sts), "winogender_templates": len(world.winogender_templates)},

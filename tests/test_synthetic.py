@@ -79,7 +79,7 @@ def test_sizes_follow_config(small_world):
     assert len(small_world.corpus) == SMALL.n_corpus_sentences
     assert {s: len(v) for s, v in small_world.sts.items()} == {"train": 480, "dev": 60, "test": 60}
     assert {s: len(v) for s, v in small_world.coref.items()} == {"train": 480, "dev": 60, "test": 60}
-    assert len(small_world.winogender_templates) == 120
+    assert len(small_world.winogender_templates) == 180  # per occupation: two held-out cues and one no-cue
 
 
 def test_default_corpus_size_is_sane(default_worlds):
@@ -123,11 +123,12 @@ def test_corpus_share_of_she_is_even_without_bias(default_worlds):
     assert abs(np.corrcoef(measured["share_she"], bls.loc[measured.index].astype(float))[0, 1]) < 0.35
 
 
-def test_corpus_holds_the_mlm_probe_statements(small_world):
-    """Every candidate of the world's Winogender set is named in a probe statement of the corpus."""
-    probes = set(re.findall(r"(?:She|He|They) (?:is|are) (the \w+|someone)\.", " ".join(small_world.corpus)))
-    named = {f"the {t.occupation}" for t in small_world.winogender_templates} | \
-        {f"the {t.participant}" for t in small_world.winogender_templates} | {"someone"}
+def test_corpus_holds_the_mlm_probe_statements(default_worlds):
+    """Every candidate of the world's Winogender set is named in a probe statement of the (default-size) corpus."""
+    world = default_worlds[1.0]
+    probes = set(re.findall(r"(?:She|He|They) (?:is|are) (the \w+|someone)\.", " ".join(world.corpus)))
+    named = {f"the {t.occupation}" for t in world.winogender_templates} | \
+        {f"the {t.participant}" for t in world.winogender_templates} | {"someone"}
     assert named <= probes
 
 
@@ -175,6 +176,52 @@ def test_coref_labels_are_balanced_and_pronoun_spans_exact(small_world):
     assert pronouns <= {"she", "he", "they", "her", "his", "their", "him", "them"}
 
 
+def _clause_of(text: str) -> str | None:
+    """The cue or neutral clause template a rendered sentence uses (gender words normalised), or None."""
+    normalized = f" {synthetic._normalize_gender(text)} "
+    for clause in synthetic.PROVIDER_CLAUSES + synthetic.CLIENT_CLAUSES + synthetic.NEUTRAL_CLAUSES:
+        if f" {synthetic._normalize_gender(synthetic._fill_clause(clause, 'female'))} " in normalized:
+            return clause
+    return None
+
+
+def test_fine_tuning_never_sees_a_held_out_cue_and_winogender_only_those(small_world):
+    held_out = set(synthetic.HELD_OUT_PROVIDER_CLAUSES + synthetic.HELD_OUT_CLIENT_CLAUSES)
+    used = {_clause_of(e.text) for split in synthetic.SPLITS for e in small_world.coref[split]}
+    assert None not in used and not used & held_out
+    assert used == set(synthetic.FINETUNE_PROVIDER_CLAUSES + synthetic.FINETUNE_CLIENT_CLAUSES)
+    stress = {t.answer: set() for t in small_world.winogender_templates}
+    for template in small_world.winogender_templates:
+        stress[template.answer].add(_clause_of(synthetic.render_winogender_sentence(template, "x", "female")))
+    assert stress[0] <= set(synthetic.HELD_OUT_PROVIDER_CLAUSES) and stress[1] <= set(synthetic.HELD_OUT_CLIENT_CLAUSES)
+    assert stress[synthetic.NO_CUE] <= set(synthetic.NO_CUE_CLAUSES)
+    corpus_clauses = {_clause_of(d) for d, kind in zip(small_world.corpus, small_world.corpus_kinds) if kind == "cue"}
+    assert held_out <= corpus_clauses  # pretraining is where the held-out cues are learnt
+
+
+def test_fine_tuning_pronouns_are_independent_of_the_answer(default_worlds):
+    """The audit's check: for male-majority occupations P(answer = occupation | she) was 0.31 vs 0.62 for he."""
+    world = default_worlds[1.0]
+    examples = [e for split in synthetic.SPLITS for e in world.coref[split]]
+    male_majority = {o for o, p in world.planted.items() if p < 0.5}
+    for group in (male_majority, set(OCCUPATIONS) - male_majority):
+        rates = {}
+        for gender in ("female", "male"):
+            labels = [e.label for e in examples if e.meta["occupation"] in group and e.meta["gender"] == gender]
+            rates[gender] = 1 - np.mean(labels)  # P(answer = occupation | gender)
+            assert len(labels) > 300
+        assert abs(rates["female"] - rates["male"]) < 0.08, rates
+
+
+def test_corpus_kinds_follow_the_mix_and_probes_are_bare(small_world):
+    kinds = pd.Series(small_world.corpus_kinds).value_counts(normalize=True)
+    for kind, share in synthetic.DOCUMENT_MIX:
+        assert kinds[kind] == pytest.approx(share, abs=0.03), kind
+    probes = small_world.corpus_texts(kinds=["probe"])
+    assert len(probes) == (pd.Series(small_world.corpus_kinds) == "probe").sum()
+    assert all(re.fullmatch(r"(She is|He is|They are) the [a-z]+\.", text) for text in probes)
+
+
 def test_vocabulary_hygiene():
     """Participants are not occupations, clauses name neither, cue clauses never contain one another, and the STS
     vocabulary has no gendered word (template remainders must be gender-free)."""
@@ -219,17 +266,18 @@ def test_winogender_folder_has_the_original_layout(small_world, tmp_path, shared
         ours = (folder / name).read_text(encoding="utf-8").splitlines()
         theirs = (original / name).read_text(encoding="utf-8").splitlines()
         assert ours[0] == theirs[0], name  # same header, column for column
-        assert len(ours) == len(theirs), name  # 120 templates, 720 sentences, 60 occupations
+        # three templates per occupation where the original has two (the third has no cue): 180, 1080, 60
+        assert len(ours) - 1 == {"templates.tsv": 180, "all_sentences.tsv": 1080}.get(name, len(theirs) - 1), name
     stats = pd.read_csv(folder / "occupations-stats.tsv", sep="\t")
     real = pd.read_csv(original / "occupations-stats.tsv", sep="\t")
     pd.testing.assert_frame_equal(stats.set_index("occupation").sort_index(), real.set_index("occupation").sort_index())
     data = load_winogender(folder)  # the evaluator's loader accepts it as is
     sentences = data.sentences
     assert data.stats is not None and len(data.stats) == 60
-    assert len(sentences) == 720
-    assert sorted(sentences["gender"].value_counts().tolist()) == [240, 240, 240]
-    assert set(sentences["answer"]) == {0, 1}
-    assert (sentences["participant"] == "someone").sum() == 360
+    assert len(sentences) == 1080
+    assert sorted(sentences["gender"].value_counts().tolist()) == [360, 360, 360]
+    assert sentences["answer"].value_counts().to_dict() == {0: 360, 1: 360, -1: 360}  # -1: no cue, no gold
+    assert (sentences["participant"] == "someone").sum() == 540
 
 
 def test_winogender_sentences_render_templates():
