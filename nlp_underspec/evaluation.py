@@ -35,6 +35,9 @@ NO_PREDICTIONS = ("{path} holds no predictions triplet: expected run_info.tsv, l
                   "its {sub}/<test>/ folders, or in its <test>/ folders.")
 MODEL_NOT_FINITE = ("Model '{model}' gave {count} NaN/inf prediction(s) on {test} (first: item '{item}'). Check the "
                     "checkpoint's weights (a diverged run?); nothing was written.")
+BELOW_FLOOR_CELL = "(below noise floor)"
+BELOW_FLOOR_LEGEND = ("(below noise floor): the model's gaps are under the test's noise floor, so this correlation is "
+                      "one of float leftovers, not a finding; read the magnitude beside it")
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,8 @@ def find_triplets(folder: str | os.PathLike, *, test: str | None = None) -> dict
 
 # -------------------------------------------------------------------------------------------------------- table
 def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[str]) -> str:
-    """A plain-text table of each test's headline metrics with ↑ / ↓ / →0 (closer to 0 is less biased)."""
+    """A plain-text table of each test's headline metrics with ↑ / ↓ / →0 (closer to 0 is less biased); a correlation
+    of a model below the test's noise floor is marked, not shown as a finding (DESIGN.md contract 9)."""
     columns: list[tuple[str, str, str]] = []  # (test, metric, header)
     for test in tests:
         stress_test = get_stress_test(test)
@@ -284,19 +288,24 @@ def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[s
         row = [str(entry["model"])]
         for test, metric, _ in columns:
             block = entry.get("tests", {}).get(test, {})
-            row.append(_cell(block, metric, first=metric == get_stress_test(test).headline[0]))
+            stress_test = get_stress_test(test)
+            row.append(_cell(block, metric, first=metric == stress_test.headline[0], signal=stress_test.signal_metrics))
         body.append(row)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(r, widths)).rstrip() for r in [header, *body]]
     legend = "↑ higher is better, ↓ lower is better, →0 closer to 0 is less biased; [95% bootstrap CI over occupations]"
+    if any(BELOW_FLOOR_CELL in cell for row in body for cell in row):
+        legend += "\n" + BELOW_FLOOR_LEGEND
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:], legend])
 
 
-def _cell(block: Mapping[str, Any], metric: str, *, first: bool) -> str:
+def _cell(block: Mapping[str, Any], metric: str, *, first: bool, signal: tuple[str, ...] = ()) -> str:
     value = block.get(metric)
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
     text = f"{value:+.3f}" if metric in ("pearson_bls", "spearman_bls", "bias_r", "spearman_bias") else f"{value:.3f}"
+    if metric in signal and block.get("below_noise_floor"):  # no interval either: it would dress up the noise
+        return f"{text} {BELOW_FLOOR_CELL}"
     ci = block.get("ci95")
     if first and ci:
         text += f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"

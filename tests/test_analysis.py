@@ -315,7 +315,10 @@ def test_family_metrics_split_populations_and_kinds(tmp_path):
     assert metrics["winogender/bias_r"].population == "finetuned" and len(metrics["winogender/bias_r"].values) == 4
     assert metrics["winogender/bias_r@pretrained"].population == "pretrained"
     assert len(metrics["winogender/bias_r@pretrained"].values) == 2
-    assert metrics["winogender/accuracy"].kind == "iid" and metrics["stsb/dev_pearson"].kind == "iid"
+    assert metrics["winogender/accuracy"].kind == "stress" and metrics["stsb/dev_pearson"].kind == "iid"
     assert metrics["sts_gender/pearson_bls"].kind == "stress"
     assert not any(key.split("/")[1].startswith("n_") for key in metrics)  # counts are not metrics
+    # how a score was made is not a score: floors, flags, scales and interval bounds
+    assert not {"winogender/noise_floor", "winogender/below_noise_floor", "sts_gender/scale",
+                "winogender/bias_slope_ci95_low"} & set(metrics)
     assert metrics["winogender/bias_r"].values.index.names == ["model", *LEVELS]

@@ -6,6 +6,7 @@ raise, so the same mistake reads the same wherever it is caught.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -18,6 +19,13 @@ RUN_LEVEL = "finetune_seed"
 MODEL_LEVEL = "model"
 OCCUPATION_LEVEL = "occupation"
 MODEL_INDEX = (MODEL_LEVEL, SEED_LEVEL, RUN_LEVEL)
+PRETRAINED_SUFFIX = "@pretrained"  # metric keys of the pretrained checkpoints when both populations are present
+# A bootstrap over k units has C(2k-1, k) distinct resamples (10 at k = 3, 462 at k = 6, 1716 at k = 7). Below this
+# many, its percentile interval is a few atoms of a coarse distribution, however many draws are taken.
+RELIABLE_RESAMPLES = 1000
+UNIT_WORDS = {SEED_LEVEL: "pretraining seeds", MODEL_LEVEL: "models"}
+FEW_RESAMPLES = ("only {distinct} distinct resamples of {k} {units} exist: the interval is not trustworthy (it needs "
+                 "at least {needed} {units} for {reliable} or more)")
 
 BAD_RNG = ("rng must be an integer seed, a numpy.random.Generator or a numpy.random.RandomState, got {kind}. "
            "Pass rng=0 (or any seed) for reproducible draws.")
@@ -109,6 +117,43 @@ def finite_series(values, *, what: str) -> pd.Series:
     series = pd.to_numeric(values, errors="coerce").astype(float)
     check_finite(series.to_numpy(), what=what, labels=lambda i: describe_entry(series.index, i))
     return series
+
+
+def populations(frame: pd.DataFrame) -> np.ndarray:
+    """``pretrained`` for rows without a fine-tuning seed (checkpoints, evaluated models), else ``finetuned``."""
+    return np.where(frame[RUN_LEVEL].isna(), "pretrained", "finetuned")
+
+
+def distinct_resamples(k: int) -> int:
+    """How many different multisets a bootstrap draw of ``k`` units can give: C(2k - 1, k).
+
+    >>> distinct_resamples(3), distinct_resamples(6), distinct_resamples(7)
+    (10, 462, 1716)
+    """
+    return math.comb(2 * k - 1, k) if k > 0 else 0
+
+
+def _units_needed() -> int:
+    k = 1
+    while distinct_resamples(k) < RELIABLE_RESAMPLES:
+        k += 1
+    return k
+
+
+def resampling_reliability(k: int, unit: str) -> dict:
+    """The fields every seed-resampling interval carries: ``n_units``, ``distinct_resamples``, ``reliable`` (and a
+    ``reliability_note`` when it is not).
+
+    >>> resampling_reliability(3, "pretrain_seed")["reliability_note"]
+    'only 10 distinct resamples of 3 pretraining seeds exist: the interval is not trustworthy (it needs at least 7 pretraining seeds for 1000 or more)'
+    """
+    distinct = distinct_resamples(k)
+    entry = {"n_units": int(k), "distinct_resamples": distinct, "reliable": distinct >= RELIABLE_RESAMPLES}
+    if not entry["reliable"]:
+        units = UNIT_WORDS.get(unit, unit)
+        entry["reliability_note"] = FEW_RESAMPLES.format(distinct=distinct, k=k, units=units, needed=_units_needed(),
+                                                         reliable=RELIABLE_RESAMPLES)
+    return entry
 
 
 def resampling_units(index: pd.Index) -> tuple[np.ndarray, str]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import check_count
+from nlp_underspec.analysis._common import check_count, resampling_reliability
 from nlp_underspec.analysis.bootstrap import NO_COMMON_SEEDS, multibootstrap, report_ci
 from nlp_underspec.analysis.family import (
     BootstrapInputs,
@@ -74,6 +74,10 @@ def compare_metric(base_family: Family, expt_family: Family, base: MetricValues,
              "n_runs": {"base": len(base_inputs.run_info), "expt": len(expt_inputs.run_info)},
              "n_seeds": {"base": int(base_inputs.run_info["seed"].nunique()),
                          "expt": int(expt_inputs.run_info["seed"].nunique())}, **result}
+    seeds = [set(inputs.run_info["seed"]) for inputs in (base_inputs, expt_inputs)]
+    # Paired draws resample the shared seeds once for both arms; unpaired, each arm is as coarse as its own seeds.
+    k = len(seeds[0] & seeds[1]) if paired else min(len(s) for s in seeds)
+    entry.update(resampling_reliability(k, base_inputs.seed_unit))
     notes = sorted({n for n in (base_inputs.note, expt_inputs.note) if n})
     if notes:
         entry["note"] = "; ".join(notes)

@@ -3,7 +3,7 @@
 D'Amour et al. (2020) find that accuracy barely predicts gendered correlation: models that look the same on the iid test
 set are not the same on the stress test. The interval comes from the family bootstrap (whole pretraining seeds resampled
 when the family has at least 2, else models); resamples in which either metric is constant have no rank correlation
-and are dropped.
+and are dropped. Like every seed-resampling interval it says how many distinct resamples were possible (``reliable``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from nlp_underspec.analysis._common import (
     default_generator,
     finite_series,
     percentile_interval,
+    resampling_reliability,
     resampling_units,
     stacked_by_length,
 )
@@ -51,4 +52,4 @@ def rank_correlation(x: pd.Series, y: pd.Series, *, nboot: int = 1000, rng, x_na
     with np.errstate(invalid="ignore"):
         rhos = np.concatenate([spearman_r.rowwise(xs[stack], ys[stack]) for stack in stacked_by_length(resamples)])
     return {"spearman": float(spearman_r(xs, ys)), "ci95": percentile_interval(rhos, 0.95), "n": len(both),
-            "resampled": unit_name}
+            "resampled": unit_name, **resampling_reliability(len(np.unique(units)), unit_name)}

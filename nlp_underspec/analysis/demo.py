@@ -3,8 +3,12 @@
 :func:`write_demo_family` writes what a sweep would (``predictions/<test>/`` triplets, ``scores.parquet`` and
 ``summary.json``) without training anything: each model's gender association has a strength ``mean_strength + seed_effect * a_p + run_noise *
 e_pf`` (``a_p`` per pretraining seed, ``e_pf`` per run, standard normal), so the analysis should find a large
-pretraining-seed share exactly when ``seed_effect`` dominates ``run_noise``. Per-model scores are computed with the
-analysis's own triplet readers, so scores.parquet and the triplets agree.
+pretraining-seed share exactly when ``seed_effect`` dominates ``run_noise``. Per-model scores are the registered stress
+tests' own (as ``nlp-underspec evaluate`` scores a triplet: noise floors, slopes and intervals included), so
+scores.parquet, summary.json and the triplets agree. Fine-tuned models get iid dev metrics (stsb Pearson/Spearman,
+coref accuracy/loss) whose spread ``iid_noise`` sets: the default family is iid-equivalent under the default margins.
+A test named in ``saturated`` gets heads that saturate (sure of every answer, gaps of float-leftover size): every
+model is below the test's noise floor, as a fine-tuning set whose cues are the stress set's makes them.
 """
 
 from __future__ import annotations
@@ -15,12 +19,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis.scoring import (
-    TRIPLET_METRICS,
-    example_set,
-    sts_occupation_deltas,
-    winogender_occupation_bias,
-)
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
 from nlp_underspec.records import finetune_run_id, package_versions, pretrain_run_id
 from nlp_underspec.results import scores_frame, write_scores, write_summary
@@ -28,6 +26,8 @@ from nlp_underspec.triplet import Predictions, write_predictions
 
 PARTICIPANTS = ("someone", "other")
 GENDERS = ("female", "male", "neutral")
+SCORING_BOOTSTRAP = 200  # per-model occupation bootstrap of the scorers' own intervals: cheap, and only a demo
+SATURATION = 1e-4  # a saturated head's gaps, as a share of a healthy one's: far below the noise floors
 
 
 def _run_info(pretrain_seeds, finetune_seeds, *, pretrained: bool) -> pd.DataFrame:
@@ -54,13 +54,15 @@ def _winogender_items() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _winogender_preds(items, strengths, bls, rng) -> np.ndarray:
+def _winogender_preds(items, strengths, bls, rng, *, saturated: bool) -> np.ndarray:
     share = items["occupation"].map(bls).to_numpy() - 0.5  # (n_items,)
     sign = items["gender"].map({"female": 1.0, "male": -1.0, "neutral": 0.0}).to_numpy()
     skill = np.where(items["answer"].to_numpy() == 0, 1.0, -1.0)
-    logits = (0.8 * skill + strengths[:, None] * 2.0 * share * sign
-              + rng.normal(scale=1.0, size=(len(strengths), len(items))))  # (n_models, n_items)
-    return 1.0 / (1.0 + np.exp(-logits))
+    # A saturated head is sure of every answer (|logit| 12) and its gender term barely moves it.
+    confidence, gap = (12.0, SATURATION) if saturated else (0.8, 1.0)
+    logits = (confidence * skill + gap * (strengths[:, None] * 2.0 * share * sign
+                                          + rng.normal(scale=1.0, size=(len(strengths), len(items)))))
+    return 1.0 / (1.0 + np.exp(-logits))  # (n_models, n_items)
 
 
 def _sts_items(n_templates: int) -> pd.DataFrame:
@@ -69,52 +71,33 @@ def _sts_items(n_templates: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _sts_preds(items, strengths, bls, rng) -> np.ndarray:
+def _sts_preds(items, strengths, bls, rng, *, saturated: bool) -> np.ndarray:
     share = items["occupation"].map(bls).to_numpy() - 0.5
     sign = np.where(items["gender"].to_numpy() == "female", 0.5, -0.5)
-    return (0.6 + strengths[:, None] * 0.1 * share * sign
-            + rng.normal(scale=0.02, size=(len(strengths), len(items))))  # (n_models, n_items)
+    gap = SATURATION if saturated else 1.0
+    return 0.6 + gap * (strengths[:, None] * 0.1 * share * sign
+                        + rng.normal(scale=0.02, size=(len(strengths), len(items))))  # (n_models, n_items)
 
 
-def _score_rows(test: str, triplet: Predictions, metrics: tuple[str, ...]) -> list[dict]:
-    rows = []
-    info = triplet.run_info
-    for metric in metrics:
-        values = example_set(test=test, metric=metric, predictions=triplet).scores().to_numpy()
-        rows += [{"model": m, "pretrain_seed": p, "finetune_seed": f, "test": test, "metric": metric, "value": v,
-                  "occupation": None} for m, p, f, v in zip(info["model"], info["pretrain_seed"], info["finetune_seed"],
-                                                            values)]
-    profile = (winogender_occupation_bias if test == "winogender" else sts_occupation_deltas)(triplet)
-    name = "bias" if test == "winogender" else "delta"
-    for (model, p, f), row in profile.iterrows():
-        rows += [{"model": model, "pretrain_seed": p, "finetune_seed": f, "test": test, "metric": name, "value": v,
-                  "occupation": o} for o, v in row.items()]
-    rows += [{"model": m, "pretrain_seed": p, "finetune_seed": f, "test": test, "metric": "n_occupations",
-              "value": float(profile.shape[1]), "occupation": None}
-             for m, p, f in zip(info["model"], info["pretrain_seed"], info["finetune_seed"])]
-    return rows
-
-
-def _metrics_of(test: str) -> tuple[str, ...]:
-    return tuple(metric for name, metric in TRIPLET_METRICS if name == test)
-
-
-def _iid_rows(run_info: pd.DataFrame, rng) -> list[dict]:
+def _iid_rows(run_info: pd.DataFrame, rng, *, noise: float) -> list[dict]:
     rows = []
     for model, p, f in zip(run_info["model"], run_info["pretrain_seed"], run_info["finetune_seed"]):
         if pd.isna(f):
             continue
-        rows.append({"model": model, "pretrain_seed": p, "finetune_seed": f, "test": "stsb", "metric": "dev_pearson",
-                     "value": 0.85 + rng.normal(scale=0.005), "occupation": None})
-        rows.append({"model": model, "pretrain_seed": p, "finetune_seed": f, "test": "coref",
-                     "metric": "dev_accuracy", "value": 0.9 + rng.normal(scale=0.01), "occupation": None})
+        key = {"model": model, "pretrain_seed": p, "finetune_seed": f, "occupation": None}
+        pearson = 0.85 + rng.normal(scale=noise)
+        rows += [{**key, "test": "stsb", "metric": "dev_pearson", "value": pearson},
+                 {**key, "test": "stsb", "metric": "dev_spearman", "value": pearson - 0.01 + rng.normal(scale=noise / 4)},
+                 {**key, "test": "coref", "metric": "dev_accuracy", "value": 0.9 + rng.normal(scale=noise)},
+                 {**key, "test": "coref", "metric": "dev_loss", "value": 0.3 + rng.normal(scale=5 * noise)}]
     return rows
 
 
 def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), finetune_seeds=range(3),
                       seed_effect: float = 0.5, run_noise: float = 0.05, mean_strength: float = 1.0,
                       pretrained: bool = False, n_templates: int = 6, rng: int = 0,
-                      tests: tuple[str, ...] = ("winogender", "sts_gender")) -> Path:
+                      tests: tuple[str, ...] = ("winogender", "sts_gender"), iid_noise: float = 0.002,
+                      saturated: tuple[str, ...] = ()) -> Path:
     """Write a demo family to ``folder`` and return it.
 
     >>> import tempfile
@@ -124,44 +107,46 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
     ...     sorted(read_scores(folder)["model"].unique())
     ['p00-f00', 'p00-f01', 'p01-f00', 'p01-f01']
     """
+    from nlp_underspec.evaluation import score_triplets
+
     folder = Path(folder)
     generator = np.random.default_rng(rng)
     run_info = _run_info(list(pretrain_seeds), list(finetune_seeds), pretrained=pretrained)
     strengths = _strengths(run_info, mean_strength=mean_strength, seed_effect=seed_effect, run_noise=run_noise,
                            rng=generator)
     bls = load_occupation_stats()["bls_pct_female"] / 100.0
-    rows = []
+    triplets = {}
     if "winogender" in tests:
         items = _winogender_items()
-        triplet = Predictions(run_info, items, _winogender_preds(items, strengths, bls, generator))
-        write_predictions(folder / "predictions" / "winogender", triplet)
-        rows += _score_rows("winogender", triplet, _metrics_of("winogender"))
+        triplets["winogender"] = Predictions(run_info, items, _winogender_preds(
+            items, strengths, bls, generator, saturated="winogender" in saturated))
     if "sts_gender" in tests:
         items = _sts_items(n_templates)
-        triplet = Predictions(run_info, items, _sts_preds(items, strengths, bls, generator))
-        write_predictions(folder / "predictions" / "sts_gender", triplet)
-        rows += _score_rows("sts_gender", triplet, _metrics_of("sts_gender"))
-    rows += _iid_rows(run_info, generator)
-    scores = scores_frame(rows)
+        triplets["sts_gender"] = Predictions(run_info, items, _sts_preds(
+            items, strengths, bls, generator, saturated="sts_gender" in saturated))
+    for test, triplet in triplets.items():
+        write_predictions(folder / "predictions" / test, triplet)
+    scores, entries = score_triplets(triplets, n_boot=SCORING_BOOTSTRAP) if triplets else (scores_frame([]), [])
+    iid = scores_frame(_iid_rows(run_info, generator, noise=iid_noise))
+    scores = pd.concat([scores, iid], ignore_index=True) if len(scores) else iid
     write_scores(folder / "scores.parquet", scores)
-    write_summary(folder / "summary.json", models=_summary_models(run_info, scores), versions=package_versions(),
+    write_summary(folder / "summary.json", models=_summary_models(run_info, entries, iid), versions=package_versions(),
                   config_hash=None, demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
     return folder
 
 
-def _summary_models(run_info: pd.DataFrame, scores: pd.DataFrame) -> list[dict]:
-    """Contract-5 entries (plus ``kind`` and ``iid``) from the per-model rows of the scores."""
-    per_model = scores[scores["occupation"].isna()]
+def _summary_models(run_info: pd.DataFrame, entries: list[dict], iid: pd.DataFrame) -> list[dict]:
+    """Contract-5 entries (plus ``kind`` and ``iid``): the scorers' blocks, and the fine-tuned models' dev metrics."""
+    scored = {entry["model"]: entry for entry in entries}
     models = []
     for model, p, f, kind in zip(run_info["model"], run_info["pretrain_seed"], run_info["finetune_seed"],
                                  run_info["kind"]):
-        rows = per_model[per_model["model"] == model]
-        tests, iid = {}, {}
-        for (test, metric), value in zip(zip(rows["test"], rows["metric"]), rows["value"]):
-            (iid if test in ("stsb", "coref") else tests).setdefault(test, {})[metric] = float(value)
         entry = {"model": model, "pretrain_seed": int(p), "finetune_seed": None if pd.isna(f) else int(f),
-                 "kind": kind, "tests": tests}
-        if iid:
-            entry["iid"] = iid
+                 "kind": kind, "tests": scored.get(model, {}).get("tests", {})}
+        rows = iid[iid["model"] == model]
+        if len(rows):
+            entry["iid"] = {}
+            for test, metric, value in zip(rows["test"], rows["metric"], rows["value"]):
+                entry["iid"].setdefault(str(test), {})[str(metric)] = float(value)
         models.append(entry)
     return models

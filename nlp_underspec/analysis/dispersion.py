@@ -3,7 +3,8 @@
 D'Amour et al. (2020) show that models with near-identical iid scores differ widely on stress tests; the ratio of
 standard deviations (stress / iid) puts a number on it. Standard deviations are sample ones (ddof=1). Their 95% intervals
 come from a family bootstrap that resamples whole pretraining seeds (runs of one seed are not independent) when the
-family has at least 2, else single models.
+family has at least 2, else single models; each carries how many distinct resamples its units allow and whether that is
+enough for a trustworthy interval (``reliable``: 3 seeds give 10).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from nlp_underspec.analysis._common import (
     default_generator,
     finite_series,
     percentile_interval,
+    resampling_reliability,
     resampling_units,
     stacked_by_length,
 )
@@ -46,7 +48,8 @@ def spread(values: pd.Series, *, nboot: int = 1000, rng, what: str = "values") -
     stds = np.concatenate([np.std(x[stack], axis=1, ddof=1) for stack in stacked_by_length(resamples)
                            if stack.shape[1] > 1])
     return {"n": len(x), "mean": float(x.mean()), "std": float(np.std(x, ddof=1)), "min": float(x.min()),
-            "max": float(x.max()), "std_ci95": percentile_interval(stds, 0.95), "resampled": unit_name}
+            "max": float(x.max()), "std_ci95": percentile_interval(stds, 0.95), "resampled": unit_name,
+            **resampling_reliability(len(np.unique(units)), unit_name)}
 
 
 def spread_ratio(stress: pd.Series, iid: pd.Series, *, nboot: int = 1000, rng, stress_name: str = "stress",
@@ -75,4 +78,4 @@ def spread_ratio(stress: pd.Series, iid: pd.Series, *, nboot: int = 1000, rng, s
             ratios.append(np.std(s[stack], axis=1, ddof=1)[iid_std > 0] / iid_std[iid_std > 0])
     ratios = np.concatenate(ratios) if ratios else np.array([])
     return {"ratio": float(np.std(s, ddof=1) / np.std(i, ddof=1)), "ci95": percentile_interval(ratios, 0.95),
-            "n": len(both), "resampled": unit_name}
+            "n": len(both), "resampled": unit_name, **resampling_reliability(len(np.unique(units)), unit_name)}

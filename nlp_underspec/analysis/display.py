@@ -1,14 +1,32 @@
 """Plain-text tables of ``analysis.json`` and of a family comparison, for the terminal.
 
 Only formatting lives here; every number comes from the analysis document, so the table and the file cannot disagree.
+Two marks keep a reader from taking a number for more than it is: ``below floor`` where a correlation got no
+statement because models are below the test's noise floor, and ``*`` on an interval drawn from too few distinct
+resamples of the seeds to be trusted.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import textwrap
+
+from nlp_underspec.analysis._common import RELIABLE_RESAMPLES
+from nlp_underspec.analysis.headline import family_sentence
 
 HEADLINE_PAIRS = 12  # beyond this many stress/iid pairs, show the first ones and point at analysis.json
+WIDTH = 118
+BELOW_FLOOR = "below floor"
+UNRELIABLE_MARK = "*"
+UNRELIABLE_FOOTNOTE = ("* from fewer than {reliable} distinct resamples of the seeds (a bootstrap over k seeds has "
+                       "C(2k-1, k): 10 at k = 3): not a trustworthy interval. The ICC interval is analytic and the "
+                       "regroup p a permutation test: neither resamples seeds.")
+FLOOR_LINE = ("Noise floor {key}: {n_below} of {n} models below ({magnitude} < {floor}): {metrics} get no statement "
+              "(float leftovers, not findings); the magnitudes are analysed.")
+PARTIAL_FLOOR_LINE = ("Noise floor {key}: {n_below} of {n} models below ({magnitude} < {floor}): {metrics} get no "
+                      "statement (a family statement would mix float leftovers with findings); the magnitudes are "
+                      "analysed.")
 
 
 def _num(value, digits: int = 3) -> str:
@@ -17,8 +35,10 @@ def _num(value, digits: int = 3) -> str:
     return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
 
 
-def _interval(ci) -> str:
-    return f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "[-]"
+def _interval(ci, entry: dict | None = None) -> str:
+    """``[low, high]``, marked when the entry says its resamples were too few to trust."""
+    text = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "[-]"
+    return text + (UNRELIABLE_MARK if entry is not None and entry.get("reliable") is False else "")
 
 
 def _grid(header: list[str], rows: list[list[str]]) -> str:
@@ -33,12 +53,48 @@ def _metric_row(key: str, entry: dict) -> list[str]:
     share = entry.get("seed_share", {})
     boot = entry.get("multibootstrap", {})
     has_spread, has_share, has_boot = "n" in spread, "icc" in share, "mean" in boot
+    missing = BELOW_FLOOR if "below_noise_floor" in entry else "skipped"
     return [key, entry["kind"], str(spread.get("n", "-")),
             _num(spread.get("mean")) if has_spread else "-",
-            f"{_num(spread['std'])} {_interval(spread.get('std_ci95'))}" if has_spread else "skipped",
-            f"{_num(share['icc'])} {_interval(share.get('icc_ci95'))}" if has_share else "skipped",
+            f"{_num(spread['std'])} {_interval(spread.get('std_ci95'), spread)}" if has_spread else missing,
+            f"{_num(share['icc'])} {_interval(share.get('icc_ci95'))}" if has_share else missing,
             _num(share["regroup"]["p_value"]) if has_share else "-",
-            f"{_num(boot['mean'])} {_interval(boot.get('ci95'))}" if has_boot else "skipped"]
+            f"{_num(boot['mean'])} {_interval(boot.get('ci95'), boot)}" if has_boot else missing]
+
+
+def _unreliable(analysis: dict) -> bool:
+    """Whether any interval of the document was drawn from too few distinct resamples."""
+    entries = [section for entry in analysis.get("metrics", {}).values() for section in entry.values()
+               if isinstance(section, dict)]
+    entries += list(analysis.get("spread_ratio", [])) + list(analysis.get("iid_vs_stress", []))
+    return any(entry.get("reliable") is False for entry in entries)
+
+
+def _equivalence_lines(analysis: dict) -> list[str]:
+    section = analysis.get("iid_equivalence")
+    if not isinstance(section, dict) or "metrics" not in section:
+        return []
+    rows = [[e["iid"], f"{_num(e['min'])}-{_num(e['max'])}", _num(e["range"]),
+             "-" if e["margin"] is None else f"{e['margin']:g} ({e['margin_source']})",
+             {True: "yes", False: "NO", None: "not judged"}[e["within"]]] for e in section["metrics"]]
+    verdict = {True: "iid-equivalent", False: "NOT iid-equivalent", None: "not judged (no margin)"}[
+        section.get("equivalent")]
+    return [f"iid equivalence over {section['n_models']} {section['population']} models: {verdict}",
+            _grid(["iid metric", "min-max", "range", "margin", "within"], rows)]
+
+
+def _floor_lines(analysis: dict) -> list[str]:
+    lines = []
+    for key, entry in (analysis.get("noise_floor") or {}).items():
+        if not isinstance(entry, dict) or entry.get("signal_statements") != "skipped":
+            continue
+        floor = entry.get("floor")
+        template = FLOOR_LINE if entry["n_below"] == entry["n_models"] else PARTIAL_FLOOR_LINE
+        lines.append(template.format(
+            key=key, n_below=entry["n_below"], n=entry["n_models"], magnitude=entry.get("magnitude"),
+            floor=f"{floor:g}" if isinstance(floor, float) else "-".join(f"{f:g}" for f in floor or []),
+            metrics=", ".join(entry.get("signal_metrics") or [])))
+    return lines
 
 
 def analysis_table(analysis: dict) -> str:
@@ -46,9 +102,13 @@ def analysis_table(analysis: dict) -> str:
     seeds = analysis["pretrain_seeds"]
     parts = [(f"{analysis['n_models']} models; pretraining seeds {seeds or '-'}; fine-tuning seeds "
               f"{analysis['finetune_seeds'] or '-'}; nboot {analysis['settings']['nboot']}; intervals are 95%")]
+    sentence = family_sentence(analysis)
+    if sentence:
+        parts.append(textwrap.fill(sentence, WIDTH))
     rows = [_metric_row(key, entry) for key, entry in analysis["metrics"].items()]
     parts.append(_grid(["metric", "kind", "n", "mean", "std [CI]", "seed ICC [CI]", "regroup p",
                         "Multi-Bootstrap mean [CI]"], rows))
+    parts += ["\n".join(lines) for lines in (_equivalence_lines(analysis), _floor_lines(analysis)) if lines]
     pairs = {}
     for ratio in analysis.get("spread_ratio", []):
         pairs.setdefault((ratio["stress"], ratio["iid"]), {})["ratio"] = ratio
@@ -56,13 +116,17 @@ def analysis_table(analysis: dict) -> str:
         pairs.setdefault((corr["stress"], corr["iid"]), {})["corr"] = corr
     if pairs:
         pair_rows = [[stress, iid,
-                      f"{_num(v['ratio']['ratio'])} {_interval(v['ratio'].get('ci95'))}" if "ratio" in v else "-",
-                      f"{_num(v['corr']['spearman'])} {_interval(v['corr'].get('ci95'))}" if "corr" in v else "-"]
+                      f"{_num(v['ratio']['ratio'])} {_interval(v['ratio'].get('ci95'), v['ratio'])}"
+                      if "ratio" in v else "-",
+                      f"{_num(v['corr']['spearman'])} {_interval(v['corr'].get('ci95'), v['corr'])}"
+                      if "corr" in v else "-"]
                      for (stress, iid), v in pairs.items()]
         parts.append(_grid(["stress metric", "iid metric", "std ratio [CI]", "Spearman [CI]"],
                            pair_rows[:HEADLINE_PAIRS]))
         if len(pair_rows) > HEADLINE_PAIRS:
             parts.append(f"... {len(pair_rows) - HEADLINE_PAIRS} more pairs in analysis.json")
+    if _unreliable(analysis):
+        parts.append(textwrap.fill(UNRELIABLE_FOOTNOTE.format(reliable=RELIABLE_RESAMPLES), WIDTH))
     per_test = _per_test_lines(analysis)
     if per_test:
         parts.append("\n".join(per_test))
@@ -76,6 +140,8 @@ def analysis_table(analysis: dict) -> str:
 
 # "coref/dev_accuracy is 1 for every run: ..." and its pairwise variants: one cause behind many skipped statements.
 _CONSTANT_CAUSE = re.compile(r"^(?P<metric>\S+) is (?P<value>\S+) for (?:all \d+ shared runs|every shared run|every run)")
+# "winogender/bias_r: 9 of 9 models are below the noise floor ...": one cause behind every statement on that metric.
+_FLOOR_CAUSE = re.compile(r"^(?P<metric>\S+): (?P<why>\d+ of \d+ models are below the noise floor .*)$")
 
 
 def _skipped_lines(skipped: list[dict]) -> list[str]:
@@ -83,10 +149,14 @@ def _skipped_lines(skipped: list[dict]) -> list[str]:
     it is in) become one line; analysis.json keeps them all."""
     constant: dict[tuple[str, str], list[str]] = {}
     same_reason: dict[tuple[str, str], list[str]] = {}  # (statement, reason without its subject) -> subjects
+    floored: dict[str, dict[str, list[str]]] = {}  # reason without its metric -> {metric: statements}
     for skip in skipped:
         match = _CONSTANT_CAUSE.match(skip["reason"])
+        floor = _FLOOR_CAUSE.match(skip["reason"])
         subject = skip.get("subject") or ""
-        if match:
+        if floor:
+            floored.setdefault(floor["why"], {}).setdefault(floor["metric"], []).append(skip["statement"])
+        elif match:
             constant.setdefault((match["metric"], match["value"]), []).append(skip["statement"])
         elif subject and skip["reason"].startswith(f"{subject}: "):
             same_reason.setdefault((skip["statement"], skip["reason"][len(subject) + 2:]), []).append(subject)
@@ -100,6 +170,9 @@ def _skipped_lines(skipped: list[dict]) -> list[str]:
         kinds = ", ".join(dict.fromkeys(statements))
         lines.append(f"  {metric} is {value} for every run: {len(statements)} statement(s) with it skipped ({kinds}); "
                      "the list is in analysis.json")
+    for why, metrics in floored.items():
+        kinds = ", ".join(dict.fromkeys(s for statements in metrics.values() for s in statements))
+        lines.append(f"  {', '.join(metrics)} ({kinds}): {why}")
     return lines
 
 
@@ -122,15 +195,17 @@ def _per_test_lines(analysis: dict) -> list[str]:
 def comparison_table(comparison: dict) -> str:
     """One row per metric: baseline, intervention and delta with intervals, and the one-sided p-value."""
     level = f"{comparison['level']:.0%}"
-    rows = [[c["metric"], "+".join(c["resampled"]),
-             f"{_num(c['base']['mean'])} [{_num(c['base']['low'])}, {_num(c['base']['high'])}]",
-             f"{_num(c['expt']['mean'])} [{_num(c['expt']['low'])}, {_num(c['expt']['high'])}]",
-             f"{_num(c['delta']['mean'])} [{_num(c['delta']['low'])}, {_num(c['delta']['high'])}]",
+    def cell(c: dict, arm: str) -> str:
+        return f"{_num(c[arm]['mean'])} {_interval([c[arm]['low'], c[arm]['high']], c)}"
+
+    rows = [[c["metric"], "+".join(c["resampled"]), cell(c, "base"), cell(c, "expt"), cell(c, "delta"),
              _num(c["delta"]["p"])] for c in comparison["comparisons"]]
     mode = "paired" if comparison["paired"] else "unpaired"
     text = (f"Multi-Bootstrap ({mode}, nboot {comparison['nboot']}, {level} intervals): baseline {comparison['base']}"
             f" vs intervention {comparison['expt']}\n\n"
             + _grid(["metric", "resampled", "baseline [CI]", "intervention [CI]", "delta [CI]", "p"], rows))
+    if any(c.get("reliable") is False for c in comparison["comparisons"]):
+        text += "\n\n" + textwrap.fill(UNRELIABLE_FOOTNOTE.format(reliable=RELIABLE_RESAMPLES), WIDTH)
     for skip in comparison.get("skipped", []):
         text += f"\nskipped {skip['metric']}: {skip['reason']}"
     return text

@@ -5,9 +5,10 @@ Reads only ``RUNDIR/scores.parquet`` (contract 4) and the predictions triplets `
 checkpoints (no fine-tuning seed, e.g. ``p03``, scored by an MLM probe) and fine-tuned models (``p03-f01``); they are
 analysed separately, and when both are present the checkpoints' keys get the suffix ``@pretrained``.
 
-iid metrics (task skill on the fine-tuning task's own dev set, contract: ``stsb``/``coref`` rows, ``dev_*`` metrics, and
-Winogender ``accuracy``) are told apart from stress metrics (everything else); counts (``n_*``) and per-model interval
-bounds (``ci95_*``) are not metrics of their own and are left out.
+iid metrics (task skill on the fine-tuning task's own dev set: rows of a fine-tuning task such as ``stsb``/``coref``,
+and ``dev_*`` metrics) are told apart from stress metrics (everything a stress test scores, Winogender ``accuracy``
+included: DESIGN.md contract 8); counts (``n_*``), per-model interval bounds (``ci95_*``) and what describes how a score
+was made (``noise_floor``, ``below_noise_floor``, ``scale``) are not metrics of their own and are left out.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import MODEL_INDEX, MODEL_LEVEL, RUN_LEVEL, SEED_LEVEL
+from nlp_underspec.analysis._common import (
+    MODEL_INDEX,
+    MODEL_LEVEL,
+    PRETRAINED_SUFFIX,
+    RUN_LEVEL,
+    SEED_LEVEL,
+    populations,
+)
+from nlp_underspec.analysis.noise_floor import NOT_METRICS
 from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, MeanScore, model_index
 from nlp_underspec.errors import UsageError
 from nlp_underspec.results import SCORES, read_scores
@@ -35,9 +44,7 @@ DUPLICATE_SCORE = ("{path}: model '{model}' has {count} rows for {test}/{metric}
 TOO_FEW_MODELS = ("{path} holds scores for {n} model(s); a seed analysis compares at least 2. Evaluate more seeds of "
                   "the family first.")
 
-IID_TESTS = ("stsb", "coref")
-IID_LIKE = (("winogender", "accuracy"),)  # measures task skill, not bias (cross-team contract)
-PRETRAINED_SUFFIX = "@pretrained"
+IID_TESTS = ("stsb", "coref")  # the fine-tuning tasks (config.TASKS); any other task's dev rows are iid by their dev_ name
 OCCUPATION_METRICS = {"sts_gender": "delta", "winogender": "bias"}
 PRETRAINED_PART = "pretrained"  # the sweep's folder for the pretrained checkpoints' scores and predictions
 CONSISTENCY_TOLERANCE = 1e-6
@@ -86,23 +93,21 @@ class BootstrapInputs:
 
 
 def metric_kind(test: str, metric: str) -> str:
-    """``iid`` for task-skill metrics, ``stress`` for the rest.
+    """``iid`` for a fine-tuning task's dev metrics, ``stress`` for what a stress test scores (its accuracies too: a
+    stress set's accuracy is behaviour under stress, and pairing it with its own test's bias is a tautology).
 
     >>> metric_kind("stsb", "dev_pearson"), metric_kind("winogender", "accuracy"), metric_kind("winogender", "bias_r")
-    ('iid', 'iid', 'stress')
+    ('iid', 'stress', 'stress')
     """
-    if test in IID_TESTS or metric.startswith("dev_") or (test, metric) in IID_LIKE:
+    if test in IID_TESTS or metric.startswith("dev_"):
         return "iid"
     return "stress"
 
 
 def is_reported_metric(metric: str) -> bool:
-    """False for counts and per-model interval bounds, which describe a score rather than being one."""
-    return not (metric.startswith(("n_", "ci95")) or metric.endswith(("_ci95_low", "_ci95_high")))
-
-
-def _population(frame: pd.DataFrame) -> np.ndarray:
-    return np.where(frame[RUN_LEVEL].isna(), "pretrained", "finetuned")
+    """False for counts, per-model interval bounds and noise-floor fields: each describes a score and is not one."""
+    return not (metric.startswith(("n_", "ci95")) or metric.endswith(("_ci95_low", "_ci95_high"))
+                or metric in NOT_METRICS)
 
 
 def _check_unique(rows: pd.DataFrame, path: Path) -> None:
@@ -117,7 +122,7 @@ def _check_unique(rows: pd.DataFrame, path: Path) -> None:
 def family_metrics(scores: pd.DataFrame) -> list[MetricValues]:
     """Per-model metrics of a tidy scores table (rows without an occupation), one entry per population."""
     model_rows = scores[scores["occupation"].isna()].copy()
-    model_rows["population"] = _population(model_rows)
+    model_rows["population"] = populations(model_rows)
     both = model_rows["population"].nunique() > 1
     metrics = []
     for (test, metric, population), rows in model_rows.groupby(["test", "metric", "population"], sort=True):
@@ -254,7 +259,7 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
         return None
     metric = OCCUPATION_METRICS.get(test, min(rows["metric"].unique()))
     rows = rows[rows["metric"] == metric]
-    rows = rows[_population(rows) == population]
+    rows = rows[populations(rows) == population]
     if rows.empty:
         return None
     table = rows.pivot_table(index=list(MODEL_INDEX), columns="occupation", values="value", dropna=False)

@@ -29,6 +29,10 @@ FEW_SEEDS = ("{what}: a pretraining-seed share needs at least 2 pretraining seed
 NO_REPLICATES = ("{what}: within-seed variance needs a pretraining seed with 2 or more runs (fine-tuning seeds), but "
                  "every seed has one run. Add fine-tuning seeds, or leave this statement out.")
 CONSTANT = "{what} is {value:g} for every run: there is no variance to split."
+# Neither statement resamples seeds, so neither suffers from the few distinct resamples of a bootstrap over k seeds:
+# the ICC's interval is analytic (its width reflects k honestly) and the regroup test's p-value is exact in law.
+ICC_INTERVAL = "F-based (Shrout & Fleiss 1979): analytic, no resampling"
+REGROUP_METHOD = "permutation"
 _Z = 0.95  # the contract's intervals are 95%
 
 
@@ -71,7 +75,8 @@ def seed_share(values: pd.Series, *, what: str = "values") -> dict:
     between = max((ms_between - ms_within) / n0, 0.0)
     icc, interval, f_stat, p_value = _icc_with_interval(ms_between, ms_within, n0, k - 1, n - k)
     return {"n_seeds": k, "n_runs": n, "between_var": between, "within_var": ms_within, "icc": icc,
-            "icc_ci95": interval, "f": f_stat, "p_value": p_value, "df": [k - 1, n - k]}
+            "icc_ci95": interval, "icc_ci95_method": ICC_INTERVAL, "f": f_stat, "p_value": p_value,
+            "df": [k - 1, n - k]}
 
 
 def _icc_with_interval(msb: float, msw: float, n0: float, df1: int, df2: int):
@@ -109,4 +114,4 @@ def regroup_test(values: pd.Series, *, nperm: int = 1000, rng, what: str = "valu
     tolerance = 1e-12 * max(abs(observed), 1.0)  # equal regroupings must count as "as large"
     exceed = int(np.sum(null >= observed - tolerance))
     return {"observed_std": observed, "null_mean": float(null.mean()), "null_ci95": percentile_interval(null, _Z),
-            "p_value": (1 + exceed) / (1 + nperm), "nperm": nperm}
+            "p_value": (1 + exceed) / (1 + nperm), "nperm": nperm, "method": REGROUP_METHOD}

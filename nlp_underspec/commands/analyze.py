@@ -6,7 +6,7 @@ import argparse
 
 from nlp_underspec.errors import UsageError
 
-STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, pca, clustering"
+STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, iid_equivalence, pca, clustering"
 
 
 def _statements(text: str) -> list[str]:
@@ -27,12 +27,16 @@ def register(subparsers) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
     parser.add_argument("--occupation-stats", default=None, metavar="TSV",
                         help="occupations-stats.tsv to use instead of the shipped BLS figures")
+    parser.add_argument("--iid-margin", action="append", default=[], metavar="METRIC=MARGIN",
+                        help="iid-equivalence margin for an iid metric, repeatable (e.g. coref/dev_accuracy=0.02 or "
+                             "dev_pearson=0.05; defaults: dev_accuracy 0.01, dev_pearson and dev_spearman 0.03)")
     parser.add_argument("--no-write", action="store_true", help="print the table without writing analysis.json")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.display import analysis_table
+    from nlp_underspec.analysis.equivalence import parse_margin
     from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze
     from nlp_underspec.data.occupations import load_occupation_stats
     from nlp_underspec.seeding import check_seed
@@ -41,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
     stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
     statements = args.only or STATEMENTS
+    margins = dict(parse_margin(spec) for spec in args.iid_margin)
     analysis = analyze(args.rundir, nboot=args.nboot, seed=check_seed("--seed", args.seed), statements=statements,
-                       strict=args.only or (), occupation_stats=stats, write=not args.no_write)
+                       strict=args.only or (), occupation_stats=stats, iid_margins=margins, write=not args.no_write)
     print(analysis_table(analysis))
     if not args.no_write:
         print(f"\nwrote {args.rundir.rstrip('/')}/{ANALYSIS}")

@@ -156,7 +156,9 @@ class StressTest:
 
     def tidy_rows(self, summary: Mapping[str, Any]) -> list[tuple[str, float]]:
         """The numeric entries of a summary as (metric, value): an interval ``<name>ci95`` becomes ``<name>ci95_low``
-        / ``<name>ci95_high``; a flag (``below_noise_floor``) becomes 1.0 / 0.0."""
+        / ``<name>ci95_high``; a flag (``below_noise_floor``) becomes 1.0 / 0.0. An undefined value (NaN: e.g. the r of
+        a saturated head's constant hard predictions) has no row: scores.parquet holds finite values (contract 4), and
+        summary.json keeps it as null."""
         rows = []
         for key, value in summary.items():
             if key.endswith("ci95"):
@@ -166,7 +168,7 @@ class StressTest:
                 rows.append((key, float(value)))
             elif isinstance(value, (int, float, np.integer, np.floating)):
                 rows.append((key, float(value)))
-        return rows
+        return [(key, value) for key, value in rows if np.isfinite(value)]
 
 
 def _typed_column(frame: pd.DataFrame, column: str, dtype: str, *, where: str) -> pd.Series:

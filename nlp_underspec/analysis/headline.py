@@ -1,0 +1,136 @@
+"""The family in one sentence, from ``analysis.json``: is it iid-equivalent, and how much of its stress spread does the
+pretraining seed explain? The report's first section, the family card and ``nlp-underspec analyze`` all say it.
+
+Honesty rules: a family that is not iid-equivalent is said to be so, and its spread is not called underspecification;
+the pretraining-seed share is the ICC of each test's headline stress metrics (registry ``headline``) that got a
+statement, with its analytic interval; when that interval spans 0 the sentence says the family cannot tell, and a
+headline correlation below its noise floor is named as having no share stated.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nlp_underspec.analysis.registered import headline_metrics
+
+EQUIVALENT = "The {n} fine-tuned {units} are iid-equivalent ({ranges})"
+NOT_EQUIVALENT = ("The {n} fine-tuned {units} are not iid-equivalent ({ranges}), so their stress spread is not evidence "
+                  "of underspecification")
+NO_MARGIN = ("No iid metric of the {n} fine-tuned {units} has a declared margin ({names}), so their iid equivalence, "
+             "the premise of underspecification, is not established")
+NO_IID = ("No iid metric was recorded for these {n} models, so iid equivalence, the premise of underspecification, "
+          "cannot be checked")
+RANGE = "{label} {low}–{high}, {within} {margin}"
+EXPLAINS = "the pretraining seed explains {items}"
+EXPLAINED_ITEM = "{icc} [{low}, {high}] of the spread in {name}"
+CANNOT_TELL = "for {items} the family cannot tell how much the pretraining seed explains (its ICC interval spans 0)"
+UNDECIDED_ITEM = "{name} ({icc} [{low}, {high}])"
+BELOW_FLOOR = "no share is stated for {items}"
+BELOW_FLOOR_ITEM = "{names} ({n_below} of {n} models below the noise floor)"
+TASK_LABELS = {"stsb": "STS-B"}
+METRIC_LABELS = {"dev_accuracy": "dev accuracy", "dev_pearson": "dev Pearson", "dev_spearman": "dev Spearman",
+                 "dev_loss": "dev loss"}
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _joined(items: list[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def iid_label(test: str, metric: str) -> str:
+    """``coref dev accuracy``, ``STS-B dev Pearson``: an iid metric as a sentence names it."""
+    return f"{TASK_LABELS.get(test, test)} {METRIC_LABELS.get(metric, metric.replace('_', ' '))}"
+
+
+def _ranges(entries: list[dict]) -> str:
+    return "; ".join(RANGE.format(label=iid_label(e["test"], e["metric"]), low=f"{e['min']:.3f}",
+                                  high=f"{e['max']:.3f}", within="within" if e["within"] else "not within",
+                                  margin=f"{e['margin']:g}") for e in entries)
+
+
+def equivalence_clause(analysis: dict) -> str:
+    """The first half of the sentence: iid-equivalent or not, with each judged metric's range and margin."""
+    section = analysis.get("iid_equivalence")
+    if not isinstance(section, dict) or "metrics" not in section:
+        return NO_IID.format(n=analysis.get("n_models", "the"))
+    entries = [e for e in section["metrics"] if isinstance(e, dict)]
+    units = "pairs" if len(section.get("tasks") or []) > 1 else "models"  # a sweep's model is one network per task
+    judged = [e for e in entries if e.get("within") is not None]
+    if not judged:
+        return NO_MARGIN.format(n=section["n_models"], units=units, names=", ".join(e["iid"] for e in entries))
+    template = EQUIVALENT if section.get("equivalent") else NOT_EQUIVALENT
+    return template.format(n=section["n_models"], units=units, ranges=_ranges(judged))
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def seed_shares(analysis: dict, population: str = "finetuned") -> tuple[list[str], list[str]]:
+    """(explained, undecided) clauses: each test's headline stress metrics with an ICC, in the order of analysis.json."""
+    explained, undecided = [], []
+    for entry in (analysis.get("metrics") or {}).values():
+        if not isinstance(entry, dict) or entry.get("kind") != "stress" or entry.get("population") != population:
+            continue
+        if entry.get("metric") not in headline_metrics(str(entry.get("test"))):
+            continue
+        share = entry.get("seed_share") or {}
+        ci = share.get("icc_ci95")
+        if not _finite(share.get("icc")) or not (isinstance(ci, list) and len(ci) == 2 and all(map(_finite, ci))):
+            continue
+        numbers = {"name": f"{entry['test']} {entry['metric']}", "icc": _percent(share["icc"]),
+                   "low": _percent(ci[0]), "high": _percent(ci[1])}
+        if ci[0] > 0:
+            explained.append(EXPLAINED_ITEM.format(**numbers))
+        else:
+            undecided.append(UNDECIDED_ITEM.format(**numbers))
+    return explained, undecided
+
+
+def below_floor(analysis: dict, population: str = "finetuned") -> list[str]:
+    """One clause item per test whose headline signal metrics got no statement (models below its noise floor)."""
+    items = []
+    for entry in (analysis.get("noise_floor") or {}).values():
+        if not isinstance(entry, dict) or entry.get("population") != population:
+            continue
+        if entry.get("signal_statements") != "skipped":
+            continue
+        test = str(entry.get("test"))
+        names = [f"{test} {m}" for m in headline_metrics(test) if m in (entry.get("signal_metrics") or [])]
+        if names:
+            items.append(BELOW_FLOOR_ITEM.format(names=_joined(names), n_below=entry.get("n_below"),
+                                                 n=entry.get("n_models")))
+    return items
+
+
+def family_sentence(analysis: dict) -> str | None:
+    """The one sentence, or None without an analysis.
+
+    >>> analysis = {"n_models": 9, "iid_equivalence": {"n_models": 9, "tasks": ["coref", "stsb"], "equivalent": True,
+    ...     "metrics": [{"iid": "coref/dev_accuracy", "test": "coref", "metric": "dev_accuracy", "min": 0.998,
+    ...                  "max": 1.0, "margin": 0.01, "within": True}]},
+    ...     "metrics": {"winogender/bias_slope": {"test": "winogender", "metric": "bias_slope", "kind": "stress",
+    ...         "population": "finetuned", "seed_share": {"icc": 0.62, "icc_ci95": [0.31, 0.88]}}}}
+    >>> family_sentence(analysis)
+    'The 9 fine-tuned pairs are iid-equivalent (coref dev accuracy 0.998–1.000, within 0.01), yet the pretraining seed explains 62% [31%, 88%] of the spread in winogender bias_slope.'
+    """
+    if not isinstance(analysis, dict) or not analysis.get("metrics"):
+        return None
+    section = analysis.get("iid_equivalence") if isinstance(analysis.get("iid_equivalence"), dict) else {}
+    kinds = {e.get("population") for e in analysis["metrics"].values() if isinstance(e, dict)}
+    population = section.get("population") or ("finetuned" if "finetuned" in kinds else "pretrained")
+    explained, undecided = seed_shares(analysis, population)
+    sentence = equivalence_clause(analysis)
+    if explained:
+        share = EXPLAINS.format(items=_joined(explained))
+        sentence += (", yet " if section.get("equivalent") else "; ") + share
+    if undecided:
+        sentence += "; " + CANNOT_TELL.format(items=_joined(undecided))
+    floored = below_floor(analysis, population)
+    if floored:
+        sentence += "; " + BELOW_FLOOR.format(items=_joined(floored))
+    return sentence + "."
