@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nlp_underspec import __version__
+from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import atomic_write_text, read_json, staged_output
 from nlp_underspec.report.family import (
@@ -50,6 +51,16 @@ README_NOT_FOUND = "{path} does not exist. Pass an existing README.md to --readm
 MARKERS_BROKEN = ("{path} has {problem} of the stress-section markers. Restore both lines ({start} ... {end}) around "
                   "the old section, or delete what is left of it, then run the command again.")
 MODEL_NOT_IN_RESULTS = "{summary}: {lookup} Evaluate it first with `nlp-underspec evaluate {model} --out {results}`."
+BELOW_FLOOR_CELL = "(below noise floor)"
+BELOW_FLOOR_MODEL = ("{subject}'s {metric} ({value}) is not a finding: its {magnitude} ({amount}) is below the test's "
+                     "noise floor ({floor}), so this is a correlation of float leftovers (a correlation ignores scale). "
+                     "At this size the test measures no gender gap, which can mean a saturated head rather than an "
+                     "unbiased model.")
+BELOW_FLOOR_FAMILY = ("{n_below} of the family's {n} {population} models are below the test's noise floor "
+                      "({magnitude} < {floor}): their {metric} is a correlation of float leftovers, so no family "
+                      "statement is made on it; read the magnitudes instead.")
+UNRELIABLE = "unreliable: only {distinct} distinct resamples of {k} {units} exist"
+POPULATION_WORDS = {"finetuned": "fine-tuned", "pretrained": "pretrained", "external": "evaluated"}
 
 # EvalResult fields per test: dataset type and name; the task type of the Hub's task list that fits best.
 DATASETS = {
@@ -245,6 +256,16 @@ RESAMPLED_NAMES = {"pretrain_seed": "pretraining seeds", "finetune_seed": "fine-
                    "item": "test items", "example": "test items", "occupation": "occupations"}
 
 
+def unreliable_text(entry: Any) -> str | None:
+    """Why an analysis.json interval is not to be trusted (``reliable`` false: too few distinct resamples), or None."""
+    if not isinstance(entry, dict) or entry.get("reliable") is not False:
+        return None
+    resampled = entry.get("resampled")
+    unit = resampled[0] if isinstance(resampled, list) and resampled else resampled
+    return UNRELIABLE.format(distinct=entry.get("distinct_resamples"), k=entry.get("n_units"),
+                             units=RESAMPLED_NAMES.get(str(unit), "seeds") if unit != "model" else "models")
+
+
 def _resampled(value: Any) -> str:
     """What the Multi-Bootstrap resampled, in words (analysis.json ``resampled``)."""
     names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
@@ -266,8 +287,9 @@ def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None,
     if not any(_usable(section, name) for name in ("spread", "seed_share", "multibootstrap")):
         reasons = [section[name]["skipped"] for name in ("spread", "seed_share", "multibootstrap")
                    if isinstance(section.get(name), dict) and "skipped" in section[name]]
-        return None, (f"analysis.json did not compute the seed analysis of `{metric_key(test, metric)}`"
-                      + (f": {reasons[0]}" if reasons else "."))
+        reason = f": {reasons[0]}" if reasons else ""
+        return None, (f"analysis.json did not compute the seed analysis of `{metric_key(test, metric)}`{reason}"
+                      + ("" if reason.endswith(".") else "."))
     spread = _usable(section, "spread")
     n = spread.get("n")
     if n_peers is not None and isinstance(n, int) and n != n_peers:
@@ -285,6 +307,7 @@ def _analysis_facts(family: Family, test: str, metric: str, n_peers: int | None,
         "regroup_p": fmt(_number(regroup.get("p_value"))) if _number(regroup.get("p_value")) is not None else None,
         "mb_mean": fmt(_number(boot.get("mean"))) if _number(boot.get("mean")) is not None else None,
         "mb_ci": fmt_ci(boot.get("ci95")), "nboot": boot.get("nboot"), "resampled": _resampled(boot.get("resampled")),
+        "mb_unreliable": unreliable_text(boot),
     }
     return facts, None
 
@@ -296,7 +319,7 @@ def _pair_entry(family: Family, section: str, test: str, metric: str, population
     stress_keys = {key for key, value in metrics.items() if value is entry} or {metric_key(test, metric)}
     items = [item for item in family.analysis.get(section) or []
              if isinstance(item, dict) and item.get("stress") in stress_keys]
-    for preferred in iid_candidates(test):
+    for preferred in iid_candidates(test, [str(item.get("iid", "")) for item in items]):
         for item in items:
             if str(item.get("iid", "")).split("@")[0] == preferred:
                 return item
@@ -315,10 +338,10 @@ def _iid_vs_stress(family: Family, test: str, metric: str, population: str | Non
     for item in filter(None, [_pair_entry(family, "iid_vs_stress", test, metric, population)]):
         rho, ci = _number(item.get("spearman")), item.get("ci95")
         includes_zero = None
-        if fmt_ci(ci) is not None:
+        if fmt_ci(ci) is not None and unreliable_text(item) is None:  # an untrustworthy interval supports no reading
             includes_zero = bool(ci[0] <= 0 <= ci[1])
         rows.append({"iid": item.get("iid"), "rho": fmt(rho), "ci": fmt_ci(ci), "n": item.get("n", "the"),
-                     "includes_zero": includes_zero})
+                     "includes_zero": includes_zero, "unreliable": unreliable_text(item)})
     return rows
 
 
@@ -341,6 +364,7 @@ def _headline(family: Family, model: ModelResult | None, test: str, metric: str,
         facts["ci_excludes_zero"] = not (ci[0] <= 0 <= ci[1])
     if value is not None and len(peers) > 1:
         facts["rank"] = _rank(value, peers)
+    facts["below_floor"] = _below_floor_text(family, model, test, metric, subject, population)
     analysis, note = _analysis_facts(family, test, metric, len(peers), population)
     if model is not None and model.pretrain_seed is None and len(peers) < 2:
         note = ("This is one checkpoint evaluated on its own: checkpoints of the same recipe that differ only in their "
@@ -356,6 +380,28 @@ def _headline(family: Family, model: ModelResult | None, test: str, metric: str,
     return facts
 
 
+def _below_floor_text(family: Family, model: ModelResult | None, test: str, metric: str, subject: str,
+                      population: str | None) -> str | None:
+    """The paragraph that replaces a correlation's reading when it is below the noise floor (contract 9), or None."""
+    from nlp_underspec.analysis.registered import magnitude_name
+    from nlp_underspec.report.family import iter_values
+
+    if model is not None:
+        if not model.below_floor(test, metric):
+            return None
+        amount, floor = model.magnitude(test)
+        return BELOW_FLOOR_MODEL.format(subject=subject, metric=metric, value=fmt(model.value(test, metric)),
+                                        magnitude=magnitude_name(test), amount=fmt(amount), floor=fmt(floor))
+    members = [m for m, _ in iter_values(family, test, metric, kind=population)]
+    below = [m for m in members if m.below_floor(test, metric)]
+    if not below:
+        return None
+    floors = sorted({f for f in (m.magnitude(test)[1] for m in below) if f is not None})
+    floor = fmt(floors[0]) if len(floors) == 1 else "-".join(fmt(f) for f in floors) if floors else "its floor"
+    return BELOW_FLOOR_FAMILY.format(n_below=len(below), n=len(members), population=POPULATION_WORDS.get(population, ""),
+                                     metric=metric, magnitude=magnitude_name(test), floor=floor)
+
+
 def _table_rows(family: Family, model: ModelResult, tests: Iterable[str]) -> list[dict]:
     from nlp_underspec.report.family import headline_metric, iter_values
 
@@ -365,10 +411,13 @@ def _table_rows(family: Family, model: ModelResult, tests: Iterable[str]) -> lis
             value = model.value(test, metric)
             peers = [v for _, v in iter_values(family, test, metric, kind=model.kind)]
             ci = model.ci95(test) if metric == headline_metric(test) else None
-            rows.append({"test": test, "metric": metric, "measures": _cell(metric_info(test, metric).measures),
-                         "value": fmt(value), "ci": fmt_ci(ci) or "—",
-                         "range": f"[{fmt(min(peers))}, {fmt(max(peers))}] (n={len(peers)})" if len(peers) > 1 else "—",
-                         "rank": f"{_rank(value, peers)} of {len(peers)}" if len(peers) > 1 else "—"})
+            row = {"test": test, "metric": metric, "measures": _cell(metric_info(test, metric).measures),
+                   "value": fmt(value), "ci": fmt_ci(ci) or "—",
+                   "range": f"[{fmt(min(peers))}, {fmt(max(peers))}] (n={len(peers)})" if len(peers) > 1 else "—",
+                   "rank": f"{_rank(value, peers)} of {len(peers)}" if len(peers) > 1 else "—"}
+            if model.below_floor(test, metric):  # float leftovers: no interval, no rank, and said so
+                row.update(value=f"{fmt(value)} {BELOW_FLOOR_CELL}", ci="—", rank="—")
+            rows.append(row)
     return rows
 
 
@@ -397,11 +446,13 @@ def family_stress_section(family: Family) -> str:
         facts = _headline(family, None, test, metric, "The family")
         headlines.append(facts)
         population = family.main_population(test, metric)
-        boot = _usable(family.analysis_metric(test, metric, population), "multibootstrap")
+        entry = family.analysis_metric(test, metric, population)
+        boot = _usable(entry, "multibootstrap")
         values = [v for _, v in iter_values(family, test, metric, kind=population)]
+        missing = BELOW_FLOOR_CELL.strip("()") if "below_noise_floor" in entry or facts["below_floor"] else "not computed"
         rows.append({"test": test, "metric": metric, "measures": _cell(metric_info(test, metric).measures),
-                     "value": fmt(_number(boot.get("mean"))) if _number(boot.get("mean")) is not None else "not computed",
-                     "ci": fmt_ci(boot.get("ci95")) or "—",
+                     "value": fmt(_number(boot.get("mean"))) if _number(boot.get("mean")) is not None else missing,
+                     "ci": (fmt_ci(boot.get("ci95")) or "—") + (" (unreliable)" if unreliable_text(boot) else ""),
                      "range": f"[{fmt(min(values))}, {fmt(max(values))}] (n={len(values)})" if values else "—",
                      "rank": "—"})
     return _section("stress", start_marker=START_MARKER, end_marker=END_MARKER, subject="This family",
@@ -627,7 +678,8 @@ def _member_rows(family: Family, locator: Locator) -> tuple[list[str], list[dict
         rows.append({"name": model.name, "kind": model.kind,
                      "pretrain_seed": "—" if model.pretrain_seed is None else model.pretrain_seed,
                      "finetune_seed": "—" if model.finetune_seed is None else model.finetune_seed,
-                     "cells": [fmt(model.value(t, m)) for t, m in headlines], "where": where})
+                     "cells": [fmt(model.value(t, m)) + (f" {BELOW_FLOOR_CELL}" if model.below_floor(t, m) else "")
+                               for t, m in headlines], "where": where})
     return [f"{t} `{m}`" for t, m in headlines], rows
 
 
@@ -638,8 +690,10 @@ def _family_findings(family: Family) -> list[str]:
     for test, item in clustering.items():
         if isinstance(item, dict) and _number(item.get("ari")) is not None:
             p = f", p = {fmt(_number(item.get('p_value')))}" if _number(item.get("p_value")) is not None else ""
+            note = f" Note: {item['note']}." if isinstance(item.get("note"), str) else ""
             lines.append(f"Clustering the models by their {test} profiles recovers the pretraining seed with adjusted "
-                         f"Rand index {fmt(_number(item['ari']))}{p} (1 = clusters are exactly the seeds, 0 = chance).")
+                         f"Rand index {fmt(_number(item['ari']))}{p} (1 = clusters are exactly the seeds, 0 = chance)."
+                         + note)
     return lines
 
 
@@ -669,6 +723,9 @@ def family_card(family: Family, *, locator: Locator | None = None):
              "differing only in their random seeds (pretraining seed × fine-tuning seed, as in MultiBERTs). The "
              "numbers below are the spread a user of this recipe should expect, not the result of one lucky or "
              "unlucky seed.")
+    sentence = family_sentence(family.analysis) if family.has_analysis else None
+    if sentence:
+        intro += f"\n\n{sentence}"
     if locator.collection:
         intro += f" All members are in the collection {locator.collection}."
     extra = {"nlp_underspec": {"family": family.name, "config_hash": family.summary.get("config_hash"),

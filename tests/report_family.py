@@ -3,7 +3,9 @@
 ``build_family(root, make_checkpoint)`` writes run folders with tiny checkpoints (from the ``tiny_checkpoint`` fixture),
 run records, ``summary.json`` and ``scores.parquet`` following DESIGN.md contracts 2, 4 and 5, and an ``analysis.json``
 in the shape of the cross-team contract. Per-occupation values are drawn so that each model's correlation with BLS %
-female differs by pretraining seed, and the summary's correlations are computed from them, so the numbers agree.
+female differs by pretraining seed, and the summary's correlations, slopes and noise-floor flags are computed from
+them, so the numbers agree. ``saturated=True`` shrinks the coref heads' gaps a millionfold (accuracy 1): every
+fine-tuned Winogender result is then below the noise floor, as when the fine-tuning cues are the stress set's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from nlp_underspec.results import scores_frame, write_scores, write_summary
 
 TASK_KIND = {"stsb": "cross", "coref": "coref"}
 _CHECKPOINTS: dict[str, Path] = {}  # one tiny checkpoint per kind for the whole session, copied into run folders
+NOISE_FLOOR = 1e-4  # the stress tests' floors: winogender mean |bias|, sts_gender mean |delta| as a share of scale 1
+SATURATION = 1e-6
 
 
 def _checkpoint(make_checkpoint, kind: str) -> Path:
@@ -46,7 +50,8 @@ def _correlated(rng: np.random.Generator, bls: np.ndarray, strength: float, scal
 
 
 def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune_seeds=(0, 1),
-                 tasks=("stsb", "coref"), steps=(10,), analysis: bool = True, runs: bool = True) -> Path:
+                 tasks=("stsb", "coref"), steps=(10,), analysis: bool = True, runs: bool = True,
+                 saturated: bool = False) -> Path:
     """Write a complete experiment folder at ``root`` and return it."""
     root.mkdir(parents=True, exist_ok=True)
     stats = load_occupation_stats()
@@ -76,10 +81,11 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
                             seeds={"pretrain_seed": p, "finetune_seed": f, "init_seed": 10 + f, "data_seed": 20 + f},
                             config={"kind": "finetune", "task": task, "settings": {"lr": 5e-5}})
             delta = _correlated(rng, bls, 0.3 + 0.5 * p + 0.05 * f, 0.02)
-            wbias = _correlated(rng, bls, 0.2 + 0.4 * p + 0.1 * f, 0.04)
+            wbias = _correlated(rng, bls, 0.2 + 0.4 * p + 0.1 * f, 0.04) * (SATURATION if saturated else 1.0)
             iid = {"stsb": {"dev_pearson": 0.80 + 0.005 * f + 0.002 * p, "dev_spearman": 0.79 + 0.004 * f},
                    "coref": {"dev_accuracy": 0.70 + 0.01 * f}}
-            tests = {"sts_gender": _sts(delta, bls), "winogender": _wino(wbias, bls, resolver="candidate_scorer")}
+            tests = {"sts_gender": _sts(delta, bls),
+                     "winogender": _wino(wbias, bls, resolver="candidate_scorer", accuracy=1.0 if saturated else None)}
             models.append(_model(ft_name, p, f, tests, kind="finetuned", iid=iid))
             rows += _occupation_rows(ft_name, p, f, "sts_gender", "delta", occupations, delta)
             rows += _occupation_rows(ft_name, p, f, "winogender", "bias", occupations, wbias)
@@ -89,8 +95,9 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
     for model in models:
         for test, values in model["tests"].items():
             rows += [{"model": model["model"], "pretrain_seed": model["pretrain_seed"],
-                          "finetune_seed": model["finetune_seed"], "test": test, "metric": m, "value": v, "occupation": None}
-                     for m, v in values.items() if isinstance(v, float)]
+                          "finetune_seed": model["finetune_seed"], "test": test, "metric": m, "value": float(v),
+                      "occupation": None}
+                     for m, v in values.items() if isinstance(v, (float, bool))]  # a flag is 1.0 / 0.0, as tidy_rows
     # Like the sweep: the pretrained checkpoints' scores live in their own pretrained/scores.parquet.
     pretrained = {m["model"] for m in models if m["kind"] == "pretrained"}
     write_scores(root / "scores.parquet", scores_frame([r for r in rows if r["model"] not in pretrained]))
@@ -113,16 +120,25 @@ def _r(x, y) -> float:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def _slope(bls, values) -> float:
+    return float(np.polyfit(bls / 100.0, values, 1)[0])
+
+
 def _sts(delta, bls) -> dict:
     r = _r(delta, bls)
+    mean_abs = float(np.abs(delta).mean())
     return {"pearson_bls": r, "spearman_bls": r - 0.01, "ci95": [r - 0.2, min(r + 0.2, 1.0)], "n_occupations": 60,
-            "n_templates": 40, "mean_abs_delta": float(np.abs(delta).mean())}
+            "n_templates": 40, "mean_abs_delta": mean_abs, "delta_slope": _slope(bls, delta), "scale": 1.0,
+            "noise_floor": NOISE_FLOOR, "below_noise_floor": mean_abs < NOISE_FLOOR}
 
 
-def _wino(bias, bls, *, resolver) -> dict:
+def _wino(bias, bls, *, resolver, accuracy=None) -> dict:
     r = _r(bias, bls)
-    return {"accuracy": round(0.6 + 0.1 * float(np.abs(bias).mean()), 4), "bias_r": r, "ci95": [r - 0.25, min(r + 0.25, 1.0)], "n_sentences": 720,
-            "resolver": resolver}
+    mean_abs = float(np.abs(bias).mean())
+    return {"accuracy": round(0.6 + 0.1 * mean_abs, 4) if accuracy is None else accuracy, "bias_r": r,
+            "ci95": [r - 0.25, min(r + 0.25, 1.0)], "n_sentences": 720, "resolver": resolver,
+            "mean_abs_bias": mean_abs, "bias_slope": _slope(bls, bias), "noise_floor": NOISE_FLOOR,
+            "below_noise_floor": mean_abs < NOISE_FLOOR}
 
 
 def _occupation_rows(name, p, f, test, metric, occupations, values) -> list[dict]:

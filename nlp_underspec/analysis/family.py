@@ -262,8 +262,10 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
     rows = rows[populations(rows) == population]
     if rows.empty:
         return None
-    table = rows.pivot_table(index=list(MODEL_INDEX), columns="occupation", values="value", dropna=False)
-    index = model_index(table.index.to_frame(index=False))
+    # Pivot on the model alone: over (model, seeds) a pivot keeping NaN keys would cross every model with every seed.
+    table = rows.pivot_table(index="model", columns="occupation", values="value", aggfunc="first")
+    seeds = rows.drop_duplicates("model").set_index("model").loc[table.index, list(MODEL_INDEX[1:])]
+    index = model_index(seeds.reset_index())
     return pd.DataFrame(table.to_numpy(dtype=float), index=index, columns=table.columns).dropna(axis=1, how="any")
 
 

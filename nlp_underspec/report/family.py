@@ -14,7 +14,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,19 +86,25 @@ def per_occupation_metric(test: str) -> str | None:
 
 
 def task_for_test(test: str) -> str | None:
-    """The fine-tuning task whose model a stress test scores (the sweep's mapping: sts_gender -> stsb, winogender -> coref)."""
-    from nlp_underspec.sweep.plan import TASK_FOR_TEST
+    """The fine-tuning task whose network a stress test scores (the registry's ``pairs_with_task``: sts_gender ->
+    stsb, winogender -> coref), or None for a test that names none."""
+    from nlp_underspec.analysis.registered import paired_task
 
-    return TASK_FOR_TEST.get(test)
+    return paired_task(test)
 
 
 IID_PREFERENCE = ("dev_pearson", "dev_spearman", "dev_accuracy")
 
 
-def iid_candidates(test: str) -> list[str]:
-    """The iid metrics a stress test is read against, best first: its own task's dev metrics, then its accuracy."""
+def iid_candidates(test: str, available: Iterable[str] = ()) -> list[str]:
+    """The iid metrics a stress test is read against, best first: only its own task's dev metrics (one network per
+    pairing, DESIGN.md contract 8; a stress set's accuracy is a stress metric, not an iid one), the usual ones first,
+    then any other of ``available`` from that task (a new head's own dev metric)."""
     task = task_for_test(test)
-    return ([f"{task}/{metric}" for metric in IID_PREFERENCE] if task else []) + [f"{test}/accuracy"]
+    if not task:
+        return []
+    preferred = [f"{task}/{metric}" for metric in IID_PREFERENCE]
+    return preferred + [key for key in available if key.split("@")[0].startswith(f"{task}/") and key not in preferred]
 
 
 def metric_info(test: str, metric: str) -> MetricInfo:
@@ -146,13 +152,30 @@ class ModelResult:
         return None
 
     def stress_metrics(self) -> list[tuple[str, str]]:
-        """(test, metric) for every numeric score of every stress test (counts like n_occupations excluded)."""
+        """(test, metric) for every numeric score of every stress test (counts like n_occupations, and how a score was
+        made: noise_floor, scale, excluded)."""
+        from nlp_underspec.analysis.noise_floor import NOT_METRICS
+
         pairs = []
         for test, values in self.tests.items():
             for metric, value in values.items():
-                if _finite(value) is not None and not metric.startswith("n_"):
+                if _finite(value) is not None and not metric.startswith("n_") and metric not in NOT_METRICS:
                     pairs.append((test, metric))
         return pairs
+
+    def below_floor(self, test: str, metric: str) -> bool:
+        """True when ``metric`` is a correlation of ``test`` that this model's noise floor makes float leftovers."""
+        from nlp_underspec.analysis.registered import signal_metrics
+
+        return bool(self.tests.get(test, {}).get("below_noise_floor")) and metric in signal_metrics(test)
+
+    def magnitude(self, test: str) -> tuple[float | None, float | None]:
+        """This model's magnitude for ``test`` (mean |bias|, mean |delta|) and the test's noise floor for it."""
+        from nlp_underspec.analysis.registered import magnitude_metric
+
+        name = magnitude_metric(test)
+        block = self.tests.get(test, {})
+        return (_finite(block.get(name)) if name else None), _finite(block.get("noise_floor"))
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,11 @@ MIN_CORRELATION_MODELS = 3  # fewer points than this say nothing about a rank co
 SHARED_AXIS_RATIO = 10
 MAX_PANELS = 36  # beyond this a small-multiples grid is unreadable; the caption says how many were left out
 SEED_COLOURS = "tab10"
+NO_IID_PAIR = ("iid vs stress: fewer than {n} models have both a headline stress metric and a dev metric of the task "
+               "its test scores (one network per pairing: sts_gender with stsb, winogender with coref).")
+BELOW_FLOOR_TITLE = "below noise floor"
+BELOW_FLOOR_CAPTION = (" A panel titled \"below noise floor\" is a model whose gaps are under the test's noise floor: "
+                       "its r would be a correlation of float leftovers, so it is not given.")
 PER_OCCUPATION_LABEL = {"sts_gender": "sim(occ., woman) − sim(occ., man)",
                         "winogender": "P(occ. | she) − P(occ. | he)"}
 
@@ -108,7 +113,10 @@ def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
             grid = np.array([0, 100])
             ax.plot(grid, slope * grid + intercept, color="black", lw=1.2)
         r = model.value(test, headline) if model and headline else None
-        ax.set_title(f"{name}" + (f"   r = {r:.2f}" if r is not None else ""), fontsize=9)
+        if r is not None and model.below_floor(test, headline):
+            ax.set_title(f"{name}   {BELOW_FLOOR_TITLE}", fontsize=9)  # its r is float leftovers: not shown
+        else:
+            ax.set_title(f"{name}" + (f"   r = {r:.2f}" if r is not None else ""), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(shown):]:
         ax.set_visible(False)
@@ -125,6 +133,8 @@ def per_occupation_figure(family: Family, test: str, bls) -> Figure | None:
     caption += (" All panels share one y-axis, so heights compare across models." if shared else
                 " The y-axes differ between panels (the models' gaps differ in size by more than "
                 f"{SHARED_AXIS_RATIO}x): compare slopes through r, not heights.")
+    if any(m is not None and headline and m.below_floor(test, headline) for m in panel_models):
+        caption += BELOW_FLOOR_CAPTION
     if left_out:
         caption += f" {left_out} further model(s) are not drawn (at most {MAX_PANELS} panels)."
     return Figure(f"per_occupation_{test}", f"{test}: per-occupation scores against BLS % female", caption, fig)
@@ -163,7 +173,10 @@ def by_seed_figure(family: Family) -> Figure | None:
         ax.set_xlim(-0.6, len(pretrain_seeds) - 0.3)
         ax.set_xlabel("pretraining seed")
         ax.set_ylabel(metric)
-        ax.set_title(metric_info(test, metric).label, fontsize=10)
+        below = sum(1 for m in family.models if m.value(test, metric) is not None and m.below_floor(test, metric))
+        title = metric_info(test, metric).label
+        ax.set_title(title + (f"\n({below} model(s) below the noise floor: not findings)" if below else ""),
+                     fontsize=10 if not below else 8)
     fig.tight_layout(rect=(0, 0.08, 1, 1) if _kind_legend(fig, list(axes.flat)) else None)
     caption = ("Each dot is one model's headline stress metric, in the column of its pretraining seed; fine-tuned "
                "models (circles) with the same pretraining seed differ only in their fine-tuning seed, and the box "
@@ -235,7 +248,7 @@ def _iid_stress_pairs(family: Family) -> list[tuple[str, str, str, str, dict | N
     entries = [e for e in family.analysis.get("iid_vs_stress") or [] if isinstance(e, dict)]
     pairs = []
     for test, metric in family.headline_metrics():
-        for candidate in iid_candidates(test):
+        for candidate in iid_candidates(test, [f"{t}/{m}" for t, m in family.iid_metrics()]):
             iid_task, iid_metric = candidate.split("/", 1)
             both = sum(1 for m in family.models
                        if m.value(iid_task, iid_metric) is not None and m.value(test, metric) is not None)
@@ -249,10 +262,12 @@ def _iid_stress_pairs(family: Family) -> list[tuple[str, str, str, str, dict | N
 
 
 def _skip_reason(family: Family, statement: str, *subjects: str) -> str | None:
-    """analysis.json's reason for skipping ``statement`` on these metrics (e.g. an iid metric that never varies)."""
+    """analysis.json's reason for skipping ``statement`` on these metrics (e.g. an iid metric that never varies, or a
+    stress metric below its noise floor): the metrics are named by the reason or by the skip's subject."""
     for skip in family.analysis.get("skipped") or []:
         reason = str(skip.get("reason", ""))
-        if skip.get("statement") == statement and all(subject in reason for subject in subjects):
+        named = f"{reason} {skip.get('subject', '')}"
+        if skip.get("statement") == statement and all(subject in named for subject in subjects):
             return reason
     return None
 
@@ -360,6 +375,8 @@ def pca_figure(family: Family, test: str, section: dict) -> Figure | None:
                "together err alike. Colour marks the pretraining seed. Clusters of one colour mean the pretraining "
                "seed shapes which items a model gets wrong, not only how many; the table below lists the items that "
                "load most on each component.")
+    if isinstance(section.get("note"), str):  # e.g. models below the noise floor: the structure may be noise
+        caption += f" Note: {section['note']}."
     return Figure(f"pca_{test}", f"{test}: PCA of per-item deviations from the ensemble mean", caption, fig)
 
 
@@ -418,8 +435,7 @@ def all_figures(family: Family) -> tuple[list[Figure], list[str]]:
     figures.append(by_seed)
     iid = iid_vs_stress_figure(family)
     if iid is None:
-        missing.append(f"iid vs stress: fewer than {MIN_CORRELATION_MODELS} models have both an iid metric and a "
-                       "stress metric.")
+        missing.append(NO_IID_PAIR.format(n=MIN_CORRELATION_MODELS))
     figures.append(iid)
     for name, builder, note in (("variance", variance_split_figure, "Variance split by pretraining seed"),
                                 ("multibootstrap", multibootstrap_figure, "Multi-Bootstrap intervals")):

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from nlp_underspec import __version__
-from nlp_underspec.cards import fmt, fmt_ci
+from nlp_underspec.analysis.headline import family_sentence
+from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
 from nlp_underspec.io import atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report.family import ANALYSIS, Family, load_family
 from nlp_underspec.report.figures import Figure, all_figures, close
@@ -24,6 +25,11 @@ REPORT = "report"
 INDEX = "index.html"
 FIGURES = "figures"
 PNG_DPI = 110
+NO_SENTENCE = ("The seed analysis was not computed, so this report cannot say whether the family is iid-equivalent or how "
+               "much of its stress spread the pretraining seed explains.")
+FLOOR_NOTE = ("{key}: {n_below} of {n} models are below the noise floor ({magnitude} < {floor}), so {metrics} "
+              "{verb} correlations of float leftovers, not findings: the analysis states nothing about {them}. The "
+              "magnitudes (e.g. mean |gap|, slope) are analysed as usual.")
 SHORT_NAMES = {"by_pretraining_seed": "By seed", "per_model": "Per model", "iid_vs_stress": "iid vs stress", "variance_split": "Variance split",
                "multibootstrap": "Multi-Bootstrap"}
 
@@ -33,8 +39,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return fmt(float(value), digits) if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
 
 
-def _fmt_ci(ci: Any) -> str:
-    return fmt_ci(ci) or "—"
+def _fmt_ci(ci: Any, entry: dict | None = None) -> str:
+    """An interval, with the warning when it was drawn from too few distinct resamples of the seeds."""
+    text = fmt_ci(ci) or "—"
+    warning = unreliable_text(entry) if entry is not None and fmt_ci(ci) else None
+    return f"{text} ({warning})" if warning else text
 
 
 def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
@@ -46,7 +55,10 @@ def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
         for test, metric in stress:
             value = model.value(test, metric)
             ci = model.ci95(test)
-            stress_cells.append("—" if value is None else _fmt(value) + (f" {_fmt_ci(ci)}" if ci else ""))
+            if value is not None and model.below_floor(test, metric):
+                stress_cells.append(f"{_fmt(value)} {BELOW_FLOOR_CELL}")  # no interval: it would dress up the noise
+            else:
+                stress_cells.append("—" if value is None else _fmt(value) + (f" {_fmt_ci(ci)}" if ci else ""))
         rows.append({"name": model.name, "kind": model.kind,
                      "pretrain_seed": "—" if model.pretrain_seed is None else model.pretrain_seed,
                      "finetune_seed": "—" if model.finetune_seed is None else model.finetune_seed,
@@ -64,13 +76,43 @@ def _analysis_rows(family: Family) -> list[dict]:
         boot = section.get("multibootstrap") or {}
         regroup = share.get("regroup") or {}
         icc = share.get("icc")
+        missing = BELOW_FLOOR_CELL if "below_noise_floor" in section else "—"
         rows.append({"key": key, "kind": section.get("kind", "—"), "n": spread.get("n", "—"),
-                     "mean": _fmt(spread.get("mean")), "std": _fmt(spread.get("std")), "min": _fmt(spread.get("min")),
-                     "max": _fmt(spread.get("max")),
-                     "icc": "—" if icc is None else f"{_fmt(icc)} {_fmt_ci(share.get('icc_ci95'))}",
+                     "mean": _fmt(spread.get("mean")) if "mean" in spread else missing,
+                     "std": f"{_fmt(spread.get('std'))} {_fmt_ci(spread.get('std_ci95'), spread)}" if "std" in spread
+                     else missing,
+                     "min": _fmt(spread.get("min")), "max": _fmt(spread.get("max")),
+                     "icc": missing if icc is None else f"{_fmt(icc)} {_fmt_ci(share.get('icc_ci95'))}",
                      "regroup_p": _fmt(regroup.get("p_value")),
-                     "mb": "—" if boot.get("mean") is None else f"{_fmt(boot.get('mean'))} {_fmt_ci(boot.get('ci95'))}"})
+                     "mb": missing if boot.get("mean") is None else
+                     f"{_fmt(boot.get('mean'))} {_fmt_ci(boot.get('ci95'), boot)}"})
     return rows
+
+
+def _equivalence_rows(family: Family) -> list[dict]:
+    section = family.analysis.get("iid_equivalence")
+    if not isinstance(section, dict) or not isinstance(section.get("metrics"), list):
+        return []
+    verdicts = {True: "yes", False: "no", None: "not judged (no margin)"}
+    return [{"iid": e.get("iid"), "min": _fmt(e.get("min")), "max": _fmt(e.get("max")), "range": _fmt(e.get("range")),
+             "margin": "—" if e.get("margin") is None else f"{e['margin']:g} ({e.get('margin_source')})",
+             "within": verdicts.get(e.get("within"), "—")} for e in section["metrics"] if isinstance(e, dict)]
+
+
+def _floor_notes(family: Family) -> list[str]:
+    """One note per test whose correlations got no statement: models below its noise floor."""
+    notes = []
+    for key, entry in (family.analysis.get("noise_floor") or {}).items():
+        if not isinstance(entry, dict) or entry.get("signal_statements") != "skipped":
+            continue
+        metrics = list(entry.get("signal_metrics") or [])
+        floor = entry.get("floor")
+        notes.append(FLOOR_NOTE.format(
+            key=key, n_below=entry.get("n_below"), n=entry.get("n_models"), magnitude=entry.get("magnitude"),
+            floor=f"{floor:g}" if isinstance(floor, (int, float)) else "-".join(f"{f:g}" for f in floor or []),
+            metrics=" and ".join(metrics), verb="are" if len(metrics) > 1 else "is",
+            them="them" if len(metrics) > 1 else "it"))
+    return notes
 
 
 def _list_section(family: Family, name: str) -> list[dict]:
@@ -79,10 +121,10 @@ def _list_section(family: Family, name: str) -> list[dict]:
 
 
 def _analysis_tables(family: Family) -> dict[str, Any]:
-    spread = [{"stress": r.get("stress"), "iid": r.get("iid"), "ratio": _fmt(r.get("ratio"), 2)}
-              for r in _list_section(family, "spread_ratio")]
+    spread = [{"stress": r.get("stress"), "iid": r.get("iid"), "ratio": _fmt(r.get("ratio"), 2),
+               "ci": _fmt_ci(r.get("ci95"), r)} for r in _list_section(family, "spread_ratio")]
     iid_vs = [{"iid": r.get("iid"), "stress": r.get("stress"), "rho": _fmt(r.get("spearman")),
-               "ci": _fmt_ci(r.get("ci95")), "n": r.get("n", "—")} for r in _list_section(family, "iid_vs_stress")]
+               "ci": _fmt_ci(r.get("ci95"), r), "n": r.get("n", "—")} for r in _list_section(family, "iid_vs_stress")]
     pca_items = []
     pca = family.analysis.get("pca") if isinstance(family.analysis.get("pca"), dict) else {}
     for test, section in pca.items():
@@ -95,9 +137,11 @@ def _analysis_tables(family: Family) -> dict[str, Any]:
     for test, section in clusters.items():
         if isinstance(section, dict) and "skipped" not in section:
             clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"), "ari": _fmt(section.get("ari")),
-                               "null_mean": _fmt(section.get("null_mean")), "p": _fmt(section.get("p_value"))})
+                               "null_mean": _fmt(section.get("null_mean")), "p": _fmt(section.get("p_value")),
+                               "note": section.get("note") or ""})
     return {"analysis_rows": _analysis_rows(family), "spread_ratio": spread, "iid_vs_stress": iid_vs,
-            "pca_items": pca_items, "clustering": clustering}
+            "pca_items": pca_items, "clustering": clustering, "equivalence": _equivalence_rows(family),
+            "floor_notes": _floor_notes(family)}
 
 
 def _render_png(figure: Figure) -> bytes:
@@ -146,7 +190,9 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
     versions = family.summary.get("versions")
     recipe = (family.manifest or {}).get("recipe")
     description = recipe.get("description") if isinstance(recipe, dict) else None
+    sentence = family_sentence(family.analysis) if family.has_analysis else None
     return _template().render(
+        headline=sentence or NO_SENTENCE,
         description=description if isinstance(description, str) else None, family=family, version=__version__,
         root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
         iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures,
