@@ -7,7 +7,9 @@ past the data arguments, pandas in and out (index levels ``model``, ``pretrain_s
 - :func:`multibootstrap`, :func:`report_ci`, :func:`family_bootstrap`: Multi-Bootstrap (Sellam et al. 2022);
 - :func:`spread`, :func:`spread_ratio`: spread of a metric and stress/iid ratio;
 - :func:`seed_share`, :func:`regroup_test`: pretraining-seed share of the variance;
-- :func:`rank_correlation`: iid vs stress metric;
+- :func:`rank_correlation`: iid vs stress metric (of one network: :func:`~.registered.paired_task`);
+- :func:`iid_equivalence`: each iid metric's range against a declared margin; :func:`family_sentence`: the family in
+  one sentence (iid-equivalent or not, and the pretraining seed's share of the stress spread);
 - :func:`deviation_pca`: PCA of per-item deviations from the ensemble mean;
 - :func:`cluster_by_seed`, :func:`adjusted_rand_index`: clustering of stress profiles vs seeds;
 - score functions over triplets (:mod:`.scoring`) and the run-folder level :func:`analyze` / :func:`compare_families`.
@@ -18,7 +20,9 @@ from nlp_underspec.analysis.clustering import adjusted_rand_index, cluster_by_se
 from nlp_underspec.analysis.compare import compare_families
 from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.dispersion import spread, spread_ratio
+from nlp_underspec.analysis.equivalence import DEFAULT_MARGINS, iid_equivalence
 from nlp_underspec.analysis.family import Family, MetricValues, load_family
+from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
 from nlp_underspec.analysis.scoring import (
                                             ExampleSet,
@@ -38,9 +42,10 @@ from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze, ana
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 
 __all__ = [
-    "ANALYSIS", "STATEMENTS", "DeviationPCA", "ExampleSet", "Family", "MeanScore", "MetricValues", "RowwiseScore",
-    "accuracy", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed", "compare_families",
-    "deviation_pca", "example_set", "family_bootstrap", "load_family", "mean_squared_error", "multibootstrap",
-    "pearson_r", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spearman_r", "spread", "spread_ratio",
-    "sts_occupation_deltas", "sts_pair_deltas", "winogender_accuracy", "winogender_occupation_bias",
+    "ANALYSIS", "DEFAULT_MARGINS", "STATEMENTS", "DeviationPCA", "ExampleSet", "Family", "MeanScore", "MetricValues",
+    "RowwiseScore", "accuracy", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed",
+    "compare_families", "deviation_pca", "example_set", "family_bootstrap", "family_sentence", "iid_equivalence",
+    "load_family", "mean_squared_error", "multibootstrap", "pearson_r", "rank_correlation", "regroup_test",
+    "report_ci", "seed_share", "spearman_r", "spread", "spread_ratio", "sts_occupation_deltas", "sts_pair_deltas",
+    "winogender_accuracy", "winogender_occupation_bias",
 ]
