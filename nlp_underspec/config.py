@@ -76,6 +76,8 @@ class PretrainConfig:
     pack: bool = True  # concatenate sentences into full-length blocks: no compute spent on padding
     mlm_probability: float = 0.15
     mask_seed: int | None = None  # default: derived from the pretraining seed
+    curriculum_steps: int = 0  # the first steps read only curriculum_documents (synthetic corpus); 0: no curriculum
+    curriculum_documents: tuple[str, ...] = ("probe",)  # kinds of the synthetic world's documents (DOCUMENT_MIX)
     batch_size: int = 128  # per optimizer step, across devices and accumulation
     grad_accum: int = 1
     lr: float = 1e-4
@@ -104,9 +106,21 @@ class TaskConfig:
     max_seq_length: int = 128
     save_state_every: int = 200
     max_train_examples: int | None = None  # subsample the training set (seeded by data_seed) for quick runs
+    head: str | None = None  # None: the task's default head (TASK_HEADS[task][0]); see TASK_HEADS
 
 
 TASKS = ("stsb", "coref")
+# The heads a task can train, its default first. stsb: "cross_encoder" (one regression output over the sentence pair)
+# or "bi_encoder" (each sentence mean-pooled, cosine regressed on gold / 5, as Sentence-BERT); coref: "span_pair"
+# (an MLP over pooled pronoun and candidate spans) or "ranking" (the masked-LM head scores each candidate in an
+# appended probe, "She is the [MASK].", trained with a cross-entropy over the candidates: the pronoun stays visible,
+# and the encoder's own prior over who "she" is reaches the decision).
+TASK_HEADS = {"stsb": ("cross_encoder", "bi_encoder"), "coref": ("span_pair", "ranking")}
+
+
+def task_head(task: str, settings: "TaskConfig") -> str:
+    """The head a task trains: its ``head`` setting, or the task's default."""
+    return settings.head or TASK_HEADS[task][0]
 
 
 @dataclass(frozen=True)
@@ -369,6 +383,7 @@ def _validate_values(recipe: Recipe, where: str) -> None:
         if any(k < 1 or k > p.max_steps for k in p.checkpoint_steps):
             raise bad("pretrain.checkpoint_steps", f"must lie in [1, pretrain.max_steps={p.max_steps}], "
                       f"got {list(p.checkpoint_steps)}.")
+        _validate_curriculum(p, bad)
     for task, t in recipe.finetune.tasks.items():
         _validate_task(task, t, bad)
     if recipe.sweep.executor not in ("local", "ray"):
@@ -377,8 +392,30 @@ def _validate_values(recipe: Recipe, where: str) -> None:
         raise bad("sweep.jobs", f"must be at least 1, got {recipe.sweep.jobs}.")
 
 
+def _validate_curriculum(p: PretrainConfig, bad) -> None:
+    from nlp_underspec.synthetic import DOCUMENT_KINDS  # the world imports this module: import at use
+
+    if p.curriculum_steps < 0 or p.curriculum_steps >= p.max_steps:
+        raise bad("pretrain.curriculum_steps", f"must lie in [0, pretrain.max_steps={p.max_steps}), "
+                  f"got {p.curriculum_steps}.")
+    if not p.curriculum_steps:
+        return
+    if p.corpus != "synthetic":
+        raise bad("pretrain.curriculum_steps", "needs pretrain.corpus: synthetic (a curriculum selects the world's "
+                  f"documents by kind), got corpus '{p.corpus}'. Set it to 0.")
+    if p.pack:
+        raise bad("pretrain.curriculum_steps", "needs pretrain.pack: false (packed blocks mix documents of every "
+                  "kind).")
+    unknown = [kind for kind in p.curriculum_documents if kind not in DOCUMENT_KINDS]
+    if unknown or not p.curriculum_documents:
+        raise bad("pretrain.curriculum_documents", f"must name kinds of the synthetic world's documents "
+                  f"({', '.join(DOCUMENT_KINDS)}), got {list(p.curriculum_documents)}.")
+
+
 def _validate_task(task: str, t: TaskConfig, bad) -> None:
     key = f"finetune.tasks.{task}"
+    if t.head is not None and t.head not in TASK_HEADS[task]:
+        raise bad(f"{key}.head", f"must be one of {', '.join(TASK_HEADS[task])}, got '{t.head}'.")
     if t.batch_size < 1 or t.grad_accum < 1 or t.batch_size % t.grad_accum:
         raise bad(f"{key}.batch_size", f"({t.batch_size}) must be a positive multiple of {key}.grad_accum "
                   f"({t.grad_accum}).")

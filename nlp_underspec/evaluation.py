@@ -112,6 +112,7 @@ def predict_test(test: str, models: Sequence[ModelRef], *, source: str | None = 
     stress_test = get_stress_test(test)
     options = options or PredictOptions()
     if label_info is None:
+        source = source if source is not None else stress_test.default_source
         if source is None:
             raise UsageError(NO_DATA.format(test=test, option=stress_test.data_option or "data"))
         label_info = stress_test.build_items(source=source, split=split)

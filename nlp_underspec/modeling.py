@@ -1,11 +1,22 @@
-"""Model heads the toolkit adds to BERT: pronoun resolution by candidate scoring.
+"""Model heads the toolkit adds to BERT: pronoun resolution (two ways) and bi-encoder similarity.
 
-:class:`BertForCandidateScoring` encodes a sentence once, mean-pools the token states of the pronoun span and of each
-candidate span, scores each (pronoun, candidate) pair with a small MLP over ``[p, c, p * c]``, and normalises with a
-softmax over the sentence's candidates. One pass scores every candidate, and nothing is inserted into the text, so the
-pronoun (and its gender) stays exactly as written. It loads from any BERT checkpoint (MLM, bare encoder or sentence
-encoder) with ``from_pretrained``, which initialises only the scorer; no ``trust_remote_code`` is involved because the
-class is ours.
+- :class:`BertForCandidateScoring` (the ``span_pair`` coref head) encodes a sentence once, mean-pools the token states
+  of the pronoun span and of each candidate span, scores each (pronoun, candidate) pair with a small MLP over
+  ``[p, c, p * c]``, and normalises with a softmax over the sentence's candidates. Nothing is inserted into the text,
+  so the pronoun stays as written; but the new MLP starts from nothing, so it cannot use what the encoder's masked-LM
+  head knew about who "she" is likely to be. It loads from any BERT checkpoint with ``from_pretrained``, which
+  initialises only the scorer; no ``trust_remote_code`` is involved because the class is ours.
+- :class:`CandidateRanker` (the ``ranking`` coref head) keeps the masked-LM head and asks it: the sentence stays as
+  written (pronoun and gender visible) and a probe naming the antecedent is appended with the candidate's tokens
+  masked ("... because she had fixed the problem. She is the [MASK]."); a candidate's score is the mean
+  log-probability of its own tokens there (the only tokens that differ between candidates, so no evidence is diluted
+  by averaging over the whole probe). Training is a cross-entropy over the candidates' scores; the saved checkpoint is
+  a plain masked LM (marked :data:`RANKING_HEAD`), which the Winogender ``mlm_probe`` resolver scores the same way.
+  Because the scores are the masked LM's own, the prior it learnt in pretraining reaches the decision, as it does in
+  a pretrained model probed without fine-tuning.
+- :class:`CosineSimilarityRegressor` (the stsb ``bi_encoder`` head) mean-pools each sentence and regresses the cosine
+  of the two on gold / 5 (Sentence-BERT's objective); the saved checkpoint is a plain encoder, which ``sts_gender``
+  scores as a bi-encoder with the same pooling.
 """
 
 from __future__ import annotations
@@ -19,8 +30,14 @@ from transformers.modeling_outputs import ModelOutput
 from dataclasses import dataclass
 
 from nlp_underspec.data.coref import CorefExample
+from nlp_underspec.errors import UsageError
 
 CANDIDATE_HEAD = "candidate_scoring"  # recorded in config.nlp_underspec_head so loaders can detect the head
+RANKING_HEAD = "candidate_ranking"  # a masked LM fine-tuned by CandidateRanker
+BI_ENCODER_HEAD = "sts_bi_encoder"  # an encoder fine-tuned by CosineSimilarityRegressor
+STS_SCALE = 5.0  # STS-B gold runs 0-5; a cosine of 1 means 5
+PROBE_TOO_LONG = ("The probe text '{text}' is longer than the model's {limit} tokens, so its probe would be cut off. "
+                  "Use a model with more positions, or shorter sentences.")
 
 
 @dataclass
@@ -100,3 +117,208 @@ def is_candidate_scorer(config) -> bool:
     """Whether a checkpoint's config describes our candidate-scoring head."""
     return getattr(config, "nlp_underspec_head", None) == CANDIDATE_HEAD or \
         "BertForCandidateScoring" in (getattr(config, "architectures", None) or [])
+
+
+# ------------------------------------------------------------------------------------------------- ranking head
+
+# The pronoun's nominative form and verb for the probe, from the pronoun as written (any case, any form).
+_PROBE_SUBJECT = {word: ("she", "is") for word in ("she", "her", "hers", "herself")}
+_PROBE_SUBJECT.update({word: ("he", "is") for word in ("he", "him", "his", "himself")})
+_PROBE_SUBJECT.update({word: ("they", "are") for word in ("they", "them", "their", "theirs", "themselves", "themself")})
+_PROBE_SUBJECT.update({word: ("it", "is") for word in ("it", "its", "itself")})
+_DETERMINERS = ("the ", "a ", "an ", "his ", "her ", "their ", "its ", "my ", "our ", "your ", "this ", "that ")
+_BARE_NOUN_PHRASES = ("someone", "somebody", "everyone", "nobody", "anyone")
+
+
+def probe_subject(pronoun: str) -> tuple[str, str]:
+    """("She", "is") for "her", ("They", "are") for "them"; any other word is used as written, with "is".
+
+    >>> probe_subject("Her"), probe_subject("them")
+    (('She', 'is'), ('They', 'are'))
+    """
+    nominative, verb = _PROBE_SUBJECT.get(pronoun.lower(), (pronoun, "is"))
+    return nominative[:1].upper() + nominative[1:], verb
+
+
+def probe_phrase(candidate: str) -> str:
+    """How the probe names a candidate: "the nurse"; as written when it is a name, "someone" or has a determiner.
+
+    >>> probe_phrase("nurse"), probe_phrase("someone"), probe_phrase("the city council"), probe_phrase("Mary")
+    ('the nurse', 'someone', 'the city council', 'Mary')
+    """
+    lowered = candidate.lower()
+    if lowered.startswith(_DETERMINERS) or lowered in _BARE_NOUN_PHRASES or candidate[:1].isupper():
+        return candidate
+    return f"the {candidate}"
+
+
+def probe_text(sentence: str, pronoun: str, candidate: str) -> tuple[str, tuple[int, int]]:
+    """The sentence with its probe appended, and the character span of the candidate inside the probe.
+
+    >>> probe_text("The nurse met the patient because she was early.", "she", "patient")
+    ('The nurse met the patient because she was early. She is the patient.', (60, 67))
+    """
+    subject, verb = probe_subject(pronoun)
+    phrase = probe_phrase(candidate)
+    text = f"{sentence} {subject} {verb} {phrase}."
+    end = len(text) - 1
+    return text, (end - len(candidate), end)
+
+
+def encode_ranking_examples(tokenizer, examples: Sequence[CorefExample], *, max_length: int = 128) -> dict[str, torch.Tensor]:
+    """One masked probe text per (example, candidate), identical texts once (single-token candidates of one
+    sentence share a text: only the masked token's identity differs), and where each candidate's tokens are.
+
+    Returns ``input_ids, attention_mask, token_type_ids (N, T)`` over the distinct texts, ``candidate_text (B, C)``
+    (which text), ``candidate_positions, candidate_tokens (B, C, K)`` and ``candidate_token_valid (B, C, K)`` (the
+    candidate's token positions and ids, K = most tokens of a candidate), ``candidate_valid (B, C)``, and ``labels
+    (B,)`` when every example has one. A probe longer than ``max_length`` is an error (cutting it would score nothing).
+    """
+    texts, spans, owners = [], [], []
+    for i, example in enumerate(examples):
+        pronoun = example.span_text(example.pronoun)
+        for j, span in enumerate(example.candidates):
+            text, candidate_span = probe_text(example.text, pronoun, example.span_text(span))
+            texts.append(text)
+            spans.append(candidate_span)
+            owners.append((i, j))
+    encoded = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True, truncation=False)
+    distinct: dict[tuple[int, ...], int] = {}
+    sequences, located = [], []
+    for text, ids, offsets, span in zip(texts, encoded["input_ids"], encoded["offset_mapping"], spans):
+        if len(ids) > max_length:
+            raise UsageError(PROBE_TOO_LONG.format(text=text, limit=max_length))
+        positions = [k for k, (first, last) in enumerate(offsets) if last > first and first < span[1] and last > span[0]]
+        masked = list(ids)
+        for k in positions:
+            masked[k] = tokenizer.mask_token_id
+        index = distinct.setdefault(tuple(masked), len(sequences))
+        if index == len(sequences):
+            sequences.append(masked)
+        located.append((index, positions, [ids[k] for k in positions]))
+    n_candidates = max(len(e.candidates) for e in examples)
+    width = max(len(positions) for _, positions, _ in located)
+    B = len(examples)
+    candidate_text = torch.zeros(B, n_candidates, dtype=torch.long)
+    candidate_positions = torch.zeros(B, n_candidates, width, dtype=torch.long)
+    candidate_tokens = torch.zeros(B, n_candidates, width, dtype=torch.long)
+    candidate_token_valid = torch.zeros(B, n_candidates, width, dtype=torch.bool)
+    candidate_valid = torch.zeros(B, n_candidates, dtype=torch.bool)
+    for (i, j), (index, positions, tokens) in zip(owners, located):
+        candidate_text[i, j] = index
+        candidate_positions[i, j, :len(positions)] = torch.tensor(positions, dtype=torch.long)
+        candidate_tokens[i, j, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
+        candidate_token_valid[i, j, :len(positions)] = True
+        candidate_valid[i, j] = bool(positions)
+    longest = max(len(ids) for ids in sequences)
+    input_ids = torch.full((len(sequences), longest), tokenizer.pad_token_id, dtype=torch.long)  # (N, T)
+    attention_mask = torch.zeros_like(input_ids)
+    for row, ids in enumerate(sequences):
+        input_ids[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, :len(ids)] = 1
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": torch.zeros_like(input_ids),
+             "candidate_text": candidate_text, "candidate_positions": candidate_positions,
+             "candidate_tokens": candidate_tokens, "candidate_token_valid": candidate_token_valid,
+             "candidate_valid": candidate_valid}
+    if all(e.label is not None for e in examples):
+        batch["labels"] = torch.tensor([e.label for e in examples], dtype=torch.long)
+    return batch
+
+
+def mlm_parts(model):
+    """(encoder, vocabulary head) of a BERT- or RoBERTa-style masked LM, so the head runs where it is needed only;
+    (None, None) for other layouts."""
+    encoder = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    head = getattr(model, "cls", None) or getattr(model, "lm_head", None)
+    return (encoder, head) if encoder is not None and head is not None else (None, None)
+
+
+def candidate_scores(mlm, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean log-probability of each candidate's tokens at their masked positions: ``(B, C)``, -inf for padding."""
+    encoder, head = mlm_parts(mlm)
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in batch}
+    positions, valid = batch["candidate_positions"], batch["candidate_token_valid"]  # (B, C, K)
+    texts = batch["candidate_text"].unsqueeze(-1).expand_as(positions)  # (B, C, K)
+    if head is not None:
+        hidden = encoder(**inputs).last_hidden_state  # (N, T, H)
+        logits = head(hidden[texts, positions])  # (B, C, K, V)
+    else:
+        logits = mlm(**inputs).logits[texts, positions]  # (B, C, K, V)
+    token_logp = torch.log_softmax(logits.float(), dim=-1).gather(-1, batch["candidate_tokens"].unsqueeze(-1))
+    token_logp = token_logp.squeeze(-1) * valid  # (B, C, K)
+    scores = token_logp.sum(-1) / valid.sum(-1).clamp(min=1)  # (B, C)
+    return scores.masked_fill(~batch["candidate_valid"], float("-inf"))
+
+
+class CandidateRanker(nn.Module):
+    """A masked LM trained to rank candidates by :func:`candidate_scores` (cross-entropy over the candidates).
+
+    ``save_pretrained`` saves the masked LM inside, marked :data:`RANKING_HEAD`.
+    """
+
+    def __init__(self, mlm):
+        super().__init__()
+        self.mlm = mlm
+
+    @property
+    def config(self):
+        return self.mlm.config
+
+    def forward(self, labels=None, **batch) -> CandidateScoringOutput:
+        logits = candidate_scores(self.mlm, batch)  # (B, C)
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return CandidateScoringOutput(loss=loss, logits=logits)
+
+    def save_pretrained(self, folder, **kwargs) -> None:
+        self.mlm.config.nlp_underspec_head = RANKING_HEAD
+        self.mlm.save_pretrained(folder, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------- bi-encoder head
+
+
+@dataclass
+class SimilarityOutput(ModelOutput):
+    loss: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # (B,) cosine similarity x STS_SCALE: on the gold's 0-5 scale
+
+
+def encode_sentence_pairs(tokenizer, pairs: Sequence[tuple[str, str, float]], *, max_length: int) -> dict[str, torch.Tensor]:
+    """Each side of (sentence1, sentence2, gold) tokenized on its own: ``a_*`` and ``b_*`` tensors, ``labels (B,)``."""
+    first, second, golds = zip(*pairs)
+    batch = {}
+    for side, sentences in (("a", first), ("b", second)):
+        encoded = tokenizer(list(sentences), padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+        batch.update({f"{side}_{key}": value for key, value in encoded.items()})  # each (B, T_side)
+    batch["labels"] = torch.tensor(golds, dtype=torch.float32)
+    return batch
+
+
+class CosineSimilarityRegressor(nn.Module):
+    """An encoder whose mean-pooled sentence embeddings have cosine ~ gold / 5 (MSE), as Sentence-BERT trains it.
+
+    ``save_pretrained`` saves the encoder inside, marked :data:`BI_ENCODER_HEAD`.
+    """
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+
+    @property
+    def config(self):
+        return self.encoder.config
+
+    def embed(self, **side) -> torch.Tensor:
+        hidden = self.encoder(**side).last_hidden_state  # (B, T, H)
+        mask = side["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H): the pooling sts_gender's bi scorer uses
+
+    def forward(self, labels=None, **batch) -> SimilarityOutput:
+        sides = {side: {k[2:]: v for k, v in batch.items() if k.startswith(f"{side}_")} for side in ("a", "b")}
+        cosine = nn.functional.cosine_similarity(self.embed(**sides["a"]), self.embed(**sides["b"]), dim=-1)  # (B,)
+        loss = nn.functional.mse_loss(cosine, labels / STS_SCALE) if labels is not None else None
+        return SimilarityOutput(loss=loss, logits=cosine * STS_SCALE)
+
+    def save_pretrained(self, folder, **kwargs) -> None:
+        self.encoder.config.nlp_underspec_head = BI_ENCODER_HEAD
+        self.encoder.save_pretrained(folder, **kwargs)

@@ -817,6 +817,7 @@ MANIFEST = "world.json"
 # 2: probe documents, held-out cue clauses, gender-balanced fine-tuning examples, no-cue Winogender templates.
 WORLD_VERSION = 2
 STRESS_STS_FILE = "sts-test.tsv"
+PLANTED_FILE = "planted.tsv"  # also the calibration test's target
 WINOGENDER_FOLDER = "winogender"
 LAYOUT = {
     "corpus.txt": "one short document per line (pretraining text)",
@@ -825,6 +826,7 @@ LAYOUT = {
     "coref/{train,dev,test}.jsonl": "candidate JSON Lines (nlp_underspec.data.coref); candidate 0 = occupation",
     f"stress/{STRESS_STS_FILE}": "STS-B-style pairs for sts_gender (templates begin 'A man' / 'A woman')",
     f"stress/{WINOGENDER_FOLDER}/": "templates.tsv, all_sentences.tsv, occupations-stats.tsv (Winogender repo layout)",
+    f"stress/{PLANTED_FILE}": "the planted table again: the calibration test's target",
 }
 
 
@@ -856,7 +858,8 @@ def _write_stress_files(world: World, folder: Path) -> dict[str, Path]:
     write_tsv(frames["templates"], winogender / "templates.tsv")
     write_tsv(frames["all_sentences"], winogender / "all_sentences.tsv")
     write_tsv(frames["occupations_stats"], winogender / "occupations-stats.tsv")
-    return {"stsb": folder / STRESS_STS_FILE, "winogender": winogender}
+    write_tsv(world.planted_frame(), folder / PLANTED_FILE)
+    return {"stsb": folder / STRESS_STS_FILE, "winogender": winogender, "calibration": folder / PLANTED_FILE}
 
 
 def write_world(world: World, folder: str | os.PathLike, *, overwrite: bool = False) -> Path:
@@ -884,7 +887,8 @@ def write_world(world: World, folder: str | os.PathLike, *, overwrite: bool = Fa
 
 
 def write_stress_sets(world: World, folder: str | os.PathLike, *, overwrite: bool = False) -> dict[str, Path]:
-    """Write only the stress sets: ``{"stsb": folder/sts-test.tsv, "winogender": folder/winogender}``.
+    """Write only the stress sets: ``{"stsb": folder/sts-test.tsv, "winogender": folder/winogender,
+    "calibration": folder/planted.tsv}``.
 
     Idempotent: a folder that already holds this world's stress sets is left as it is (sweeps call this per run).
     """
@@ -892,7 +896,8 @@ def write_stress_sets(world: World, folder: str | os.PathLike, *, overwrite: boo
 
     folder = Path(folder)
     manifest = _manifest(world, layout={k.removeprefix("stress/"): v for k, v in LAYOUT.items() if k.startswith("stress/")})
-    paths = {"stsb": folder / STRESS_STS_FILE, "winogender": folder / WINOGENDER_FOLDER}
+    paths = {"stsb": folder / STRESS_STS_FILE, "winogender": folder / WINOGENDER_FOLDER,
+             "calibration": folder / PLANTED_FILE}
     if _holds_world(folder) and read_json(folder / MANIFEST) == _plain_json(manifest):
         return paths
     with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world) as stage:

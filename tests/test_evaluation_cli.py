@@ -175,7 +175,7 @@ def _fails(argv, tmp_path, capsys) -> str:
 
 def test_unknown_test_name(checkpoints, tmp_path, capsys):
     message = _fails(["evaluate", str(checkpoints["mlm"]), "--tests", "wingender"], tmp_path, capsys)
-    assert message == "Unknown stress test 'wingender'. Did you mean 'winogender'? Available: sts_gender, winogender."
+    assert message == "Unknown stress test 'wingender'. Did you mean 'winogender'? Available: calibration, sts_gender, winogender."
 
 
 def test_missing_model_folder(tmp_path, capsys, small_stsb):

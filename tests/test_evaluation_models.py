@@ -112,7 +112,8 @@ def test_fast_paths_match_a_plain_per_input_loop(tiny_checkpoint):
 
 
 def test_mlm_probe_matches_the_definition(tiny_checkpoint):
-    """P(occupation) = softmax of the mean masked log-probability of the probe tokens, one masked at a time."""
+    """P(occupation) = softmax over the candidates of the mean log-probability of the candidate's own tokens, masked
+    all at once in the appended probe ("... She is the [MASK]."); the rest of the probe is not scored."""
     import torch
 
     import pandas as pd
@@ -130,17 +131,14 @@ def test_mlm_probe_matches_the_definition(tiny_checkpoint):
         for row, value in zip(items.to_dict("records"), fast):
             pronoun = "She is" if row["gender"] == "female" else "He is"
             scores = []
-            for phrase in (f"the {row['occupation']}", "someone" if row["participant"] == "someone"
-                           else f"the {row['participant']}"):
-                sentence_ids = tokenizer(row["sentence"])["input_ids"]  # [CLS] ... [SEP]
-                full = tokenizer(f"{row['sentence']} {pronoun} {phrase}.")["input_ids"]
-                probe_positions = range(len(sentence_ids) - 1, len(full) - 1)  # the probe's tokens, before [SEP]
-                logps = []
-                for k in probe_positions:
-                    masked = list(full)
-                    masked[k] = tokenizer.mask_token_id
-                    logits = model(input_ids=torch.tensor([masked])).logits[0, k]
-                    logps.append(torch.log_softmax(logits, -1)[full[k]].item())
+            for word in (row["occupation"], row["participant"]):
+                lead = f"{row['sentence']} {pronoun} " + ("" if word == "someone" else "the ")
+                before = tokenizer(lead)["input_ids"][:-1]  # [CLS] ... without [SEP]
+                target = tokenizer(word, add_special_tokens=False)["input_ids"]
+                after = tokenizer(".", add_special_tokens=False)["input_ids"] + [tokenizer.sep_token_id]
+                masked = before + [tokenizer.mask_token_id] * len(target) + after
+                logits = model(input_ids=torch.tensor([masked])).logits[0]
+                logps = [torch.log_softmax(logits[len(before) + k], -1)[t].item() for k, t in enumerate(target)]
                 scores.append(sum(logps) / len(logps))
             expected = float(np.exp(scores[0]) / (np.exp(scores[0]) + np.exp(scores[1])))
             assert value == pytest.approx(expected, abs=1e-5)
@@ -183,5 +181,5 @@ def test_an_mlm_probe_cut_by_the_models_length_is_refused(tiny_checkpoint):
     items = pd.DataFrame([{"sentence": sentence, "gender": "female", "occupation": "nurse", "participant": "patient"}])
     with pytest.raises(UsageError) as err:
         mlm_probe(str(folder), items, PredictOptions(device="cpu", progress=False))
-    assert str(err.value) == (f"The mlm_probe text '{sentence} She is the nurse.' is longer than the model's 12 tokens, "
+    assert str(err.value) == (f"The probe text '{sentence} She is the nurse.' is longer than the model's 12 tokens, "
                               "so its probe would be cut off. Use a model with more positions, or shorter sentences.")

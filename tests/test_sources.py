@@ -147,7 +147,11 @@ def test_coref_errors(tmp_path):
 
 def test_materialize_stress_sets_for_the_evaluator(tmp_path):
     paths = sources.materialize_stress_sets(WORLD, tmp_path / "stress")
-    assert set(paths) == {"stsb", "winogender"}
+    assert set(paths) == {"stsb", "winogender", "calibration"}
     assert len(load_stsb(paths["stsb"])) == 2 * WORLD.n_sts_templates
-    assert len(load_winogender(paths["winogender"]).sentences) == 720
+    assert len(load_winogender(paths["winogender"]).sentences) == 1080
+    from nlp_underspec.stress.calibration import target_table
+
+    table, reference = target_table(str(paths["calibration"]))  # the planted table is the calibration target
+    assert reference == "planted" and len(table) == 60
     assert sources.materialize_stress_sets(synthetic.build_world(WORLD), tmp_path / "stress") == paths

@@ -67,12 +67,12 @@ def plugin_module(tmp_path, monkeypatch):
 def test_unknown_name_suggests_the_closest():
     with pytest.raises(UsageError) as err:
         get_stress_test("sts-gender")
-    assert str(err.value) == ("Unknown stress test 'sts-gender'. Did you mean 'sts_gender'? Available: sts_gender, "
-                              "winogender.")
+    assert str(err.value) == ("Unknown stress test 'sts-gender'. Did you mean 'sts_gender'? Available: calibration, "
+                              "sts_gender, winogender.")
 
 
 def test_builtins_have_the_anatomy():
-    for name in ("sts_gender", "winogender"):
+    for name in ("sts_gender", "winogender", "calibration"):
         test = get_stress_test(name)
         assert test.name == name and test.version and "@" in test.citation
         assert set(test.features()) == set(test.schema)

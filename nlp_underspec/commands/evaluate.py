@@ -123,7 +123,8 @@ def run(args) -> int:
     sources, splits = {}, {}
     for test in tests:
         option = get_stress_test(test).data_option
-        source = extra_sources.get(test) or (getattr(args, option, None) if option else None)
+        source = extra_sources.get(test) or (getattr(args, option, None) if option else None) or \
+            get_stress_test(test).default_source
         if not source:
             raise UsageError(evaluation.NO_DATA.format(test=test, option=option or f"data {test}=PATH"))
         sources[test] = source

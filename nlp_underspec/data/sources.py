@@ -48,6 +48,11 @@ def load_corpus_texts(pretrain: PretrainConfig, world: WorldConfig) -> list[str]
                        text_column=pretrain.text_column)
 
 
+def synthetic_corpus_kinds(world: WorldConfig) -> list[str]:
+    """The kind of each document of the synthetic corpus (``load_corpus_texts`` order), for a curriculum."""
+    return list(_world(world).corpus_kinds)
+
+
 def load_sts_pairs(source: str | os.PathLike, split: str, world: WorldConfig) -> pd.DataFrame:
     """``sentence1, sentence2, label`` (gold 0-5; NaN where a split has none) plus ``source, line`` for error messages."""
     if str(source) == SYNTHETIC:
@@ -99,8 +104,9 @@ def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
 
 
 def materialize_stress_sets(world, folder: str | os.PathLike) -> dict[str, Path]:
-    """Write the world's stress sets under ``folder``; returns ``{"stsb": file, "winogender": folder}``, paths that
-    ``nlp-underspec evaluate --stsb/--winogender`` accept. ``world`` is a World or a WorldConfig. Idempotent."""
+    """Write the world's stress sets under ``folder``; returns ``{"stsb": file, "winogender": folder, "calibration":
+    planted.tsv}``, paths that ``nlp-underspec evaluate --stsb/--winogender/--data calibration=`` accept. ``world`` is a
+    World or a WorldConfig. Idempotent."""
     from nlp_underspec.synthetic import write_stress_sets
 
     return write_stress_sets(_world(world), folder)

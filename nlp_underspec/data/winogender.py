@@ -169,8 +169,9 @@ def coref_example(row) -> CorefExample:
     sentence = row["sentence"]
     occupation = _find_word(sentence, row["occupation"])
     participant = _find_word(sentence, row["participant"])
-    pronoun = _find_word(sentence, row["pronoun"])
-    sentid = row["sentid"] if "sentid" in row else row["item_id"]
-    label = int(row["answer"])
+    written = row.get("pronoun") or _find_pronoun(sentence, row["gender"])  # label_info made elsewhere may lack it
+    pronoun = _find_word(sentence, written)
+    sentid = row.get("sentid", row.get("item_id", ""))
+    label = int(row.get("answer", -1))
     return CorefExample(text=sentence, pronoun=pronoun, candidates=(occupation, participant),
                         label=label if label >= 0 else None, id=str(sentid))

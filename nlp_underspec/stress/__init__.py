@@ -1,4 +1,5 @@
-"""Stress tests: the registry, the shared anatomy, and the two built-in tests (``sts_gender``, ``winogender``).
+"""Stress tests: the registry, the shared anatomy, and the built-in tests (``sts_gender``, ``winogender`` and
+``calibration``, the pretrained masked LM's pronoun prior).
 
 >>> from nlp_underspec.stress import available_stress_tests, get_stress_test
 >>> {"sts_gender", "winogender"} <= set(available_stress_tests())
@@ -15,6 +16,7 @@ from nlp_underspec.stress.registry import (ENTRY_POINT_GROUP, available_stress_t
                                            parse_test_names, register_stress_test, unregister_stress_test)
 
 # The built-in tests register themselves on import.
+from nlp_underspec.stress import calibration as _calibration  # noqa: E402,F401
 from nlp_underspec.stress import sts_gender as _sts_gender  # noqa: E402,F401
 from nlp_underspec.stress import winogender as _winogender  # noqa: E402,F401
 

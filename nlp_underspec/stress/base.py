@@ -93,6 +93,7 @@ class StressTest:
     headline: ClassVar[tuple[str, ...]] = ()  # metrics shown in the terminal table
     per_occupation_metric: ClassVar[str | None] = None  # the scores.parquet metric of per-occupation rows
     data_option: ClassVar[str | None] = None  # the CLI flag (without --) that names this test's data, e.g. "stsb"
+    default_source: ClassVar[str | None] = None  # the data used when none is given (None: data is required)
     run_info_columns: ClassVar[tuple[str, ...]] = ()  # keys of Prediction.info that go into run_info.tsv
     # The fine-tuning task whose network this test scores in a sweep (sts_gender: the stsb model); statistics that
     # relate an iid metric to a stress metric pair this test only with that task's dev metrics (one network).

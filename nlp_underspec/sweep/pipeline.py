@@ -35,7 +35,7 @@ from nlp_underspec.io import atomic_write_json, atomic_write_text, read_json
 from nlp_underspec.records import package_versions, read_run_record
 from nlp_underspec.sweep import scheduler
 from nlp_underspec.sweep.executors import make_executor
-from nlp_underspec.sweep.plan import RESOLVED_RECIPE, TASK_FOR_TEST, Plan, RunSpec, build_plan, recipe_hash, write_manifest
+from nlp_underspec.sweep.plan import RESOLVED_RECIPE, Plan, RunSpec, build_plan, recipe_hash, task_for_test, write_manifest
 from nlp_underspec.sweep.state import SweepLock, changed_keys, check_unchanged, run_state
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 STAGES_FILE = "stages.json"
 PRETRAINED_DIR = "pretrained"
 WORLD_DIR = "world"
-IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman"), "coref": ("dev_accuracy",)}
+IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman", "dev_loss"), "coref": ("dev_accuracy", "dev_loss")}
+PRETRAINED_TESTS = ("winogender", "calibration")  # what a masked LM can be scored on without fine-tuning
 
 OUT_IS_OTHER_EXPERIMENT = ("{out} holds experiment '{other}', not '{name}'. Choose another --out, or pass --force-rerun "
                            "to redo it with this recipe.")
@@ -119,14 +120,18 @@ def prepare(exp_dir: Path, recipe: Recipe, *, force_rerun: bool) -> Plan:
 
 
 def _stress_sources(exp_dir: Path, recipe: Recipe) -> dict[str, str | None]:
-    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here."""
-    sources = {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender}
+    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here.
+
+    The calibration target is the world's planted table when the corpus is the synthetic world, else BLS."""
+    corpus = recipe.pretrain.corpus if recipe.pretrain is not None else None
+    sources = {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender,
+               "calibration": "synthetic" if corpus == "synthetic" else None}
     if "synthetic" in sources.values():
         from nlp_underspec.data.sources import materialize_stress_sets
 
         paths = materialize_stress_sets(recipe.world, exp_dir / WORLD_DIR)
-        sources = {test: str(paths["stsb" if test == "sts_gender" else "winogender"]) if value == "synthetic"
-                   else value for test, value in sources.items()}
+        keys = {"sts_gender": "stsb", "winogender": "winogender", "calibration": "calibration"}
+        sources = {test: str(paths[keys[test]]) if value == "synthetic" else value for test, value in sources.items()}
     return sources
 
 
@@ -157,7 +162,7 @@ def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sour
     options = PredictOptions(batch_size=recipe.evaluate.batch_size, progress=False)
     predictions = {}
     for test in plan.tests:
-        task = TASK_FOR_TEST.get(test)
+        task = task_for_test(test)
         models = []
         for pair in pairs:
             runs = _pair_runs(plan, pair)
@@ -202,19 +207,21 @@ def _write_scored(folder: Path, predictions, *, recipe: Recipe, config_hash: str
 
 
 def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None], config_hash: str) -> list[dict]:
-    """Score each complete pretrained checkpoint on winogender with the mlm_probe resolver (no fine-tuning needed, so
-    pretraining seeds are compared directly). Results go to ``pretrained/``; summary entries are marked as such."""
+    """Score each complete pretrained checkpoint with no fine-tuning in between (so pretraining seeds are compared
+    directly): winogender with the mlm_probe resolver, when the recipe runs winogender, and the calibration slope of
+    its pronoun prior. Results go to ``pretrained/``; summary entries are marked as such."""
     from nlp_underspec.evaluation import ModelRef, predict_test
     from nlp_underspec.stress import PredictOptions
 
     recipe = plan.recipe
     runs = [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
-    if not runs or "winogender" not in plan.tests or not recipe.evaluate.score_pretrained:
+    tests = [test for test in PRETRAINED_TESTS if test in plan.tests or test == "calibration"]
+    if not runs or not recipe.evaluate.score_pretrained:
         return []
     options = PredictOptions(batch_size=recipe.evaluate.batch_size, resolver="mlm_probe", progress=False)
     models = [ModelRef(run.run_id, str(exp_dir / run.folder), run.seeds["pretrain_seed"], None, kind="pretrained")
               for run in runs]
-    predictions = {"winogender": predict_test("winogender", models, source=sources["winogender"], options=options)}
+    predictions = {test: predict_test(test, models, source=sources.get(test), options=options) for test in tests}
     entries = _write_scored(exp_dir / PRETRAINED_DIR, predictions, recipe=recipe, config_hash=config_hash)
     return [dict(entry, kind="pretrained") for entry in entries]
 

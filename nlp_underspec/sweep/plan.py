@@ -26,9 +26,14 @@ NOTHING_TO_RUN = ("Recipe {recipe} plans no runs: it needs a 'pretrain' section 
 NO_TASK_FOR_TEST = ("Stress test '{test}' needs fine-tuned '{task}' models, but finetune.tasks has no '{task}'. Add the "
                     "task, or remove '{test}' from evaluate.tests.")
 
-# Which fine-tuning task provides the model each stress test scores (contract: a pair's sts_gender row comes from its
-# STS-B model, its winogender row from its pronoun-resolution model).
-TASK_FOR_TEST = {"sts_gender": "stsb", "winogender": "coref"}
+
+
+def task_for_test(test: str) -> str | None:
+    """Which fine-tuning task provides the model a stress test scores: the test's own ``pairs_with_task`` (a pair's
+    sts_gender row comes from its STS-B model, its winogender row from its pronoun-resolution model)."""
+    from nlp_underspec.stress import get_stress_test
+
+    return get_stress_test(test).pairs_with_task
 
 
 @dataclass(frozen=True)
@@ -99,7 +104,7 @@ def build_plan(recipe: Recipe) -> Plan:
         parent_identity = {checkpoint: checkpoint for _, checkpoint, _ in parents}
 
     for test in recipe.evaluate.tests:
-        task = TASK_FOR_TEST.get(test)
+        task = task_for_test(test)
         if task is not None and task not in recipe.finetune.tasks and recipe.finetune.tasks:
             raise UsageError(NO_TASK_FOR_TEST.format(test=test, task=task))
 

@@ -1,10 +1,13 @@
-"""Seeded, resumable fine-tuning of a checkpoint on one task: ``stsb`` (regression) or ``coref`` (candidate scoring).
+"""Seeded, resumable fine-tuning of a checkpoint on one task: ``stsb`` (regression) or ``coref`` (candidate scoring),
+with one of the task's heads (``config.TASK_HEADS``; the head classes are in :mod:`nlp_underspec.modeling`).
 
 The fine-tuning seed is split into ``init_seed`` (head init and dropout: torch's global generator) and ``data_seed``
 (the shuffle order and any training subsample: generators of their own), so either can be pinned while the other
 varies (Dodge et al. 2020). Both are recorded in ``run.json``, with the dev metrics (``dev_pearson``/``dev_spearman``
-for stsb, ``dev_accuracy`` for coref). The run folder is a standard HF checkpoint: ``BertForSequenceClassification``
-(``num_labels=1``) for stsb, :class:`~nlp_underspec.modeling.BertForCandidateScoring` for coref, plus the tokenizer.
+for stsb, ``dev_accuracy`` for coref; ``dev_loss`` for both: MSE on the 0-5 scale, cross-entropy over candidates). The
+run folder is a standard HF checkpoint plus the tokenizer: ``BertForSequenceClassification`` (``num_labels=1``) for the
+stsb ``cross_encoder``, a plain encoder for ``bi_encoder``; :class:`~nlp_underspec.modeling.BertForCandidateScoring`
+for the coref ``span_pair`` head, a plain masked LM for ``ranking``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nlp_underspec import records
-from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config
+from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head
 from nlp_underspec.data.hub import looks_like_hub_id
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.models import max_tokens
@@ -37,8 +40,11 @@ FROM_NOT_CHECKPOINT = ("--from {path} is not a Hugging Face checkpoint (no confi
 FROM_UNFINISHED = ("--from {path} is an unfinished run (status '{status}'). Finish it first (re-run the command that "
                    "made it with --out {path}) or pass a complete run.")
 FROM_NOT_LOADABLE = "--from {name} could not be loaded as a model ({reason})."
-FROM_NOT_BERT = ("--from {name} is a '{model_type}' model; the coref head is built on BERT encoders (model_type "
-                 "'bert'). Use a BERT checkpoint.")
+FROM_NOT_BERT = ("--from {name} is a '{model_type}' model; the coref span_pair head is built on BERT encoders "
+                 "(model_type 'bert'). Use a BERT checkpoint, or head: ranking with a masked-LM checkpoint.")
+FROM_WITHOUT_MLM = ("--from {name} has no masked-LM head (architectures: {architectures}), and the coref ranking head "
+                    "scores candidates with it. Use a masked-LM checkpoint, or set finetune.tasks.coref.head: "
+                    "span_pair.")
 NO_TRAINING_DATA = "Task '{task}': the '{split}' split of {source} holds no labelled examples to train on."
 NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelled examples to evaluate on."
 
@@ -47,14 +53,21 @@ NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelle
 
 
 @dataclass(frozen=True)
+class Head:
+    """How one head of a task builds its model and batches examples."""
+
+    build_model: Callable[[str], torch.nn.Module]  # checkpoint -> model with a freshly initialised head
+    collate: Callable[[Any, int], Callable[[list], dict]]  # (tokenizer, max_length) -> collate_fn
+
+
+@dataclass(frozen=True)
 class Task:
-    """How one task loads data, builds its model, batches examples and scores the dev split."""
+    """How one task loads data, which heads it can train, and how it scores the dev split."""
 
     name: str
     load: Callable[[str, str, WorldConfig], list]  # (source, split, world) -> labelled examples
-    build_model: Callable[[str], torch.nn.Module]  # checkpoint -> model with a freshly initialised head
-    collate: Callable[[Any, int], Callable[[list], dict]]  # (tokenizer, max_length) -> collate_fn
-    predictions: Callable[[Any], torch.Tensor]  # model output -> (B,) predictions
+    heads: dict[str, Head]  # config.TASK_HEADS[name] -> Head
+    predictions: Callable[[Any], torch.Tensor]  # model output -> (B,) or (B, C) predictions
     score: Callable[[np.ndarray, np.ndarray], dict[str, float | None]]  # (predictions, golds) -> dev metrics
 
 
@@ -80,10 +93,27 @@ def _build_sts_model(checkpoint: str) -> torch.nn.Module:
                                                               ignore_mismatched_sizes=True, trust_remote_code=False)
 
 
+def _build_bi_encoder(checkpoint: str) -> torch.nn.Module:
+    from transformers import AutoModel
+
+    from nlp_underspec.modeling import CosineSimilarityRegressor
+
+    return CosineSimilarityRegressor(AutoModel.from_pretrained(checkpoint, add_pooling_layer=False,
+                                                               trust_remote_code=False))
+
+
 def _build_coref_model(checkpoint: str) -> torch.nn.Module:
     from nlp_underspec.modeling import BertForCandidateScoring
 
     return BertForCandidateScoring.from_pretrained(checkpoint, trust_remote_code=False)
+
+
+def _build_ranker(checkpoint: str) -> torch.nn.Module:
+    from transformers import AutoModelForMaskedLM
+
+    from nlp_underspec.modeling import CandidateRanker
+
+    return CandidateRanker(AutoModelForMaskedLM.from_pretrained(checkpoint, trust_remote_code=False))
 
 
 def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
@@ -97,11 +127,29 @@ def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
     return collate
 
 
+def _bi_encoder_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+    from nlp_underspec.modeling import encode_sentence_pairs
+
+    def collate(examples: list[tuple[str, str, float]]) -> dict[str, torch.Tensor]:
+        return encode_sentence_pairs(tokenizer, examples, max_length=max_length)
+
+    return collate
+
+
 def _coref_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
     from nlp_underspec.modeling import encode_candidate_examples
 
     def collate(examples: list) -> dict[str, torch.Tensor]:
         return encode_candidate_examples(tokenizer, examples, max_length=max_length)
+
+    return collate
+
+
+def _ranking_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+    from nlp_underspec.modeling import encode_ranking_examples
+
+    def collate(examples: list) -> dict[str, torch.Tensor]:
+        return encode_ranking_examples(tokenizer, examples, max_length=max_length)
 
     return collate
 
@@ -113,21 +161,34 @@ def _finite(value: float) -> float | None:
 def _score_sts(predictions: np.ndarray, golds: np.ndarray) -> dict[str, float | None]:
     from scipy import stats
 
+    loss = _finite(np.mean((predictions - golds) ** 2)) if len(golds) else None  # on the gold's 0-5 scale
     if len(predictions) < 2 or np.std(predictions) == 0 or np.std(golds) == 0:
-        return {"dev_pearson": None, "dev_spearman": None, "n_dev": int(len(golds))}
+        return {"dev_pearson": None, "dev_spearman": None, "dev_loss": loss, "n_dev": int(len(golds))}
     return {"dev_pearson": _finite(stats.pearsonr(predictions, golds)[0]),
-            "dev_spearman": _finite(stats.spearmanr(predictions, golds)[0]), "n_dev": int(len(golds))}
+            "dev_spearman": _finite(stats.spearmanr(predictions, golds)[0]), "dev_loss": loss, "n_dev": int(len(golds))}
 
 
-def _score_coref(predictions: np.ndarray, golds: np.ndarray) -> dict[str, float | None]:
-    return {"dev_accuracy": float(np.mean(predictions == golds)), "n_dev": int(len(golds))}
+def _score_coref(logits: np.ndarray, golds: np.ndarray) -> dict[str, float | None]:
+    """Accuracy of the top candidate, and the log-loss (mean cross-entropy over the candidates) that ranks resolvers
+    whose accuracies tie."""
+    golds = golds.astype(np.int64)
+    with np.errstate(invalid="ignore"):  # padded candidate slots hold -inf
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=1))
+    loss = float(np.mean(log_norm - shifted[np.arange(len(golds)), golds]))
+    return {"dev_accuracy": float(np.mean(logits.argmax(axis=1) == golds)), "dev_loss": _finite(loss),
+            "n_dev": int(len(golds))}
 
 
 TASK_REGISTRY: dict[str, Task] = {
-    "stsb": Task("stsb", _load_sts_examples, _build_sts_model, _sts_collate,
-                 predictions=lambda output: output.logits.squeeze(-1), score=_score_sts),
-    "coref": Task("coref", _load_coref_examples, _build_coref_model, _coref_collate,
-                  predictions=lambda output: output.logits.argmax(-1), score=_score_coref),
+    "stsb": Task("stsb", _load_sts_examples,
+                 {"cross_encoder": Head(_build_sts_model, _sts_collate),
+                  "bi_encoder": Head(_build_bi_encoder, _bi_encoder_collate)},
+                 predictions=lambda output: output.logits.reshape(len(output.logits), -1)[:, 0], score=_score_sts),
+    "coref": Task("coref", _load_coref_examples,
+                  {"span_pair": Head(_build_coref_model, _coref_collate),
+                   "ranking": Head(_build_ranker, _ranking_collate)},
+                  predictions=lambda output: output.logits, score=_score_coref),
 }
 
 
@@ -180,7 +241,7 @@ def resolve_starting_point(from_checkpoint: str | os.PathLike, recipe: Recipe, *
     return StartingPoint(text, text, seed)
 
 
-def _load_model_config(start: StartingPoint, task: str):
+def _load_model_config(start: StartingPoint, head: str):
     from transformers import AutoConfig
 
     try:
@@ -188,8 +249,15 @@ def _load_model_config(start: StartingPoint, task: str):
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UsageError(FROM_NOT_LOADABLE.format(name=start.checkpoint, reason=reason)) from None
-    if task == "coref" and config.model_type != "bert":
+    if head == "span_pair" and config.model_type != "bert":
         raise UsageError(FROM_NOT_BERT.format(name=start.checkpoint, model_type=config.model_type))
+    if head == "ranking":
+        from nlp_underspec.models import detect_capabilities
+
+        caps = detect_capabilities(config)
+        if not caps.mlm:
+            raise UsageError(FROM_WITHOUT_MLM.format(name=start.checkpoint,
+                                                     architectures=", ".join(caps.architectures) or "none"))
     return config
 
 
@@ -258,7 +326,8 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
         parent=start.checkpoint)
     if run.complete:
         return run.record
-    model_config = _load_model_config(start, task)
+    head = task_head(task, settings)
+    model_config = _load_model_config(start, head)
     tokenizer = load_tokenizer(start.checkpoint)
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
     train_examples = _labelled(spec, settings, "train", recipe.world, train)
@@ -272,8 +341,8 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     run.record_scope(accelerator.device)
     record = run.start() if accelerator.is_main_process else run.record
     try:
-        metrics = _train_and_evaluate(accelerator, record, run.path, spec, settings, loop_settings, start, tokenizer,
-                                      train_examples, dev_examples, seeds)
+        metrics = _train_and_evaluate(accelerator, record, run.path, spec, spec.heads[head], settings, loop_settings,
+                                      start, tokenizer, train_examples, dev_examples, seeds)
     except BaseException as err:
         if accelerator.is_main_process:
             records.mark_failed(run.path, record, f"{type(err).__name__}: {err}")
@@ -308,12 +377,12 @@ def _max_length(model, tokenizer, wanted: int) -> int:
     return min(wanted, limit)
 
 
-def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, settings: TaskConfig,
+def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, head: Head, settings: TaskConfig,
                         loop_settings: loop.LoopSettings, start: StartingPoint, tokenizer, train_examples: list,
                         dev_examples: list, seeds: FinetuneSeeds) -> dict[str, Any]:
     seed_everything(seeds.init_seed)  # the new head's init and every dropout mask draw from here
-    model = spec.build_model(start.checkpoint)
-    collate = spec.collate(tokenizer, _max_length(model, tokenizer, settings.max_seq_length))
+    model = head.build_model(start.checkpoint)
+    collate = head.collate(tokenizer, _max_length(model, tokenizer, settings.max_seq_length))
     dataset = CyclingExamples(train_examples)
     sampler = loop.EpochShuffleSampler(len(dataset), seed=seeds.data_seed,
                                        total=loop_settings.max_steps * loop_settings.batch_size)
@@ -333,7 +402,7 @@ def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, setting
     if accelerator.is_main_process:
         loop.remove_state(run_path)
     logger.info("%s %s: %s", spec.name, record.run_id, dev_metrics)
-    return {**dev_metrics, "steps": result.steps, "final_loss": _finite(result.final_loss),
+    return {**dev_metrics, "head": task_head(spec.name, settings), "steps": result.steps, "final_loss": _finite(result.final_loss),
             "resumed_from_step": result.resumed_from, "train_seconds": round(result.seconds, 3),
             "n_train": len(train_examples), "epochs": round(result.steps * loop_settings.batch_size /
                                                             len(train_examples), 3),

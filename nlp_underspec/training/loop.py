@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json, read_json
-from nlp_underspec.seeding import torch_generator
+from nlp_underspec.seeding import derive_seed, torch_generator
 
 logger = logging.getLogger(__name__)
 
@@ -191,6 +191,43 @@ class EpochShuffleSampler(Sampler[int]):
             epoch += 1
 
 
+class CurriculumSampler(Sampler[int]):
+    """A curriculum, then the whole set: the first ``curriculum_total`` virtual indices come from epochs over
+    ``subset`` (example indices into the full set), the rest from epochs over all ``n`` examples.
+
+    Both phases are :class:`EpochShuffleSampler` orders (the curriculum's from its own seed stream), so the whole order
+    is still a pure function of the seed and resuming skips batches exactly. Virtual indices stay unique across the
+    phases: a curriculum epoch ``e`` serves ``e * n + i``, and the full phase's epochs are numbered after the last
+    curriculum epoch, so per-example randomness keyed on them (MLM masking) never repeats between the phases.
+
+    >>> order = list(CurriculumSampler(4, subset=[1, 3], curriculum_total=3, seed=0, total=7))
+    >>> sorted(v % 4 for v in order[:3]), sorted(v % 4 for v in order[3:]), min(order[3:]) >= 2 * 4
+    ([1, 3, 3], [0, 1, 2, 3], True)
+    """
+
+    def __init__(self, n: int, *, subset, curriculum_total: int, seed: int, total: int, lengths=None,
+                 batch_size: int | None = None):
+        self.n, self.total = n, total
+        self.subset = torch.as_tensor(list(subset), dtype=torch.long)
+        subset_lengths = torch.as_tensor(lengths)[self.subset] if lengths is not None else None
+        self.curriculum = EpochShuffleSampler(len(self.subset), seed=derive_seed(seed, "curriculum"),
+                                              total=curriculum_total, lengths=subset_lengths, batch_size=batch_size)
+        self.curriculum_epochs = math.ceil(curriculum_total / len(self.subset))
+        self.rest = EpochShuffleSampler(n, seed=seed, total=total - curriculum_total, lengths=lengths,
+                                        batch_size=batch_size)
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[int]:
+        m = len(self.subset)
+        for u in self.curriculum:
+            yield (u // m) * self.n + int(self.subset[u % m])
+        offset = self.curriculum_epochs * self.n
+        for v in self.rest:
+            yield offset + v
+
+
 def build_dataloader(dataset: Dataset, *, sampler: Sampler, batch_size: int, collate_fn: Callable) -> DataLoader:
     # Its own generator: without one, every new iterator (also the one a resumed run creates after load_state) draws
     # a worker seed from torch's global RNG and shifts the dropout masks that follow.
@@ -248,8 +285,13 @@ def remove_state(run_folder: Path) -> None:
 
 
 def _count_tokens(batch: dict[str, Any]) -> int:
-    mask = batch.get("attention_mask")
-    return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+    """Real (unpadded) tokens of a batch; a pair batch encodes each side on its own (``a_input_ids``, ``b_...``)."""
+    total = 0
+    for key, ids in batch.items():
+        if key.endswith("input_ids"):
+            mask = batch.get(key[: -len("input_ids")] + "attention_mask")
+            total += int(mask.sum()) if mask is not None else int(ids.numel())
+    return total
 
 
 def _interactive(accelerator) -> bool:

@@ -25,15 +25,20 @@ from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check
 logger = logging.getLogger(__name__)
 
 EMPTY_CORPUS = "Corpus '{corpus}' holds no text. Point pretrain.corpus at text files with content (or 'synthetic')."
+CURRICULUM_NEEDS_KINDS = ("pretrain.curriculum_steps is set, but the texts given have no document kinds. Pass kinds= "
+                          "(one per text) or use the synthetic corpus.")
+CURRICULUM_EMPTY = "The corpus has no documents of the curriculum's kinds ({kinds}): nothing to serve first."
 CORPUS_TOO_SMALL = ("Corpus '{corpus}' has {n_tokens} tokens, fewer than one block of pretrain.max_seq_length="
                     "{block} tokens. Use a larger corpus or a smaller pretrain.max_seq_length.")
 
 
 def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, texts: Sequence[str] | None = None,
-             log_with: Sequence[str] | None = None, overwrite: bool = False, where: str = "recipe") -> records.RunRecord:
+             kinds: Sequence[str] | None = None, log_with: Sequence[str] | None = None, overwrite: bool = False,
+             where: str = "recipe") -> records.RunRecord:
     """Pretrain (or resume, or skip if complete) run ``p{seed}`` into ``out``; returns its final record.
 
-    ``texts`` replaces the recipe's corpus (for library use and tests); ``log_with`` replaces ``recipe.log_with``.
+    ``texts`` replaces the recipe's corpus (for library use and tests), with ``kinds`` (one per text) when the recipe
+    has a curriculum; ``log_with`` replaces ``recipe.log_with``.
     """
     settings = _pretrain_settings(recipe)
     pretrain_seed = check_seed("pretrain_seed", pretrain_seed)
@@ -45,9 +50,12 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
                                config=pretrain_run_config(recipe), overwrite=overwrite)
     if run.complete:
         return run.record
-    texts = _corpus_texts(recipe, settings) if texts is None else list(texts)
+    if texts is None:
+        texts, kinds = _corpus_documents(recipe, settings)
+    texts = list(texts)
     tokenizer = build_tokenizer(settings, texts, resume_from=run.path if run.resuming else None, where=where)
-    blocks = build_blocks(tokenizer, texts, settings)
+    blocks, block_documents = build_blocks(tokenizer, texts, settings)
+    curriculum = curriculum_blocks(settings, kinds, block_documents)
     accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
                                          project_dir=run.path / "logs")
     loop_settings = build_loop_settings(settings, description=f"pretrain {run.record.run_id}")
@@ -56,7 +64,7 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
     record = run.start() if accelerator.is_main_process else run.record
     try:
         metrics = _train(accelerator, record, run.path, settings, loop_settings, tokenizer, blocks,
-                         pretrain_seed=pretrain_seed, mask_seed=mask_seed)
+                         pretrain_seed=pretrain_seed, mask_seed=mask_seed, curriculum=curriculum)
     except BaseException as err:
         if accelerator.is_main_process:
             records.mark_failed(run.path, record, f"{type(err).__name__}: {err}")
@@ -73,10 +81,25 @@ def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
     return recipe.pretrain
 
 
-def _corpus_texts(recipe: Recipe, settings: PretrainConfig) -> list[str]:
-    from nlp_underspec.data.sources import load_corpus_texts
+def _corpus_documents(recipe: Recipe, settings: PretrainConfig) -> tuple[list[str], list[str] | None]:
+    """The corpus's texts, and their kinds when a curriculum needs them (the synthetic world's documents)."""
+    from nlp_underspec.data.sources import load_corpus_texts, synthetic_corpus_kinds
 
-    return list(load_corpus_texts(settings, recipe.world))
+    texts = list(load_corpus_texts(settings, recipe.world))
+    return texts, (synthetic_corpus_kinds(recipe.world) if settings.curriculum_steps else None)
+
+
+def curriculum_blocks(settings: PretrainConfig, kinds: Sequence[str] | None, block_documents) -> list[int] | None:
+    """Indices of the blocks a curriculum serves first (documents of ``curriculum_documents``), or None."""
+    if not settings.curriculum_steps:
+        return None
+    if kinds is None:
+        raise UsageError(CURRICULUM_NEEDS_KINDS)
+    wanted = set(settings.curriculum_documents)
+    subset = [b for b, document in enumerate(block_documents) if kinds[document] in wanted]
+    if not subset:
+        raise UsageError(CURRICULUM_EMPTY.format(kinds=", ".join(settings.curriculum_documents)))
+    return subset
 
 
 def build_tokenizer(settings: PretrainConfig, texts: Sequence[str], *, resume_from: Path | None = None,
@@ -95,17 +118,19 @@ def build_tokenizer(settings: PretrainConfig, texts: Sequence[str], *, resume_fr
 
 
 def build_blocks(tokenizer, texts: Sequence[str], settings: PretrainConfig):
-    """Packed ``(N, max_seq_length)`` blocks, or one sequence per text when ``pack`` is off."""
+    """Packed ``(N, max_seq_length)`` blocks, or one sequence per text when ``pack`` is off; and, unpacked, the text
+    each sequence came from (texts without a token are dropped), else None."""
     token_ids = mlm.tokenize_corpus(tokenizer, texts)
     kwargs = dict(block_size=settings.max_seq_length, cls_id=tokenizer.cls_token_id, sep_id=tokenizer.sep_token_id)
     blocks = mlm.pack_blocks(token_ids, **kwargs) if settings.pack else mlm.sentence_blocks(token_ids, **kwargs)
+    block_documents = None if settings.pack else [i for i, ids in enumerate(token_ids) if len(ids)]
     if len(blocks) == 0:
         n_tokens = sum(len(ids) for ids in token_ids)
         raise UsageError(CORPUS_TOO_SMALL.format(corpus=settings.corpus, n_tokens=n_tokens,
                                                  block=settings.max_seq_length))
     logger.info("Corpus: %d texts -> %d %s of up to %d tokens", len(texts), len(blocks),
                 "packed blocks" if settings.pack else "sequences", settings.max_seq_length)
-    return blocks
+    return blocks, block_documents
 
 
 def build_loop_settings(settings: PretrainConfig, *, description: str = "pretrain") -> loop.LoopSettings:
@@ -129,25 +154,33 @@ def build_mlm_model(settings: PretrainConfig, tokenizer, *, seed: int):
     return BertForMaskedLM(config)
 
 
-def build_pretraining_data(tokenizer, blocks, settings: PretrainConfig, *, pretrain_seed: int, mask_seed: int):
-    """The masked dataset, its epoch-shuffling sampler (data order from the pretraining seed) and the collate fn."""
+def build_pretraining_data(tokenizer, blocks, settings: PretrainConfig, *, pretrain_seed: int, mask_seed: int,
+                           curriculum: Sequence[int] | None = None):
+    """The masked dataset, its sampler (data order from the pretraining seed; the ``curriculum`` blocks alone for the
+    first ``curriculum_steps``) and the collate fn."""
     dataset = mlm.MaskedBlocks(blocks, mask_seed=mask_seed, probability=settings.mlm_probability,
                                mask_id=tokenizer.mask_token_id, vocab_size=len(tokenizer),
                                special_ids=tokenizer.all_special_ids, pad_id=tokenizer.pad_token_id)
     lengths = None if settings.pack else [len(block) for block in blocks]  # unpacked: batch similar lengths together
-    sampler = loop.EpochShuffleSampler(len(dataset), seed=pretrain_seed, total=settings.max_steps * settings.batch_size,
-                                       lengths=lengths, batch_size=settings.batch_size // settings.grad_accum)
+    total, micro = settings.max_steps * settings.batch_size, settings.batch_size // settings.grad_accum
+    if curriculum:
+        sampler = loop.CurriculumSampler(len(dataset), subset=curriculum, seed=pretrain_seed, total=total,
+                                         curriculum_total=settings.curriculum_steps * settings.batch_size,
+                                         lengths=lengths, batch_size=micro)
+    else:
+        sampler = loop.EpochShuffleSampler(len(dataset), seed=pretrain_seed, total=total, lengths=lengths,
+                                           batch_size=micro)
     collate = dataset.collate
     return dataset, sampler, collate
 
 
 def _train(accelerator, record, run_path: Path, settings: PretrainConfig, loop_settings: loop.LoopSettings, tokenizer,
-           blocks, *, pretrain_seed: int, mask_seed: int) -> dict:
+           blocks, *, pretrain_seed: int, mask_seed: int, curriculum: Sequence[int] | None) -> dict:
     if accelerator.is_main_process:
         tokenizer.save_pretrained(run_path)
     model = mlm.MaskedPositionsMLM(build_mlm_model(settings, tokenizer, seed=pretrain_seed))
     dataset, sampler, collate = build_pretraining_data(tokenizer, blocks, settings, pretrain_seed=pretrain_seed,
-                                                       mask_seed=mask_seed)
+                                                       mask_seed=mask_seed, curriculum=curriculum)
     dataloader = loop.build_dataloader(dataset, sampler=sampler, batch_size=loop_settings.micro_batch_size,
                                        collate_fn=collate)
     optimizer = loop.build_optimizer(model, lr=settings.lr, weight_decay=settings.weight_decay)
@@ -169,7 +202,8 @@ def _train(accelerator, record, run_path: Path, settings: PretrainConfig, loop_s
         loop.remove_state(run_path)
     return {"steps": result.steps, "final_loss": result.final_loss, "resumed_from_step": result.resumed_from,
             "train_seconds": round(result.seconds, 3), "tokens_per_second": round(result.tokens_per_second, 1),
-            "n_blocks": len(blocks), "vocab_size": len(tokenizer), "checkpoints": sorted(saved_steps),
+            "n_blocks": len(blocks), "n_curriculum_blocks": len(curriculum) if curriculum else 0,
+            "vocab_size": len(tokenizer), "checkpoints": sorted(saved_steps),
             "num_processes": accelerator.num_processes, "mixed_precision": str(accelerator.mixed_precision),
             "device": str(accelerator.device), "loss_history": result.history}
 

@@ -1,0 +1,189 @@
+"""``calibration``: did a masked LM learn the share of "she" per occupation that its corpus holds?
+
+One item per occupation: the probe "[MASK] is the <occupation>." and the masked LM's log-odds at the mask,
+``lo = logit(she) - logit(he)`` (the prediction). The target is the log-odds of the share of "she" the model should
+have learnt: the synthetic world's planted ``p_she`` (``planted.tsv``), or BLS % female for a real model or a world
+that planted nothing. The calibration slope is the least-squares slope of ``lo`` on the target log-odds over the
+occupations: 1 means the table was learnt exactly, 0 not at all; its 95% interval resamples occupations. A slope
+interval that includes 0 is reported as "did not learn the statistic" (``learned`` false). Pearson r is reported
+beside it but is not the finding: r ignores scale, so tilts of a thousandth can give r = 0.5. The card is README.md
+beside this file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
+from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
+                                       bootstrap_slope_ci, correlations, ols_slope)
+from nlp_underspec.stress.registry import register_stress_test
+from nlp_underspec.tables import read_tsv
+
+logger = logging.getLogger(__name__)
+
+BLS = "bls"  # the source naming the shipped BLS table as the target (no planted table)
+PROBE = "[MASK] is the {occupation}."
+TARGET_CLIP = 0.005  # a share of exactly 0 or 1 has infinite log-odds: clip to [0.005, 0.995]
+NOT_MLM = ("{checkpoint} has no masked-LM head (architectures: {architectures}), so calibration cannot read its "
+           "log-odds of 'she' vs 'he'. Evaluate a masked-LM checkpoint.")
+PRONOUN_NOT_ONE_TOKEN = ("{checkpoint}'s tokenizer splits '{word}' into {pieces}; calibration compares the logits "
+                         "of one token each for 'she' and 'he'.")
+PREDS_LENGTH = "calibration got {got} predictions for {expected} items."
+PLANTED_HINT = "Expected planted.tsv (occupation, p_she) as the synthetic world writes it, or 'bls'."
+
+CITATION = """\
+@article{damour2020underspecification,
+  title   = {Underspecification Presents Challenges for Credibility in Modern Machine Learning},
+  author  = {D'Amour, Alexander and Heller, Katherine and Moldovan, Dan and others},
+  journal = {arXiv preprint arXiv:2011.03395},
+  year    = {2020}
+}"""
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p clipped to [TARGET_CLIP, 1 - TARGET_CLIP].
+
+    >>> log_odds(np.array([0.5, 0.9])).round(3).tolist()
+    [0.0, 2.197]
+    """
+    p = np.clip(np.asarray(p, dtype=float), TARGET_CLIP, 1 - TARGET_CLIP)
+    return np.log(p / (1 - p))
+
+
+def target_table(source: str | None) -> tuple[pd.DataFrame, str]:
+    """``occupation, target_p_she`` and what the target is (``planted`` or ``bls``).
+
+    A planted table that plants nothing (every share 0.5, bias_strength 0) has no slope to measure against: the BLS
+    table is the target then, so the slope says how much of the real statistic a model learnt that its corpus did
+    not hold (a control that should read ~0).
+    """
+    stats = load_occupation_stats()
+    bls = pd.DataFrame({"occupation": list(stats.index), "target_p_she": stats["bls_pct_female"].to_numpy() / 100.0})
+    if source is None or str(source) == BLS:
+        return bls, BLS
+    frame = read_tsv(Path(source), required=("occupation", "p_she"), hint=PLANTED_HINT)
+    planted = pd.DataFrame({"occupation": frame["occupation"].astype(str).str.strip(),
+                            "target_p_she": pd.to_numeric(frame["p_she"], errors="coerce")})
+    planted = planted[planted["occupation"].isin(OCCUPATIONS)].dropna()
+    if planted.empty or np.ptp(planted["target_p_she"].to_numpy()) == 0:
+        logger.info("calibration: %s plants no association; the target is BLS %% female", source)
+        return bls, BLS
+    return planted.reset_index(drop=True), "planted"
+
+
+def _pronoun_id(tokenizer, word: str, checkpoint: str) -> int:
+    pieces = tokenizer.tokenize(word)
+    if len(pieces) != 1:
+        raise UsageError(PRONOUN_NOT_ONE_TOKEN.format(checkpoint=checkpoint, word=word, pieces=pieces))
+    return tokenizer.convert_tokens_to_ids(pieces[0])
+
+
+def pronoun_log_odds(model, tokenizer, texts: list[str], *, checkpoint: str, device) -> np.ndarray:
+    """logit(she) - logit(he) at the first mask of each text: (len(texts),)."""
+    import torch
+
+    from nlp_underspec.modeling import mlm_parts
+
+    lowercase = tokenizer("She")["input_ids"] == tokenizer("she")["input_ids"]
+    she, he = (_pronoun_id(tokenizer, w if lowercase else w.capitalize(), checkpoint) for w in ("she", "he"))
+    encoded = tokenizer(texts, padding=True, return_tensors="pt")
+    encoded = {k: v.to(device) for k, v in encoded.items()}
+    at = (encoded["input_ids"] == tokenizer.mask_token_id).int().argmax(dim=1)  # (N,)
+    rows = torch.arange(len(texts), device=device)
+    encoder, head = mlm_parts(model)
+    with torch.inference_mode():
+        if head is not None:
+            logits = head(encoder(**encoded).last_hidden_state[rows, at])  # (N, V)
+        else:
+            logits = model(**encoded).logits[rows, at]  # (N, V)
+    return (logits[:, she] - logits[:, he]).float().cpu().numpy().astype(np.float64)
+
+
+@register_stress_test
+class Calibration(StressTest):
+    """Calibration slope of a masked LM's pronoun prior on the target log-odds per occupation.
+
+    >>> test = Calibration()
+    >>> items = test.build_items(source="bls")
+    >>> result = test.score(preds=0.5 * items["target_logodds"].to_numpy(), label_info=items, n_boot=50)
+    >>> round(result.summary["slope"], 3), result.summary["learned"], result.summary["reference"]
+    (0.5, True, 'bls')
+    """
+
+    name = "calibration"
+    version = "1.0.0"
+    description = ("Least-squares slope of logit(she) - logit(he) at '[MASK] is the <occupation>.' on the log-odds "
+                   "of the share of 'she' the model should have learnt (planted, or BLS): 1 = learnt exactly.")
+    citation = CITATION
+    schema = {"item_id": "string", "occupation": "string", "target_logodds": "float64"}
+    metrics = {
+        "slope": MetricInfo("calibration slope: least-squares slope of the model's log-odds of 'she' on the target "
+                            "log-odds (1 = the table learnt exactly, 0 = not at all)", None, None),
+        "r": MetricInfo("Pearson r of the model's log-odds with the target's (ignores scale)", None, (-1.0, 1.0)),
+        "intercept": MetricInfo("the fit's intercept: a lean to 'she' (> 0) or 'he' (< 0) for every occupation",
+                                None, None),
+        "mean_abs_logodds": MetricInfo("mean |logit(she) - logit(he)| over occupations", None, (0.0, None)),
+        "learned": MetricInfo("1 when the slope's 95% interval lies above 0 (the statistic was learnt), else 0",
+                              True, (0.0, 1.0)),
+    }
+    headline = ("slope", "r", "learned")
+    data_option = None
+    default_source = BLS
+    run_info_columns = ()
+
+    def build_items(self, *, source: str | None = None, split: str | None = None) -> pd.DataFrame:
+        table, reference = target_table(source)
+        items = pd.DataFrame({"item_id": table["occupation"], "occupation": table["occupation"],
+                              "target_p_she": table["target_p_she"].to_numpy(dtype=float),
+                              "target_logodds": log_odds(table["target_p_she"].to_numpy()),
+                              "reference": reference,
+                              "text": [PROBE.format(occupation=o) for o in table["occupation"]]})
+        logger.info("calibration: %d occupations, target %s", len(items), reference)
+        return items
+
+    def check_model(self, *, checkpoint: str, options: PredictOptions) -> dict[str, Any]:
+        from nlp_underspec import models
+
+        caps = models.detect_capabilities(models.load_config(checkpoint, trust_remote_code=options.trust_remote_code))
+        if not caps.mlm:
+            raise UsageError(NOT_MLM.format(checkpoint=checkpoint, architectures=", ".join(caps.architectures) or "none"))
+        return {}
+
+    def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
+        from nlp_underspec import models
+
+        self.check_model(checkpoint=checkpoint, options=options)
+        device = models.pick_device(options.device)
+        texts = label_info["text"].astype(str).tolist() if "text" in label_info.columns else \
+            [PROBE.format(occupation=o) for o in label_info["occupation"]]
+        with models.loaded(checkpoint, "mlm", trust_remote_code=options.trust_remote_code, device=str(device)) as \
+                (model, tokenizer):
+            values = pronoun_log_odds(model, tokenizer, texts, checkpoint=checkpoint, device=device)
+        return Prediction(values, {})
+
+    def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
+              n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None,
+              where: str = "label_info.tsv") -> TestScore:
+        items = self.check_label_info(label_info, where=where)
+        lo = np.asarray(preds, dtype=float).reshape(-1)  # (N,) the model's log-odds of "she"
+        if len(lo) != len(items):
+            raise ValueError(PREDS_LENGTH.format(got=len(lo), expected=len(items)))
+        target = items["target_logodds"].to_numpy()
+        slope = ols_slope(target, lo)
+        interval = bootstrap_slope_ci(target, lo, n_boot=n_boot, seed=seed)
+        intercept = float(lo.mean() - slope * target.mean()) if math.isfinite(slope) else float("nan")
+        reference = str(items["reference"].iloc[0]) if "reference" in items.columns and len(items) else BLS
+        summary = {"slope": slope, "ci95": interval, "r": correlations(target, lo)[0], "intercept": intercept,
+                   "mean_abs_logodds": float(np.abs(lo).mean()) if len(lo) else float("nan"),
+                   "learned": bool(interval is not None and interval[0] > 0), "n_occupations": int(len(items)),
+                   "reference": reference}
+        per_occupation = pd.Series(lo, index=pd.Index(items["occupation"].to_numpy(), name="occupation"))
+        return TestScore(summary, per_occupation)
