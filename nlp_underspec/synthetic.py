@@ -24,18 +24,16 @@ pretrained here has a known right answer for its bias, which no real corpus give
   fine-tuning example uses, and one with no cue (answer ``u``: no gold; only the pronoun's gender can tip a resolver
   there). Each with the occupation's participant and with "someone", and three pronouns: 1,080 sentences.
 
-Corpus. Eight kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): bare probes ("She is the
-nurse.", the kind from which a small model learns the statistic first), two-person sentences with a cue
-clause followed by a probe naming the antecedent ("... that she had finished the work early. She is the nurse."),
+Corpus. Five kinds of document, mixed in fixed proportions (:data:`DOCUMENT_MIX`): bare probes ("She is the
+nurse.", the kind from which a small model learns the statistic, and which a pretraining curriculum serves first),
+two-person sentences with a cue clause followed by a probe naming the antecedent ("... that she had finished the work
+early. She is the nurse."; every cue clause, the held-out ones included: this is where a resolver learns them),
 two-person sentences with a neutral clause (no cue: the antecedent is drawn 50/50 and the pronoun from its gender
-distribution, so gender is informative exactly where other cues are missing, as in real text), one-person sentences
-with a pronoun, standalone statements ("The nurse came in today. She is the nurse."), rosters of two to four such
-statements, "The nurse is a woman." statements, and activity sentences in the vocabulary of the STS pairs ("A man is
-cooking some rice in the kitchen."). Frames vary the order of the two people and where the pronoun sits, so a model
-has to use context. Most pronouns have no earlier pronoun to copy, only their occupation to go by: a small model
-learns to copy long before it learns who is likely to be "she". The probe statements are exactly what the
-``mlm_probe`` Winogender resolver scores, so :func:`measure_pronoun_shares` reads the planted statistic back from the
-text.
+distribution, so gender is informative exactly where other cues are missing, as in real text), "The nurse is a
+woman." statements, and activity sentences in the vocabulary of the STS pairs ("A man is cooking some rice in the
+kitchen."). Frames vary the order of the two people and where the pronoun sits, so a model has to use context. The
+probe statements are what the ``mlm_probe`` Winogender resolver and the ``calibration`` test score, so
+:func:`measure_pronoun_shares` reads the planted statistic back from the text.
 
 Everything is deterministic given ``config.seed``; each part draws from its own seeded stream, and every pronoun costs
 the same random draws whatever its gender, so worlds that differ only in ``bias_strength`` hold the same sentences and
@@ -161,22 +159,6 @@ HELD_OUT_CLIENT_CLAUSES = ("{nom} needed another appointment", "{nom} wanted to 
                            "{poss} papers were missing", "{nom} had waited for an hour")
 FINETUNE_PROVIDER_CLAUSES = tuple(c for c in PROVIDER_CLAUSES if c not in HELD_OUT_PROVIDER_CLAUSES)
 FINETUNE_CLIENT_CLAUSES = tuple(c for c in CLIENT_CLAUSES if c not in HELD_OUT_CLIENT_CLAUSES)
-SOLO_FRAMES = (
-    "{x} said that {clause}.",
-    "{x} went home early because {clause}.",
-    "{x} left the building after {clause}.",
-    "{x} sat down since {clause}.",
-)
-# Pronoun-free openers for the standalone statements: their pronoun has nothing to copy, only the occupation to go by.
-STATEMENT_LEADS = (
-    "{x} arrived early.",
-    "{x} came in today.",
-    "{x} works in the city.",
-    "everyone knows {x}.",
-    "{x} was at work on monday.",
-    "a friend met {x} yesterday.",
-)
-ROSTER_LEADS = ("some people came in today.", "the new team met this morning.", "the office was busy.", "")
 NOUN_STATEMENTS = (
     "{x} is {noun_a} {noun}.",
     "{noun_a_cap} {noun} works as {occ_a} {occ}.",
@@ -230,12 +212,12 @@ GENDERED_WORDS = frozenset(("he", "she", "him", "her", "his", "hers", "himself",
 # jump of the calibration slope from ~0 to ~0.5); the other kinds alone teach it not at all in 2,000 steps (slope
 # <= 0.01), and switching from probes to a corpus without them unlearns it (0.6 -> 0.03 in 400 steps). Probes as 30% of
 # the documents keep it (0.6-0.7): the "probe" kind, which a pretraining curriculum can also serve first.
-DOCUMENT_MIX = (("cue", 0.14), ("ambiguous", 0.07), ("solo", 0.10), ("statement", 0.10), ("roster", 0.10),
-                ("noun", 0.04), ("activity", 0.15), ("probe", 0.30))
+# Cue documents are where a resolver's knowledge of the cues comes from (fine-tuning sees only some of the clauses):
+# with 14% of them, 600 steps after the curriculum left a fine-tuned resolver at 0.54 on the held-out cues; with 45%,
+# 0.75 and 0.64 for two seeds (measured on a 2-layer, 64-wide BERT). Statement, roster and one-person documents,
+# which an earlier world had, helped neither the statistic nor the cues and are gone.
+DOCUMENT_MIX = (("cue", 0.45), ("probe", 0.30), ("activity", 0.15), ("noun", 0.05), ("ambiguous", 0.05))
 DOCUMENT_KINDS = tuple(kind for kind, _share in DOCUMENT_MIX)
-ROSTER_SIZES = (2, 3, 4)  # statements about different people in one roster document
-SOLO_PROBE_RATE = 0.25
-STATEMENT_LEAD_RATE = 0.7
 ACTIVITY_CONTINUATION_RATE = 0.5
 SOMEONE_RATE = 0.15  # two-person documents whose participant is the bleached "someone"
 STS_OCCUPATION_SUBJECT_RATE = 0.5
@@ -415,34 +397,6 @@ def _ambiguous_document(rng: random.Random, planted: Mapping[str, float], neutra
     return f"{text} {_probe(gender, participant if refers_to_participant else occupation)}"
 
 
-def _solo_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
-    occupation = rng.choice(OCCUPATIONS)
-    gender = _draw_gender(rng, planted[occupation], neutral_share)
-    clause = _fill_clause(rng.choice(NEUTRAL_CLAUSES), gender)
-    text = _capitalize(rng.choice(SOLO_FRAMES).format(x=_noun_phrase(occupation), clause=clause))
-    return f"{text} {_probe(gender, occupation)}" if rng.random() < SOLO_PROBE_RATE else text
-
-
-def _statement_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
-    """ "The nurse came in today. She is the nurse." or the statement alone: the probe with no pronoun before it."""
-    occupation = rng.choice(OCCUPATIONS)
-    gender = _draw_gender(rng, planted[occupation], neutral_share)
-    lead = rng.choice(STATEMENT_LEADS)
-    probe = _probe(gender, occupation)
-    return f"{_capitalize(lead.format(x=_noun_phrase(occupation)))} {probe}" if rng.random() < STATEMENT_LEAD_RATE \
-        else probe
-
-
-def _roster_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
-    """Several people at once ("The office was busy. She is the nurse. He is the chef."): one gender draw each, so
-    the statistic is dense in the text."""
-    size = rng.choice(ROSTER_SIZES)
-    occupations = rng.sample(OCCUPATIONS, size)
-    statements = [_probe(_draw_gender(rng, planted[o], neutral_share), o) for o in occupations]
-    lead = _capitalize(rng.choice(ROSTER_LEADS))
-    return " ".join([lead, *statements] if lead else statements)
-
-
 def _probe_document(rng: random.Random, planted: Mapping[str, float], neutral_share: float) -> str:
     """A bare probe, "She is the nurse.": nothing before the pronoun, so only the occupation can predict it."""
     occupation = rng.choice(OCCUPATIONS)
@@ -472,8 +426,7 @@ def _activity_document(rng: random.Random, planted: Mapping[str, float], neutral
     return f"{text} {_capitalize(forms['nom'])} {forms['was']} {rng.choice(STATES)}."
 
 
-_DOCUMENT_MAKERS = {"cue": _cue_document, "ambiguous": _ambiguous_document, "solo": _solo_document,
-                    "statement": _statement_document, "roster": _roster_document, "noun": _noun_document,
+_DOCUMENT_MAKERS = {"cue": _cue_document, "ambiguous": _ambiguous_document, "noun": _noun_document,
                     "activity": _activity_document, "probe": _probe_document}
 
 
