@@ -125,9 +125,10 @@ class Calibration(StressTest):
     citation = CITATION
     schema = {"item_id": "string", "occupation": "string", "target_logodds": "float64"}
     metrics = {
+        # "Higher" reads as "learnt more of the target table": the direction of learning, not of fairness.
         "slope": MetricInfo("calibration slope: least-squares slope of the model's log-odds of 'she' on the target "
-                            "log-odds (1 = the table learnt exactly, 0 = not at all)", None, None),
-        "r": MetricInfo("Pearson r of the model's log-odds with the target's (ignores scale)", None, (-1.0, 1.0)),
+                            "log-odds (1 = the table learnt exactly, 0 = not at all)", True, None),
+        "r": MetricInfo("Pearson r of the model's log-odds with the target's (ignores scale)", True, (-1.0, 1.0)),
         "intercept": MetricInfo("the fit's intercept: a lean to 'she' (> 0) or 'he' (< 0) for every occupation",
                                 None, None),
         "mean_abs_logodds": MetricInfo("mean |logit(she) - logit(he)| over occupations", None, (0.0, None)),
