@@ -57,6 +57,7 @@ PRELOAD_MODULES = (
 PRELOAD_TRANSFORMERS = ("BertConfig", "BertForMaskedLM", "BertForSequenceClassification", "BertTokenizerFast",
                         "PreTrainedTokenizerFast", "AutoTokenizer", "AutoModelForMaskedLM")
 
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 READY_TIMEOUT_S = 300  # the imports take 3-10 s on a busy 2-core machine; this only guards against a hung import
 STOP_GRACE_S = 10  # what runs get after SIGTERM before SIGKILL, as LocalExecutor.cancel_all gives them
 
@@ -64,6 +65,7 @@ TEMPLATE_FAILED = ("The run template (one Python process that imports torch and 
                    "every run from it) could not start: {error}. Fix the environment, or set "
                    "NLP_UNDERSPEC_LOCAL_START=subprocess to start each run as its own Python process.")
 TEMPLATE_TIMEOUT = "its imports did not finish within {seconds} s"
+CUDA_STARTED = "an import started CUDA in the template, so no run forked from it could use the GPU"
 TEMPLATE_DIED = "The run template (pid {pid}) exited unexpectedly with code {code}; its runs were killed with it."
 
 # The file a fresh `python -m nlp_underspec` runs as __main__: forked runs carry it as sys.argv[0] too.
@@ -80,11 +82,23 @@ def _send(fd: int, **message) -> None:
 
 
 def _preload() -> None:
-    for name in PRELOAD_MODULES:
-        importlib.import_module(name)
-    transformers = sys.modules["transformers"]
-    for name in PRELOAD_TRANSFORMERS:
-        getattr(transformers, name)
+    # An import asking torch.cuda.is_available() would start the CUDA driver here, and then no fork could use the
+    # GPU; torch's NVML-based check answers without starting it (its own advice for processes that fork).
+    nvml_check = os.environ.get(NVML_CHECK)
+    os.environ[NVML_CHECK] = "1"
+    try:
+        for name in PRELOAD_MODULES:
+            importlib.import_module(name)
+        transformers = sys.modules["transformers"]
+        for name in PRELOAD_TRANSFORMERS:
+            getattr(transformers, name)
+    finally:
+        if nvml_check is None:
+            del os.environ[NVML_CHECK]
+        else:
+            os.environ[NVML_CHECK] = nvml_check
+    if sys.modules["torch"].cuda.is_initialized():
+        raise RuntimeError(CUDA_STARTED)
 
 
 class _Template:
@@ -227,8 +241,8 @@ def _run_cli(argv: list[str]) -> NoReturn:
     interrupted = False
     try:
         code = main(argv)
-    except SystemExit as exit:
-        code = exit.code
+    except SystemExit as stop:
+        code = stop.code
     except BaseException as err:
         sys.excepthook(type(err), err, err.__traceback__)  # the traceback a fresh process prints; it exits 1
         code, interrupted = 1, isinstance(err, KeyboardInterrupt)
