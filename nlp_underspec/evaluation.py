@@ -38,6 +38,11 @@ MODEL_NOT_FINITE = ("Model '{model}' gave {count} NaN/inf prediction(s) on {test
 BELOW_FLOOR_CELL = "(below noise floor)"
 BELOW_FLOOR_LEGEND = ("(below noise floor): the model's gaps are under the test's noise floor, so this correlation is "
                       "one of float leftovers, not a finding; read the magnitude beside it")
+CALIBRATION_LEGEND = ("calibration (pretrained checkpoints): slope of the pronoun prior's log-odds on the target's "
+                      "(1 = learnt exactly, 0 = not at all); learned 'no' = did not learn the statistic (the slope's "
+                      "interval does not lie above 0)")
+FLAG_CELLS = {True: "yes", False: "no"}
+NARROW_CI = 0.1  # an interval inside (-0.1, 0.1) gets 3 decimals: 2 would print a calibration slope's as [+0.00, +0.01]
 
 
 @dataclass(frozen=True)
@@ -297,6 +302,8 @@ def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[s
     legend = "↑ higher is better, ↓ lower is better, →0 closer to 0 is less biased; [95% bootstrap CI over occupations]"
     if any(BELOW_FLOOR_CELL in cell for row in body for cell in row):
         legend += "\n" + BELOW_FLOOR_LEGEND
+    if "calibration" in tests:
+        legend += "\n" + CALIBRATION_LEGEND
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:], legend])
 
 
@@ -304,10 +311,13 @@ def _cell(block: Mapping[str, Any], metric: str, *, first: bool, signal: tuple[s
     value = block.get(metric)
     if value is None or (isinstance(value, float) and not np.isfinite(value)):
         return "-"
+    if isinstance(value, (bool, np.bool_)):  # a flag (calibration's learned) reads as a word, not 1.000
+        return FLAG_CELLS[bool(value)]
     text = f"{value:+.3f}" if metric in ("pearson_bls", "spearman_bls", "bias_r", "spearman_bias") else f"{value:.3f}"
     if metric in signal and block.get("below_noise_floor"):  # no interval either: it would dress up the noise
         return f"{text} {BELOW_FLOOR_CELL}"
     ci = block.get("ci95")
     if first and ci:
-        text += f" [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+        digits = 3 if max(abs(ci[0]), abs(ci[1])) < NARROW_CI else 2
+        text += f" [{ci[0]:+.{digits}f}, {ci[1]:+.{digits}f}]"
     return text

@@ -9,11 +9,14 @@ scores.parquet, summary.json and the triplets agree. Fine-tuned models get iid d
 coref accuracy/loss) whose spread ``iid_noise`` sets: the default family is iid-equivalent under the default margins.
 A test named in ``saturated`` gets heads that saturate (sure of every answer, gaps of float-leftover size): every
 model is below the test's noise floor, as a fine-tuning set whose cues are the stress set's makes them.
+``calibration`` (pretraining seed -> slope) gives the pretrained checkpoints a pronoun prior whose log-odds per
+occupation are that slope times the target log-odds (BLS) plus probe noise, scored by the ``calibration`` test.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ PARTICIPANTS = ("someone", "other")
 GENDERS = ("female", "male", "neutral")
 SCORING_BOOTSTRAP = 200  # per-model occupation bootstrap of the scorers' own intervals: cheap, and only a demo
 SATURATION = 1e-4  # a saturated head's gaps, as a share of a healthy one's: far below the noise floors
+CALIBRATION_NOISE = 0.1  # sd of a checkpoint's log-odds around its slope's line: a slope of 0 stays "not learnt"
 
 
 def _run_info(pretrain_seeds, finetune_seeds, *, pretrained: bool) -> pd.DataFrame:
@@ -79,6 +83,18 @@ def _sts_preds(items, strengths, bls, rng, *, saturated: bool) -> np.ndarray:
                         + rng.normal(scale=0.02, size=(len(strengths), len(items))))  # (n_models, n_items)
 
 
+def _calibration_triplet(run_info: pd.DataFrame, slopes, rng) -> Predictions:
+    """The pretrained checkpoints' log-odds of "she" per occupation: slope x target log-odds + probe noise."""
+    from nlp_underspec.stress import get_stress_test
+
+    items = get_stress_test("calibration").build_items(source="bls")
+    checkpoints = run_info[run_info["kind"] == "pretrained"].reset_index(drop=True)
+    target = items["target_logodds"].to_numpy()  # (n_occupations,)
+    slope = np.array([float(slopes[int(p)]) for p in checkpoints["pretrain_seed"]])  # (n_checkpoints,)
+    preds = slope[:, None] * target + rng.normal(scale=CALIBRATION_NOISE, size=(len(checkpoints), len(target)))
+    return Predictions(checkpoints, items, preds)
+
+
 def _iid_rows(run_info: pd.DataFrame, rng, *, noise: float) -> list[dict]:
     rows = []
     for model, p, f in zip(run_info["model"], run_info["pretrain_seed"], run_info["finetune_seed"]):
@@ -97,7 +113,7 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
                       seed_effect: float = 0.5, run_noise: float = 0.05, mean_strength: float = 1.0,
                       pretrained: bool = False, n_templates: int = 6, rng: int = 0,
                       tests: tuple[str, ...] = ("winogender", "sts_gender"), iid_noise: float = 0.002,
-                      saturated: tuple[str, ...] = ()) -> Path:
+                      saturated: tuple[str, ...] = (), calibration: Mapping[int, float] | None = None) -> Path:
     """Write a demo family to ``folder`` and return it.
 
     >>> import tempfile
@@ -111,7 +127,7 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
 
     folder = Path(folder)
     generator = np.random.default_rng(rng)
-    run_info = _run_info(list(pretrain_seeds), list(finetune_seeds), pretrained=pretrained)
+    run_info = _run_info(list(pretrain_seeds), list(finetune_seeds), pretrained=pretrained or calibration is not None)
     strengths = _strengths(run_info, mean_strength=mean_strength, seed_effect=seed_effect, run_noise=run_noise,
                            rng=generator)
     bls = load_occupation_stats()["bls_pct_female"] / 100.0
@@ -124,6 +140,8 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
         items = _sts_items(n_templates)
         triplets["sts_gender"] = Predictions(run_info, items, _sts_preds(
             items, strengths, bls, generator, saturated="sts_gender" in saturated))
+    if calibration is not None:
+        triplets["calibration"] = _calibration_triplet(run_info, calibration, generator)
     for test, triplet in triplets.items():
         write_predictions(folder / "predictions" / test, triplet)
     scores, entries = score_triplets(triplets, n_boot=SCORING_BOOTSTRAP) if triplets else (scores_frame([]), [])

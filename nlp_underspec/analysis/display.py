@@ -3,7 +3,8 @@
 Only formatting lives here; every number comes from the analysis document, so the table and the file cannot disagree.
 Two marks keep a reader from taking a number for more than it is: ``below floor`` where a correlation got no
 statement because models are below the test's noise floor, and ``*`` on an interval drawn from too few distinct
-resamples of the seeds to be trusted.
+resamples of the seeds to be trusted (``†`` on a permutation p-value that this few seeds could not bring below 0.05).
+A pretrained checkpoint whose calibration slope interval does not lie above 0 reads "did not learn the statistic".
 """
 
 from __future__ import annotations
@@ -13,17 +14,27 @@ import re
 import textwrap
 
 from nlp_underspec.analysis._common import RELIABLE_RESAMPLES
+from nlp_underspec.analysis.calibration import NOT_LEARNT
 from nlp_underspec.analysis.headline import family_sentence
 
 HEADLINE_PAIRS = 12  # beyond this many stress/iid pairs, show the first ones and point at analysis.json
 WIDTH = 118
 BELOW_FLOOR = "below floor"
 UNRELIABLE_MARK = "*"
+UNATTAINABLE_MARK = "†"  # a permutation p-value that could not have reached 0.05 with this few seeds
 UNRELIABLE_FOOTNOTE = ("* from fewer than {reliable} distinct resamples of the seeds (a bootstrap over k seeds has "
                        "C(2k-1, k): 10 at k = 3): not a trustworthy interval. The ICC interval is analytic and the "
                        "regroup p a permutation test: neither resamples seeds.")
 FLOOR_LINE = ("Noise floor {key}: {n_below} of {n} models below ({magnitude} < {floor}): {metrics} get no statement "
               "(float leftovers, not findings); the magnitudes are analysed.")
+CALIBRATION_LINE = ("Calibration of the {n} pretrained checkpoints (target: {reference} log-odds): {k} learnt the "
+                    "statistic; slopes {low} to {high} (mean {mean}); {differ}")
+DIFFER = {True: "the seeds differ ({n_pairs} pair(s) of checkpoints with disjoint intervals)",
+          False: "no two checkpoints' intervals are disjoint", None: "too few intervals to compare"}
+INHERITANCE_LINE = ("Inheritance: each parent's calibration slope vs its fine-tuned models' mean metric, over "
+                    "pretraining seeds (headline metrics; p: share of orderings of the seeds whose rho is at least the "
+                    "observed one; all {n} metrics in analysis.json):")
+REFERENCE_LABELS = {"planted": "planted", "bls": "BLS"}
 PARTIAL_FLOOR_LINE = ("Noise floor {key}: {n_below} of {n} models below ({magnitude} < {floor}): {metrics} get no "
                       "statement (a family statement would mix float leftovers with findings); the magnitudes are "
                       "analysed.")
@@ -67,6 +78,9 @@ def _unreliable(analysis: dict) -> bool:
     entries = [section for entry in analysis.get("metrics", {}).values() for section in entry.values()
                if isinstance(section, dict)]
     entries += list(analysis.get("spread_ratio", [])) + list(analysis.get("iid_vs_stress", []))
+    calibration = analysis.get("calibration") if isinstance(analysis.get("calibration"), dict) else {}
+    inherited = calibration.get("inheritance") if isinstance(calibration.get("inheritance"), dict) else {}
+    entries += [entry for entry in inherited.values() if isinstance(entry, dict) and entry.get("headline")]
     return any(entry.get("reliable") is False for entry in entries)
 
 
@@ -97,6 +111,46 @@ def _floor_lines(analysis: dict) -> list[str]:
     return lines
 
 
+def _p_text(entry: dict) -> str:
+    how = f"exact, {entry['n_permutations']} orderings" if entry.get("exact") else f"{entry['n_permutations']} draws"
+    return f"{_num(entry['p_value'])} ({how}){UNATTAINABLE_MARK if entry.get('p_note') else ''}"
+
+
+def _reference(reference) -> str:
+    """What the slopes were measured against: ``planted``, ``BLS``, or ``mixed`` when checkpoints differ."""
+    if isinstance(reference, list):
+        return "mixed"
+    return REFERENCE_LABELS.get(reference, "unknown") if isinstance(reference, str) else "unknown"
+
+
+def _calibration_lines(analysis: dict) -> list[str]:
+    """The checkpoints' slopes with their verdict, the spread across seeds, and the headline inheritance rows."""
+    block = analysis.get("calibration")
+    if not isinstance(block, dict) or "checkpoints" not in block:
+        return []
+    slopes = block["slopes"]
+    lines = [textwrap.fill(CALIBRATION_LINE.format(
+        n=block["n_checkpoints"], reference=_reference(block.get("reference")), k=block["n_learned"],
+        low=_num(slopes["min"]), high=_num(slopes["max"]), mean=_num(slopes["mean"]),
+        differ=DIFFER[block.get("seeds_differ")].format(n_pairs=len(block.get("disjoint_pairs") or []))), WIDTH)]
+    rows = [[name, "-" if e["pretrain_seed"] is None else str(e["pretrain_seed"]), _num(e["slope"]),
+             _interval(e["ci95"]), "yes" if e["learned"] else NOT_LEARNT] for name, e in block["checkpoints"].items()]
+    lines.append(_grid(["checkpoint", "pretraining seed", "slope", "95% CI", "learnt"], rows))
+    inherited = block.get("inheritance") or {}
+    if "skipped" in inherited:
+        return lines + [f"Inheritance not computed: {inherited['skipped']}"]
+    shown = [(key, e) for key, e in inherited.items() if e.get("headline")]
+    if shown:
+        rows = [[key, str(e.get("n_seeds", "-")), f"{_num(e['spearman'])} {_interval(e.get('ci95'), e)}",
+                 _num(e["pearson"]), _p_text(e)] if "spearman" in e else [key, "-", "skipped (below)", "-", "-"]
+                for key, e in shown]
+        lines += [textwrap.fill(INHERITANCE_LINE.format(n=len(inherited)), WIDTH),
+                  _grid(["fine-tuned metric", "seeds", "Spearman [CI]", "Pearson", "p"], rows)]
+        if any(e.get("p_note") for _, e in shown):
+            lines.append(f"{UNATTAINABLE_MARK} " + next(e["p_note"] for _, e in shown if e.get("p_note")))
+    return lines
+
+
 def analysis_table(analysis: dict) -> str:
     """The key table: one row per metric, then stress/iid pairs, PCA, clustering and what was skipped and why."""
     seeds = analysis["pretrain_seeds"]
@@ -108,7 +162,8 @@ def analysis_table(analysis: dict) -> str:
     rows = [_metric_row(key, entry) for key, entry in analysis["metrics"].items()]
     parts.append(_grid(["metric", "kind", "n", "mean", "std [CI]", "seed ICC [CI]", "regroup p",
                         "Multi-Bootstrap mean [CI]"], rows))
-    parts += ["\n".join(lines) for lines in (_equivalence_lines(analysis), _floor_lines(analysis)) if lines]
+    parts += ["\n".join(lines) for lines in (_equivalence_lines(analysis), _floor_lines(analysis),
+                                             _calibration_lines(analysis)) if lines]
     pairs = {}
     for ratio in analysis.get("spread_ratio", []):
         pairs.setdefault((ratio["stress"], ratio["iid"]), {})["ratio"] = ratio

@@ -4,7 +4,9 @@ pretraining seed explain? The report's first section, the family card and ``nlp-
 Honesty rules: a family that is not iid-equivalent is said to be so, and its spread is not called underspecification;
 the pretraining-seed share is the ICC of each test's headline stress metrics (registry ``headline``) that got a
 statement, with its analytic interval; when that interval spans 0 the sentence says the family cannot tell, and a
-headline correlation below its noise floor is named as having no share stated.
+headline correlation below its noise floor is named as having no share stated. A family whose pretrained checkpoints
+have calibration slopes gets a second sentence: how many of them learnt the statistic (the slope's interval lies
+above 0) and the range of their slopes.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ CANNOT_TELL = "for {items} the family cannot tell how much the pretraining seed 
 UNDECIDED_ITEM = "{name} ({icc} [{low}, {high}])"
 BELOW_FLOOR = "no share is stated for {items}"
 BELOW_FLOOR_ITEM = "{names} ({n_below} of {n} models below the noise floor)"
+CALIBRATED = "{k} of {n} pretrained checkpoints learnt {statistic} (calibration slopes {low}–{high})"
+NONE_CALIBRATED = "None of the {n} pretrained checkpoints learnt {statistic} (calibration slopes {low}–{high})"
+ONE_CALIBRATED = "The pretrained checkpoint {verdict} {statistic} (calibration slope {low})"
+STATISTICS = {"planted": "the planted statistic", "bls": "the BLS statistic"}
 TASK_LABELS = {"stsb": "STS-B"}
 METRIC_LABELS = {"dev_accuracy": "dev accuracy", "dev_pearson": "dev Pearson", "dev_spearman": "dev Spearman",
                  "dev_loss": "dev loss"}
@@ -107,6 +113,28 @@ def below_floor(analysis: dict, population: str = "finetuned") -> list[str]:
     return items
 
 
+def calibration_clause(analysis: dict) -> str | None:
+    """How many pretrained checkpoints learnt the statistic and the range of their slopes, or None without any.
+
+    >>> calibration_clause({"calibration": {"reference": "planted", "n_checkpoints": 3, "n_learned": 1,
+    ...                                     "slopes": {"min": 0.005, "max": 0.74}}})
+    '1 of 3 pretrained checkpoints learnt the planted statistic (calibration slopes 0.005–0.740)'
+    """
+    block = analysis.get("calibration")
+    if not isinstance(block, dict) or not isinstance(block.get("n_checkpoints"), int) or not block["n_checkpoints"]:
+        return None
+    slopes = block.get("slopes") or {}
+    if not (_finite(slopes.get("min")) and _finite(slopes.get("max"))):
+        return None
+    reference = block.get("reference")
+    statistic = STATISTICS.get(reference, "the statistic") if isinstance(reference, str) else "the statistic"
+    numbers = {"n": block["n_checkpoints"], "k": block.get("n_learned", 0), "statistic": statistic,
+               "low": f"{slopes['min']:.3f}", "high": f"{slopes['max']:.3f}"}
+    if block["n_checkpoints"] == 1:
+        return ONE_CALIBRATED.format(verdict="learnt" if numbers["k"] else "did not learn", **numbers)
+    return (NONE_CALIBRATED if not numbers["k"] else CALIBRATED).format(**numbers)
+
+
 def family_sentence(analysis: dict) -> str | None:
     """The one sentence, or None without an analysis.
 
@@ -133,4 +161,5 @@ def family_sentence(analysis: dict) -> str | None:
     floored = below_floor(analysis, population)
     if floored:
         sentence += "; " + BELOW_FLOOR.format(items=_joined(floored))
-    return sentence + "."
+    calibration = calibration_clause(analysis)
+    return sentence + "." + (f" {calibration}." if calibration else "")

@@ -2,10 +2,12 @@
 
 Statements (issue 5): ``spread`` (per metric, and stress/iid spread ratios), ``seed_share`` (random-effects split and
 regroup test), ``multibootstrap`` (CI of the family's macro-averaged score), ``iid_vs_stress`` (Spearman with CI),
-``iid_equivalence`` (each iid metric's range against a declared margin), ``pca`` (of per-item deviations) and
-``clustering`` (of per-occupation profiles vs pretraining seeds). A statement the family cannot support (one
-pretraining seed, one run per seed, a constant metric...) is skipped with its reason, inline and in the top-level
-``skipped`` list; when the caller names statements explicitly (``strict``), the same condition is an error instead.
+``iid_equivalence`` (each iid metric's range against a declared margin), ``pca`` (of per-item deviations),
+``clustering`` (of per-occupation profiles vs pretraining seeds) and ``calibration`` (each pretrained checkpoint's
+calibration slope, and whether its fine-tuned descendants inherit it: :mod:`.calibration`). A statement the family
+cannot support (one pretraining seed, one run per seed, a constant metric...) is skipped with its reason, inline and in
+the top-level ``skipped`` list; when the caller names statements explicitly (``strict``), the same condition is an
+error instead.
 
 Two rules decide what may be stated at all (DESIGN.md contracts 8 and 9), and their skips are findings, never errors:
 a stress metric is related only to the iid metrics of the fine-tuning task whose network its test scores (the
@@ -32,6 +34,13 @@ from nlp_underspec.analysis._common import (
     resampling_reliability,
 )
 from nlp_underspec.analysis.bootstrap import family_bootstrap
+from nlp_underspec.analysis.calibration import (
+    SLOPE_KEY,
+    check_lineages,
+    checkpoint_calibration,
+    inheritance,
+    parent_slopes,
+)
 from nlp_underspec.analysis.clustering import cluster_by_seed
 from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.dispersion import spread, spread_ratio
@@ -48,7 +57,7 @@ from nlp_underspec.analysis.family import (
 )
 from nlp_underspec.analysis.noise_floor import FloorStatus, floor_statuses, noise_floor_section
 from nlp_underspec.analysis.pca import deviation_pca
-from nlp_underspec.analysis.registered import paired_task
+from nlp_underspec.analysis.registered import headline_metrics, paired_task
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
@@ -58,7 +67,8 @@ logger = logging.getLogger(__name__)
 
 ANALYSIS = "analysis.json"
 SCHEMA_VERSION = 1
-STATEMENTS = ("spread", "seed_share", "multibootstrap", "iid_vs_stress", "iid_equivalence", "pca", "clustering")
+STATEMENTS = ("spread", "seed_share", "multibootstrap", "iid_vs_stress", "iid_equivalence", "pca", "clustering",
+              "calibration")
 UNKNOWN_STATEMENT = "Unknown statement '{name}'. Available: {available}."
 NEEDS = {  # what each statement needs from the family, shown in the key table and the README
     "spread": ">= 2 models",
@@ -68,7 +78,11 @@ NEEDS = {  # what each statement needs from the family, shown in the key table a
     "iid_equivalence": ">= 2 models with an iid metric (a fine-tuning task's dev score)",
     "pca": ">= 2 models with per-item scores",
     "clustering": ">= 2 pretraining seeds and a seed with >= 2 runs",
+    "calibration": ("calibration scores of pretrained checkpoints (inheritance: >= 3 pretraining seeds with a "
+                    "calibrated checkpoint and fine-tuned descendants)"),
 }
+CALIBRATION_SUBJECT = "calibration"
+INHERITANCE_SUBJECT = "calibration inheritance"
 NOTHING_TO_STATE = ("The family has nothing to compute '{statement}' on (it needs {need}, and for iid_vs_stress both an iid "
                     "and a stress metric; for pca/clustering a stress test with per-item or per-occupation scores).")
 NO_PAIRED_TASK = ("{subject}: the stress test names no fine-tuning task whose network it scores (pairs_with_task), so "
@@ -248,6 +262,36 @@ def _clustering_entry(family: Family, test: str, floors: dict[tuple[str, str], F
     return {"population": population, "source": source, **result, **_profile_note(floors, test, population)}
 
 
+def _inheritance_entry(metric: MetricValues, slopes: pd.Series, runner: _Statements, *, nboot: int,
+                       floors: dict[tuple[str, str], FloorStatus], nothing_learnt: bool) -> dict:
+    subject = f"{metric.key} vs {SLOPE_KEY}"
+    entry = {"test": metric.test, "metric": metric.metric, "headline": metric.metric in headline_metrics(metric.test)}
+    floor = floors.get((metric.test, metric.population))
+    if _below_floor(metric, floor):
+        return {**entry, **runner.skip("calibration", subject, floor.reason(metric.key))}
+    try:
+        return {**entry, **inheritance(slopes, metric.values, nboot=nboot, rng=runner.rng("calibration", subject),
+                                       child_name=metric.key, nothing_learnt=nothing_learnt)}
+    except UsageError as err:  # a metric the lineages cannot be related on is a finding about it, even under --only
+        return {**entry, **runner.skip("calibration", subject, str(err))}
+
+
+def _calibration_entry(family: Family, runner: _Statements, *, nboot: int,
+                       floors: dict[tuple[str, str], FloorStatus]) -> dict:
+    """The ``calibration`` block: every checkpoint's slope (an error without any, so ``--only calibration`` refuses),
+    then ``inheritance`` per fine-tuned stress metric, or one skip when the family cannot support any."""
+    block = checkpoint_calibration(family)
+    try:
+        metrics = check_lineages(block, family)
+    except UsageError as err:
+        block["inheritance"] = runner.skip("calibration", INHERITANCE_SUBJECT, str(err))
+        return block
+    slopes = parent_slopes(block)
+    block["inheritance"] = {m.key: _inheritance_entry(m, slopes, runner, nboot=nboot, floors=floors,
+                                                      nothing_learnt=block["n_learned"] == 0) for m in metrics}
+    return block
+
+
 def _seed_list(values: pd.Series) -> list[int]:
     return sorted(int(v) for v in pd.unique(values.dropna()))
 
@@ -284,6 +328,9 @@ def analyze_family(family: Family, *, nboot: int = 1000, seed: int = 0, statemen
     if "clustering" in statements:
         analysis["clustering"] = {test: runner.run("clustering", test, _clustering_entry, family, test, floors,
                                                    nperm=nboot, rng=runner.rng("clustering", test)) for test in tests}
+    if "calibration" in statements:
+        analysis["calibration"] = runner.run("calibration", CALIBRATION_SUBJECT, _calibration_entry, family, runner,
+                                             nboot=nboot, floors=floors)
     analysis["needs"] = {name: NEEDS[name] for name in statements}
     analysis["skipped"] = runner.skipped
     _check_strict_made(analysis, runner.strict)
@@ -295,7 +342,8 @@ def _check_strict_made(analysis: dict, strict: set[str]) -> None:
     made = {"spread": analysis["metrics"], "seed_share": analysis["metrics"], "multibootstrap": analysis["metrics"],
             "iid_vs_stress": analysis.get("iid_vs_stress"), "pca": analysis.get("pca"),
             "iid_equivalence": "skipped" not in analysis.get("iid_equivalence", {"skipped": True}),
-            "clustering": analysis.get("clustering")}
+            "clustering": analysis.get("clustering"),
+            "calibration": "skipped" not in analysis.get("calibration", {"skipped": True})}
     for statement in sorted(strict):
         if not made[statement]:
             raise UsageError(NOTHING_TO_STATE.format(statement=statement, need=NEEDS[statement]))

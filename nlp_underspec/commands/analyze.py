@@ -6,7 +6,7 @@ import argparse
 
 from nlp_underspec.errors import UsageError
 
-STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, iid_equivalence, pca, clustering"
+STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, iid_equivalence, pca, clustering, calibration"
 
 
 def _statements(text: str) -> list[str]:
@@ -16,7 +16,7 @@ def _statements(text: str) -> list[str]:
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "analyze", help="seed analysis of a run folder: spread, pretraining-seed share, Multi-Bootstrap CIs, PCA, "
-                        "clustering -> RUNDIR/analysis.json",
+                        "clustering, calibration of pretrained checkpoints -> RUNDIR/analysis.json",
         description="Reads RUNDIR/scores.parquet and RUNDIR/predictions/<test>/ (never models), writes "
                     "RUNDIR/analysis.json atomically and prints the key table. Statements the family cannot support "
                     "(e.g. one pretraining seed) are skipped with the reason, unless named with --only.")

@@ -48,7 +48,9 @@ def print_family_table(exp_dir: Path, tests) -> None:
     for entry in models:
         if entry.get("kind") == "pretrained":
             entry["model"] = f"{entry['model']} (pretrained, mlm_probe)"
-    print(results_table(models, list(tests)))
+    # The sweep scores the pretrained checkpoints on calibration whatever the recipe's tests: show it when it is there.
+    scored = [test for entry in models for test in entry.get("tests", {})]
+    print(results_table(models, list(dict.fromkeys([*tests, *(t for t in scored if t == "calibration")]))))
 
 
 def main(args) -> int:
