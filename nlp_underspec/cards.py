@@ -423,28 +423,33 @@ def _table_rows(family: Family, model: ModelResult, tests: Iterable[str]) -> lis
 
 def stress_section(family: Family, model: ModelResult, *, tests: Iterable[str], subject: str = "This checkpoint") -> str:
     """The "Bias, Risks, and Limitations" section for one model, markers included."""
+    from nlp_underspec.report import calibration
     from nlp_underspec.report.family import headline_metric
 
     tests = [t for t in tests if t in model.tests]
     headlines = []
     for test in tests:
         metric = headline_metric(test) or next((m for t, m in model.stress_metrics() if t == test), None)
-        if metric and model.value(test, metric) is not None:
+        # A calibration slope is no association with BLS: its own paragraph says what it is and whether it was learnt.
+        if metric and model.value(test, metric) is not None and test != calibration.TEST:
             headlines.append(_headline(family, model, test, metric, subject))
     return _section("stress", start_marker=START_MARKER, end_marker=END_MARKER, subject=subject,
                     value_header="This checkpoint" if subject == "This checkpoint" else "This model",
-                    rows=_table_rows(family, model, tests), headlines=headlines,
-                    analysis_note=None).strip() + "\n"
+                    rows=_table_rows(family, model, tests), headlines=headlines, analysis_note=None,
+                    calibration=calibration.card_paragraphs(family, model, tests=tuple(tests),
+                                                            subject=subject)).strip() + "\n"
 
 
 def family_stress_section(family: Family) -> str:
     """The family card's version: one row per headline metric, with the Multi-Bootstrap estimate as its value."""
+    from nlp_underspec.report import calibration
     from nlp_underspec.report.family import iter_values
 
     rows, headlines = [], []
     for test, metric in family.headline_metrics():
         facts = _headline(family, None, test, metric, "The family")
-        headlines.append(facts)
+        if test != calibration.TEST:  # the calibration paragraph below says what the slopes are
+            headlines.append(facts)
         population = family.main_population(test, metric)
         entry = family.analysis_metric(test, metric, population)
         boot = _usable(entry, "multibootstrap")
@@ -456,8 +461,8 @@ def family_stress_section(family: Family) -> str:
                      "range": f"[{fmt(min(values))}, {fmt(max(values))}] (n={len(values)})" if values else "—",
                      "rank": "—"})
     return _section("stress", start_marker=START_MARKER, end_marker=END_MARKER, subject="This family",
-                    value_header="Multi-Bootstrap mean", rows=rows, headlines=headlines,
-                    analysis_note=None).strip() + "\n"
+                    value_header="Multi-Bootstrap mean", rows=rows, headlines=headlines, analysis_note=None,
+                    calibration=calibration.family_paragraph(family)).strip() + "\n"
 
 
 def replace_stress_section(text: str, section: str, *, where: str = README) -> str:

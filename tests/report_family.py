@@ -6,6 +6,9 @@ in the shape of the cross-team contract. Per-occupation values are drawn so that
 female differs by pretraining seed, and the summary's correlations, slopes and noise-floor flags are computed from
 them, so the numbers agree. ``saturated=True`` shrinks the coref heads' gaps a millionfold (accuracy 1): every
 fine-tuned Winogender result is then below the noise floor, as when the fine-tuning cues are the stress set's.
+``calibration`` (pretraining seed -> slope) scores each pretrained checkpoint on the ``calibration`` test against a
+planted table (``world/planted.tsv``): its log-odds of "she" per occupation are that slope times the planted log-odds
+plus probe noise, written as the sweep writes them (``pretrained/predictions/calibration/``, summary and scores).
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ TASK_KIND = {"stsb": "cross", "coref": "coref"}
 _CHECKPOINTS: dict[str, Path] = {}  # one tiny checkpoint per kind for the whole session, copied into run folders
 NOISE_FLOOR = 1e-4  # the stress tests' floors: winogender mean |bias|, sts_gender mean |delta| as a share of scale 1
 SATURATION = 1e-6
+PLANTED_STRENGTH = 0.8  # the world's bias_strength: p_she = 0.5 + 0.8 (BLS/100 - 0.5)
+CALIBRATION_NOISE = 0.05
 
 
 def _checkpoint(make_checkpoint, kind: str) -> Path:
@@ -51,7 +56,7 @@ def _correlated(rng: np.random.Generator, bls: np.ndarray, strength: float, scal
 
 def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune_seeds=(0, 1),
                  tasks=("stsb", "coref"), steps=(10,), analysis: bool = True, runs: bool = True,
-                 saturated: bool = False) -> Path:
+                 saturated: bool = False, calibration: dict[int, float] | None = None) -> Path:
     """Write a complete experiment folder at ``root`` and return it."""
     root.mkdir(parents=True, exist_ok=True)
     stats = load_occupation_stats()
@@ -98,6 +103,8 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
                           "finetune_seed": model["finetune_seed"], "test": test, "metric": m, "value": float(v),
                       "occupation": None}
                      for m, v in values.items() if isinstance(v, (float, bool))]  # a flag is 1.0 / 0.0, as tidy_rows
+    if calibration is not None:
+        rows += _calibrate(root, models, calibration, stats)
     # Like the sweep: the pretrained checkpoints' scores live in their own pretrained/scores.parquet.
     pretrained = {m["model"] for m in models if m["kind"] == "pretrained"}
     write_scores(root / "scores.parquet", scores_frame([r for r in rows if r["model"] not in pretrained]))
@@ -107,6 +114,36 @@ def build_family(root: Path, make_checkpoint, *, pretrain_seeds=(0, 1), finetune
     if analysis:
         atomic_write_json(root / "analysis.json", make_analysis(models, pretrain_seeds, finetune_seeds))
     return root
+
+
+def _calibrate(root: Path, models: list[dict], slopes: dict[int, float], stats) -> list[dict]:
+    """Score the pretrained checkpoints on calibration (planted target): summary blocks added, tidy rows returned."""
+    import pandas as pd
+
+    from nlp_underspec.evaluation import score_triplets
+    from nlp_underspec.stress import get_stress_test
+    from nlp_underspec.triplet import Predictions, write_predictions
+
+    planted = root / "world" / "planted.tsv"
+    planted.parent.mkdir(parents=True, exist_ok=True)
+    shares = 0.5 + PLANTED_STRENGTH * (stats["bls_pct_female"].to_numpy(float) / 100.0 - 0.5)
+    pd.DataFrame({"occupation": list(stats.index), "p_she": shares}).to_csv(planted, sep="\t", index=False)
+    items = get_stress_test("calibration").build_items(source=str(planted))
+    checkpoints = [m for m in models if m["kind"] == "pretrained" and m["pretrain_seed"] in slopes]
+    run_info = pd.DataFrame({"model": [m["model"] for m in checkpoints],
+                             "pretrain_seed": [m["pretrain_seed"] for m in checkpoints],
+                             "finetune_seed": pd.array([None] * len(checkpoints), dtype="Int64"), "kind": "pretrained"})
+    rng = np.random.default_rng(11)
+    target = items["target_logodds"].to_numpy()
+    preds = np.stack([slopes[m["pretrain_seed"]] * target + rng.normal(0, CALIBRATION_NOISE, len(target))
+                      for m in checkpoints])  # (n_checkpoints, n_occupations)
+    triplet = Predictions(run_info, items, preds)
+    write_predictions(root / "pretrained" / "predictions" / "calibration", triplet)
+    scores, entries = score_triplets({"calibration": triplet}, n_boot=200)
+    for model, entry in zip(checkpoints, entries):
+        model["tests"]["calibration"] = entry["tests"]["calibration"]
+    tidy = scores[scores["occupation"].isna()]  # per-occupation log-odds stay in the triplet the figure reads
+    return [{**row, "finetune_seed": None, "occupation": None} for row in tidy.to_dict("records")]
 
 
 def _model(name, p, f, tests, *, kind, iid=None) -> dict:

@@ -243,3 +243,57 @@ def test_templates_ship_with_the_installed_package(tmp_path):
     shipped = {p.name for p in Path(out).iterdir()}
     assert shipped == {p.name for p in (REPO / "model_cards").iterdir()}
     assert (target / "nlp_underspec" / "report" / "index.html.j2").is_file()
+
+
+def test_cards_state_each_checkpoints_calibration_slope_and_a_fine_tuned_models_parent(tmp_path, tiny_checkpoint):
+    """p00's slope interval includes 0: its card, its children's and the family card say it did not learn the
+    statistic; p01's card says it learnt it, and never the opposite."""
+    from nlp_underspec.analysis.statements import analyze
+
+    root = build_family(tmp_path / "exp", tiny_checkpoint, analysis=False, pretrain_seeds=(0, 1, 2),
+                        finetune_seeds=(0,), calibration={0: 0.0, 1: 0.4, 2: 0.8})
+    analyze(root, nboot=200)
+    cards.write_cards(root)
+    summary = _summary(root)
+    fmt = cards.fmt
+
+    def ci(name: str) -> str:
+        low, high = summary[name]["tests"]["calibration"]["ci95"]
+        return f"[{fmt(low)}, {fmt(high)}]"
+
+    def slope(name: str) -> str:
+        return fmt(summary[name]["tests"]["calibration"]["slope"])
+
+    def read(folder: str) -> str:
+        return (root / "cards" / folder / "README.md").read_text(encoding="utf-8")
+
+    assert (f"**Calibration slope (`calibration/slope`).** This checkpoint's calibration slope is {slope('p00')} "
+            f"(95% CI {ci('p00')}) on the planted log-odds of \"she\" per occupation (1 = the table learnt exactly, "
+            "0 = not at all): it did not learn the statistic (the interval includes 0).") in read("p00")
+    p01 = read("p01")
+    assert (f"This checkpoint's calibration slope is {slope('p01')} (95% CI {ci('p01')}) on the planted log-odds of "
+            "\"she\" per occupation (1 = the table learnt exactly, 0 = not at all): it learnt the statistic (the "
+            "interval lies above 0).") in p01
+    assert "did not learn the statistic" not in p01
+    coref = read("p00-f00-coref")
+    assert (f"*Inherited from pretraining.* This checkpoint was fine-tuned from `p00`, whose calibration slope is "
+            f"{slope('p00')} (95% CI {ci('p00')}) on the planted log-odds of \"she\" per occupation: it did not learn "
+            "the statistic (the interval includes 0).") in coref
+    entry = json.loads((root / "analysis.json").read_text())["calibration"]["inheritance"]["winogender/bias_r"]
+    assert ("- Over 3 pretraining seeds, the parents' calibration slope and the mean `winogender/bias_r` of their "
+            f"fine-tuned models have Spearman ρ = {fmt(entry['spearman'])} (95% CI [{fmt(entry['ci95'][0])}, "
+            f"{fmt(entry['ci95'][1])}], unreliable) and Pearson r = {fmt(entry['pearson'])}; one-sided permutation "
+            f"p = {fmt(entry['p_value'])} (exact over all 6 orderings): too few seeds to show inheritance.") in coref
+    assert ("- With this few seeds: the ρ intervals are unreliable: only 10 distinct resamples of 3 pretraining seeds "
+            "exist; with 3 pretraining seeds only 6 orderings exist: the smallest attainable p is 0.167, so this test "
+            "cannot reach p < 0.05.") in coref
+    assert "`sts_gender/" not in coref  # the coref model's card relates only its own test's metrics
+    assert "*Inherited from pretraining.* This checkpoint was fine-tuned from `p01`" in read("p01-f00-stsb")
+    family = read("family")
+    assert (f"- `p00` (pretraining seed 0): calibration slope {slope('p00')} (95% CI {ci('p00')}): did not learn the "
+            "statistic.") in family
+    assert (f"- `p01` (pretraining seed 1): calibration slope {slope('p01')} (95% CI {ci('p01')}): learnt the "
+            "statistic.") in family
+    assert "- 2 of 3 pretrained checkpoints learnt the planted statistic (calibration slopes " in family
+    assert ("- 3 pair(s) of pretrained checkpoints have disjoint slope intervals: the pretraining seeds learnt the "
+            "statistic to different degrees.") in family

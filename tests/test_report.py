@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -173,3 +174,43 @@ def test_iid_vs_stress_panel_says_why_a_correlation_is_missing(tmp_path):
     titles = [ax.get_title().replace("\n", " ") for ax in figure.figure.axes if ax.get_title()]
     assert titles == [f"Spearman ρ not computed: {task}/{iid} is 1 for every shared run: its rank correlation with "
                       f"{test}/{metric} is undefined." for task, iid, test, metric, _ in pairs]
+
+
+def _row(html: str, section: str, name: str) -> str:
+    """The text of the table row for ``name`` inside the ``section`` element, tags removed."""
+    part = html[html.index(f'<section id="{section}">'):]
+    part = part[:part.index("</section>")]
+    row = re.search(rf'<tr><td class="name">{re.escape(name)}</td>(.*?)</tr>', part, flags=re.DOTALL)
+    return re.sub(r"(\s*\|\s*)+", " | ", re.sub(r"<[^>]+>", " | ", row.group(1)))
+
+
+def test_report_shows_each_checkpoints_calibration_slope_and_what_its_children_inherit(tmp_path):
+    """p00's slope interval includes 0 (it did not learn the statistic), p01's and p02's lie above it."""
+    from nlp_underspec.analysis.statements import analyze
+    from nlp_underspec.cards import fmt
+
+    root = build_family(tmp_path / "exp", None, runs=False, analysis=False, pretrain_seeds=(0, 1, 2),
+                        finetune_seeds=(0, 1), calibration={0: 0.0, 1: 0.4, 2: 0.8})
+    analyze(root, nboot=200)
+    summary = {m.name: m.tests["calibration"] for m in load_family(root).models if "calibration" in m.tests}
+    assert [summary[name]["learned"] for name in ("p00", "p01", "p02")] == [False, True, True]
+    html = build_report(root).read_text(encoding="utf-8")
+    assert "calibration" in {p.stem for p in (root / "report" / "figures").iterdir()}
+    p00, p01 = _row(html, "calibration-slopes", "p00"), _row(html, "calibration-slopes", "p01")
+    low, high = summary["p00"]["ci95"]
+    assert f" | {fmt(summary['p00']['slope'])} | " in p00 and f"[{fmt(low)}, {fmt(high)}]" in p00
+    assert "did not learn the statistic (the interval includes 0)" in p00
+    assert "learnt the statistic" in p01 and "did not learn the statistic" not in p01
+    slopes = [summary[name]["slope"] for name in ("p00", "p01", "p02")]
+    clause = (f"2 of 3 pretrained checkpoints learnt the planted statistic (calibration slopes {min(slopes):.3f}–"
+              f"{max(slopes):.3f}).")
+    lead = re.search(r'<p class="lead">(.*?)</p>', html, flags=re.DOTALL).group(1)
+    assert lead.endswith(clause)  # the first section's sentence says it too
+    glance = _row(html, "glance", "p00")
+    assert glance.count("did not learn the statistic") == 1 and "did not learn" not in _row(html, "glance", "p01")
+    entry = json.loads((root / "analysis.json").read_text())["calibration"]["inheritance"]["winogender/bias_r"]
+    bias = _row(html, "calibration-slopes", "winogender/bias_r")
+    assert (f" | 3 | {fmt(entry['spearman'])} | [{fmt(entry['ci95'][0])}, {fmt(entry['ci95'][1])}] (unreliable: only "
+            f"10 distinct resamples of 3 pretraining seeds exist) | {fmt(entry['pearson'])} | "
+            f"{fmt(entry['p_value'])} (exact over all 6 orderings) | ") in bias
+    assert "the smallest attainable p is 0.167" in bias

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nlp_underspec.analysis.calibration import TEST as CALIBRATION_TEST
 from nlp_underspec.report.family import (
     Family,
     headline_metric,
@@ -31,6 +32,8 @@ NO_IID_PAIR = ("iid vs stress: fewer than {n} models have both a headline stress
 BELOW_FLOOR_TITLE = "below noise floor"
 BELOW_FLOOR_CAPTION = (" A panel titled \"below noise floor\" is a model whose gaps are under the test's noise floor: "
                        "its r would be a correlation of float leftovers, so it is not given.")
+NO_CALIBRATION_FIGURE = ("Calibration of the pretrained checkpoints: not drawn (no readable predictions/calibration "
+                         "triplet with each occupation's log-odds).")
 PER_OCCUPATION_LABEL = {"sts_gender": "sim(occ., woman) − sim(occ., man)",
                         "winogender": "P(occ. | she) − P(occ. | he)"}
 
@@ -239,6 +242,61 @@ def per_model_figure(family: Family) -> Figure | None:
     return Figure("per_model", "Stress metrics per model", caption, fig)
 
 
+# ---------------------------------------------------------------------------------- calibration of the checkpoints
+
+
+def calibration_figure(family: Family) -> Figure | None:
+    """Small multiples: each pretrained checkpoint's log-odds of "she" against the target log-odds, per occupation."""
+    from nlp_underspec.report import calibration
+
+    triplet = calibration.calibration_predictions(family)
+    found = {model.name: entry for model, entry in calibration.checkpoints(family)}
+    if triplet is None or not found:
+        return None
+    target = triplet.label_info["target_logodds"].to_numpy(float)  # (n_occupations,)
+    rows = {str(name): i for i, name in enumerate(triplet.run_info["model"]) if str(name) in found}
+    names = _model_order(list(rows), family)[:MAX_PANELS]
+    if not names:
+        return None
+    ncols = min(len(names), 4)
+    nrows = int(np.ceil(len(names) / ncols))
+    plt = _pyplot()
+    # Shared axes on purpose: a checkpoint that learnt nothing should look flat beside one that did.
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.8 * ncols + 0.6, 2.5 * nrows + 0.7), sharex=True, sharey=True,
+                             squeeze=False)
+    pretrain_seeds, _ = family.seeds_of()
+    grid = np.array([target.min(), target.max()])
+    for ax, name in zip(axes.flat, names):
+        lo, entry, model = triplet.preds[rows[name]], found[name], family.model(name)
+        ax.scatter(target, lo, s=9, alpha=0.75, linewidths=0,
+                   color=_seed_colour(model.pretrain_seed if model else None, pretrain_seeds))
+        ax.plot(grid, grid, color="0.55", lw=0.9, ls="--")
+        ax.plot(grid, entry["slope"] * grid + (float(np.mean(lo)) - entry["slope"] * float(np.mean(target))),
+                color="black", lw=1.2)
+        ax.axhline(0, color="0.8", lw=0.8)
+        title = f"{name}   slope {entry['slope']:.3f}"
+        if entry["ci95"] is not None:
+            title += f" [{entry['ci95'][0]:.3f}, {entry['ci95'][1]:.3f}]"
+        ax.set_title(title + ("" if entry["learned"] else f"\n{calibration.NOT_LEARNT}"), fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    reference = next(iter(found.values()))["reference"]
+    fig.supxlabel(f"target log-odds of \"she\" ({reference})", fontsize=9)
+    fig.supylabel("logit(she) − logit(he) at the mask", fontsize=9)
+    fig.tight_layout()
+    caption = ("Each panel is one pretrained checkpoint; each dot one occupation, placed by the log-odds of \"she\" "
+               f"the checkpoint should have learnt ({reference} share of women, x) and by the checkpoint's own "
+               "log-odds, logit(she) − logit(he) at \"[MASK] is the <occupation>.\" (y). The black line is the "
+               "least-squares fit: its slope, the calibration slope, is in the title with its 95% interval over "
+               "occupations. The dashed line is slope 1, the table learnt exactly; a flat line at 0 means nothing was "
+               f"learnt, and a title saying \"{calibration.NOT_LEARNT}\" marks a checkpoint whose interval does "
+               "not lie above 0. All panels share both axes; colour marks the pretraining seed.")
+    if len(rows) > len(names):
+        caption += f" {len(rows) - len(names)} further checkpoint(s) are not drawn (at most {MAX_PANELS} panels)."
+    return Figure("calibration", "Did the pretrained checkpoints learn the statistic?", caption, fig)
+
+
 # ------------------------------------------------------------------------------------------------ iid vs stress
 
 
@@ -433,6 +491,11 @@ def all_figures(family: Family) -> tuple[list[Figure], list[str]]:
         missing.append("Stress metrics by pretraining seed: no model has a recorded pretraining seed.")
         by_seed = per_model_figure(family)
     figures.append(by_seed)
+    if any(CALIBRATION_TEST in m.tests for m in family.models):
+        figure = calibration_figure(family)
+        if figure is None:
+            missing.append(NO_CALIBRATION_FIGURE)
+        figures.append(figure)
     iid = iid_vs_stress_figure(family)
     if iid is None:
         missing.append(NO_IID_PAIR.format(n=MIN_CORRELATION_MODELS))

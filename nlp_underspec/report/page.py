@@ -16,6 +16,7 @@ from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
 from nlp_underspec.io import atomic_write_bytes, atomic_write_text, staged_output
+from nlp_underspec.report import calibration
 from nlp_underspec.report.family import ANALYSIS, Family, load_family
 from nlp_underspec.report.figures import Figure, all_figures, close
 
@@ -30,8 +31,8 @@ NO_SENTENCE = ("The seed analysis was not computed, so this report cannot say wh
 FLOOR_NOTE = ("{key}: {n_below} of {n} models are below the noise floor ({magnitude} < {floor}), so {metrics} "
               "{verb} correlations of float leftovers, not findings: the analysis states nothing about {them}. The "
               "magnitudes (e.g. mean |gap|, slope) are analysed as usual.")
-SHORT_NAMES = {"by_pretraining_seed": "By seed", "per_model": "Per model", "iid_vs_stress": "iid vs stress", "variance_split": "Variance split",
-               "multibootstrap": "Multi-Bootstrap"}
+SHORT_NAMES = {"calibration": "Calibration", "by_pretraining_seed": "By seed", "per_model": "Per model",
+               "iid_vs_stress": "iid vs stress", "variance_split": "Variance split", "multibootstrap": "Multi-Bootstrap"}
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -58,12 +59,30 @@ def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
             if value is not None and model.below_floor(test, metric):
                 stress_cells.append(f"{_fmt(value)} {BELOW_FLOOR_CELL}")  # no interval: it would dress up the noise
             else:
-                stress_cells.append("—" if value is None else _fmt(value) + (f" {_fmt_ci(ci)}" if ci else ""))
+                stress_cells.append("—" if value is None else _fmt(value) + (f" {_fmt_ci(ci)}" if ci else "")
+                                    + _calibration_mark(model, test, metric))
         rows.append({"name": model.name, "kind": model.kind,
                      "pretrain_seed": "—" if model.pretrain_seed is None else model.pretrain_seed,
                      "finetune_seed": "—" if model.finetune_seed is None else model.finetune_seed,
                      "iid": [_fmt(model.value(task, metric)) for task, metric in iid], "stress": stress_cells})
     return [f"{t}/{m}" for t, m in iid], [f"{t}/{m}" for t, m in stress], rows
+
+
+def _calibration_mark(model, test: str, metric: str) -> str:
+    """`` (did not learn the statistic)`` after the slope of a checkpoint whose interval does not lie above 0."""
+    entry = calibration.checkpoint_calibration(model) if (test, metric) == (calibration.TEST, "slope") else None
+    return f" ({calibration.NOT_LEARNT})" if entry is not None and not entry["learned"] else ""
+
+
+def _calibration_tables(family: Family) -> dict[str, Any]:
+    """The calibration section: each checkpoint's slope and verdict, the spread across seeds, and inheritance."""
+    sentences = [calibration.count_sentence(family), calibration.differ_sentence(family),
+                 calibration.inheritance_skipped(family)]
+    shown = calibration.inheritance_entries(family)
+    return {"calibration_rows": calibration.report_rows(family),
+            "calibration_text": " ".join(s for s in sentences if s),
+            "inheritance_rows": calibration.inheritance_rows(family),
+            "inheritance_more": len(calibration.inheritance_entries(family, headline_only=False)) - len(shown)}
 
 
 def _analysis_rows(family: Family) -> list[dict]:
@@ -199,7 +218,7 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
         missing=missing + _skipped_notes(family),
         inputs=inputs, runs=len(family.runs),
         versions=", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else None,
-        **_analysis_tables(family))
+        **_analysis_tables(family), **_calibration_tables(family))
 
 
 def build_report(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
