@@ -1,8 +1,8 @@
 """Pretraining step throughput: the stock Hugging Face MLM step vs this project's, same config, data, init and seed.
 
 Baseline: ``BertForMaskedLM`` (vocabulary head at every position) fed by ``DataCollatorForLanguageModeling``.
-Ours: the project's training step: the same weights wrapped in :class:`~nlp_underspec.training.mlm.MaskedPositionsMLM` (head only at the ~15% of
-positions that carry a label) fed by the stateless per-example masking of
+Ours: the project's training step: the same weights wrapped in :class:`~nlp_underspec.training.mlm.MaskedPositionsMLM` (the head, and the
+last encoder layer except its keys and values, only at the ~15% of positions that carry a label) fed by the stateless per-example masking of
 :class:`~nlp_underspec.training.mlm.MaskedBlocks`, updated by the project's optimizer (fused AdamW; the stock loop
 keeps torch's default AdamW, as ``run_mlm_no_trainer`` does; ``--same-optimizer`` removes that difference). Both read the same packed blocks of a real corpus (WikiText-2 from
 ../shared/data by default) tokenized with a WordPiece vocabulary trained on it.

@@ -6,9 +6,9 @@
   draws come from a counter-based hash of those numbers and the token position (no generator state, vectorised over
   the batch), so dataloader prefetching, resuming or a different number of devices never changes which tokens are
   masked.
-- :class:`MaskedPositionsMLM` wraps a standard ``BertForMaskedLM`` and runs its vocabulary head only where a label
-  exists (~15% of positions). The loss is the same as the full head's (a test checks it); the saved checkpoint is the
-  plain ``BertForMaskedLM`` inside.
+- :class:`MaskedPositionsMLM` wraps a standard ``BertForMaskedLM`` and runs its vocabulary head, and its last encoder
+  layer except for the keys and values, only where a label exists (~15% of positions). The loss and gradients are
+  the same as the full model's (tests check them); the saved checkpoint is the plain ``BertForMaskedLM`` inside.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch.utils.data import Dataset
 from transformers.modeling_outputs import MaskedLMOutput
 
 from nlp_underspec.seeding import derive_seed
+from nlp_underspec.training import selected_positions
 
 IGNORE_INDEX = -100  # label of positions without a prediction target (PyTorch's cross_entropy default)
 
@@ -148,10 +149,11 @@ class MaskedBlocks(Dataset):
 
 
 class MaskedPositionsMLM(nn.Module):
-    """``BertForMaskedLM`` whose vocabulary head runs only at positions that carry a label.
+    """``BertForMaskedLM`` whose vocabulary head, and last encoder layer bar its keys and values, run only at positions
+    that carry a label (:mod:`~nlp_underspec.training.selected_positions`).
 
-    Same parameters and same loss as the wrapped model's own forward; the logits it returns are ``(M, V)`` for the M
-    labelled positions only.
+    Same parameters and same loss as the wrapped model's own forward (and, with dropout, the same distribution of
+    it); the logits it returns are ``(M, V)`` for the M labelled positions only.
     """
 
     def __init__(self, mlm):
@@ -160,11 +162,13 @@ class MaskedPositionsMLM(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 token_type_ids: torch.Tensor | None = None) -> MaskedLMOutput:
-        hidden = self.mlm.bert(input_ids=input_ids, attention_mask=attention_mask,
-                               token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
         selected = labels != IGNORE_INDEX  # (B, T)
-        logits = self.mlm.cls(hidden[selected])  # (M, V)
-        if logits.shape[0] == 0:  # no target in this batch: a zero loss that still touches the graph
-            return MaskedLMOutput(loss=hidden.sum() * 0.0, logits=logits)
+        if not selected.any():  # no target in this batch: a zero loss that still touches the whole encoder's graph
+            hidden = self.mlm.bert(input_ids=input_ids, attention_mask=attention_mask,
+                                   token_type_ids=token_type_ids).last_hidden_state  # (B, T, H)
+            return MaskedLMOutput(loss=hidden.sum() * 0.0, logits=self.mlm.cls(hidden[selected]))
+        hidden = selected_positions.encode_selected(self.mlm.bert, input_ids, selected, attention_mask=attention_mask,
+                                                    token_type_ids=token_type_ids)  # (M, H)
+        logits = self.mlm.cls(hidden)  # (M, V)
         loss = nn.functional.cross_entropy(logits.float(), labels[selected])
         return MaskedLMOutput(loss=loss, logits=logits)
