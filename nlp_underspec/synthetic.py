@@ -113,29 +113,32 @@ COREF_FRAMES = (
     "after {x} greeted {y}, {clause}.",
 )
 # The cue: a clause about doing the job points at the occupation (answer 0) ...
+# Both lists come in the same six frames ("{nom} had ...", "{nom} wanted to ...", "{poss} <noun> ...", "{nom}
+# could/would ...", "... {acc} ...", "{nom} {was} ..."), clause k of one list in the frame of clause k of the other,
+# so a frame says nothing about the answer: only what the clause is about does.
 PROVIDER_CLAUSES = (
     "{nom} had finished the work early",
-    "{nom} would check the results again",
-    "{nom} could start the job on monday",
-    "{nom} {was} in charge of the office",
-    "{poss} shift had already started",
     "{nom} had fixed the problem",
     "{nom} wanted to explain the plan",
-    "{nom} had written the report",
-    "the office had asked {acc} to stay late",
+    "{nom} wanted to check the results",
+    "{poss} shift had already started",
     "{poss} tools were ready",
+    "{nom} could start the job on monday",
+    "{nom} would write the report",
+    "the office had asked {acc} to stay late",
+    "{nom} {was} in charge of the office",
 )
 # ... a clause about receiving the service points at the participant (answer 1).
 CLIENT_CLAUSES = (
     "{nom} had paid the bill",
-    "{nom} needed another appointment",
     "{nom} had lost the receipt",
+    "{nom} wanted to ask for a refund",
     "{nom} wanted to pay in cash",
     "{poss} order had not arrived",
     "{poss} papers were missing",
+    "{nom} could come back tomorrow",
+    "{nom} would need another appointment",
     "nobody had given {acc} an answer",
-    "{nom} had waited for an hour",
-    "{nom} wanted a refund",
     "{nom} {was} unhappy with the service",
 )
 # No cue: anyone could be meant. Used for ambiguous two-person documents and one-person documents.
@@ -153,10 +156,13 @@ NEUTRAL_CLAUSES = (
 # ones (plus sentences with no cue at all), so what a fine-tuned resolver needs to resolve it lives only in pretraining,
 # where the corpus uses every clause (as the real Winogender's sentences are not in any fine-tuning set). Clauses with a
 # verb that agrees with the pronoun ({was}) stay in fine-tuning: a Winogender template has slots for pronouns only.
-HELD_OUT_PROVIDER_CLAUSES = ("{nom} would check the results again", "{nom} had fixed the problem",
-                             "{nom} had written the report", "{poss} tools were ready")
-HELD_OUT_CLIENT_CLAUSES = ("{nom} needed another appointment", "{nom} wanted to pay in cash",
-                           "{poss} papers were missing", "{nom} had waited for an hour")
+# One clause of each class per frame is held out, so the frames stay balanced in fine-tuning and in the stress set
+# alike. (An earlier split that left a frame lopsided, such as "{nom} wanted to ..." only among fine-tuning providers,
+# made resolvers read "{nom} wanted to pay in cash" as a provider: 27% accuracy on it, measured.)
+HELD_OUT_PROVIDER_CLAUSES = ("{nom} had fixed the problem", "{nom} wanted to check the results",
+                             "{poss} tools were ready", "{nom} would write the report")
+HELD_OUT_CLIENT_CLAUSES = ("{nom} had lost the receipt", "{nom} wanted to pay in cash",
+                           "{poss} papers were missing", "{nom} would need another appointment")
 FINETUNE_PROVIDER_CLAUSES = tuple(c for c in PROVIDER_CLAUSES if c not in HELD_OUT_PROVIDER_CLAUSES)
 FINETUNE_CLIENT_CLAUSES = tuple(c for c in CLIENT_CLAUSES if c not in HELD_OUT_CLIENT_CLAUSES)
 NOUN_STATEMENTS = (

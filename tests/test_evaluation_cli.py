@@ -278,8 +278,8 @@ def test_score_of_an_unregistered_test_folder(tmp_path, capsys):
     triplet.write_predictions(folder, triplet.Predictions(pd.DataFrame({"model": ["m"]}),
                                                           pd.DataFrame({"item_id": ["a"]}), np.zeros((1, 1))))
     message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
-    assert message == ("Unknown stress test 'stsgender'. Did you mean 'sts_gender'? Available: sts_gender, "
-                       "winogender.")
+    assert message == ("Unknown stress test 'stsgender'. Did you mean 'sts_gender'? Available: calibration, "
+                       "sts_gender, winogender.")
 
 
 def test_bad_flag_value_exits_2(checkpoints, tmp_path, capsys):

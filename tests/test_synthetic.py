@@ -199,6 +199,24 @@ def test_fine_tuning_never_sees_a_held_out_cue_and_winogender_only_those(small_w
     assert held_out <= corpus_clauses  # pretraining is where the held-out cues are learnt
 
 
+def test_cue_frames_say_nothing_about_the_answer():
+    """Clause k of each class shares its frame, and the held-out clauses are the same k in both lists: a resolver
+    cannot read the answer off a frame in fine-tuning or in the stress set."""
+    def frame(clause: str) -> tuple[str, ...]:
+        words = clause.split()
+        if "{acc}" in clause:
+            return ("{acc}",)
+        return (words[0],) if words[0] == "{poss}" else tuple(words[:2])
+
+    assert len(synthetic.PROVIDER_CLAUSES) == len(synthetic.CLIENT_CLAUSES)
+    for provider, client in zip(synthetic.PROVIDER_CLAUSES, synthetic.CLIENT_CLAUSES):
+        assert frame(provider) == frame(client) or {provider, client} == {
+            "the office had asked {acc} to stay late", "nobody had given {acc} an answer"}, (provider, client)
+    held_out_p = [synthetic.PROVIDER_CLAUSES.index(c) for c in synthetic.HELD_OUT_PROVIDER_CLAUSES]
+    held_out_c = [synthetic.CLIENT_CLAUSES.index(c) for c in synthetic.HELD_OUT_CLIENT_CLAUSES]
+    assert held_out_p == held_out_c
+
+
 def test_fine_tuning_pronouns_are_independent_of_the_answer(default_worlds):
     """The audit's check: for male-majority occupations P(answer = occupation | she) was 0.31 vs 0.62 for he."""
     world = default_worlds[1.0]

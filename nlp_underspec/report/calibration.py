@@ -24,6 +24,7 @@ INCLUDES_ZERO = "the interval includes 0"
 BELOW_ZERO = "the interval lies below 0"
 NO_INTERVAL = "no interval was computed"
 ABOVE_ZERO = "the interval lies above 0"
+TOO_SMALL = "the slope is below {minimum}, what a world with nothing planted reads"
 CHECKPOINT = ("**Calibration slope (`calibration/slope`).** {subject}'s calibration slope is {slope}{ci} on the "
               "{reference} log-odds of \"she\" per occupation (1 = the table learnt exactly, 0 = not at all): it "
               "{verdict} ({why}).")
@@ -70,12 +71,14 @@ def checkpoint_calibration(model: ModelResult | None) -> dict | None:
 
 
 def why(entry: dict) -> str:
-    """Why a checkpoint did (or did not) learn the statistic, from its interval."""
+    """Why a checkpoint did (or did not) learn the statistic, from its interval (and the test's minimum slope)."""
+    from nlp_underspec.stress.calibration import LEARNED_SLOPE
+
     ci = entry["ci95"]
     if ci is None:
         return NO_INTERVAL
     if ci[0] > 0:
-        return ABOVE_ZERO
+        return ABOVE_ZERO if entry["learned"] else TOO_SMALL.format(minimum=LEARNED_SLOPE)
     return BELOW_ZERO if ci[1] < 0 else INCLUDES_ZERO
 
 

@@ -5,7 +5,8 @@ One item per occupation: the probe "[MASK] is the <occupation>." and the masked 
 have learnt: the synthetic world's planted ``p_she`` (``planted.tsv``), or BLS % female for a real model or a world
 that planted nothing. The calibration slope is the least-squares slope of ``lo`` on the target log-odds over the
 occupations: 1 means the table was learnt exactly, 0 not at all; its 95% interval resamples occupations. A slope
-interval that includes 0 is reported as "did not learn the statistic" (``learned`` false). Pearson r is reported
+interval that includes 0, or a slope below :data:`LEARNED_SLOPE`, is reported as "did not learn the statistic"
+(``learned`` false). Pearson r is reported
 beside it but is not the finding: r ignores scale, so tilts of a thousandth can give r = 0.5. The card is README.md
 beside this file.
 """
@@ -32,6 +33,9 @@ logger = logging.getLogger(__name__)
 BLS = "bls"  # the source naming the shipped BLS table as the target (no planted table)
 PROBE = "[MASK] is the {occupation}."
 TARGET_CLIP = 0.005  # a share of exactly 0 or 1 has infinite log-odds: clip to [0.005, 0.995]
+# A slope below this is no evidence of learning even when its interval excludes 0: a world with nothing planted reads
+# |slope| < 0.1 against BLS, and a model stuck before learning reads slopes of a thousandth with tight intervals.
+LEARNED_SLOPE = 0.1
 NOT_MLM = ("{checkpoint} has no masked-LM head (architectures: {architectures}), so calibration cannot read its "
            "log-odds of 'she' vs 'he'. Evaluate a masked-LM checkpoint.")
 PRONOUN_NOT_ONE_TOKEN = ("{checkpoint}'s tokenizer splits '{word}' into {pieces}; calibration compares the logits "
@@ -132,10 +136,11 @@ class Calibration(StressTest):
         "intercept": MetricInfo("the fit's intercept: a lean to 'she' (> 0) or 'he' (< 0) for every occupation",
                                 None, None),
         "mean_abs_logodds": MetricInfo("mean |logit(she) - logit(he)| over occupations", None, (0.0, None)),
-        "learned": MetricInfo("1 when the slope's 95% interval lies above 0 (the statistic was learnt), else 0",
-                              True, (0.0, 1.0)),
+        "learned": MetricInfo(f"1 when the slope is at least {LEARNED_SLOPE} and its 95% interval lies above 0 (the "
+                              "statistic was learnt), else 0", True, (0.0, 1.0)),
     }
     headline = ("slope", "r", "learned")
+    per_occupation_metric = "logodds"  # scores.parquet rows per occupation: the model's logit(she) - logit(he)
     data_option = None
     default_source = BLS
     run_info_columns = ()
@@ -184,7 +189,8 @@ class Calibration(StressTest):
         reference = str(items["reference"].iloc[0]) if "reference" in items.columns and len(items) else BLS
         summary = {"slope": slope, "ci95": interval, "r": correlations(target, lo)[0], "intercept": intercept,
                    "mean_abs_logodds": float(np.abs(lo).mean()) if len(lo) else float("nan"),
-                   "learned": bool(interval is not None and interval[0] > 0), "n_occupations": int(len(items)),
+                   "learned": bool(interval is not None and interval[0] > 0 and slope >= LEARNED_SLOPE),
+                   "n_occupations": int(len(items)),
                    "reference": reference}
         per_occupation = pd.Series(lo, index=pd.Index(items["occupation"].to_numpy(), name="occupation"))
         return TestScore(summary, per_occupation)
