@@ -138,6 +138,63 @@ def predict_test(test: str, models: Sequence[ModelRef], *, source: str | None = 
     return triplet.Predictions(run_info, label_info, matrix)
 
 
+@dataclass(frozen=True)
+class PredictionRequest:
+    """One test over some models: what :func:`predict_tests` runs (items built once, in the calling process)."""
+
+    test: str
+    models: tuple[ModelRef, ...]
+    source: str | None = None
+    split: str | None = None
+    options: PredictOptions | None = None
+
+
+def _predict_one_model(test: str, model: ModelRef, label_info: pd.DataFrame, options: PredictOptions,
+                       threads: int | None) -> triplet.Predictions:
+    from nlp_underspec.seeding import pin_threads
+
+    if threads:
+        pin_threads(threads)
+    return predict_test(test, [model], label_info=label_info, options=options)
+
+
+def predict_tests(requests: Sequence[PredictionRequest], *, workers: int = 1,
+                  threads: int | None = None) -> dict[str, triplet.Predictions]:
+    """One triplet per request's test, the models spread over ``workers`` forked processes (one model each at a time).
+
+    Items are built here first, so a data error surfaces before any model loads and every worker scores the same
+    items. Each worker pins torch to ``threads`` (and so does a single-process run), so the numbers do not depend on
+    how many workers there were. With one worker, or off Linux (no fork), everything runs in this process; the
+    caller must not have started threads that a fork would copy half-done (the sweep calls this after its executor
+    has shut down).
+    """
+    from nlp_underspec.seeding import pin_threads
+
+    items = {}
+    for request in requests:
+        stress_test = get_stress_test(request.test)
+        source = request.source if request.source is not None else stress_test.default_source
+        if source is None:
+            raise UsageError(NO_DATA.format(test=request.test, option=stress_test.data_option or "data"))
+        items[request.test] = stress_test.build_items(source=source, split=request.split)
+    tasks = [(request.test, model, items[request.test], request.options or PredictOptions(), threads)
+             for request in requests for model in request.models]
+    if workers <= 1 or len(tasks) <= 1 or not hasattr(os, "fork"):
+        if threads:
+            pin_threads(threads)
+        parts = [_predict_one_model(*task) for task in tasks]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            parts = list(pool.map(_predict_one_model, *zip(*tasks)))
+    by_test: dict[str, list[triplet.Predictions]] = {}
+    for (test, *_rest), part in zip(tasks, parts):
+        by_test.setdefault(test, []).append(part)
+    return {test: triplet.concat_models(found, test=test) for test, found in by_test.items()}
+
+
 def _check_finite(values: np.ndarray, *, model: str, test: str, label_info: pd.DataFrame) -> None:
     bad = ~np.isfinite(values)
     if bad.any():

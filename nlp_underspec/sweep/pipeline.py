@@ -154,13 +154,25 @@ def _complete_pairs(exp_dir: Path, plan: Plan) -> tuple[list[dict[str, Any]], li
     return done, missing
 
 
+def _scoring_workers(recipe: Recipe) -> int:
+    """Scoring forks ``sweep.jobs`` workers on this machine with the local executor; a Ray driver does not fork
+    (Ray's threads would be copied mid-flight), so it scores in one process."""
+    return recipe.sweep.jobs if recipe.sweep.executor == "local" else 1
+
+
+def _predict(requests, recipe: Recipe):
+    from nlp_underspec.evaluation import predict_tests
+
+    return predict_tests(requests, workers=_scoring_workers(recipe), threads=recipe.threads)
+
+
 def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sources: dict[str, str | None]):
-    from nlp_underspec.evaluation import ModelRef, predict_test
+    from nlp_underspec.evaluation import ModelRef, PredictionRequest
     from nlp_underspec.stress import PredictOptions
 
     recipe = plan.recipe
     options = PredictOptions(batch_size=recipe.evaluate.batch_size, progress=False)
-    predictions = {}
+    requests = []
     for test in plan.tests:
         task = task_for_test(test)
         models = []
@@ -170,8 +182,8 @@ def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sour
             models.append(ModelRef(pair["model"], str(exp_dir / checkpoint), pair["pretrain_seed"],
                                    pair["finetune_seed"], kind="finetuned"))
         split = recipe.evaluate.stsb_split if test == "sts_gender" else None
-        predictions[test] = predict_test(test, models, source=sources.get(test), split=split, options=options)
-    return predictions
+        requests.append(PredictionRequest(test, tuple(models), sources.get(test), split, options))
+    return _predict(requests, recipe)
 
 
 def _iid_rows(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
@@ -210,7 +222,7 @@ def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None
     """Score each complete pretrained checkpoint with no fine-tuning in between (so pretraining seeds are compared
     directly): winogender with the mlm_probe resolver, when the recipe runs winogender, and the calibration slope of
     its pronoun prior. Results go to ``pretrained/``; summary entries are marked as such."""
-    from nlp_underspec.evaluation import ModelRef, predict_test
+    from nlp_underspec.evaluation import ModelRef, PredictionRequest
     from nlp_underspec.stress import PredictOptions
 
     recipe = plan.recipe
@@ -219,9 +231,10 @@ def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None
     if not runs or not recipe.evaluate.score_pretrained:
         return []
     options = PredictOptions(batch_size=recipe.evaluate.batch_size, resolver="mlm_probe", progress=False)
-    models = [ModelRef(run.run_id, str(exp_dir / run.folder), run.seeds["pretrain_seed"], None, kind="pretrained")
-              for run in runs]
-    predictions = {test: predict_test(test, models, source=sources.get(test), options=options) for test in tests}
+    models = tuple(ModelRef(run.run_id, str(exp_dir / run.folder), run.seeds["pretrain_seed"], None,
+                            kind="pretrained") for run in runs)
+    predictions = _predict([PredictionRequest(test, models, sources.get(test), None, options) for test in tests],
+                           recipe)
     entries = _write_scored(exp_dir / PRETRAINED_DIR, predictions, recipe=recipe, config_hash=config_hash)
     return [dict(entry, kind="pretrained") for entry in entries]
 
