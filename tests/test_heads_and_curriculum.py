@@ -58,10 +58,10 @@ def test_pretraining_data_follows_the_curriculum_of_the_synthetic_world():
 
 
 @pytest.mark.parametrize("change, message", [
-    ("pretrain.curriculum_steps=2000", "recipe: 'pretrain.curriculum_steps' must lie in [0, pretrain.max_steps=2000), "
-                                       "got 2000."),
+    ("pretrain.curriculum_steps=1000", "recipe: 'pretrain.curriculum_steps' must lie in [0, pretrain.max_steps=1000), "
+                                       "got 1000."),
     ("pretrain.curriculum_documents=[probes]", "recipe: 'pretrain.curriculum_documents' must name kinds of the "
-     "synthetic world's documents (cue, ambiguous, solo, statement, roster, noun, activity, probe), got ['probes']."),
+     "synthetic world's documents (cue, probe, activity, noun, ambiguous), got ['probes']."),
     ("pretrain.pack=true", "recipe: 'pretrain.curriculum_steps' needs pretrain.pack: false (packed blocks mix "
                            "documents of every kind)."),
     ("finetune.tasks.coref.head=cross_encoder", "recipe: 'finetune.tasks.coref.head' must be one of span_pair, "

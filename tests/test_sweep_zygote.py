@@ -111,6 +111,50 @@ def test_run_through_the_executor_is_bit_identical_to_a_fresh_process(workspace,
     assert "pretrain p00: step 20/20" in log  # its logging, on stderr
 
 
+SYNTHETIC_RECIPE = """\
+name: zygote-synthetic
+threads: 1
+world: {n_corpus_sentences: 300, n_sts_pairs: 40, n_coref_examples: 40}
+pretrain:
+  corpus: synthetic
+  max_seq_length: 48
+  pack: false
+  curriculum_steps: 5
+  batch_size: 8
+  max_steps: 12
+  lr: 1e-3
+  warmup_steps: 2
+  save_state_every: 50
+  log_every: 6
+  checkpoint_steps: []
+  model: {hidden_size: 16, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 32,
+          max_position_embeddings: 48}
+"""
+
+
+def test_a_warmed_template_gives_the_runs_of_a_fresh_process(workspace, monkeypatch):
+    """The template computes the synthetic world and its tokenized corpus once (prepare); the runs forked after are
+    bit-identical to fresh processes, which compute both themselves."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    (workspace / "synthetic.yaml").write_text(SYNTHETIC_RECIPE)
+    local = LocalExecutor(start="fork")
+    try:
+        local.prepare(workspace / "synthetic.yaml", cwd=workspace, threads=1)
+        for seed in (0, 1):
+            fresh, forked = workspace / f"fresh-syn-{seed}", workspace / f"forked-syn-{seed}"
+            argv = ["pretrain", "synthetic.yaml", "--pretrain-seed", str(seed), "--out"]
+            subprocess.run(run_command(argv + [str(fresh)]), cwd=workspace, env=executors._child_env(1), check=True,
+                           capture_output=True)
+            run = local.start(run_command(argv + [str(forked)]), log_path=forked / "log.txt", cwd=workspace,
+                              threads=1)
+            assert run.wait(timeout=120) == 0
+            assert (forked / "model.safetensors").read_bytes() == (fresh / "model.safetensors").read_bytes()
+            assert (forked / "tokenizer.json").read_bytes() == (fresh / "tokenizer.json").read_bytes()
+            assert "Trained a WordPiece vocabulary" not in (forked / "log.txt").read_text()  # the template's work
+    finally:
+        local.close()
+
+
 def test_template_has_started_no_thread_pool(template, environment, workspace):
     out = workspace / "p1"
     run = _start(template, environment, workspace, "pretrain", "tiny.yaml", "--pretrain-seed", "1", "--out", str(out),

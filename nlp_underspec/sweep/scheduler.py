@@ -111,6 +111,9 @@ def execute(exp_dir: Path, runs: list[RunSpec], recipe: Recipe, executor: Execut
     """Run ``runs`` (those not complete) respecting dependencies; return what completed, failed and was blocked."""
     recipe_path = exp_dir / RESOLVED_RECIPE
     outcome = Outcome()
+    prepare = getattr(executor, "prepare", None)  # executors that can share work between runs (local forks)
+    if prepare is not None and runs:
+        prepare(recipe_path, cwd=Path.cwd(), threads=recipe.threads)
     complete = set(already_complete)
     waiting = list(runs)
     active: dict[str, tuple[RunSpec, object]] = {}

@@ -14,7 +14,8 @@ template (the same, set in each fork), so a killed sweep leaves nothing running.
 pipe (:meth:`Zygote.close`, or its death), the template terminates the runs still going and exits.
 
 Protocol: JSON lines. The sweep writes requests on the template's stdin (``start``: id, argv, log, cwd, env;
-``signal``: id, signal number); the template writes on its stdout ``ready`` (its pid) or ``error`` (a traceback) once,
+``signal``: id, signal number; ``warm``: a recipe whose shared inputs, such as the synthetic world and its tokenized
+corpus, the template computes once so that every run forked after inherits them); the template writes on its stdout ``ready`` (its pid) or ``error`` (a traceback) once,
 then ``started`` (id, pid) and ``exited`` (id, exit code) for each run.
 """
 
@@ -150,11 +151,28 @@ class _Template:
                     request = json.loads(line)
                     if request["op"] == "start":
                         self._fork(request)
+                    elif request["op"] == "warm":
+                        self._warm(request["recipe"])
                     elif request["op"] == "signal":
                         self._signal(request["id"], request["signal"])
             self._reap()
         self._stop_runs()
         raise SystemExit(0)
+
+    def _warm(self, recipe_path: str) -> None:
+        """Compute, in the template, what every run of the recipe computes alike (its synthetic world and tokenized
+        corpus), so each fork starts with it. A failure here is not the sweep's: the runs meet and report it."""
+        try:
+            from nlp_underspec.config import load_recipe
+            from nlp_underspec.training.pretraining import warm_caches
+
+            warm_caches(load_recipe(recipe_path))
+        except Exception:  # noqa: BLE001 - the runs will fail with their own, clearer message
+            traceback.print_exc()
+        if sys.modules["torch"].cuda.is_initialized():
+            raise RuntimeError(CUDA_STARTED)
+        gc.collect()
+        gc.freeze()  # as after the imports: keep the collector off the shared pages
 
     def _fork(self, request: dict) -> None:
         sys.stdout.flush()  # nothing buffered in the template may be written a second time by the fork
@@ -337,6 +355,10 @@ class Zygote:
                 raise RuntimeError(TEMPLATE_DIED.format(pid=self.pid, code=self.process.poll()))
             self.read_replies(timeout=None)
         return ForkedRun(self, run_id, self._pids[run_id])
+
+    def warm(self, recipe_path: Path) -> None:
+        """Ask the template to compute what all runs of this recipe share before it forks them (see ``_warm``)."""
+        self._request(op="warm", recipe=str(Path(recipe_path).resolve()))
 
     def signal(self, run_id: int, signum: int) -> None:
         if self.alive and run_id not in self.exit_codes:

@@ -285,13 +285,8 @@ def remove_state(run_folder: Path) -> None:
 
 
 def _count_tokens(batch: dict[str, Any]) -> int:
-    """Real (unpadded) tokens of a batch; a pair batch encodes each side on its own (``a_input_ids``, ``b_...``)."""
-    total = 0
-    for key, ids in batch.items():
-        if key.endswith("input_ids"):
-            mask = batch.get(key[: -len("input_ids")] + "attention_mask")
-            total += int(mask.sum()) if mask is not None else int(ids.numel())
-    return total
+    mask = batch.get("attention_mask")
+    return int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
 
 
 def _interactive(accelerator) -> bool:
