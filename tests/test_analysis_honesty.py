@@ -133,7 +133,8 @@ def test_saturated_heads_get_no_correlation_statement_but_keep_their_magnitudes(
     assert ("Noise floor winogender: 12 of 12 models below (mean |bias| < 0.0001): bias_r, spearman_bias get no "
             "statement (float leftovers, not findings); the magnitudes are analysed.") in table
     sentence = headline.family_sentence(analysis)
-    assert sentence.endswith("; no share is stated for winogender bias_r (12 of 12 models below the noise floor).")
+    coref = sentence.split(" The 12 fine-tuned STS-B networks")[0]  # one sentence per network; coref's comes first
+    assert coref.endswith("; no share is stated for winogender bias_r (12 of 12 models below the noise floor).")
     assert "of the spread in winogender bias_r" not in sentence
 
 
@@ -255,8 +256,9 @@ def test_iid_equivalence_inside_and_outside_the_margin_exact_sentence(tmp_path, 
     entry = next(e for e in inside["iid_equivalence"]["metrics"] if e["iid"] == "coref/dev_accuracy")
     assert (entry["min"], entry["max"], entry["margin"], entry["margin_source"], entry["within"]) == (
         0.998, pytest.approx(1.0), 0.01, "default", True)
-    expected = ("The 9 fine-tuned pairs are iid-equivalent (coref dev accuracy 0.998–1.000, within 0.01; STS-B dev "
-                "Pearson 0.861–0.874, within 0.03), yet " + shares)
+    expected = ("The 9 fine-tuned coref networks are iid-equivalent (coref dev accuracy 0.998–1.000, within 0.01), yet "
+                + shares + " The 9 fine-tuned STS-B networks are iid-equivalent (STS-B dev Pearson 0.861–0.874, within "
+                "0.03).")
     assert headline.family_sentence(inside) == expected
     html = build_report(root).read_text(encoding="utf-8")
     assert f'<p class="lead">{expected}</p>' in html  # the report's first section says it
@@ -266,9 +268,9 @@ def test_iid_equivalence_inside_and_outside_the_margin_exact_sentence(tmp_path, 
     outside = json.loads((root / "analysis.json").read_text())
     assert code == 0 and outside["iid_equivalence"]["equivalent"] is False
     assert outside["settings"]["iid_margins"]["coref/dev_accuracy"] == 0.001
-    expected = ("The 9 fine-tuned pairs are not iid-equivalent (coref dev accuracy 0.998–1.000, not within 0.001; "
-                "STS-B dev Pearson 0.861–0.874, within 0.03), so their stress spread is not evidence of "
-                "underspecification; " + shares)
+    expected = ("The 9 fine-tuned coref networks are not iid-equivalent (coref dev accuracy 0.998–1.000, not within "
+                "0.001), so their winogender spread is not evidence of underspecification; " + shares
+                + " The 9 fine-tuned STS-B networks are iid-equivalent (STS-B dev Pearson 0.861–0.874, within 0.03).")
     assert headline.family_sentence(outside) == expected
     assert " ".join(expected.split()) in " ".join(out.split())  # the terminal says it too (wrapped)
     assert "underspecification" not in expected.replace("not evidence of underspecification", "")

@@ -1,7 +1,11 @@
-"""The family in one sentence, from ``analysis.json``: is it iid-equivalent, and how much of its stress spread does the
-pretraining seed explain? The report's first section, the family card and ``nlp-underspec analyze`` all say it.
+"""The family in a sentence per network, from ``analysis.json``: is it iid-equivalent, and how much of its stress
+spread does the pretraining seed explain? The report's first section, the family card and ``nlp-underspec analyze``
+all say it.
 
-Honesty rules: a family that is not iid-equivalent is said to be so, and its spread is not called underspecification;
+One sentence per fine-tuning task, because a sweep's pair is two networks: the Winogender numbers come from the coref
+networks and are judged by the coref dev metrics, the sts_gender numbers by the STS-B ones (a test's
+``pairs_with_task``). Honesty rules: networks that are not iid-equivalent are said to be so, and their spread is not
+called underspecification;
 the pretraining-seed share is the ICC of each test's headline stress metrics (registry ``headline``) that got a
 statement, with its analytic interval; when that interval spans 0 the sentence says the family cannot tell, and a
 headline correlation below its noise floor is named as having no share stated. A family whose pretrained checkpoints
@@ -16,6 +20,9 @@ import math
 from nlp_underspec.analysis.registered import headline_metrics
 
 EQUIVALENT = "The {n} fine-tuned {units} are iid-equivalent ({ranges})"
+TASK_EQUIVALENT = "The {n} fine-tuned {task} networks are iid-equivalent ({ranges})"
+TASK_NOT_EQUIVALENT = ("The {n} fine-tuned {task} networks are not iid-equivalent ({ranges}), so their {tests} spread "
+                       "is not evidence of underspecification")
 NOT_EQUIVALENT = ("The {n} fine-tuned {units} are not iid-equivalent ({ranges}), so their stress spread is not evidence "
                   "of underspecification")
 NO_MARGIN = ("No iid metric of the {n} fine-tuned {units} has a declared margin ({names}), so their iid equivalence, "
@@ -135,8 +142,60 @@ def calibration_clause(analysis: dict) -> str | None:
     return (NONE_CALIBRATED if not numbers["k"] else CALIBRATED).format(**numbers)
 
 
+def _shares_by_test(analysis: dict, population: str) -> dict[str, dict[str, list[str]]]:
+    """Each test's share clauses: ``explained``, ``undecided`` and ``floored`` items, in the order of analysis.json."""
+    by_test: dict[str, dict[str, list[str]]] = {}
+    for entry in (analysis.get("metrics") or {}).values():
+        if isinstance(entry, dict) and entry.get("kind") == "stress" and entry.get("population") == population:
+            explained, undecided = seed_shares({"metrics": {"one": entry}}, population)
+            if explained or undecided:
+                slot = by_test.setdefault(str(entry["test"]), {"explained": [], "undecided": [], "floored": []})
+                slot["explained"] += explained
+                slot["undecided"] += undecided
+    for entry in (analysis.get("noise_floor") or {}).values():
+        if isinstance(entry, dict):
+            floored = below_floor({"noise_floor": {"one": entry}}, population)
+            if floored:
+                slot = by_test.setdefault(str(entry.get("test")), {"explained": [], "undecided": [], "floored": []})
+                slot["floored"] += floored
+    return by_test
+
+
+def _with_shares(sentence: str, shares: dict[str, list[str]], *, equivalent: bool) -> str:
+    if shares["explained"]:
+        sentence += (", yet " if equivalent else "; ") + EXPLAINS.format(items=_joined(shares["explained"]))
+    if shares["undecided"]:
+        sentence += "; " + CANNOT_TELL.format(items=_joined(shares["undecided"]))
+    if shares["floored"]:
+        sentence += "; " + BELOW_FLOOR.format(items=_joined(shares["floored"]))
+    return sentence + "."
+
+
+def _merged(parts: list[dict[str, list[str]]]) -> dict[str, list[str]]:
+    return {key: [item for part in parts for item in part[key]] for key in ("explained", "undecided", "floored")}
+
+
+def _network_sentences(section: dict, by_test: dict[str, dict[str, list[str]]]) -> tuple[list[str], set[str]]:
+    """One sentence per fine-tuning task with judged iid metrics, and the tests they covered."""
+    from nlp_underspec.analysis.registered import paired_task
+
+    sentences, covered = [], set()
+    judged = [e for e in section.get("metrics") or [] if isinstance(e, dict) and e.get("within") is not None]
+    for task in sorted({e["test"] for e in judged}):
+        entries = [e for e in judged if e["test"] == task]
+        tests = [test for test in by_test if paired_task(test) == task]
+        covered.update(tests)
+        equivalent = all(e["within"] for e in entries)
+        numbers = {"n": max(e.get("n") or section.get("n_models") or 0 for e in entries),
+                   "task": TASK_LABELS.get(task, task),
+                   "ranges": _ranges(entries), "tests": " and ".join(tests) or "stress"}
+        head = (TASK_EQUIVALENT if equivalent else TASK_NOT_EQUIVALENT).format(**numbers)
+        sentences.append(_with_shares(head, _merged([by_test[t] for t in tests]), equivalent=equivalent))
+    return sentences, covered
+
+
 def family_sentence(analysis: dict) -> str | None:
-    """The one sentence, or None without an analysis.
+    """The family's sentences (one per fine-tuning network, then the calibration), or None without an analysis.
 
     >>> analysis = {"n_models": 9, "iid_equivalence": {"n_models": 9, "tasks": ["coref", "stsb"], "equivalent": True,
     ...     "metrics": [{"iid": "coref/dev_accuracy", "test": "coref", "metric": "dev_accuracy", "min": 0.998,
@@ -144,22 +203,19 @@ def family_sentence(analysis: dict) -> str | None:
     ...     "metrics": {"winogender/bias_slope": {"test": "winogender", "metric": "bias_slope", "kind": "stress",
     ...         "population": "finetuned", "seed_share": {"icc": 0.62, "icc_ci95": [0.31, 0.88]}}}}
     >>> family_sentence(analysis)
-    'The 9 fine-tuned pairs are iid-equivalent (coref dev accuracy 0.998–1.000, within 0.01), yet the pretraining seed explains 62% [31%, 88%] of the spread in winogender bias_slope.'
+    'The 9 fine-tuned coref networks are iid-equivalent (coref dev accuracy 0.998–1.000, within 0.01), yet the pretraining seed explains 62% [31%, 88%] of the spread in winogender bias_slope.'
     """
     if not isinstance(analysis, dict) or not analysis.get("metrics"):
         return None
     section = analysis.get("iid_equivalence") if isinstance(analysis.get("iid_equivalence"), dict) else {}
     kinds = {e.get("population") for e in analysis["metrics"].values() if isinstance(e, dict)}
     population = section.get("population") or ("finetuned" if "finetuned" in kinds else "pretrained")
-    explained, undecided = seed_shares(analysis, population)
-    sentence = equivalence_clause(analysis)
-    if explained:
-        share = EXPLAINS.format(items=_joined(explained))
-        sentence += (", yet " if section.get("equivalent") else "; ") + share
-    if undecided:
-        sentence += "; " + CANNOT_TELL.format(items=_joined(undecided))
-    floored = below_floor(analysis, population)
-    if floored:
-        sentence += "; " + BELOW_FLOOR.format(items=_joined(floored))
+    by_test = _shares_by_test(analysis, population)
+    sentences, covered = _network_sentences(section, by_test) if "metrics" in section else ([], set())
+    rest = [shares for test, shares in by_test.items() if test not in covered]
+    if rest or not sentences:  # tests no judged network covers (an evaluate family, a plugin): the old sentence
+        sentences.append(_with_shares(equivalence_clause(analysis), _merged(rest) if rest else
+                                      {"explained": [], "undecided": [], "floored": []},
+                                      equivalent=bool(section.get("equivalent"))))
     calibration = calibration_clause(analysis)
-    return sentence + "." + (f" {calibration}." if calibration else "")
+    return " ".join(sentences) + (f" {calibration}." if calibration else "")
