@@ -58,8 +58,12 @@ def test_accelerate_configs_are_valid(path):
 
 
 def test_tiny_recipe_is_the_demo_grid():
+    """Enough seeds to tell (power 0.97 to exclude ICC = 0 at a true 0.8 needs >= 8 x 3), the heads through which a
+    resolver can inherit the encoder's prior, and the curriculum that makes the statistic learnable."""
     recipe = load_recipe(RECIPES / "tiny.yaml")
-    assert len(recipe.seeds.pretrain) == 3 and len(recipe.seeds.finetune) == 3
+    assert len(recipe.seeds.pretrain) >= 8 and len(recipe.seeds.finetune) >= 3
+    assert recipe.finetune.tasks["coref"].head == "ranking" and recipe.finetune.tasks["stsb"].head == "bi_encoder"
+    assert recipe.pretrain.curriculum_steps > 0 and recipe.pretrain.curriculum_documents == ("probe",)
     assert set(recipe.finetune.tasks) == {"stsb", "coref"}
     assert set(recipe.evaluate.tests) == {"sts_gender", "winogender"}
     assert recipe.pretrain.corpus == "synthetic" and recipe.evaluate.winogender == "synthetic"
