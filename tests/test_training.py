@@ -389,3 +389,80 @@ def test_outside_checkpoint_is_identified_by_its_path(tiny_checkpoint):
     folder = tiny_checkpoint("mlm")
     start = resolve_starting_point(str(folder), RECIPE, pretrain_seed=2)
     assert (start.identity, start.pretrain_seed) == (str(folder), 2)
+
+
+# ---------------------------------------------------------------------------------- broken starting points and data
+
+SMALL_TASKS = ["world.n_corpus_sentences=300", "world.n_sts_pairs=80", "world.n_coref_examples=80",
+               "finetune.tasks.stsb.max_steps=4", "finetune.tasks.coref.max_steps=4", "threads=1"]
+
+
+def _small_recipe(*overrides):
+    from nlp_underspec.config import load_recipe
+
+    return load_recipe("recipes/tiny.yaml", [*SMALL_TASKS, *overrides])
+
+
+def _edit_json(path, **changes) -> None:
+    content = json.loads(path.read_text())
+    content.update(changes)
+    path.write_text(json.dumps(content))
+
+
+def _finetune_error(start, out, *overrides, task="stsb", **kwargs) -> str:
+    from nlp_underspec.training import finetune
+
+    with pytest.raises(UsageError) as err:
+        finetune(_small_recipe(*overrides), task=task, from_checkpoint=str(start), finetune_seed=0, out=out, **kwargs)
+    return str(err.value)
+
+
+def test_new_heads_are_built_on_purpose_but_a_random_encoder_is_refused(tiny_checkpoint, tmp_path):
+    """Fine-tuning initialises its head freshly (that is the point); the encoder under it must load whole."""
+    from nlp_underspec.training import finetuning
+
+    start = str(tiny_checkpoint("mlm"))
+    for build in (finetuning._build_sts_model, finetuning._build_bi_encoder, finetuning._build_coref_model,
+                  finetuning._build_ranker):
+        assert isinstance(build(start), torch.nn.Module)
+    deeper = tiny_checkpoint("mlm", name="deeper", max_positions=64)
+    _edit_json(deeper / "config.json", num_hidden_layers=3)
+    message = _finetune_error(deeper, tmp_path / "run", "finetune.tasks.stsb.head=cross_encoder")
+    assert message.startswith(f"{deeper}: 37 of the 53 weights of the BertForSequenceClassification that config.json "
+                              "describes (model_type 'bert') are in model.safetensors (missing: "
+                              "bert.encoder.layer.2.attention.output.LayerNorm.bias, ")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == records.STATUS_FAILED
+    ranker_without_head = tiny_checkpoint("bi", name="fake-mlm", max_positions=64)
+    _edit_json(ranker_without_head / "config.json", architectures=["BertForMaskedLM"])
+    assert _finetune_error(ranker_without_head, tmp_path / "coref", "finetune.tasks.coref.head=ranking",
+                           task="coref").startswith(
+        f"{ranker_without_head}: config.json declares BertForMaskedLM, but model.safetensors has no weights for its "
+        "head (missing: cls.predictions.bias, ")
+
+
+def test_from_with_its_own_code_is_refused(tiny_checkpoint, tmp_path):
+    start = tiny_checkpoint("mlm", max_positions=64)
+    _edit_json(start / "config.json", auto_map={"AutoModelForMaskedLM": "custom.MyModel"})
+    assert _finetune_error(start, tmp_path / "run") == (
+        f"--from {start} ships its own Python code (auto_map in config.json), which fine-tuning never runs: loaded "
+        "as a plain 'bert' it would be another model than its author's. Fine-tune a checkpoint without custom code.")
+    assert not (tmp_path / "run").exists()
+
+
+def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
+    from transformers import AutoTokenizer
+
+    from nlp_underspec import models
+
+    start = tiny_checkpoint("mlm", max_positions=64)
+    tokenizer = AutoTokenizer.from_pretrained(str(start))
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(str(start))
+    assert _finetune_error(start, tmp_path / "run") == models.NO_PAD_TOKEN.format(checkpoint=start,
+                                                                                   what="fine-tuning")
+    for path in start.iterdir():
+        if path.name.startswith(("tokenizer", "special_tokens", "vocab")):
+            path.unlink()
+    assert _finetune_error(start, tmp_path / "run").startswith(f"{start} has no tokenizer vocabulary (none of ")
+    assert not (tmp_path / "run").exists()
+

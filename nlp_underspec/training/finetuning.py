@@ -26,7 +26,7 @@ from nlp_underspec import records
 from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head
 from nlp_underspec.data.hub import looks_like_hub_id
 from nlp_underspec.errors import UsageError, unknown_name_message
-from nlp_underspec.models import max_tokens
+from nlp_underspec.models import check_pad_token, max_tokens, remote_code_file, require_encoder
 from nlp_underspec.seeding import FinetuneSeeds, check_seed, numpy_rng, pin_threads, seed_everything
 from nlp_underspec.training import loop, runs
 from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_tokenizer
@@ -45,6 +45,9 @@ FROM_NOT_BERT = ("--from {name} is a '{model_type}' model; the coref span_pair h
 FROM_WITHOUT_MLM = ("--from {name} has no masked-LM head (architectures: {architectures}), and the coref ranking head "
                     "scores candidates with it. Use a masked-LM checkpoint, or set finetune.tasks.coref.head: "
                     "span_pair.")
+FROM_NEEDS_REMOTE_CODE = ("--from {name} ships its own Python code (auto_map in {file}), which fine-tuning never runs: "
+                          "loaded as a plain '{model_type}' it would be another model than its author's. Fine-tune a "
+                          "checkpoint without custom code.")
 NO_TRAINING_DATA = "Task '{task}': the '{split}' split of {source} holds no labelled examples to train on."
 NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelled examples to evaluate on."
 
@@ -86,34 +89,44 @@ def _load_coref_examples(source: str, split: str, world: WorldConfig) -> list:
     return [e for e in load_coref_examples(source, split, world) if e.label is not None]
 
 
+# The builders load through models.load_checked: the encoder must load whole (a random encoder fine-tuned would be
+# garbage recorded as complete). The cross-encoder's and span-pair's heads are new on purpose (fresh_head); the
+# ranking head is the checkpoint's own masked-LM head, so it must be there.
+
+
 def _build_sts_model(checkpoint: str) -> torch.nn.Module:
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1, problem_type="regression",
-                                                              ignore_mismatched_sizes=True, trust_remote_code=False)
+    from nlp_underspec.models import load_checked
+
+    return load_checked(AutoModelForSequenceClassification, checkpoint, "cross", fresh_head=True, num_labels=1,
+                        problem_type="regression", trust_remote_code=False)
 
 
 def _build_bi_encoder(checkpoint: str) -> torch.nn.Module:
     from transformers import AutoModel
 
     from nlp_underspec.modeling import CosineSimilarityRegressor
+    from nlp_underspec.models import load_checked
 
-    return CosineSimilarityRegressor(AutoModel.from_pretrained(checkpoint, add_pooling_layer=False,
-                                                               trust_remote_code=False))
+    return CosineSimilarityRegressor(load_checked(AutoModel, checkpoint, "bi", add_pooling_layer=False,
+                                                  trust_remote_code=False))
 
 
 def _build_coref_model(checkpoint: str) -> torch.nn.Module:
     from nlp_underspec.modeling import BertForCandidateScoring
+    from nlp_underspec.models import load_checked
 
-    return BertForCandidateScoring.from_pretrained(checkpoint, trust_remote_code=False)
+    return load_checked(BertForCandidateScoring, checkpoint, "coref", fresh_head=True, trust_remote_code=False)
 
 
 def _build_ranker(checkpoint: str) -> torch.nn.Module:
     from transformers import AutoModelForMaskedLM
 
     from nlp_underspec.modeling import CandidateRanker
+    from nlp_underspec.models import load_checked
 
-    return CandidateRanker(AutoModelForMaskedLM.from_pretrained(checkpoint, trust_remote_code=False))
+    return CandidateRanker(load_checked(AutoModelForMaskedLM, checkpoint, "mlm", trust_remote_code=False))
 
 
 def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
@@ -249,8 +262,13 @@ def _load_model_config(start: StartingPoint, head: str):
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UsageError(FROM_NOT_LOADABLE.format(name=start.checkpoint, reason=reason)) from None
+    code = remote_code_file(start.checkpoint, config)  # transformers would ignore it and load the plain model
+    if code:
+        raise UsageError(FROM_NEEDS_REMOTE_CODE.format(name=start.checkpoint, file=code, model_type=config.model_type))
     if head == "span_pair" and config.model_type != "bert":
         raise UsageError(FROM_NOT_BERT.format(name=start.checkpoint, model_type=config.model_type))
+    if head == "bi_encoder":
+        require_encoder(start.checkpoint, config)
     if head == "ranking":
         from nlp_underspec.models import detect_capabilities
 
@@ -329,6 +347,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     head = task_head(task, settings)
     model_config = _load_model_config(start, head)
     tokenizer = load_tokenizer(start.checkpoint)
+    check_pad_token(tokenizer, start.checkpoint, purpose="fine-tuning")
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
     train_examples = _labelled(spec, settings, "train", recipe.world, train)
     dev_examples = _labelled(spec, settings, "dev", recipe.world, dev)
