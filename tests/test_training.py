@@ -466,3 +466,24 @@ def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
     assert _finetune_error(start, tmp_path / "run").startswith(f"{start} has no tokenizer vocabulary (none of ")
     assert not (tmp_path / "run").exists()
 
+
+def test_labels_outside_the_tasks_range_are_refused_before_training(tiny_checkpoint, tmp_path):
+    """A gold of 1e39 is inf in float32: the model trained to NaN and was recorded complete."""
+    from nlp_underspec.data.coref import CorefExample
+
+    start = tiny_checkpoint("mlm", max_positions=64)
+    data = tmp_path / "sts.tsv"
+    data.write_text("sentence1\tsentence2\tlabel\n" + "a man is walking .\ta woman is walking .\t4.2\n" * 3 +
+                    "a man is cooking .\ta man is eating .\t1e39\n")
+    assert _finetune_error(start, tmp_path / "run", f"finetune.tasks.stsb.data={data}") == (
+        f"{data}, line 5: similarity score '1e39' is not a finite number from 0 to 5 (the STS-B scale). Fix the "
+        "score, or leave the field empty for a pair without gold.")
+    given = [("a man is walking .", "a woman is walking .", 4.0), ("a man .", "a woman .", float("nan"))]
+    assert _finetune_error(start, tmp_path / "run", train=given) == (
+        "Task 'stsb': given train example 1: gold similarity nan is not a finite number from 0 to 5 (the STS-B "
+        "scale).")
+    text = "the nurse told the patient that she would help ."
+    example = CorefExample(text=text, pronoun=(32, 35), candidates=((4, 9), (19, 26)), label=2)
+    assert _finetune_error(start, tmp_path / "run", task="coref", dev=[example]) == (
+        "Task 'coref': given dev example 0: label 2 is not an index into its 2 candidates (an integer from 0 to 1).")
+    assert not (tmp_path / "run").exists()

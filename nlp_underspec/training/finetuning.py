@@ -13,6 +13,7 @@ for the coref ``span_pair`` head, a plain masked LM for ``ranking``.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from nlp_underspec import records
 from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head
 from nlp_underspec.data.hub import looks_like_hub_id
+from nlp_underspec.data.stsb import MAX_SCORE, MIN_SCORE
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.models import check_pad_token, max_tokens, remote_code_file, require_encoder
 from nlp_underspec.seeding import FinetuneSeeds, check_seed, numpy_rng, pin_threads, seed_everything
@@ -48,6 +50,7 @@ FROM_WITHOUT_MLM = ("--from {name} has no masked-LM head (architectures: {archit
 FROM_NEEDS_REMOTE_CODE = ("--from {name} ships its own Python code (auto_map in {file}), which fine-tuning never runs: "
                           "loaded as a plain '{model_type}' it would be another model than its author's. Fine-tune a "
                           "checkpoint without custom code.")
+GIVEN_BAD_STS_GOLD = "{where}: gold similarity {label!r} is not a finite number from 0 to 5 (the STS-B scale)."
 NO_TRAINING_DATA = "Task '{task}': the '{split}' split of {source} holds no labelled examples to train on."
 NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelled examples to evaluate on."
 
@@ -379,13 +382,29 @@ def _task_settings(recipe: Recipe, task: str) -> TaskConfig:
 
 def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, given: Sequence | None) -> list:
     split = settings.train_split if which == "train" else settings.dev_split
-    examples = list(given) if given is not None else spec.load(settings.data, split, world)
+    if given is not None:
+        examples = [_check_given(spec, example, which, index) for index, example in enumerate(given)]
+    else:
+        examples = spec.load(settings.data, split, world)  # the loaders check each labelled row, naming file and line
     examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
     if not examples:
         source = "the given examples" if given is not None else f"'{settings.data}'"
         message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
         raise UsageError(message.format(task=spec.name, split=split, source=source))
     return examples
+
+
+def _check_given(spec: Task, example, which: str, index: int):
+    """A given example (library use) is held to what the loaders check: STS gold finite and 0-5, a coref label an
+    index into its candidates. ``None`` means unlabelled (left out, like a file's empty score)."""
+    where = f"Task '{spec.name}': given {which} example {index}"
+    if spec.name == "coref":
+        return example.validate(where)
+    label = _gold(example)
+    if label is not None and not (isinstance(label, numbers.Real) and not isinstance(label, bool)
+                                  and MIN_SCORE <= label <= MAX_SCORE):  # NaN fails the comparison too
+        raise UsageError(GIVEN_BAD_STS_GOLD.format(where=where, label=label))
+    return example
 
 
 def _max_length(model, tokenizer, wanted: int) -> int:
