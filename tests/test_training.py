@@ -467,6 +467,34 @@ def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_a_non_finite_loss_fails_the_run(tiny_checkpoint, tmp_path):
+    """An absurd learning rate turns the weights into NaN at step 1; the run used to be recorded complete."""
+    start = tiny_checkpoint("mlm", max_positions=64)
+    message = _finetune_error(start, tmp_path / "run", "finetune.tasks.stsb.lr=1e30",
+                              "finetune.tasks.stsb.warmup_ratio=0")
+    assert message == (f"stsb f00: the training loss became nan at step 2 of 4 (training data: 'synthetic', train "
+                       "split). A NaN or infinite loss turns every weight into NaN, so the run fails here instead of "
+                       "being recorded complete. Check that data for extreme or non-numeric labels, or lower the "
+                       "learning rate.")
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == records.STATUS_FAILED and not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_weights_made_non_finite_by_the_last_step_fail_the_run():
+    model = torch.nn.Linear(2, 1)
+    settings = loop.LoopSettings(max_steps=3, batch_size=1, grad_accum=1, lr=1.0, weight_decay=0.0, warmup_steps=0,
+                                 max_grad_norm=0.0, save_state_every=10, log_every=1, description="stsb p00-f00",
+                                 data="'data.tsv', train split")
+    loop.check_finite_weights(model, 3, settings)
+    with torch.no_grad():
+        model.bias.fill_(float("inf"))
+    with pytest.raises(UsageError) as err:
+        loop.check_finite_weights(model, 3, settings)
+    assert str(err.value) == ("stsb p00-f00: after step 3 of 3 the weights hold NaN or infinite values (bias; training "
+                              "data: 'data.tsv', train split), so the run fails here instead of being recorded "
+                              "complete. Check that data for extreme labels, or lower the learning rate.")
+
+
 def test_labels_outside_the_tasks_range_are_refused_before_training(tiny_checkpoint, tmp_path):
     """A gold of 1e39 is inf in float32: the model trained to NaN and was recorded complete."""
     from nlp_underspec.data.coref import CorefExample

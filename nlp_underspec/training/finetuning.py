@@ -306,14 +306,15 @@ def subsample(examples: list, *, limit: int | None, data_seed: int) -> list:
     return [examples[i] for i in keep]
 
 
-def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str) -> loop.LoopSettings:
+def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str,
+                        data: str = "as configured") -> loop.LoopSettings:
     max_steps = settings.max_steps or loop.steps_for_epochs(n_train, epochs=settings.epochs,
                                                             batch_size=settings.batch_size)
     return loop.LoopSettings(max_steps=max_steps, batch_size=settings.batch_size, grad_accum=settings.grad_accum,
                              lr=settings.lr, weight_decay=settings.weight_decay,
                              warmup_steps=int(round(settings.warmup_ratio * max_steps)),
                              max_grad_norm=settings.max_grad_norm, save_state_every=settings.save_state_every,
-                             log_every=max(1, min(50, max_steps // 20)), description=description)
+                             log_every=max(1, min(50, max_steps // 20)), description=description, data=data)
 
 
 # ------------------------------------------------------------------------------------------------------------- run
@@ -356,7 +357,8 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     dev_examples = _labelled(spec, settings, "dev", recipe.world, dev)
     train_examples = subsample(train_examples, limit=settings.max_train_examples, data_seed=seeds.data_seed)
     loop_settings = build_loop_settings(settings, n_train=len(train_examples),
-                                        description=f"{task} {run.record.run_id}")
+                                        description=f"{task} {run.record.run_id}",
+                                        data=_data_name(settings, "train", train))
     accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
                                          project_dir=run.path / "logs")
     loop.check_batch_split(accelerator, loop_settings, f"finetune.tasks.{task}.batch_size")
@@ -405,6 +407,12 @@ def _check_given(spec: Task, example, which: str, index: int):
                                   and MIN_SCORE <= label <= MAX_SCORE):  # NaN fails the comparison too
         raise UsageError(GIVEN_BAD_STS_GOLD.format(where=where, label=label))
     return example
+
+
+def _data_name(settings: TaskConfig, which: str, given: Sequence | None) -> str:
+    """The training data as a loss message names it."""
+    split = settings.train_split if which == "train" else settings.dev_split
+    return "the given examples" if given is not None else f"'{settings.data}', {split} split"
 
 
 def _max_length(model, tokenizer, wanted: int) -> int:
