@@ -245,6 +245,23 @@ def test_unloadable_tokenizer(tmp_path):
     assert str(err.value).startswith(f"Could not load a tokenizer from '{tmp_path}' (")
 
 
+def test_a_given_tokenizer_with_its_own_code_or_without_a_vocabulary_is_refused(tiny_checkpoint):
+    """pretrain.tokenizer (and --from): transformers would load a plain BertTokenizer, or make up 5 tokens."""
+    folder = tiny_checkpoint("mlm")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "auto_map": {"AutoTokenizer": ["x.Tok", None]}}))
+    with pytest.raises(UsageError) as err:
+        tok.load_tokenizer(str(folder))
+    assert str(err.value) == (f"Tokenizer '{folder}' ships its own Python code (auto_map in tokenizer_config.json), "
+                              "which training never runs: loaded without it, it would be another tokenizer than its "
+                              "author's. Use a tokenizer without custom code, or pretrain.tokenizer: train.")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    with pytest.raises(UsageError) as err:
+        tok.load_tokenizer(str(folder))
+    assert str(err.value).startswith(f"{folder} has no tokenizer vocabulary (none of tokenizer.json, vocab.txt, ")
+
+
 # ------------------------------------------------------------------------------------------------------ run folders
 
 RECIPE = recipe_from_dict({"pretrain": {"max_steps": 5}})
