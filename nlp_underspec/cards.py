@@ -35,6 +35,7 @@ from nlp_underspec.report.family import (
     metric_info,
     metric_key,
 )
+from nlp_underspec.textio import read_text
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +484,7 @@ def update_readme(path: str | os.PathLike, section: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise UsageError(README_NOT_FOUND.format(path=path))
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)  # a README saved as UTF-16 by an editor is read, and written back as UTF-8
     return atomic_write_text(path, replace_stress_section(text, section, where=str(path)))
 
 

@@ -25,6 +25,7 @@ from typing import Any, Mapping
 import yaml
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.textio import read_text
 
 # ---------------------------------------------------------------------------------------------------------------- schema
 
@@ -447,8 +448,9 @@ def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(RECIPE_NOT_FOUND.format(path=path))
+    text = read_text(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise UsageError(RECIPE_BAD_YAML.format(path=path, error=str(err).replace("\n", " "))) from None
     if data is None:
