@@ -494,7 +494,7 @@ def update_readme(path: str | os.PathLike, section: str) -> Path:
 def _architecture(folder: Path) -> str | None:
     try:
         architectures = read_json(folder / "config.json").get("architectures") or []
-    except (OSError, ValueError, AttributeError):
+    except (UsageError, AttributeError):  # no config, or one that is not a JSON object: the card names no architecture
         return None
     return architectures[0] if architectures else None
 

@@ -1,4 +1,4 @@
-"""Writing files so that a crash never leaves half of one behind.
+"""Writing files so that a crash never leaves half of one behind, and reading back the JSON files it wrote.
 
 Two tools: atomic single-file writes (temp file in the same folder, fsync, ``os.replace``), and
 :func:`staged_output`, which builds a whole output folder beside its destination and moves the finished files in at the
@@ -18,11 +18,15 @@ from typing import Any, Iterator
 import numpy as np
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.textio import read_text
 
 OUT_HOLDS_OTHER_RUN = (
     "Output folder {path} already holds a different run ({what}). Choose another --out, or pass --overwrite to replace it."
 )
 OUT_IS_FILE = "Output path {path} is a file, not a folder. Choose a folder for --out."
+JSON_UNREADABLE = "{path} is not valid JSON ({error} at line {line}, column {column}). {hint}"
+JSON_NOT_OBJECT = "{path} holds a JSON {kind}, not an object. {hint}"
+JSON_HINT = "Restore it, or delete it and re-run the command that wrote it."
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -78,9 +82,24 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, to_json(obj))
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+def read_json(path: str | os.PathLike, *, hint: str = JSON_HINT) -> Any:
+    """A JSON file's value; a file that is not JSON text is one UsageError naming it, its line and column, and ``hint``
+    (what to do about it)."""
+    text = read_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise UsageError(JSON_UNREADABLE.format(path=path, error=err.msg, line=err.lineno, column=err.colno,
+                                                hint=hint)) from None
+
+
+def read_json_object(path: str | os.PathLike, *, hint: str = JSON_HINT) -> dict[str, Any]:
+    """:func:`read_json` for files whose top level must be an object (every JSON file the package writes)."""
+    data = read_json(path, hint=hint)
+    if not isinstance(data, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(data), "number")
+        raise UsageError(JSON_NOT_OBJECT.format(path=path, kind=kind, hint=hint))
+    return data
 
 
 def check_output_folder(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None) -> None:

@@ -41,10 +41,9 @@ def cli_overrides(args) -> list[str]:
 def print_family_table(exp_dir: Path, tests) -> None:
     """The headline stress metrics of every scored model (pretrained checkpoints marked), as `evaluate` prints them."""
     from nlp_underspec.evaluation import results_table
-    from nlp_underspec.io import read_json
-    from nlp_underspec.results import SUMMARY
+    from nlp_underspec.results import read_summary
 
-    models = read_json(exp_dir / SUMMARY)["models"]
+    models = read_summary(exp_dir)["models"]
     for entry in models:
         if entry.get("kind") == "pretrained":
             entry["model"] = f"{entry['model']} (pretrained, mlm_probe)"
