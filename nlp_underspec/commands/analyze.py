@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from nlp_underspec.errors import UsageError
 
+NO_WRITE_FIX = "Pass --no-write to print the table without writing analysis.json."
 STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, iid_equivalence, pca, clustering, calibration"
 
 
@@ -39,11 +41,14 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.equivalence import parse_margin
     from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze
     from nlp_underspec.data.occupations import load_occupation_stats
+    from nlp_underspec.io import check_output_path
     from nlp_underspec.seeding import check_seed
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
     stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
+    if not args.no_write and Path(args.rundir).is_dir():  # a folder that cannot take analysis.json fails now, not after
+        check_output_path(Path(args.rundir) / ANALYSIS, folder=False, fix=NO_WRITE_FIX)
     statements = args.only or STATEMENTS
     margins = dict(parse_margin(spec) for spec in args.iid_margin)
     analysis = analyze(args.rundir, nboot=args.nboot, seed=check_seed("--seed", args.seed), statements=statements,

@@ -7,6 +7,7 @@ import argparse
 from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"
+OUT_FIX = "Pass a file path for --out (e.g. comparison.json)."
 
 
 def register(subparsers) -> None:
@@ -39,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.compare import compare_families
     from nlp_underspec.analysis.display import comparison_table
     from nlp_underspec.data.occupations import load_occupation_stats
-    from nlp_underspec.io import atomic_write_json
+    from nlp_underspec.io import atomic_write_json, check_output_path
     from nlp_underspec.seeding import check_seed
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
     stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
+    if args.out:  # a folder or an unwritable place fails now, not after the bootstrap
+        check_output_path(args.out, folder=False, fix=OUT_FIX)
     comparison = compare_families(args.base, args.expt, paired=args.paired, nboot=args.nboot,
                                   seed=check_seed("--seed", args.seed), metrics=args.metrics, c=args.level,
                                   expect_negative_effect=args.expect_negative_effect,
