@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from nlp_underspec.commands.evaluate import path_value
 from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"
@@ -30,9 +31,10 @@ def register(subparsers) -> None:
     parser.add_argument("--abs-threshold", type=float, default=None, help="also report P(delta beyond this)")
     parser.add_argument("--rel-threshold", type=float, default=None,
                         help="also report P(delta / baseline beyond this)")
-    parser.add_argument("--occupation-stats", default=None, metavar="TSV",
+    parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None, metavar="TSV",
                         help="occupations-stats.tsv to use instead of the shipped BLS figures")
-    parser.add_argument("--out", default=None, metavar="JSON", help="also write the comparison to this JSON file")
+    parser.add_argument("--out", type=path_value("--out"), default=None, metavar="JSON",
+                        help="also write the comparison to this JSON file")
     parser.set_defaults(func=run)
 
 
@@ -45,8 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
-    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
-    if args.out:  # a folder or an unwritable place fails now, not after the bootstrap
+    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
+    if args.out is not None:  # a folder or an unwritable place fails now, not after the bootstrap
         check_output_path(args.out, folder=False, fix=OUT_FIX)
     comparison = compare_families(args.base, args.expt, paired=args.paired, nboot=args.nboot,
                                   seed=check_seed("--seed", args.seed), metrics=args.metrics, c=args.level,
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not comparison["comparisons"]:
         raise UsageError(NOTHING_COMPARED.format(reason=comparison["skipped"][0]["reason"]))
     print(comparison_table(comparison))
-    if args.out:
+    if args.out is not None:
         atomic_write_json(args.out, comparison)
         print(f"\nwrote {args.out}")
     return 0
