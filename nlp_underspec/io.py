@@ -50,11 +50,13 @@ def _umask() -> int:
 
 
 def _as_new_file(fd: int) -> None:
-    os.fchmod(fd, 0o666 & ~_umask())
+    with contextlib.suppress(OSError):  # a filesystem without Unix modes keeps its own
+        os.fchmod(fd, 0o666 & ~_umask())
 
 
 def _as_new_folder(folder: Path) -> None:
-    os.chmod(folder, 0o777 & ~_umask())
+    with contextlib.suppress(OSError):
+        os.chmod(folder, 0o777 & ~_umask())
 
 
 def _fsync_dir(folder: Path) -> None:

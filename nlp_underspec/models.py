@@ -36,8 +36,8 @@ HUB_MODEL_UNAVAILABLE = ("Model '{checkpoint}' is not a local folder and could n
 NEEDS_REMOTE_CODE = ("{checkpoint} needs its own Python code to load (auto_map in config.json). Running a checkpoint's "
                      "code is running its author's program: pass --trust-remote-code only if you trust it.")
 CANNOT_LOAD = "Could not load {checkpoint} as {what}: {reason}"
-CORRUPT_WEIGHTS = ("Could not load {checkpoint} as {what}: its weights file {file} is not readable ({reason}). Save the "
-                   "checkpoint again with save_pretrained, or download it again.")
+CORRUPT_WEIGHTS = ("Could not load {checkpoint} as {what}: its weights file {file} is not readable ({reason}). Save "
+                   "the checkpoint again with save_pretrained, or download it again.")
 PICKLE_REFUSED = ("Could not load {checkpoint} as {what}: its weights file {file} is a pickle that holds more than "
                   "tensors, and loading it could run code, so it is refused (torch.load weights_only). Use a "
                   "safetensors copy (model.safetensors); if you trust its author, convert it where you can: load it "
@@ -182,7 +182,7 @@ def load_model(checkpoint: str, head: str, *, trust_remote_code: bool = False, d
     try:
         with _quiet_transformers():
             model = classes[head].from_pretrained(checkpoint, **kwargs, **_weights_kwargs(checkpoint))
-    except Exception as err:  # noqa: BLE001 - a checkpoint is untrusted input; _load_error re-raises what it cannot name
+    except Exception as err:  # noqa: BLE001 - a checkpoint is untrusted input; _load_error keeps what it cannot name
         raise _load_error(err, checkpoint, head) from None
     return model.eval().to(pick_device(device))
 

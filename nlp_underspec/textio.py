@@ -27,10 +27,10 @@ BAD_BOM_TEXT = "it starts with a {encoding} byte-order mark but what follows is 
 NUL_UTF16 = "it holds NUL bytes; it looks like UTF-16 saved without a byte-order mark"
 NUL_BINARY = "it holds a NUL byte, so it is binary, not text"
 
-# Longest marks first: the UTF-32 LE mark begins with the UTF-16 LE one.
 # Codecs that strip their own mark, for reading a file as a stream.
 _STREAM_CODECS = {"utf-8": "utf-8-sig", "utf-16-le": "utf-16", "utf-16-be": "utf-16", "utf-32-le": "utf-32",
                   "utf-32-be": "utf-32"}
+# Longest marks first: the UTF-32 LE mark begins with the UTF-16 LE one.
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE"), (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE"),
          (codecs.BOM_UTF8, "utf-8", "UTF-8"), (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE"),
          (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE"))

@@ -62,8 +62,8 @@ def path_value(flag: str):
 
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``score``: statistics, bootstrap, plugins, output."""
-    parser.add_argument("--out", required=True, type=path_value("--out"), help="results folder (created; refused if it holds "
-                        "another run, unless --overwrite)")
+    parser.add_argument("--out", required=True, type=path_value("--out"),
+                        help="results folder (created; refused if it holds another run, unless --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds a different run")
     parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None,
                         help="occupations-stats.tsv with bls_pct_female for the 60 occupations (default: the one "

@@ -101,7 +101,8 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
     label_column = "label" if "label" in frame.columns else "score" if "score" in frame.columns else None
     missing = [c for c in ("sentence1", "sentence2") if c not in frame.columns]
     if missing:
-        raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=shown_columns(frame.columns)))
+        raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing),
+                                                found=shown_columns(frame.columns)))
     labels = [float("nan")] * len(frame) if label_column is None else \
         [_score(str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]
     return _frame(frame["sentence1"].astype(str), frame["sentence2"].astype(str), labels, str(path), lines)

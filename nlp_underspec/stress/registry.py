@@ -22,7 +22,8 @@ ENTRY_POINT_GROUP = "nlp_underspec.stress_tests"
 PLUGIN_NOT_FOUND = "Cannot import plugin module '{module}' ({error}). Pass an importable module path, e.g. mypkg.tests."
 PLUGIN_REGISTERS_NOTHING = ("Plugin module '{module}' registered no stress test. Decorate a StressTest subclass in it "
                             "with @register_stress_test.")
-PLUGIN_SYNTAX_ERROR = "Plugin module '{module}' has a syntax error: {file}, line {line}: {error}. Fix the plugin's code."
+PLUGIN_SYNTAX_ERROR = ("Plugin module '{module}' has a syntax error: {file}, line {line}: {error}. Fix the plugin's "
+                       "code.")
 PLUGIN_IMPORT_FAILED = ("Plugin module '{module}' failed while it was imported: {error_type}: {error} ({file}, line "
                         "{line}). Fix the plugin, or leave out --plugin {module}.")
 NAME_TAKEN = ("Stress test name '{name}' is already registered by {current}, so {new} cannot take it. Give {new} "
@@ -30,14 +31,14 @@ NAME_TAKEN = ("Stress test name '{name}' is already registered by {current}, so 
 ENTRY_POINT_BROKEN = "Stress-test entry point '{name}' ({value}) failed to load: {error}."
 
 _REGISTRY: dict[str, type[StressTest]] = {}
+_entry_points_loaded = False
+
+T = TypeVar("T", bound=type[StressTest])
 
 
 class NameTaken(UsageError, ValueError):
     """A second class registered under a taken name: a UsageError (a user's plugin can cause it), and a ValueError for
     callers that caught the programming error it used to be."""
-_entry_points_loaded = False
-
-T = TypeVar("T", bound=type[StressTest])
 
 
 def register_stress_test(cls: T) -> T:
