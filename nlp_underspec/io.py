@@ -50,7 +50,7 @@ def _umask() -> int:
 
 
 def _as_new_file(fd: int) -> None:
-    with contextlib.suppress(OSError):  # a filesystem without Unix modes keeps its own
+    with contextlib.suppress(OSError, AttributeError):  # a filesystem (or OS) without Unix modes keeps its own
         os.fchmod(fd, 0o666 & ~_umask())
 
 
