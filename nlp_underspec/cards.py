@@ -35,6 +35,7 @@ from nlp_underspec.report.family import (
     metric_info,
     metric_key,
 )
+from nlp_underspec.textio import read_text
 
 log = logging.getLogger(__name__)
 
@@ -483,7 +484,7 @@ def update_readme(path: str | os.PathLike, section: str) -> Path:
     path = Path(path)
     if not path.is_file():
         raise UsageError(README_NOT_FOUND.format(path=path))
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)  # a README saved as UTF-16 by an editor is read, and written back as UTF-8
     return atomic_write_text(path, replace_stress_section(text, section, where=str(path)))
 
 
@@ -493,7 +494,7 @@ def update_readme(path: str | os.PathLike, section: str) -> Path:
 def _architecture(folder: Path) -> str | None:
     try:
         architectures = read_json(folder / "config.json").get("architectures") or []
-    except (OSError, ValueError, AttributeError):
+    except (UsageError, AttributeError):  # no config, or one that is not a JSON object: the card names no architecture
         return None
     return architectures[0] if architectures else None
 

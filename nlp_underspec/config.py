@@ -1,9 +1,10 @@
 """Recipes: YAML files resolved into frozen, validated, hashable dataclasses. The one home of configuration.
 
 A recipe names the seed grid, the synthetic world, pretraining, fine-tuning tasks, the stress tests and how to run the
-sweep. Unknown keys are errors that name the key and the closest valid one; types are checked (an int where a float is
-expected is fine, a string where a number is expected is not). Command-line overrides use dotted keys with YAML values:
-``--set pretrain.lr=3e-3 --set seeds.pretrain=[0,1,2]``.
+sweep. Unknown keys are errors that name the key and the closest valid one, and so is a key written twice (YAML would
+keep the last one silently); types are checked (an int where a float is expected is fine, a string where a number is
+expected is not). Command-line overrides use dotted keys with YAML values: ``--set pretrain.lr=3e-3 --set
+seeds.pretrain=[0,1,2]``.
 
 Each run's *resolved config* (:func:`pretrain_run_config`, :func:`finetune_run_config`) holds only the sections that
 affect that run, so changing a fine-tuning setting never invalidates a finished pretraining run; its hash is recorded
@@ -25,6 +26,7 @@ from typing import Any, Mapping
 import yaml
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.textio import read_text
 
 # ---------------------------------------------------------------------------------------------------------------- schema
 
@@ -171,6 +173,8 @@ class Recipe:
 
 RECIPE_NOT_FOUND = "Recipe {path} does not exist. Recipes live in recipes/ (e.g. recipes/tiny.yaml)."
 RECIPE_BAD_YAML = "Recipe {path} is not valid YAML: {error}"
+DUPLICATE_KEY = ("Recipe {path}: key '{key}' is set twice, on line {first} and line {second} (YAML would silently keep "
+                 "line {second}). Delete one of them.")
 RECIPE_NOT_MAPPING = "Recipe {path} must be a mapping of keys to values at the top level."
 UNKNOWN_KEY = "{where}: unknown key '{key}'.{hint} Valid keys{section}: {valid}."
 WRONG_TYPE = "{where}: '{key}' must be {expected}, got {value!r}."
@@ -447,8 +451,9 @@ def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UsageError(RECIPE_NOT_FOUND.format(path=path))
+    text = read_text(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _load_yaml_unique(text, path)
     except yaml.YAMLError as err:
         raise UsageError(RECIPE_BAD_YAML.format(path=path, error=str(err).replace("\n", " "))) from None
     if data is None:
@@ -456,6 +461,43 @@ def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UsageError(RECIPE_NOT_MAPPING.format(path=path))
     return data
+
+
+def _load_yaml_unique(text: str, path: Path) -> Any:
+    """``yaml.safe_load``, but a key written twice in one mapping is an error: YAML keeps the last one silently, so a
+    pasted ``max_steps`` below an old one would change a run without a word."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_unique_keys(node, path, prefix="")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_unique_keys(node: yaml.Node, path: Path, *, prefix: str, seen_nodes: set[int] | None = None) -> None:
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    if id(node) in seen_nodes:  # an alias points at a node already checked (and may point at itself)
+        return
+    seen_nodes.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        lines: dict[tuple[str, str], int] = {}
+        for key_node, value_node in node.value:
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = f"{prefix}{key_node.value}"
+                identity = (key_node.tag, key_node.value)  # 1 and '1' are different keys
+                line = key_node.start_mark.line + 1
+                if identity in lines:
+                    raise UsageError(DUPLICATE_KEY.format(path=path, key=key, first=lines[identity], second=line))
+                lines[identity] = line
+                _check_unique_keys(value_node, path, prefix=f"{key}.", seen_nodes=seen_nodes)
+            else:
+                _check_unique_keys(value_node, path, prefix=prefix, seen_nodes=seen_nodes)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_unique_keys(item, path, prefix=f"{prefix.rstrip('.')}[{index}].", seen_nodes=seen_nodes)
 
 
 def load_recipe(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:

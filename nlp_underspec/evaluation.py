@@ -268,7 +268,7 @@ def same_run(config_hash: str | None):
             return False
         try:
             return results.read_summary(summary).get("config_hash") == config_hash
-        except ValueError:
+        except UsageError:  # an unreadable summary is not this run's: refused as "holds a different run"
             return False
 
     return accept

@@ -58,6 +58,12 @@ HUB_MODEL_UNAVAILABLE = ("Model '{checkpoint}' is not a local folder and could n
 NEEDS_REMOTE_CODE = ("{checkpoint} needs its own Python code to load (auto_map in {file}). Running a checkpoint's "
                      "code is running its author's program: pass --trust-remote-code only if you trust it.")
 CANNOT_LOAD = "Could not load {checkpoint} as {what}: {reason}"
+CORRUPT_WEIGHTS = ("Could not load {checkpoint} as {what}: its weights file {file} is not readable ({reason}). Save "
+                   "the checkpoint again with save_pretrained, or download it again.")
+PICKLE_REFUSED = ("Could not load {checkpoint} as {what}: its weights file {file} is a pickle that holds more than "
+                  "tensors, and loading it could run code, so it is refused (torch.load weights_only). Use a "
+                  "safetensors copy (model.safetensors); if you trust its author, convert it where you can: load it "
+                  "with torch.load(weights_only=False) and save_pretrained(safe_serialization=True).")
 NO_FAST_TOKENIZER = ("{checkpoint} has no fast (Rust) tokenizer, which {what} needs for character offsets. Save one "
                      "with tokenizer.save_pretrained() from a PreTrainedTokenizerFast.")
 BAD_SEED_PATTERN = "--seed-pattern {pattern!r} is not a valid regular expression ({error})."
@@ -103,6 +109,7 @@ _HEAD_HINTS = {"cross": "Score it as a bi-encoder with --sts-scorer bi, or pass 
                "mlm": "Pass a checkpoint saved with its masked-LM head (BertForMaskedLM or BertForPreTraining).",
                "coref": "Pass a model fine-tuned with `nlp-underspec finetune --task coref` (span_pair head).",
                "bi": "Pass another checkpoint."}
+_PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 # ---------------------------------------------------------------------------------------------------- locating
@@ -292,8 +299,10 @@ def load_model(checkpoint: str, head: str, *, trust_remote_code: bool = False, d
     kwargs = {} if head == "coref" else {"trust_remote_code": trust_remote_code}
     try:
         model = load_checked(classes[head], checkpoint, head, **kwargs, **_weights_kwargs(checkpoint))
-    except (OSError, ValueError, KeyError, RuntimeError) as err:
-        raise UsageError(CANNOT_LOAD.format(checkpoint=checkpoint, what=_HEAD_NAMES[head], reason=_first_line(err))) from None
+    except UsageError:
+        raise  # weights that do not fit config.json: already said in the user's terms
+    except Exception as err:  # noqa: BLE001 - a checkpoint is untrusted input; _load_error keeps what it cannot name
+        raise _load_error(err, checkpoint, head) from None
     return model.eval().to(pick_device(device))
 
 
@@ -384,6 +393,31 @@ def _weights_name(checkpoint: str) -> str:
             if (Path(checkpoint) / name).is_file():
                 return name
     return "its weights"
+
+
+def _load_error(err: Exception, checkpoint: str, head: str) -> Exception:
+    """The one UsageError for a ``from_pretrained`` that failed: corrupt safetensors, a pickle ``weights_only``
+    refuses, or anything else transformers reports; an exception of no known family is returned as is (a bug)."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    what = _HEAD_NAMES[head]
+    if isinstance(err, SafetensorError):
+        return UsageError(CORRUPT_WEIGHTS.format(checkpoint=checkpoint, what=what, reason=_first_line(err),
+                                                 file=_weights_file(checkpoint, _SAFE_WEIGHTS)))
+    if isinstance(err, pickle.UnpicklingError):
+        return UsageError(PICKLE_REFUSED.format(checkpoint=checkpoint, what=what,
+                                                file=_weights_file(checkpoint, _PICKLE_WEIGHTS)))
+    if isinstance(err, (OSError, ValueError, KeyError, RuntimeError, EOFError)):
+        return UsageError(CANNOT_LOAD.format(checkpoint=checkpoint, what=what, reason=_first_line(err)))
+    return err
+
+
+def _weights_file(checkpoint: str, names: tuple[str, ...]) -> str:
+    """The weights file of a local checkpoint (its path), else the file name in the Hub repo."""
+    found = [Path(checkpoint) / name for name in names if is_local(checkpoint) and (Path(checkpoint) / name).is_file()]
+    return str(found[0]) if found else names[0]
 
 
 @contextlib.contextmanager

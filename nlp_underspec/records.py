@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_json, read_json
+from nlp_underspec.io import atomic_write_json, read_json_object
 from nlp_underspec.seeding import determinism_scope
 
 RUN_RECORD = "run.json"
@@ -28,7 +28,7 @@ STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
 STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_FAILED)
 
-RECORD_UNREADABLE = "Run record {path} is not valid JSON ({error}). Delete the run folder to redo the run."
+RECORD_HINT = "Delete the run folder to redo the run."  # what read_json_object says after naming a corrupt run.json
 RECORD_MISSING_FIELD = "Run record {path} has no '{field}' field. Delete the run folder to redo the run."
 
 VERSIONED_PACKAGES = ("nlp_underspec", "torch", "transformers", "tokenizers", "datasets", "accelerate",
@@ -149,10 +149,7 @@ def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
     path = Path(folder) / RUN_RECORD
     if not path.is_file():
         return None
-    try:
-        record = read_json(path)
-    except json.JSONDecodeError as err:
-        raise UsageError(RECORD_UNREADABLE.format(path=path, error=err)) from None
+    record = read_json_object(path, hint=RECORD_HINT)
     for key in ("run_id", "status", "seeds"):
         if key not in record:
             raise UsageError(RECORD_MISSING_FIELD.format(path=path, field=key))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_bytes, atomic_write_json, read_json
+from nlp_underspec.io import atomic_write_bytes, atomic_write_json, read_json_object
 
 SCORES = "scores.parquet"
 SUMMARY = "summary.json"
@@ -22,6 +22,13 @@ SCORE_COLUMNS = ("model", "pretrain_seed", "finetune_seed", "test", "metric", "v
 
 NO_RESULTS = "{path} has no {name}. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce it."
 SCORES_MISSING_COLUMNS = "{path} is missing column(s) {missing}: expected {expected} (DESIGN.md contract 4)."
+SCORES_UNREADABLE = ("{path} is not a readable Parquet file ({error}). Re-run `nlp-underspec score` (or the command "
+                     "that wrote it) to write it again.")
+SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (DESIGN.md contract 4). Re-score the "
+                      "predictions.")
+SUMMARY_HINT = "Re-run `nlp-underspec score` (or the command that wrote it) to write it again."
+SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). "
+                          + SUMMARY_HINT)
 SCORES_NOT_FINITE = "{path} holds non-finite values for {what}. Re-score the predictions."
 
 
@@ -53,18 +60,34 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
         path = path / SCORES
     if not path.is_file():
         raise UsageError(NO_RESULTS.format(path=path.parent, name=path.name))
-    frame = pd.read_parquet(path)
+    frame = _read_parquet(path)
     missing = [c for c in SCORE_COLUMNS if c not in frame.columns and c != "occupation"]
     if missing:
         raise UsageError(SCORES_MISSING_COLUMNS.format(path=path, missing=", ".join(missing),
                                                        expected=", ".join(SCORE_COLUMNS)))
     if "occupation" not in frame.columns:
         frame["occupation"] = pd.array([pd.NA] * len(frame), dtype="string")
+    if not pd.api.types.is_numeric_dtype(frame["value"]) or pd.api.types.is_bool_dtype(frame["value"]):
+        raise UsageError(SCORES_NOT_NUMERIC.format(path=path, dtype=frame["value"].dtype))
     bad = ~np.isfinite(frame["value"].to_numpy(dtype=float))
     if bad.any():
         row = frame[bad].iloc[0]
         raise UsageError(SCORES_NOT_FINITE.format(path=path, what=f"{row['model']} / {row['test']} / {row['metric']}"))
     return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pyarrow.ArrowException) as err:  # truncated, not Parquet, or unreadable
+        raise UsageError(SCORES_UNREADABLE.format(path=path, error=_first_line(err))) from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else type(err).__name__)[:200]
 
 
 def _clean(value: Any) -> Any:
@@ -95,4 +118,7 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
         path = path / SUMMARY
     if not path.is_file():
         raise UsageError(NO_RESULTS.format(path=path.parent, name=path.name))
-    return read_json(path)
+    summary = read_json_object(path, hint=SUMMARY_HINT)
+    if not isinstance(summary.get("models"), list):
+        raise UsageError(SUMMARY_WITHOUT_MODELS.format(path=path))
+    return summary

@@ -799,11 +799,14 @@ def _manifest(world: World, *, layout: Mapping[str, str]) -> dict:
 
 def _holds_world(folder: Path) -> bool:
     """True if ``folder`` is an earlier output of :func:`write_world` / :func:`write_stress_sets` (safe to replace)."""
+    from nlp_underspec.errors import UsageError
     from nlp_underspec.io import read_json
 
+    if not (folder / MANIFEST).is_file():
+        return False
     try:
         return read_json(folder / MANIFEST).get("kind") == "nlp_underspec.synthetic_world"
-    except (OSError, ValueError, AttributeError):
+    except (UsageError, AttributeError):  # not JSON, or not an object: not a world we wrote
         return False
 
 

@@ -1,7 +1,9 @@
 """Reading user-supplied tab-separated tables with errors that name the file and line.
 
 pandas' parser reports "Expected 3 fields in line 5, saw 4" without the file and gives up on quotes inside sentences;
-the csv module with quoting off, and a strict field count, gives the user an exact place to look.
+the csv module with quoting off, and a strict field count, gives the user an exact place to look. The bytes are decoded
+by :mod:`nlp_underspec.textio` (BOM'd UTF-8 and UTF-16 read, anything else that is not UTF-8 refused), and a header
+quoted in an error shows its invisible characters.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from typing import Iterable, Sequence
 import pandas as pd
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.textio import open_text, visible
 
 FILE_NOT_FOUND = "{path} does not exist. {hint}"
+IS_A_FOLDER = "{path} is a folder, not a file. {hint}"
 FILE_EMPTY = "{path} is empty: expected a header line with columns {columns}."
 MISSING_COLUMNS = "{path} is missing column(s) {missing} (found: {found}). {hint}"
 BAD_ROW = "{path}, line {line}: expected {expected} tab-separated fields, found {found}. Fix or remove that line."
@@ -29,9 +33,11 @@ def read_tsv(path: str | os.PathLike, *, required: Sequence[str] = (), hint: str
     ``extra_fields="truncate"`` keeps the first ``len(header)`` fields of longer rows (STS-B's trailing columns).
     """
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(IS_A_FOLDER.format(path=path, hint=hint).strip())
     if not path.is_file():
         raise UsageError(FILE_NOT_FOUND.format(path=path, hint=hint).strip())
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = next(reader, None)
         if header is None:
@@ -39,7 +45,7 @@ def read_tsv(path: str | os.PathLike, *, required: Sequence[str] = (), hint: str
         header = [h.strip() for h in header]
         missing = [c for c in required if c not in header]
         if missing:
-            raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=", ".join(header),
+            raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=shown_columns(header),
                                                     hint=hint).strip())
         rows = []
         for line_number, row in enumerate(reader, start=2):
@@ -81,8 +87,13 @@ def write_tsv(frame: pd.DataFrame, path: str | os.PathLike) -> None:
     frame.to_csv(path, sep="\t", index=False, na_rep="", quoting=csv.QUOTE_NONE, escapechar=None)
 
 
+def shown_columns(columns: Iterable[object]) -> str:
+    """Column names as read, for "found: ..." (a zero-width space or a stray BOM in a header is otherwise invisible)."""
+    return ", ".join(visible(str(c)) for c in columns)
+
+
 def ensure_columns(frame: pd.DataFrame, required: Iterable[str], *, where: str, hint: str = "") -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise UsageError(MISSING_COLUMNS.format(path=where, missing=", ".join(missing),
-                                                found=", ".join(map(str, frame.columns)), hint=hint).strip())
+                                                found=shown_columns(frame.columns), hint=hint).strip())

@@ -34,6 +34,12 @@ TRIPLET_HINT = "A predictions folder holds run_info.tsv, label_info.tsv and pred
 NOT_A_FOLDER = "Predictions folder {path} does not exist. " + TRIPLET_HINT
 MISSING_FILE = "Predictions folder {path} has no {name}. " + TRIPLET_HINT
 PREDS_UNREADABLE = "{path} is not a readable .npy array ({error}). Re-run the predictions."
+PREDS_NOT_NPY = ("{path} is not a .npy file (it does not start with NumPy's magic bytes). Save the predictions with "
+                 "np.save(path, preds), a float array [n_models, n_items].")
+PREDS_PICKLED = ("{path} holds pickled Python objects, which are never loaded (unpickling can run code). Save the "
+                 "predictions as a float array: np.save(path, np.asarray(preds, dtype=float)).")
+PREDS_NOT_NUMERIC = ("{path} holds {dtype} values, not numbers: expected a float array [n_models, n_items]. Re-run the "
+                     "predictions, or save them with np.save(path, preds.astype(float)).")
 PREDS_NOT_2D = "{path} must be a 2-D array [n_models, n_items], got shape {shape}."
 PREDS_SHAPE = ("{path} has shape {shape}, but {run_info} lists {n_models} model(s) and {label_info} {n_items} item(s): "
                "expected ({n_models}, {n_items}). Re-run the predictions or fix the tables so they match.")
@@ -78,6 +84,8 @@ class Predictions:
             raise UsageError(f"{where / LABEL_INFO} is missing column(s) item_id (found: "
                              f"{', '.join(self.label_info.columns)}).")
         preds = np.asarray(self.preds)
+        if preds.dtype.kind not in "biuf":  # strings, objects, complex or records: isfinite and scoring would fail
+            raise UsageError(PREDS_NOT_NUMERIC.format(path=preds_path, dtype=_dtype_name(preds.dtype)))
         if preds.ndim != 2:
             raise UsageError(PREDS_NOT_2D.format(path=preds_path, shape=tuple(preds.shape)))
         if preds.shape != (self.n_models, self.n_items):
@@ -104,6 +112,13 @@ class Predictions:
         """The triplet restricted to some model rows."""
         rows = np.asarray(models)
         return Predictions(self.run_info.iloc[rows].copy(), self.label_info.copy(), self.preds[rows], self.source)
+
+
+def _dtype_name(dtype: np.dtype) -> str:
+    """``string (<U3)`` and the like: what a user who wrote the array would recognise."""
+    kinds = {"U": "string", "S": "bytes", "O": "Python object", "c": "complex", "V": "record", "M": "datetime",
+             "m": "timedelta"}
+    return f"{kinds.get(dtype.kind, dtype.kind)} ({dtype.str})"
 
 
 def concat_models(parts: list[Predictions], *, test: str = "") -> Predictions:
@@ -147,8 +162,20 @@ def read_predictions(folder: str | os.PathLike) -> Predictions:
             raise UsageError(MISSING_FILE.format(path=folder, name=name))
     run_info = _seed_columns(read_tsv(folder / RUN_INFO, required=("model",), hint=TRIPLET_HINT))
     label_info = read_tsv(folder / LABEL_INFO, required=("item_id",), hint=TRIPLET_HINT)
+    return Predictions(run_info, label_info, _load_preds(folder / PREDS), source=str(folder))
+
+
+def _load_preds(path: Path) -> np.ndarray:
+    """preds.npy, never unpickled; each way it can be broken gets its own message."""
     try:
-        preds = np.load(folder / PREDS, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise UsageError(PREDS_UNREADABLE.format(path=folder / PREDS, error=err)) from None
-    return Predictions(run_info, label_info, preds, source=str(folder))
+        with open(path, "rb") as handle:
+            magic = handle.read(6)
+        if magic != b"\x93NUMPY":
+            raise UsageError(PREDS_NOT_NPY.format(path=path))
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise UsageError(PREDS_PICKLED.format(path=path)) from None
+        raise UsageError(PREDS_UNREADABLE.format(path=path, error=err)) from None
+    except (OSError, EOFError) as err:
+        raise UsageError(PREDS_UNREADABLE.format(path=path, error=err)) from None

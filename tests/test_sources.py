@@ -92,8 +92,9 @@ def test_corpus_errors(tmp_path):
         corpus.NOT_TEXT_FILE.format(path=table)
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9\n".encode("latin-1"))
-    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(latin)), WORLD) == \
-        f"Corpus file {latin} is not UTF-8 text (byte 3). Convert it to UTF-8."
+    assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(latin)), WORLD) == (  # textio.NOT_TEXT
+        f"{latin} is not UTF-8 text: byte 0xE9 is not valid UTF-8; the file may be Latin-1 or Windows-1252 (line 1, "
+        "byte offset 3). Save it as UTF-8.")
 
 
 # ------------------------------------------------------------------------------------------------------- STS pairs

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from nlp_underspec.commands.evaluate import path_value
 from nlp_underspec.errors import UsageError
 
+NO_WRITE_FIX = "Pass --no-write to print the table without writing analysis.json."
 STATEMENT_LIST = "spread, seed_share, multibootstrap, iid_vs_stress, iid_equivalence, pca, clustering, calibration"
 
 
@@ -25,7 +28,7 @@ def register(subparsers) -> None:
                         help=f"comma-separated statements to compute, each required to succeed ({STATEMENT_LIST})")
     parser.add_argument("--nboot", type=int, default=1000, help="bootstrap samples and permutations (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    parser.add_argument("--occupation-stats", default=None, metavar="TSV",
+    parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None, metavar="TSV",
                         help="occupations-stats.tsv to use instead of the shipped BLS figures")
     parser.add_argument("--iid-margin", action="append", default=[], metavar="METRIC=MARGIN",
                         help="iid-equivalence margin for an iid metric, repeatable (e.g. coref/dev_accuracy=0.02 or "
@@ -39,11 +42,14 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.equivalence import parse_margin
     from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze
     from nlp_underspec.data.occupations import load_occupation_stats
+    from nlp_underspec.io import check_output_path
     from nlp_underspec.seeding import check_seed
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
-    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
+    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
+    if not args.no_write and Path(args.rundir).is_dir():  # a folder that cannot take analysis.json fails now, not after
+        check_output_path(Path(args.rundir) / ANALYSIS, folder=False, fix=NO_WRITE_FIX)
     statements = args.only or STATEMENTS
     margins = dict(parse_margin(spec) for spec in args.iid_margin)
     analysis = analyze(args.rundir, nboot=args.nboot, seed=check_seed("--seed", args.seed), statements=statements,

@@ -78,6 +78,7 @@ def _model_card(args: argparse.Namespace) -> int:
     from nlp_underspec import cards
     from nlp_underspec.io import atomic_write_text
     from nlp_underspec.report.family import load_family
+    from nlp_underspec.textio import read_text
 
     family = load_family(args.results, check_runs=False)
     model = cards.find_model(family, args.model)
@@ -86,7 +87,7 @@ def _model_card(args: argparse.Namespace) -> int:
         print(f"stress section updated: {cards.update_readme(args.readme, section)}")
         return 0
     path = Path(args.out) / cards.README if args.out else family.root / cards.CARDS / cards._slug(model.name) / cards.README
-    if path.is_file() and cards._START_PREFIX not in path.read_text(encoding="utf-8") and not args.overwrite:
+    if path.is_file() and cards._START_PREFIX not in read_text(path) and not args.overwrite:
         raise UsageError(CARD_NOT_OURS.format(path=path))
     card = cards.model_card(family, model, checkpoint=args.model)
     print(atomic_write_text(path, str(card)))

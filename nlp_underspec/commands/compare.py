@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from nlp_underspec.commands.evaluate import path_value
 from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"
+OUT_FIX = "Pass a file path for --out (e.g. comparison.json)."
 
 
 def register(subparsers) -> None:
@@ -29,9 +31,10 @@ def register(subparsers) -> None:
     parser.add_argument("--abs-threshold", type=float, default=None, help="also report P(delta beyond this)")
     parser.add_argument("--rel-threshold", type=float, default=None,
                         help="also report P(delta / baseline beyond this)")
-    parser.add_argument("--occupation-stats", default=None, metavar="TSV",
+    parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None, metavar="TSV",
                         help="occupations-stats.tsv to use instead of the shipped BLS figures")
-    parser.add_argument("--out", default=None, metavar="JSON", help="also write the comparison to this JSON file")
+    parser.add_argument("--out", type=path_value("--out"), default=None, metavar="JSON",
+                        help="also write the comparison to this JSON file")
     parser.set_defaults(func=run)
 
 
@@ -39,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.compare import compare_families
     from nlp_underspec.analysis.display import comparison_table
     from nlp_underspec.data.occupations import load_occupation_stats
-    from nlp_underspec.io import atomic_write_json
+    from nlp_underspec.io import atomic_write_json, check_output_path
     from nlp_underspec.seeding import check_seed
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
-    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats else None
+    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
+    if args.out is not None:  # a folder or an unwritable place fails now, not after the bootstrap
+        check_output_path(args.out, folder=False, fix=OUT_FIX)
     comparison = compare_families(args.base, args.expt, paired=args.paired, nboot=args.nboot,
                                   seed=check_seed("--seed", args.seed), metrics=args.metrics, c=args.level,
                                   expect_negative_effect=args.expect_negative_effect,
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     if not comparison["comparisons"]:
         raise UsageError(NOTHING_COMPARED.format(reason=comparison["skipped"][0]["reason"]))
     print(comparison_table(comparison))
-    if args.out:
+    if args.out is not None:
         atomic_write_json(args.out, comparison)
         print(f"\nwrote {args.out}")
     return 0

@@ -13,7 +13,12 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 BAD_DATA_OPTION = "--data {value!r} must look like TEST=PATH (e.g. --data my_test=data/my_test.tsv)."
+DATA_UNKNOWN_TEST = "--data {value!r}: {unknown}"
+DATA_TEST_NOT_RUN = ("--data {value!r} gives data to '{name}', which is not among --tests ({tests}): it would be "
+                     "ignored. Add {name} to --tests, or drop that --data.")
+DATA_TWICE = "--data names '{name}' twice ({first} and {second}). Pass one path per test."
 POSITIVE_INT = "{flag} must be a positive integer, got {value!r}."
+EMPTY_PATH = "{flag} needs a path, got an empty value."
 
 EPILOG = """\
 data layouts:
@@ -43,12 +48,24 @@ def positive_int(flag: str):
     return parse
 
 
+def path_value(flag: str):
+    """argparse type for a path option: an empty value (``--occupation-stats ""``, an unset shell variable) is an error,
+    not a silent "use the default"."""
+
+    def parse(text: str) -> Path:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(EMPTY_PATH.format(flag=flag))
+        return Path(text)
+
+    return parse
+
+
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``score``: statistics, bootstrap, plugins, output."""
-    parser.add_argument("--out", required=True, type=Path, help="results folder (created; refused if it holds "
-                        "another run, unless --overwrite)")
+    parser.add_argument("--out", required=True, type=path_value("--out"),
+                        help="results folder (created; refused if it holds another run, unless --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds a different run")
-    parser.add_argument("--occupation-stats", type=Path, default=None,
+    parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None,
                         help="occupations-stats.tsv with bls_pct_female for the 60 occupations (default: the one "
                              "beside --winogender sentences, else the table shipped with the package)")
     parser.add_argument("--n-boot", type=positive_int("--n-boot"), default=1000,
@@ -93,15 +110,25 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _data_sources(args) -> dict[str, str]:
-    from nlp_underspec.errors import UsageError
+def _data_sources(args, tests: list[str]) -> dict[str, str]:
+    """``--data TEST=PATH`` options, each naming a test this run runs (data for another one would be ignored)."""
+    from nlp_underspec.errors import UsageError, unknown_name_message
+    from nlp_underspec.stress import available_stress_tests
 
     sources = {}
     for item in args.data:
         name, sep, path = item.partition("=")
-        if not sep or not name.strip() or not path.strip():
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
             raise UsageError(BAD_DATA_OPTION.format(value=item))
-        sources[name.strip()] = path.strip()
+        if name not in available_stress_tests():
+            raise UsageError(DATA_UNKNOWN_TEST.format(value=item, unknown=unknown_name_message(
+                "stress test", name, available_stress_tests())))
+        if name not in tests:
+            raise UsageError(DATA_TEST_NOT_RUN.format(value=item, name=name, tests=", ".join(tests)))
+        if name in sources:
+            raise UsageError(DATA_TWICE.format(name=name, first=sources[name], second=path))
+        sources[name] = path
     return sources
 
 
@@ -119,7 +146,7 @@ def run(args) -> int:
     for module in args.plugin:
         load_plugin(module)
     tests = parse_test_names(args.tests)
-    extra_sources = _data_sources(args)
+    extra_sources = _data_sources(args, tests)
     sources, splits = {}, {}
     for test in tests:
         option = get_stress_test(test).data_option

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+from nlp_underspec.commands.evaluate import path_value
 from nlp_underspec.commands.pretrain import add_common_arguments, quiet_library_logs
 
 
@@ -23,7 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--data-seed", type=int, default=None, help="pin the shuffle order")
     parser.add_argument("--pretrain-seed", type=int, default=None,
                         help="pretraining seed to record for an outside checkpoint (a run folder's own seed wins)")
-    parser.add_argument("--out", required=True, help="run folder (created; resumed when it holds an unfinished run)")
+    parser.add_argument("--out", required=True, type=path_value("--out"),
+                        help="run folder (created; resumed when it holds an unfinished run)")
     add_common_arguments(parser)
     parser.set_defaults(func=run)
 

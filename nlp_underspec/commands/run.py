@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nlp_underspec.commands.evaluate import path_value
+
 EPILOG = """examples:
   nlp-underspec run recipes/tiny.yaml --out runs/tiny                 # the demo: synthetic world, 3x3 seeds
   nlp-underspec run recipes/tiny.yaml --out runs/tiny                 # again: nothing to do
@@ -18,7 +20,8 @@ def register(subparsers) -> None:
                                    description=__doc__, epilog=EPILOG,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", help="recipe YAML (see recipes/)")
-    parser.add_argument("--out", required=True, help="experiment folder (created; reused to resume)")
+    parser.add_argument("--out", required=True, type=path_value("--out"),
+                        help="experiment folder (created; reused to resume)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set seeds.finetune=[0,1] (repeatable)")
     parser.add_argument("--executor", choices=("local", "ray"), help="where runs execute (recipe: sweep.executor)")
@@ -41,10 +44,9 @@ def cli_overrides(args) -> list[str]:
 def print_family_table(exp_dir: Path, tests) -> None:
     """The headline stress metrics of every scored model (pretrained checkpoints marked), as `evaluate` prints them."""
     from nlp_underspec.evaluation import results_table
-    from nlp_underspec.io import read_json
-    from nlp_underspec.results import SUMMARY
+    from nlp_underspec.results import read_summary
 
-    models = read_json(exp_dir / SUMMARY)["models"]
+    models = read_summary(exp_dir)["models"]
     for entry in models:
         if entry.get("kind") == "pretrained":
             entry["model"] = f"{entry['model']} (pretrained, mlm_probe)"

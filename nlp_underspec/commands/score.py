@@ -8,16 +8,15 @@ run_info/label_info/preds set). ``--out`` receives the triplets, ``scores.parque
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from nlp_underspec.commands.evaluate import add_scoring_options
+from nlp_underspec.commands.evaluate import add_scoring_options, path_value
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("score", help="re-score predictions triplets without loading any model",
                                    description=__doc__.splitlines()[0],
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--predictions", required=True, type=Path, metavar="DIR",
+    parser.add_argument("--predictions", required=True, type=path_value("--predictions"), metavar="DIR",
                         help="results folder, folder of <test>/ triplets, or one triplet folder")
     parser.add_argument("--test", default=None, help="the stress test of a single triplet folder (default: its name)")
     add_scoring_options(parser)

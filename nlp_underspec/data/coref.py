@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import Iterable
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.textio import open_text
 
 Span = tuple[int, int]
 
 JSONL_NOT_FOUND = "Candidate file {path} does not exist. Pass a JSON Lines file in the candidate format (see nlp_underspec.data.coref)."
 JSONL_BAD_JSON = "{path}, line {line}: not valid JSON ({error})."
+JSONL_NOT_OBJECT = "{path}, line {line}: expected a JSON object with text, pronoun, candidates and label, got {kind}."
+JSONL_BAD_FIELD = "{path}, line {line}: '{field}' must be {expected}, got {value}."
 JSONL_MISSING_FIELD = "{path}, line {line}: missing field '{field}'. Each line needs text, pronoun, candidates and label."
 BAD_SPAN = "{where}: {what} span {span} is not a [start, end) pair inside the text (length {length})."
 TOO_FEW_CANDIDATES = "{where}: needs at least 2 candidates, got {count}."
@@ -63,7 +66,7 @@ def read_candidate_jsonl(path: str | os.PathLike) -> list[CorefExample]:
     if not path.is_file():
         raise UsageError(JSONL_NOT_FOUND.format(path=path))
     examples = []
-    with open(path, encoding="utf-8") as handle:
+    with open_text(path) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -71,14 +74,46 @@ def read_candidate_jsonl(path: str | os.PathLike) -> list[CorefExample]:
                 row = json.loads(line)
             except json.JSONDecodeError as err:
                 raise UsageError(JSONL_BAD_JSON.format(path=path, line=line_number, error=err.msg)) from None
-            for key in ("text", "pronoun", "candidates", "label"):
-                if key not in row:
-                    raise UsageError(JSONL_MISSING_FIELD.format(path=path, line=line_number, field=key))
-            example = CorefExample(text=row["text"], pronoun=tuple(row["pronoun"]),
-                                   candidates=tuple(tuple(c) for c in row["candidates"]), label=row["label"],
-                                   id=str(row.get("id", line_number)))
-            examples.append(example.validate(f"{path}, line {line_number}"))
+            examples.append(_jsonl_example(row, path, line_number))
     return examples
+
+
+def _jsonl_example(row, path: Path, line: int) -> CorefExample:
+    """One JSON Lines object as an example; wrong types are named here (validate checks spans against the text)."""
+    if not isinstance(row, dict):
+        raise UsageError(JSONL_NOT_OBJECT.format(path=path, line=line, kind=f"a JSON {_json_kind(row)}"))
+    for key in ("text", "pronoun", "candidates", "label"):
+        if key not in row:
+            raise UsageError(JSONL_MISSING_FIELD.format(path=path, line=line, field=key))
+
+    def bad(field: str, expected: str) -> UsageError:
+        return UsageError(JSONL_BAD_FIELD.format(path=path, line=line, field=field, expected=expected,
+                                                 value=json.dumps(row[field])[:80]))
+
+    if not isinstance(row["text"], str):
+        raise bad("text", "a string")
+    if not _is_span(row["pronoun"]):
+        raise bad("pronoun", "a [start, end] pair of integers")
+    if not isinstance(row["candidates"], list) or not all(_is_span(c) for c in row["candidates"]):
+        raise bad("candidates", "a list of [start, end] pairs of integers")
+    if row["label"] is not None and not _is_int(row["label"]):
+        raise bad("label", "an integer index into candidates, or null")
+    example = CorefExample(text=row["text"], pronoun=tuple(row["pronoun"]),
+                           candidates=tuple(tuple(c) for c in row["candidates"]), label=row["label"],
+                           id=str(row.get("id", line)))
+    return example.validate(f"{path}, line {line}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_span(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
+
+
+def _json_kind(value) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def write_candidate_jsonl(path: str | os.PathLike, examples: Iterable[CorefExample]) -> Path:

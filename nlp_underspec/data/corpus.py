@@ -15,6 +15,7 @@ from typing import Iterable
 
 from nlp_underspec.data.hub import load_hub_dataset, looks_like_hub_id
 from nlp_underspec.errors import UsageError
+from nlp_underspec.textio import iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ CORPUS_NOT_FOUND = "Corpus path {path} does not exist. Set pretrain.corpus to 's
 FOLDER_WITHOUT_TEXT = ("Corpus folder {path} holds no .txt files{hint}. Point pretrain.corpus at a .txt file or a folder "
                        "of them.")
 NOT_TEXT_FILE = "Corpus file {path} is not a .txt file. Pretraining reads plain text, one document per line."
-NOT_UTF8 = "Corpus file {path} is not UTF-8 text (byte {position}). Convert it to UTF-8."
 EMPTY_CORPUS = "Corpus {source} holds no text (only blank lines or headings). Point pretrain.corpus at text with content."
 MISSING_TEXT_COLUMN = ("Hub dataset '{dataset}' has no column '{column}' (columns: {found}). Set pretrain.text_column to "
                        "the column holding the text.")
@@ -49,11 +49,7 @@ def clean_lines(lines: Iterable[str]) -> list[str]:
 
 
 def _read_text_file(path: Path) -> list[str]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return clean_lines(handle)
-    except UnicodeDecodeError as err:
-        raise UsageError(NOT_UTF8.format(path=path, position=err.start)) from None
+    return clean_lines(iter_lines(path))  # streamed: a corpus can be large; not UTF-8 text -> textio.NOT_TEXT
 
 
 def _text_files(folder: Path) -> list[Path]:

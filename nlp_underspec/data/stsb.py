@@ -28,6 +28,8 @@ import pandas as pd
 
 from nlp_underspec.data.hub import load_hub_dataset, looks_like_hub_id
 from nlp_underspec.errors import UsageError
+from nlp_underspec.tables import shown_columns
+from nlp_underspec.textio import open_text, read_text
 
 SPLITS = ("train", "dev", "test")
 LAYOUTS = ("the STS Benchmark folder with sts-train.csv/sts-dev.csv/sts-test.csv, the GLUE STS-B folder with "
@@ -44,6 +46,8 @@ HUB_SCORE_OUT_OF_RANGE = ("Hub dataset {dataset} ({split} split), row {row}: sim
                           "number from 0 to 5 (the STS-B scale). Pass a local copy with the scores fixed.")
 MISSING_COLUMNS = "{path} is missing column(s) {missing} (found: {found}). STS-B tables need sentence1, sentence2 and optionally label or score."
 EMPTY = "{path} holds no sentence pairs."
+BAD_JSON = "{path} is not valid JSON ({error})."
+BAD_TABLE_LINE = "{path}: {error}. Fix or remove that line."
 UNSUPPORTED_FILE = "STS-B file {path} must end in .csv, .tsv, .json or .jsonl."
 
 _HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
@@ -74,7 +78,7 @@ def _check_score(score: float, value, path, line) -> float:
 
 def read_sts_benchmark_file(path: Path) -> pd.DataFrame:
     s1, s2, labels, lines = [], [], [], []
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open_text(path, newline="") as handle:
         for number, raw in enumerate(handle, start=1):
             raw = raw.rstrip("\n").rstrip("\r")
             if not raw.strip():
@@ -93,30 +97,33 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
     """A table with a header: GLUE tsv, or a user's csv/tsv/json(l)."""
     if path.suffix in (".json", ".jsonl"):
         try:
-            frame = pd.read_json(path, lines=path.suffix == ".jsonl" or _is_json_lines(path))
+            frame = pd.read_json(open_text(path), lines=path.suffix == ".jsonl" or _is_json_lines(path))
         except ValueError as err:
-            raise UsageError(f"{path} is not valid JSON ({err}).") from None
+            raise UsageError(BAD_JSON.format(path=path, error=err)) from None
         lines = np.arange(len(frame)) + 1
     else:
         quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
         try:
-            frame = pd.read_csv(path, sep=sep, quoting=quoting, dtype=str, keep_default_na=False, on_bad_lines="error")
+            frame = pd.read_csv(open_text(path, newline=""), sep=sep, quoting=quoting, dtype=str, keep_default_na=False,
+                                on_bad_lines="error")
+        except pd.errors.EmptyDataError:
+            raise UsageError(EMPTY.format(path=path)) from None
         except pd.errors.ParserError as err:
-            raise UsageError(f"{path}: {err}. Fix or remove that line.") from None
+            raise UsageError(BAD_TABLE_LINE.format(path=path, error=err)) from None
         lines = np.arange(len(frame)) + 2
     frame.columns = [str(c).strip() for c in frame.columns]
     label_column = "label" if "label" in frame.columns else "score" if "score" in frame.columns else None
     missing = [c for c in ("sentence1", "sentence2") if c not in frame.columns]
     if missing:
-        raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=", ".join(frame.columns)))
+        raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing),
+                                                found=shown_columns(frame.columns)))
     labels = [float("nan")] * len(frame) if label_column is None else \
         [_score("" if pd.isna(v) else str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]  # JSON null
     return _frame(frame["sentence1"].astype(str), frame["sentence2"].astype(str), labels, str(path), lines)
 
 
 def _is_json_lines(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        return handle.read(1) != "["
+    return not read_text(path).lstrip().startswith("[")
 
 
 def load_stsb(source: str | os.PathLike, split: str = "test", *, hub_config: str | None = None) -> pd.DataFrame:
@@ -151,15 +158,17 @@ def _load_local(path: Path, split: str) -> pd.DataFrame:
     return _read_table(path, "\t" if suffix == ".tsv" or _has_tab_header(path) else ",")
 
 
+def _first_line(path: Path) -> str:
+    return open_text(path).readline()
+
+
 def _first_line_lacks_header(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        first = handle.readline()
+    first = _first_line(path)
     return "sentence1" not in first and first.count("\t") >= 6
 
 
 def _has_tab_header(path: Path) -> bool:
-    with open(path, encoding="utf-8") as handle:
-        return "\t" in handle.readline()
+    return "\t" in _first_line(path)
 
 
 def _load_hub(dataset: str, split: str, config: str | None) -> pd.DataFrame:

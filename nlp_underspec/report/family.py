@@ -9,7 +9,6 @@ wrote one.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -23,7 +22,7 @@ import pandas as pd
 
 from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import read_json
+from nlp_underspec.io import read_json, read_json_object
 from nlp_underspec.records import RUN_RECORD, read_run_record
 from nlp_underspec.results import SCORES, SUMMARY, read_scores, read_summary
 
@@ -39,7 +38,7 @@ NOT_A_FOLDER = "{path} is not a folder. Pass the experiment folder that holds su
 NO_FOLDER = "{path} does not exist. Pass the experiment folder that holds summary.json (e.g. runs/tiny)."
 NO_MODELS = "{path} lists no models. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce results."
 MODEL_WITHOUT_NAME = "{path}: models[{index}] has no 'model' field (DESIGN.md contract 5). Re-run the scoring."
-ANALYSIS_UNREADABLE = "{path} is not valid JSON ({error}). Re-run `nlp-underspec analyze` or delete the file."
+ANALYSIS_HINT = "Re-run `nlp-underspec analyze` or delete the file."  # after read_json_object names a corrupt one
 RESULTS_DONT_MATCH_RUNS = ("{summary} does not match the run folders in {root}: {detail}. Re-run the scoring "
                            "(`nlp-underspec run` or `evaluate`) so the results cover exactly these runs, or pass the "
                            "folder the results came from.")
@@ -374,11 +373,7 @@ def _read_analysis(root: Path) -> tuple[dict[str, Any], bool]:
     path = root / ANALYSIS
     if not path.is_file():
         return {}, False
-    try:
-        data = read_json(path)
-    except json.JSONDecodeError as err:
-        raise UsageError(ANALYSIS_UNREADABLE.format(path=path, error=err)) from None
-    return (data if isinstance(data, dict) else {}), True
+    return read_json_object(path, hint=ANALYSIS_HINT), True
 
 
 def _steps(folder: Path) -> tuple[tuple[int, Path], ...]:
@@ -470,8 +465,8 @@ def load_family(root: str | os.PathLike, *, check_runs: bool = True) -> Family:
     if (root / MANIFEST).is_file():
         try:
             manifest = read_json(root / MANIFEST)
-        except json.JSONDecodeError:
-            log.warning("Ignoring %s: not valid JSON.", root / MANIFEST)
+        except UsageError as err:  # the manifest only names the family: the report can do without it
+            log.warning("Ignoring %s", err)
     return Family(root=root, name=_family_name(root, summary, manifest if isinstance(manifest, dict) else None),
                   summary=summary, scores=scores, analysis=analysis, has_analysis=has_analysis, models=models,
                   runs=runs, manifest=manifest if isinstance(manifest, dict) else None)

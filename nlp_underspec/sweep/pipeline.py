@@ -31,7 +31,7 @@ import yaml
 from nlp_underspec import results, triplet
 from nlp_underspec.config import Recipe, to_plain
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_json, atomic_write_text, read_json
+from nlp_underspec.io import atomic_write_json, atomic_write_text, check_output_path, read_json
 from nlp_underspec.records import package_versions, read_run_record
 from nlp_underspec.sweep import scheduler
 from nlp_underspec.sweep.executors import make_executor
@@ -271,6 +271,7 @@ LATER_STAGES: tuple[tuple[str, Callable[[Path, Recipe], Any]], ...] = (
 
 def run_sweep(recipe: Recipe, out: str | Path, *, force_rerun: bool = False, log=print) -> SweepResult:
     exp_dir = Path(out)
+    check_output_path(exp_dir)  # a file, or a folder that cannot be written: say so before any run starts
     exp_dir.mkdir(parents=True, exist_ok=True)
     with SweepLock(exp_dir):
         plan = prepare(exp_dir, recipe, force_rerun=force_rerun)

@@ -20,7 +20,7 @@ from typing import Any
 from nlp_underspec import records
 from nlp_underspec.config import config_diff
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import OUT_HOLDS_OTHER_RUN, OUT_IS_FILE
+from nlp_underspec.io import OUT_HOLDS_OTHER_RUN, check_output_path
 from nlp_underspec.seeding import SCOPE_FIELDS, determinism_scope
 from nlp_underspec.training.loop import latest_state
 
@@ -79,8 +79,7 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
     """Decide what to do with ``out`` for this run (see the module docstring); writes nothing."""
     path = Path(out)
     record = records.RunRecord.new(run_id=run_id, kind=kind, seeds=seeds, config=config, **extra)
-    if path.exists() and not path.is_dir():
-        raise UsageError(OUT_IS_FILE.format(path=path))
+    check_output_path(path)  # a file, under a file, or not writable: refused before any training
     if overwrite or not path.is_dir() or not records.run_folder_entries(path):
         return RunFolder(path, record, resuming=False, complete=False, overwrite=overwrite)
     existing = records.read_run_record(path)

@@ -1,0 +1,175 @@
+"""Corrupt files the package wrote (or was handed in its layouts): scores.parquet, summary.json, analysis.json,
+run.json, preds.npy and checkpoint weights each give one error naming the file and what to do, with exit code 2."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp_underspec import cli, records, results, triplet
+from nlp_underspec.analysis.demo import write_demo_family
+from nlp_underspec.errors import UsageError
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return write_demo_family(tmp_path_factory.mktemp("demo") / "family", pretrain_seeds=range(2),
+                             finetune_seeds=range(2))
+
+
+@pytest.fixture
+def family(demo, tmp_path):
+    """A copy to break."""
+    return shutil.copytree(demo, tmp_path / "family")
+
+
+def _fails(argv, capsys) -> str:
+    """The CLI exits 2 with one line on stderr, no traceback; returns the message."""
+    capsys.readouterr()
+    assert cli.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err[len("error: "):-1]
+
+
+# ---------------------------------------------------------------------------------------------- results files
+
+
+def test_scores_parquet_that_is_not_parquet(family, capsys):
+    path = family / results.SCORES
+    path.write_bytes(b"PAR1 this is not what it claims PAR1")
+    message = _fails(["analyze", family, "--no-write"], capsys)
+    assert message.startswith(f"{path} is not a readable Parquet file (")
+    assert message.endswith("). Re-run `nlp-underspec score` (or the command that wrote it) to write it again.")
+    path.write_bytes(path.read_bytes()[:10])  # truncated
+    assert _fails(["analyze", family, "--no-write"], capsys).startswith(f"{path} is not a readable Parquet file (")
+
+
+def test_scores_with_text_values(family, capsys):
+    path = family / results.SCORES
+    frame = pd.read_parquet(path)
+    frame["value"] = frame["value"].astype(str)
+    frame.to_parquet(path)
+    dtype = pd.read_parquet(path)["value"].dtype  # object or str, by pandas version
+    assert _fails(["analyze", family, "--no-write"], capsys) == (
+        f"{path}: column 'value' holds {dtype} values, not numbers (DESIGN.md contract 4). Re-score the predictions.")
+
+
+def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
+    path = family / results.SUMMARY
+    path.write_text('{"models": [', encoding="utf-8")
+    report = ["report", family, "--out", tmp_path / "report"]
+    assert _fails(report, capsys) == (
+        f"{path} is not valid JSON (Expecting value at line 1, column 13). Re-run `nlp-underspec score` (or the "
+        "command that wrote it) to write it again.")
+    path.write_text("[1, 2]", encoding="utf-8")
+    assert _fails(report, capsys) == (
+        f"{path} holds a JSON array, not an object. Re-run `nlp-underspec score` (or the command that wrote it) to "
+        "write it again.")
+    path.write_text('{"versions": {}}', encoding="utf-8")
+    assert _fails(report, capsys) == (
+        f"{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). Re-run `nlp-underspec "
+        "score` (or the command that wrote it) to write it again.")
+    path.write_bytes(b"\xff\xfe{\x00\x00")  # a UTF-16 mark, a character, then half of one
+    assert _fails(report, capsys) == (
+        f"{path} is not UTF-8 text: it starts with a UTF-16 LE byte-order mark but what follows is not UTF-16 LE: "
+        "truncated data (line 1, byte offset 4). Save it as UTF-8.")
+    assert not (tmp_path / "report").exists()
+
+
+def test_an_unreadable_summary_is_not_taken_for_this_run(family, capsys):
+    """`score --out` over a folder whose summary.json is broken: refused as another run, not a JSON traceback."""
+    out = family.parent / "rescored"
+    assert cli.main(["score", "--predictions", str(family), "--out", str(out), "--n-boot", "20"]) == 0
+    (out / results.SUMMARY).write_text("{", encoding="utf-8")
+    assert _fails(["score", "--predictions", family, "--out", out, "--n-boot", "20"], capsys) == (
+        f"Output folder {out} already holds a different run (predictions, scores.parquet, summary.json). Choose "
+        "another --out, or pass --overwrite to replace it.")
+
+
+def test_analysis_json_broken(family, tmp_path, capsys):
+    path = family / "analysis.json"
+    path.write_text('{"version": 1,}', encoding="utf-8")
+    assert _fails(["report", family, "--out", tmp_path / "report"], capsys) == (
+        f"{path} is not valid JSON (Expecting property name enclosed in double quotes at line 1, column 15). Re-run "
+        "`nlp-underspec analyze` or delete the file.")
+    path.write_text('"analysis"', encoding="utf-8")
+    assert _fails(["report", family, "--out", tmp_path / "report"], capsys) == (
+        f"{path} holds a JSON string, not an object. Re-run `nlp-underspec analyze` or delete the file.")
+
+
+def test_run_record_broken(tmp_path):
+    (tmp_path / "run.json").write_text('{"run_id": "p00", ', encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        records.read_run_record(tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'run.json'} is not valid JSON (Expecting property name enclosed in double "
+                              "quotes at line 1, column 19). Delete the run folder to redo the run.")
+
+
+# ---------------------------------------------------------------------------------------------- preds.npy
+
+
+@pytest.mark.parametrize("content, message", [
+    (lambda: b"not numpy at all", "{path} is not a .npy file (it does not start with NumPy's magic bytes). Save the "
+                                  "predictions with np.save(path, preds), a float array [n_models, n_items]."),
+    (lambda: np.array([["0.1"] * 360] * 4), "{path} holds string (<U3) values, not numbers: expected a float array "
+                                            "[n_models, n_items]. Re-run the predictions, or save them with "
+                                            "np.save(path, preds.astype(float))."),
+    (lambda: np.array([[{"p": 0.1}] * 360] * 4, dtype=object),
+     "{path} holds pickled Python objects, which are never loaded (unpickling can run code). Save the predictions as "
+     "a float array: np.save(path, np.asarray(preds, dtype=float))."),
+])
+def test_preds_npy_broken(family, tmp_path, capsys, content, message):
+    path = family / "predictions" / "sts_gender" / triplet.PREDS
+    value = content()
+    if isinstance(value, bytes):
+        path.write_bytes(value)
+    else:
+        np.save(path, value, allow_pickle=True)
+    assert _fails(["score", "--predictions", family, "--out", tmp_path / "out"], capsys) == message.format(path=path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_preds_npy_truncated(family, tmp_path, capsys):
+    path = family / "predictions" / "winogender" / triplet.PREDS
+    path.write_bytes(path.read_bytes()[:100])
+    message = _fails(["score", "--predictions", family, "--out", tmp_path / "out"], capsys)
+    assert message.startswith(f"{path} is not a readable .npy array (")
+    assert message.endswith("). Re-run the predictions.")
+
+
+# ---------------------------------------------------------------------------------------------- checkpoint weights
+
+
+def test_corrupt_safetensors_names_the_file(tiny_checkpoint, tmp_path, capsys):
+    checkpoint = tiny_checkpoint("mlm")
+    (checkpoint / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
+    message = _fails(["evaluate", checkpoint, "--tests", "calibration", "--out", tmp_path / "out", "--no-progress",
+                      "--threads", "1"], capsys)
+    assert message.startswith(f"Could not load {checkpoint} as a masked language model: its weights file "
+                              f"{checkpoint / 'model.safetensors'} is not readable (")
+    assert message.endswith("). Save the checkpoint again with save_pretrained, or download it again.")
+    assert not (tmp_path / "out").exists()
+
+
+def test_pickle_weights_refused_by_weights_only(tiny_checkpoint):
+    import torch
+    from safetensors.torch import load_file
+
+    from nlp_underspec.models import load_model
+
+    checkpoint = tiny_checkpoint("mlm")
+    state = load_file(checkpoint / "model.safetensors")
+    (checkpoint / "model.safetensors").unlink()
+    state["extra"] = pd.Timestamp("2020-01-01")  # any object beyond tensors: weights_only refuses to unpickle it
+    torch.save(state, checkpoint / "pytorch_model.bin")
+    with pytest.raises(UsageError) as err:
+        load_model(str(checkpoint), "mlm")
+    assert str(err.value) == (
+        f"Could not load {checkpoint} as a masked language model: its weights file {checkpoint / 'pytorch_model.bin'} "
+        "is a pickle that holds more than tensors, and loading it could run code, so it is refused (torch.load "
+        "weights_only). Use a safetensors copy (model.safetensors); if you trust its author, convert it where you "
+        "can: load it with torch.load(weights_only=False) and save_pretrained(safe_serialization=True).")

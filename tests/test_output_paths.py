@@ -1,0 +1,145 @@
+"""Output paths are checked before any model runs (a file, a path under a file, a folder that cannot be written), and
+what the package writes gets the permissions the user's umask gives a new file, not mkstemp's private 0600."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from nlp_underspec import cli, evaluation
+from nlp_underspec.analysis.demo import write_demo_family
+from nlp_underspec.io import atomic_write_json, atomic_write_text, staged_output
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _fails(argv, capsys) -> str:
+    capsys.readouterr()
+    assert cli.main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err[len("error: "):-1]
+
+
+@pytest.fixture
+def no_inference(monkeypatch):
+    """Any prediction is a failure of the test: the output path must be refused first."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model ran before the output path was checked")
+
+    monkeypatch.setattr(evaluation, "predict_test", refuse)
+    monkeypatch.setattr(evaluation, "predict_tests", refuse)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """Factory: make ``folder`` unwritable as os.access sees it (the tests run as root, where chmod would not do)."""
+    real = os.access
+    denied = []
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: False if Path(path) in denied and mode & os.W_OK
+                        else real(path, mode, **kw))
+    return denied.append
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a folder\n", encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- before any model
+
+
+def test_evaluate_out_under_a_file(tiny_checkpoint, a_file, no_inference, capsys):
+    out = a_file / "results"
+    assert _fails(["evaluate", tiny_checkpoint("mlm"), "--tests", "calibration", "--out", out], capsys) == (
+        f"Output path {out} cannot be created: {a_file} is a file, not a folder. Choose another --out.")
+
+
+def test_evaluate_out_not_writable(tiny_checkpoint, tmp_path, no_inference, read_only, capsys):
+    read_only(tmp_path / "locked")
+    (tmp_path / "locked").mkdir()
+    out = tmp_path / "locked" / "deeper" / "results"
+    assert _fails(["evaluate", tiny_checkpoint("mlm"), "--tests", "calibration", "--out", out], capsys) == (
+        f"Output path {out} cannot be written: {tmp_path / 'locked'} is not writable by you. Choose another --out.")
+
+
+def test_score_out_that_is_a_file(tmp_path, a_file, capsys):
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    assert _fails(["score", "--predictions", family, "--out", a_file], capsys) == (
+        f"Output path {a_file} is a file, not a folder. Choose a folder for --out.")
+
+
+def test_run_out_under_a_file_or_unwritable(a_file, tmp_path, read_only, capsys):
+    recipe = REPO / "recipes" / "tiny.yaml"
+    assert _fails(["run", recipe, "--out", a_file / "tiny"], capsys) == (
+        f"Output path {a_file / 'tiny'} cannot be created: {a_file} is a file, not a folder. Choose another --out.")
+    out = tmp_path / "runs"
+    out.mkdir()
+    read_only(out)
+    assert _fails(["run", recipe, "--out", out], capsys) == (
+        f"Output path {out} cannot be written: {out} is not writable by you. Choose another --out.")
+    assert list(out.iterdir()) == []
+
+
+def test_pretrain_out_under_a_file(a_file, capsys):
+    assert _fails(["pretrain", REPO / "recipes" / "tiny.yaml", "--pretrain-seed", "0", "--out", a_file / "p00"],
+                  capsys) == (f"Output path {a_file / 'p00'} cannot be created: {a_file} is a file, not a folder. "
+                              "Choose another --out.")
+
+
+def test_analyze_in_a_folder_that_cannot_take_analysis_json(tmp_path, read_only, capsys):
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    read_only(family)
+    assert _fails(["analyze", family], capsys) == (
+        f"Output path {family / 'analysis.json'} cannot be written: {family} is not writable by you. Pass --no-write "
+        "to print the table without writing analysis.json.")
+    assert cli.main(["analyze", str(family), "--no-write", "--nboot", "20"]) == 0
+
+
+def test_compare_out_that_is_a_folder(tmp_path, capsys):
+    """Refused before the families are read (and long before a bootstrap would finish)."""
+    assert _fails(["compare", tmp_path / "base", tmp_path / "expt", "--out", tmp_path], capsys) == (
+        f"Output path {tmp_path} is a folder, not a file. Pass a file path for --out (e.g. comparison.json).")
+
+
+# ---------------------------------------------------------------------------------------------- permissions
+
+
+@pytest.fixture
+def umask():
+    """Factory: set the process umask for one test."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield os.umask
+    os.umask(saved)
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@pytest.mark.parametrize("mask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700),
+                                                          (0o002, 0o664, 0o775)])
+def test_written_files_follow_the_umask(tmp_path, umask, mask, file_mode, folder_mode):
+    umask(mask)
+    assert _mode(atomic_write_text(tmp_path / "a.txt", "x")) == file_mode
+    assert _mode(atomic_write_json(tmp_path / "deep" / "b.json", {"a": 1})) == file_mode
+    with staged_output(tmp_path / "out") as stage:
+        atomic_write_text(stage / "c.txt", "y")
+    assert _mode(tmp_path / "out") == folder_mode and _mode(tmp_path / "out" / "c.txt") == file_mode
+
+
+def test_a_results_folder_follows_the_umask(tmp_path, umask):
+    umask(0o022)
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    assert cli.main(["score", "--predictions", str(family), "--out", str(tmp_path / "out"), "--n-boot", "20"]) == 0
+    modes = {path.relative_to(tmp_path / "out").as_posix(): _mode(path) for path in (tmp_path / "out").rglob("*")}
+    assert modes and all(mode == (0o755 if (tmp_path / "out" / name).is_dir() else 0o644)
+                         for name, mode in modes.items()), modes
+    assert _mode(tmp_path / "out") == 0o755
