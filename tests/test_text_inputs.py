@@ -174,6 +174,6 @@ def test_candidate_lines_of_the_wrong_shape(tmp_path):
              f"{path}, line 1: 'candidates' must be a list of [start, end] pairs of integers, got [[\"4\", \"9\"], "
              "[0, 3]]."),
             (json.dumps({"text": text, "pronoun": [15, 18], "candidates": [[4, 9], [0, 3]], "label": "0"}),
-             f"{path}, line 1: 'label' must be an integer index into candidates, or null, got \"0\".")):
+             f"{path}, line 1: label '0' is not an index into its 2 candidates (an integer from 0 to 1).")):
         path.write_text(line + "\n", encoding="utf-8")
         assert _error(read_candidate_jsonl, path) == message

@@ -96,8 +96,7 @@ def _jsonl_example(row, path: Path, line: int) -> CorefExample:
         raise bad("pronoun", "a [start, end] pair of integers")
     if not isinstance(row["candidates"], list) or not all(_is_span(c) for c in row["candidates"]):
         raise bad("candidates", "a list of [start, end] pairs of integers")
-    if row["label"] is not None and not _is_int(row["label"]):
-        raise bad("label", "an integer index into candidates, or null")
+    # The label's type and range are one rule, CorefExample.validate's (an index into the candidates, or null).
     example = CorefExample(text=row["text"], pronoun=tuple(row["pronoun"]),
                            candidates=tuple(tuple(c) for c in row["candidates"]), label=row["label"],
                            id=str(row.get("id", line)))
