@@ -1,7 +1,8 @@
 """Opening a run folder: start fresh, resume an unfinished run, skip a finished one, or refuse a different run.
 
-Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated, so
-bad input never leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
+Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated (the
+saved state of a run to resume included: :func:`~nlp_underspec.training.state.check_saved_state`), so bad input never
+leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
 after an exception, and ``complete`` only once every checkpoint file is on disk (:func:`records.mark_complete`).
 
 A resumed run keeps the determinism scope it started under (:func:`seeding.determinism_scope`); resuming its saved
@@ -23,6 +24,7 @@ from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OUT_HOLDS_OTHER_RUN, OUT_IS_FILE
 from nlp_underspec.seeding import SCOPE_FIELDS, determinism_scope
 from nlp_underspec.training.loop import latest_state
+from nlp_underspec.training.state import check_saved_state
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,9 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
     for key in SCOPE_FIELDS:  # the scope is the one that started the run (unknown in records older than the field)
         setattr(record, key, existing.get(key))
     record.resumed_under = list(existing.get("resumed_under") or [])
+    state = latest_state(path)
+    if state is not None:  # judged now, before the record says "running" again; its files are read only by the loop
+        check_saved_state(state)
     return RunFolder(path, record, resuming=True, complete=False)
 
 
