@@ -15,7 +15,7 @@ import torch
 from nlp_underspec import records, seeding
 from nlp_underspec.config import pretrain_run_config, recipe_from_dict
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import OUT_HOLDS_OTHER_RUN
+from nlp_underspec.io import OUT_NOT_OURS
 from nlp_underspec.training import loop, mlm, runs, state as training_state, tokenizer as tok
 from nlp_underspec.training.finetuning import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
                                              resolve_starting_point, subsample)
@@ -297,7 +297,7 @@ def test_folder_with_other_content_is_refused_but_sweep_sidecars_are_not(tmp_pat
     (tmp_path / "run" / "notes.md").write_text("mine")
     with pytest.raises(UsageError) as err:
         _open(tmp_path / "run")
-    assert str(err.value) == OUT_HOLDS_OTHER_RUN.format(path=tmp_path / "run", what="notes.md")
+    assert str(err.value) == OUT_NOT_OURS.format(path=tmp_path / "run", what="notes.md", kind="run folder")
 
 
 def _dropout_model(seed: int):
