@@ -281,7 +281,7 @@ def stage_push(plan: PushPlan, staging: str | os.PathLike) -> list[Path]:
     staging = Path(staging)
     _check_staging(staging)
     family_card = _family_card(plan)
-    with staged_output(staging) as stage:
+    with staged_output(staging, inputs=[plan.family.root]) as stage:
         for target in plan.targets:
             stage_target(plan, target, stage / target.folder_name, family_card=family_card, copy=True)
         atomic_write_json(stage / PLAN_FILE, plan_summary(plan))

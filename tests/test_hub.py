@@ -110,6 +110,18 @@ def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, cap
                                        "new or empty folder to --staging.\n")
 
 
+def test_dry_run_staging_in_the_current_folder_is_refused_and_leaves_nothing(family_dir, tmp_path, capsys,
+                                                                             monkeypatch):
+    from nlp_underspec.io import OUT_HOLDS_CWD
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", "."]) == 2
+    assert capsys.readouterr().err == f"error: {OUT_HOLDS_CWD.format(path='.')}\n"
+    assert list(here.iterdir()) == [] and not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
 def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commit(family_dir, test_hub):
     from huggingface_hub import HfApi
 
