@@ -1,9 +1,31 @@
 """The one place that loads checkpoints (local folder or Hub id) and says what a checkpoint can do.
 
 A checkpoint is untrusted input: custom code runs only with an explicit ``trust_remote_code=True`` (the CLI's
-``--trust-remote-code``), and safetensors weights are used whenever the checkpoint has them. What a checkpoint can do is
-read from its config (:func:`detect_capabilities`): a cross-encoder (sequence-classification head with one label), an
-encoder usable as a bi-encoder (every encoder), a masked-LM head, our candidate-scoring head.
+``--trust-remote-code``), and a checkpoint that declares code of its own (``auto_map`` in ``config.json`` or
+``tokenizer_config.json``) is refused without it, even when its ``model_type`` is one transformers knows (it would
+load as that plain model, not as its author's). Safetensors weights are used whenever the checkpoint has them. What a
+checkpoint can do is read from its config (:func:`detect_capabilities`): a cross-encoder (sequence-classification
+head with one label), an encoder usable as a bi-encoder (every encoder; never a causal LM), a masked-LM head, our
+candidate-scoring head.
+
+A checkpoint whose files do not fit together is refused rather than scored: transformers fills whatever the weights
+file lacks with random values and makes up a vocabulary of special tokens when the tokenizer files are missing, and
+either gives plausible-looking numbers from nothing. :func:`load_checked` compares the weights with the model that
+``config.json`` describes, for one head:
+
+- a missing **encoder** weight (the base model: embeddings and layers) is always an error; the pooler is the exception
+  for every head but ``cross``, because mean pooling, the masked-LM head and the span scorer never read it, while a
+  sequence-classification head reads nothing else;
+- a missing **head** weight (anything outside the base model), or one saved with another shape, is an error unless
+  the caller builds the head on purpose (``fresh_head=True``: fine-tuning);
+- a saved weight the model does not take (*unexpected*) is legitimate when it belongs to a module the loading class
+  does not build: an MLM checkpoint loaded as an encoder drops ``cls.*``, a classifier loaded as an encoder drops
+  ``classifier.*``, a pretraining checkpoint's next-sentence head or a pooler is dropped. It is an error when it lands
+  inside a module the class builds (layers beyond ``num_hidden_layers``, a parameter its layer lacks): then
+  ``config.json`` does not describe the weights;
+- an encoder weight saved with another shape is always an error.
+
+A tokenizer must have a vocabulary beyond its special tokens and a pad token (every path batches padded inputs).
 
 Seeds of checkpoints the toolkit did not train come from, in order: the checkpoint's ``run.json``, its model card
 metadata (``pretrain_seed`` / ``finetune_seed`` / ``seed`` in the README front matter), a ``--seed-pattern`` regex
@@ -33,7 +55,7 @@ NOT_A_CHECKPOINT = ("{checkpoint} is not a transformers checkpoint: {reason}. Pa
 HUB_MODEL_UNAVAILABLE = ("Model '{checkpoint}' is not a local folder and could not be loaded from the Hugging Face Hub "
                          "({reason}). If you are offline, download it first where you have a connection "
                          "(`hf download {checkpoint}`) so it is cached, or pass a local checkpoint folder.")
-NEEDS_REMOTE_CODE = ("{checkpoint} needs its own Python code to load (auto_map in config.json). Running a checkpoint's "
+NEEDS_REMOTE_CODE = ("{checkpoint} needs its own Python code to load (auto_map in {file}). Running a checkpoint's "
                      "code is running its author's program: pass --trust-remote-code only if you trust it.")
 CANNOT_LOAD = "Could not load {checkpoint} as {what}: {reason}"
 NO_FAST_TOKENIZER = ("{checkpoint} has no fast (Rust) tokenizer, which {what} needs for character offsets. Save one "
@@ -41,12 +63,46 @@ NO_FAST_TOKENIZER = ("{checkpoint} has no fast (Rust) tokenizer, which {what} ne
 BAD_SEED_PATTERN = "--seed-pattern {pattern!r} is not a valid regular expression ({error})."
 SEED_PATTERN_NO_GROUPS = ("--seed-pattern {pattern!r} has no named group pretrain_seed or finetune_seed, e.g. "
                           r"'seed_(?P<pretrain_seed>\d+)'.")
+ENCODER_WEIGHTS_MISSING = ("{checkpoint}: {loaded} of the {total} weights of the {model_class} that config.json "
+                           "describes (model_type '{model_type}') are in {weights} (missing: {examples}), so it would "
+                           "run with random weights. Restore the config.json that was saved with these weights, or "
+                           "pass another checkpoint.")
+WEIGHTS_MISMATCHED = ("{checkpoint}: {count} weight(s) in {weights} have another shape than config.json gives them "
+                      "({key}: {saved} saved, {expected} in config.json), so they would be random. Restore the "
+                      "config.json that was saved with these weights, or pass another checkpoint.")
+UNEXPECTED_WEIGHTS = ("{checkpoint}: {weights} holds {count} weight(s) that the {model_class} described by config.json "
+                      "has no place for ({examples}): config.json does not describe these weights (e.g. fewer layers "
+                      "than were saved). Restore the config.json that was saved with these weights, or pass another "
+                      "checkpoint.")
+HEAD_WEIGHTS_MISSING = ("{checkpoint}: config.json declares {declared}, but {weights} has no weights for its head "
+                        "(missing: {examples}), so {what} would be freshly initialised (random) and score nothing. "
+                        "{hint}")
+NOT_AN_ENCODER = ("{checkpoint} is a causal (left-to-right) language model ({detail}): each token sees only the "
+                  "tokens before it, so its mean-pooled states are no sentence embedding and it cannot serve as a "
+                  "bi-encoder. Pass an encoder (BERT-style) checkpoint.")
+TOKENIZER_WITHOUT_VOCABULARY = ("{checkpoint} has no tokenizer vocabulary ({found}): transformers would make up a "
+                                "vocabulary of its {count} special tokens, and every sentence would encode the same. "
+                                "Save the tokenizer the model was trained with into the checkpoint "
+                                "(tokenizer.save_pretrained), or pass a checkpoint that has one.")
+NO_PAD_TOKEN = ("The tokenizer of {checkpoint} has no pad token, which {what} needs to batch inputs of different "
+                "lengths. Set one and save it (e.g. tokenizer.pad_token = tokenizer.sep_token or eos_token: padded "
+                "positions are masked out; then tokenizer.save_pretrained), or pass a checkpoint whose tokenizer has "
+                "one.")
 UNKNOWN_DEVICE = "Unknown device '{device}'. Use auto, cpu, cuda or cuda:N."
 NO_CUDA = "Device '{device}' was requested but torch sees no CUDA device. Use --device cpu."
 
 _HEAD_NAMES = {"cross": "a cross-encoder (sequence classification, 1 label)", "bi": "an encoder",
                "mlm": "a masked language model", "coref": "a candidate-scoring pronoun resolver"}
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+_WEIGHTS_FILES = (*_SAFE_WEIGHTS, "pytorch_model.bin", "pytorch_model.bin.index.json")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
+                    "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
+_REMOTE_CODE_FILES = ("config.json", "tokenizer_config.json")
+# Heads whose fresh (random) weights would be scored, with what the user can do instead.
+_HEAD_HINTS = {"cross": "Score it as a bi-encoder with --sts-scorer bi, or pass a model fine-tuned with this head.",
+               "mlm": "Pass a checkpoint saved with its masked-LM head (BertForMaskedLM or BertForPreTraining).",
+               "coref": "Pass a model fine-tuned with `nlp-underspec finetune --task coref` (span_pair head).",
+               "bi": "Pass another checkpoint."}
 
 
 # ---------------------------------------------------------------------------------------------------- locating
@@ -82,15 +138,39 @@ def load_config(checkpoint: str, *, trust_remote_code: bool = False):
 
     checkpoint = check_checkpoint(checkpoint)
     try:
-        return AutoConfig.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
+        config = AutoConfig.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
     except ValueError as err:
         if "trust_remote_code" in str(err):
-            raise UsageError(NEEDS_REMOTE_CODE.format(checkpoint=checkpoint)) from None
+            raise UsageError(NEEDS_REMOTE_CODE.format(checkpoint=checkpoint, file="config.json")) from None
         raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=checkpoint, reason=_first_line(err))) from None
     except OSError as err:
         if is_local(checkpoint):
             raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=checkpoint, reason=_first_line(err))) from None
         raise UsageError(HUB_MODEL_UNAVAILABLE.format(checkpoint=checkpoint, reason=_first_line(err))) from None
+    if not trust_remote_code:
+        check_no_remote_code(checkpoint, config)
+    return config
+
+
+def remote_code_file(checkpoint: str, config=None, *, files: tuple[str, ...] = _REMOTE_CODE_FILES) -> str | None:
+    """The first of ``files`` (config.json, tokenizer_config.json) that declares code of its own (``auto_map``), else
+    None.
+
+    transformers ignores ``auto_map`` without ``trust_remote_code`` when ``model_type`` is one it knows, and loads the
+    plain model instead: the checkpoint's author meant another one, so the toolkit refuses rather than guess."""
+    if config is not None and "config.json" in files and getattr(config, "auto_map", None):
+        return "config.json"
+    for name in files:
+        content = _read_checkpoint_file(checkpoint, name)
+        if isinstance(content, dict) and content.get("auto_map"):
+            return name
+    return None
+
+
+def check_no_remote_code(checkpoint: str, config=None) -> None:
+    found = remote_code_file(checkpoint, config)
+    if found:
+        raise UsageError(NEEDS_REMOTE_CODE.format(checkpoint=checkpoint, file=found))
 
 
 def _first_line(err: BaseException) -> str:
@@ -122,12 +202,45 @@ def detect_capabilities(config) -> Capabilities:
     from nlp_underspec.modeling import is_candidate_scorer
 
     architectures = tuple(getattr(config, "architectures", None) or ())
-    decoder_only = bool(getattr(config, "is_decoder", False)) and not getattr(config, "add_cross_attention", False)
     mlm = any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in architectures)
     cross = any(a.endswith("ForSequenceClassification") for a in architectures) and int(config.num_labels) == 1
     return Capabilities(architectures=architectures, model_type=str(getattr(config, "model_type", "")),
-                        cross_encoder=cross, encoder=not decoder_only, mlm=mlm,
+                        cross_encoder=cross, encoder=not causal_lm_detail(config), mlm=mlm,
                         candidate_scorer=bool(is_candidate_scorer(config)))
+
+
+_CAUSAL_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")
+
+
+def causal_lm_detail(config) -> str | None:
+    """Why ``config`` describes a left-to-right language model (None when it does not).
+
+    GPT-2's config has no ``is_decoder`` at all, so the flag alone misses the commonest causal LM: the architectures
+    and a ``model_type`` that transformers knows only as a causal LM count too.
+
+    >>> from transformers import BertConfig, GPT2Config
+    >>> causal_lm_detail(BertConfig()), causal_lm_detail(GPT2Config())
+    (None, "model_type 'gpt2', a causal LM only")
+    """
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    if getattr(config, "is_decoder", False) and not getattr(config, "add_cross_attention", False):
+        return "is_decoder: true"
+    causal = [a for a in getattr(config, "architectures", None) or () if a.endswith(_CAUSAL_ARCHITECTURES)]
+    if causal:
+        return f"architectures: {', '.join(causal)}"
+    model_type = str(getattr(config, "model_type", ""))
+    if model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        return f"model_type '{model_type}', a causal LM only"
+    return None
+
+
+def require_encoder(checkpoint: str, config) -> None:
+    """Refuse a causal LM where an encoder is needed (the bi-encoder scorer)."""
+    detail = causal_lm_detail(config)
+    if detail:
+        raise UsageError(NOT_AN_ENCODER.format(checkpoint=checkpoint, detail=detail))
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -161,7 +274,10 @@ def _weights_kwargs(checkpoint: str) -> dict[str, Any]:
 
 
 def load_model(checkpoint: str, head: str, *, trust_remote_code: bool = False, device: str = "cpu"):
-    """Load ``checkpoint`` with the class for ``head`` (one of HEADS), in eval mode on ``device``."""
+    """Load ``checkpoint`` with the class for ``head`` (one of HEADS), in eval mode on ``device``.
+
+    Refused when its weights do not fit the model its config.json describes, or when a bi-encoder is asked of a causal
+    LM (see the module docstring for the weights that may legitimately be missing or left over)."""
     import torch  # noqa: F401  (transformers needs it; imported here so the error is torch's own)
     from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
@@ -170,14 +286,104 @@ def load_model(checkpoint: str, head: str, *, trust_remote_code: bool = False, d
     classes = {"cross": AutoModelForSequenceClassification, "bi": AutoModel, "mlm": AutoModelForMaskedLM,
                "coref": BertForCandidateScoring}
     checkpoint = check_checkpoint(checkpoint)
-    load_config(checkpoint, trust_remote_code=trust_remote_code)  # the clear errors for missing / offline / custom code
+    config = load_config(checkpoint, trust_remote_code=trust_remote_code)  # the clear errors for missing / offline / code
+    if head == "bi":
+        require_encoder(checkpoint, config)
     kwargs = {} if head == "coref" else {"trust_remote_code": trust_remote_code}
     try:
-        with _quiet_transformers():
-            model = classes[head].from_pretrained(checkpoint, **kwargs, **_weights_kwargs(checkpoint))
+        model = load_checked(classes[head], checkpoint, head, **kwargs, **_weights_kwargs(checkpoint))
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise UsageError(CANNOT_LOAD.format(checkpoint=checkpoint, what=_HEAD_NAMES[head], reason=_first_line(err))) from None
     return model.eval().to(pick_device(device))
+
+
+def load_checked(model_class, checkpoint: str, head: str, *, fresh_head: bool = False, **kwargs):
+    """``model_class.from_pretrained(checkpoint, **kwargs)``, refused with a UsageError naming the files when the
+    weights do not fit (:func:`check_loading_info`). ``fresh_head=True`` accepts a freshly initialised head: for
+    callers that build one on purpose (fine-tuning), never for scoring."""
+    kwargs.setdefault("ignore_mismatched_sizes", True)  # shapes are checked below, with a message that names them
+    with _quiet_transformers():
+        model, info = model_class.from_pretrained(checkpoint, output_loading_info=True, **kwargs)
+    check_loading_info(model, info, checkpoint=checkpoint, head=head, fresh_head=fresh_head)
+    return model
+
+
+def check_loading_info(model, info: dict, *, checkpoint: str, head: str, fresh_head: bool = False) -> None:
+    """Refuse what ``from_pretrained(..., output_loading_info=True)`` reports beyond the legitimate gaps of ``head``.
+
+    Which gaps are legitimate is in the module docstring: in short, the encoder must load whole (a pooler may be
+    absent except under a classification head), a head may be fresh only with ``fresh_head``, and left-over weights
+    may only belong to modules the loading class does not build."""
+    where = dict(checkpoint=checkpoint, weights=_weights_name(checkpoint), model_class=type(model).__name__)
+    missing = sorted(info.get("missing_keys") or ())
+    mismatched = sorted(info.get("mismatched_keys") or ())  # (key, saved shape, model shape)
+    encoder_keys = [k for k in model.state_dict() if _part_of(model, k) == "encoder"]
+    lost = [k for k in missing if _part_of(model, k) == "encoder"]
+    if lost:
+        raise UsageError(ENCODER_WEIGHTS_MISSING.format(
+            **where, loaded=len(encoder_keys) - len(lost), total=len(encoder_keys), examples=_examples(lost),
+            model_type=getattr(model.config, "model_type", "")))
+    reshaped = [m for m in mismatched if _part_of(model, m[0]) == "encoder"]
+    if reshaped:
+        key, saved, expected = reshaped[0]
+        raise UsageError(WEIGHTS_MISMATCHED.format(**where, count=len(reshaped), key=key, saved=list(saved),
+                                                   expected=list(expected)))
+    misplaced = [k for k in sorted(info.get("unexpected_keys") or ()) if _lands_inside(model, k)]
+    if misplaced:
+        raise UsageError(UNEXPECTED_WEIGHTS.format(**where, count=len(misplaced), examples=_examples(misplaced)))
+    # The pooler is read only by a classification head: there it is part of the head; elsewhere it may be anything.
+    head_parts = ("head", "pooler") if head == "cross" else ("head",)
+    fresh = [k for k in [*missing, *(m[0] for m in mismatched)] if _part_of(model, k) in head_parts]
+    if fresh and not fresh_head:
+        declared = ", ".join(getattr(model.config, "architectures", None) or ()) or type(model).__name__
+        raise UsageError(HEAD_WEIGHTS_MISSING.format(**where, declared=declared, examples=_examples(sorted(fresh)),
+                                                     what=_HEAD_NAMES[head], hint=_HEAD_HINTS[head]))
+
+
+def _part_of(model, key: str) -> str:
+    """``encoder`` (the base model but its pooler), ``pooler`` or ``head`` (outside the base model), for a key of
+    ``model``'s own state dict."""
+    names = key.split(".")
+    if "pooler" in names:
+        return "pooler"
+    if model.base_model is model or names[0] == model.base_model_prefix:
+        return "encoder"
+    return "head"
+
+
+def _lands_inside(model, key: str) -> bool:
+    """Whether a saved weight ``model`` did not take belongs inside a module it builds (config.json does not describe
+    the weights) rather than to a module it does not build (a head or pooler it drops, which is legitimate)."""
+    from torch import nn
+
+    names = key.split(".")
+    module, base = model, model.base_model
+    if names[0] == model.base_model_prefix and names[0] not in model._modules:
+        names = names[1:]  # a bare encoder loading a checkpoint saved with a head: "bert.encoder..." -> "encoder..."
+    elif base is not model and names[0] not in model._modules and names[0] in base._modules:
+        module = base  # a model with a head loading a bare encoder's keys
+    for name in names[:-1]:
+        child = module._modules.get(name)
+        if child is None:
+            # A layer index past the end is a deeper model than config.json says; a missing named module is one the
+            # class does not build.
+            return name.isdigit() or isinstance(module, (nn.ModuleList, nn.ModuleDict))
+        module = child
+    return True  # the module exists but has no such parameter
+
+
+def _examples(keys, limit: int = 3) -> str:
+    keys = list(keys)
+    shown = ", ".join(keys[:limit])
+    return f"{shown} and {len(keys) - limit} more" if len(keys) > limit else shown
+
+
+def _weights_name(checkpoint: str) -> str:
+    if is_local(checkpoint):
+        for name in _WEIGHTS_FILES:
+            if (Path(checkpoint) / name).is_file():
+                return name
+    return "its weights"
 
 
 @contextlib.contextmanager
@@ -196,8 +402,12 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_tokenizer(checkpoint: str, *, trust_remote_code: bool = False, need_offsets: str | None = None):
-    """The checkpoint's tokenizer; ``need_offsets="the MLM probe"`` requires a fast tokenizer (character offsets)."""
+def load_tokenizer(checkpoint: str, *, trust_remote_code: bool = False, need_offsets: str | None = None,
+                   purpose: str = "scoring"):
+    """The checkpoint's tokenizer; ``need_offsets="the MLM probe"`` requires a fast tokenizer (character offsets).
+
+    Refused when it has no vocabulary of its own (:func:`check_tokenizer`), no pad token, or code of its own without
+    ``trust_remote_code``."""
     from transformers import AutoTokenizer
 
     checkpoint = check_checkpoint(checkpoint)
@@ -205,9 +415,40 @@ def load_tokenizer(checkpoint: str, *, trust_remote_code: bool = False, need_off
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError) as err:
         raise UsageError(CANNOT_LOAD.format(checkpoint=checkpoint, what="a tokenizer", reason=_first_line(err))) from None
+    if not trust_remote_code:
+        check_no_remote_code(checkpoint)  # a Hub tokenizer_config.json is cached only now
+    check_tokenizer(tokenizer, checkpoint, purpose=purpose)
     if need_offsets and not getattr(tokenizer, "is_fast", False):
         raise UsageError(NO_FAST_TOKENIZER.format(checkpoint=checkpoint, what=need_offsets))
     return tokenizer
+
+
+def check_tokenizer(tokenizer, checkpoint: str, *, purpose: str) -> None:
+    """A vocabulary beyond the special tokens, and a pad token (``purpose`` says what needs it)."""
+    check_vocabulary(tokenizer, checkpoint)
+    check_pad_token(tokenizer, checkpoint, purpose=purpose)
+
+
+def check_vocabulary(tokenizer, checkpoint: str) -> None:
+    """Refuse the vocabulary transformers makes up when the tokenizer files are missing: special tokens only."""
+    vocabulary = set(tokenizer.get_vocab())
+    if not vocabulary - set(tokenizer.all_special_tokens):
+        raise UsageError(TOKENIZER_WITHOUT_VOCABULARY.format(checkpoint=checkpoint, found=_tokenizer_files(checkpoint),
+                                                             count=len(vocabulary)))
+
+
+def check_pad_token(tokenizer, checkpoint: str, *, purpose: str) -> None:
+    if tokenizer.pad_token_id is None:
+        raise UsageError(NO_PAD_TOKEN.format(checkpoint=checkpoint, what=purpose))
+
+
+def _tokenizer_files(checkpoint: str) -> str:
+    if not is_local(checkpoint):
+        return "its tokenizer holds only special tokens"
+    present = [name for name in _TOKENIZER_FILES if (Path(checkpoint) / name).is_file()]
+    if not present:
+        return f"none of {', '.join(_TOKENIZER_FILES)} is in the folder"
+    return f"its {', '.join(present)} {'holds' if len(present) == 1 else 'hold'} only special tokens"
 
 
 def free(model) -> None:

@@ -209,6 +209,27 @@ def test_cross_scorer_on_a_model_without_the_head(checkpoints, small_stsb, tmp_p
                        "fine-tuned model.")
 
 
+def test_a_checkpoint_with_a_random_part_is_refused_before_anything_is_written(tmp_path, capsys, small_stsb):
+    """Broken checkpoints used to be scored: exit 0 and plausible numbers from a made-up vocabulary or random weights."""
+    no_tokenizer = _build_tiny_checkpoint(tmp_path / "models" / "no-tokenizer", "bi")
+    for path in no_tokenizer.iterdir():
+        if path.name not in ("config.json", "model.safetensors"):
+            path.unlink()
+    message = _fails(["evaluate", str(no_tokenizer), "--tests", "sts_gender", "--stsb", str(small_stsb), *FAST],
+                     tmp_path, capsys)
+    assert message.startswith(f"{no_tokenizer} has no tokenizer vocabulary (none of tokenizer.json, vocab.txt, ")
+    random_head = _build_tiny_checkpoint(tmp_path / "models" / "random-head", "bi")
+    config = json.loads((random_head / "config.json").read_text())
+    config.update(architectures=["BertForSequenceClassification"], num_labels=1)
+    (random_head / "config.json").write_text(json.dumps(config))
+    message = _fails(["evaluate", str(random_head), "--tests", "sts_gender", "--stsb", str(small_stsb), *FAST],
+                     tmp_path, capsys)
+    assert message == (f"{random_head}: config.json declares BertForSequenceClassification, but model.safetensors has "
+                       "no weights for its head (missing: classifier.bias, classifier.weight), so a cross-encoder "
+                       "(sequence classification, 1 label) would be freshly initialised (random) and score nothing. "
+                       "Score it as a bi-encoder with --sts-scorer bi, or pass a model fine-tuned with this head.")
+
+
 def test_unknown_resolver_and_device(checkpoints, shared_data, tmp_path, capsys):
     wino = ["--tests", "winogender", "--winogender", str(shared_data / "winogender" / "data")]
     message = _fails(["evaluate", str(checkpoints["mlm"]), *wino, "--resolver", "mlm-probe"], tmp_path, capsys)

@@ -183,3 +183,161 @@ def test_an_mlm_probe_cut_by_the_models_length_is_refused(tiny_checkpoint):
         mlm_probe(str(folder), items, PredictOptions(device="cpu", progress=False))
     assert str(err.value) == (f"The probe text '{sentence} She is the nurse.' is longer than the model's 12 tokens, "
                               "so its probe would be cut off. Use a model with more positions, or shorter sentences.")
+
+
+# ------------------------------------------------------------------------------------------ checkpoints that lie
+
+
+def _edit_config(folder, **changes) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config.update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+def _error(call, *args, **kwargs) -> str:
+    with pytest.raises(UsageError) as err:
+        call(*args, **kwargs)
+    return str(err.value)
+
+
+def test_a_checkpoint_without_tokenizer_files_is_refused(tiny_checkpoint):
+    """transformers would make up a 5-token vocabulary: every sentence one embedding, every similarity 1.0."""
+    folder = tiny_checkpoint("bi")
+    for path in folder.iterdir():
+        if path.name not in ("config.json", "model.safetensors"):
+            path.unlink()
+    assert _error(models.load_tokenizer, str(folder)) == (
+        f"{folder} has no tokenizer vocabulary (none of tokenizer.json, vocab.txt, vocab.json, merges.txt, "
+        "spiece.model, sentencepiece.bpe.model, tokenizer.model, tokenizer_config.json, special_tokens_map.json is "
+        "in the folder): transformers would make up a vocabulary of its 5 special tokens, and every sentence would "
+        "encode the same. Save the tokenizer the model was trained with into the checkpoint "
+        "(tokenizer.save_pretrained), or pass a checkpoint that has one.")
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    assert _error(models.load_tokenizer, str(folder)).startswith(
+        f"{folder} has no tokenizer vocabulary (its tokenizer_config.json holds only special tokens): ")
+
+
+def test_a_tokenizer_without_a_pad_token_is_refused(tiny_checkpoint):
+    from transformers import AutoTokenizer
+
+    folder = tiny_checkpoint("bi")
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(str(folder))
+    assert _error(models.load_tokenizer, str(folder)) == models.NO_PAD_TOKEN.format(checkpoint=folder, what="scoring")
+    assert models.NO_PAD_TOKEN.format(checkpoint="X", what="scoring") == (
+        "The tokenizer of X has no pad token, which scoring needs to batch inputs of different lengths. Set one and "
+        "save it (e.g. tokenizer.pad_token = tokenizer.sep_token or eos_token: padded positions are masked out; then "
+        "tokenizer.save_pretrained), or pass a checkpoint whose tokenizer has one.")
+
+
+def test_a_config_of_another_model_over_bert_weights_is_refused(tiny_checkpoint):
+    """A GPT-2 config beside BERT weights: none of GPT-2's 28 tensors is in the file, so a random model would score."""
+    folder = tiny_checkpoint("bi")
+    (folder / "config.json").write_text(json.dumps({
+        "model_type": "gpt2", "architectures": ["GPT2ForSequenceClassification"], "num_labels": 1, "n_embd": 32,
+        "n_layer": 2, "n_head": 4, "vocab_size": 120, "n_positions": 128, "pad_token_id": 0}))
+    assert _error(models.load_model, str(folder), "cross") == (
+        f"{folder}: 0 of the 28 weights of the GPT2ForSequenceClassification that config.json describes (model_type "
+        "'gpt2') are in model.safetensors (missing: transformer.h.0.attn.c_attn.bias, "
+        "transformer.h.0.attn.c_attn.weight, transformer.h.0.attn.c_proj.bias and 25 more), so it would run with "
+        "random weights. Restore the config.json that was saved with these weights, or pass another checkpoint.")
+
+
+@pytest.mark.parametrize("kind, head, config, missing, what, hint", [
+    ("bi", "cross", {"architectures": ["BertForSequenceClassification"], "num_labels": 1},
+     "classifier.bias, classifier.weight", "a cross-encoder (sequence classification, 1 label)",
+     "Score it as a bi-encoder with --sts-scorer bi, or pass a model fine-tuned with this head."),
+    ("mlm", "cross", {"architectures": ["BertForSequenceClassification"], "num_labels": 1},
+     "bert.pooler.dense.bias, bert.pooler.dense.weight, classifier.bias and 1 more",
+     "a cross-encoder (sequence classification, 1 label)",
+     "Score it as a bi-encoder with --sts-scorer bi, or pass a model fine-tuned with this head."),
+    ("bi", "mlm", {"architectures": ["BertForMaskedLM"]},
+     "cls.predictions.bias, cls.predictions.decoder.bias, cls.predictions.transform.LayerNorm.bias and 3 more",
+     "a masked language model",
+     "Pass a checkpoint saved with its masked-LM head (BertForMaskedLM or BertForPreTraining)."),
+    ("mlm", "coref", {"architectures": ["BertForCandidateScoring"], "nlp_underspec_head": "candidate_scoring"},
+     "scorer.0.bias, scorer.0.weight, scorer.2.bias and 1 more", "a candidate-scoring pronoun resolver",
+     "Pass a model fine-tuned with `nlp-underspec finetune --task coref` (span_pair head)."),
+])
+def test_a_declared_head_without_its_weights_is_refused(tiny_checkpoint, kind, head, config, missing, what, hint):
+    """The config says the head is there; the weights file says otherwise: a random head would be scored."""
+    folder = tiny_checkpoint(kind)
+    _edit_config(folder, **config)
+    assert _error(models.load_model, str(folder), head) == (
+        f"{folder}: config.json declares {config['architectures'][0]}, but model.safetensors has no weights for its "
+        f"head (missing: {missing}), so {what} would be freshly initialised (random) and score nothing. {hint}")
+
+
+def test_weights_beyond_or_unlike_the_config_are_refused(tiny_checkpoint):
+    deeper = tiny_checkpoint("mlm", layers=3)
+    _edit_config(deeper, num_hidden_layers=2)
+    assert _error(models.load_model, str(deeper), "bi") == (
+        f"{deeper}: model.safetensors holds 16 weight(s) that the BertModel described by config.json has no place for "
+        "(bert.encoder.layer.2.attention.output.LayerNorm.bias, bert.encoder.layer.2.attention.output.LayerNorm.weight, "
+        "bert.encoder.layer.2.attention.output.dense.bias and 13 more): config.json does not describe these weights "
+        "(e.g. fewer layers than were saved). Restore the config.json that was saved with these weights, or pass "
+        "another checkpoint.")
+    shallower = tiny_checkpoint("mlm", layers=2, name="shallow")
+    _edit_config(shallower, num_hidden_layers=3)
+    assert _error(models.load_model, str(shallower), "mlm").startswith(
+        f"{shallower}: 37 of the 53 weights of the BertForMaskedLM that config.json describes (model_type 'bert') are "
+        "in model.safetensors (missing: bert.encoder.layer.2.attention.output.LayerNorm.bias, ")
+    reshaped = tiny_checkpoint("bi")
+    _edit_config(reshaped, intermediate_size=48)
+    assert _error(models.load_model, str(reshaped), "bi") == (
+        f"{reshaped}: 6 weight(s) in model.safetensors have another shape than config.json gives them "
+        "(encoder.layer.0.intermediate.dense.bias: [64] saved, [48] in config.json), so they would be random. "
+        "Restore the config.json that was saved with these weights, or pass another checkpoint.")
+
+
+def test_legitimate_gaps_load(tiny_checkpoint, tmp_path):
+    """What a head may drop or lack: an MLM or classifier head under an encoder, the pooler where nothing reads it,
+    a pretraining checkpoint's next-sentence head under a masked LM."""
+    import torch
+    from transformers import BertConfig, BertForPreTraining, BertModel
+
+    for kind, heads in {"mlm": ("mlm", "bi"), "cross": ("cross", "bi"), "bi": ("bi",), "coref": ("coref", "bi")}.items():
+        folder = str(tiny_checkpoint(kind))
+        for head in heads:
+            models.free(models.load_model(folder, head))
+    encoder = tiny_checkpoint("bi", name="no-pooler")
+    config = BertConfig.from_pretrained(encoder)
+    BertModel(config, add_pooling_layer=False).save_pretrained(encoder)  # what the stsb bi_encoder head saves
+    models.free(models.load_model(str(encoder), "bi"))
+    pretraining = tiny_checkpoint("mlm", name="pretraining")
+    torch.manual_seed(0)
+    BertForPreTraining(BertConfig.from_pretrained(pretraining)).save_pretrained(pretraining)  # MultiBERTs' layout
+    models.free(models.load_model(str(pretraining), "mlm"))
+
+
+def test_a_causal_lm_is_no_bi_encoder(tmp_path):
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    from nlp_underspec.stress import PredictOptions, get_stress_test
+
+    folder = tmp_path / "gpt2"
+    GPT2LMHeadModel(GPT2Config(n_embd=32, n_layer=2, n_head=4, vocab_size=120, n_positions=64)).save_pretrained(folder)
+    caps = models.detect_capabilities(models.load_config(str(folder)))
+    assert (caps.encoder, caps.cross_encoder, caps.mlm) == (False, False, False)
+    expected = (f"{folder} is a causal (left-to-right) language model (architectures: GPT2LMHeadModel): each token "
+                "sees only the tokens before it, so its mean-pooled states are no sentence embedding and it cannot "
+                "serve as a bi-encoder. Pass an encoder (BERT-style) checkpoint.")
+    assert _error(get_stress_test("sts_gender").choose_scorer, str(folder), PredictOptions()) == expected
+    assert _error(models.load_model, str(folder), "bi") == expected
+
+
+@pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
+def test_auto_map_on_a_known_model_type_needs_the_flag(tiny_checkpoint, file):
+    """transformers would ignore the auto_map and load plain BERT: not the model its author meant."""
+    folder = tiny_checkpoint("bi")
+    content = json.loads((folder / file).read_text())
+    content["auto_map"] = {"AutoModel": "custom.MyModel"} if file == "config.json" else \
+        {"AutoTokenizer": ["custom.MyTokenizer", None]}
+    (folder / file).write_text(json.dumps(content))
+    (folder / "custom.py").write_text("raise SystemExit('this code must not run')\n")
+    expected = (f"{folder} needs its own Python code to load (auto_map in {file}). Running a checkpoint's code is "
+                "running its author's program: pass --trust-remote-code only if you trust it.")
+    assert _error(models.load_config, str(folder)) == expected
+    assert _error(models.load_tokenizer, str(folder)) == expected
+    assert models.load_config(str(folder), trust_remote_code=True).model_type == "bert"

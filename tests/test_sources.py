@@ -108,6 +108,42 @@ def test_sts_pairs_synthetic_and_real(shared_data):
         "Unknown split 'validation'. Available: train, dev, test."
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "7", "-0.5", "1e39"])
+def test_sts_gold_outside_0_to_5_names_file_and_line(tmp_path, value):
+    """Such a gold used to be trained on (1e39 is inf in float32: an all-NaN model recorded complete)."""
+    from nlp_underspec.data import stsb
+
+    path = tmp_path / "pairs.tsv"
+    path.write_text(f"sentence1\tsentence2\tlabel\na\tb\t3.5\nc\td\t{value}\n", encoding="utf-8")
+    assert _error(sources.load_sts_pairs, path, "train", WORLD) == (
+        f"{path}, line 3: similarity score {value!r} is not a finite number from 0 to 5 (the STS-B scale). Fix the "
+        "score, or leave the field empty for a pair without gold.")
+    original = tmp_path / "sts-train.csv"  # the STS Benchmark's own layout: the score is field 5
+    original.write_text(f"main-captions\tMSRvid\t2012test\t0001\t{value}\ta\tb\n", encoding="utf-8")
+    assert _error(sources.load_sts_pairs, tmp_path, "train", WORLD) == stsb.SCORE_OUT_OF_RANGE.format(
+        path=original, line=1, value=value)
+
+
+def test_sts_pairs_without_gold_stay_unlabelled(tmp_path, monkeypatch):
+    import datasets
+    import numpy as np
+
+    from nlp_underspec.data import stsb
+
+    path = tmp_path / "pairs.tsv"
+    path.write_text("sentence1\tsentence2\tlabel\na\tb\t0\nc\td\t\ne\tf\t5\n", encoding="utf-8")
+    assert np.array_equal(sources.load_sts_pairs(path, "train", WORLD)["label"], [0, np.nan, 5], equal_nan=True)
+    lines = tmp_path / "pairs.jsonl"
+    lines.write_text('{"sentence1": "a", "sentence2": "b", "label": null}\n'
+                     '{"sentence1": "c", "sentence2": "d", "label": 2.5}\n', encoding="utf-8")
+    assert np.array_equal(sources.load_sts_pairs(lines, "train", WORLD)["label"], [np.nan, 2.5], equal_nan=True)
+    rows = {"sentence1": ["a", "b", "c"], "sentence2": ["x", "y", "z"], "label": [-1.0, 3.0, 6.0]}
+    monkeypatch.setattr(stsb, "load_hub_dataset", lambda *args, **kwargs: datasets.Dataset.from_dict(rows))
+    assert _error(sources.load_sts_pairs, "someone/sts", "dev", WORLD) == (
+        "Hub dataset someone/sts (validation split), row 2: similarity score 6.0 is not a finite number from 0 to 5 "
+        "(the STS-B scale). Pass a local copy with the scores fixed.")
+
+
 # ---------------------------------------------------------------------------------------------- coref examples
 
 
@@ -123,6 +159,17 @@ def test_coref_synthetic_jsonl_and_gap(tmp_path, shared_data):
     assert len(sources.load_coref_examples(shared_data / "gap" / "gap-validation.tsv", "train", WORLD)) == 392
     assert _error(sources.load_coref_examples, folder, "test", WORLD) == (
         f"Coreference folder {folder} has no test.jsonl for the 'test' split. Pass {sources.COREF_LAYOUTS}.")
+
+
+@pytest.mark.parametrize("label", ["2", "-1", "1.5", '"1"', "true", "NaN"])
+def test_a_coref_answer_must_be_one_of_the_candidates(tmp_path, label):
+    """1.5 passed the range check and became candidate 1; "1" was a TypeError."""
+    path = tmp_path / "train.jsonl"
+    path.write_text('{"text": "the nurse told the patient that she would help .", "pronoun": [32, 35], '
+                    f'"candidates": [[4, 9], [19, 26]], "label": {label}}}\n', encoding="utf-8")
+    shown = {"true": "True", "NaN": "nan", '"1"': "'1'"}.get(label, label)
+    assert _error(sources.load_coref_examples, path, "train", WORLD) == (
+        f"{path}, line 1: label {shown} is not an index into its 2 candidates (an integer from 0 to 1).")
 
 
 def test_coref_errors(tmp_path):

@@ -245,6 +245,23 @@ def test_unloadable_tokenizer(tmp_path):
     assert str(err.value).startswith(f"Could not load a tokenizer from '{tmp_path}' (")
 
 
+def test_a_given_tokenizer_with_its_own_code_or_without_a_vocabulary_is_refused(tiny_checkpoint):
+    """pretrain.tokenizer (and --from): transformers would load a plain BertTokenizer, or make up 5 tokens."""
+    folder = tiny_checkpoint("mlm")
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    (folder / "tokenizer_config.json").write_text(json.dumps({**config, "auto_map": {"AutoTokenizer": ["x.Tok", None]}}))
+    with pytest.raises(UsageError) as err:
+        tok.load_tokenizer(str(folder))
+    assert str(err.value) == (f"Tokenizer '{folder}' ships its own Python code (auto_map in tokenizer_config.json), "
+                              "which training never runs: loaded without it, it would be another tokenizer than its "
+                              "author's. Use a tokenizer without custom code, or pretrain.tokenizer: train.")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    with pytest.raises(UsageError) as err:
+        tok.load_tokenizer(str(folder))
+    assert str(err.value).startswith(f"{folder} has no tokenizer vocabulary (none of tokenizer.json, vocab.txt, ")
+
+
 # ------------------------------------------------------------------------------------------------------ run folders
 
 RECIPE = recipe_from_dict({"pretrain": {"max_steps": 5}})
@@ -435,3 +452,129 @@ def test_outside_checkpoint_is_identified_by_its_path(tiny_checkpoint):
     folder = tiny_checkpoint("mlm")
     start = resolve_starting_point(str(folder), RECIPE, pretrain_seed=2)
     assert (start.identity, start.pretrain_seed) == (str(folder), 2)
+
+
+# ---------------------------------------------------------------------------------- broken starting points and data
+
+SMALL_TASKS = ["world.n_corpus_sentences=300", "world.n_sts_pairs=80", "world.n_coref_examples=80",
+               "finetune.tasks.stsb.max_steps=4", "finetune.tasks.coref.max_steps=4", "threads=1"]
+
+
+def _small_recipe(*overrides):
+    from nlp_underspec.config import load_recipe
+
+    return load_recipe("recipes/tiny.yaml", [*SMALL_TASKS, *overrides])
+
+
+def _edit_json(path, **changes) -> None:
+    content = json.loads(path.read_text())
+    content.update(changes)
+    path.write_text(json.dumps(content))
+
+
+def _finetune_error(start, out, *overrides, task="stsb", **kwargs) -> str:
+    from nlp_underspec.training import finetune
+
+    with pytest.raises(UsageError) as err:
+        finetune(_small_recipe(*overrides), task=task, from_checkpoint=str(start), finetune_seed=0, out=out, **kwargs)
+    return str(err.value)
+
+
+def test_new_heads_are_built_on_purpose_but_a_random_encoder_is_refused(tiny_checkpoint, tmp_path):
+    """Fine-tuning initialises its head freshly (that is the point); the encoder under it must load whole."""
+    from nlp_underspec.training import finetuning
+
+    start = str(tiny_checkpoint("mlm"))
+    for build in (finetuning._build_sts_model, finetuning._build_bi_encoder, finetuning._build_coref_model,
+                  finetuning._build_ranker):
+        assert isinstance(build(start), torch.nn.Module)
+    deeper = tiny_checkpoint("mlm", name="deeper", max_positions=64)
+    _edit_json(deeper / "config.json", num_hidden_layers=3)
+    message = _finetune_error(deeper, tmp_path / "run", "finetune.tasks.stsb.head=cross_encoder")
+    assert message.startswith(f"{deeper}: 37 of the 53 weights of the BertForSequenceClassification that config.json "
+                              "describes (model_type 'bert') are in model.safetensors (missing: "
+                              "bert.encoder.layer.2.attention.output.LayerNorm.bias, ")
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["status"] == records.STATUS_FAILED
+    ranker_without_head = tiny_checkpoint("bi", name="fake-mlm", max_positions=64)
+    _edit_json(ranker_without_head / "config.json", architectures=["BertForMaskedLM"])
+    assert _finetune_error(ranker_without_head, tmp_path / "coref", "finetune.tasks.coref.head=ranking",
+                           task="coref").startswith(
+        f"{ranker_without_head}: config.json declares BertForMaskedLM, but model.safetensors has no weights for its "
+        "head (missing: cls.predictions.bias, ")
+
+
+def test_from_with_its_own_code_is_refused(tiny_checkpoint, tmp_path):
+    start = tiny_checkpoint("mlm", max_positions=64)
+    _edit_json(start / "config.json", auto_map={"AutoModelForMaskedLM": "custom.MyModel"})
+    assert _finetune_error(start, tmp_path / "run") == (
+        f"--from {start} ships its own Python code (auto_map in config.json), which fine-tuning never runs: loaded "
+        "as a plain 'bert' it would be another model than its author's. Fine-tune a checkpoint without custom code.")
+    assert not (tmp_path / "run").exists()
+
+
+def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
+    from transformers import AutoTokenizer
+
+    from nlp_underspec import models
+
+    start = tiny_checkpoint("mlm", max_positions=64)
+    tokenizer = AutoTokenizer.from_pretrained(str(start))
+    tokenizer.pad_token = None
+    tokenizer.save_pretrained(str(start))
+    assert _finetune_error(start, tmp_path / "run") == models.NO_PAD_TOKEN.format(checkpoint=start,
+                                                                                   what="fine-tuning")
+    for path in start.iterdir():
+        if path.name.startswith(("tokenizer", "special_tokens", "vocab")):
+            path.unlink()
+    assert _finetune_error(start, tmp_path / "run").startswith(f"{start} has no tokenizer vocabulary (none of ")
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_non_finite_loss_fails_the_run(tiny_checkpoint, tmp_path):
+    """An absurd learning rate turns the weights into NaN at step 1; the run used to be recorded complete."""
+    start = tiny_checkpoint("mlm", max_positions=64)
+    message = _finetune_error(start, tmp_path / "run", "finetune.tasks.stsb.lr=1e30",
+                              "finetune.tasks.stsb.warmup_ratio=0")
+    assert message == (f"stsb f00: the training loss became nan at step 2 of 4 (training data: 'synthetic', train "
+                       "split). A NaN or infinite loss turns every weight into NaN, so the run fails here instead of "
+                       "being recorded complete. Check that data for extreme or non-numeric labels, or lower the "
+                       "learning rate.")
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert record["status"] == records.STATUS_FAILED and not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_weights_made_non_finite_by_the_last_step_fail_the_run():
+    model = torch.nn.Linear(2, 1)
+    settings = loop.LoopSettings(max_steps=3, batch_size=1, grad_accum=1, lr=1.0, weight_decay=0.0, warmup_steps=0,
+                                 max_grad_norm=0.0, save_state_every=10, log_every=1, description="stsb p00-f00",
+                                 data="'data.tsv', train split")
+    loop.check_finite_weights(model, 3, settings)
+    with torch.no_grad():
+        model.bias.fill_(float("inf"))
+    with pytest.raises(UsageError) as err:
+        loop.check_finite_weights(model, 3, settings)
+    assert str(err.value) == ("stsb p00-f00: after step 3 of 3 the weights hold NaN or infinite values (bias; training "
+                              "data: 'data.tsv', train split), so the run fails here instead of being recorded "
+                              "complete. Check that data for extreme labels, or lower the learning rate.")
+
+
+def test_labels_outside_the_tasks_range_are_refused_before_training(tiny_checkpoint, tmp_path):
+    """A gold of 1e39 is inf in float32: the model trained to NaN and was recorded complete."""
+    from nlp_underspec.data.coref import CorefExample
+
+    start = tiny_checkpoint("mlm", max_positions=64)
+    data = tmp_path / "sts.tsv"
+    data.write_text("sentence1\tsentence2\tlabel\n" + "a man is walking .\ta woman is walking .\t4.2\n" * 3 +
+                    "a man is cooking .\ta man is eating .\t1e39\n")
+    assert _finetune_error(start, tmp_path / "run", f"finetune.tasks.stsb.data={data}") == (
+        f"{data}, line 5: similarity score '1e39' is not a finite number from 0 to 5 (the STS-B scale). Fix the "
+        "score, or leave the field empty for a pair without gold.")
+    given = [("a man is walking .", "a woman is walking .", 4.0), ("a man .", "a woman .", float("nan"))]
+    assert _finetune_error(start, tmp_path / "run", train=given) == (
+        "Task 'stsb': given train example 1: gold similarity nan is not a finite number from 0 to 5 (the STS-B "
+        "scale).")
+    text = "the nurse told the patient that she would help ."
+    example = CorefExample(text=text, pronoun=(32, 35), candidates=((4, 9), (19, 26)), label=2)
+    assert _finetune_error(start, tmp_path / "run", task="coref", dev=[example]) == (
+        "Task 'coref': given dev example 0: label 2 is not an index into its 2 candidates (an integer from 0 to 1).")
+    assert not (tmp_path / "run").exists()

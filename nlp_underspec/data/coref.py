@@ -13,6 +13,7 @@ Winogender, candidate 0 is the occupation and candidate 1 the participant (its `
 from __future__ import annotations
 
 import json
+import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ JSONL_BAD_JSON = "{path}, line {line}: not valid JSON ({error})."
 JSONL_MISSING_FIELD = "{path}, line {line}: missing field '{field}'. Each line needs text, pronoun, candidates and label."
 BAD_SPAN = "{where}: {what} span {span} is not a [start, end) pair inside the text (length {length})."
 TOO_FEW_CANDIDATES = "{where}: needs at least 2 candidates, got {count}."
-BAD_LABEL = "{where}: label {label} is not an index into its {count} candidates."
+BAD_LABEL = "{where}: label {label!r} is not an index into its {count} candidates (an integer from 0 to {last})."
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,11 @@ class CorefExample:
                 raise UsageError(BAD_SPAN.format(where=where, what=what, span=list(span), length=n))
         if len(self.candidates) < 2:
             raise UsageError(TOO_FEW_CANDIDATES.format(where=where, count=len(self.candidates)))
-        if self.label is not None and not (0 <= self.label < len(self.candidates)):
-            raise UsageError(BAD_LABEL.format(where=where, label=self.label, count=len(self.candidates)))
+        # An integer only: 0.5 or "1" would pass a range check and be cast to a candidate nobody chose.
+        is_index = isinstance(self.label, numbers.Integral) and not isinstance(self.label, bool)
+        if self.label is not None and not (is_index and 0 <= self.label < len(self.candidates)):
+            raise UsageError(BAD_LABEL.format(where=where, label=self.label, count=len(self.candidates),
+                                              last=len(self.candidates) - 1))
         return self
 
 

@@ -2,6 +2,8 @@
 
 Every layout comes back as the same frame: ``sentence1, sentence2, label`` (gold similarity 0-5, NaN where the split
 has no gold scores, like GLUE's test) with ``source`` and ``line`` columns so that later errors can point at a row.
+A score that is given must be a finite number from 0 to 5: ``nan``, ``inf`` or 7 is an error naming the file and line
+(an empty field is a pair without gold), because fine-tuning on it trains a NaN model or on another scale.
 
 Layouts:
 
@@ -36,11 +38,16 @@ UNKNOWN_SPLIT = "Unknown STS-B split '{split}'. Available: train, dev, test."
 SHORT_ROW = ("{path}, line {line}: expected at least 7 tab-separated fields (genre, file, year, id, score, sentence1, "
              "sentence2), found {found}. Fix or remove that line.")
 BAD_SCORE = "{path}, line {line}: similarity score must be a number, got {value!r}."
+SCORE_OUT_OF_RANGE = ("{path}, line {line}: similarity score {value!r} is not a finite number from 0 to 5 (the STS-B "
+                      "scale). Fix the score, or leave the field empty for a pair without gold.")
+HUB_SCORE_OUT_OF_RANGE = ("Hub dataset {dataset} ({split} split), row {row}: similarity score {value!r} is not a finite "
+                          "number from 0 to 5 (the STS-B scale). Pass a local copy with the scores fixed.")
 MISSING_COLUMNS = "{path} is missing column(s) {missing} (found: {found}). STS-B tables need sentence1, sentence2 and optionally label or score."
 EMPTY = "{path} holds no sentence pairs."
 UNSUPPORTED_FILE = "STS-B file {path} must end in .csv, .tsv, .json or .jsonl."
 
 _HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
+MIN_SCORE, MAX_SCORE = 0.0, 5.0  # STS-B gold similarity
 
 
 def _frame(s1, s2, labels, source: str, lines) -> pd.DataFrame:
@@ -53,9 +60,16 @@ def _score(value: str, path: Path, line: int) -> float:
     if not text:
         return float("nan")
     try:
-        return float(text)
+        score = float(text)
     except ValueError:
         raise UsageError(BAD_SCORE.format(path=path, line=line, value=value)) from None
+    return _check_score(score, value, path, line)
+
+
+def _check_score(score: float, value, path, line) -> float:
+    if not MIN_SCORE <= score <= MAX_SCORE:  # NaN and inf fail too
+        raise UsageError(SCORE_OUT_OF_RANGE.format(path=path, line=line, value=value))
+    return score
 
 
 def read_sts_benchmark_file(path: Path) -> pd.DataFrame:
@@ -96,7 +110,7 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
     if missing:
         raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=", ".join(frame.columns)))
     labels = [float("nan")] * len(frame) if label_column is None else \
-        [_score(str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]
+        [_score("" if pd.isna(v) else str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]  # JSON null
     return _frame(frame["sentence1"].astype(str), frame["sentence2"].astype(str), labels, str(path), lines)
 
 
@@ -157,6 +171,10 @@ def _load_hub(dataset: str, split: str, config: str | None) -> pd.DataFrame:
     if label_column and labels.max(initial=0) <= 1.0 and "score" in data.columns:
         labels = labels * 5.0  # sentence-transformers/stsb stores scores in [0, 1]
     labels = np.where(labels < 0, np.nan, labels)  # GLUE's test split marks missing gold with -1
+    bad = np.flatnonzero(np.isinf(labels) | (labels > MAX_SCORE))
+    if len(bad):
+        raise UsageError(HUB_SCORE_OUT_OF_RANGE.format(dataset=dataset, split=_HUB_SPLIT[split], row=int(bad[0]),
+                                                       value=float(labels[bad[0]])))
     missing = [c for c in ("sentence1", "sentence2") if c not in data.columns]
     if missing:
         raise UsageError(MISSING_COLUMNS.format(path=dataset, missing=", ".join(missing), found=", ".join(data.columns)))

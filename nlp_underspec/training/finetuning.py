@@ -13,6 +13,7 @@ for the coref ``span_pair`` head, a plain masked LM for ``ranking``.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +26,9 @@ from torch.utils.data import DataLoader, Dataset
 from nlp_underspec import records
 from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head
 from nlp_underspec.data.hub import looks_like_hub_id
+from nlp_underspec.data.stsb import MAX_SCORE, MIN_SCORE
 from nlp_underspec.errors import UsageError, unknown_name_message
-from nlp_underspec.models import max_tokens
+from nlp_underspec.models import check_pad_token, max_tokens, remote_code_file, require_encoder
 from nlp_underspec.seeding import FinetuneSeeds, check_seed, numpy_rng, pin_threads, seed_everything
 from nlp_underspec.training import loop, runs
 from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_tokenizer
@@ -45,6 +47,10 @@ FROM_NOT_BERT = ("--from {name} is a '{model_type}' model; the coref span_pair h
 FROM_WITHOUT_MLM = ("--from {name} has no masked-LM head (architectures: {architectures}), and the coref ranking head "
                     "scores candidates with it. Use a masked-LM checkpoint, or set finetune.tasks.coref.head: "
                     "span_pair.")
+FROM_NEEDS_REMOTE_CODE = ("--from {name} ships its own Python code (auto_map in {file}), which fine-tuning never runs: "
+                          "loaded as a plain '{model_type}' it would be another model than its author's. Fine-tune a "
+                          "checkpoint without custom code.")
+GIVEN_BAD_STS_GOLD = "{where}: gold similarity {label!r} is not a finite number from 0 to 5 (the STS-B scale)."
 NO_TRAINING_DATA = "Task '{task}': the '{split}' split of {source} holds no labelled examples to train on."
 NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelled examples to evaluate on."
 
@@ -86,34 +92,44 @@ def _load_coref_examples(source: str, split: str, world: WorldConfig) -> list:
     return [e for e in load_coref_examples(source, split, world) if e.label is not None]
 
 
+# The builders load through models.load_checked: the encoder must load whole (a random encoder fine-tuned would be
+# garbage recorded as complete). The cross-encoder's and span-pair's heads are new on purpose (fresh_head); the
+# ranking head is the checkpoint's own masked-LM head, so it must be there.
+
+
 def _build_sts_model(checkpoint: str) -> torch.nn.Module:
     from transformers import AutoModelForSequenceClassification
 
-    return AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=1, problem_type="regression",
-                                                              ignore_mismatched_sizes=True, trust_remote_code=False)
+    from nlp_underspec.models import load_checked
+
+    return load_checked(AutoModelForSequenceClassification, checkpoint, "cross", fresh_head=True, num_labels=1,
+                        problem_type="regression", trust_remote_code=False)
 
 
 def _build_bi_encoder(checkpoint: str) -> torch.nn.Module:
     from transformers import AutoModel
 
     from nlp_underspec.modeling import CosineSimilarityRegressor
+    from nlp_underspec.models import load_checked
 
-    return CosineSimilarityRegressor(AutoModel.from_pretrained(checkpoint, add_pooling_layer=False,
-                                                               trust_remote_code=False))
+    return CosineSimilarityRegressor(load_checked(AutoModel, checkpoint, "bi", add_pooling_layer=False,
+                                                  trust_remote_code=False))
 
 
 def _build_coref_model(checkpoint: str) -> torch.nn.Module:
     from nlp_underspec.modeling import BertForCandidateScoring
+    from nlp_underspec.models import load_checked
 
-    return BertForCandidateScoring.from_pretrained(checkpoint, trust_remote_code=False)
+    return load_checked(BertForCandidateScoring, checkpoint, "coref", fresh_head=True, trust_remote_code=False)
 
 
 def _build_ranker(checkpoint: str) -> torch.nn.Module:
     from transformers import AutoModelForMaskedLM
 
     from nlp_underspec.modeling import CandidateRanker
+    from nlp_underspec.models import load_checked
 
-    return CandidateRanker(AutoModelForMaskedLM.from_pretrained(checkpoint, trust_remote_code=False))
+    return CandidateRanker(load_checked(AutoModelForMaskedLM, checkpoint, "mlm", trust_remote_code=False))
 
 
 def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
@@ -249,8 +265,13 @@ def _load_model_config(start: StartingPoint, head: str):
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UsageError(FROM_NOT_LOADABLE.format(name=start.checkpoint, reason=reason)) from None
+    code = remote_code_file(start.checkpoint, config)  # transformers would ignore it and load the plain model
+    if code:
+        raise UsageError(FROM_NEEDS_REMOTE_CODE.format(name=start.checkpoint, file=code, model_type=config.model_type))
     if head == "span_pair" and config.model_type != "bert":
         raise UsageError(FROM_NOT_BERT.format(name=start.checkpoint, model_type=config.model_type))
+    if head == "bi_encoder":
+        require_encoder(start.checkpoint, config)
     if head == "ranking":
         from nlp_underspec.models import detect_capabilities
 
@@ -285,14 +306,15 @@ def subsample(examples: list, *, limit: int | None, data_seed: int) -> list:
     return [examples[i] for i in keep]
 
 
-def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str) -> loop.LoopSettings:
+def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str,
+                        data: str = "as configured") -> loop.LoopSettings:
     max_steps = settings.max_steps or loop.steps_for_epochs(n_train, epochs=settings.epochs,
                                                             batch_size=settings.batch_size)
     return loop.LoopSettings(max_steps=max_steps, batch_size=settings.batch_size, grad_accum=settings.grad_accum,
                              lr=settings.lr, weight_decay=settings.weight_decay,
                              warmup_steps=int(round(settings.warmup_ratio * max_steps)),
                              max_grad_norm=settings.max_grad_norm, save_state_every=settings.save_state_every,
-                             log_every=max(1, min(50, max_steps // 20)), description=description)
+                             log_every=max(1, min(50, max_steps // 20)), description=description, data=data)
 
 
 # ------------------------------------------------------------------------------------------------------------- run
@@ -331,12 +353,14 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     head = task_head(task, settings)
     model_config = _load_model_config(start, head)
     tokenizer = load_tokenizer(start.checkpoint)
+    check_pad_token(tokenizer, start.checkpoint, purpose="fine-tuning")
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
     train_examples = _labelled(spec, settings, "train", recipe.world, train)
     dev_examples = _labelled(spec, settings, "dev", recipe.world, dev)
     train_examples = subsample(train_examples, limit=settings.max_train_examples, data_seed=seeds.data_seed)
     loop_settings = build_loop_settings(settings, n_train=len(train_examples),
-                                        description=f"{task} {run.record.run_id}")
+                                        description=f"{task} {run.record.run_id}",
+                                        data=_data_name(settings, "train", train))
     accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
                                          project_dir=run.path / "logs")
     loop.check_batch_split(accelerator, loop_settings, f"finetune.tasks.{task}.batch_size")
@@ -362,13 +386,35 @@ def _task_settings(recipe: Recipe, task: str) -> TaskConfig:
 
 def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, given: Sequence | None) -> list:
     split = settings.train_split if which == "train" else settings.dev_split
-    examples = list(given) if given is not None else spec.load(settings.data, split, world)
+    if given is not None:
+        examples = [_check_given(spec, example, which, index) for index, example in enumerate(given)]
+    else:
+        examples = spec.load(settings.data, split, world)  # the loaders check each labelled row, naming file and line
     examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
     if not examples:
         source = "the given examples" if given is not None else f"'{settings.data}'"
         message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
         raise UsageError(message.format(task=spec.name, split=split, source=source))
     return examples
+
+
+def _check_given(spec: Task, example, which: str, index: int):
+    """A given example (library use) is held to what the loaders check: STS gold finite and 0-5, a coref label an
+    index into its candidates. ``None`` means unlabelled (left out, like a file's empty score)."""
+    where = f"Task '{spec.name}': given {which} example {index}"
+    if spec.name == "coref":
+        return example.validate(where)
+    label = _gold(example)
+    if label is not None and not (isinstance(label, numbers.Real) and not isinstance(label, bool)
+                                  and MIN_SCORE <= label <= MAX_SCORE):  # NaN fails the comparison too
+        raise UsageError(GIVEN_BAD_STS_GOLD.format(where=where, label=label))
+    return example
+
+
+def _data_name(settings: TaskConfig, which: str, given: Sequence | None) -> str:
+    """The training data as a loss message names it."""
+    split = settings.train_split if which == "train" else settings.dev_split
+    return "the given examples" if given is not None else f"'{settings.data}', {split} split"
 
 
 def _max_length(model, tokenizer, wanted: int) -> int:

@@ -13,6 +13,8 @@ The sequence is the canonical accelerate one (transformers' ``run_mlm_no_trainer
   place) so a kill during a save leaves the previous state usable. It is written and read by
   :mod:`nlp_underspec.training.state` (safetensors and JSON), never by accelerate's ``save_state``/``load_state``,
   which pickle: a run folder is shared storage, and a planted pickle would run code on resume.
+- A NaN or infinite loss fails the run at the step it appears (every process together), before anything is saved
+  from it, and the weights are checked once more after the last step: a NaN model must never be recorded complete.
 """
 
 from __future__ import annotations
@@ -45,6 +47,14 @@ TRACKER_MISSING = "Tracker '{name}' is not installed. Install it (pip install {p
 BATCH_NOT_DIVISIBLE = ("{key} gives micro-batches of {micro} examples, which do not split evenly over {processes} "
                        "processes. Make {key} / grad_accum a multiple of the number of processes.")
 
+LOSS_NOT_FINITE = ("{description}: the training loss became {loss} at step {step} of {max_steps} (training data: "
+                   "{data}). A NaN or infinite loss turns every weight into NaN, so the run fails here instead of "
+                   "being recorded complete. Check that data for extreme or non-numeric labels, or lower the learning "
+                   "rate.")
+WEIGHTS_NOT_FINITE = ("{description}: after step {step} of {max_steps} the weights hold NaN or infinite values "
+                      "({name}; training data: {data}), so the run fails here instead of being recorded complete. "
+                      "Check that data for extreme labels, or lower the learning rate.")
+
 _TRACKER_PACKAGES = {"tensorboard": "tensorboard", "trackio": "trackio", "wandb": "wandb", "comet_ml": "comet_ml",
                      "mlflow": "mlflow", "aim": "aim", "clearml": "clearml", "dvclive": "dvclive", "swanlab": "swanlab"}
 
@@ -63,6 +73,7 @@ class LoopSettings:
     save_state_every: int
     log_every: int
     description: str = "train"
+    data: str = "as configured"  # the training data, named when the loss stops being finite
 
     @property
     def micro_batch_size(self) -> int:
@@ -230,8 +241,8 @@ class CurriculumSampler(Sampler[int]):
 
 
 def build_dataloader(dataset: Dataset, *, sampler: Sampler, batch_size: int, collate_fn: Callable) -> DataLoader:
-    # Its own generator: without one, every new iterator (also the one a resumed run creates after load_state) draws
-    # a worker seed from torch's global RNG and shifts the dropout masks that follow.
+    # Its own generator: without one, every new iterator (also the one a resumed run creates after its state is
+    # restored) draws a worker seed from torch's global RNG and shifts the dropout masks that follow.
     # drop_last: the sampler yields exactly steps * batch_size examples, so nothing is dropped in practice.
     return DataLoader(dataset, sampler=sampler, batch_size=batch_size, collate_fn=collate_fn, drop_last=True,
                       generator=torch.Generator().manual_seed(0))
@@ -314,7 +325,7 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
         logger.info("Resuming %s from step %d (%s)", settings.description, start, state)
         dataloader = accelerator.skip_first_batches(dataloader, start * settings.grad_accum)
     model.train()
-    step, tokens, window, history = start, 0, [], []
+    step, tokens, window, history, step_losses = start, 0, [], [], []
     started = time.perf_counter()
     with _progress_bar(accelerator, settings, start) as bar:
         if start >= settings.max_steps:
@@ -331,9 +342,12 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
                     scheduler.step()
                 optimizer.zero_grad()
             window.append(loss.detach())
+            step_losses.append(window[-1])
             if not accelerator.sync_gradients:
                 continue
             step += 1
+            check_finite_loss(accelerator, step_losses, step, settings)
+            step_losses = []
             bar.update(1)
             if step % settings.log_every == 0 or step == settings.max_steps:
                 point = _log_point(accelerator, window, step, scheduler, tokens, time.perf_counter() - started,
@@ -348,10 +362,33 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
                                       scheduler=scheduler)
             if step >= settings.max_steps:
                 break
+    check_finite_weights(model, step, settings)
     seconds = time.perf_counter() - started
     final_loss = history[-1]["loss"] if history else float("nan")
     return LoopResult(steps=step, resumed_from=start, final_loss=final_loss, tokens=tokens, seconds=seconds,
                       history=history)
+
+
+def check_finite_loss(accelerator, losses: list[torch.Tensor], step: int, settings: LoopSettings) -> None:
+    """Fail the run when a micro-batch loss of this optimizer step is NaN or infinite on any process.
+
+    One reduced sum per step (NaN or inf when any term is), so every process raises together instead of the others
+    waiting at the next collective; on one CPU process it costs nothing measurable."""
+    total = accelerator.reduce(torch.stack(losses).float().sum(), reduction="sum").item()
+    if not math.isfinite(total):
+        raise UsageError(LOSS_NOT_FINITE.format(description=settings.description, loss=total, step=step,
+                                                max_steps=settings.max_steps, data=settings.data))
+
+
+def check_finite_weights(model, step: int, settings: LoopSettings) -> None:
+    """The last optimizer step can turn the weights into NaN after the last loss was checked (an infinite gradient):
+    check them once before the run is saved. Every process holds the same weights, so all raise together."""
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if not bool(torch.isfinite(param).all()):
+                raise UsageError(WEIGHTS_NOT_FINITE.format(description=settings.description, step=step,
+                                                           max_steps=settings.max_steps, name=name,
+                                                           data=settings.data))
 
 
 def _log_point(accelerator, window: list[torch.Tensor], step: int, scheduler, tokens: int, seconds: float,

@@ -183,7 +183,8 @@ def build_loop_settings(settings: PretrainConfig, *, description: str = "pretrai
     return loop.LoopSettings(max_steps=settings.max_steps, batch_size=settings.batch_size, grad_accum=settings.grad_accum,
                              lr=settings.lr, weight_decay=settings.weight_decay, warmup_steps=settings.warmup_steps,
                              max_grad_norm=settings.max_grad_norm, save_state_every=settings.save_state_every,
-                             log_every=settings.log_every, description=description)
+                             log_every=settings.log_every, description=description,
+                             data=f"corpus '{settings.corpus}'")
 
 
 def build_mlm_model(settings: PretrainConfig, tokenizer, *, seed: int):

@@ -25,6 +25,9 @@ TOKENIZER_LACKS_SPECIALS = ("Tokenizer '{name}' has no {missing} token(s); BERT 
                             "and [MASK]. Use a BERT-style tokenizer or pretrain.tokenizer: train.")
 RECIPE_VOCAB_MISMATCH = ("{where}: pretrain.vocab_size is {recipe_size} but tokenizer '{name}' has {tokenizer_size} "
                          "tokens. Remove pretrain.vocab_size or set it to {tokenizer_size}.")
+TOKENIZER_NEEDS_REMOTE_CODE = ("Tokenizer '{name}' ships its own Python code (auto_map in {file}), which training never "
+                               "runs: loaded without it, it would be another tokenizer than its author's. Use a "
+                               "tokenizer without custom code, or pretrain.tokenizer: train.")
 MODEL_VOCAB_MISMATCH = ("Tokenizer of '{name}' has {tokenizer_size} tokens but the model's vocabulary (config.vocab_size) "
                         "has {model_size}: token ids would index past the embedding table. Use the tokenizer the model "
                         "was trained with.")
@@ -113,14 +116,22 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int
 
 
 def load_tokenizer(name: str):
-    """``AutoTokenizer.from_pretrained(name)`` (never with remote code), as one clear error when it fails."""
+    """``AutoTokenizer.from_pretrained(name)`` (never with remote code), as one clear error when it fails, when it
+    declares code of its own (transformers would load a plain tokenizer instead) or when it has no vocabulary (the
+    special tokens transformers makes up when the files are missing)."""
     from transformers import AutoTokenizer
+
+    from nlp_underspec.models import check_vocabulary, remote_code_file
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError, EnvironmentError) as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise UsageError(TOKENIZER_NOT_LOADABLE.format(name=name, reason=reason)) from None
+    code = remote_code_file(name, files=("tokenizer_config.json",))  # a model's own code: finetuning checks --from
+    if code:
+        raise UsageError(TOKENIZER_NEEDS_REMOTE_CODE.format(name=name, file=code))
+    check_vocabulary(tokenizer, name)
     if not getattr(tokenizer, "is_fast", False):
         raise UsageError(TOKENIZER_NOT_FAST.format(name=name))
     return tokenizer

@@ -237,12 +237,14 @@ class StsGender(StressTest):
 
         if options.sts_scorer not in ("auto", "cross", "bi"):
             raise UsageError(UNKNOWN_SCORER.format(scorer=options.sts_scorer))
-        caps = models.detect_capabilities(models.load_config(checkpoint, trust_remote_code=options.trust_remote_code))
+        config = models.load_config(checkpoint, trust_remote_code=options.trust_remote_code)
+        caps = models.detect_capabilities(config)
         if options.sts_scorer == "cross" and not caps.cross_encoder:
             raise UsageError(NOT_CROSS_ENCODER.format(checkpoint=checkpoint))
-        if options.sts_scorer == "auto":
-            return "cross" if caps.cross_encoder else "bi"
-        return options.sts_scorer
+        scorer = ("cross" if caps.cross_encoder else "bi") if options.sts_scorer == "auto" else options.sts_scorer
+        if scorer == "bi":
+            models.require_encoder(checkpoint, config)  # before any model runs: a causal LM is no bi-encoder
+        return scorer
 
     def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
               n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None,
