@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.errors import UsageError, unknown_name_message
-from nlp_underspec.io import atomic_write_text, read_json, staged_output
+from nlp_underspec.io import OutputKind, atomic_write_text, read_json, staged_output
 from nlp_underspec.report.family import (
     Family,
     ModelResult,
@@ -760,13 +760,35 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
+CARD_SIGNATURE = "*Card written by nlp_underspec "  # in every card checkpoint.md.j2 and family.md.j2 render
+
+
+def is_our_card(path: Path) -> bool:
+    try:
+        return CARD_SIGNATURE in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _holds_cards(folder: Path) -> bool:
+    """Nothing but ``<name>/README.md`` cards of ours (``family/`` among them, or one ``card --model`` wrote)."""
+    entries = list(folder.iterdir())
+    return bool(entries) and all(entry.is_dir() and [p.name for p in entry.iterdir()] == [README]
+                                 and is_our_card(entry / README) for entry in entries)
+
+
+CARDS_OUTPUT = OutputKind("cards folder", _holds_cards)
+
+
 def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, locator: Locator | None = None,
                        overwrite: bool = False) -> list[Path]:
-    """``cards/<run id>/README.md`` for every checkpoint (or every model, without run folders) + ``cards/family/``."""
+    """``cards/<run id>/README.md`` for every checkpoint (or every model, without run folders) + ``cards/family/``.
+
+    An earlier cards folder of ours is replaced (``overwrite`` changes nothing); anything else is refused."""
     out = Path(out) if out is not None else family.root / CARDS
     written = []
-    with staged_output(out, overwrite=overwrite,
-                       accept_existing=lambda p: (p / FAMILY / README).is_file()) as stage:
+    with staged_output(out, overwrite=overwrite, accept_existing=_holds_cards, kind=CARDS_OUTPUT,
+                       inputs=[family.root]) as stage:
         if family.runs:
             for run in family.runs:
                 card = checkpoint_card(family, run, locator=locator)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from nlp_underspec import results, triplet
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import check_output_folder, staged_output
+from nlp_underspec.io import OutputKind, check_output_folder, staged_output
 from nlp_underspec.records import package_versions
 from nlp_underspec.stress import PredictOptions, get_stress_test
 
@@ -274,9 +274,27 @@ def same_run(config_hash: str | None):
     return accept
 
 
-def check_out(out: str | os.PathLike, *, config_hash: str | None, overwrite: bool = False) -> None:
-    """Fail before any model runs when ``out`` holds a different run (the check :func:`write_results` makes again)."""
-    check_output_folder(out, overwrite=overwrite, accept_existing=same_run(config_hash))
+def _holds_results(folder: Path) -> bool:
+    """A ``summary.json`` of the shape :func:`results.write_summary` writes."""
+    try:
+        summary = results.read_summary(folder / results.SUMMARY)
+    except (UsageError, OSError, ValueError):
+        return False
+    return isinstance(summary, dict) and isinstance(summary.get("models"), list) and "config_hash" in summary
+
+
+# What an evaluate/score folder holds, with what analyze, report and card --model add to it.
+RESULTS_OUTPUT = OutputKind("results folder", _holds_results,
+                            frozenset({results.SUMMARY, results.SCORES, PREDICTIONS_DIR, "analysis.json", "report",
+                                       "cards"}))
+
+
+def check_out(out: str | os.PathLike, *, config_hash: str | None, overwrite: bool = False, inputs=()) -> None:
+    """Fail before any model runs when ``out`` may not take these results (the check :func:`write_results` makes
+    again): another run without ``overwrite``, or, even with it, a folder not ours, one of ``inputs`` (the command's
+    checkpoints and data), or a folder a running sweep holds."""
+    check_output_folder(out, overwrite=overwrite, accept_existing=same_run(config_hash), kind=RESULTS_OUTPUT,
+                        inputs=inputs)
 
 
 def write_results(out: str | os.PathLike, predictions: Mapping[str, triplet.Predictions], *,
@@ -284,7 +302,7 @@ def write_results(out: str | os.PathLike, predictions: Mapping[str, triplet.Pred
                   occupation_stats: pd.DataFrame | None = None, n_boot: int = 1000, seed: int = 0,
                   extra_scores: pd.DataFrame | None = None, model_extras: Mapping[str, Mapping[str, Any]] | None = None,
                   extra_summary: Mapping[str, Any] | None = None, config_hash: str | None = None,
-                  overwrite: bool = False) -> Path:
+                  overwrite: bool = False, inputs=()) -> Path:
     """Write ``predictions/<test>/`` triplets, ``scores.parquet`` and ``summary.json`` into ``out``, all or nothing.
 
     Scores are computed here unless given. ``extra_scores`` (tidy rows, e.g. iid dev metrics) are appended;
@@ -298,7 +316,8 @@ def write_results(out: str | os.PathLike, predictions: Mapping[str, triplet.Pred
     summary_models = [dict(entry, **(model_extras or {}).get(entry["model"], {})) for entry in summary_models]
     extra = {"tests": {test: _test_meta(test) for test in predictions}, "n_boot": n_boot, "bootstrap_seed": seed,
              **(extra_summary or {})}
-    with staged_output(out, overwrite=overwrite, accept_existing=same_run(config_hash)) as stage:
+    with staged_output(out, overwrite=overwrite, accept_existing=same_run(config_hash), kind=RESULTS_OUTPUT,
+                       inputs=inputs) as stage:
         for test, preds in predictions.items():
             triplet.write_predictions(stage / PREDICTIONS_DIR / test, preds)
         results.write_scores(stage / results.SCORES, scores)

@@ -6,10 +6,14 @@ repos ``<prefix>-seed_<p>-step_<K/1000>k`` (``--intermediates repos``), or left 
 Each repo gets its model card (:mod:`nlp_underspec.cards`) and the family card as ``FAMILY.md``.
 
 Every call goes through ``huggingface_hub.HfApi`` in the main process only. The token comes from the standard
-resolution (``HF_TOKEN``, then the login cache); it is handed to the client and never printed, logged or written
-(:func:`stage_push` checks the staged files for it). Pushing is idempotent: ``create_repo``/``create_branch``/
-``create_collection``/``add_collection_item`` accept what exists, and ``upload_folder`` asks the Hub for the blob id
-of every file first and makes no commit when nothing changed. So an interrupted push resumes by running it again, and
+resolution (``HF_TOKEN``, then the login cache); it is handed to the client and never printed, logged or written.
+Before any repo is created (and before a dry run stages anything), :func:`check_no_token` reads every file the push
+would upload, and the results its cards are written from, and refuses the push when one holds the token, naming the
+user's own file: a token pasted into a config or tokenizer file would otherwise go public with the first repo.
+
+Pushing is idempotent: ``create_repo``/``create_branch``/``create_collection``/``add_collection_item`` accept what
+exists, and ``upload_folder`` asks the Hub for the blob id of every file first and makes no commit when nothing
+changed. So an interrupted push resumes by running it again, and
 a failure says which repo it stopped at and what is left.
 """
 
@@ -51,7 +55,8 @@ TOKEN_REJECTED = ("The Hub at {endpoint} rejected the token ({error}). Check it 
                   "with `hf auth login`; nothing was pushed.")
 NOTHING_TO_PUSH = ("{root} has no complete run folders (pretrain/p*/ or finetune/<task>/p*-f*/) to push. Train the family "
                    "with `nlp-underspec run` first, or publish an evaluated model's card with `nlp-underspec card`.")
-TOKEN_IN_FILE = "Refusing to push: {path} contains the Hub token. Remove it from that file and run the push again."
+TOKEN_IN_FILES = ("Refusing to push: {paths} {verb} the Hub token. Remove it from {them} and run the push again; "
+                  "nothing was created, uploaded or staged.")
 PUSH_FAILED = ("Push stopped at {repo}{revision} while {step}: {error}. Done: {done} of {total} steps; left: {left}. "
                "Run the same command again to resume: finished uploads are detected and make no new commit.")
 
@@ -276,24 +281,83 @@ def _check_staging(staging: Path) -> None:
         raise UsageError(STAGING_NOT_EMPTY.format(path=staging, what=what))
 
 
-def stage_push(plan: PushPlan, staging: str | os.PathLike) -> list[Path]:
-    """The dry run: write every folder the push would upload under ``staging`` (plus push_plan.json)."""
+def stage_push(plan: PushPlan, staging: str | os.PathLike, *, token: str | None = None) -> list[Path]:
+    """The dry run: write every folder the push would upload under ``staging`` (plus push_plan.json).
+
+    With ``token`` (the one a push would use) it refuses, as the push does, when a file would carry the token."""
     staging = Path(staging)
     _check_staging(staging)
+    check_no_token(plan, token)
     family_card = _family_card(plan)
-    with staged_output(staging) as stage:
+    with staged_output(staging, inputs=[plan.family.root]) as stage:
         for target in plan.targets:
             stage_target(plan, target, stage / target.folder_name, family_card=family_card, copy=True)
         atomic_write_json(stage / PLAN_FILE, plan_summary(plan))
     return [staging / t.folder_name for t in plan.targets]
 
 
-def _refuse_token_in(folder: Path, token: str) -> None:
-    """Cards are written from run records and results, which never hold the token; check anyway before uploading."""
+# ---------------------------------------------------------------------------------------------------- the token
+
+
+def _holds(path: Path, needle: bytes) -> bool:
+    """Whether the file's bytes contain ``needle`` (mapped, not read: weights can be gigabytes)."""
+    import mmap
+
+    with open(path, "rb") as handle:
+        if os.fstat(handle.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(needle) != -1
+
+
+def _card_sources(family: Family) -> list[Path]:
+    """The results files the cards are written from (run records are among the checkpoint files)."""
+    names = ("summary.json", "analysis.json", "scores.parquet", "manifest.json")
+    return [folder / name for folder in (family.root, family.root / "pretrained") for name in names
+            if (folder / name).is_file()]
+
+
+def _token_refusal(found: list[str], token: str) -> UsageError:
+    paths = ", ".join(_scrub(str(path), token) for path in found)  # a path is shown, never the token itself
+    one = len(found) == 1
+    return UsageError(TOKEN_IN_FILES.format(paths=paths, verb="holds" if one else "hold", them="it" if one else "them"))
+
+
+def check_no_token(plan: PushPlan, token: str | None) -> None:
+    """Refuse the push (and its dry run) when a file it would upload, or a results file its cards are written from,
+    holds ``token``; the message names the user's own files. Nothing has been created or staged at this point."""
+    if not token:
+        return  # no token configured: there is nothing that could leak
     needle = token.encode()
-    for path in folder.rglob("*"):
-        if path.is_file() and path.suffix in (".md", ".json", ".txt") and needle in path.read_bytes():
-            raise UsageError(TOKEN_IN_FILE.format(path=path))
+    sources = {target.source / name: None for target in plan.targets for name in checkpoint_files(target.source)}
+    sources.update(dict.fromkeys(_card_sources(plan.family)))
+    found = [str(path) for path in sources if _holds(path, needle)]
+    if not found:  # the cards are generated text: check it too, in case it carries the token from elsewhere
+        family_card = _family_card(plan)
+        found = [f"the model card of {target.describe()}" for target in plan.targets
+                 if token in _card_text(plan, target) or (target.revision == MAIN and token in family_card)]
+    if found:
+        raise _token_refusal(found, token)
+
+
+def configured_token() -> str | None:
+    """The token a push would use, for a dry run's check; None when none is configured (offline is fine)."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def _refuse_token_in(folder: Path, target: PushTarget, token: str) -> None:
+    """The last check before an upload (a file could change after :func:`check_no_token`): every staged file, named
+    by where it came from, not by the scratch copy that is deleted right after."""
+    needle, copied = token.encode(), set(checkpoint_files(target.source))
+    found = []
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and _holds(path, needle):
+            found.append(str(target.source / path.name) if path.name in copied
+                         else f"the {path.name} of {target.describe()}")
+    if found:
+        raise _token_refusal(found, token)
 
 
 # ---------------------------------------------------------------------------------------------------------- push
@@ -348,7 +412,7 @@ def _head(api, repo_id: str, revision: str) -> str | None:
 
 def _upload(api, plan: PushPlan, target: PushTarget, *, workdir: Path, family_card: str, token: str) -> dict[str, Any]:
     folder = stage_target(plan, target, workdir / target.folder_name, family_card=family_card, copy=False)
-    _refuse_token_in(folder, token)
+    _refuse_token_in(folder, target, token)
     if target.revision != MAIN:
         api.create_branch(target.repo_id, branch=target.revision, exist_ok=True)
     before = _head(api, target.repo_id, target.revision)
@@ -372,6 +436,7 @@ def push(plan: PushPlan, *, token: str | None = None, endpoint: str | None = Non
         log.info("Not the main process: leaving the Hub push to rank 0.")
         return outcome
     token = resolve_token(token)
+    check_no_token(plan, token)  # before any call: the first create_repo would already make a public repo
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
     say = progress or log.info
     try:

@@ -2,10 +2,12 @@
 
 Two tools: atomic single-file writes (temp file in the same folder, fsync, ``os.replace``), and
 :func:`staged_output`, which builds a whole output folder beside its destination and moves the finished files in at the
-end. Every writer in the package goes through here. ``mkstemp``/``mkdtemp`` create private files (0600) and folders
-(0700) whatever the umask; the results are meant to be shared like any file the user makes, so each gets the mode the
-user's umask gives a new file (0644 / 0755 under the usual 022). :func:`check_output_path` says up front whether an
-output path can be written at all (before hours of inference that would then fail).
+end. Every writer in the package goes through here, and so does the rule for replacing a folder: only our own output
+(:class:`OutputKind`), never an input of the command, a folder a running sweep holds, or the current folder.
+``mkstemp``/``mkdtemp`` create private files (0600) and folders (0700) whatever the umask; the results are meant to be
+shared like any file the user makes, so each gets the mode the user's umask gives a new file (0644 / 0755 under the
+usual 022). :func:`check_output_path` says up front whether an output path can be written at all (before hours of
+inference that would then fail).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -57,6 +60,16 @@ def _as_new_file(fd: int) -> None:
 def _as_new_folder(folder: Path) -> None:
     with contextlib.suppress(OSError):
         os.chmod(folder, 0o777 & ~_umask())
+OUT_NOT_OURS = ("Output folder {path} holds {what}, which is not a {kind} written by nlp_underspec. Nothing replaces "
+                "such a folder, --overwrite or not: choose another --out, or move those files out of it first.")
+OUT_HOLDS_INPUT = ("Output folder {path} {relation} {input}, an input of this command: replacing the folder would "
+                   "delete it, --overwrite or not. Choose another --out.")
+OUT_LOCKED = ("Output folder {path} is in use by `nlp-underspec run` (pid {pid} on {host}; lock {lock}), so nothing "
+              "replaces it, --overwrite or not. Wait for that run to finish or stop it; if no such process exists, "
+              "delete {lock}.")
+OUT_NOT_EMPTY = "Output folder {path} is not empty ({what}). Choose a new or empty folder."
+OUT_HOLDS_CWD = ("Output folder {path} is (or holds) the current folder, which cannot be swapped for the new output. "
+                 "Choose another --out (a new folder), or run the command from outside it.")
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -157,39 +170,132 @@ def check_output_path(path: str | os.PathLike, *, flag: str = "--out", folder: b
             raise UsageError(OUT_NOT_WRITABLE.format(path=path, folder=where, fix=fix))
 
 
-def check_output_folder(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None) -> None:
-    """The refusal :func:`staged_output` makes, callable up front (before hours of work that would then be refused)."""
+@dataclass(frozen=True)
+class OutputKind:
+    """What one writer puts into its output folder, so that an existing folder can be recognised as one of ours.
+
+    ``is_ours(folder)`` checks the files that mark it (e.g. a ``summary.json`` of our shape); ``entries`` are the
+    top-level names such a folder may hold (what the writer and the commands that add to it write; None: any), so a
+    folder that also holds the user's own files is never taken for ours. A writer without a kind accepts only a new or
+    empty folder (a push's staging folder).
+    """
+
+    name: str  # "results folder": how messages call it
+    is_ours: Callable[[Path], bool]
+    entries: frozenset[str] | None = None
+
+    def foreign(self, folder: Path) -> list[str]:
+        """The entries of ``folder`` this kind does not write; all of them when it is not one of ours at all."""
+        names = sorted(p.name for p in folder.iterdir())
+        if not self.is_ours(folder):
+            return names
+        return [name for name in names if self.entries is not None and name not in self.entries]
+
+
+def _within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _real(path: str | os.PathLike) -> Path:
+    return Path(os.path.realpath(os.path.abspath(path)))
+
+
+def check_not_input(out: str | os.PathLike, inputs) -> None:
+    """Refuse an ``out`` that is, or holds, one of ``inputs`` (paths the command reads; Hub ids, None are skipped)."""
+    real = _real(out)
+    for given in inputs:
+        if given is None or not os.path.lexists(given):
+            continue  # a Hub id, or nothing on disk to protect
+        if _within(_real(given), real):
+            relation = "is" if _real(given) == real else "holds"
+            raise UsageError(OUT_HOLDS_INPUT.format(path=out, relation=relation, input=given))
+
+
+def _check_locks(out: Path, locks) -> None:
+    from nlp_underspec.locks import held_by_another
+
+    for lock in locks:
+        holder = held_by_another(lock)
+        if holder is not None:
+            raise UsageError(OUT_LOCKED.format(path=out, pid=holder.get("pid"), host=holder.get("host"), lock=lock))
+
+
+def check_replaceable(out: str | os.PathLike, kind: OutputKind | None) -> None:
+    """Refuse to replace the existing, non-empty folder ``out`` unless it is one of ours and no live sweep holds it
+    (the folder, a folder above it, e.g. its experiment, or one inside it, e.g. a run it trains)."""
+    from nlp_underspec.locks import LOCK_NAMES
+
+    out = Path(out)
+    real = _real(out)
+    _check_locks(out, [folder / name for folder in (real, *real.parents) for name in LOCK_NAMES])
+    if kind is None:
+        what = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+        raise UsageError(OUT_NOT_EMPTY.format(path=out, what=what))
+    foreign = kind.foreign(out)
+    if foreign:
+        raise UsageError(OUT_NOT_OURS.format(path=out, what=", ".join(foreign[:4]), kind=kind.name))
+    _check_locks(out, [path for name in LOCK_NAMES for path in real.rglob(name)])  # ours: a bounded walk
+
+
+def check_output_folder(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None,
+                        kind: OutputKind | None = None, inputs=()) -> None:
+    """The refusals :func:`staged_output` makes, callable up front (before hours of work that would then be refused).
+
+    A new ``out`` is always fine; an existing one never when it is (or holds) an input or the current folder. A
+    non-empty one is replaced only when :func:`check_replaceable` allows it (ours, per ``kind``; without a kind it
+    must be empty) and it holds the same run (``accept_existing``) or ``overwrite`` is set. ``--overwrite``
+    therefore replaces only our own output, never what the user gave.
+    """
     out = Path(out)
     check_output_path(out)
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        if accept_existing is None or not accept_existing(out):
-            what = ", ".join(sorted(p.name for p in out.iterdir())[:4])
-            raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=out, what=what))
+    if not out.is_dir():
+        return
+    check_not_input(out, inputs)
+    if _within(_real(os.getcwd()), _real(out)):  # the swap renames the folder: not the one we stand in
+        raise UsageError(OUT_HOLDS_CWD.format(path=out))
+    if not any(out.iterdir()):
+        return
+    check_replaceable(out, kind)
+    if not overwrite and (accept_existing is None or not accept_existing(out)):
+        what = ", ".join(sorted(p.name for p in out.iterdir())[:4])
+        raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=out, what=what))
 
 
 @contextlib.contextmanager
-def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None) -> Iterator[Path]:
+def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_existing=None,
+                  kind: OutputKind | None = None, inputs=()) -> Iterator[Path]:
     """Yield an empty staging folder; on success its contents replace ``out``, on error nothing in ``out`` changes.
 
-    ``out`` may not exist, be empty, or (with ``accept_existing(out) -> bool`` returning True) hold an earlier result of
-    the same run, which is replaced. Anything else is refused unless ``overwrite``.
+    ``out`` may not exist, be empty, or hold an earlier output of ours (``kind``) that :func:`check_output_folder`
+    lets be replaced: the same run (``accept_existing(out) -> bool``), or any of ours with ``overwrite``. A failure,
+    also during the final swap, leaves no staging folder behind.
     """
     out = Path(out)
-    check_output_folder(out, overwrite=overwrite, accept_existing=accept_existing)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.staging-"))
+    check_output_folder(out, overwrite=overwrite, accept_existing=accept_existing, kind=kind, inputs=inputs)
+    target = Path(os.path.abspath(out))  # "results" has parent ".", which renames fine; "." itself is refused above
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
     try:
         _as_new_folder(stage)
         yield stage
+        _swap_in(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    # Swap in two renames so a crash between them leaves either the old folder (as .old) or the new one, never a mix.
+
+
+def _swap_in(stage: Path, out: Path) -> None:
+    """Two renames, so a crash between them leaves either the old folder (as .old) or the new one, never a mix."""
     old = None
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)
-    os.replace(stage, out)
+    try:
+        os.replace(stage, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)  # put the previous output back
+        raise
     _fsync_dir(out.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

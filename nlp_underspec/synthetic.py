@@ -810,6 +810,16 @@ def _holds_world(folder: Path) -> bool:
         return False
 
 
+def _world_output():
+    """What :func:`write_world` and :func:`write_stress_sets` write at the top of their folders (either may replace
+    the other's output: both are ours)."""
+    from nlp_underspec.io import OutputKind
+
+    return OutputKind("synthetic world folder", _holds_world,
+                      frozenset({MANIFEST, "corpus.txt", "planted.tsv", "sts", "coref", "stress", STRESS_STS_FILE,
+                                 WINOGENDER_FOLDER, PLANTED_FILE}))
+
+
 def _write_stress_files(world: World, folder: Path) -> dict[str, Path]:
     from nlp_underspec.tables import write_tsv
 
@@ -828,14 +838,15 @@ def write_world(world: World, folder: str | os.PathLike, *, overwrite: bool = Fa
     """Write the whole world to ``folder`` (layout in :data:`LAYOUT`, described again in ``world.json``).
 
     The folder is built beside its destination and swapped in whole, so a crash leaves the old folder or the new one.
-    A folder holding an earlier world is replaced; any other non-empty folder is refused unless ``overwrite``.
+    A folder holding an earlier world is replaced; any other non-empty folder is refused (``overwrite`` replaces only
+    a world of ours, so it changes nothing here).
     """
     from nlp_underspec.data.coref import write_candidate_jsonl
     from nlp_underspec.io import atomic_write_json, atomic_write_text, staged_output
     from nlp_underspec.tables import write_tsv
 
     folder = Path(folder)
-    with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world) as stage:
+    with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world, kind=_world_output()) as stage:
         atomic_write_text(stage / "corpus.txt", "\n".join(world.corpus) + "\n")
         write_tsv(world.planted_frame(), stage / "planted.tsv")
         (stage / "sts").mkdir()
@@ -862,7 +873,7 @@ def write_stress_sets(world: World, folder: str | os.PathLike, *, overwrite: boo
              "calibration": folder / PLANTED_FILE}
     if _holds_world(folder) and read_json(folder / MANIFEST) == _plain_json(manifest):
         return paths
-    with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world) as stage:
+    with staged_output(folder, overwrite=overwrite, accept_existing=_holds_world, kind=_world_output()) as stage:
         _write_stress_files(world, stage)
         atomic_write_json(stage / MANIFEST, manifest)
     return paths
@@ -892,7 +903,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bias-strength", type=float, default=None, help="0 = no association, 1 = BLS (default 1)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="any world field, e.g. --set world.n_corpus_sentences=20000")
-    parser.add_argument("--overwrite", action="store_true", help="replace whatever OUT holds")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="kept for scripts: an earlier world is replaced anyway, and a folder holding anything "
+                             "else never is")
     args = parser.parse_args(argv)
     overrides = list(args.set)
     overrides += [f"world.seed={args.seed}"] if args.seed is not None else []

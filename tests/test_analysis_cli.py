@@ -193,6 +193,19 @@ def test_compare_paired_finds_the_planted_reduction(demo_family, intervention, t
     assert bias["n_seeds"] == {"base": 4, "expt": 4} and bias["n_runs"] == {"base": 12, "expt": 12}
 
 
+def test_compare_out_replaces_only_an_earlier_comparison(demo_family, intervention, tmp_path, capsys):
+    argv = ["compare", str(demo_family), str(intervention), "--nboot", "20", "--metrics", "winogender/accuracy",
+            "--out"]
+    summary = demo_family / "summary.json"
+    before = summary.read_bytes()
+    for target in (summary, tmp_path):  # an input of the comparison, a folder
+        assert _run([*argv, str(target)], capsys)[2] == "error: " + compare_command.COMPARE_OUT_NOT_OURS.format(
+            path=target)
+    assert summary.read_bytes() == before
+    out_file = tmp_path / "cmp.json"
+    assert _run([*argv, str(out_file)], capsys)[0] == 0 and _run([*argv, str(out_file)], capsys)[0] == 0
+
+
 def test_compare_unpaired_and_reproducible(demo_family, intervention):
     first = compare_module.compare_families(demo_family, intervention, nboot=50, seed=3, metrics=["winogender/accuracy"])
     again = compare_module.compare_families(demo_family, intervention, nboot=50, seed=3, metrics=["winogender/accuracy"])

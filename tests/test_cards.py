@@ -211,6 +211,36 @@ def test_card_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     assert (foreign / "README.md").read_text() == "# not ours\n"
 
 
+def test_card_overwrite_never_replaces_what_the_user_gave(tmp_path, capsys):
+    from nlp_underspec.commands.card import CARD_IN_INPUT
+    from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_NOT_OURS
+
+    checkpoint = tmp_path / "all-MiniLM-L6-v2"
+    checkpoint.mkdir()
+    (checkpoint / "README.md").write_text("# the author's own card\n")
+    results = _evaluated_results(tmp_path / "results")
+    summary = json.loads((results / "summary.json").read_text())
+    summary["models"][0]["checkpoint"] = str(checkpoint)
+    (results / "summary.json").write_text(json.dumps(summary))
+    assert main(["card", "--model", str(checkpoint), "--results", str(results), "--out", str(checkpoint),
+                 "--overwrite"]) == 2
+    assert capsys.readouterr().err == "error: " + CARD_IN_INPUT.format(path=checkpoint / "README.md",
+                                                                       input=checkpoint) + "\n"
+    assert (checkpoint / "README.md").read_text() == "# the author's own card\n"
+    assert main(["card", str(results), "--out", str(results), "--overwrite"]) == 2
+    assert capsys.readouterr().err == "error: " + OUT_HOLDS_INPUT.format(path=results, relation="is",
+                                                                         input=results) + "\n"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.md").write_text("mine")
+    assert main(["card", str(results), "--out", str(mine), "--overwrite"]) == 2
+    assert capsys.readouterr().err == "error: " + OUT_NOT_OURS.format(path=mine, what="notes.md",
+                                                                      kind="cards folder") + "\n"
+    assert main(["card", "--model", "other-bert", "--results", str(results)]) == 0
+    assert main(["card", str(results)]) == 0 and main(["card", str(results)]) == 0  # its own cards: replaced
+    assert (mine / "notes.md").read_text() == "mine" and (results / "summary.json").is_file()
+
+
 def test_family_card_with_hub_layout_names_the_repos(family_dir):
     from nlp_underspec.hub import HubLayout
 

@@ -332,3 +332,102 @@ def test_offline_hub_ids_get_one_clear_message(checkpoints, tmp_path):
         "and it is not cached: pass a local copy instead (the STS Benchmark folder with sts-train.csv/sts-dev.csv/"
         "sts-test.csv, the GLUE STS-B folder with train.tsv/dev.tsv/test.tsv, or a .csv/.tsv/.json/.jsonl file with "
         "sentence1,sentence2[,label]).")
+
+
+# ------------------------------------------------------------------------------ what --overwrite never deletes
+def _refused(argv, capsys) -> str:
+    """Exit 2 with one line, before any model runs; return the message."""
+    capsys.readouterr()
+    assert main([str(a) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    return err[len("error: "):-1]
+
+
+def _listing(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def _no_staging(parent):
+    assert not [p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name]
+
+
+def test_overwrite_never_deletes_the_checkpoint_or_data_evaluated(checkpoints, small_stsb, tmp_path, capsys):
+    import shutil
+
+    from nlp_underspec.io import OUT_HOLDS_INPUT
+
+    model = shutil.copytree(checkpoints["bi"], tmp_path / "model")
+    data = tmp_path / "data"
+    data.mkdir()
+    stsb = shutil.copy(small_stsb, data / "sts-test.csv")
+    before = _listing(tmp_path)
+    argv = ["evaluate", model, "--tests", "sts_gender", "--stsb", stsb, "--n-boot", "20", *FAST, "--overwrite"]
+    for out, relation, given in ((model, "is", model), (tmp_path, "holds", model), (data, "holds", stsb)):
+        assert _refused([*argv, "--out", out], capsys) == OUT_HOLDS_INPUT.format(path=out, relation=relation,
+                                                                                 input=given)
+    assert _listing(tmp_path) == before
+    _no_staging(tmp_path)
+
+
+def test_score_overwrite_never_replaces_the_predictions_it_reads(evaluated, tmp_path, capsys):
+    import shutil
+
+    from nlp_underspec.io import OUT_HOLDS_INPUT
+
+    results = shutil.copytree(evaluated, tmp_path / "results")
+    before = _listing(results)
+    assert _refused(["score", "--predictions", results, "--out", results, "--overwrite"], capsys) == (
+        OUT_HOLDS_INPUT.format(path=results, relation="is", input=results))
+    assert _listing(results) == before
+
+
+def test_overwrite_replaces_only_a_results_folder_of_ours(checkpoints, evaluated, small_stsb, tmp_path, capsys):
+    import shutil
+
+    from nlp_underspec.io import OUT_NOT_OURS
+
+    argv = ["evaluate", checkpoints["bi"], "--tests", "sts_gender", "--stsb", small_stsb, "--n-boot", "20", *FAST,
+            "--overwrite", "--out"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    assert _refused([*argv, mine], capsys) == OUT_NOT_OURS.format(path=mine, what="thesis.tex", kind="results folder")
+    experiment = shutil.copytree(evaluated, tmp_path / "experiment")  # a sweep's folder: results beside trained runs
+    (experiment / "pretrain" / "p00").mkdir(parents=True)
+    (experiment / "manifest.json").write_text("{}")
+    assert _refused([*argv, experiment], capsys) == OUT_NOT_OURS.format(path=experiment, what="manifest.json, pretrain",
+                                                                        kind="results folder")
+    assert (mine / "thesis.tex").is_file() and (experiment / "pretrain" / "p00").is_dir()
+    _no_staging(tmp_path)
+
+
+def test_overwrite_never_deletes_a_folder_a_running_sweep_holds(checkpoints, evaluated, small_stsb, tmp_path, capsys):
+    import shutil
+    import socket
+
+    from nlp_underspec.io import OUT_LOCKED
+
+    experiment = shutil.copytree(evaluated, tmp_path / "experiment")
+    lock = experiment / ".sweep.lock"
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    before = _listing(experiment)
+    message = _refused(["evaluate", checkpoints["bi"], "--tests", "sts_gender", "--stsb", small_stsb, "--n-boot", "20",
+                        *FAST, "--out", experiment, "--overwrite"], capsys)
+    assert message == OUT_LOCKED.format(path=experiment, pid=os.getppid(), host=socket.gethostname(), lock=lock)
+    assert _listing(experiment) == before
+
+
+def test_out_dot_overwrite_is_refused_up_front_and_leaves_no_staging(checkpoints, evaluated, small_stsb, tmp_path,
+                                                                     capsys, monkeypatch):
+    import shutil
+
+    from nlp_underspec.io import OUT_HOLDS_CWD
+
+    results = shutil.copytree(evaluated, tmp_path / "results")
+    before = _listing(results)
+    monkeypatch.chdir(results)
+    assert _refused(["evaluate", checkpoints["bi"], "--tests", "sts_gender", "--stsb", small_stsb, "--n-boot", "20",
+                     *FAST, "--out", ".", "--overwrite"], capsys) == OUT_HOLDS_CWD.format(path=".")
+    assert _listing(results) == before
+    _no_staging(tmp_path)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nlp_underspec import records, results, triplet
+from nlp_underspec import io, records, results, triplet
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import staged_output
 from nlp_underspec.seeding import FinetuneSeeds, derive_seed
@@ -70,18 +70,133 @@ def test_staged_output_leaves_nothing_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_staged_output_refuses_other_run(tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "other.txt").write_text("x")
-    with pytest.raises(UsageError) as err:
-        with staged_output(out):
+# A kind of output for the tests: a folder holding mark.json (ours) and nothing but what the writer writes.
+KIND = io.OutputKind("test folder", lambda folder: (folder / "mark.json").is_file(), frozenset({"mark.json", "a.txt"}))
+
+
+def _ours(folder, run="r1"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "mark.json").write_text(json.dumps({"run": run}))
+    return folder
+
+
+def _no_staging_left(parent) -> None:
+    assert not [p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name]
+
+
+def test_staged_output_replaces_only_our_own_output(tmp_path):
+    out = _ours(tmp_path / "out")
+    with pytest.raises(UsageError) as err:  # ours, another run: --overwrite replaces it
+        with staged_output(out, kind=KIND, accept_existing=lambda p: False):
             pass
-    assert str(err.value) == (f"Output folder {out} already holds a different run (other.txt). Choose another --out, "
-                              "or pass --overwrite to replace it.")
-    with staged_output(out, overwrite=True) as stage:
-        (stage / "new.txt").write_text("y")
-    assert sorted(p.name for p in out.iterdir()) == ["new.txt"]
+    assert str(err.value) == io.OUT_HOLDS_OTHER_RUN.format(path=out, what="mark.json")
+    with staged_output(out, kind=KIND, overwrite=True) as stage:
+        _ours(stage, run="r2")
+    assert json.loads((out / "mark.json").read_text()) == {"run": "r2"}
+
+    (out / "notes.md").write_text("mine")  # ours plus a file of the user's: never replaced
+    for overwrite in (False, True):
+        with pytest.raises(UsageError) as err:
+            with staged_output(out, kind=KIND, overwrite=overwrite):
+                pass
+        assert str(err.value) == io.OUT_NOT_OURS.format(path=out, what="notes.md", kind="test folder")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "other.txt").write_text("x")
+    with pytest.raises(UsageError) as err:
+        with staged_output(other, kind=KIND, overwrite=True):
+            pass
+    assert str(err.value) == (f"Output folder {other} holds other.txt, which is not a test folder written by "
+                              "nlp_underspec. Nothing replaces such a folder, --overwrite or not: choose another "
+                              "--out, or move those files out of it first.")
+    with pytest.raises(UsageError) as err:  # no kind: only a new or empty folder
+        with staged_output(other):
+            pass
+    assert str(err.value) == f"Output folder {other} is not empty (other.txt). Choose a new or empty folder."
+    assert (out / "notes.md").read_text() == "mine" and (other / "other.txt").read_text() == "x"
+    _no_staging_left(tmp_path)
+
+
+def test_staged_output_never_replaces_an_input(tmp_path):
+    out = _ours(tmp_path / "out")
+    (out / "a.txt").write_text("the data")
+    for given, relation in ((out, "is"), (out / "a.txt", "holds")):
+        with pytest.raises(UsageError) as err:
+            with staged_output(out, kind=KIND, overwrite=True, inputs=["some/hub-id", None, given]):
+                pass
+        assert str(err.value) == (f"Output folder {out} {relation} {given}, an input of this command: replacing the "
+                                  "folder would delete it, --overwrite or not. Choose another --out.")
+    assert (out / "a.txt").read_text() == "the data"
+    with staged_output(out / "inside", kind=KIND, inputs=[out]) as stage:  # writing inside an input is fine
+        _ours(stage)
+    _no_staging_left(tmp_path)
+
+
+def _lock(folder, name, pid):
+    import socket
+
+    (folder / name).write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
+    return folder / name
+
+
+def test_staged_output_never_replaces_a_folder_a_running_sweep_holds(tmp_path):
+    import os
+
+    alive = os.getppid()  # another live process
+    exp = _ours(tmp_path / "exp")
+    for folder, name in ((exp, ".sweep.lock"), (_ours(exp / "a.txt"), ".running")):
+        lock = _lock(folder, name, alive)
+        for out in (exp, exp / "a.txt"):  # the locked folder, one above it, one inside it
+            with pytest.raises(UsageError) as err:
+                with staged_output(out, kind=KIND, overwrite=True):
+                    pass
+            assert str(err.value) == (f"Output folder {out} is in use by `nlp-underspec run` (pid {alive} on "
+                                      f"{__import__('socket').gethostname()}; lock {lock}), so nothing replaces it, "
+                                      "--overwrite or not. Wait for that run to finish or stop it; if no such process "
+                                      f"exists, delete {lock}.")
+        lock.unlink()
+    _lock(exp, ".sweep.lock", os.getpid())  # this process's own sweep writes its report and cards
+    with staged_output(exp / "a.txt", kind=KIND, overwrite=True) as stage:
+        _ours(stage)
+    _lock(exp, ".sweep.lock", 2**22 + 12345)  # a killed sweep's stale lock
+    with staged_output(exp / "a.txt", kind=KIND, overwrite=True) as stage:
+        _ours(stage)
+    _no_staging_left(tmp_path)
+
+
+def test_staged_output_refuses_the_current_folder_and_leaves_no_staging(tmp_path, monkeypatch):
+    out = _ours(tmp_path / "out")
+    monkeypatch.chdir(out)
+    with pytest.raises(UsageError) as err:
+        with staged_output(".", kind=KIND, overwrite=True):
+            pass
+    assert str(err.value) == ("Output folder . is (or holds) the current folder, which cannot be swapped for the new "
+                              "output. Choose another --out (a new folder), or run the command from outside it.")
+    monkeypatch.chdir(tmp_path)
+    with staged_output("fresh", kind=KIND) as stage:  # a relative --out is fine
+        _ours(stage)
+    assert (tmp_path / "fresh" / "mark.json").is_file()
+    _no_staging_left(tmp_path)
+    assert sorted(p.name for p in out.iterdir()) == ["mark.json"]
+
+
+def test_a_failed_swap_keeps_the_old_output_and_leaves_no_staging(tmp_path, monkeypatch):
+    import os
+
+    out = _ours(tmp_path / "out", run="old")
+    real_replace = os.replace
+
+    def fail_on_the_new_folder(source, target):
+        if ".staging-" in str(source):
+            raise OSError("disk full")
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", fail_on_the_new_folder)
+    with pytest.raises(OSError, match="disk full"):
+        with staged_output(out, kind=KIND, overwrite=True) as stage:
+            _ours(stage, run="new")
+    assert json.loads((out / "mark.json").read_text()) == {"run": "old"}
+    _no_staging_left(tmp_path)
 
 
 def test_run_record_complete_written_last(tmp_path):

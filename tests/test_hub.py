@@ -110,6 +110,18 @@ def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, cap
                                        "new or empty folder to --staging.\n")
 
 
+def test_dry_run_staging_in_the_current_folder_is_refused_and_leaves_nothing(family_dir, tmp_path, capsys,
+                                                                             monkeypatch):
+    from nlp_underspec.io import OUT_HOLDS_CWD
+
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", "."]) == 2
+    assert capsys.readouterr().err == f"error: {OUT_HOLDS_CWD.format(path='.')}\n"
+    assert list(here.iterdir()) == [] and not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+
+
 def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commit(family_dir, test_hub):
     from huggingface_hub import HfApi
 
@@ -201,6 +213,60 @@ def test_cli_push_never_writes_or_logs_the_token(tmp_path, tiny_checkpoint, monk
         for path in folder.rglob("*"):
             if path.is_file():
                 assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def _plant_token(family_dir: Path) -> list[Path]:
+    """The token pasted into a config, an intermediate checkpoint's tokenizer and (as bytes) a weights file."""
+    config = family_dir / "pretrain" / "p01" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "note": f"pushed with {TOKEN}"}))
+    vocab = family_dir / "pretrain" / "p00" / "step_10" / "tokenizer_config.json"
+    vocab.write_text(json.dumps({**json.loads(vocab.read_text()), "hub_token": TOKEN}))
+    weights = family_dir / "finetune" / "stsb" / "p00-f00" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + TOKEN.encode())
+    return [config, vocab, weights]
+
+
+def _token_message(plan: hub.PushPlan, planted: list[Path]) -> str:
+    found = [str(t.source / name) for t in plan.targets for name in hub.checkpoint_files(t.source)
+             if t.source / name in planted]
+    assert sorted(found) == sorted(map(str, planted))  # every one of them, named where the user keeps it
+    return hub.TOKEN_IN_FILES.format(paths=", ".join(found), verb="hold", them="them")
+
+
+def test_a_token_planted_in_a_checkpoint_stops_the_push_before_any_repo_exists(family_dir, test_hub):
+    planted = _plant_token(family_dir)
+    plan = _plan(family_dir)
+    with pytest.raises(UsageError) as err:
+        hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+    assert str(err.value) == _token_message(plan, planted) and TOKEN not in str(err.value)
+    assert test_hub.state.repos == {} and test_hub.requests == []  # not even a whoami: nothing was sent
+
+
+def test_a_dry_run_reports_a_planted_token_and_stages_nothing(family_dir, tmp_path, capsys, monkeypatch):
+    planted = _plant_token(family_dir)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)  # the token a push would use
+    expected = _token_message(_plan(family_dir), planted)
+    staging = tmp_path / "staged"
+    for extra in (["--staging", str(staging)], []):
+        assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", *extra]) == 2
+        captured = capsys.readouterr()
+        assert captured.err == f"error: {expected}\n" and TOKEN not in captured.out + captured.err
+    assert not staging.exists() and not [p for p in tmp_path.iterdir() if ".staging-" in p.name]
+    monkeypatch.delenv("HF_TOKEN")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "no-login"))  # no token configured: nothing could leak
+    assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(staging)]) == 0
+
+
+def test_the_last_check_before_an_upload_names_the_users_file(family_dir, test_hub, monkeypatch):
+    """A file changed after the first scan is still caught at upload time, named by its real path."""
+    plan = _plan(family_dir)
+    monkeypatch.setattr(hub, "check_no_token", lambda plan, token: None)
+    config = family_dir / "pretrain" / "p00" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "note": TOKEN}))
+    with pytest.raises(UsageError) as err:
+        hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+    assert str(err.value) == hub.TOKEN_IN_FILES.format(paths=str(config), verb="holds", them="it")
+    assert "config.json" not in test_hub.files(f"{PREFIX}-seed_0")  # refused before its upload
 
 
 def test_a_missing_token_is_a_clear_error_before_any_work(family_dir, tmp_path):

@@ -91,19 +91,31 @@ def test_report_without_analysis_says_what_was_not_computed(tmp_path):
 
 
 def test_report_command_replaces_its_own_output_but_not_a_foreign_folder(tmp_path, capsys):
+    from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_NOT_OURS
+
     root = build_family(tmp_path / "exp", None, runs=False, pretrain_seeds=(0,), finetune_seeds=(0, 1))
     assert main(["report", str(root), "--out", str(root / "html")]) == 0
     assert capsys.readouterr().out == f"report: {root / 'html' / 'index.html'}\n"
-    (root / "html" / "stale.txt").write_text("old")
+    (root / "html" / "figures" / "stale.svg").write_text("<svg/>")  # a figure of an earlier report: replaced
     assert main(["report", str(root), "--out", str(root / "html")]) == 0
-    assert not (root / "html" / "stale.txt").exists()
+    assert not (root / "html" / "figures" / "stale.svg").exists()
     assert (root / "html" / "figures" / "variance_split.svg").is_file()
+    (root / "html" / "notes.txt").write_text("mine")  # a file of the user's in our report: never deleted
+    for extra in ([], ["--overwrite"]):
+        assert main(["report", str(root), "--out", str(root / "html"), *extra]) == 2
+        assert capsys.readouterr().err == "error: " + OUT_NOT_OURS.format(path=root / "html", what="notes.txt",
+                                                                          kind="report folder") + "\n"
+    assert (root / "html" / "notes.txt").read_text() == "mine"
     foreign = tmp_path / "elsewhere"
     foreign.mkdir()
-    (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(UsageError, match="already holds a different run"):
-        build_report(root, out=foreign)
-    assert (foreign / "notes.txt").read_text() == "mine"
+    (foreign / "index.html").write_text("<html><title>my site</title></html>")
+    with pytest.raises(UsageError) as err:
+        build_report(root, out=foreign, overwrite=True)
+    assert str(err.value) == OUT_NOT_OURS.format(path=foreign, what="index.html", kind="report folder")
+    assert main(["report", str(root), "--out", str(root), "--overwrite"]) == 2  # the family itself
+    assert capsys.readouterr().err == "error: " + OUT_HOLDS_INPUT.format(path=root, relation="is", input=root) + "\n"
+    assert (foreign / "index.html").read_text().startswith("<html>") and (root / "summary.json").is_file()
+    assert not [p for p in tmp_path.rglob(".*staging-*")]
 
 
 def test_no_results_is_a_usage_error_with_exit_code_2(tmp_path, capsys):

@@ -16,7 +16,7 @@ from nlp_underspec.data.coref import read_candidate_jsonl
 from nlp_underspec.data.occupations import OCCUPATIONS
 from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import OUT_HOLDS_OTHER_RUN
+from nlp_underspec.io import OUT_HOLDS_CWD, OUT_NOT_OURS
 
 SMALL = WorldConfig(seed=3, n_corpus_sentences=3000, n_sts_pairs=600, n_coref_examples=600, n_sts_templates=25)
 GENDER_SWAP = {"she": "he", "he": "she", "her": "his", "his": "her", "him": "her", "man": "woman", "woman": "man",
@@ -327,11 +327,31 @@ def test_write_world_refuses_a_folder_holding_something_else(small_world, tmp_pa
     out = tmp_path / "busy"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(UsageError) as err:
-        synthetic.write_world(small_world, out)
-    assert str(err.value) == OUT_HOLDS_OTHER_RUN.format(path=out, what="notes.txt")
+    for overwrite in (False, True):  # --overwrite replaces only a world of ours
+        with pytest.raises(UsageError) as err:
+            synthetic.write_world(small_world, out, overwrite=overwrite)
+        assert str(err.value) == OUT_NOT_OURS.format(path=out, what="notes.txt", kind="synthetic world folder")
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing half-written
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".busy")]
+    synthetic.write_world(small_world, tmp_path / "world")
+    (tmp_path / "world" / "my-analysis.ipynb").write_text("{}")  # a world of ours the user added to: kept
+    with pytest.raises(UsageError) as err:
+        synthetic.write_world(small_world, tmp_path / "world", overwrite=True)
+    assert str(err.value) == OUT_NOT_OURS.format(path=tmp_path / "world", what="my-analysis.ipynb",
+                                                 kind="synthetic world folder")
+
+
+def test_module_command_overwrite_never_deletes_a_folder_not_ours(tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("years of work")
+    assert synthetic.main([str(home), "--overwrite", "--set", "world.n_corpus_sentences=50"]) == 2
+    expected = OUT_NOT_OURS.format(path=home, what="thesis.tex", kind="synthetic world folder")
+    assert capsys.readouterr().err == f"error: {expected}\n"
+    monkeypatch.chdir(home)
+    assert synthetic.main([".", "--overwrite", "--set", "world.n_corpus_sentences=50"]) == 2
+    assert capsys.readouterr().err == f"error: {OUT_HOLDS_CWD.format(path='.')}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home"] and (home / "thesis.tex").is_file()
 
 
 def test_write_stress_sets_is_idempotent(small_world, tmp_path):

@@ -15,8 +15,8 @@ import torch
 from nlp_underspec import records, seeding
 from nlp_underspec.config import pretrain_run_config, recipe_from_dict
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import OUT_HOLDS_OTHER_RUN
-from nlp_underspec.training import loop, mlm, runs, tokenizer as tok
+from nlp_underspec.io import OUT_NOT_OURS
+from nlp_underspec.training import loop, mlm, runs, state as training_state, tokenizer as tok
 from nlp_underspec.training.finetuning import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
                                              resolve_starting_point, subsample)
 
@@ -314,7 +314,54 @@ def test_folder_with_other_content_is_refused_but_sweep_sidecars_are_not(tmp_pat
     (tmp_path / "run" / "notes.md").write_text("mine")
     with pytest.raises(UsageError) as err:
         _open(tmp_path / "run")
-    assert str(err.value) == OUT_HOLDS_OTHER_RUN.format(path=tmp_path / "run", what="notes.md")
+    assert str(err.value) == OUT_NOT_OURS.format(path=tmp_path / "run", what="notes.md", kind="run folder")
+
+
+def _dropout_model(seed: int):
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.5), torch.nn.Linear(8, 1))
+    optimizer = loop.build_optimizer(model, lr=1e-2, weight_decay=0.1)
+    return model, optimizer, loop.build_scheduler(optimizer, warmup_steps=2, max_steps=8)
+
+
+def _train_steps(model, optimizer, scheduler, n: int) -> list[float]:
+    losses = []
+    for step in range(n):
+        loss = model(torch.arange(8.0).reshape(2, 4) / (step + 1)).pow(2).mean()  # dropout draws torch's global RNG
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    return losses
+
+
+def _save_a_state(folder, step: int = 3):
+    """A real saved state of a tiny model with dropout after ``step`` steps, as the loop writes it."""
+    accelerator = loop.build_accelerator(grad_accum=1)
+    parts = dict(zip(("model", "optimizer", "scheduler"), _dropout_model(0)))
+    _train_steps(*parts.values(), step)
+    loop.save_state_atomically(accelerator, folder, step, **parts)
+    return accelerator, parts
+
+
+def test_saved_state_is_safetensors_and_json_and_resumes_bit_identical(tmp_path):
+    """Model, optimizer, schedule and dropout draws come back exactly, from files no unpickler reads."""
+    accelerator, parts = _save_a_state(tmp_path, step=3)
+    expected_losses = _train_steps(*parts.values(), 4)
+    folder = tmp_path / loop.STATE_DIR
+    assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "optimizer.json", "optimizer.safetensors",
+                                                        "progress.json", "rng_0.safetensors", "scheduler.json"]
+    assert not any(p.read_bytes()[:1] == b"\x80" or p.read_bytes()[:2] == b"PK" for p in folder.iterdir())  # no pickle
+    model, optimizer, scheduler = _dropout_model(seed=99)  # other weights and RNG: all must come from the state
+    step = training_state.load_training_state(accelerator, folder, model=model, optimizer=optimizer,
+                                              scheduler=scheduler)
+    assert step == 3
+    assert _train_steps(model, optimizer, scheduler, 4) == expected_losses
+    for ours, theirs in zip(model.state_dict().values(), parts["model"].state_dict().values()):
+        assert torch.equal(ours, theirs)
+    assert scheduler.state_dict() == parts["scheduler"].state_dict()
+    assert isinstance(optimizer.param_groups[0]["betas"], tuple)
 
 
 def _started_with_saved_state(out):
@@ -322,8 +369,7 @@ def _started_with_saved_state(out):
     run = _open(out)
     run.record_scope("cpu")
     run.start()
-    (out / loop.STATE_DIR).mkdir()
-    (out / loop.STATE_DIR / loop.PROGRESS_FILE).write_text('{"step": 3}')
+    _save_a_state(out)
 
 
 def test_run_record_holds_the_determinism_scope(tmp_path):

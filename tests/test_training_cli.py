@@ -9,6 +9,7 @@ import pytest
 from nlp_underspec import cli, records
 from nlp_underspec.config import load_recipe, pretrain_run_config
 from nlp_underspec.data import corpus
+from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_LOCKED, OUT_NOT_OURS
 from nlp_underspec.training import runs, tokenizer as tok
 from nlp_underspec.training.finetuning import FROM_NOT_CHECKPOINT, FROM_NOT_FOUND
 
@@ -147,3 +148,49 @@ def test_negative_seed_and_missing_flags(capsys, recipe, tmp_path):
     assert exit_info.value.code == 2
     assert "the following arguments are required: --pretrain-seed" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _run_of_ours(folder, *, kind="pretrain", complete=False):
+    folder.mkdir(parents=True, exist_ok=True)
+    record = records.RunRecord.new(run_id="p00", kind=kind, seeds={"pretrain_seed": 0}, config={"a": 1})
+    records.write_run_record(folder, record)
+    if complete:
+        records.mark_complete(folder, record)
+    return folder
+
+
+def test_overwrite_starts_again_only_a_run_folder_of_ours(capsys, recipe, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("years of work")
+    for extra in ((), ("--overwrite",)):
+        assert _fails(capsys, *_pretrain(recipe, mine, *extra)) == OUT_NOT_OURS.format(
+            path=mine, what="notes.txt", kind="run folder")
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_overwrite_never_deletes_the_recipe_checkpoint_or_data_it_reads(capsys, recipe, tmp_path, tiny_checkpoint):
+    run = _run_of_ours(tmp_path / "run")
+    (run / "r.yaml").write_text(recipe.read_text())
+    assert _fails(capsys, *_pretrain(run / "r.yaml", run, "--overwrite")) == OUT_HOLDS_INPUT.format(
+        path=run, relation="holds", input=run / "r.yaml")
+    assert _fails(capsys, *_pretrain(recipe, tmp_path, "--overwrite")) == OUT_HOLDS_INPUT.format(
+        path=tmp_path, relation="holds", input=tmp_path / "corpus.txt")  # the recipe's corpus
+    parent = _run_of_ours(tiny_checkpoint("mlm"), complete=True)
+    before = sorted(p.name for p in parent.iterdir())
+    message = _fails(capsys, "finetune", recipe, "--task", "stsb", "--from", parent, "--finetune-seed", "0",
+                     "--out", parent, "--overwrite")
+    assert message == OUT_HOLDS_INPUT.format(path=parent, relation="is", input=parent)
+    assert sorted(p.name for p in parent.iterdir()) == before and (run / "r.yaml").is_file()
+
+
+def test_overwrite_never_clears_a_run_a_sweep_is_running(capsys, recipe, tmp_path):
+    import os
+    import socket
+
+    run = _run_of_ours(tmp_path / "run")
+    lock = run / ".running"
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    assert _fails(capsys, *_pretrain(recipe, run, "--overwrite")) == OUT_LOCKED.format(
+        path=run, pid=os.getppid(), host=socket.gethostname(), lock=lock)
+    assert sorted(p.name for p in run.iterdir()) == [".running", "run.json"]

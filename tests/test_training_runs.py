@@ -16,7 +16,8 @@ import pytest
 from nlp_underspec import records, seeding
 from nlp_underspec.config import load_recipe, recipe_from_dict
 from nlp_underspec.io import read_json
-from nlp_underspec.training import finetune, loop, pretrain, runs
+from nlp_underspec.errors import UsageError
+from nlp_underspec.training import finetune, loop, pretrain, runs, state as training_state
 
 JOBS = ("nurse", "carpenter", "doctor", "teacher", "baker", "farmer")
 TEXTS = [f"the {job} told the {other} that {pronoun} would {verb} soon ."
@@ -139,8 +140,8 @@ def test_pretraining_resumed_on_another_cpu_capability_warns_and_keeps_both_scop
                                           "intermediate_size": 32, "max_position_embeddings": 16}}})
     save_state = loop.save_state_atomically
 
-    def save_and_die(accelerator, folder, step):
-        save_state(accelerator, folder, step)
+    def save_and_die(accelerator, folder, step, **parts):
+        save_state(accelerator, folder, step, **parts)
         raise KeyboardInterrupt("killed after the first saved state")
 
     monkeypatch.setattr(loop, "save_state_atomically", save_and_die)
@@ -160,6 +161,93 @@ def test_pretraining_resumed_on_another_cpu_capability_warns_and_keeps_both_scop
     assert {k: record[k] for k in seeding.SCOPE_FIELDS} == {k: started[k] for k in seeding.SCOPE_FIELDS}
     assert record["device"] == "cpu" and record["torch_threads"] == 1
     assert record["resumed_under"] == [{**{k: started[k] for k in seeding.SCOPE_FIELDS}, "cpu_capability": other}]
+
+
+TINY_IN_PROCESS = {"threads": 1, "pretrain": {
+    "vocab_size": 120, "max_seq_length": 16, "batch_size": 4, "max_steps": 8, "save_state_every": 4,
+    "checkpoint_steps": [], "model": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
+                                      "intermediate_size": 32, "max_position_embeddings": 16}}}
+
+
+class _Payload:
+    """Unpickling this makes the folder ``marker``: any code could run in its place."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+def _killed_after_first_state(monkeypatch, out: Path):
+    recipe = recipe_from_dict(TINY_IN_PROCESS)
+    save_state = loop.save_state_atomically
+
+    def save_and_die(accelerator, folder, step, **parts):
+        save_state(accelerator, folder, step, **parts)
+        raise KeyboardInterrupt("killed after the first saved state")
+
+    monkeypatch.setattr(loop, "save_state_atomically", save_and_die)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(recipe, pretrain_seed=0, out=out, texts=TEXTS)
+    monkeypatch.setattr(loop, "save_state_atomically", save_state)
+    return recipe
+
+
+def _refused(recipe, out: Path) -> str:
+    before = (out / "run.json").read_bytes()
+    with pytest.raises(UsageError) as err:
+        pretrain(recipe, pretrain_seed=0, out=out, texts=TEXTS)
+    assert (out / "run.json").read_bytes() == before  # refused before anything was written
+    return str(err.value)
+
+
+def test_a_pickle_planted_in_the_saved_state_is_never_unpickled(tmp_path, monkeypatch):
+    """accelerate's load_state would unpickle custom_checkpoint_0.pkl (weights_only=False) and run it; resume refuses
+    the unknown file, reads every known name as safetensors or JSON only, and resumes once the plant is gone."""
+    import torch
+
+    out, marker = tmp_path / "run", tmp_path / "payload-ran"
+    recipe = _killed_after_first_state(monkeypatch, out)
+    state = out / loop.STATE_DIR
+    torch.save(_Payload(marker), state / "custom_checkpoint_0.pkl")
+    assert _refused(recipe, out) == training_state.STATE_UNKNOWN_FILES.format(
+        folder=state, names="custom_checkpoint_0.pkl", them="it")
+    (state / "custom_checkpoint_0.pkl").unlink()
+
+    for name, reason in (("scheduler.json", training_state.NOT_JSON), ("optimizer.json", training_state.NOT_JSON),
+                         ("model.safetensors", training_state.NOT_SAFETENSORS),
+                         ("optimizer.safetensors", training_state.NOT_SAFETENSORS),
+                         ("rng_0.safetensors", training_state.NOT_SAFETENSORS)):
+        genuine = (state / name).read_bytes()
+        torch.save(_Payload(marker), state / name)  # a pickle under a name resume reads
+        assert _refused(recipe, out) == training_state.STATE_UNREADABLE.format(path=state / name, folder=state,
+                                                                               reason=reason)
+        (state / name).write_bytes(genuine)
+    assert not marker.exists()
+
+    pretrain(recipe, pretrain_seed=0, out=out, texts=TEXTS)
+    assert not marker.exists()
+    record = records.read_run_record(out)
+    assert record["status"] == "complete" and record["metrics"]["resumed_from_step"] == 4
+    pretrain(recipe, pretrain_seed=0, out=tmp_path / "uninterrupted", texts=TEXTS)
+    assert _weights(out) == _weights(tmp_path / "uninterrupted")
+
+
+def test_an_earlier_versions_pickled_state_or_a_partial_one_is_refused(tmp_path, monkeypatch):
+    import torch
+
+    out, marker = tmp_path / "run", tmp_path / "payload-ran"
+    recipe = _killed_after_first_state(monkeypatch, out)
+    state = out / loop.STATE_DIR
+    (state / "optimizer.json").unlink()
+    assert _refused(recipe, out) == training_state.STATE_MISSING_FILES.format(folder=state, names="optimizer.json")
+    for entry in state.iterdir():  # what accelerate's save_state wrote before this version
+        entry.unlink()
+    (state / "progress.json").write_text('{"step": 4}')
+    torch.save(_Payload(marker), state / "random_states_0.pkl")
+    assert _refused(recipe, out) == training_state.STATE_OLD_FORMAT.format(folder=state)
+    assert not marker.exists()
 
 
 def test_rerunning_a_complete_run_does_nothing(workspace, reference):

@@ -20,6 +20,9 @@ README_ONLY_FOR_MODEL = "--readme only applies with --model/--results (it update
 PREFIX_ONLY_FOR_FAMILY = "--repo-prefix only applies to an experiment folder (nlp-underspec card RUNDIR --repo-prefix ORG/NAME)."
 CARD_NOT_OURS = ("{path} exists and was not written by nlp-underspec. Use --readme {path} to update only its stress "
                  "section, or choose another --out.")
+CARD_IN_INPUT = ("{path} lies in {input}, an input of this command, and was not written by nlp-underspec, so it is not "
+                 "replaced, --overwrite or not. Use --readme {path} to update only its stress section, or choose "
+                 "another --out.")
 
 
 def register(subparsers) -> None:
@@ -36,7 +39,9 @@ def register(subparsers) -> None:
     parser.add_argument("--repo-prefix", help="ORG/NAME: write loading snippets for the Hub layout `push` uses")
     parser.add_argument("--intermediates", choices=("branches", "repos", "skip"), default="branches",
                         help="with --repo-prefix: where intermediate checkpoints live (default: branches)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds something else")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a README.md at --out that is not ours (never one inside --model or --results); "
+                             "an earlier cards folder is replaced anyway, another folder never")
     parser.set_defaults(func=run)
 
 
@@ -74,11 +79,26 @@ def _family_cards(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ours(path: Path) -> bool:
+    from nlp_underspec import cards
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return cards._START_PREFIX in text or cards.CARD_SIGNATURE in text
+
+
+def _lies_in(path: Path, folder: str) -> bool:
+    import os
+
+    if not os.path.isdir(folder):
+        return False  # a Hub id
+    real, root = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([real, root]) == root
+
+
 def _model_card(args: argparse.Namespace) -> int:
     from nlp_underspec import cards
     from nlp_underspec.io import atomic_write_text
     from nlp_underspec.report.family import load_family
-    from nlp_underspec.textio import read_text
 
     family = load_family(args.results, check_runs=False)
     model = cards.find_model(family, args.model)
@@ -87,8 +107,12 @@ def _model_card(args: argparse.Namespace) -> int:
         print(f"stress section updated: {cards.update_readme(args.readme, section)}")
         return 0
     path = Path(args.out) / cards.README if args.out else family.root / cards.CARDS / cards._slug(model.name) / cards.README
-    if path.is_file() and cards._START_PREFIX not in read_text(path) and not args.overwrite:
-        raise UsageError(CARD_NOT_OURS.format(path=path))
+    if path.is_file() and not _ours(path):
+        inside = next((given for given in (args.model, args.results) if _lies_in(path, given)), None)
+        if inside is not None:  # e.g. the checkpoint's own README.md: part of what the user gave
+            raise UsageError(CARD_IN_INPUT.format(path=path, input=inside))
+        if not args.overwrite:
+            raise UsageError(CARD_NOT_OURS.format(path=path))
     card = cards.model_card(family, model, checkpoint=args.model)
     print(atomic_write_text(path, str(card)))
     return 0

@@ -9,6 +9,8 @@ from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"
 OUT_FIX = "Pass a file path for --out (e.g. comparison.json)."
+COMPARE_OUT_NOT_OURS = ("--out {path} exists and is not a comparison written by nlp-underspec compare, so it is not "
+                        "replaced. Choose another --out (a new file, or an earlier comparison to replace).")
 
 
 def register(subparsers) -> None:
@@ -38,6 +40,24 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _is_comparison(path: str) -> bool:
+    from nlp_underspec.io import read_json
+
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and {"base", "expt", "comparisons", "skipped"} <= set(data)
+
+
+def _check_out(path: str) -> None:
+    """Write over nothing but an earlier comparison: --out could name a summary.json, a recipe or any file of yours."""
+    import os
+
+    if os.path.lexists(path) and not (os.path.isfile(path) and _is_comparison(path)):
+        raise UsageError(COMPARE_OUT_NOT_OURS.format(path=path))
+
+
 def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.compare import compare_families
     from nlp_underspec.analysis.display import comparison_table
@@ -47,9 +67,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
-    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
-    if args.out is not None:  # a folder or an unwritable place fails now, not after the bootstrap
+    if args.out is not None:  # a folder, an unwritable place or a file not ours fails now, not after the bootstrap
         check_output_path(args.out, folder=False, fix=OUT_FIX)
+        _check_out(args.out)
+    stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
     comparison = compare_families(args.base, args.expt, paired=args.paired, nboot=args.nboot,
                                   seed=check_seed("--seed", args.seed), metrics=args.metrics, c=args.level,
                                   expect_negative_effect=args.expect_negative_effect,

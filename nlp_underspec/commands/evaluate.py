@@ -64,7 +64,9 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options shared with ``score``: statistics, bootstrap, plugins, output."""
     parser.add_argument("--out", required=True, type=path_value("--out"),
                         help="results folder (created; refused if it holds another run, unless --overwrite)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds a different run")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out even if it holds a different run (only a results folder of ours: never a "
+                             "checkpoint, data, or a folder a running sweep holds)")
     parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None,
                         help="occupations-stats.tsv with bls_pct_female for the 60 occupations (default: the one "
                              "beside --winogender sentences, else the table shipped with the package)")
@@ -166,7 +168,9 @@ def run(args) -> int:
                 "splits": splits, "sts_scorer": args.sts_scorer, "resolver": args.resolver,
                 "occupation_stats": stats_source, "n_boot": args.n_boot, "seed": args.seed}
     digest = config_hash(settings)
-    evaluation.check_out(args.out, config_hash=digest, overwrite=args.overwrite)
+    # What --overwrite must never delete: the checkpoints and data this command reads.
+    inputs = [m.checkpoint for m in models] + list(sources.values()) + [args.occupation_stats]
+    evaluation.check_out(args.out, config_hash=digest, overwrite=args.overwrite, inputs=inputs)
     evaluation.check_models(tests, models, options=options)
     # Build every test's items before loading any model: data errors surface in seconds, not after the first model.
     items = {test: get_stress_test(test).build_items(source=sources[test], split=splits[test]) for test in tests}
@@ -174,7 +178,7 @@ def run(args) -> int:
                    for test in tests}
     scores, entries = evaluation.score_triplets(predictions, occupation_stats=stats, n_boot=args.n_boot, seed=args.seed)
     evaluation.write_results(args.out, predictions, scores=scores, summary_models=entries, n_boot=args.n_boot,
-                             seed=args.seed, config_hash=digest, overwrite=args.overwrite,
+                             seed=args.seed, config_hash=digest, overwrite=args.overwrite, inputs=inputs,
                              extra_summary={"settings": settings})
     print(evaluation.results_table(entries, tests))
     print(f"wrote {args.out}/ (summary.json, scores.parquet, predictions/)")

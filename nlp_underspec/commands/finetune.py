@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.recipe, args.overrides)
     record = finetune(recipe, task=args.task, from_checkpoint=args.from_checkpoint, finetune_seed=args.finetune_seed,
                       init_seed=args.init_seed, data_seed=args.data_seed, pretrain_seed=args.pretrain_seed,
-                      out=args.out, log_with=args.log_with, overwrite=args.overwrite)
+                      out=args.out, log_with=args.log_with, overwrite=args.overwrite, inputs=[args.recipe])
     dev = {k: v for k, v in record.metrics.items() if k.startswith("dev_")}
     shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in dev.items())
     print(f"{record.run_id} ({args.task}): {record.status} in {args.out} ({shown})")

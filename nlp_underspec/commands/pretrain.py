@@ -28,7 +28,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a recipe key, e.g. --set pretrain.max_steps=100 (repeatable)")
     parser.add_argument("--log-with", action="append", default=None, metavar="TRACKER",
                         help="experiment tracker (tensorboard, trackio, ...; repeatable); default: the recipe's log_with")
-    parser.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start --out again even if it holds another run (only a run folder of ours: never the "
+                             "recipe, checkpoint or data it reads, or a run a sweep is running)")
 
 
 def quiet_library_logs() -> None:
@@ -50,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     quiet_library_logs()
     recipe = load_recipe(args.recipe, args.overrides)
     record = pretrain(recipe, pretrain_seed=args.pretrain_seed, out=args.out, log_with=args.log_with,
-                      overwrite=args.overwrite, where=args.recipe)
+                      overwrite=args.overwrite, where=args.recipe, inputs=[args.recipe])
     metrics = record.metrics
     print(f"{record.run_id}: {record.status} in {args.out} (steps {metrics.get('steps')}, "
           f"final loss {metrics.get('final_loss', float('nan')):.4f}, "

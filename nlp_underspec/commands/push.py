@@ -57,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
     family = load_family(args.rundir)
     plan = hub.plan_push(family, repo_prefix=args.repo_prefix, intermediates=args.intermediates, private=args.private)
     if args.dry_run:
+        token = hub.configured_token()  # the dry run finds what the push would refuse, and stages none of it
         if args.staging:
-            hub.stage_push(plan, args.staging)
+            hub.stage_push(plan, args.staging, token=token)
+        else:
+            hub.check_no_token(plan, token)
         _print_plan(plan, staged=args.staging)
         return 0
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise

@@ -12,7 +12,9 @@ def register(subparsers) -> None:
                     "summary.json, scores.parquet and analysis.json. Reads the folder, never writes into its results.")
     parser.add_argument("rundir", help="experiment folder holding summary.json (e.g. runs/tiny)")
     parser.add_argument("--out", help="report folder (default: RUNDIR/report)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out even if it holds something else")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="kept for scripts: an earlier report is replaced anyway, and a folder holding anything "
+                             "else never is")
     parser.set_defaults(func=run)
 
 

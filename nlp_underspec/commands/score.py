@@ -35,10 +35,11 @@ def run(args) -> int:
     settings = {"command": "score", "predictions": str(args.predictions.resolve()), "tests": list(predictions),
                 "occupation_stats": stats_source, "n_boot": args.n_boot, "seed": args.seed}
     digest = config_hash(settings)
-    evaluation.check_out(args.out, config_hash=digest, overwrite=args.overwrite)
+    inputs = [args.predictions, args.occupation_stats]  # what --overwrite must never delete
+    evaluation.check_out(args.out, config_hash=digest, overwrite=args.overwrite, inputs=inputs)
     scores, entries = evaluation.score_triplets(predictions, occupation_stats=stats, n_boot=args.n_boot, seed=args.seed)
     evaluation.write_results(args.out, predictions, scores=scores, summary_models=entries, n_boot=args.n_boot,
-                             seed=args.seed, config_hash=digest, overwrite=args.overwrite,
+                             seed=args.seed, config_hash=digest, overwrite=args.overwrite, inputs=inputs,
                              extra_summary={"settings": settings})
     print(evaluation.results_table(entries, list(predictions)))
     print(f"wrote {args.out}/ (summary.json, scores.parquet, predictions/)")

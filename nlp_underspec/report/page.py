@@ -15,7 +15,7 @@ from typing import Any
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
-from nlp_underspec.io import atomic_write_bytes, atomic_write_text, staged_output
+from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report import calibration
 from nlp_underspec.report.family import ANALYSIS, Family, load_family
 from nlp_underspec.report.figures import Figure, all_figures, close
@@ -25,6 +25,21 @@ log = logging.getLogger(__name__)
 REPORT = "report"
 INDEX = "index.html"
 FIGURES = "figures"
+_TITLE_END = "— seed family report</title>"  # in every index.html.j2 renders
+
+
+def _holds_report(folder: Path) -> bool:
+    """An ``index.html`` rendered from our template, and figures that are only our PNG/SVG copies."""
+    try:
+        ours = _TITLE_END in (folder / INDEX).read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    figures = folder / FIGURES
+    return ours and (not figures.exists() or (figures.is_dir() and all(
+        p.is_file() and p.suffix in (".png", ".svg") for p in figures.iterdir())))
+
+
+REPORT_OUTPUT = OutputKind("report folder", _holds_report, frozenset({INDEX, FIGURES}))
 PNG_DPI = 110
 NO_SENTENCE = ("The seed analysis was not computed, so this report cannot say whether the family is iid-equivalent or how "
                "much of its stress spread the pretraining seed explains.")
@@ -227,7 +242,9 @@ def build_report(rundir: str | os.PathLike, *, out: str | os.PathLike | None = N
     out = Path(out) if out is not None else family.root / REPORT
     figures, missing = all_figures(family)
     try:
-        with staged_output(out, overwrite=overwrite, accept_existing=lambda p: (p / INDEX).is_file()) as stage:
+        # An earlier report of ours is replaced (so --overwrite changes nothing); anything else is refused.
+        with staged_output(out, overwrite=overwrite, accept_existing=_holds_report, kind=REPORT_OUTPUT,
+                           inputs=[family.root]) as stage:
             entries = []
             for figure in figures:
                 png = _render_png(figure)

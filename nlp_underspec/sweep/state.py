@@ -17,35 +17,17 @@ from pathlib import Path
 from nlp_underspec.config import config_diff
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
+from nlp_underspec.locks import RUN_LOCK, SWEEP_LOCK
+from nlp_underspec.locks import lock_alive as _lock_alive
 from nlp_underspec.records import STATUS_COMPLETE, STATUS_FAILED, read_run_record
 from nlp_underspec.sweep.plan import RunSpec
 
-RUN_LOCK = ".running"
-SWEEP_LOCK = ".sweep.lock"
 STATES = ("complete", "running", "failed", "partial", "pending")
 
 RECIPE_CHANGED = ("{folder} was completed with a different config: {keys} changed since. Restore the recipe, use a new "
                   "--out, or pass --force-rerun to redo the affected runs.")
 SWEEP_BUSY = ("Another `nlp-underspec run` (pid {pid}) is working in {exp_dir}. Wait for it to finish, or stop it first; "
               "if no such process exists, delete {lock}.")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _lock_alive(path: Path) -> bool:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return False
-    return data.get("host") == socket.gethostname() and _pid_alive(int(data.get("pid", -1)))
 
 
 def run_state(exp_dir: Path, run: RunSpec) -> str:

@@ -323,13 +323,15 @@ def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str,
 def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, finetune_seed: int,
              out: str | os.PathLike, init_seed: int | None = None, data_seed: int | None = None,
              pretrain_seed: int | None = None, train: Sequence | None = None, dev: Sequence | None = None,
-             log_with: Sequence[str] | None = None, overwrite: bool = False) -> records.RunRecord:
+             log_with: Sequence[str] | None = None, overwrite: bool = False,
+             inputs: Sequence = ()) -> records.RunRecord:
     """Fine-tune ``from_checkpoint`` on ``task`` into ``out`` (or resume, or skip if complete); returns the record.
 
     ``init_seed`` / ``data_seed`` default to the recipe's ``seeds.init_seed`` / ``seeds.data_seed``, else to values
     derived from ``finetune_seed``. ``pretrain_seed`` labels an outside checkpoint (a run folder's own seed wins).
     ``train`` / ``dev`` replace the recipe's data (library use and tests): (sentence1, sentence2, score) tuples for
-    stsb, :class:`~nlp_underspec.data.coref.CorefExample` for coref.
+    stsb, :class:`~nlp_underspec.data.coref.CorefExample` for coref. ``inputs``: other paths the caller read (the
+    recipe file), which ``overwrite`` must not delete, beside the checkpoint and the task's data.
     """
     spec = get_task(task)
     settings = _task_settings(recipe, task)
@@ -345,7 +347,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
         seeds={"pretrain_seed": start.pretrain_seed, "finetune_seed": seeds.finetune_seed,
                "init_seed": seeds.init_seed, "data_seed": seeds.data_seed},
         config=finetune_run_config(recipe, task, parent=start.identity), overwrite=overwrite, task=task,
-        parent=start.checkpoint)
+        parent=start.checkpoint, inputs=[start.checkpoint, settings.data, *inputs])
     if run.complete:
         return run.record
     head = task_head(task, settings)

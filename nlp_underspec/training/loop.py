@@ -5,13 +5,14 @@ The sequence is the canonical accelerate one (transformers' ``run_mlm_no_trainer
 - ``batch_size`` means examples per optimizer step across all devices and accumulation steps. The dataloader yields
   global micro-batches of ``batch_size / grad_accum`` and accelerate splits each across processes
   (``split_batches=True``), so the data a step sees does not depend on the number of devices, and the LR scheduler
-  steps once per optimizer step (it is registered for checkpointing rather than prepared, because a prepared scheduler
-  steps once per *process*).
+  steps once per optimizer step (it is not prepared, because a prepared scheduler steps once per *process*).
 - Data order is a pure function of (seed, epoch): :class:`EpochShuffleSampler` yields *virtual* indices
   ``epoch * n + i`` so that a dataset can derive per-example randomness (MLM masking) from them without any generator
-  state. Resume is then ``load_state`` + ``skip_first_batches``, bit-identical to an uninterrupted run.
+  state. Resume is then restoring the saved state + ``skip_first_batches``, bit-identical to an uninterrupted run.
 - Steps are counted on ``sync_gradients``; state is saved to ``state/`` atomically (a temporary folder renamed into
-  place) so a kill during a save leaves the previous state usable.
+  place) so a kill during a save leaves the previous state usable. It is written and read by
+  :mod:`nlp_underspec.training.state` (safetensors and JSON), never by accelerate's ``save_state``/``load_state``,
+  which pickle: a run folder is shared storage, and a planted pickle would run code on resume.
 - A NaN or infinite loss fails the run at the step it appears (every process together), before anything is saved
   from it, and the weights are checked once more after the last step: a NaN model must never be recorded complete.
 """
@@ -33,13 +34,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_json, read_json
 from nlp_underspec.seeding import derive_seed, torch_generator
+from nlp_underspec.training import state as training_state
 
 logger = logging.getLogger(__name__)
 
 STATE_DIR = "state"
-PROGRESS_FILE = "progress.json"
+PROGRESS_FILE = training_state.PROGRESS_FILE
 
 UNKNOWN_TRACKER = "Unknown tracker '{name}'. Available: {available}."
 TRACKER_MISSING = "Tracker '{name}' is not installed. Install it (pip install {package}) or drop it from --log-with."
@@ -240,8 +241,8 @@ class CurriculumSampler(Sampler[int]):
 
 
 def build_dataloader(dataset: Dataset, *, sampler: Sampler, batch_size: int, collate_fn: Callable) -> DataLoader:
-    # Its own generator: without one, every new iterator (also the one a resumed run creates after load_state) draws
-    # a worker seed from torch's global RNG and shifts the dropout masks that follow.
+    # Its own generator: without one, every new iterator (also the one a resumed run creates after its state is
+    # restored) draws a worker seed from torch's global RNG and shifts the dropout masks that follow.
     # drop_last: the sampler yields exactly steps * batch_size examples, so nothing is dropped in practice.
     return DataLoader(dataset, sampler=sampler, batch_size=batch_size, collate_fn=collate_fn, drop_last=True,
                       generator=torch.Generator().manual_seed(0))
@@ -264,20 +265,17 @@ def latest_state(run_folder: Path) -> Path | None:
     return None
 
 
-def saved_step(state: Path | None) -> int:
-    return int(read_json(state / PROGRESS_FILE)["step"]) if state is not None else 0
-
-
-def save_state_atomically(accelerator, run_folder: Path, step: int) -> Path:
-    """``accelerator.save_state`` into a temporary folder, then swap it in (the progress file marks it complete)."""
+def save_state_atomically(accelerator, run_folder: Path, step: int, *, model, optimizer, scheduler) -> Path:
+    """Save the training state into a temporary folder, then swap it in (the progress file marks it complete)."""
     final, tmp, old = run_folder / STATE_DIR, run_folder / f".{STATE_DIR}.tmp", run_folder / f".{STATE_DIR}.old"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp))
+    training_state.save_training_state(accelerator, tmp, model=model, optimizer=optimizer, scheduler=scheduler,
+                                       step=step)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        atomic_write_json(tmp / PROGRESS_FILE, {"step": step})
         shutil.rmtree(old, ignore_errors=True)
         if final.exists():
             os.replace(final, old)
@@ -319,11 +317,11 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
     ``model(**batch)`` must return an object with ``.loss``. Resumes from ``run_folder/state`` when present;
     ``on_step(step)`` runs after every optimizer step (intermediate checkpoints).
     """
-    accelerator.register_for_checkpointing(scheduler)
     state = latest_state(run_folder)
-    start = saved_step(state)
+    start = 0
     if state is not None:
-        accelerator.load_state(str(state))
+        start = training_state.load_training_state(accelerator, state, model=model, optimizer=optimizer,
+                                                   scheduler=scheduler)
         logger.info("Resuming %s from step %d (%s)", settings.description, start, state)
         dataloader = accelerator.skip_first_batches(dataloader, start * settings.grad_accum)
     model.train()
@@ -360,7 +358,8 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
             if on_step is not None:
                 on_step(step)
             if step % settings.save_state_every == 0 and step < settings.max_steps:
-                save_state_atomically(accelerator, run_folder, step)
+                save_state_atomically(accelerator, run_folder, step, model=model, optimizer=optimizer,
+                                      scheduler=scheduler)
             if step >= settings.max_steps:
                 break
     check_finite_weights(model, step, settings)

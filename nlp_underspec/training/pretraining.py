@@ -36,11 +36,12 @@ CORPUS_TOO_SMALL = ("Corpus '{corpus}' has {n_tokens} tokens, fewer than one blo
 
 def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, texts: Sequence[str] | None = None,
              kinds: Sequence[str] | None = None, log_with: Sequence[str] | None = None, overwrite: bool = False,
-             where: str = "recipe") -> records.RunRecord:
+             where: str = "recipe", inputs: Sequence = ()) -> records.RunRecord:
     """Pretrain (or resume, or skip if complete) run ``p{seed}`` into ``out``; returns its final record.
 
     ``texts`` replaces the recipe's corpus (for library use and tests), with ``kinds`` (one per text) when the recipe
-    has a curriculum; ``log_with`` replaces ``recipe.log_with``.
+    has a curriculum; ``log_with`` replaces ``recipe.log_with``. ``inputs``: other paths the caller read (the recipe
+    file), which ``overwrite`` must not delete, beside the corpus.
     """
     settings = _pretrain_settings(recipe)
     pretrain_seed = check_seed("pretrain_seed", pretrain_seed)
@@ -49,7 +50,8 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
     pin_threads(recipe.threads)
     run = runs.open_run_folder(out, run_id=records.pretrain_run_id(pretrain_seed), kind="pretrain",
                                seeds={"pretrain_seed": pretrain_seed, "mask_seed": mask_seed},
-                               config=pretrain_run_config(recipe), overwrite=overwrite)
+                               config=pretrain_run_config(recipe), overwrite=overwrite,
+                               inputs=[settings.corpus, *inputs])
     if run.complete:
         return run.record
     if texts is None and not run.resuming and synthetic_corpus_cacheable(settings):

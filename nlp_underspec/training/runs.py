@@ -1,7 +1,8 @@
 """Opening a run folder: start fresh, resume an unfinished run, skip a finished one, or refuse a different run.
 
-Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated, so
-bad input never leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
+Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated (the
+saved state of a run to resume included: :func:`~nlp_underspec.training.state.check_saved_state`), so bad input never
+leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
 after an exception, and ``complete`` only once every checkpoint file is on disk (:func:`records.mark_complete`).
 
 A resumed run keeps the determinism scope it started under (:func:`seeding.determinism_scope`); resuming its saved
@@ -20,9 +21,10 @@ from typing import Any
 from nlp_underspec import records
 from nlp_underspec.config import config_diff
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import OUT_HOLDS_OTHER_RUN, check_output_path
+from nlp_underspec.io import OUT_NOT_OURS, OutputKind, check_not_input, check_output_path, check_replaceable
 from nlp_underspec.seeding import SCOPE_FIELDS, determinism_scope
 from nlp_underspec.training.loop import latest_state
+from nlp_underspec.training.state import check_saved_state
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,18 @@ SCOPE_CHANGED = ("Resuming run {run_id} in {path} with {now}, but it was started
                  "the same CPU capability, architecture, device and torch thread count.")
 SCOPE_LABELS = {"torch_threads": "torch threads", "cpu_capability": "CPU capability", "machine": "architecture",
                 "device": "device"}
+
+
+def _holds_run(folder: Path) -> bool:
+    """A ``run.json`` of ours: what --overwrite may start again (checkpoint files vary, so entries are not listed)."""
+    try:
+        record = records.read_run_record(folder)
+    except (UsageError, OSError, ValueError):
+        return False
+    return isinstance(record, dict) and {"kind", "config_hash"} <= set(record)
+
+
+RUN_FOLDER_OUTPUT = OutputKind("run folder", _holds_run)
 
 
 @dataclass
@@ -75,17 +89,24 @@ class RunFolder:
 
 
 def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str, Any], config: dict[str, Any],
-                    overwrite: bool = False, **extra: Any) -> RunFolder:
-    """Decide what to do with ``out`` for this run (see the module docstring); writes nothing."""
+                    overwrite: bool = False, inputs=(), **extra: Any) -> RunFolder:
+    """Decide what to do with ``out`` for this run (see the module docstring); writes nothing.
+
+    ``overwrite`` starts again only a run folder of ours, never one that is or holds one of ``inputs`` (the recipe,
+    checkpoint and data the run reads) or one a running sweep holds.
+    """
     path = Path(out)
     record = records.RunRecord.new(run_id=run_id, kind=kind, seeds=seeds, config=config, **extra)
     check_output_path(path)  # a file, under a file, or not writable: refused before any training
+    if overwrite and path.is_dir() and records.run_folder_entries(path):
+        check_not_input(path, inputs)
+        check_replaceable(path, RUN_FOLDER_OUTPUT)
     if overwrite or not path.is_dir() or not records.run_folder_entries(path):
         return RunFolder(path, record, resuming=False, complete=False, overwrite=overwrite)
     existing = records.read_run_record(path)
-    if existing is None:
+    if existing is None:  # not a run of ours: --overwrite would not clear it either
         what = ", ".join(p.name for p in records.run_folder_entries(path)[:4])
-        raise UsageError(OUT_HOLDS_OTHER_RUN.format(path=path, what=what))
+        raise UsageError(OUT_NOT_OURS.format(path=path, what=what, kind=RUN_FOLDER_OUTPUT.name))
     if not _same_seeds(existing.get("seeds") or {}, record.seeds) or existing.get("run_id") != run_id:
         raise UsageError(SEEDS_CHANGED.format(path=path, old_id=existing.get("run_id"), old_seeds=existing.get("seeds"),
                                               new_seeds=record.seeds))
@@ -100,6 +121,9 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
     for key in SCOPE_FIELDS:  # the scope is the one that started the run (unknown in records older than the field)
         setattr(record, key, existing.get(key))
     record.resumed_under = list(existing.get("resumed_under") or [])
+    state = latest_state(path)
+    if state is not None:  # judged now, before the record says "running" again; its files are read only by the loop
+        check_saved_state(state)
     return RunFolder(path, record, resuming=True, complete=False)
 
 
