@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from nlp_underspec import cli, results, triplet
+from nlp_underspec import cli, io, results, triplet
 from nlp_underspec.analysis import bootstrap, family, statements, variance
 from nlp_underspec.analysis import compare as compare_module
 from nlp_underspec.analysis.demo import write_demo_family
@@ -198,9 +198,10 @@ def test_compare_out_replaces_only_an_earlier_comparison(demo_family, interventi
             "--out"]
     summary = demo_family / "summary.json"
     before = summary.read_bytes()
-    for target in (summary, tmp_path):  # an input of the comparison, a folder
-        assert _run([*argv, str(target)], capsys)[2] == "error: " + compare_command.COMPARE_OUT_NOT_OURS.format(
-            path=target)
+    assert _run([*argv, str(summary)], capsys)[2] == "error: " + compare_command.COMPARE_OUT_NOT_OURS.format(
+        path=summary)  # an input of the comparison
+    assert _run([*argv, str(tmp_path)], capsys)[2] == "error: " + io.OUT_IS_FOLDER.format(
+        path=tmp_path, fix=compare_command.OUT_FIX)  # a folder
     assert summary.read_bytes() == before
     out_file = tmp_path / "cmp.json"
     assert _run([*argv, str(out_file)], capsys)[0] == 0 and _run([*argv, str(out_file)], capsys)[0] == 0

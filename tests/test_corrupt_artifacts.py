@@ -81,13 +81,15 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
 
 
 def test_an_unreadable_summary_is_not_taken_for_this_run(family, capsys):
-    """`score --out` over a folder whose summary.json is broken: refused as another run, not a JSON traceback."""
+    """`score --out` over a folder whose summary.json is broken: not recognisably ours, so refused (never replaced, and
+    no JSON traceback)."""
     out = family.parent / "rescored"
     assert cli.main(["score", "--predictions", str(family), "--out", str(out), "--n-boot", "20"]) == 0
     (out / results.SUMMARY).write_text("{", encoding="utf-8")
     assert _fails(["score", "--predictions", family, "--out", out, "--n-boot", "20"], capsys) == (
-        f"Output folder {out} already holds a different run (predictions, scores.parquet, summary.json). Choose "
-        "another --out, or pass --overwrite to replace it.")
+        f"Output folder {out} holds predictions, scores.parquet, summary.json, which is not a results folder written by "
+        "nlp_underspec. Nothing replaces such a folder, --overwrite or not: choose another --out, or move those files "
+        "out of it first.")
 
 
 def test_analysis_json_broken(family, tmp_path, capsys):
