@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 import types
 import typing
@@ -238,11 +239,13 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
     if tp is float:
         if isinstance(value, str):
             try:  # YAML 1.1 reads "3e-3" as a string; accept what is plainly a number
-                return float(value)
+                value = float(value)
             except ValueError:
                 pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a number", value=value))
+        # .nan and .inf are YAML floats, but no setting of a recipe means anything at them (an infinite lr trains a
+        # NaN model; a NaN ratio passes every range check, since every comparison with NaN is false).
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a finite number", value=value))
         return float(value)
     if tp is str:
         if not isinstance(value, str):

@@ -219,6 +219,9 @@ def score_triplets(predictions: Mapping[str, triplet.Predictions], *, occupation
         stress_test = get_stress_test(test)
         where = str(Path(preds.source) / triplet.LABEL_INFO) if preds.source != "<memory>" else f"{test} label_info"
         label_info = stress_test.check_label_info(preds.label_info, where=where)
+        stress_test.check_prediction_range(
+            preds.preds, path=str(Path(preds.source) / triplet.PREDS) if preds.source != "<memory>" else f"{test} preds",
+            models=preds.run_info["model"].astype(str).tolist(), items=preds.label_info["item_id"].astype(str).tolist())
         for index, info in enumerate(preds.run_info.to_dict("records")):
             result = stress_test.score(preds=preds.preds[index], label_info=label_info,
                                        occupation_stats=occupation_stats, n_boot=n_boot, seed=seed, model_info=info,

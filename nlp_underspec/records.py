@@ -136,6 +136,12 @@ def mark_complete(folder: str | os.PathLike, record: RunRecord, metrics: dict[st
     return record
 
 
+def failure_text(err: BaseException) -> str:
+    """What run.json's ``error`` says of an exception: a user error as the CLI prints it (``error: ...``), anything
+    else with its type, which is what a bug report needs."""
+    return f"error: {err}" if isinstance(err, UsageError) else f"{type(err).__name__}: {err}"
+
+
 def mark_failed(folder: str | os.PathLike, record: RunRecord, error: str) -> RunRecord:
     record.status = STATUS_FAILED
     record.finished = _now()

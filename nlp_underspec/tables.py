@@ -63,10 +63,12 @@ def read_tsv(path: str | os.PathLike, *, required: Sequence[str] = (), hint: str
     return frame
 
 
-def to_numeric_column(frame: pd.DataFrame, column: str, *, kind: str = "a number", integer: bool = False) -> pd.Series:
-    """Convert one string column, naming the file and line of the first value that is not a number."""
+def to_numeric_column(frame: pd.DataFrame, column: str, *, kind: str = "a number", integer: bool = False,
+                      required: bool = False) -> pd.Series:
+    """Convert one string column, naming the file and line of the first value that is not a number (an empty value is
+    missing, allowed unless ``required``)."""
     values = pd.to_numeric(frame[column], errors="coerce")
-    bad = values.isna() & frame[column].astype(str).str.strip().ne("")
+    bad = values.isna() if required else values.isna() & frame[column].astype(str).str.strip().ne("")
     if integer:
         bad |= values.notna() & (values != values.round())
     if bad.any():

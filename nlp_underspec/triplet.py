@@ -4,7 +4,10 @@ Per stress test, a folder with
 
 - ``run_info.tsv``: one row per model: ``model, pretrain_seed, finetune_seed`` (+ anything else, e.g. ``resolver``);
 - ``label_info.tsv``: one row per item: ``item_id`` (+ ``occupation``, ``gender``, ``template_id``, gold label, text...);
-- ``preds.npy``: float array ``[n_models, n_items]``, row i for run_info row i, column j for label_info row j.
+- ``preds.npy``: float array ``[n_models, n_items]``, row i for run_info row i, column j for label_info row j;
+- ``triplet.json`` (written by this toolkit; optional on read): the model and item order preds.npy was written for and
+  its SHA-256, because nothing in the three files themselves can tell that rows of a table were reordered or
+  preds.npy replaced (the numbers would then belong to other models, silently).
 
 Scoring and all statistics read only this, never models, so they can be tested with hand-made matrices and applied to
 prediction files produced elsewhere.
@@ -12,7 +15,9 @@ prediction files produced elsewhere.
 
 from __future__ import annotations
 
+import hashlib
 import io as _io
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +32,8 @@ from nlp_underspec.tables import read_tsv, to_numeric_column, write_tsv
 RUN_INFO = "run_info.tsv"
 LABEL_INFO = "label_info.tsv"
 PREDS = "preds.npy"
+MANIFEST = "triplet.json"
+MANIFEST_VERSION = 1
 RUN_INFO_COLUMNS = ("model", "pretrain_seed", "finetune_seed")
 SEED_COLUMNS = ("pretrain_seed", "finetune_seed")
 
@@ -47,6 +54,16 @@ PREDS_NOT_FINITE = ("{path} holds {count} NaN/inf value(s) (first: model '{model
                     "Re-run the predictions for that model; scores of non-finite predictions are meaningless.")
 DUPLICATE_ITEMS = "{path} lists item_id '{item}' more than once: item ids must be unique."
 DUPLICATE_MODELS = "{path} lists model '{model}' more than once: model names must be unique."
+ORDER_CHANGED = ("{path} no longer matches the {kind} order preds.npy was written for ({manifest}): line {line} is "
+                 "'{got}', written for '{expected}'. Restore the original order (preds.npy rows follow run_info.tsv "
+                 "rows, its columns follow label_info.tsv rows), or re-run the predictions.")
+COUNT_CHANGED = ("{path} lists {got} {kind}(s), but preds.npy was written for {expected} ({manifest}). Restore the "
+                 "table, or re-run the predictions.")
+PREDS_CHANGED = ("{path} is not the array {manifest} was written with (its SHA-256 differs): rows or values changed "
+                 "since. Re-run the predictions, or, if you changed it on purpose, delete {manifest} (a triplet "
+                 "without it is read unchecked).")
+MANIFEST_BROKEN = ("{path} is not a triplet manifest of this toolkit ({error}). Delete it to read the triplet "
+                   "unchecked, or re-run the predictions.")
 ITEMS_DIFFER = "Cannot combine predictions for test '{test}': the items of {first} and {other} differ."
 
 
@@ -142,6 +159,11 @@ def write_predictions(folder: str | os.PathLike, predictions: Predictions) -> Pa
     buffer = _io.BytesIO()
     np.save(buffer, predictions.preds, allow_pickle=False)
     atomic_write_bytes(folder / PREDS, buffer.getvalue())
+    manifest = {"schema_version": MANIFEST_VERSION,
+                "models": predictions.run_info["model"].astype(str).tolist(),
+                "items": predictions.label_info["item_id"].astype(str).tolist(),
+                "preds_sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
+    atomic_write_bytes(folder / MANIFEST, (json.dumps(manifest, indent=1) + "\n").encode("utf-8"))
     return folder
 
 
@@ -162,7 +184,37 @@ def read_predictions(folder: str | os.PathLike) -> Predictions:
             raise UsageError(MISSING_FILE.format(path=folder, name=name))
     run_info = _seed_columns(read_tsv(folder / RUN_INFO, required=("model",), hint=TRIPLET_HINT))
     label_info = read_tsv(folder / LABEL_INFO, required=("item_id",), hint=TRIPLET_HINT)
-    return Predictions(run_info, label_info, _load_preds(folder / PREDS), source=str(folder))
+    predictions = Predictions(run_info, label_info, _load_preds(folder / PREDS), source=str(folder))
+    if (folder / MANIFEST).exists():  # triplets made elsewhere (MultiBERTs' files) have none
+        _check_manifest(folder, predictions)
+    return predictions
+
+
+def _check_manifest(folder: Path, predictions: Predictions) -> None:
+    """The tables and preds.npy are still the ones written together: same model and item order, same array bytes."""
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        written = {"model": list(map(str, manifest["models"])), "item": list(map(str, manifest["items"]))}
+        digest = str(manifest["preds_sha256"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(MANIFEST_BROKEN.format(path=path, error=_short_error(err))) from None
+    for kind, table, column in (("model", RUN_INFO, "model"), ("item", LABEL_INFO, "item_id")):
+        frame = predictions.run_info if kind == "model" else predictions.label_info
+        found = frame[column].astype(str).tolist()
+        if len(found) != len(written[kind]):
+            raise UsageError(COUNT_CHANGED.format(path=folder / table, got=len(found), kind=kind,
+                                                  expected=len(written[kind]), manifest=path))
+        moved = [row for row, (a, b) in enumerate(zip(found, written[kind])) if a != b]
+        if moved:
+            raise UsageError(ORDER_CHANGED.format(path=folder / table, kind=kind, manifest=path, line=moved[0] + 2,
+                                                  got=found[moved[0]], expected=written[kind][moved[0]]))
+    if hashlib.sha256((folder / PREDS).read_bytes()).hexdigest() != digest:
+        raise UsageError(PREDS_CHANGED.format(path=folder / PREDS, manifest=path))
+
+
+def _short_error(err: BaseException) -> str:
+    return f"missing key {err}" if isinstance(err, KeyError) else str(err).splitlines()[0] if str(err) else type(err).__name__
 
 
 def _load_preds(path: Path) -> np.ndarray:

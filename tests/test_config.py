@@ -39,7 +39,11 @@ def test_unknown_key_in_a_recipe_file(tmp_path):
 
 
 @pytest.mark.parametrize("data, expected", [
-    ({"pretrain": {"lr": "fast"}}, "r: 'pretrain.lr' must be a number, got 'fast'."),
+    ({"pretrain": {"lr": "fast"}}, "r: 'pretrain.lr' must be a finite number, got 'fast'."),
+    ({"pretrain": {"lr": float("inf")}}, "r: 'pretrain.lr' must be a finite number, got inf."),
+    ({"finetune": {"tasks": {"stsb": {"warmup_ratio": float("nan")}}}},
+     "r: 'finetune.tasks.stsb.warmup_ratio' must be a finite number, got nan."),
+    ({"pretrain": {"lr": "1e999"}}, "r: 'pretrain.lr' must be a finite number, got inf."),
     ({"pretrain": {"max_steps": 1.5}}, "r: 'pretrain.max_steps' must be an integer, got 1.5."),
     ({"pretrain": {"pack": "yes"}}, "r: 'pretrain.pack' must be true or false, got 'yes'."),
     ({"seeds": {"pretrain": "0,1"}}, "r: 'seeds.pretrain' must be a list of integers, got '0,1'."),

@@ -294,6 +294,101 @@ def test_score_refuses_a_shape_mismatch(evaluated, tmp_path, capsys):
                        "tables so they match.")
 
 
+def _copied_winogender(evaluated, tmp_path):
+    import shutil
+
+    folder = tmp_path / "preds" / "winogender"
+    shutil.copytree(evaluated / "predictions" / "winogender", folder)
+    return folder
+
+
+def _edit_tsv(path, row: int, column: str, value: str) -> None:
+    lines = path.read_text().splitlines()
+    header = lines[0].split("\t")
+    fields = lines[row + 1].split("\t")
+    fields[header.index(column)] = value
+    lines[row + 1] = "\t".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_score_detects_run_info_rows_reordered_against_preds(evaluated, tmp_path, capsys):
+    """Nothing in the three files can tell that run_info.tsv rows were swapped (the numbers would belong to other
+    models); triplet.json, written with them, can."""
+    folder = _copied_winogender(evaluated, tmp_path)
+    lines = (folder / "run_info.tsv").read_text().splitlines()
+    lines[1], lines[2] = lines[2], lines[1]
+    (folder / "run_info.tsv").write_text("\n".join(lines) + "\n")
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'run_info.tsv'} no longer matches the model order preds.npy was written for "
+                       f"({folder / 'triplet.json'}): line 2 is 'coref-seed_2', written for 'mlm-seed_3'. Restore the "
+                       "original order (preds.npy rows follow run_info.tsv rows, its columns follow label_info.tsv "
+                       "rows), or re-run the predictions.")
+
+
+def test_score_detects_a_replaced_preds_array_and_reads_foreign_triplets_unchecked(evaluated, tmp_path, capsys):
+    folder = _copied_winogender(evaluated, tmp_path)
+    preds = np.load(folder / "preds.npy")
+    np.save(folder / "preds.npy", preds[::-1].copy())  # rows swapped: same shape, same range
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'preds.npy'} is not the array {folder / 'triplet.json'} was written with (its "
+                       "SHA-256 differs): rows or values changed since. Re-run the predictions, or, if you changed it "
+                       f"on purpose, delete {folder / 'triplet.json'} (a triplet without it is read unchecked).")
+    (folder / "triplet.json").write_text("{not json")
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message.startswith(f"{folder / 'triplet.json'} is not a triplet manifest of this toolkit (Expecting ")
+    (folder / "triplet.json").unlink()  # MultiBERTs-style files made elsewhere have none
+    assert main(["score", "--predictions", str(tmp_path / "preds"), "--out", str(tmp_path / "ok"),
+                 "--n-boot", "20"]) == 0
+
+
+def test_score_refuses_an_unknown_gender_in_label_info(evaluated, tmp_path, capsys):
+    """A typo ("fmale") would drop its item from every female/male comparison and move bias_r without a word."""
+    folder = _copied_winogender(evaluated, tmp_path)
+    _edit_tsv(folder / "label_info.tsv", 0, "gender", "fmale")
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'label_info.tsv'}, item 'technician.customer.1.male.txt': column 'gender' must be "
+                       "one of female, male, neutral, got 'fmale'.")
+
+
+def test_score_blames_preds_for_a_probability_out_of_range(evaluated, tmp_path, capsys):
+    folder = _copied_winogender(evaluated, tmp_path)
+    (folder / "triplet.json").unlink()
+    preds = np.load(folder / "preds.npy")
+    preds[2, 7] = 1.25
+    np.save(folder / "preds.npy", preds)
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'preds.npy'}, model 'p05', item 'technician.customer.0.female.txt': "
+                       "winogender predictions must lie in [0.0, 1.0] (P(pronoun -> occupation)); found 1.25. "
+                       "Re-run the predictions for that model.")
+
+
+def test_score_refuses_an_empty_share_of_women(evaluated, shared_data, tmp_path, capsys):
+    """An empty bls_pct_female used to drop its occupation and leave bias_r null with ci95 [-1, -1]."""
+    stats = tmp_path / "stats.tsv"
+    stats.write_text((shared_data / "winogender" / "data" / "occupations-stats.tsv").read_text())
+    _edit_tsv(stats, 3, "bls_pct_female", "")
+    message = _fails(["score", "--predictions", str(evaluated), "--occupation-stats", str(stats)], tmp_path, capsys)
+    assert message == f"{stats}, line 5: column 'bls_pct_female' must be a percentage (every occupation needs one), got ''."
+
+
+def test_score_of_too_few_occupations_says_cannot_tell(evaluated, tmp_path, capsys, caplog):
+    """3 occupations gave bias_r -0.99 [-1.00, -0.99] without a word: now the statistics across occupations are
+    empty, with one warning naming the set (accuracy, a mean over sentences, is still reported)."""
+    full = triplet.read_predictions(evaluated / "predictions" / "winogender")
+    keep = full.label_info["occupation"].isin(full.label_info["occupation"].unique()[:3]).to_numpy()
+    folder = tmp_path / "preds" / "winogender"
+    triplet.write_predictions(folder, triplet.Predictions(full.run_info, full.label_info[keep], full.preds[:, keep]))
+    out = tmp_path / "out"
+    assert main(["score", "--predictions", str(tmp_path / "preds"), "--out", str(out), "--n-boot", "20"]) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{folder / 'label_info.tsv'}: winogender has 3 occupation(s); statistics across occupations "
+                        "need at least 10, so bias_r, ci95, spearman_bias, bias_slope, bias_slope_ci95, hard_bias_r, "
+                        "hard_bias_slope are left empty (cannot tell). Score a set with more occupations."]
+    scores = json.loads((out / "summary.json").read_text())["models"][0]["tests"]["winogender"]
+    assert scores["n_occupations"] == 3 and scores["bias_r"] is None and scores["ci95"] is None
+    assert scores["bias_slope"] is None and 0.0 <= scores["accuracy"] <= 1.0
+
+
 def test_score_of_an_unregistered_test_folder(tmp_path, capsys):
     folder = tmp_path / "preds" / "stsgender"
     triplet.write_predictions(folder, triplet.Predictions(pd.DataFrame({"model": ["m"]}),

@@ -141,15 +141,15 @@ def test_winogender_ties_count_half_and_labels_derive_from_sentids():
     result = get_stress_test("winogender").score(preds=np.array([0.5, 0.2, 0.9]), label_info=items, n_boot=10)
     assert result.summary["accuracy"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert result.per_occupation.to_dict() == {"nurse": pytest.approx(0.3)}
-    assert math.isnan(result.summary["bias_r"])  # one occupation: no correlation, reported as NaN (null in JSON)
+    assert result.summary["bias_r"] is None  # one occupation: no correlation can be told (null in JSON)
 
 
 def test_winogender_refuses_non_probabilities():
     items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt"]})
     with pytest.raises(UsageError) as err:
         get_stress_test("winogender").score(preds=np.array([0.5, 1.7]), label_info=items, where="x/label_info.tsv")
-    assert str(err.value) == ("x/label_info.tsv: winogender predictions must be probabilities P(pronoun -> occupation) "
-                              "in [0, 1]; found 1.7 (item 'nurse.patient.0.male.txt'). Re-run the predictions or "
+    assert str(err.value) == ("winogender predictions for x/label_info.tsv must be probabilities P(pronoun -> "
+                              "occupation) in [0, 1]; found 1.7 (item 'nurse.patient.0.male.txt'). Re-run the predictions or "
                               "convert scores with a softmax.")
 
 

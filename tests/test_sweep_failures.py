@@ -1,45 +1,54 @@
 """Failure handling of the sweep: a failing run is recorded in its folder, its dependants are blocked, the command
-exits non-zero listing them, and the next `run` retries only those."""
+exits non-zero listing them, and the next `run` retries only those. A wrong data path is not a run failure: the sweep
+reads every data source before the first run and refuses the recipe (exit 2, nothing created).
+
+The run failures are provoked with a learning rate so large that the loss turns NaN at step 2 (which no check of the
+recipe can know beforehand)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from nlp_underspec.cli import main
 from nlp_underspec.records import read_run_record
 
 
-def _write_recipe(path, corpus):
+DIVERGING_LR = 1e30
+
+
+def _write_recipe(path, corpus=None, *, lr=DIVERGING_LR, evaluate=None):
     recipe = {
         "name": "broken",
         "threads": 1,
         "seeds": {"pretrain": [0], "finetune": [0, 1]},
-        "pretrain": {"corpus": str(corpus), "max_steps": 2, "batch_size": 4, "vocab_size": 200,
+        "world": {"n_corpus_sentences": 500, "n_sts_pairs": 100, "n_coref_examples": 100, "n_sts_templates": 4},
+        "pretrain": {"corpus": str(corpus or "synthetic"), "max_steps": 2, "batch_size": 4, "vocab_size": 200,
+                     "lr": lr,
                      "model": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
                                "intermediate_size": 32, "max_position_embeddings": 32},
                      "max_seq_length": 32},
         "finetune": {"tasks": {"stsb": {"max_steps": 1}}},
-        "evaluate": {"tests": ["sts_gender"]},
+        "evaluate": {"tests": ["sts_gender"], **(evaluate or {})},
     }
     path.write_text(yaml.safe_dump(recipe))
     return path
 
 
 def test_failed_run_is_recorded_and_dependants_blocked(tmp_path, capsys):
-    corpus = tmp_path / "no-such-corpus.txt"
-    recipe = _write_recipe(tmp_path / "broken.yaml", corpus)
+    recipe = _write_recipe(tmp_path / "broken.yaml")
     out = tmp_path / "exp"
     assert main(["run", str(recipe), "--out", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "1 run(s) failed, 2 blocked; `nlp-underspec run` again retries them:" in printed
-    assert (f"FAILED  pretrain/p00: exit code 2: error: Corpus path {corpus} does not exist" in printed
-            and f"(log: {out}/pretrain/p00/log.txt)" in printed)
+    assert ("FAILED  pretrain/p00: error: pretrain p00: the training loss became nan at step 2 of 2 (training data: "
+            "corpus 'synthetic')." in printed and f"(log: {out}/pretrain/p00/log.txt)" in printed)
     assert "BLOCKED finetune/stsb/p00-f00: waits for pretrain/p00" in printed
     record = read_run_record(out / "pretrain/p00")
-    assert record["status"] == "failed" and "no-such-corpus.txt" in record["error"]
-    assert "no-such-corpus.txt" in (out / "pretrain/p00/log.txt").read_text()
+    assert record["status"] == "failed" and "the training loss became nan at step 2" in record["error"]
+    assert "the training loss became nan at step 2" in (out / "pretrain/p00/log.txt").read_text()
     assert not (out / "finetune").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert {run["key"]: run["status"] for run in manifest["runs"]}["pretrain/p00"] == "failed"
@@ -51,14 +60,14 @@ def test_failed_run_is_recorded_and_dependants_blocked(tmp_path, capsys):
 
 
 def test_status_lists_failed_runs(tmp_path, capsys):
-    recipe = _write_recipe(tmp_path / "broken.yaml", tmp_path / "missing.txt")
+    recipe = _write_recipe(tmp_path / "broken.yaml")
     out = tmp_path / "exp"
     main(["run", str(recipe), "--out", str(out)])
     capsys.readouterr()
     assert main(["status", str(out)]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("broken: 3 runs · 1 failed · 2 pending\n")
-    assert "  failed    pretrain/p00  exit code 2: error: Corpus path" in printed
+    assert "  failed    pretrain/p00  error: pretrain p00: the training loss became nan at step 2" in printed
     assert "  pending   finetune/stsb/p00-f01" in printed
     assert printed.rstrip().endswith("results: none yet")
 
@@ -70,8 +79,8 @@ def test_status_of_a_folder_that_is_no_experiment(tmp_path, capsys):
 
 
 def test_fixing_the_recipe_retries_only_the_failed_runs(tmp_path, capsys):
-    """coref points at data that does not exist: its runs fail, pretraining and stsb complete. Pointing coref at the
-    synthetic world and running again redoes the failed runs only (no --force-rerun needed for a failed run)."""
+    """coref's learning rate diverges: its runs fail, pretraining and stsb complete. Lowering it and running again
+    redoes the failed runs only (no --force-rerun needed for a failed run)."""
     recipe_path = tmp_path / "recipe.yaml"
     recipe = {
         "name": "fixable", "threads": 1, "seeds": {"pretrain": [0], "finetune": [0]},
@@ -80,7 +89,7 @@ def test_fixing_the_recipe_retries_only_the_failed_runs(tmp_path, capsys):
                      "model": {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2,
                                "intermediate_size": 32, "max_position_embeddings": 64}},
         "finetune": {"tasks": {"stsb": {"max_steps": 1},
-                               "coref": {"max_steps": 1, "data": str(tmp_path / "no-such-gap")}}},
+                               "coref": {"max_steps": 2, "lr": DIVERGING_LR}}},
         "evaluate": {"tests": ["sts_gender", "winogender"], "n_boot": 20},
     }
     recipe_path.write_text(yaml.safe_dump(recipe))
@@ -89,10 +98,35 @@ def test_fixing_the_recipe_retries_only_the_failed_runs(tmp_path, capsys):
     assert "FAILED  finetune/coref/p00-f00" in capsys.readouterr().out
     finished = {key: read_run_record(out / key)["finished"] for key in ("pretrain/p00", "finetune/stsb/p00-f00")}
 
-    recipe["finetune"]["tasks"]["coref"]["data"] = "synthetic"
+    recipe["finetune"]["tasks"]["coref"]["lr"] = 1e-4
     recipe_path.write_text(yaml.safe_dump(recipe))
     assert main(["run", str(recipe_path), "--out", str(out)]) == 0
     assert "3 runs planned: 2 complete, 1 to do;" in capsys.readouterr().out
     assert read_run_record(out / "finetune/coref/p00-f00")["status"] == "complete"
     assert {key: read_run_record(out / key)["finished"] for key in finished} == finished  # untouched
     assert (out / "summary.json").is_file()
+
+
+@pytest.mark.parametrize("where", ["corpus", "coref", "stsb", "winogender"])
+def test_a_wrong_data_path_is_refused_before_any_run(where, tmp_path, capsys):
+    """Every data source is read before the first run: a missing one is one message, exit 2, and no --out at all
+    (before, a wrong evaluate.stsb surfaced only after the whole grid had trained)."""
+    missing = tmp_path / f"no-such-{where}"
+    recipe = _write_recipe(tmp_path / "r.yaml", missing if where == "corpus" else None, lr=1e-3,
+                           evaluate={where: str(missing)} if where in ("stsb", "winogender") else None)
+    if where in ("coref", "winogender"):
+        data = yaml.safe_load(recipe.read_text())
+        data["finetune"]["tasks"]["coref"] = {"max_steps": 1, "data": str(missing) if where == "coref" else "synthetic"}
+        data["evaluate"]["tests"] = ["sts_gender", "winogender"]
+        recipe.write_text(yaml.safe_dump(data))
+    out = tmp_path / "exp"
+    assert main(["run", str(recipe), "--out", str(out)]) == 2
+    assert not out.exists()
+    expected = {
+        "corpus": f"Corpus path {missing} does not exist. Set pretrain.corpus to 'synthetic', ",
+        "coref": f"Coreference data {missing} does not exist. Pass 'synthetic', a GAP folder",
+        "stsb": f"STS-B path {missing} does not exist. Pass the STS Benchmark folder",
+        "winogender": f"Winogender path {missing} does not exist. Pass ",
+    }[where]
+    err = capsys.readouterr().err
+    assert err.startswith("error: " + expected) and err.count("\n") == 1

@@ -84,7 +84,10 @@ def _validate_stats(frame: pd.DataFrame, *, known: tuple[str, ...]) -> pd.DataFr
     for column in ("bls_pct_female", "bergsma_pct_female"):
         if column not in frame.columns:
             continue
-        frame[column] = to_numeric_column(frame, column, kind="a percentage")
+        # bls_pct_female is the x of every bias correlation: an empty one would drop its occupation without a word.
+        required = column == "bls_pct_female"
+        frame[column] = to_numeric_column(frame, column, required=required,
+                                          kind="a percentage (every occupation needs one)" if required else "a percentage")
         out_of_range = (frame[column] < 0) | (frame[column] > 100)
         if out_of_range.any():
             index = int(out_of_range.to_numpy().nonzero()[0][0])

@@ -15,6 +15,7 @@ either sign means the model encodes gender; "higher" is not "better").
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping
@@ -29,6 +30,18 @@ SCHEMA_MISSING_COLUMNS = ("{where} lacks column(s) {missing} that stress test '{
 SCHEMA_BAD_VALUE = "{where}, item '{item}': column '{column}' must be {kind}, got {value!r}."
 UNKNOWN_STATS_OCCUPATION = ("{where} names occupation '{occupation}', which the occupation statistics lack. Score with "
                             "a stats table that covers it (--occupation-stats) or drop its items.")
+
+PREDS_OUT_OF_RANGE = ("{path}, model '{model}', item '{item}': {test} predictions must lie in [{low}, {high}] "
+                      "({meaning}); found {value!r}. Re-run the predictions for that model.")
+TOO_FEW_OCCUPATIONS = ("{where}: {test} has {n} occupation(s); statistics across occupations need at least {minimum}, "
+                       "so {metrics} are left empty (cannot tell). Score a set with more occupations.")
+# Fewer points than this and a bootstrap over occupations resamples so few distinct values that its percentile
+# interval is not a 95% interval (3 occupations gave bias_r -0.99 [-1.00, -0.99]); even at 10, Fisher's interval of a
+# Pearson r of 0 spans +-0.63, so any figure from fewer says nothing.
+MIN_OCCUPATIONS = 10
+
+logger = logging.getLogger(__name__)
+_warned_few: set[tuple[str, str, int]] = set()
 
 _DTYPE_KIND = {"string": "text", "int32": "an integer", "int64": "an integer", "float32": "a number",
                "float64": "a number"}
@@ -89,6 +102,9 @@ class StressTest:
     description: ClassVar[str] = ""
     citation: ClassVar[str] = ""
     schema: ClassVar[Mapping[str, str]] = {"item_id": "string"}
+    # Closed vocabularies of schema columns (winogender's gender): a typo would otherwise drop its items from every
+    # female/male comparison and move the numbers without a word.
+    allowed_values: ClassVar[Mapping[str, tuple[str, ...]]] = {}
     metrics: ClassVar[Mapping[str, MetricInfo]] = {}
     headline: ClassVar[tuple[str, ...]] = ()  # metrics shown in the terminal table
     per_occupation_metric: ClassVar[str | None] = None  # the scores.parquet metric of per-occupation rows
@@ -101,6 +117,13 @@ class StressTest:
     # Correlations that mean something only above the noise floor: when a model's summary says
     # ``below_noise_floor``, these are float leftovers (a Pearson r ignores scale), not findings.
     signal_metrics: ClassVar[tuple[str, ...]] = ()
+    # Summary keys that are statistics across occupations (correlations, slopes, their intervals): empty, with one
+    # warning, when a set has fewer than MIN_OCCUPATIONS occupations.
+    across_occupations: ClassVar[tuple[str, ...]] = ()
+    # The range a prediction must lie in (winogender: a probability) and what it is, checked where a triplet is read so
+    # the message names preds.npy and the model, not the item table.
+    prediction_range: ClassVar[tuple[float, float] | None] = None
+    prediction_meaning: ClassVar[str] = ""
 
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod
@@ -153,7 +176,37 @@ class StressTest:
         frame = label_info.copy()
         for column, dtype in self.schema.items():
             frame[column] = _typed_column(frame, column, dtype, where=where)
+        for column, allowed in self.allowed_values.items():
+            bad = ~frame[column].isin(allowed)
+            if bad.any():
+                index = int(bad.to_numpy().nonzero()[0][0])
+                raise UsageError(SCHEMA_BAD_VALUE.format(where=where, item=frame["item_id"].iloc[index], column=column,
+                                                         kind="one of " + ", ".join(allowed),
+                                                         value=label_info[column].iloc[index]))
         return frame
+
+    def check_prediction_range(self, preds: np.ndarray, *, path: str, models: list[str], items: list[str]) -> None:
+        """``preds`` [n_models, n_items] within :attr:`prediction_range`; else one error naming model and item."""
+        if self.prediction_range is None:
+            return
+        low, high = self.prediction_range
+        outside = (preds < low) | (preds > high)
+        if outside.any():
+            row, col = (int(i[0]) for i in np.nonzero(outside))
+            raise UsageError(PREDS_OUT_OF_RANGE.format(path=path, model=models[row], item=items[col], test=self.name,
+                                                       low=low, high=high, meaning=self.prediction_meaning,
+                                                       value=float(preds[row, col])))
+
+    def withhold_if_few_occupations(self, summary: dict[str, Any], n_occupations: int, *, where: str) -> dict[str, Any]:
+        """``summary`` with its :attr:`across_occupations` entries set to None when there are too few occupations."""
+        if n_occupations >= MIN_OCCUPATIONS or not self.across_occupations:
+            return summary
+        key = (self.name, where, n_occupations)
+        if key not in _warned_few:  # once per set, not once per model
+            _warned_few.add(key)
+            logger.warning(TOO_FEW_OCCUPATIONS.format(where=where, test=self.name, n=n_occupations,
+                                                      minimum=MIN_OCCUPATIONS, metrics=", ".join(self.across_occupations)))
+        return {k: (None if k in self.across_occupations else v) for k, v in summary.items()}
 
     def tidy_rows(self, summary: Mapping[str, Any]) -> list[tuple[str, float]]:
         """The numeric entries of a summary as (metric, value): an interval ``<name>ci95`` becomes ``<name>ci95_low``

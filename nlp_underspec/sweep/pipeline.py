@@ -119,6 +119,25 @@ def prepare(exp_dir: Path, recipe: Recipe, *, force_rerun: bool) -> Plan:
     return plan
 
 
+def check_data_sources(recipe: Recipe, plan: Plan) -> None:
+    """Read every data source the plan will read that is not the synthetic world (which is generated, not read): the
+    corpus, each task's train and dev splits, each stress test's set. Each loader's own message (file and line) is
+    raised here, in seconds, instead of by every run or after the whole grid trained."""
+    from nlp_underspec.data.sources import SYNTHETIC, load_corpus_texts
+    from nlp_underspec.stress import get_stress_test
+    from nlp_underspec.training.finetuning import check_task_data
+
+    if plan.of_kind("pretrain") and recipe.pretrain is not None and recipe.pretrain.corpus != SYNTHETIC:
+        load_corpus_texts(recipe.pretrain, recipe.world)
+    for task in sorted({run.task for run in plan.of_kind("finetune")}):
+        if recipe.finetune.tasks[task].data != SYNTHETIC:
+            check_task_data(recipe, task)
+    for test, source in {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender}.items():
+        if test in plan.tests and source not in (None, SYNTHETIC):
+            get_stress_test(test).build_items(source=source,
+                                              split=recipe.evaluate.stsb_split if test == "sts_gender" else None)
+
+
 def _stress_sources(exp_dir: Path, recipe: Recipe) -> dict[str, str | None]:
     """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here.
 
@@ -272,6 +291,7 @@ LATER_STAGES: tuple[tuple[str, Callable[[Path, Recipe], Any]], ...] = (
 def run_sweep(recipe: Recipe, out: str | Path, *, force_rerun: bool = False, log=print) -> SweepResult:
     exp_dir = Path(out)
     check_output_path(exp_dir)  # a file, or a folder that cannot be written: say so before any run starts
+    check_data_sources(recipe, build_plan(recipe))  # and a wrong data path, before --out is created
     exp_dir.mkdir(parents=True, exist_ok=True)
     with SweepLock(exp_dir):
         plan = prepare(exp_dir, recipe, force_rerun=force_rerun)

@@ -371,7 +371,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
                                       start, tokenizer, train_examples, dev_examples, seeds)
     except BaseException as err:
         if accelerator.is_main_process:
-            records.mark_failed(run.path, record, f"{type(err).__name__}: {err}")
+            records.mark_failed(run.path, record, records.failure_text(err))
         raise
     if accelerator.is_main_process:
         records.mark_complete(run.path, record, metrics)
@@ -382,6 +382,14 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
 def _task_settings(recipe: Recipe, task: str) -> TaskConfig:
     finetune_run_config(recipe, task, parent="")  # raises the recipe's "unknown task ... Available" message
     return recipe.finetune.tasks[task]
+
+
+def check_task_data(recipe: Recipe, task: str) -> None:
+    """Load a task's train and dev splits once, as a run would, so a sweep meets a wrong path, layout, label or encoding
+    before its first run rather than in every fine-tuning run after the whole pretraining grid."""
+    spec, settings = get_task(task), _task_settings(recipe, task)
+    for which in ("train", "dev"):
+        _labelled(spec, settings, which, recipe.world, None)
 
 
 def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, given: Sequence | None) -> list:

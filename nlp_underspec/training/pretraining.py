@@ -74,7 +74,7 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
                          pretrain_seed=pretrain_seed, mask_seed=mask_seed, curriculum=curriculum)
     except BaseException as err:
         if accelerator.is_main_process:
-            records.mark_failed(run.path, record, f"{type(err).__name__}: {err}")
+            records.mark_failed(run.path, record, records.failure_text(err))
         raise
     if accelerator.is_main_process:
         records.mark_complete(run.path, record, metrics)

@@ -140,6 +140,7 @@ class Calibration(StressTest):
                               "statistic was learnt), else 0", True, (0.0, 1.0)),
     }
     headline = ("slope", "r", "learned")
+    across_occupations = ("slope", "ci95", "r", "intercept")
     per_occupation_metric = "logodds"  # scores.parquet rows per occupation: the model's logit(she) - logit(he)
     data_option = None
     default_source = BLS
@@ -188,9 +189,11 @@ class Calibration(StressTest):
         intercept = float(lo.mean() - slope * target.mean()) if math.isfinite(slope) else float("nan")
         reference = str(items["reference"].iloc[0]) if "reference" in items.columns and len(items) else BLS
         summary = {"slope": slope, "ci95": interval, "r": correlations(target, lo)[0], "intercept": intercept,
-                   "mean_abs_logodds": float(np.abs(lo).mean()) if len(lo) else float("nan"),
-                   "learned": bool(interval is not None and interval[0] > 0 and slope >= LEARNED_SLOPE),
+                   "mean_abs_logodds": float(np.abs(lo).mean()) if len(lo) else float("nan"), "learned": False,
                    "n_occupations": int(len(items)),
                    "reference": reference}
+        summary = self.withhold_if_few_occupations(summary, len(items), where=where)
+        slope, interval = summary["slope"], summary["ci95"]  # None where there are too few occupations to tell
+        summary["learned"] = bool(interval is not None and interval[0] > 0 and slope >= LEARNED_SLOPE)
         per_occupation = pd.Series(lo, index=pd.Index(items["occupation"].to_numpy(), name="occupation"))
         return TestScore(summary, per_occupation)

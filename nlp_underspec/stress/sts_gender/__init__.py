@@ -190,6 +190,7 @@ class StsGender(StressTest):
     run_info_columns = ("scorer",)
     pairs_with_task = "stsb"
     signal_metrics = ("pearson_bls", "spearman_bls")
+    across_occupations = ("pearson_bls", "spearman_bls", "ci95", "delta_slope", "delta_slope_ci95")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         from nlp_underspec.data.stsb import load_stsb
@@ -275,4 +276,4 @@ class StsGender(StressTest):
             "below_noise_floor": bool(mean_abs_delta < NOISE_FLOOR_SHARE * scale),
             "scorer": scorer,
         }
-        return TestScore(summary, delta)
+        return TestScore(self.withhold_if_few_occupations(summary, len(delta), where=where), delta)

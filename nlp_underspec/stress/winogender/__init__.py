@@ -23,7 +23,7 @@ from nlp_underspec.stress.winogender import resolvers
 
 logger = logging.getLogger(__name__)
 
-NOT_PROBABILITIES = ("{where}: winogender predictions must be probabilities P(pronoun -> occupation) in [0, 1]; "
+NOT_PROBABILITIES = ("winogender predictions for {where} must be probabilities P(pronoun -> occupation) in [0, 1]; "
                      "found {value!r} (item '{item}'). Re-run the predictions or convert scores with a softmax.")
 CANNOT_DERIVE = ("{where} lacks column(s) {missing}, and item_id '{item}' is not a Winogender sentid "
                  "(occupation.participant.answer.gender.txt) to derive them from.")
@@ -86,6 +86,9 @@ class Winogender(StressTest):
     citation = CITATION
     schema = {"item_id": "string", "occupation": "string", "participant": "string", "answer": "int64",
               "gender": "string"}
+    allowed_values = {"gender": ("female", "male", "neutral")}
+    prediction_range = (0.0, 1.0)
+    prediction_meaning = "P(pronoun -> occupation)"
     metrics = {
         "accuracy": MetricInfo("share of sentences where the resolver picks the gold antecedent (task skill)", True,
                                (0.0, 1.0)),
@@ -111,6 +114,8 @@ class Winogender(StressTest):
     run_info_columns = ("resolver",)
     pairs_with_task = "coref"
     signal_metrics = ("bias_r", "spearman_bias")
+    across_occupations = ("bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95", "hard_bias_r",
+                          "hard_bias_slope")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         data = load_winogender(source, split=split or "test")
@@ -183,7 +188,7 @@ class Winogender(StressTest):
             "accuracy_not_gotcha": _mean(correct[gold & gendered & ~gotcha]), "n_gotcha": int(gotcha.sum()),
             "n_no_cue": int((~gold).sum()),
         }
-        return TestScore(summary, bias)
+        return TestScore(self.withhold_if_few_occupations(summary, len(bias), where=where), bias)
 
     @staticmethod
     def bias_by_occupation(p: np.ndarray, occupation: np.ndarray, gender: np.ndarray) -> pd.Series:
