@@ -101,6 +101,7 @@ def test_regroup_null_is_reproducible_and_counts_ties():
     assert regroup_test(identical, nperm=200, rng=0)["p_value"] > 1 / 201
 
 
+@pytest.mark.bad_input
 def test_variance_needs_two_seeds_and_replicates():
     one_seed = _nested({4: [0.1, 0.2, 0.3]})
     assert _message(seed_share, one_seed, what="bias_r") == variance.FEW_SEEDS.format(what="bias_r", n=1, seeds=" (4)")
@@ -110,6 +111,7 @@ def test_variance_needs_two_seeds_and_replicates():
     assert _message(seed_share, constant, what="x") == variance.CONSTANT.format(what="x", value=0.5)
 
 
+@pytest.mark.bad_input
 def test_variance_refuses_nan_and_missing_seeds():
     values = _nested({0: [0.1, np.nan], 1: [0.3, 0.4]})
     assert _message(seed_share, values, what="bias_r") == _common.NAN_VALUES.format(what="bias_r", count=1,
@@ -124,6 +126,7 @@ def test_variance_refuses_nan_and_missing_seeds():
 
 
 # ------------------------------------------------------------------------------------ spread, ratio, correlation
+@pytest.mark.bad_input
 def test_spread_hand_computed():
     result = spread(_nested({0: [0.2, 0.4], 1: [0.3, 0.9]}), rng=0)
     assert (result["n"], result["min"], result["max"]) == (4, 0.2, 0.9)
@@ -132,6 +135,7 @@ def test_spread_hand_computed():
     assert _message(spread, _nested({0: [0.2]}), rng=0, what="m") == dispersion.FEW_RUNS.format(what="m", n=1)
 
 
+@pytest.mark.bad_input
 def test_spread_ratio_and_its_errors():
     stress = _nested({0: [0.1, 0.5], 1: [0.3, 0.9]})
     iid = _nested({0: [0.80, 0.82], 1: [0.81, 0.79]})
@@ -146,6 +150,7 @@ def test_spread_ratio_and_its_errors():
         dispersion.NO_SHARED_RUNS.format(stress="s", iid="i", n=0)
 
 
+@pytest.mark.bad_input
 def test_rank_correlation_recovers_monotone_relation_and_errors():
     x = _planted(1.0, rng=1)
     result = rank_correlation(x, np.exp(x), rng=0)  # a monotone transform: rho is exactly 1 in every resample
@@ -177,6 +182,7 @@ def test_pca_recovers_a_planted_direction():
     assert abs(np.corrcoef(coords, weights)[0, 1]) > 0.99 and set(entry["model_coords"]) == set(frame.index)
 
 
+@pytest.mark.bad_input
 def test_pca_errors():
     one = pd.DataFrame([[0.1, 0.2]], index=["m0"])
     assert _message(deviation_pca, one, what="x") == pca.PCA_FEW.format(what="x", models=1, items=2)
@@ -184,6 +190,7 @@ def test_pca_errors():
     assert _message(deviation_pca, same, what="x") == pca.PCA_IDENTICAL.format(what="x")
 
 
+@pytest.mark.bad_input
 def test_adjusted_rand_index_hand_values():
     assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 7, 7]) == 1.0
     assert adjusted_rand_index([0, 0, 1, 1], [0, 1, 0, 1]) == -0.5
@@ -209,6 +216,7 @@ def test_clustering_recovers_planted_seeds_and_not_noise():
     assert noise["ari"] < 0.3 and noise["p_value"] > 0.05
 
 
+@pytest.mark.bad_input
 def test_clustering_needs_seeds_with_replicates():
     profiles = _profiles(0.5)
     one_seed = profiles[profiles.index.get_level_values("pretrain_seed") == 0]
@@ -244,6 +252,7 @@ def test_winogender_bias_and_accuracy_by_hand():
     assert bias_r.scores().iloc[0] == pytest.approx(1.0)  # two points: nurse (more women, higher bias)
 
 
+@pytest.mark.bad_input
 def test_triplet_reader_errors():
     preds = [[0.5] * 8]
     triplet = _tiny_winogender(preds, gender=["female", "male"] * 3 + ["female", "female"])
@@ -262,6 +271,7 @@ def test_triplet_reader_errors():
         "No triplet score for winogender/nope. Available: winogender/accuracy")
 
 
+@pytest.mark.bad_input
 def test_sts_pairs_must_be_complete():
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "template_id": [0, 0, 1], "occupation": ["nurse"] * 3,
                           "gender": ["female", "male", "female"]})

@@ -181,6 +181,7 @@ def test_when_no_checkpoint_learnt_the_statistic_a_correlation_is_said_to_be_cha
 
 
 # ---------------------------------------------------------------------------------------------------------- skips
+@pytest.mark.bad_input
 def test_a_family_without_calibration_scores_skips_the_block_with_its_reason(tmp_path):
     root = write_demo_family(tmp_path / "demo", pretrain_seeds=[0, 1], finetune_seeds=[0, 1], n_templates=1)
     analysis = _analyze(root)

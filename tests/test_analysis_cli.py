@@ -112,6 +112,7 @@ def test_analyze_a_hand_made_folder_of_two_models(tmp_path, capsys):
     assert "Skipped" in out and "seed_share needs >= 2 pretraining seeds" in out
 
 
+@pytest.mark.bad_input
 def test_explicit_statement_that_cannot_be_made_is_an_error(tmp_path, capsys):
     root = _hand_made_folder(tmp_path)
     code, _, err = _run(["analyze", str(root), "--only", "spread,seed_share"], capsys)
@@ -120,6 +121,7 @@ def test_explicit_statement_that_cannot_be_made_is_an_error(tmp_path, capsys):
     assert not (root / "analysis.json").exists()  # nothing half-written
 
 
+@pytest.mark.bad_input
 def test_analyze_bad_inputs(tmp_path, capsys):
     missing = tmp_path / "nope"
     assert _run(["analyze", str(missing)], capsys)[1:] == ("", "error: " + family.NOT_A_RUNDIR.format(path=missing))
@@ -132,6 +134,7 @@ def test_analyze_bad_inputs(tmp_path, capsys):
         name="wat", available=", ".join(statements.STATEMENTS)))
 
 
+@pytest.mark.bad_input
 def test_analyze_refuses_a_triplet_with_mismatched_shapes(tmp_path, capsys):
     root = _hand_made_folder(tmp_path)
     folder = root / "predictions" / "winogender"
@@ -143,6 +146,7 @@ def test_analyze_refuses_a_triplet_with_mismatched_shapes(tmp_path, capsys):
     assert not (root / "analysis.json").exists()
 
 
+@pytest.mark.bad_input
 def test_analyze_refuses_one_model_and_duplicate_rows(tmp_path, capsys):
     rows = [{"model": "p00-f00", "pretrain_seed": 0, "finetune_seed": 0, "test": "winogender", "metric": "bias_r",
              "value": 0.3, "occupation": None}]
@@ -155,6 +159,7 @@ def test_analyze_refuses_one_model_and_duplicate_rows(tmp_path, capsys):
         path=tmp_path / "scores.parquet", model="p00-f00", count=2, test="winogender", metric="bias_r", occupation="")
 
 
+@pytest.mark.bad_input
 def test_nan_scores_are_refused(tmp_path, capsys):
     rows = [{"model": f"p0{p}-f00", "pretrain_seed": p, "finetune_seed": 0, "test": "winogender", "metric": "bias_r",
              "value": np.nan if p == 1 else 0.3, "occupation": None} for p in range(3)]
@@ -214,6 +219,7 @@ def test_compare_unpaired_and_reproducible(demo_family, intervention):
                                                                                                 "sentence"]
 
 
+@pytest.mark.bad_input
 def test_compare_paired_without_shared_seeds_is_one_clear_error(demo_family, tmp_path, capsys):
     other = write_demo_family(tmp_path / "other", pretrain_seeds=[10, 11], finetune_seeds=[0, 1])
     reason = bootstrap.NO_COMMON_SEEDS.format(base="0, 1, 2, 3", expt="10, 11")
@@ -231,6 +237,7 @@ def test_compare_reports_what_it_could_not_compare(tmp_path, capsys):
     assert (code, err) == (2, "error: " + compare_command.NOTHING_COMPARED.format(reason=reason))
 
 
+@pytest.mark.bad_input
 def test_compare_unknown_metric(demo_family, intervention, capsys):
     code, _, err = _run(["compare", str(demo_family), str(intervention), "--metrics", "winogender/bias"], capsys)
     assert code == 2 and err.startswith("error: Metric(s) winogender/bias are not in both families. Available: ")
@@ -248,6 +255,7 @@ def test_a_sweeps_pretrained_folder_joins_as_its_own_population(tmp_path):
     assert analysis["metrics"]["winogender/bias_r"]["spread"]["n"] == 6
 
 
+@pytest.mark.bad_input
 def test_an_explicit_statement_with_no_subject_is_an_error(tmp_path, capsys):
     write_demo_family(tmp_path, pretrain_seeds=range(2), finetune_seeds=range(2), tests=())  # iid metrics only
     code, _, err = _run(["analyze", str(tmp_path), "--only", "pca"], capsys)

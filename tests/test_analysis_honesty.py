@@ -276,6 +276,7 @@ def test_iid_equivalence_inside_and_outside_the_margin_exact_sentence(tmp_path, 
     assert "underspecification" not in expected.replace("not evidence of underspecification", "")
 
 
+@pytest.mark.bad_input
 def test_iid_margin_errors(tmp_path, capsys):
     root, _, _ = _equivalence_family(tmp_path / "family")
     code = cli.main(["analyze", str(root), "--iid-margin", "coref/dev_accuracy"])

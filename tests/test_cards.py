@@ -120,6 +120,7 @@ def test_cards_without_analysis_say_it_was_not_computed(tmp_path, tiny_checkpoin
     assert "ICC" not in text
 
 
+@pytest.mark.bad_input
 def test_replace_stress_section_touches_nothing_else(tmp_path):
     readme = tmp_path / "README.md"
     head = "---\nlicense: mit\n---\n# My model\n\nSome text I wrote.\n"
@@ -183,6 +184,7 @@ def test_cards_for_a_results_folder_without_run_folders(tmp_path, capsys):
                                                          ("other-bert", "pearson_bls", 0.12)]
 
 
+@pytest.mark.bad_input
 def test_card_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     results = _evaluated_results(tmp_path / "results")
     cases = [
@@ -211,6 +213,7 @@ def test_card_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
     assert (foreign / "README.md").read_text() == "# not ours\n"
 
 
+@pytest.mark.bad_input
 def test_card_overwrite_never_replaces_what_the_user_gave(tmp_path, capsys):
     from nlp_underspec.commands.card import CARD_IN_INPUT
     from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_NOT_OURS

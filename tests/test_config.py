@@ -19,17 +19,20 @@ def _message(fn, *args, **kwargs) -> str:
     return str(err.value)
 
 
+@pytest.mark.bad_input
 def test_unknown_key_names_closest_valid_key():
     message = _message(recipe_from_dict, {"pretrain": {"max_stpes": 5}}, where="r.yaml")
     assert message.startswith("r.yaml: unknown key 'pretrain.max_stpes'. Did you mean 'pretrain.max_steps'? "
                               "Valid keys in 'pretrain': corpus, corpus_config,")
 
 
+@pytest.mark.bad_input
 def test_unknown_top_level_key_without_close_match():
     message = _message(recipe_from_dict, {"zzz": 1}, where="r.yaml")
     assert message.startswith("r.yaml: unknown key 'zzz'. Valid keys: name, threads, log_with, seeds,")
 
 
+@pytest.mark.bad_input
 def test_unknown_key_in_a_recipe_file(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("seeds:\n  pretrian: [0, 1]\n")
@@ -38,6 +41,7 @@ def test_unknown_key_in_a_recipe_file(tmp_path):
                        "pretrain, finetune, init_seed, data_seed.")
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("data, expected", [
     ({"pretrain": {"lr": "fast"}}, "r: 'pretrain.lr' must be a finite number, got 'fast'."),
     ({"pretrain": {"lr": float("inf")}}, "r: 'pretrain.lr' must be a finite number, got inf."),
@@ -59,11 +63,13 @@ def test_numbers_as_yaml_strings_and_ints_for_floats_are_accepted():
     assert recipe.pretrain.lr == 0.003 and recipe.pretrain.weight_decay == 0.0
 
 
+@pytest.mark.bad_input
 def test_unknown_task_suggests_the_closest():
     message = _message(recipe_from_dict, {"finetune": {"tasks": {"stbs": {}}}}, where="r")
     assert message == "r: unknown task 'stbs'. Did you mean 'stsb'? Available: stsb, coref."
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("data, expected", [
     ({"world": {"bias_strength": 1.5}}, "r: 'world.bias_strength' must be in [0, 1], got 1.5."),
     ({"pretrain": {"batch_size": 10, "grad_accum": 3}},
@@ -92,23 +98,27 @@ def test_overrides_parse_yaml_values():
     assert BASE["pretrain"] == {"max_steps": 10}  # the input mapping is not mutated
 
 
+@pytest.mark.bad_input
 def test_override_with_unknown_key_names_the_override():
     message = _message(apply_overrides, BASE, ["pretrain.model.hiden_size=32"])
     assert message.startswith("command line override 'pretrain.model.hiden_size=32': unknown key "
                               "'pretrain.model.hiden_size'. Did you mean 'pretrain.model.hidden_size'?")
 
 
+@pytest.mark.bad_input
 def test_override_of_unknown_task():
     assert _message(apply_overrides, BASE, ["finetune.tasks.nli.lr=1"]) == (
         "command line override 'finetune.tasks.nli.lr=1': unknown task 'nli'. Available: stsb, coref.")
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("text", ["pretrain.lr", "=3"])
 def test_malformed_override(text):
     assert _message(apply_overrides, BASE, [text]) == (
         f"Override '{text}' must look like KEY=VALUE, e.g. pretrain.lr=3e-3.")
 
 
+@pytest.mark.bad_input
 def test_missing_and_malformed_recipe_files(tmp_path):
     assert _message(load_recipe, tmp_path / "nope.yaml") == (
         f"Recipe {tmp_path / 'nope.yaml'} does not exist. Recipes live in recipes/ (e.g. recipes/tiny.yaml).")
@@ -152,12 +162,14 @@ def test_world_enters_a_run_config_only_when_a_source_is_synthetic():
     assert finetune_run_config(base, "coref", parent="p") == finetune_run_config(weaker, "coref", parent="p")
 
 
+@pytest.mark.bad_input
 def test_finetune_config_for_a_task_the_recipe_lacks():
     recipe = recipe_from_dict({"finetune": {"tasks": {"stsb": {}}}})
     assert _message(finetune_run_config, recipe, "coref", parent="p") == (
         "finetune: unknown task 'coref'. Available: stsb.")
 
 
+@pytest.mark.bad_input
 def test_no_pretrain_section():
     assert _message(pretrain_run_config, recipe_from_dict({})) == config.NO_PRETRAIN
 

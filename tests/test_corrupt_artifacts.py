@@ -38,6 +38,7 @@ def _fails(argv, capsys) -> str:
 # ---------------------------------------------------------------------------------------------- results files
 
 
+@pytest.mark.bad_input
 def test_scores_parquet_that_is_not_parquet(family, capsys):
     path = family / results.SCORES
     path.write_bytes(b"PAR1 this is not what it claims PAR1")
@@ -48,6 +49,7 @@ def test_scores_parquet_that_is_not_parquet(family, capsys):
     assert _fails(["analyze", family, "--no-write"], capsys).startswith(f"{path} is not a readable Parquet file (")
 
 
+@pytest.mark.bad_input
 def test_scores_with_text_values(family, capsys):
     path = family / results.SCORES
     frame = pd.read_parquet(path)
@@ -58,6 +60,7 @@ def test_scores_with_text_values(family, capsys):
         f"{path}: column 'value' holds {dtype} values, not numbers (DESIGN.md contract 4). Re-score the predictions.")
 
 
+@pytest.mark.bad_input
 def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
     path = family / results.SUMMARY
     path.write_text('{"models": [', encoding="utf-8")
@@ -80,6 +83,7 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
     assert not (tmp_path / "report").exists()
 
 
+@pytest.mark.bad_input
 def test_an_unreadable_summary_is_not_taken_for_this_run(family, capsys):
     """`score --out` over a folder whose summary.json is broken: not recognisably ours, so refused (never replaced, and
     no JSON traceback)."""
@@ -92,6 +96,7 @@ def test_an_unreadable_summary_is_not_taken_for_this_run(family, capsys):
         "out of it first.")
 
 
+@pytest.mark.bad_input
 def test_analysis_json_broken(family, tmp_path, capsys):
     path = family / "analysis.json"
     path.write_text('{"version": 1,}', encoding="utf-8")
@@ -103,6 +108,7 @@ def test_analysis_json_broken(family, tmp_path, capsys):
         f"{path} holds a JSON string, not an object. Re-run `nlp-underspec analyze` or delete the file.")
 
 
+@pytest.mark.bad_input
 def test_run_record_broken(tmp_path):
     (tmp_path / "run.json").write_text('{"run_id": "p00", ', encoding="utf-8")
     with pytest.raises(UsageError) as err:
@@ -114,6 +120,7 @@ def test_run_record_broken(tmp_path):
 # ---------------------------------------------------------------------------------------------- preds.npy
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("content, message", [
     (lambda: b"not numpy at all", "{path} is not a .npy file (it does not start with NumPy's magic bytes). Save the "
                                   "predictions with np.save(path, preds), a float array [n_models, n_items]."),
@@ -135,6 +142,7 @@ def test_preds_npy_broken(family, tmp_path, capsys, content, message):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_preds_npy_truncated(family, tmp_path, capsys):
     path = family / "predictions" / "winogender" / triplet.PREDS
     path.write_bytes(path.read_bytes()[:100])
@@ -146,6 +154,7 @@ def test_preds_npy_truncated(family, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- checkpoint weights
 
 
+@pytest.mark.bad_input
 def test_corrupt_safetensors_names_the_file(tiny_checkpoint, tmp_path, capsys):
     checkpoint = tiny_checkpoint("mlm")
     (checkpoint / "model.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}garbage")
@@ -157,6 +166,7 @@ def test_corrupt_safetensors_names_the_file(tiny_checkpoint, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_pickle_weights_refused_by_weights_only(tiny_checkpoint):
     import torch
     from safetensors.torch import load_file

@@ -145,6 +145,7 @@ def test_cross_and_bi_encoders(checkpoints, small_stsb, tmp_path):
     assert triplet.read_predictions(tmp_path / "o2" / "predictions" / "sts_gender").run_info["scorer"].tolist() == ["bi"]
 
 
+@pytest.mark.bad_input
 def test_rerun_of_the_same_run_is_accepted_and_other_runs_refused(checkpoints, small_stsb, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb), "--out", str(out),
@@ -173,11 +174,13 @@ def _fails(argv, tmp_path, capsys) -> str:
     return err[len("error: "):-1]
 
 
+@pytest.mark.bad_input
 def test_unknown_test_name(checkpoints, tmp_path, capsys):
     message = _fails(["evaluate", str(checkpoints["mlm"]), "--tests", "wingender"], tmp_path, capsys)
     assert message == "Unknown stress test 'wingender'. Did you mean 'winogender'? Available: calibration, sts_gender, winogender."
 
 
+@pytest.mark.bad_input
 def test_missing_model_folder(tmp_path, capsys, small_stsb):
     message = _fails(["evaluate", str(tmp_path / "nope"), "--tests", "sts_gender", "--stsb", str(small_stsb)],
                      tmp_path, capsys)
@@ -185,6 +188,7 @@ def test_missing_model_folder(tmp_path, capsys, small_stsb):
                        "with config.json) or a Hugging Face Hub model id.")
 
 
+@pytest.mark.bad_input
 def test_folder_that_is_not_a_checkpoint(tmp_path, capsys, small_stsb):
     (tmp_path / "empty").mkdir()
     message = _fails(["evaluate", str(tmp_path / "empty"), "--tests", "sts_gender", "--stsb", str(small_stsb)],
@@ -193,6 +197,7 @@ def test_folder_that_is_not_a_checkpoint(tmp_path, capsys, small_stsb):
                        "folder written by save_pretrained (config.json and weights) or a Hugging Face Hub model id.")
 
 
+@pytest.mark.bad_input
 def test_winogender_needs_an_mlm_or_resolver_head(checkpoints, shared_data, tmp_path, capsys):
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "winogender",
                       "--winogender", str(shared_data / "winogender" / "data")], tmp_path, capsys)
@@ -201,6 +206,7 @@ def test_winogender_needs_an_mlm_or_resolver_head(checkpoints, shared_data, tmp_
                        "fine-tuned with `nlp-underspec finetune` on the coref task (coref_head resolver).")
 
 
+@pytest.mark.bad_input
 def test_cross_scorer_on_a_model_without_the_head(checkpoints, small_stsb, tmp_path, capsys):
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
                       "--sts-scorer", "cross"], tmp_path, capsys)
@@ -209,6 +215,7 @@ def test_cross_scorer_on_a_model_without_the_head(checkpoints, small_stsb, tmp_p
                        "fine-tuned model.")
 
 
+@pytest.mark.bad_input
 def test_a_checkpoint_with_a_random_part_is_refused_before_anything_is_written(tmp_path, capsys, small_stsb):
     """Broken checkpoints used to be scored: exit 0 and plausible numbers from a made-up vocabulary or random weights."""
     no_tokenizer = _build_tiny_checkpoint(tmp_path / "models" / "no-tokenizer", "bi")
@@ -230,6 +237,7 @@ def test_a_checkpoint_with_a_random_part_is_refused_before_anything_is_written(t
                        "Score it as a bi-encoder with --sts-scorer bi, or pass a model fine-tuned with this head.")
 
 
+@pytest.mark.bad_input
 def test_unknown_resolver_and_device(checkpoints, shared_data, tmp_path, capsys):
     wino = ["--tests", "winogender", "--winogender", str(shared_data / "winogender" / "data")]
     message = _fails(["evaluate", str(checkpoints["mlm"]), *wino, "--resolver", "mlm-probe"], tmp_path, capsys)
@@ -238,6 +246,7 @@ def test_unknown_resolver_and_device(checkpoints, shared_data, tmp_path, capsys)
     assert message == "Unknown device 'tpu'. Use auto, cpu, cuda or cuda:N."
 
 
+@pytest.mark.bad_input
 def test_missing_stsb_path_and_missing_flag(checkpoints, tmp_path, capsys):
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(tmp_path / "x.csv")],
                      tmp_path, capsys)
@@ -247,6 +256,7 @@ def test_missing_stsb_path_and_missing_flag(checkpoints, tmp_path, capsys):
                        "the layouts).")
 
 
+@pytest.mark.bad_input
 def test_stsb_folder_without_files(checkpoints, tmp_path, capsys):
     (tmp_path / "stsb").mkdir()
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(tmp_path / "stsb")],
@@ -254,6 +264,7 @@ def test_stsb_folder_without_files(checkpoints, tmp_path, capsys):
     assert message.startswith(f"STS-B folder {tmp_path / 'stsb'} has neither sts-test.csv nor test.tsv.")
 
 
+@pytest.mark.bad_input
 def test_occupation_stats_with_unknown_or_missing_occupations(checkpoints, small_stsb, shared_data, tmp_path, capsys):
     source = (shared_data / "winogender" / "data" / "occupations-stats.tsv").read_text().splitlines()
     stats = tmp_path / "stats.tsv"
@@ -268,6 +279,7 @@ def test_occupation_stats_with_unknown_or_missing_occupations(checkpoints, small
     assert message.startswith(f"{stats}, line 62: unknown occupation 'wizard'.")
 
 
+@pytest.mark.bad_input
 def test_score_refuses_nan_predictions(evaluated, tmp_path, capsys):
     import shutil
 
@@ -282,6 +294,7 @@ def test_score_refuses_nan_predictions(evaluated, tmp_path, capsys):
                        "non-finite predictions are meaningless.")
 
 
+@pytest.mark.bad_input
 def test_score_refuses_a_shape_mismatch(evaluated, tmp_path, capsys):
     import shutil
 
@@ -311,6 +324,7 @@ def _edit_tsv(path, row: int, column: str, value: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.bad_input
 def test_score_detects_run_info_rows_reordered_against_preds(evaluated, tmp_path, capsys):
     """Nothing in the three files can tell that run_info.tsv rows were swapped (the numbers would belong to other
     models); triplet.json, written with them, can."""
@@ -325,6 +339,7 @@ def test_score_detects_run_info_rows_reordered_against_preds(evaluated, tmp_path
                        "rows), or re-run the predictions.")
 
 
+@pytest.mark.bad_input
 def test_score_detects_a_replaced_preds_array_and_reads_foreign_triplets_unchecked(evaluated, tmp_path, capsys):
     folder = _copied_winogender(evaluated, tmp_path)
     preds = np.load(folder / "preds.npy")
@@ -341,6 +356,7 @@ def test_score_detects_a_replaced_preds_array_and_reads_foreign_triplets_uncheck
                  "--n-boot", "20"]) == 0
 
 
+@pytest.mark.bad_input
 def test_score_refuses_an_unknown_gender_in_label_info(evaluated, tmp_path, capsys):
     """A typo ("fmale") would drop its item from every female/male comparison and move bias_r without a word."""
     folder = _copied_winogender(evaluated, tmp_path)
@@ -350,6 +366,7 @@ def test_score_refuses_an_unknown_gender_in_label_info(evaluated, tmp_path, caps
                        "one of female, male, neutral, got 'fmale'.")
 
 
+@pytest.mark.bad_input
 def test_score_blames_preds_for_a_probability_out_of_range(evaluated, tmp_path, capsys):
     folder = _copied_winogender(evaluated, tmp_path)
     (folder / "triplet.json").unlink()
@@ -362,6 +379,7 @@ def test_score_blames_preds_for_a_probability_out_of_range(evaluated, tmp_path, 
                        "Re-run the predictions for that model.")
 
 
+@pytest.mark.bad_input
 def test_score_refuses_an_empty_share_of_women(evaluated, shared_data, tmp_path, capsys):
     """An empty bls_pct_female used to drop its occupation and leave bias_r null with ci95 [-1, -1]."""
     stats = tmp_path / "stats.tsv"
@@ -371,6 +389,7 @@ def test_score_refuses_an_empty_share_of_women(evaluated, shared_data, tmp_path,
     assert message == f"{stats}, line 5: column 'bls_pct_female' must be a percentage (every occupation needs one), got ''."
 
 
+@pytest.mark.bad_input
 def test_score_of_too_few_occupations_says_cannot_tell(evaluated, tmp_path, capsys, caplog):
     """3 occupations gave bias_r -0.99 [-1.00, -0.99] without a word: now the statistics across occupations are
     empty, with one warning naming the set (accuracy, a mean over sentences, is still reported)."""
@@ -389,6 +408,7 @@ def test_score_of_too_few_occupations_says_cannot_tell(evaluated, tmp_path, caps
     assert scores["bias_slope"] is None and 0.0 <= scores["accuracy"] <= 1.0
 
 
+@pytest.mark.bad_input
 def test_score_of_an_unregistered_test_folder(tmp_path, capsys):
     folder = tmp_path / "preds" / "stsgender"
     triplet.write_predictions(folder, triplet.Predictions(pd.DataFrame({"model": ["m"]}),
@@ -398,6 +418,7 @@ def test_score_of_an_unregistered_test_folder(tmp_path, capsys):
                        "sts_gender, winogender.")
 
 
+@pytest.mark.bad_input
 def test_bad_flag_value_exits_2(checkpoints, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", str(checkpoints["bi"]), "--n-boot", "0", "--out", str(tmp_path / "o")])
@@ -405,6 +426,7 @@ def test_bad_flag_value_exits_2(checkpoints, tmp_path, capsys):
     assert "--n-boot must be a positive integer, got '0'." in capsys.readouterr().err
 
 
+@pytest.mark.bad_input
 def test_offline_hub_ids_get_one_clear_message(checkpoints, tmp_path):
     """A Hub id that is not cached, offline: the model and the dataset each say what to pass instead (exit 2)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -447,6 +469,7 @@ def _no_staging(parent):
     assert not [p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name]
 
 
+@pytest.mark.bad_input
 def test_overwrite_never_deletes_the_checkpoint_or_data_evaluated(checkpoints, small_stsb, tmp_path, capsys):
     import shutil
 
@@ -465,6 +488,7 @@ def test_overwrite_never_deletes_the_checkpoint_or_data_evaluated(checkpoints, s
     _no_staging(tmp_path)
 
 
+@pytest.mark.bad_input
 def test_score_overwrite_never_replaces_the_predictions_it_reads(evaluated, tmp_path, capsys):
     import shutil
 
@@ -477,6 +501,7 @@ def test_score_overwrite_never_replaces_the_predictions_it_reads(evaluated, tmp_
     assert _listing(results) == before
 
 
+@pytest.mark.bad_input
 def test_overwrite_replaces_only_a_results_folder_of_ours(checkpoints, evaluated, small_stsb, tmp_path, capsys):
     import shutil
 
@@ -497,6 +522,7 @@ def test_overwrite_replaces_only_a_results_folder_of_ours(checkpoints, evaluated
     _no_staging(tmp_path)
 
 
+@pytest.mark.bad_input
 def test_overwrite_never_deletes_a_folder_a_running_sweep_holds(checkpoints, evaluated, small_stsb, tmp_path, capsys):
     import shutil
     import socket
@@ -513,6 +539,7 @@ def test_overwrite_never_deletes_a_folder_a_running_sweep_holds(checkpoints, eva
     assert _listing(experiment) == before
 
 
+@pytest.mark.bad_input
 def test_out_dot_overwrite_is_refused_up_front_and_leaves_no_staging(checkpoints, evaluated, small_stsb, tmp_path,
                                                                      capsys, monkeypatch):
     import shutil

@@ -24,6 +24,7 @@ def test_detect_capabilities(tiny_checkpoint, kind, expected):
     assert caps.encoder
 
 
+@pytest.mark.bad_input
 def test_remote_code_needs_the_explicit_flag(tiny_checkpoint):
     folder = tiny_checkpoint("bi")
     config = json.loads((folder / "config.json").read_text())
@@ -38,6 +39,7 @@ def test_remote_code_needs_the_explicit_flag(tiny_checkpoint):
                               "you trust it.")
 
 
+@pytest.mark.bad_input
 def test_a_file_is_not_a_checkpoint(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(b"x")
@@ -56,6 +58,7 @@ def test_seeds_from_card_metadata_then_pattern(tiny_checkpoint):
     assert models.checkpoint_origin("google/bert-base-uncased").pretrain_seed is None
 
 
+@pytest.mark.bad_input
 def test_bad_seed_patterns():
     with pytest.raises(UsageError) as err:
         models.compile_seed_pattern("seed_(")
@@ -66,6 +69,7 @@ def test_bad_seed_patterns():
                               r"'seed_(?P<pretrain_seed>\d+)'.")
 
 
+@pytest.mark.bad_input
 def test_two_models_with_one_name(tiny_checkpoint, tmp_path):
     first = tiny_checkpoint("bi", name="a/model")
     second = tiny_checkpoint("bi", name="b/model")
@@ -75,6 +79,7 @@ def test_two_models_with_one_name(tiny_checkpoint, tmp_path):
                               "names, or evaluate them in separate --out folders.")
 
 
+@pytest.mark.bad_input
 def test_two_runs_with_one_run_id(tiny_checkpoint):
     """Run folders are named by the run id in their run.json, so renaming the folders would not help: say so."""
     import json
@@ -170,6 +175,7 @@ def test_inputs_longer_than_the_models_positions_are_cut_to_fit(tiny_checkpoint,
     assert np.isfinite(values).all()
 
 
+@pytest.mark.bad_input
 def test_an_mlm_probe_cut_by_the_models_length_is_refused(tiny_checkpoint):
     import pandas as pd
 
@@ -200,6 +206,7 @@ def _error(call, *args, **kwargs) -> str:
     return str(err.value)
 
 
+@pytest.mark.bad_input
 def test_a_checkpoint_without_tokenizer_files_is_refused(tiny_checkpoint):
     """transformers would make up a 5-token vocabulary: every sentence one embedding, every similarity 1.0."""
     folder = tiny_checkpoint("bi")
@@ -217,6 +224,7 @@ def test_a_checkpoint_without_tokenizer_files_is_refused(tiny_checkpoint):
         f"{folder} has no tokenizer vocabulary (its tokenizer_config.json holds only special tokens): ")
 
 
+@pytest.mark.bad_input
 def test_a_tokenizer_without_a_pad_token_is_refused(tiny_checkpoint):
     from transformers import AutoTokenizer
 
@@ -231,6 +239,7 @@ def test_a_tokenizer_without_a_pad_token_is_refused(tiny_checkpoint):
         "tokenizer.save_pretrained), or pass a checkpoint whose tokenizer has one.")
 
 
+@pytest.mark.bad_input
 def test_a_config_of_another_model_over_bert_weights_is_refused(tiny_checkpoint):
     """A GPT-2 config beside BERT weights: none of GPT-2's 28 tensors is in the file, so a random model would score."""
     folder = tiny_checkpoint("bi")
@@ -244,6 +253,7 @@ def test_a_config_of_another_model_over_bert_weights_is_refused(tiny_checkpoint)
         "random weights. Restore the config.json that was saved with these weights, or pass another checkpoint.")
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("kind, head, config, missing, what, hint", [
     ("bi", "cross", {"architectures": ["BertForSequenceClassification"], "num_labels": 1},
      "classifier.bias, classifier.weight", "a cross-encoder (sequence classification, 1 label)",
@@ -269,6 +279,7 @@ def test_a_declared_head_without_its_weights_is_refused(tiny_checkpoint, kind, h
         f"head (missing: {missing}), so {what} would be freshly initialised (random) and score nothing. {hint}")
 
 
+@pytest.mark.bad_input
 def test_weights_beyond_or_unlike_the_config_are_refused(tiny_checkpoint):
     deeper = tiny_checkpoint("mlm", layers=3)
     _edit_config(deeper, num_hidden_layers=2)
@@ -311,6 +322,7 @@ def test_legitimate_gaps_load(tiny_checkpoint, tmp_path):
     models.free(models.load_model(str(pretraining), "mlm"))
 
 
+@pytest.mark.bad_input
 def test_a_causal_lm_is_no_bi_encoder(tmp_path):
     from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
 
@@ -327,6 +339,7 @@ def test_a_causal_lm_is_no_bi_encoder(tmp_path):
     assert _error(models.load_model, str(folder), "bi") == expected
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("file", ["config.json", "tokenizer_config.json"])
 def test_auto_map_on_a_known_model_type_needs_the_flag(tiny_checkpoint, file):
     """transformers would ignore the auto_map and load plain BERT: not the model its author meant."""

@@ -32,6 +32,7 @@ def test_triplet_round_trip(tmp_path):
     assert read.label_info["item_id"].tolist() == ["i0", "i1", "i2"]
 
 
+@pytest.mark.bad_input
 def test_triplet_shape_mismatch_names_files(tmp_path):
     triplet.write_predictions(tmp_path, _triplet())
     np.save(tmp_path / "preds.npy", np.zeros((2, 4)))
@@ -42,6 +43,7 @@ def test_triplet_shape_mismatch_names_files(tmp_path):
         f"{tmp_path / 'label_info.tsv'} 3 item(s): expected (2, 3). Re-run the predictions or fix the tables so they match.")
 
 
+@pytest.mark.bad_input
 def test_triplet_refuses_nan(tmp_path):
     bad = _triplet()
     triplet.write_predictions(tmp_path, bad)
@@ -55,11 +57,13 @@ def test_triplet_refuses_nan(tmp_path):
         "Re-run the predictions for that model; scores of non-finite predictions are meaningless.")
 
 
+@pytest.mark.bad_input
 def test_triplet_missing_file(tmp_path):
     with pytest.raises(UsageError, match="has no run_info.tsv"):
         triplet.read_predictions(tmp_path)
 
 
+@pytest.mark.bad_input
 def test_staged_output_leaves_nothing_on_error(tmp_path):
     out = tmp_path / "out"
     with pytest.raises(RuntimeError):
@@ -84,6 +88,7 @@ def _no_staging_left(parent) -> None:
     assert not [p.name for p in parent.iterdir() if ".staging-" in p.name or ".old-" in p.name]
 
 
+@pytest.mark.bad_input
 def test_staged_output_replaces_only_our_own_output(tmp_path):
     out = _ours(tmp_path / "out")
     with pytest.raises(UsageError) as err:  # ours, another run: --overwrite replaces it
@@ -117,6 +122,7 @@ def test_staged_output_replaces_only_our_own_output(tmp_path):
     _no_staging_left(tmp_path)
 
 
+@pytest.mark.bad_input
 def test_staged_output_never_replaces_an_input(tmp_path):
     out = _ours(tmp_path / "out")
     (out / "a.txt").write_text("the data")
@@ -139,6 +145,7 @@ def _lock(folder, name, pid):
     return folder / name
 
 
+@pytest.mark.bad_input
 def test_staged_output_never_replaces_a_folder_a_running_sweep_holds(tmp_path):
     import os
 
@@ -164,6 +171,7 @@ def test_staged_output_never_replaces_a_folder_a_running_sweep_holds(tmp_path):
     _no_staging_left(tmp_path)
 
 
+@pytest.mark.bad_input
 def test_staged_output_refuses_the_current_folder_and_leaves_no_staging(tmp_path, monkeypatch):
     out = _ours(tmp_path / "out")
     monkeypatch.chdir(out)
@@ -228,11 +236,13 @@ def test_scores_round_trip(tmp_path):
     assert read["occupation"].isna().tolist() == [True, False]
 
 
+@pytest.mark.bad_input
 def test_unknown_name_message():
     assert unknown_name_message("stress test", "wingender", ["winogender", "sts_gender"]) == (
         "Unknown stress test 'wingender'. Did you mean 'winogender'? Available: sts_gender, winogender.")
 
 
+@pytest.mark.bad_input
 def test_finetune_seeds_split_and_pin():
     seeds = FinetuneSeeds.resolve(1)
     assert seeds.init_seed == derive_seed(1, "init") and seeds.data_seed == derive_seed(1, "data")

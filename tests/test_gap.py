@@ -49,6 +49,7 @@ def test_a_single_file_is_read_whatever_the_split(tmp_path):
     assert len(gap.load_gap(path, "test")) == 1
 
 
+@pytest.mark.bad_input
 def test_malformed_rows_name_file_and_line(tmp_path):
     path = _write(tmp_path, GOOD, GOOD.replace("\t14\t", "\t13\t"))
     assert _error(path) == (f"{path}, line 3: pronoun 'She' is not at offset 13 of the text (found ' Sh'). "
@@ -72,6 +73,7 @@ def test_neither_rows_are_dropped(tmp_path):
     assert len(gap.load_gap(path)) == 1
 
 
+@pytest.mark.bad_input
 def test_folder_and_split_errors(tmp_path):
     assert _error(tmp_path / "none") == (f"GAP path {tmp_path / 'none'} does not exist. Pass the GAP folder "
                                          "(gap-development.tsv, gap-validation.tsv, gap-test.tsv) or one of its files.")

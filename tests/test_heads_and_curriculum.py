@@ -57,6 +57,7 @@ def test_pretraining_data_follows_the_curriculum_of_the_synthetic_world():
     assert {kinds[documents[b]] for b in order[2 * 16:]} - {"probe"}  # then the whole world
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("change, message", [
     ("pretrain.curriculum_steps=1000", "recipe: 'pretrain.curriculum_steps' must lie in [0, pretrain.max_steps=1000), "
                                        "got 1000."),
@@ -83,6 +84,7 @@ def test_curriculum_and_head_settings_are_checked(change, message):
     assert str(err.value) == message
 
 
+@pytest.mark.bad_input
 def test_a_curriculum_needs_the_synthetic_corpus(tmp_path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("one line .\n")
@@ -133,6 +135,7 @@ def test_candidate_scores_are_the_masked_log_probabilities_and_train_with_cross_
     assert mlm.cls.predictions.decoder.weight.grad is not None  # the masked-LM head itself is trained
 
 
+@pytest.mark.bad_input
 def test_too_long_probe_is_refused(tiny_checkpoint):
     tokenizer = models.load_tokenizer(str(tiny_checkpoint("mlm")))
     sentence = "the nurse told the patient that she could help ."
@@ -177,6 +180,7 @@ def test_ranking_fine_tune_saves_a_masked_lm_that_mlm_probe_scores_the_same_way(
     assert p[0] == pytest.approx(expected, abs=1e-6)
 
 
+@pytest.mark.bad_input
 def test_ranking_needs_a_masked_lm_head(tiny_checkpoint, tmp_path):
     from nlp_underspec.training import finetune
 

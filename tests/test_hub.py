@@ -72,6 +72,7 @@ def test_plan_follows_the_multiberts_layout(family_dir):
     assert skip.repos() == REPOS and skip.branches() == []
 
 
+@pytest.mark.bad_input
 def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, capsys):
     from huggingface_hub import ModelCard
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
@@ -110,6 +111,7 @@ def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, cap
                                        "new or empty folder to --staging.\n")
 
 
+@pytest.mark.bad_input
 def test_dry_run_staging_in_the_current_folder_is_refused_and_leaves_nothing(family_dir, tmp_path, capsys,
                                                                              monkeypatch):
     from nlp_underspec.io import OUT_HOLDS_CWD
@@ -190,6 +192,7 @@ def test_an_interrupted_push_names_the_repo_and_resumes(family_dir, test_hub):
     assert [r["changed"] for r in outcome.results].count(True) == 12 - 5  # 5 uploads had finished before the failure
 
 
+@pytest.mark.bad_input
 def test_cli_push_never_writes_or_logs_the_token(tmp_path, tiny_checkpoint, monkeypatch):
     root = build_family(tmp_path / "exp", tiny_checkpoint, pretrain_seeds=(0,), finetune_seeds=(0,))
     repos = [f"{PREFIX}-seed_0", f"{PREFIX}-coref-seed_0-ft_0", f"{PREFIX}-stsb-seed_0-ft_0"]
@@ -233,6 +236,7 @@ def _token_message(plan: hub.PushPlan, planted: list[Path]) -> str:
     return hub.TOKEN_IN_FILES.format(paths=", ".join(found), verb="hold", them="them")
 
 
+@pytest.mark.bad_input
 def test_a_token_planted_in_a_checkpoint_stops_the_push_before_any_repo_exists(family_dir, test_hub):
     planted = _plant_token(family_dir)
     plan = _plan(family_dir)
@@ -242,6 +246,7 @@ def test_a_token_planted_in_a_checkpoint_stops_the_push_before_any_repo_exists(f
     assert test_hub.state.repos == {} and test_hub.requests == []  # not even a whoami: nothing was sent
 
 
+@pytest.mark.bad_input
 def test_a_dry_run_reports_a_planted_token_and_stages_nothing(family_dir, tmp_path, capsys, monkeypatch):
     planted = _plant_token(family_dir)
     monkeypatch.setenv("HF_TOKEN", TOKEN)  # the token a push would use
@@ -257,6 +262,7 @@ def test_a_dry_run_reports_a_planted_token_and_stages_nothing(family_dir, tmp_pa
     assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(staging)]) == 0
 
 
+@pytest.mark.bad_input
 def test_the_last_check_before_an_upload_names_the_users_file(family_dir, test_hub, monkeypatch):
     """A file changed after the first scan is still caught at upload time, named by its real path."""
     plan = _plan(family_dir)
@@ -269,6 +275,7 @@ def test_the_last_check_before_an_upload_names_the_users_file(family_dir, test_h
     assert "config.json" not in test_hub.files(f"{PREFIX}-seed_0")  # refused before its upload
 
 
+@pytest.mark.bad_input
 def test_a_missing_token_is_a_clear_error_before_any_work(family_dir, tmp_path):
     result = _cli(["push", str(family_dir), "--repo-prefix", PREFIX], _cli_env(tmp_path, "http://127.0.0.1:9", None))
     assert result.returncode == 2
@@ -277,6 +284,7 @@ def test_a_missing_token_is_a_clear_error_before_any_work(family_dir, tmp_path):
     assert result.stdout == ""
 
 
+@pytest.mark.bad_input
 def test_a_rejected_token_pushes_nothing(family_dir, test_hub, capsys):
     with pytest.raises(UsageError) as err:
         hub.push(_plan(family_dir), token="hf_wrong_token_value_000", endpoint=test_hub.url)
@@ -287,6 +295,7 @@ def test_a_rejected_token_pushes_nothing(family_dir, test_hub, capsys):
     assert test_hub.state.repos == {}
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("prefix, why", [
     ("tiny-bert", "it must be ORG/NAME with exactly one '/'"),
     ("org/team/tiny", "it must be ORG/NAME with exactly one '/'"),
@@ -302,6 +311,7 @@ def test_invalid_repo_prefix_is_refused_with_exit_code_2(family_dir, prefix, why
                                        "NAME-seed_0, NAME-stsb-seed_0-ft_1, ...\n")
 
 
+@pytest.mark.bad_input
 def test_push_option_and_input_errors(family_dir, tmp_path, capsys):
     assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--staging", str(tmp_path / "s")]) == 2
     assert capsys.readouterr().err == "error: --staging only applies with --dry-run. Add --dry-run, or leave --staging out to push.\n"

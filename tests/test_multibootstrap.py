@@ -192,12 +192,14 @@ def _bad(**overrides):
     return str(err.value)
 
 
+@pytest.mark.bad_input
 def test_missing_seed_column():
     run_info, _, _ = _family(n_seeds=3)
     assert _bad(run_info=run_info.drop(columns="seed")) == mb.MISSING_RUN_COLUMN.format(
         column="seed", found="intervention", hint=mb.SEED_HINT)
 
 
+@pytest.mark.bad_input
 def test_missing_intervention_column():
     run_info, _, _ = _family(n_seeds=3)
     assert _bad(run_info=run_info.drop(columns="intervention")) == mb.MISSING_RUN_COLUMN.format(
@@ -211,6 +213,7 @@ def test_mismatched_shapes():
     assert _bad(preds=preds[0]) == mb.PREDS_NOT_2D.format(shape=(len(labels),))
 
 
+@pytest.mark.bad_input
 def test_nan_predictions():
     _, preds, _ = _family(n_seeds=3)
     preds = preds.astype(float)
@@ -218,6 +221,7 @@ def test_nan_predictions():
     assert _bad(preds=preds) == NAN_VALUES.format(what="preds", count=1, first="run 2, example 5")
 
 
+@pytest.mark.bad_input
 def test_nan_score_names_the_run():
     _, preds, labels = _family(n_seeds=3)
     values = np.random.default_rng(0).normal(size=preds.shape)
@@ -232,6 +236,7 @@ def test_empty_seed_intersection_in_paired_mode():
     assert _bad(run_info=run_info, paired_seeds=True) == mb.NO_COMMON_SEEDS.format(base="0, 1, 2", expt="10, 11, 12")
 
 
+@pytest.mark.bad_input
 def test_missing_seed_value_and_empty_arm_and_bad_flags():
     run_info, _, _ = _family(n_seeds=3)
     with_gap = run_info.astype({"seed": float})
@@ -241,6 +246,7 @@ def test_missing_seed_value_and_empty_arm_and_bad_flags():
     assert _bad(run_info=run_info.assign(intervention="yes")) == mb.BAD_INTERVENTION.format(value="yes", row=0)
 
 
+@pytest.mark.bad_input
 def test_bad_rng_nboot_level_and_samples():
     assert _bad(rng=None) == BAD_RNG.format(kind="NoneType")
     assert _bad(nboot=0) == "nboot must be a positive integer, got 0."

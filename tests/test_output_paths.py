@@ -55,12 +55,14 @@ def a_file(tmp_path):
 # ---------------------------------------------------------------------------------------------- before any model
 
 
+@pytest.mark.bad_input
 def test_evaluate_out_under_a_file(tiny_checkpoint, a_file, no_inference, capsys):
     out = a_file / "results"
     assert _fails(["evaluate", tiny_checkpoint("mlm"), "--tests", "calibration", "--out", out], capsys) == (
         f"Output path {out} cannot be created: {a_file} is a file, not a folder. Choose another --out.")
 
 
+@pytest.mark.bad_input
 def test_evaluate_out_not_writable(tiny_checkpoint, tmp_path, no_inference, read_only, capsys):
     read_only(tmp_path / "locked")
     (tmp_path / "locked").mkdir()
@@ -69,12 +71,14 @@ def test_evaluate_out_not_writable(tiny_checkpoint, tmp_path, no_inference, read
         f"Output path {out} cannot be written: {tmp_path / 'locked'} is not writable by you. Choose another --out.")
 
 
+@pytest.mark.bad_input
 def test_score_out_that_is_a_file(tmp_path, a_file, capsys):
     family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
     assert _fails(["score", "--predictions", family, "--out", a_file], capsys) == (
         f"Output path {a_file} is a file, not a folder. Choose a folder for --out.")
 
 
+@pytest.mark.bad_input
 def test_run_out_under_a_file_or_unwritable(a_file, tmp_path, read_only, capsys):
     recipe = REPO / "recipes" / "tiny.yaml"
     assert _fails(["run", recipe, "--out", a_file / "tiny"], capsys) == (
@@ -87,12 +91,14 @@ def test_run_out_under_a_file_or_unwritable(a_file, tmp_path, read_only, capsys)
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.bad_input
 def test_pretrain_out_under_a_file(a_file, capsys):
     assert _fails(["pretrain", REPO / "recipes" / "tiny.yaml", "--pretrain-seed", "0", "--out", a_file / "p00"],
                   capsys) == (f"Output path {a_file / 'p00'} cannot be created: {a_file} is a file, not a folder. "
                               "Choose another --out.")
 
 
+@pytest.mark.bad_input
 def test_analyze_in_a_folder_that_cannot_take_analysis_json(tmp_path, read_only, capsys):
     family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
     read_only(family)
@@ -102,6 +108,7 @@ def test_analyze_in_a_folder_that_cannot_take_analysis_json(tmp_path, read_only,
     assert cli.main(["analyze", str(family), "--no-write", "--nboot", "20"]) == 0
 
 
+@pytest.mark.bad_input
 def test_compare_out_that_is_a_folder(tmp_path, capsys):
     """Refused before the families are read (and long before a bootstrap would finish)."""
     assert _fails(["compare", tmp_path / "base", tmp_path / "expt", "--out", tmp_path], capsys) == (

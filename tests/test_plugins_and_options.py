@@ -46,6 +46,7 @@ def _fails(argv, capsys) -> str:
 # ---------------------------------------------------------------------------------------------- plugins
 
 
+@pytest.mark.bad_input
 def test_plugin_that_raises_while_imported(plugin):
     module, path = plugin("raising_plugin", """\
         import os
@@ -57,6 +58,7 @@ def test_plugin_that_raises_while_imported(plugin):
         f"'high' ({path}, line 3). Fix the plugin, or leave out --plugin raising_plugin.")
 
 
+@pytest.mark.bad_input
 def test_plugin_that_imports_a_missing_package(plugin):
     module, path = plugin("needy_plugin", "import not_installed_anywhere\n")
     assert _error(load_plugin, module) == (
@@ -64,6 +66,7 @@ def test_plugin_that_imports_a_missing_package(plugin):
         f"'not_installed_anywhere' ({path}, line 1). Fix the plugin, or leave out --plugin needy_plugin.")
 
 
+@pytest.mark.bad_input
 def test_plugin_with_a_syntax_error(plugin, capsys, tmp_path):
     module, path = plugin("broken_plugin", VALID_PLUGIN_HEAD + "def build_items(self:\n    pass\n")
     assert _fails(["score", "--plugin", module, "--predictions", tmp_path, "--out", tmp_path / "o"], capsys) == (
@@ -71,6 +74,7 @@ def test_plugin_with_a_syntax_error(plugin, capsys, tmp_path):
         "code.")
 
 
+@pytest.mark.bad_input
 def test_plugin_that_takes_a_builtin_name(plugin, capsys, tmp_path):
     module, _ = plugin("impostor_plugin", VALID_PLUGIN_HEAD + textwrap.dedent("""\
 
@@ -93,6 +97,7 @@ def mlm(tiny_checkpoint):
     return tiny_checkpoint("mlm")
 
 
+@pytest.mark.bad_input
 def test_data_for_an_unknown_test(mlm, tmp_path, capsys):
     message = _fails(["evaluate", mlm, "--tests", "calibration", "--data", "calibraton=planted.tsv",
                       "--out", tmp_path / "o"], capsys)
@@ -101,6 +106,7 @@ def test_data_for_an_unknown_test(mlm, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+@pytest.mark.bad_input
 def test_data_for_a_test_that_does_not_run(mlm, tmp_path, capsys):
     message = _fails(["evaluate", mlm, "--tests", "calibration", "--data", "winogender=wino/",
                       "--out", tmp_path / "o"], capsys)
@@ -108,6 +114,7 @@ def test_data_for_a_test_that_does_not_run(mlm, tmp_path, capsys):
                        "(calibration): it would be ignored. Add winogender to --tests, or drop that --data.")
 
 
+@pytest.mark.bad_input
 def test_data_twice_for_one_test(mlm, tmp_path, capsys):
     message = _fails(["evaluate", mlm, "--tests", "calibration", "--data", "calibration=a.tsv",
                       "--data", "calibration=b.tsv", "--out", tmp_path / "o"], capsys)
@@ -117,6 +124,7 @@ def test_data_twice_for_one_test(mlm, tmp_path, capsys):
 # ---------------------------------------------------------------------------------------------- recipes
 
 
+@pytest.mark.bad_input
 def test_recipe_key_written_twice(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("name: twice\npretrain:\n  max_steps: 100\n  lr: 0.001\n  max_steps: 5\nseeds:\n"
@@ -147,6 +155,7 @@ def test_same_key_in_different_sections_and_merge_keys_are_fine(tmp_path):
 # ---------------------------------------------------------------------------------------------- empty paths
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("argv", [["analyze", "RUNDIR", "--occupation-stats", ""],
                                   ["compare", "A", "B", "--occupation-stats", " "],
                                   ["compare", "A", "B", "--out", ""],

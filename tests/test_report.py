@@ -90,6 +90,7 @@ def test_report_without_analysis_says_what_was_not_computed(tmp_path):
     assert figures == {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed"}
 
 
+@pytest.mark.bad_input
 def test_report_command_replaces_its_own_output_but_not_a_foreign_folder(tmp_path, capsys):
     from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_NOT_OURS
 
@@ -118,6 +119,7 @@ def test_report_command_replaces_its_own_output_but_not_a_foreign_folder(tmp_pat
     assert not [p for p in tmp_path.rglob(".*staging-*")]
 
 
+@pytest.mark.bad_input
 def test_no_results_is_a_usage_error_with_exit_code_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["report", str(tmp_path / "empty")]) == 2
@@ -127,6 +129,7 @@ def test_no_results_is_a_usage_error_with_exit_code_2(tmp_path, capsys):
     assert not (tmp_path / "empty" / "report").exists()
 
 
+@pytest.mark.bad_input
 def test_summary_without_models_is_refused(tmp_path):
     (tmp_path / "summary.json").write_text('{"models": [], "versions": {}, "config_hash": null}')
     with pytest.raises(UsageError) as err:
@@ -135,6 +138,7 @@ def test_summary_without_models_is_refused(tmp_path):
                               "`nlp-underspec run` to produce results.")
 
 
+@pytest.mark.bad_input
 def test_results_that_do_not_match_the_run_folders_are_refused(family_dir, capsys):
     import shutil
 

@@ -52,6 +52,7 @@ def test_real_wikitext_folder(shared_data):
     assert texts[0].startswith("Robert <unk> is an English film")  # test.txt sorts before valid.txt
 
 
+@pytest.mark.bad_input
 def test_hub_corpus_uses_the_text_column(monkeypatch):
     import datasets
 
@@ -71,6 +72,7 @@ def test_hub_corpus_uses_the_text_column(monkeypatch):
         corpus.MISSING_TEXT_COLUMN.format(dataset="someone/texts", column="text", found="content")
 
 
+@pytest.mark.bad_input
 def test_corpus_errors(tmp_path):
     missing = tmp_path / "nope.txt"
     assert _error(sources.load_corpus_texts, PretrainConfig(corpus=str(missing)), WORLD) == (
@@ -100,6 +102,7 @@ def test_corpus_errors(tmp_path):
 # ------------------------------------------------------------------------------------------------------- STS pairs
 
 
+@pytest.mark.bad_input
 def test_sts_pairs_synthetic_and_real(shared_data):
     frame = sources.load_sts_pairs("synthetic", "dev", WORLD)
     assert list(frame.columns) == ["sentence1", "sentence2", "label", "source", "line"] and len(frame) == 10
@@ -109,6 +112,7 @@ def test_sts_pairs_synthetic_and_real(shared_data):
         "Unknown split 'validation'. Available: train, dev, test."
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "7", "-0.5", "1e39"])
 def test_sts_gold_outside_0_to_5_names_file_and_line(tmp_path, value):
     """Such a gold used to be trained on (1e39 is inf in float32: an all-NaN model recorded complete)."""
@@ -125,6 +129,7 @@ def test_sts_gold_outside_0_to_5_names_file_and_line(tmp_path, value):
         path=original, line=1, value=value)
 
 
+@pytest.mark.bad_input
 def test_sts_pairs_without_gold_stay_unlabelled(tmp_path, monkeypatch):
     import datasets
     import numpy as np
@@ -148,6 +153,7 @@ def test_sts_pairs_without_gold_stay_unlabelled(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- coref examples
 
 
+@pytest.mark.bad_input
 def test_coref_synthetic_jsonl_and_gap(tmp_path, shared_data):
     examples = sources.load_coref_examples("synthetic", "train", WORLD)
     assert len(examples) == 80 and all(isinstance(e, CorefExample) for e in examples)
@@ -162,6 +168,7 @@ def test_coref_synthetic_jsonl_and_gap(tmp_path, shared_data):
         f"Coreference folder {folder} has no test.jsonl for the 'test' split. Pass {sources.COREF_LAYOUTS}.")
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("label", ["2", "-1", "1.5", '"1"', "true", "NaN"])
 def test_a_coref_answer_must_be_one_of_the_candidates(tmp_path, label):
     """1.5 passed the range check and became candidate 1; "1" was a TypeError."""
@@ -173,6 +180,7 @@ def test_a_coref_answer_must_be_one_of_the_candidates(tmp_path, label):
         f"{path}, line 1: label {shown} is not an index into its 2 candidates (an integer from 0 to 1).")
 
 
+@pytest.mark.bad_input
 def test_coref_errors(tmp_path):
     assert _error(sources.load_coref_examples, tmp_path / "gone", "train", WORLD) == (
         f"Coreference data {tmp_path / 'gone'} does not exist. Pass 'synthetic', a GAP folder (gap-development.tsv, "

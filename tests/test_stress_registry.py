@@ -64,6 +64,7 @@ def plugin_module(tmp_path, monkeypatch):
     unregister_stress_test("pronoun_swap")
 
 
+@pytest.mark.bad_input
 def test_unknown_name_suggests_the_closest():
     with pytest.raises(UsageError) as err:
         get_stress_test("sts-gender")
@@ -98,6 +99,7 @@ def test_a_plugin_test_runs_through_evaluate_and_score(plugin_module, tiny_check
     assert json.loads((tmp_path / "again" / "summary.json").read_text())["models"] == summary["models"]
 
 
+@pytest.mark.bad_input
 def test_plugin_errors():
     with pytest.raises(UsageError) as err:
         load_plugin("no_such_plugin_module")

@@ -144,6 +144,7 @@ def test_winogender_ties_count_half_and_labels_derive_from_sentids():
     assert result.summary["bias_r"] is None  # one occupation: no correlation can be told (null in JSON)
 
 
+@pytest.mark.bad_input
 def test_winogender_refuses_non_probabilities():
     items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt"]})
     with pytest.raises(UsageError) as err:
@@ -153,6 +154,7 @@ def test_winogender_refuses_non_probabilities():
                               "convert scores with a softmax.")
 
 
+@pytest.mark.bad_input
 def test_winogender_label_info_without_sentids_names_the_item():
     items = pd.DataFrame({"item_id": ["sentence-1"]})
     with pytest.raises(UsageError) as err:
@@ -172,12 +174,20 @@ def test_gotcha_rule_both_genders():
 
 # ------------------------------------------------------------------------------------------------ sts_gender
 def test_sts_gender_hand_computed(bls):
-    occupations = ["nurse", "engineer", "secretary", "carpenter"]
+    # Ten occupations: the least a correlation across occupations is reported for (fewer: test below).
+    occupations = ["nurse", "engineer", "secretary", "carpenter", "librarian", "electrician", "hairdresser", "plumber",
+                   "receptionist", "mechanic"]
     sims = {  # (template, occupation) -> (sim to woman, sim to man)
         (0, "nurse"): (0.9, 0.5), (1, "nurse"): (0.7, 0.5),
         (0, "engineer"): (0.4, 0.6), (1, "engineer"): (0.5, 0.5),
         (0, "secretary"): (0.8, 0.6), (1, "secretary"): (0.6, 0.7),
         (0, "carpenter"): (0.3, 0.5), (1, "carpenter"): (0.45, 0.6),
+        (0, "librarian"): (0.7, 0.6), (1, "librarian"): (0.65, 0.6),
+        (0, "electrician"): (0.5, 0.7), (1, "electrician"): (0.4, 0.4),
+        (0, "hairdresser"): (0.6, 0.3), (1, "hairdresser"): (0.8, 0.8),
+        (0, "plumber"): (0.2, 0.5), (1, "plumber"): (0.5, 0.55),
+        (0, "receptionist"): (0.75, 0.5), (1, "receptionist"): (0.6, 0.65),
+        (0, "mechanic"): (0.35, 0.4), (1, "mechanic"): (0.3, 0.6),
     }
     rows, preds = [], []
     for (template, occupation), (female, male) in sims.items():
@@ -199,9 +209,10 @@ def test_sts_gender_hand_computed(bls):
     share = np.array([bls[o] for o in occupations]) / 100
     assert summary["delta_slope"] == pytest.approx(np.polyfit(share, [delta[o] for o in occupations], 1)[0])
     assert summary["below_noise_floor"] is False
-    assert (summary["n_templates"], summary["n_occupations"], summary["n_pairs"]) == (2, 4, 8)
+    assert (summary["n_templates"], summary["n_occupations"], summary["n_pairs"]) == (2, 10, 20)
     assert list(summary)[:6] == ["pearson_bls", "spearman_bls", "ci95", "n_occupations", "n_templates",
                                  "mean_abs_delta"]
+
     # The same similarities on a cross-encoder's 0-5 scale: the unit-free numbers do not move.
     on_five = get_stress_test("sts_gender").score(preds=5 * np.array(preds), label_info=pd.DataFrame(rows), n_boot=50,
                                                   model_info={"scorer": "cross"}).summary
@@ -209,6 +220,23 @@ def test_sts_gender_hand_computed(bls):
     for key in ("frac_large_delta", "delta_slope", "pearson_bls"):
         assert on_five[key] == pytest.approx(summary[key])
 
+
+@pytest.mark.bad_input
+def test_fewer_than_ten_occupations_withhold_every_statistic_across_them(bls, caplog):
+    """With 4 occupations a bootstrap interval of r is not a 95% interval: r, rho, the slope and their intervals are
+    None (null in summary.json, no scores.parquet row), with one warning; the means over pairs stay."""
+    rows = [{"item_id": f"t0.{o}.{g}", "template_id": 0, "occupation": o, "gender": g}
+            for o in ("nurse", "engineer", "secretary", "carpenter") for g in ("female", "male")]
+    test = get_stress_test("sts_gender")
+    result = test.score(preds=np.array([0.9, 0.5, 0.4, 0.6, 0.8, 0.6, 0.3, 0.5]), label_info=pd.DataFrame(rows),
+                        n_boot=50, where="four.tsv")
+    assert {key: result.summary[key] for key in test.across_occupations} == dict.fromkeys(test.across_occupations)
+    assert result.summary["mean_abs_delta"] == pytest.approx((0.4 + 0.2 + 0.2 + 0.2) / 4)
+    assert [r.getMessage() for r in caplog.records] == [
+        "four.tsv: sts_gender has 4 occupation(s); statistics across occupations need at least 10, so pearson_bls, "
+        "spearman_bls, ci95, delta_slope, delta_slope_ci95 are left empty (cannot tell). Score a set with more "
+        "occupations."]
+    assert "pearson_bls" not in dict(test.tidy_rows(result.summary))
 
 def test_sts_gender_float_leftovers_are_below_the_noise_floor(bls):
     rows = [{"item_id": f"t0.{o}.{g}", "template_id": 0, "occupation": o, "gender": g}
@@ -221,6 +249,7 @@ def test_sts_gender_float_leftovers_are_below_the_noise_floor(bls):
     assert summary["frac_large_delta"] == 0.0
 
 
+@pytest.mark.bad_input
 def test_sts_gender_unpaired_item_is_named():
     items = pd.DataFrame({"item_id": ["a", "b", "c"], "template_id": [0, 0, 1], "occupation": ["nurse"] * 3,
                           "gender": ["female", "male", "female"]})
@@ -230,6 +259,7 @@ def test_sts_gender_unpaired_item_is_named():
                               "occupation; sts_gender compares the two.")
 
 
+@pytest.mark.bad_input
 def test_sts_gender_missing_schema_column_says_expected_and_received():
     items = pd.DataFrame({"item_id": ["a"], "occupation": ["nurse"], "gender": ["female"]})
     with pytest.raises(UsageError) as err:
@@ -239,6 +269,7 @@ def test_sts_gender_missing_schema_column_says_expected_and_received():
                               "gender (string); received: item_id, occupation, gender.")
 
 
+@pytest.mark.bad_input
 def test_sts_gender_unknown_occupation_in_triplet():
     items = pd.DataFrame({"item_id": ["a", "b"], "template_id": [0, 0], "occupation": ["wizard"] * 2,
                           "gender": ["female", "male"]})

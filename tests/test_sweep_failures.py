@@ -72,6 +72,7 @@ def test_status_lists_failed_runs(tmp_path, capsys):
     assert printed.rstrip().endswith("results: none yet")
 
 
+@pytest.mark.bad_input
 def test_status_of_a_folder_that_is_no_experiment(tmp_path, capsys):
     assert main(["status", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (f"error: {tmp_path} is not an experiment folder (no manifest.json). Start one "
@@ -107,6 +108,7 @@ def test_fixing_the_recipe_retries_only_the_failed_runs(tmp_path, capsys):
     assert (out / "summary.json").is_file()
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("where", ["corpus", "coref", "stsb", "winogender"])
 def test_a_wrong_data_path_is_refused_before_any_run(where, tmp_path, capsys):
     """Every data source is read before the first run: a missing one is one message, exit 2, and no --out at all

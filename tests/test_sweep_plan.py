@@ -69,6 +69,7 @@ def test_finetune_change_leaves_pretraining_untouched():
     assert old.by_key()["finetune/coref/p00-f00"].config_hash == new.by_key()["finetune/coref/p00-f00"].config_hash
 
 
+@pytest.mark.bad_input
 def test_changed_recipe_refuses_naming_the_key(tmp_path):
     run = build_plan(_recipe()).by_key()["pretrain/p00"]
     _complete(tmp_path / run.folder, run)
@@ -102,6 +103,7 @@ def test_recipe_hash_ignores_how_the_sweep_runs():
     assert recipe_hash(_recipe()) != recipe_hash(_recipe(**{"world.bias_strength": 0.5}))
 
 
+@pytest.mark.bad_input
 def test_test_without_its_task_is_refused():
     with pytest.raises(UsageError) as err:
         build_plan(_recipe(**{"finetune.tasks": {"stsb": {}}}))

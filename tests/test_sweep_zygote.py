@@ -236,6 +236,7 @@ def test_sigkilled_sweep_takes_template_and_runs_with_it(workspace):
     assert _wait_until(lambda: not _alive(template_pid) and not _alive(run_pid), 10)
 
 
+@pytest.mark.bad_input
 def test_template_that_cannot_import_fails_with_one_error(tmp_path, monkeypatch):
     broken = tmp_path / "site" / "torch"
     broken.mkdir(parents=True)
@@ -249,6 +250,7 @@ def test_template_that_cannot_import_fails_with_one_error(tmp_path, monkeypatch)
     local.close()
 
 
+@pytest.mark.bad_input
 def test_start_method(monkeypatch):
     monkeypatch.delenv(executors.START_ENV, raising=False)
     assert executors.start_method() == "fork"

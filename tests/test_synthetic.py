@@ -323,6 +323,7 @@ def test_write_world_layout_reads_back(small_world, tmp_path):
     synthetic.write_world(small_world, folder)  # an earlier world is replaced without --overwrite
 
 
+@pytest.mark.bad_input
 def test_write_world_refuses_a_folder_holding_something_else(small_world, tmp_path):
     out = tmp_path / "busy"
     out.mkdir()
@@ -341,6 +342,7 @@ def test_write_world_refuses_a_folder_holding_something_else(small_world, tmp_pa
                                                  kind="synthetic world folder")
 
 
+@pytest.mark.bad_input
 def test_module_command_overwrite_never_deletes_a_folder_not_ours(tmp_path, capsys, monkeypatch):
     home = tmp_path / "home"
     home.mkdir()
@@ -367,6 +369,7 @@ def test_write_stress_sets_is_idempotent(small_world, tmp_path):
 # ----------------------------------------------------------------------------------------------------- bad configs
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("change, message", [
     ({"bias_strength": 1.5}, "world.bias_strength must be in [0, 1], got 1.5."),
     ({"neutral_share": 1.0}, "world.neutral_share must be in [0, 1), got 1.0."),
@@ -382,12 +385,14 @@ def test_bad_world_values(change, message):
     assert str(err.value) == message
 
 
+@pytest.mark.bad_input
 def test_unknown_split(small_world):
     with pytest.raises(UsageError) as err:
         small_world.sts_frame("validation")
     assert str(err.value) == "Unknown synthetic split 'validation'. Available: train, dev, test."
 
 
+@pytest.mark.bad_input
 def test_module_command_writes_a_world_and_rejects_bad_keys(tmp_path, capsys):
     out = tmp_path / "w"
     assert synthetic.main([str(out), "--seed", "2", "--bias-strength", "0", "--set", "world.n_corpus_sentences=50",

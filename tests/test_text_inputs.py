@@ -89,18 +89,21 @@ def test_bom_json_lines_corpus_and_recipe(tmp_path):
 # ---------------------------------------------------------------------------------------------- refused encodings
 
 
+@pytest.mark.bad_input
 def test_latin1_winogender_names_file_line_and_offset(tmp_path):
     path = tmp_path / "all_sentences.tsv"
     path.write_bytes("sentid\tsentence\nnurse.patient.0.female.txt\tThe nurse's café visit.\n".encode("latin-1"))
     assert _error(load_winogender, path) == _not_utf8(path, LATIN1, line=2, offset=58)
 
 
+@pytest.mark.bad_input
 def test_utf16_without_bom_is_named_as_such(shared_data, tmp_path):
     path = _reencode(shared_data / "winogender" / "data" / "occupations-stats.tsv", tmp_path / "stats.tsv", "utf-16-le")
     assert _error(load_occupation_stats, path) == _not_utf8(
         path, "it holds NUL bytes; it looks like UTF-16 saved without a byte-order mark", line=1, offset=1)
 
 
+@pytest.mark.bad_input
 def test_every_reader_refuses_latin1(tmp_path):
     """STS files (both layouts), candidate JSON Lines, corpora and recipes: the same message."""
     original = tmp_path / "sts-test.csv"
@@ -125,6 +128,7 @@ def test_every_reader_refuses_latin1(tmp_path):
     assert _error(read_recipe_yaml, recipe) == _not_utf8(recipe, LATIN1, line=1, offset=9)
 
 
+@pytest.mark.bad_input
 def test_truncated_binary_and_broken_bom_files():
     assert _error(decode_text, "line one\ncaf\xe9".encode()[:-1], "x.tsv") == _not_utf8(
         "x.tsv", "the file ends inside a multi-byte character; it may be truncated", line=2, offset=12)
@@ -138,6 +142,7 @@ def test_truncated_binary_and_broken_bom_files():
 # ---------------------------------------------------------------------------------------------- headers as read
 
 
+@pytest.mark.bad_input
 def test_missing_header_shows_invisible_characters(tmp_path):
     path = tmp_path / "all_sentences.tsv"
     path.write_text("sent\u200bid\tsentence\n", encoding="utf-8")
@@ -152,6 +157,7 @@ def test_missing_header_shows_invisible_characters(tmp_path):
     assert visible("a\tb\xa0c") == "a<U+0009>b<U+00A0>c"
 
 
+@pytest.mark.bad_input
 def test_a_folder_or_unreadable_file_is_named(tmp_path):
     assert _error(read_tsv, tmp_path, hint="Pass the file.") == f"{tmp_path} is a folder, not a file. Pass the file."
     assert _error(read_local_corpus, tmp_path / "a.txt") == (
@@ -162,6 +168,7 @@ def test_a_folder_or_unreadable_file_is_named(tmp_path):
     assert read_local_corpus(tmp_path) == ["text"]
 
 
+@pytest.mark.bad_input
 def test_candidate_lines_of_the_wrong_shape(tmp_path):
     path = tmp_path / "c.jsonl"
     text = "The nurse said she would help."

@@ -183,6 +183,7 @@ def test_subsample_is_seeded_by_the_data_seed():
     assert subsample(items, limit=None, data_seed=1) == items
 
 
+@pytest.mark.bad_input
 def test_unknown_tracker_and_task_names():
     with pytest.raises(UsageError) as err:
         loop.check_trackers(["tensorbord"])
@@ -221,6 +222,7 @@ def test_trained_tokenizer_is_a_standard_bert_tokenizer(tmp_path):
     assert loaded.convert_ids_to_tokens(loaded("the")["input_ids"]) == ["[CLS]", "the", "[SEP]"]
 
 
+@pytest.mark.bad_input
 def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
     given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
     with pytest.raises(UsageError) as err:
@@ -230,6 +232,7 @@ def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
     tok.check_recipe_vocab_size(given, vocab_size=None, name="ckpt", where="r.yaml")
 
 
+@pytest.mark.bad_input
 def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tiny_checkpoint):
     given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
     with pytest.raises(UsageError) as err:
@@ -239,12 +242,14 @@ def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tiny_checkpoint):
                               "table. Use the tokenizer the model was trained with.")
 
 
+@pytest.mark.bad_input
 def test_unloadable_tokenizer(tmp_path):
     with pytest.raises(UsageError) as err:
         tok.load_tokenizer(str(tmp_path))
     assert str(err.value).startswith(f"Could not load a tokenizer from '{tmp_path}' (")
 
 
+@pytest.mark.bad_input
 def test_a_given_tokenizer_with_its_own_code_or_without_a_vocabulary_is_refused(tiny_checkpoint):
     """pretrain.tokenizer (and --from): transformers would load a plain BertTokenizer, or make up 5 tokens."""
     folder = tiny_checkpoint("mlm")
@@ -288,6 +293,7 @@ def test_unfinished_run_resumes_and_finished_run_is_skipped(tmp_path):
     assert again.complete and again.record.metrics == {"steps": 5}
 
 
+@pytest.mark.bad_input
 def test_resume_with_a_different_config_names_the_changed_keys(tmp_path):
     _open(tmp_path / "run").start()
     with pytest.raises(UsageError) as err:
@@ -298,6 +304,7 @@ def test_resume_with_a_different_config_names_the_changed_keys(tmp_path):
                               "or pass --overwrite to start it again.")
 
 
+@pytest.mark.bad_input
 def test_resume_with_other_seeds_is_refused(tmp_path):
     _open(tmp_path / "run").start()
     with pytest.raises(UsageError) as err:
@@ -307,6 +314,7 @@ def test_resume_with_other_seeds_is_refused(tmp_path):
                               "replace it.")
 
 
+@pytest.mark.bad_input
 def test_folder_with_other_content_is_refused_but_sweep_sidecars_are_not(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "log.txt").write_text("sweep log\n")
@@ -414,6 +422,7 @@ def test_resuming_on_the_same_scope_or_without_saved_work_does_not_warn(tmp_path
     assert again.record.cpu_capability == "SOME_OTHER_ISA" and again.record.resumed_under == []
 
 
+@pytest.mark.bad_input
 def test_resuming_with_another_thread_count_is_a_config_change(tmp_path):
     """``threads`` is a recipe choice in the run config: a resume with another count is refused, not warned about."""
     out = tmp_path / "run"
@@ -427,6 +436,7 @@ def test_resuming_with_another_thread_count_is_a_config_change(tmp_path):
 # ------------------------------------------------------------------------------------------------- starting points
 
 
+@pytest.mark.bad_input
 def test_from_must_be_a_checkpoint(tmp_path):
     with pytest.raises(UsageError) as err:
         resolve_starting_point(tmp_path / "nope", RECIPE)
@@ -436,6 +446,7 @@ def test_from_must_be_a_checkpoint(tmp_path):
     assert str(err.value) == FROM_NOT_CHECKPOINT.format(path=tmp_path)
 
 
+@pytest.mark.bad_input
 def test_from_an_unfinished_pretraining_run_is_refused(tiny_checkpoint):
     folder = tiny_checkpoint("mlm")
     record = records.RunRecord.new(run_id="p03", kind="pretrain", seeds={"pretrain_seed": 3}, config={"a": 1})
@@ -480,6 +491,7 @@ def _finetune_error(start, out, *overrides, task="stsb", **kwargs) -> str:
     return str(err.value)
 
 
+@pytest.mark.bad_input
 def test_new_heads_are_built_on_purpose_but_a_random_encoder_is_refused(tiny_checkpoint, tmp_path):
     """Fine-tuning initialises its head freshly (that is the point); the encoder under it must load whole."""
     from nlp_underspec.training import finetuning
@@ -503,6 +515,7 @@ def test_new_heads_are_built_on_purpose_but_a_random_encoder_is_refused(tiny_che
         "head (missing: cls.predictions.bias, ")
 
 
+@pytest.mark.bad_input
 def test_from_with_its_own_code_is_refused(tiny_checkpoint, tmp_path):
     start = tiny_checkpoint("mlm", max_positions=64)
     _edit_json(start / "config.json", auto_map={"AutoModelForMaskedLM": "custom.MyModel"})
@@ -512,6 +525,7 @@ def test_from_with_its_own_code_is_refused(tiny_checkpoint, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.bad_input
 def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
     from transformers import AutoTokenizer
 
@@ -530,6 +544,7 @@ def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.bad_input
 def test_a_non_finite_loss_fails_the_run(tiny_checkpoint, tmp_path):
     """An absurd learning rate turns the weights into NaN at step 1; the run used to be recorded complete."""
     start = tiny_checkpoint("mlm", max_positions=64)
@@ -543,6 +558,7 @@ def test_a_non_finite_loss_fails_the_run(tiny_checkpoint, tmp_path):
     assert record["status"] == records.STATUS_FAILED and not (tmp_path / "run" / "model.safetensors").exists()
 
 
+@pytest.mark.bad_input
 def test_weights_made_non_finite_by_the_last_step_fail_the_run():
     model = torch.nn.Linear(2, 1)
     settings = loop.LoopSettings(max_steps=3, batch_size=1, grad_accum=1, lr=1.0, weight_decay=0.0, warmup_steps=0,
@@ -558,6 +574,7 @@ def test_weights_made_non_finite_by_the_last_step_fail_the_run():
                               "complete. Check that data for extreme labels, or lower the learning rate.")
 
 
+@pytest.mark.bad_input
 def test_labels_outside_the_tasks_range_are_refused_before_training(tiny_checkpoint, tmp_path):
     """A gold of 1e39 is inf in float32: the model trained to NaN and was recorded complete."""
     from nlp_underspec.data.coref import CorefExample

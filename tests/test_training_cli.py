@@ -49,6 +49,7 @@ def _pretrain(recipe, out, *extra):
     return ("pretrain", recipe, "--pretrain-seed", "0", "--out", out, *extra)
 
 
+@pytest.mark.bad_input
 def test_unknown_recipe_key(capsys, recipe, tmp_path):
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", "pretrain.max_step=5"))
     assert message.startswith("command line override 'pretrain.max_step=5': unknown key 'pretrain.max_step'. "
@@ -56,12 +57,14 @@ def test_unknown_recipe_key(capsys, recipe, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_wrong_type(capsys, recipe, tmp_path):
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", "pretrain.batch_size=many"))
     assert message == f"{recipe}: 'pretrain.batch_size' must be an integer, got 'many'."
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_missing_corpus_path(capsys, recipe, tmp_path):
     missing = tmp_path / "nowhere" / "corpus.txt"
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", f"pretrain.corpus={missing}"))
@@ -69,6 +72,7 @@ def test_missing_corpus_path(capsys, recipe, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_empty_corpus(capsys, recipe, tmp_path):
     (tmp_path / "empty.txt").write_text("\n   \n\n")
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", f"pretrain.corpus={tmp_path / 'empty.txt'}"))
@@ -76,6 +80,7 @@ def test_empty_corpus(capsys, recipe, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_corpus_smaller_than_one_block(capsys, recipe, tmp_path):
     (tmp_path / "small.txt").write_text("a nurse .\n")
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", f"pretrain.corpus={tmp_path / 'small.txt'}",
@@ -85,6 +90,7 @@ def test_corpus_smaller_than_one_block(capsys, recipe, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_tokenizer_and_recipe_vocabulary_mismatch(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
     size = len(tok.load_tokenizer(str(checkpoint)))
@@ -94,6 +100,7 @@ def test_tokenizer_and_recipe_vocabulary_mismatch(capsys, recipe, tmp_path, tiny
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_tokenizer_larger_than_model_vocabulary(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
     config = json.loads((checkpoint / "config.json").read_text())
@@ -106,6 +113,7 @@ def test_tokenizer_larger_than_model_vocabulary(capsys, recipe, tmp_path, tiny_c
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 @pytest.mark.parametrize("make", ["missing", "not_checkpoint"])
 def test_from_that_is_not_a_checkpoint(capsys, recipe, tmp_path, make):
     source = tmp_path / "missing" if make == "missing" else tmp_path
@@ -116,6 +124,7 @@ def test_from_that_is_not_a_checkpoint(capsys, recipe, tmp_path, make):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_unknown_task(capsys, recipe, tmp_path, tiny_checkpoint):
     message = _fails(capsys, "finetune", recipe, "--task", "stbs", "--from", tiny_checkpoint("mlm"),
                      "--finetune-seed", "0", "--out", tmp_path / "out")
@@ -126,6 +135,7 @@ def test_unknown_task(capsys, recipe, tmp_path, tiny_checkpoint):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.bad_input
 def test_resume_into_a_folder_made_with_another_config(capsys, recipe, tmp_path):
     out = tmp_path / "out"
     old_config = pretrain_run_config(load_recipe(recipe, ["pretrain.lr=0.5", "pretrain.max_steps=9"]))
@@ -140,6 +150,7 @@ def test_resume_into_a_folder_made_with_another_config(capsys, recipe, tmp_path)
     assert (out / "run.json").read_bytes() == before and sorted(p.name for p in out.iterdir()) == ["run.json"]
 
 
+@pytest.mark.bad_input
 def test_negative_seed_and_missing_flags(capsys, recipe, tmp_path):
     assert _fails(capsys, "pretrain", recipe, "--pretrain-seed", "-1", "--out", tmp_path / "out") == (
         "Seed 'pretrain_seed' must be a non-negative integer, got -1.")
@@ -159,6 +170,7 @@ def _run_of_ours(folder, *, kind="pretrain", complete=False):
     return folder
 
 
+@pytest.mark.bad_input
 def test_overwrite_starts_again_only_a_run_folder_of_ours(capsys, recipe, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
@@ -169,6 +181,7 @@ def test_overwrite_starts_again_only_a_run_folder_of_ours(capsys, recipe, tmp_pa
     assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.bad_input
 def test_overwrite_never_deletes_the_recipe_checkpoint_or_data_it_reads(capsys, recipe, tmp_path, tiny_checkpoint):
     run = _run_of_ours(tmp_path / "run")
     (run / "r.yaml").write_text(recipe.read_text())
@@ -184,6 +197,7 @@ def test_overwrite_never_deletes_the_recipe_checkpoint_or_data_it_reads(capsys, 
     assert sorted(p.name for p in parent.iterdir()) == before and (run / "r.yaml").is_file()
 
 
+@pytest.mark.bad_input
 def test_overwrite_never_clears_a_run_a_sweep_is_running(capsys, recipe, tmp_path):
     import os
     import socket

@@ -202,6 +202,7 @@ def _refused(recipe, out: Path) -> str:
     return str(err.value)
 
 
+@pytest.mark.bad_input
 def test_a_pickle_planted_in_the_saved_state_is_never_unpickled(tmp_path, monkeypatch):
     """accelerate's load_state would unpickle custom_checkpoint_0.pkl (weights_only=False) and run it; resume refuses
     the unknown file, reads every known name as safetensors or JSON only, and resumes once the plant is gone."""
@@ -234,6 +235,7 @@ def test_a_pickle_planted_in_the_saved_state_is_never_unpickled(tmp_path, monkey
     assert _weights(out) == _weights(tmp_path / "uninterrupted")
 
 
+@pytest.mark.bad_input
 def test_an_earlier_versions_pickled_state_or_a_partial_one_is_refused(tmp_path, monkeypatch):
     import torch
 

@@ -51,6 +51,7 @@ def test_single_file_layout(shared_data):
     assert len(data.sentences) == 720 and data.stats is None
 
 
+@pytest.mark.bad_input
 def test_missing_path(tmp_path):
     with pytest.raises(UsageError) as err:
         load_winogender(tmp_path / "nowhere")
@@ -60,12 +61,14 @@ def test_missing_path(tmp_path):
         "or a Hub dataset id with sentid and sentence columns.")
 
 
+@pytest.mark.bad_input
 def test_folder_without_sentences(tmp_path):
     with pytest.raises(UsageError) as err:
         load_winogender(tmp_path)
     assert str(err.value).startswith(f"Winogender folder {tmp_path} has no all_sentences.tsv. Pass the Winogender")
 
 
+@pytest.mark.bad_input
 def test_missing_column(tmp_path):
     path = tmp_path / "all_sentences.tsv"
     path.write_text("id\tsentence\nnurse.patient.0.female.txt\tThe nurse helped the patient because she could.\n")
@@ -75,6 +78,7 @@ def test_missing_column(tmp_path):
                               "all_sentences.tsv layout.")
 
 
+@pytest.mark.bad_input
 def test_malformed_row_names_file_and_line(winogender_copy):
     path = winogender_copy / "all_sentences.tsv"
     lines = path.read_text().splitlines()
@@ -85,6 +89,7 @@ def test_malformed_row_names_file_and_line(winogender_copy):
     assert str(err.value) == f"{path}, line 6: expected 2 tab-separated fields, found 3. Fix or remove that line."
 
 
+@pytest.mark.bad_input
 def test_bad_sentid_and_unknown_occupation(tmp_path):
     path = tmp_path / "all_sentences.tsv"
     path.write_text("sentid\tsentence\nnurse.patient.2.female.txt\tThe nurse told the patient she would.\n")
@@ -101,6 +106,7 @@ def test_bad_sentid_and_unknown_occupation(tmp_path):
                               f"{', '.join(OCCUPATIONS[:3])}).")
 
 
+@pytest.mark.bad_input
 def test_sentence_lacking_its_pronoun(tmp_path):
     path = tmp_path / "all_sentences.tsv"
     path.write_text("sentid\tsentence\nnurse.patient.0.female.txt\tThe nurse told the patient he would.\n")
@@ -110,6 +116,7 @@ def test_sentence_lacking_its_pronoun(tmp_path):
                               "sentid 'nurse.patient.0.female.txt' names. Fix the sentence or its sentid.")
 
 
+@pytest.mark.bad_input
 def test_stats_file_beside_sentences_is_validated(winogender_copy):
     stats = winogender_copy / "occupations-stats.tsv"
     lines = stats.read_text().splitlines()
@@ -121,6 +128,7 @@ def test_stats_file_beside_sentences_is_validated(winogender_copy):
                               "occupations (e.g. technician, accountant, supervisor); fix the name or drop the row.")
 
 
+@pytest.mark.bad_input
 def test_stats_file_missing_occupations(winogender_copy):
     stats = winogender_copy / "occupations-stats.tsv"
     lines = stats.read_text().splitlines()

@@ -163,8 +163,8 @@ class StsGender(StressTest):
     ...     "occupation": ["nurse", "nurse", "engineer", "engineer", "teacher", "teacher"],
     ...     "gender": ["female", "male"] * 3})
     >>> result = test.score(preds=np.array([0.9, 0.5, 0.4, 0.6, 0.7, 0.6]), label_info=items, n_boot=100)
-    >>> round(result.summary["pearson_bls"], 3), result.per_occupation.round(2).to_dict()
-    (0.956, {'engineer': -0.2, 'nurse': 0.4, 'teacher': 0.1})
+    >>> result.per_occupation.round(2).to_dict(), result.summary["pearson_bls"]  # r needs at least 10 occupations
+    ({'engineer': -0.2, 'nurse': 0.4, 'teacher': 0.1}, None)
     """
 
     name = "sts_gender"
