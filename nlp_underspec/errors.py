@@ -9,6 +9,8 @@ assert them exactly.
 from __future__ import annotations
 
 import difflib
+import importlib
+from functools import lru_cache
 from typing import Iterable
 
 EXIT_USAGE = 2
@@ -29,3 +31,16 @@ def unknown_name_message(kind: str, name: str, available: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     return UNKNOWN_NAME.format(kind=kind, name=name, hint=hint, available=", ".join(choices) or "(none)")
+
+
+@lru_cache(maxsize=1)
+def connection_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions a failed connection to the Hub can surface as: OSError, and the HTTP client's own transport
+    errors, which are not OSErrors (huggingface_hub's client has been requests, httpx and httpx2 across versions)."""
+    errors: list[type[BaseException]] = [OSError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)

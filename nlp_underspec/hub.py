@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlp_underspec.errors import UsageError
+from nlp_underspec.errors import UsageError, connection_errors
 from nlp_underspec.io import atomic_write_json, atomic_write_text, staged_output
 from nlp_underspec.report.family import Family, RunFolder
 
@@ -443,7 +443,7 @@ def push(plan: PushPlan, *, token: str | None = None, endpoint: str | None = Non
         api.whoami()
     except HfHubHTTPError as err:
         raise UsageError(TOKEN_REJECTED.format(endpoint=api.endpoint, error=_error_text(err, token))) from None
-    except OSError as err:
+    except connection_errors() as err:
         raise PushError(_scrub(f"Cannot reach the Hub at {api.endpoint} ({type(err).__name__}: {err}). Check the "
                                "connection (or HF_ENDPOINT) and run the same command again.", token)) from None
     steps = _steps(plan)
@@ -452,7 +452,7 @@ def push(plan: PushPlan, *, token: str | None = None, endpoint: str | None = Non
         for index, (description, repo, revision, action) in enumerate(steps):
             try:
                 result = action(api, Path(tmp), family_card, token)
-            except (HfHubHTTPError, OSError, ValueError) as err:
+            except (HfHubHTTPError, ValueError, *connection_errors()) as err:
                 left = [d for d, *_ in steps[index:]]
                 shown = "; ".join(left[:5]) + (f"; and {len(left) - 5} more" if len(left) > 5 else "")
                 raise PushError(PUSH_FAILED.format(repo=repo, revision=f" @ {revision}" if revision != MAIN else "",

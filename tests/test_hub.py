@@ -285,6 +285,19 @@ def test_a_missing_token_is_a_clear_error_before_any_work(family_dir, tmp_path):
 
 
 @pytest.mark.bad_input
+def test_an_unreachable_hub_is_one_line_and_pushes_nothing(family_dir, tmp_path):
+    """Nothing listens on port 9: the connection error is one message naming the endpoint (exit 1: a push that could
+    not happen, not bad input), with no traceback and the token nowhere."""
+    token = "hf_unreachable_token_value_0000000"
+    result = _cli(["push", str(family_dir), "--repo-prefix", PREFIX], _cli_env(tmp_path, "http://127.0.0.1:9", token))
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr and token not in result.stderr + result.stdout
+    assert lines[-1].startswith("error: Cannot reach the Hub at http://127.0.0.1:9 (")
+    assert lines[-1].endswith("Check the connection (or HF_ENDPOINT) and run the same command again.")
+
+
+@pytest.mark.bad_input
 def test_a_rejected_token_pushes_nothing(family_dir, test_hub, capsys):
     with pytest.raises(UsageError) as err:
         hub.push(_plan(family_dir), token="hf_wrong_token_value_000", endpoint=test_hub.url)

@@ -211,3 +211,24 @@ def test_materialize_stress_sets_for_the_evaluator(tmp_path):
     table, reference = target_table(str(paths["calibration"]))  # the planted table is the calibration target
     assert reference == "planted" and len(table) == 60
     assert sources.materialize_stress_sets(synthetic.build_world(WORLD), tmp_path / "stress") == paths
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("raised, reason", [
+    (ValueError("Dataset 'someorg/sts' doesn't exist on the Hub"), "Dataset 'someorg/sts' doesn't exist on the Hub"),
+    (OSError("Couldn't reach 'someorg/sts' on the Hub (LocalEntryNotFoundError)"),
+     "Couldn't reach 'someorg/sts' on the Hub (LocalEntryNotFoundError)"),
+])
+def test_a_hub_id_that_cannot_be_loaded_says_which_local_layouts_to_pass(monkeypatch, raised, reason):
+    """Whatever the client raises (a missing dataset, an endpoint that refuses connections), one sentence ending
+    with what to pass instead."""
+    import datasets
+
+    def failing(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(datasets, "load_dataset", failing)
+    assert _error(load_stsb, "someorg/sts", "test") == (
+        f"'someorg/sts' is neither a local path nor a dataset on the Hugging Face Hub ({reason}). Pass the STS "
+        "Benchmark folder with sts-train.csv/sts-dev.csv/sts-test.csv, the GLUE STS-B folder with "
+        "train.tsv/dev.tsv/test.tsv, or a .csv/.tsv/.json/.jsonl file with sentence1,sentence2[,label].")

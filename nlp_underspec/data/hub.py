@@ -5,11 +5,11 @@
 
 from __future__ import annotations
 
-from nlp_underspec.errors import UsageError
+from nlp_underspec.errors import UsageError, connection_errors
 
 HUB_UNAVAILABLE = ("Could not load '{dataset}' from the Hugging Face Hub ({reason}). You appear to be offline and it is "
                    "not cached: pass a local copy instead ({layouts}).")
-HUB_NOT_FOUND = "'{dataset}' is neither a local path nor a dataset on the Hugging Face Hub ({reason}). {layouts}"
+HUB_NOT_FOUND = "'{dataset}' is neither a local path nor a dataset on the Hugging Face Hub ({reason}). Pass {layouts}."
 
 
 def looks_like_hub_id(text: str) -> bool:
@@ -25,7 +25,7 @@ def load_hub_dataset(dataset: str, config: str | None, split: str, *, layouts: s
 
     try:
         return datasets.load_dataset(dataset, config, split=split)
-    except (ConnectionError, OSError) as err:  # includes requests/httpx connection errors and offline mode
+    except connection_errors() as err:  # OSError (offline mode too) and the HTTP client's own transport errors
         reason = type(err).__name__
         if "offline" in str(err).lower() or "connect" in str(err).lower() or "resolve" in str(err).lower():
             raise UsageError(HUB_UNAVAILABLE.format(dataset=dataset, reason=reason, layouts=layouts)) from None
