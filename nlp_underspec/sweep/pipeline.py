@@ -132,19 +132,26 @@ def check_data_sources(recipe: Recipe, plan: Plan) -> None:
     for task in sorted({run.task for run in plan.of_kind("finetune")}):
         if recipe.finetune.tasks[task].data != SYNTHETIC:
             check_task_data(recipe, task)
-    for test, source in {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender}.items():
+    for test, source in _recipe_sources(recipe).items():
         if test in plan.tests and source not in (None, SYNTHETIC):
-            get_stress_test(test).build_items(source=source,
-                                              split=recipe.evaluate.stsb_split if test == "sts_gender" else None)
+            get_stress_test(test).build_items(source=source, split=_split(recipe, test))
+
+
+def _recipe_sources(recipe: Recipe) -> dict[str, str | None]:
+    """Each stress test's data as the recipe names it ("synthetic": the world's own set). The calibration target is
+    the world's planted table when the corpus is the synthetic world, else BLS (None)."""
+    corpus = recipe.pretrain.corpus if recipe.pretrain is not None else None
+    return {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender,
+            "calibration": "synthetic" if corpus == "synthetic" else None}
+
+
+def _split(recipe: Recipe, test: str) -> str | None:
+    return recipe.evaluate.stsb_split if test == "sts_gender" else None
 
 
 def _stress_sources(exp_dir: Path, recipe: Recipe) -> dict[str, str | None]:
-    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here.
-
-    The calibration target is the world's planted table when the corpus is the synthetic world, else BLS."""
-    corpus = recipe.pretrain.corpus if recipe.pretrain is not None else None
-    sources = {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender,
-               "calibration": "synthetic" if corpus == "synthetic" else None}
+    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here."""
+    sources = _recipe_sources(recipe)
     if "synthetic" in sources.values():
         from nlp_underspec.data.sources import materialize_stress_sets
 
@@ -200,8 +207,7 @@ def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sour
             checkpoint = runs[task].folder if task in runs else next(iter(runs.values())).folder
             models.append(ModelRef(pair["model"], str(exp_dir / checkpoint), pair["pretrain_seed"],
                                    pair["finetune_seed"], kind="finetuned"))
-        split = recipe.evaluate.stsb_split if test == "sts_gender" else None
-        requests.append(PredictionRequest(test, tuple(models), sources.get(test), split, options))
+        requests.append(PredictionRequest(test, tuple(models), sources.get(test), _split(recipe, test), options))
     return _predict(requests, recipe)
 
 

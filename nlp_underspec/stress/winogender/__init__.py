@@ -152,7 +152,7 @@ class Winogender(StressTest):
         p = np.asarray(preds, dtype=float).reshape(-1)  # (N,) P(occupation)
         if len(p) != len(items):
             raise ValueError(PREDS_LENGTH.format(got=len(p), expected=len(items)))
-        outside = (p < 0) | (p > 1)
+        outside = (p < self.prediction_range[0]) | (p > self.prediction_range[1])
         if outside.any():
             index = int(outside.nonzero()[0][0])
             raise UsageError(NOT_PROBABILITIES.format(where=where, value=float(p[index]),
