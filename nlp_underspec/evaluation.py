@@ -19,7 +19,7 @@ import pandas as pd
 
 from nlp_underspec import results, triplet
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import OutputKind, check_output_folder, staged_output
+from nlp_underspec.io import OutputKind, check_output_folder, check_tsv_safe_path, staged_output
 from nlp_underspec.records import package_versions
 from nlp_underspec.stress import PredictOptions, get_stress_test
 
@@ -73,7 +73,10 @@ def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -
     pattern = models.compile_seed_pattern(seed_pattern)
     refs, seen = [], {}
     for checkpoint in checkpoints:
+        # The model's name and path go into run_info.tsv: a newline there fails only when the results are written.
+        check_tsv_safe_path(checkpoint, what="Model")
         checked = models.check_checkpoint(checkpoint)
+        check_tsv_safe_path(checked, what="Model")
         origin = models.checkpoint_origin(checked, seed_pattern=pattern)
         name = origin.run_id or default_model_name(checked)
         if name in seen:
@@ -103,8 +106,13 @@ def resolve_occupation_stats(path: str | os.PathLike | None = None, *,
 
 # -------------------------------------------------------------------------------------------------------- predict
 def check_models(tests: Sequence[str], models: Sequence[ModelRef], *, options: PredictOptions | None = None) -> None:
-    """Every (test, model) can run (heads present, scorer/resolver known), checked from configs before any model loads."""
+    """Every (test, model) can run (heads present, scorer/resolver known, weights stored as floats), checked from
+    configs and file headers before any model loads."""
+    from nlp_underspec.models import check_weight_dtypes
+
     options = options or PredictOptions()
+    for model in models:
+        check_weight_dtypes(model.checkpoint)
     for test in tests:
         stress_test = get_stress_test(test)
         for model in models:

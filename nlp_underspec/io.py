@@ -34,6 +34,12 @@ OUT_IS_FOLDER = "Output path {path} is a folder, not a file. {fix}"
 OUT_UNDER_FILE = "Output path {path} cannot be created: {parent} is a file, not a folder. {fix}"
 OUT_NOT_WRITABLE = "Output path {path} cannot be written: {folder} is not writable by you. {fix}"
 OUT_FIX = "Choose another {flag}."
+OUT_DANGLING_LINK = "Output path {path} is a symbolic link to {target}, which does not exist. {fix}"
+OUT_NAME_TOO_LONG = ("Output path {path} has a name of {length} characters ('{start}...'), more than the {allowed} "
+                     "this filesystem allows there{why}. {fix}")
+NAME_LIMIT_WHY = " ({limit}, less {room} for the names of the files staged beside it)"
+PATH_HAS_LINE_BREAK = ("{what} {path!r} has a newline or tab in it, which the tab-separated tables the toolkit writes "
+                       "(run_info.tsv, a sweep's tables) cannot hold. Rename it, or choose another path.")
 JSON_UNREADABLE = "{path} is not valid JSON ({error} at line {line}, column {column}). {hint}"
 JSON_NOT_OBJECT = "{path} holds a JSON {kind}, not an object. {hint}"
 JSON_HINT = "Restore it, or delete it and re-run the command that wrote it."
@@ -146,19 +152,45 @@ def read_json_object(path: str | os.PathLike, *, hint: str = JSON_HINT) -> dict[
     return data
 
 
+# A staged output's siblings: ".<name>.staging-XXXXXXXX", ".<name>.old-<pid>", ".<name>.XXXXXXXX.tmp".
+_STAGING_ROOM = len(".") + len(".staging-") + 8 + 7
+
+
+def check_tsv_safe_path(path: str | os.PathLike, *, what: str) -> None:
+    """Refuse a path (as given, and absolute) with a newline or tab: paths end up in tab-separated tables, where such
+    a character breaks the row (pandas refuses to write it), after all the work that came before."""
+    for text in (str(path), os.path.abspath(path)):
+        if "\n" in text or "\t" in text or "\r" in text:
+            raise UsageError(PATH_HAS_LINE_BREAK.format(what=what, path=str(path)))
+
+
+def _name_limit(folder: Path) -> int:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    return 255
+
+
 def check_output_path(path: str | os.PathLike, *, flag: str = "--out", folder: bool = True,
                       fix: str | None = None) -> None:
     """Whether ``path`` (a folder, or a file with ``folder=False``) can be written: it is of that kind if it exists, no
     parent is a file, and the folders it is written through are writable. Callers run it before any long work;
-    ``fix`` is what the message tells the user to do (default: choose another ``flag``)."""
+    ``fix`` is what the message tells the user to do (default: choose another ``flag``).
+
+    Also refused: a newline or tab in it (:func:`check_tsv_safe_path`), a name too long for the filesystem once the
+    staging names are made from it, and a symbolic link to nothing (writing through it would fail at the very end).
+    A link to an existing folder is followed: the folder it points to is what gets written (:func:`staged_output`)."""
     path = Path(path)
     fix = fix or OUT_FIX.format(flag=flag)
+    check_tsv_safe_path(path, what=flag)
+    _check_name_lengths(path, fix=fix)  # first: pathlib's own checks raise OSError 36 on such a name
+    if path.is_symlink() and not path.exists():
+        raise UsageError(OUT_DANGLING_LINK.format(path=path, target=os.readlink(path), fix=fix))
     if path.exists():
         if folder and not path.is_dir():
             raise UsageError(OUT_IS_FILE.format(path=path))
         if not folder and path.is_dir():
             raise UsageError(OUT_IS_FOLDER.format(path=path, fix=fix))
-    parent = path.absolute().parent
+    parent = _real(path).parent
     while not parent.exists() and parent != parent.parent:  # the folders still to be made: the nearest one there is
         parent = parent.parent
     if not parent.is_dir():
@@ -168,6 +200,26 @@ def check_output_path(path: str | os.PathLike, *, flag: str = "--out", folder: b
     for where in (parent, path) if folder and path.is_dir() else (parent,):
         if not os.access(where, os.W_OK | os.X_OK):
             raise UsageError(OUT_NOT_WRITABLE.format(path=path, folder=where, fix=fix))
+
+
+def _check_name_lengths(path: Path, *, fix: str) -> None:
+    """Every component still to be created fits the filesystem's name limit; the last one with room for the names of
+    its staging siblings (an OSError 36 otherwise, after the work)."""
+    parts = Path(os.path.abspath(path)).parts
+    for depth, name in enumerate(parts[1:], start=1):
+        here = Path(*parts[:depth])
+        if depth < len(parts) - 1 and os.path.lexists(here / name):  # os.path's never raises for a long name
+            continue
+        existing = here
+        while not os.path.exists(existing) and existing != existing.parent:
+            existing = existing.parent
+        limit = _name_limit(existing)
+        room = _STAGING_ROOM if depth == len(parts) - 1 else 0
+        if len(name.encode("utf-8", "surrogateescape")) > limit - room:
+            why = NAME_LIMIT_WHY.format(limit=limit, room=room) if room else ""
+            shown = str(path) if len(str(path)) <= 80 else f"{str(path)[:60]}..."  # the name is quoted after it
+            raise UsageError(OUT_NAME_TOO_LONG.format(path=shown, length=len(name), start=name[:20],
+                                                      allowed=limit - room, why=why, fix=fix))
 
 
 @dataclass(frozen=True)
@@ -272,7 +324,10 @@ def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_exi
     """
     out = Path(out)
     check_output_folder(out, overwrite=overwrite, accept_existing=accept_existing, kind=kind, inputs=inputs)
-    target = Path(os.path.abspath(out))  # "results" has parent ".", which renames fine; "." itself is refused above
+    # "results" has parent ".", which renames fine; "." itself is refused above. A symbolic link to a folder is
+    # followed: the folder it points to (checked above as ours) is replaced, and the link keeps pointing at it.
+    # Swapping the link itself would leave the old folder and a renamed link behind.
+    target = _real(out) if out.is_symlink() else Path(os.path.abspath(out))
     target.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.staging-"))
     try:

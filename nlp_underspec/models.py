@@ -29,7 +29,8 @@ A tokenizer must have a vocabulary beyond its special tokens and a pad token (ev
 
 Seeds of checkpoints the toolkit did not train come from, in order: the checkpoint's ``run.json``, its model card
 metadata (``pretrain_seed`` / ``finetune_seed`` / ``seed`` in the README front matter), a ``--seed-pattern`` regex
-with named groups over the model name or path, else nothing.
+with named groups over the model name or path (an error when it reads no integer seed from a model it is asked
+about), else nothing.
 """
 
 from __future__ import annotations
@@ -94,6 +95,19 @@ NO_PAD_TOKEN = ("The tokenizer of {checkpoint} has no pad token, which {what} ne
                 "lengths. Set one and save it (e.g. tokenizer.pad_token = tokenizer.sep_token or eos_token: padded "
                 "positions are masked out; then tokenizer.save_pretrained), or pass a checkpoint whose tokenizer has "
                 "one.")
+CONFIG_UNREADABLE = ("{checkpoint}: its config.json cannot describe a model ({reason}). Restore the config.json that was "
+                     "saved with the weights, or pass another checkpoint.")
+CONFIG_SIZE_NOT_POSITIVE = ("{checkpoint}: config.json gives {field} = {value}, but it must be a positive integer (a "
+                            "model of that size has nothing to compute with). Restore the config.json that was saved "
+                            "with the weights, or pass another checkpoint.")
+WEIGHTS_NOT_FLOAT = ("{checkpoint}: its weights file {file} stores {count} parameter(s) as {dtype} (e.g. {key}), not as "
+                     "floating-point numbers: transformers would cast them and score whatever they became. Save the "
+                     "checkpoint again with save_pretrained from a floating-point model, or pass another checkpoint.")
+WORDS_UNKNOWN = ("The tokenizer of {checkpoint} maps {words} to its unknown token {unk}, so {what} would read that "
+                 "token instead of the words it compares, and measure nothing. Pass a checkpoint whose tokenizer knows "
+                 "these words.")
+SEED_PATTERN_NO_SEED = ("--seed-pattern {pattern!r} gives no integer seed for model {checkpoint} ({detail}). Fix the "
+                        "pattern, or leave out --seed-pattern when the model names hold no seeds.")
 UNKNOWN_DEVICE = "Unknown device '{device}'. Use auto, cpu, cuda or cuda:N."
 NO_CUDA = "Device '{device}' was requested but torch sees no CUDA device. Use --device cpu."
 
@@ -113,7 +127,8 @@ _PICKLE_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json")
 
 
 # ---------------------------------------------------------------------------------------------------- locating
-def _looks_like_path(text: str) -> bool:
+def looks_like_path(text: str) -> bool:
+    """A reference the user meant as a local path (./x, /x, ~/x, a/b/c), never a Hub id (``org/name``)."""
     return text.startswith((".", "/", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text
 
 
@@ -130,7 +145,7 @@ def check_checkpoint(checkpoint: str | os.PathLike) -> str:
         if not (path / "config.json").is_file():
             raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=path, reason="the folder has no config.json"))
         return str(path.resolve())
-    if _looks_like_path(text):
+    if looks_like_path(text):
         raise UsageError(MODEL_NOT_FOUND.format(checkpoint=text))
     return text
 
@@ -145,7 +160,8 @@ def load_config(checkpoint: str, *, trust_remote_code: bool = False):
 
     checkpoint = check_checkpoint(checkpoint)
     try:
-        config = AutoConfig.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
+        with _quiet_transformers():  # its warnings on a bad config would precede the one message that says what is bad
+            config = AutoConfig.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
     except ValueError as err:
         if "trust_remote_code" in str(err):
             raise UsageError(NEEDS_REMOTE_CODE.format(checkpoint=checkpoint, file="config.json")) from None
@@ -154,9 +170,34 @@ def load_config(checkpoint: str, *, trust_remote_code: bool = False):
         if is_local(checkpoint):
             raise UsageError(NOT_A_CHECKPOINT.format(checkpoint=checkpoint, reason=_first_line(err))) from None
         raise UsageError(HUB_MODEL_UNAVAILABLE.format(checkpoint=checkpoint, reason=_first_line(err))) from None
+    except Exception as err:  # noqa: BLE001 - config.json is untrusted: a field of the wrong type fails as anything
+        raise config_error(err, checkpoint) from None
     if not trust_remote_code:
         check_no_remote_code(checkpoint, config)
+    check_config_sizes(config, checkpoint)
     return config
+
+
+def config_error(err: BaseException, checkpoint: str) -> UsageError:
+    """The UsageError for a config.json that transformers cannot build a config from (its field validation, e.g.
+    ``num_hidden_layers: "two"``, raises exceptions of its own), with the whole reason on one line."""
+    return UsageError(CONFIG_UNREADABLE.format(checkpoint=checkpoint, reason=_one_line(err)))
+
+
+# The sizes a model is built from: 0, a negative or a non-integer one builds an empty or broken model that fails (or
+# returns nothing) only at inference.
+_CONFIG_SIZES = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "max_position_embeddings")
+
+
+def check_config_sizes(config, checkpoint: str) -> None:
+    """Refuse a config whose model sizes are not positive integers (a size the config type lacks is skipped)."""
+    for field in _CONFIG_SIZES:
+        value = getattr(config, field, None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(CONFIG_SIZE_NOT_POSITIVE.format(checkpoint=checkpoint, field=field, value=repr(value)))
 
 
 def remote_code_file(checkpoint: str, config=None, *, files: tuple[str, ...] = _REMOTE_CODE_FILES) -> str | None:
@@ -178,6 +219,12 @@ def check_no_remote_code(checkpoint: str, config=None) -> None:
     found = remote_code_file(checkpoint, config)
     if found:
         raise UsageError(NEEDS_REMOTE_CODE.format(checkpoint=checkpoint, file=found))
+
+
+def _one_line(err: BaseException) -> str:
+    """All of an error's lines as one (a field validation error says which field on one line and why on the next)."""
+    text = " ".join(line.strip() for line in str(err).strip().splitlines() if line.strip())
+    return (text or type(err).__name__)[:300]
 
 
 def _first_line(err: BaseException) -> str:
@@ -311,10 +358,52 @@ def load_checked(model_class, checkpoint: str, head: str, *, fresh_head: bool = 
     weights do not fit (:func:`check_loading_info`). ``fresh_head=True`` accepts a freshly initialised head: for
     callers that build one on purpose (fine-tuning), never for scoring."""
     kwargs.setdefault("ignore_mismatched_sizes", True)  # shapes are checked below, with a message that names them
+    check_weight_dtypes(checkpoint)
     with _quiet_transformers():
         model, info = model_class.from_pretrained(checkpoint, output_loading_info=True, **kwargs)
     check_loading_info(model, info, checkpoint=checkpoint, head=head, fresh_head=fresh_head)
     return model
+
+
+# safetensors dtype names of integer and boolean tensors; a parameter stored so is no trained weight.
+_NOT_FLOAT_DTYPES = frozenset({"BOOL", "U8", "I8", "U16", "I16", "U32", "I32", "U64", "I64"})
+_PARAMETER_NAMES = ("weight", "bias", "gamma", "beta")  # integer buffers (position_ids) are legitimate
+
+
+def check_weight_dtypes(checkpoint: str) -> None:
+    """Refuse safetensors weights whose parameters are stored as integers or booleans, read from the file headers
+    before anything loads (transformers casts them to the model's float dtype without a word). Only local and cached
+    safetensors files are read; an unreadable one is left for the loader to report (:data:`CORRUPT_WEIGHTS`)."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in _safetensors_files(checkpoint):
+        try:
+            with safe_open(path, framework="pt") as weights:
+                bad = {key: weights.get_slice(key).get_dtype() for key in weights.keys()
+                       if key.rsplit(".", 1)[-1] in _PARAMETER_NAMES}
+        except (SafetensorError, OSError, ValueError):
+            return
+        bad = {key: dtype for key, dtype in bad.items() if dtype in _NOT_FLOAT_DTYPES}
+        if bad:
+            key = sorted(bad)[0]
+            raise UsageError(WEIGHTS_NOT_FLOAT.format(checkpoint=checkpoint, file=path, count=len(bad), key=key,
+                                                      dtype=", ".join(sorted(set(bad.values())))))
+
+
+def _safetensors_files(checkpoint: str) -> list[str]:
+    """The local (or cached) safetensors files of ``checkpoint``: model.safetensors, or the shards its index names."""
+    import json
+
+    single = _local_or_cached(checkpoint, "model.safetensors")
+    if single is not None:
+        return [single]
+    index = _local_or_cached(checkpoint, "model.safetensors.index.json")
+    try:
+        weight_map = json.loads(Path(index).read_text(encoding="utf-8")).get("weight_map", {}) if index else {}
+    except (OSError, ValueError, AttributeError):
+        return []
+    shards = [_local_or_cached(checkpoint, str(name)) for name in dict.fromkeys(weight_map.values())]
+    return [shard for shard in shards if shard is not None]
 
 
 def check_loading_info(model, info: dict, *, checkpoint: str, head: str, fresh_head: bool = False) -> None:
@@ -471,6 +560,18 @@ def check_vocabulary(tokenizer, checkpoint: str) -> None:
                                                              count=len(vocabulary)))
 
 
+def check_known_words(tokenizer, words, checkpoint: str, *, what: str) -> None:
+    """Refuse a tokenizer that turns any of ``words`` (as ``what`` writes them) into its unknown token: a probe that
+    compares them would compare [UNK] with [UNK]."""
+    unk = getattr(tokenizer, "unk_token", None)
+    if unk is None:
+        return
+    unknown = [word for word in dict.fromkeys(words) if unk in tokenizer.tokenize(word)]
+    if unknown:
+        raise UsageError(WORDS_UNKNOWN.format(checkpoint=checkpoint, words=_examples(f"'{w}'" for w in unknown),
+                                              unk=unk, what=what))
+
+
 def check_pad_token(tokenizer, checkpoint: str, *, purpose: str) -> None:
     if tokenizer.pad_token_id is None:
         raise UsageError(NO_PAD_TOKEN.format(checkpoint=checkpoint, what=purpose))
@@ -555,12 +656,30 @@ def checkpoint_origin(checkpoint: str, *, seed_pattern: str | re.Pattern | None 
             return CheckpointOrigin(_int_or_none(pretrain), _int_or_none(finetune), "model card")
     pattern = compile_seed_pattern(seed_pattern) if isinstance(seed_pattern, str) else seed_pattern
     if pattern is not None:
-        match = pattern.search(str(checkpoint))
-        if match:
-            groups = match.groupdict()
-            return CheckpointOrigin(_int_or_none(groups.get("pretrain_seed")), _int_or_none(groups.get("finetune_seed")),
-                                    "--seed-pattern")
+        return _seeds_from_pattern(pattern, str(checkpoint))
     return CheckpointOrigin()
+
+
+def _seeds_from_pattern(pattern: re.Pattern, checkpoint: str) -> CheckpointOrigin:
+    """The seeds ``pattern`` reads from the name: a pattern the user gave that reads none (no match, or a group
+    that captures no integer) is an error, not a model without seeds (its analysis would silently lack them).
+
+    A group that does not take part in the match (an optional finetune_seed on a pretrained model) is no seed."""
+    match = pattern.search(checkpoint)
+    if match is None:
+        raise UsageError(SEED_PATTERN_NO_SEED.format(pattern=pattern.pattern, checkpoint=checkpoint,
+                                                     detail="it does not match"))
+    groups = {name: value for name, value in match.groupdict().items()
+              if name in ("pretrain_seed", "finetune_seed") and value is not None}
+    for name, value in groups.items():
+        if not re.fullmatch(r"\d+", value):
+            raise UsageError(SEED_PATTERN_NO_SEED.format(pattern=pattern.pattern, checkpoint=checkpoint,
+                                                         detail=f"{name} captures {value!r}"))
+    if not groups:
+        raise UsageError(SEED_PATTERN_NO_SEED.format(pattern=pattern.pattern, checkpoint=checkpoint,
+                                                     detail="no seed group takes part in the match"))
+    return CheckpointOrigin(_int_or_none(groups.get("pretrain_seed")), _int_or_none(groups.get("finetune_seed")),
+                            "--seed-pattern")
 
 
 def _int_or_none(value: Any) -> int | None:

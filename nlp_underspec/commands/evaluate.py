@@ -18,6 +18,9 @@ DATA_TEST_NOT_RUN = ("--data {value!r} gives data to '{name}', which is not amon
                      "ignored. Add {name} to --tests, or drop that --data.")
 DATA_TWICE = "--data names '{name}' twice ({first} and {second}). Pass one path per test."
 POSITIVE_INT = "{flag} must be a positive integer, got {value!r}."
+SEED_INT = "{flag} must be a non-negative integer (at most {most}), got {value!r}."
+STSB_SPLIT_OF_FILE = ("--stsb-split {split} picks a split of an STS-B folder or Hub dataset, but --stsb {path} is one "
+                      "file, which is read whole. Leave out --stsb-split, or pass the folder that holds the splits.")
 EMPTY_PATH = "{flag} needs a path, got an empty value."
 
 EPILOG = """\
@@ -48,6 +51,23 @@ def positive_int(flag: str):
     return parse
 
 
+def seed_int(flag: str):
+    """argparse type of every seed flag: an integer in the range :func:`~nlp_underspec.seeding.check_seed` takes (a
+    negative seed would fail deep inside numpy, after the models ran)."""
+    from nlp_underspec.seeding import SEED_MAX
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= SEED_MAX:
+            raise argparse.ArgumentTypeError(SEED_INT.format(flag=flag, most=SEED_MAX, value=text))
+        return value
+
+    return parse
+
+
 def path_value(flag: str):
     """argparse type for a path option: an empty value (``--occupation-stats ""``, an unset shell variable) is an error,
     not a silent "use the default"."""
@@ -72,7 +92,7 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
                              "beside --winogender sentences, else the table shipped with the package)")
     parser.add_argument("--n-boot", type=positive_int("--n-boot"), default=1000,
                         help="bootstrap resamples of occupations for the 95%% CIs (default 1000)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--seed", type=seed_int("--seed"), default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE to register more stress tests (repeatable)")
 
@@ -85,8 +105,9 @@ def register(subparsers) -> None:
     parser.add_argument("--tests", default="sts_gender,winogender",
                         help="comma-separated stress tests (default: sts_gender,winogender)")
     parser.add_argument("--stsb", help="STS-B data for sts_gender (see layouts below)")
-    parser.add_argument("--stsb-split", default="test", choices=("train", "dev", "test"),
-                        help="STS-B split whose 'A man'/'A woman' sentences are the templates (default: test)")
+    parser.add_argument("--stsb-split", default=None, choices=("train", "dev", "test"),
+                        help="STS-B split whose 'A man'/'A woman' sentences are the templates, of a folder or Hub "
+                             "dataset (default: test; a single file is read whole)")
     parser.add_argument("--winogender", help="Winogender data (see layouts below)")
     parser.add_argument("--data", action="append", default=[], metavar="TEST=PATH",
                         help="data for a plugin stress test (repeatable)")
@@ -134,6 +155,18 @@ def _data_sources(args, tests: list[str]) -> dict[str, str]:
     return sources
 
 
+def _stsb_split(args, source) -> str | None:
+    """The split sts_gender reads, as recorded: None for one file (read whole, whatever the split), where an explicit
+    --stsb-split would be ignored and so is refused."""
+    from nlp_underspec.errors import UsageError
+
+    if Path(source).is_file():
+        if args.stsb_split is not None:
+            raise UsageError(STSB_SPLIT_OF_FILE.format(split=args.stsb_split, path=source))
+        return None
+    return args.stsb_split or "test"
+
+
 def run(args) -> int:
     from nlp_underspec import evaluation
     from nlp_underspec.errors import UsageError
@@ -157,7 +190,7 @@ def run(args) -> int:
         if not source:
             raise UsageError(evaluation.NO_DATA.format(test=test, option=option or f"data {test}=PATH"))
         sources[test] = source
-        splits[test] = args.stsb_split if option == "stsb" else None
+        splits[test] = _stsb_split(args, source) if option == "stsb" else None
     pick_device(args.device)  # an unknown or absent device fails now, not after the data is read
     models = evaluation.model_refs(args.models, seed_pattern=args.seed_pattern)
     stats, stats_source = evaluation.resolve_occupation_stats(args.occupation_stats,

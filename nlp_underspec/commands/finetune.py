@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.evaluate import path_value
+from nlp_underspec.commands.evaluate import path_value, seed_int
 from nlp_underspec.commands.pretrain import add_common_arguments, quiet_library_logs
 
 
@@ -19,10 +19,10 @@ def register(subparsers) -> None:
     parser.add_argument("--task", required=True, help="stsb (regression head) or coref (candidate-scoring head)")
     parser.add_argument("--from", dest="from_checkpoint", required=True, metavar="CKPT",
                         help="pretraining run folder, save_pretrained folder or Hub id")
-    parser.add_argument("--finetune-seed", type=int, required=True, help="derives init_seed and data_seed")
-    parser.add_argument("--init-seed", type=int, default=None, help="pin head init and dropout")
-    parser.add_argument("--data-seed", type=int, default=None, help="pin the shuffle order")
-    parser.add_argument("--pretrain-seed", type=int, default=None,
+    parser.add_argument("--finetune-seed", type=seed_int("--finetune-seed"), required=True, help="derives init_seed and data_seed")
+    parser.add_argument("--init-seed", type=seed_int("--init-seed"), default=None, help="pin head init and dropout")
+    parser.add_argument("--data-seed", type=seed_int("--data-seed"), default=None, help="pin the shuffle order")
+    parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), default=None,
                         help="pretraining seed to record for an outside checkpoint (a run folder's own seed wins)")
     parser.add_argument("--out", required=True, type=path_value("--out"),
                         help="run folder (created; resumed when it holds an unfinished run)")

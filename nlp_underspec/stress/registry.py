@@ -28,6 +28,7 @@ PLUGIN_IMPORT_FAILED = ("Plugin module '{module}' failed while it was imported: 
                         "{line}). Fix the plugin, or leave out --plugin {module}.")
 NAME_TAKEN = ("Stress test name '{name}' is already registered by {current}, so {new} cannot take it. Give {new} "
               "another name (its class attribute 'name').")
+NO_TESTS = "{flag} {value!r} names no stress test. Pass one or more, comma-separated, of: {available}."
 ENTRY_POINT_BROKEN = "Stress-test entry point '{name}' ({value}) failed to load: {error}."
 
 _REGISTRY: dict[str, type[StressTest]] = {}
@@ -152,10 +153,13 @@ def _module_file(module: str) -> str | None:
     return spec.origin if spec is not None else None
 
 
-def parse_test_names(text: str | list[str]) -> list[str]:
-    """``"sts_gender,winogender"`` (or a list) -> checked, de-duplicated names in the given order."""
+def parse_test_names(text: str | list[str], *, flag: str = "--tests") -> list[str]:
+    """``"sts_gender,winogender"`` (or a list) -> checked, de-duplicated names in the given order; none at all is an
+    error (``flag`` names where they came from), not a run that writes empty results."""
     parts = text if isinstance(text, list) else text.split(",")
     names = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+    if not names:
+        raise UsageError(NO_TESTS.format(flag=flag, value=text, available=", ".join(available_stress_tests())))
     for name in names:
         get_stress_test(name)
     return names

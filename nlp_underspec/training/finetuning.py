@@ -28,7 +28,8 @@ from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_c
 from nlp_underspec.data.hub import looks_like_hub_id
 from nlp_underspec.data.stsb import MAX_SCORE, MIN_SCORE
 from nlp_underspec.errors import UsageError, unknown_name_message
-from nlp_underspec.models import check_pad_token, max_tokens, remote_code_file, require_encoder
+from nlp_underspec.models import (HUB_MODEL_UNAVAILABLE, check_config_sizes, check_pad_token, config_error, is_local,
+                                   looks_like_path, max_tokens, remote_code_file, require_encoder)
 from nlp_underspec.seeding import FinetuneSeeds, check_seed, numpy_rng, pin_threads, seed_everything
 from nlp_underspec.training import loop, runs
 from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_tokenizer
@@ -240,7 +241,7 @@ def resolve_starting_point(from_checkpoint: str | os.PathLike, recipe: Recipe, *
     text = str(from_checkpoint)
     path = Path(text)
     if not path.exists():
-        if looks_like_hub_id(text) and not text.startswith((".", "/", "~")):
+        if looks_like_hub_id(text) and not looks_like_path(text):  # the rule evaluate's models.check_checkpoint uses
             return StartingPoint(text, text, pretrain_seed)
         raise UsageError(FROM_NOT_FOUND.format(path=text))
     if not (path / "config.json").is_file():
@@ -264,7 +265,12 @@ def _load_model_config(start: StartingPoint, head: str):
         config = AutoConfig.from_pretrained(start.checkpoint, trust_remote_code=False)
     except (OSError, ValueError) as err:
         reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        if isinstance(err, OSError) and not is_local(start.checkpoint):  # offline, or no such repo: what evaluate says
+            raise UsageError(HUB_MODEL_UNAVAILABLE.format(checkpoint=start.checkpoint, reason=reason)) from None
         raise UsageError(FROM_NOT_LOADABLE.format(name=start.checkpoint, reason=reason)) from None
+    except Exception as err:  # noqa: BLE001 - a field of config.json with the wrong type fails as anything
+        raise config_error(err, start.checkpoint) from None
+    check_config_sizes(config, start.checkpoint)
     code = remote_code_file(start.checkpoint, config)  # transformers would ignore it and load the plain model
     if code:
         raise UsageError(FROM_NEEDS_REMOTE_CODE.format(name=start.checkpoint, file=code, model_type=config.model_type))

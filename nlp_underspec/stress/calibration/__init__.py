@@ -90,14 +90,25 @@ def _pronoun_id(tokenizer, word: str, checkpoint: str) -> int:
     return tokenizer.convert_tokens_to_ids(pieces[0])
 
 
+def pronoun_ids(tokenizer, checkpoint: str) -> tuple[int, int]:
+    """The token ids of 'she' and 'he' as the probe's mask stands for them (capitalised for a cased tokenizer), each
+    one token the tokenizer knows (two [UNK]s would compare nothing)."""
+    from nlp_underspec.models import check_known_words
+
+    lowercase = tokenizer("She")["input_ids"] == tokenizer("she")["input_ids"]
+    words = [w if lowercase else w.capitalize() for w in ("she", "he")]
+    check_known_words(tokenizer, words, checkpoint, what="calibration")
+    she, he = (_pronoun_id(tokenizer, word, checkpoint) for word in words)
+    return she, he
+
+
 def pronoun_log_odds(model, tokenizer, texts: list[str], *, checkpoint: str, device) -> np.ndarray:
     """logit(she) - logit(he) at the first mask of each text: (len(texts),)."""
     import torch
 
     from nlp_underspec.modeling import mlm_parts
 
-    lowercase = tokenizer("She")["input_ids"] == tokenizer("she")["input_ids"]
-    she, he = (_pronoun_id(tokenizer, w if lowercase else w.capitalize(), checkpoint) for w in ("she", "he"))
+    she, he = pronoun_ids(tokenizer, checkpoint)
     encoded = tokenizer(texts, padding=True, return_tensors="pt")
     encoded = {k: v.to(device) for k, v in encoded.items()}
     at = (encoded["input_ids"] == tokenizer.mask_token_id).int().argmax(dim=1)  # (N,)
@@ -162,6 +173,7 @@ class Calibration(StressTest):
         caps = models.detect_capabilities(models.load_config(checkpoint, trust_remote_code=options.trust_remote_code))
         if not caps.mlm:
             raise UsageError(NOT_MLM.format(checkpoint=checkpoint, architectures=", ".join(caps.architectures) or "none"))
+        pronoun_ids(models.load_tokenizer(checkpoint, trust_remote_code=options.trust_remote_code), checkpoint)
         return {}
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -199,8 +200,9 @@ class StsGender(StressTest):
         items = build_sts_gender_items(load_stsb(source, split))
         if items.empty:
             raise UsageError(NO_TEMPLATES.format(source=source, split=split))
+        read = "the whole file" if Path(str(source)).is_file() else split  # a file has no splits: the log says so
         logger.info("sts_gender: %d templates x %d occupations from %s (%s)", items["template_id"].nunique(),
-                    len(OCCUPATIONS), source, split)
+                    len(OCCUPATIONS), source, read)
         return items
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:

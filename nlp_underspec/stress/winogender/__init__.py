@@ -124,8 +124,9 @@ class Winogender(StressTest):
         return items[["item_id", "occupation", "participant", "answer", "gender", "pronoun", "sentence", "source_line"]]
 
     def check_model(self, *, checkpoint: str, options: PredictOptions) -> dict[str, Any]:
-        return {"resolver": resolvers.choose_resolver(checkpoint, options.resolver,
-                                                      trust_remote_code=options.trust_remote_code)}
+        resolver = resolvers.choose_resolver(checkpoint, options.resolver, trust_remote_code=options.trust_remote_code)
+        resolvers.check_resolver(checkpoint, resolver, options)
+        return {"resolver": resolver}
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
         resolver = resolvers.choose_resolver(checkpoint, options.resolver, trust_remote_code=options.trust_remote_code)

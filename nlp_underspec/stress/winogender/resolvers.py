@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from nlp_underspec.data.occupations import OCCUPATIONS
 from nlp_underspec.data.winogender import NOMINATIVE, candidate_phrase, coref_example
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.stress.base import PredictOptions
@@ -62,6 +63,34 @@ def choose_resolver(checkpoint: str, requested: str, *, trust_remote_code: bool 
         raise UsageError(RESOLVER_NEEDS_HEAD.format(resolver=requested, what=what, checkpoint=checkpoint,
                                                     architectures=", ".join(caps.architectures) or "none"))
     return requested
+
+
+MLM_PROBE = "the mlm_probe resolver"
+
+
+def probe_words(occupations=OCCUPATIONS) -> list[str]:
+    """The words the MLM probe cannot do without: the probe's pronouns as it writes them (they carry the gender it
+    tests) and the occupations it masks. Participants are left out: an unknown one still loses to the occupation
+    on evidence of its own, while an unknown occupation or pronoun is no evidence at all."""
+    return [pronoun.capitalize() for pronoun in NOMINATIVE.values()] + [str(o) for o in occupations]
+
+
+def check_probe_vocabulary(tokenizer, checkpoint: str, occupations=OCCUPATIONS) -> None:
+    """Refuse a tokenizer that turns a pronoun or occupation of the probe into its unknown token."""
+    from nlp_underspec.models import check_known_words
+
+    check_known_words(tokenizer, probe_words(occupations), checkpoint, what=MLM_PROBE)
+
+
+def check_resolver(checkpoint: str, resolver: str, options: PredictOptions) -> None:
+    """What a resolver needs of a checkpoint beyond its head, checked before any model loads: the MLM probe's
+    words in its tokenizer."""
+    from nlp_underspec import models
+
+    if resolver == "mlm_probe":
+        tokenizer = models.load_tokenizer(checkpoint, trust_remote_code=options.trust_remote_code,
+                                          need_offsets=MLM_PROBE)
+        check_probe_vocabulary(tokenizer, checkpoint)
 
 
 def probe_sentence(gender: str, candidate: str) -> str:
@@ -108,7 +137,8 @@ def mlm_probe(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
     with models.loaded(checkpoint, "mlm", trust_remote_code=options.trust_remote_code, device=str(device),
-                       need_offsets="the mlm_probe resolver") as (model, tokenizer):
+                       need_offsets=MLM_PROBE) as (model, tokenizer):
+        check_probe_vocabulary(tokenizer, checkpoint, pd.unique(label_info["occupation"]))
         probabilities = ranked_probabilities(model, tokenizer, examples, batch_size=options.batch_size, device=device,
                                              progress=options.progress, desc=f"winogender mlm_probe {checkpoint}")
     return probabilities[:, 0]  # P(occupation): candidate 0
