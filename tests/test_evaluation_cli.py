@@ -553,3 +553,91 @@ def test_out_dot_overwrite_is_refused_up_front_and_leaves_no_staging(checkpoints
                      *FAST, "--out", ".", "--overwrite"], capsys) == OUT_HOLDS_CWD.format(path=".")
     assert _listing(results) == before
     _no_staging(tmp_path)
+
+
+@pytest.fixture
+def no_inference(monkeypatch):
+    """Any prediction fails the test: the input must be refused before the first model runs."""
+    from nlp_underspec import evaluation
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model ran before the input was checked")
+
+    monkeypatch.setattr(evaluation, "predict_test", refuse)
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("tests, words, what", [("calibration", "'she', 'he'", "calibration"),
+                                                ("winogender", "'She', 'He'", "the mlm_probe resolver")])
+def test_a_tokenizer_without_she_and_he_is_refused_before_any_model_runs(tiny_checkpoint, shared_data, tmp_path,
+                                                                          capsys, no_inference, forget_words, tests,
+                                                                          words, what):
+    good, bad = tiny_checkpoint("mlm", name="good"), tiny_checkpoint("mlm", name="nopron")
+    forget_words(bad, ["she", "he"])
+    message = _fails(["evaluate", str(good), str(bad), "--tests", tests,
+                      "--winogender", str(shared_data / "winogender" / "data")], tmp_path, capsys)
+    assert message == (f"The tokenizer of {bad} maps {words} to its unknown token [UNK], so {what} would read that "
+                       "token instead of the words it compares, and measure nothing. Pass a checkpoint whose tokenizer "
+                       "knows these words.")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("character", ["\n", "\t"])
+def test_a_model_folder_with_a_newline_or_tab_is_refused(tiny_checkpoint, tmp_path, capsys, no_inference, character):
+    """run_info.tsv could not hold it: a _csv.Error after every model had run."""
+    folder = tiny_checkpoint("mlm", name=f"new{character}line")
+    message = _fails(["evaluate", str(folder), "--tests", "calibration"], tmp_path, capsys)
+    assert message == (f"Model {str(folder)!r} has a newline or tab in it, which the tab-separated tables the toolkit "
+                       "writes (run_info.tsv, a sweep's tables) cannot hold. Rename it, or choose another path.")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("value", ["-1", "x", "2147483648"])
+def test_a_negative_or_non_integer_seed_is_refused_by_the_parser(checkpoints, tmp_path, capsys, value):
+    """--seed -1 failed with numpy's ValueError after every model had run."""
+    for command in (["evaluate", str(checkpoints["mlm"]), "--tests", "calibration"],
+                    ["score", "--predictions", str(tmp_path)]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*command, "--seed", value, "--out", str(tmp_path / "o")])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.endswith(
+            f"error: argument --seed: --seed must be a non-negative integer (at most 2147483647), got {value!r}.\n")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.bad_input
+def test_a_split_of_a_single_stsb_file_is_refused(checkpoints, small_stsb, tmp_path, capsys):
+    """The split was ignored, but summary.json said "dev"."""
+    message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
+                      "--stsb-split", "dev"], tmp_path, capsys)
+    assert message == (f"--stsb-split dev picks a split of an STS-B folder or Hub dataset, but --stsb {small_stsb} is "
+                       "one file, which is read whole. Leave out --stsb-split, or pass the folder that holds the "
+                       "splits.")
+
+
+def test_the_recorded_split_is_the_one_read(evaluated, shared_data, checkpoints, tmp_path):
+    """A single file records no split (it is read whole); a folder records the split read, the default included."""
+    assert json.loads((evaluated / "summary.json").read_text())["settings"]["splits"] == {
+        "sts_gender": None, "winogender": None}
+    out = tmp_path / "folder"
+    assert main(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb",
+                 str(shared_data / "stsbenchmark"), "--n-boot", "20", "--out", str(out), *FAST]) == 0
+    assert json.loads((out / "summary.json").read_text())["settings"]["splits"] == {"sts_gender": "test"}
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("tests", ["", ",,", " , "])
+def test_an_empty_test_list_is_refused(checkpoints, tmp_path, capsys, tests):
+    """It wrote an empty summary.json and said "wrote ... predictions/" with exit 0."""
+    message = _fails(["evaluate", str(checkpoints["mlm"]), "--tests", tests], tmp_path, capsys)
+    assert message == (f"--tests {tests!r} names no stress test. Pass one or more, comma-separated, of: calibration, "
+                       "sts_gender, winogender.")
+
+
+@pytest.mark.bad_input
+def test_a_seed_pattern_that_misses_a_model_is_refused(checkpoints, tmp_path, capsys, no_inference):
+    message = _fails(["evaluate", str(checkpoints["mlm"]), "--tests", "calibration", "--seed-pattern",
+                      r"zzz_(?P<pretrain_seed>\d+)"], tmp_path, capsys)
+    assert message == (r"--seed-pattern 'zzz_(?P<pretrain_seed>\\d+)' gives no integer seed for model "
+                       f"{checkpoints['mlm']} (it does not match). Fix the pattern, or leave out --seed-pattern when "
+                       "the model names hold no seeds.")

@@ -354,3 +354,93 @@ def test_auto_map_on_a_known_model_type_needs_the_flag(tiny_checkpoint, file):
     assert _error(models.load_config, str(folder)) == expected
     assert _error(models.load_tokenizer, str(folder)) == expected
     assert models.load_config(str(folder), trust_remote_code=True).model_type == "bert"
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("field, value", [("vocab_size", 0), ("hidden_size", -32), ("num_hidden_layers", 0),
+                                          ("num_attention_heads", 0), ("intermediate_size", 0),
+                                          ("max_position_embeddings", 0)])
+def test_a_config_with_a_size_that_is_not_positive_is_refused(tiny_checkpoint, field, value):
+    """vocab_size 0 built an empty embedding table that failed with an IndexError at the first sentence."""
+    folder = tiny_checkpoint("mlm")
+    _edit_config(folder, **{field: value})
+    assert _error(models.load_config, str(folder)) == (
+        f"{folder}: config.json gives {field} = {value}, but it must be a positive integer (a model of that size has "
+        "nothing to compute with). Restore the config.json that was saved with the weights, or pass another "
+        "checkpoint.")
+    assert _error(models.load_model, str(folder), "mlm") == _error(models.load_config, str(folder))
+
+
+@pytest.mark.bad_input
+def test_a_config_field_of_the_wrong_type_is_one_message(tiny_checkpoint):
+    """transformers' strict config validation raised its own exception class, with a traceback."""
+    folder = tiny_checkpoint("mlm")
+    _edit_config(folder, num_hidden_layers="two")
+    assert _error(models.load_config, str(folder)) == (
+        f"{folder}: its config.json cannot describe a model (Validation error for field 'num_hidden_layers': "
+        "TypeError: Field 'num_hidden_layers' expected int, got str (value: 'two')). Restore the config.json that "
+        "was saved with the weights, or pass another checkpoint.")
+
+
+@pytest.mark.bad_input
+def test_weights_stored_as_integers_are_refused(tiny_checkpoint):
+    """transformers cast int64 weights to float without a word, and the model scored 0.500 accuracy."""
+    from safetensors.torch import load_file, save_file
+
+    folder = tiny_checkpoint("mlm")
+    weights = load_file(folder / "model.safetensors")
+    save_file({key: value.round().long() for key, value in weights.items()}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    expected = (f"{folder}: its weights file {folder / 'model.safetensors'} stores {len(weights)} parameter(s) as I64 "
+                "(e.g. bert.embeddings.LayerNorm.bias), not as floating-point numbers: transformers would cast them "
+                "and score whatever they became. Save the checkpoint again with save_pretrained from a floating-point "
+                "model, or pass another checkpoint.")
+    assert _error(models.load_model, str(folder), "mlm") == expected
+    assert _error(models.check_weight_dtypes, str(folder)) == expected
+    # an integer buffer beside float weights (older checkpoints save position_ids) is no parameter
+    weights["bert.embeddings.position_ids"] = np.arange(128)[None].repeat(1, 0).astype(np.int64)
+    import torch
+
+    save_file({key: torch.as_tensor(value) for key, value in weights.items()}, folder / "model.safetensors",
+              metadata={"format": "pt"})
+    models.check_weight_dtypes(str(folder))
+
+
+@pytest.mark.bad_input
+def test_a_tokenizer_without_the_probes_words_is_refused(tiny_checkpoint, forget_words):
+    """she/he as [UNK]: calibration read a slope of 0 and winogender's probe 0.483, as if they were findings."""
+    from nlp_underspec.stress import PredictOptions, get_stress_test
+
+    folder = tiny_checkpoint("mlm")
+    forget_words(folder, ["she", "he", "nurse"])
+    assert _error(get_stress_test("calibration").check_model, checkpoint=str(folder), options=PredictOptions()) == (
+        f"The tokenizer of {folder} maps 'she', 'he' to its unknown token [UNK], so calibration would read that token "
+        "instead of the words it compares, and measure nothing. Pass a checkpoint whose tokenizer knows these words.")
+    assert _error(get_stress_test("winogender").check_model, checkpoint=str(folder), options=PredictOptions()) == (
+        f"The tokenizer of {folder} maps 'She', 'He', 'nurse' to its unknown token [UNK], so the mlm_probe resolver "
+        "would read that token instead of the words it compares, and measure nothing. Pass a checkpoint whose "
+        "tokenizer knows these words.")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name, pattern, detail", [
+    ("family-seed_7", r"zzz_(?P<pretrain_seed>\d+)", "it does not match"),
+    ("family-seed_7", r"(?P<pretrain_seed>\d*)", "pretrain_seed captures ''"),
+    ("family-seed_x", r"seed_(?P<pretrain_seed>\w+)$", "pretrain_seed captures 'x'"),
+    ("family-seed_7", r"family(?P<pretrain_seed>\d+)?", "no seed group takes part in the match"),
+])
+def test_a_seed_pattern_that_reads_no_seed_is_refused(tiny_checkpoint, name, pattern, detail):
+    """It used to leave the seeds None silently, and the analysis then lacked them."""
+    folder = tiny_checkpoint("mlm", name=name)
+    assert _error(models.checkpoint_origin, str(folder), seed_pattern=pattern) == (
+        f"--seed-pattern {pattern!r} gives no integer seed for model {folder} ({detail}). Fix the pattern, or leave "
+        "out --seed-pattern when the model names hold no seeds.")
+
+
+def test_a_seed_pattern_with_an_optional_group(tiny_checkpoint):
+    """A group that does not take part (a pretrained model under a pattern for fine-tuned ones too) is no error."""
+    pattern = r"seed_(?P<pretrain_seed>\d+)(-f(?P<finetune_seed>\d+))?"
+    origin = models.checkpoint_origin(str(tiny_checkpoint("mlm", name="m-seed_3")), seed_pattern=pattern)
+    assert (origin.pretrain_seed, origin.finetune_seed, origin.seeds_from) == (3, None, "--seed-pattern")
+    origin = models.checkpoint_origin(str(tiny_checkpoint("mlm", name="m-seed_3-f2")), seed_pattern=pattern)
+    assert (origin.pretrain_seed, origin.finetune_seed) == (3, 2)

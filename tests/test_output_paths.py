@@ -150,3 +150,61 @@ def test_a_results_folder_follows_the_umask(tmp_path, umask):
     assert modes and all(mode == (0o755 if (tmp_path / "out" / name).is_dir() else 0o644)
                          for name, mode in modes.items()), modes
     assert _mode(tmp_path / "out") == 0o755
+
+
+# ---------------------------------------------------------------------------------------------- unusual paths
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("command", ["evaluate", "pretrain"])
+def test_an_out_with_a_newline_is_refused_up_front(tiny_checkpoint, tmp_path, no_inference, capsys, command):
+    """pretrain trained into such a folder, and the sweep's tables broke on it later."""
+    out = tmp_path / "new\nline"
+    argv = (["evaluate", tiny_checkpoint("mlm"), "--tests", "calibration"] if command == "evaluate" else
+            ["pretrain", REPO / "recipes" / "tiny.yaml", "--pretrain-seed", "0"])
+    assert _fails([*argv, "--out", out], capsys) == (
+        f"--out {str(out)!r} has a newline or tab in it, which the tab-separated tables the toolkit writes "
+        "(run_info.tsv, a sweep's tables) cannot hold. Rename it, or choose another path.")
+    assert not out.exists()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("length, deeper, allowed, why", [
+    (300, False, 230, " (255, less 25 for the names of the files staged beside it)"),
+    (240, False, 230, " (255, less 25 for the names of the files staged beside it)"),  # fits, but its staging name not
+    (300, True, 255, "")])
+def test_an_out_whose_name_is_too_long_is_refused_up_front(tiny_checkpoint, tmp_path, no_inference, capsys, length,
+                                                           deeper, allowed, why):
+    """OSError 36 with a traceback, from pathlib's own checks."""
+    name = "x" * length
+    out = tmp_path / name / "results" if deeper else tmp_path / name
+    shown = f"{str(out)[:60]}..."
+    assert _fails(["evaluate", tiny_checkpoint("mlm"), "--tests", "calibration", "--out", out], capsys) == (
+        f"Output path {shown} has a name of {length} characters ('{'x' * 20}...'), more than the {allowed} this "
+        f"filesystem allows there{why}. Choose another --out.")
+    assert not [path for path in tmp_path.iterdir() if "xxx" in path.name]
+
+
+@pytest.mark.bad_input
+def test_an_out_that_is_a_dangling_link_is_refused_up_front(tiny_checkpoint, tmp_path, no_inference, capsys):
+    """The final swap failed with NotADirectoryError after every model had run."""
+    out = tmp_path / "dangling"
+    out.symlink_to(tmp_path / "gone")
+    assert _fails(["evaluate", tiny_checkpoint("mlm"), "--tests", "calibration", "--out", out], capsys) == (
+        f"Output path {out} is a symbolic link to {tmp_path / 'gone'}, which does not exist. Choose another --out.")
+    assert out.is_symlink() and not (tmp_path / "gone").exists()
+
+
+def test_a_linked_out_replaces_the_folder_it_points_to(tmp_path):
+    """--overwrite through a link to an earlier results folder left a stray .<link>.old-<pid> link behind; now the
+    folder the link points to gets the new results, and the link stays as it was."""
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    results = tmp_path / "results"
+    assert cli.main(["score", "--predictions", str(family), "--out", str(results), "--n-boot", "20"]) == 0
+    link = tmp_path / "latest"
+    link.symlink_to(results)
+    assert cli.main(["score", "--predictions", str(family), "--out", str(link), "--n-boot", "30",
+                     "--overwrite"]) == 0
+    assert link.is_symlink() and os.readlink(link) == str(results)
+    assert '"n_boot": 30' in (results / "summary.json").read_text()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["family", "latest", "results"]

@@ -125,6 +125,26 @@ def test_from_that_is_not_a_checkpoint(capsys, recipe, tmp_path, make):
 
 
 @pytest.mark.bad_input
+def test_from_a_hub_id_that_cannot_be_reached_says_what_evaluate_says(capsys, recipe, tmp_path, monkeypatch):
+    """Offline, --from nope/dir talked of connecting to huggingface.co; now it is the message evaluate gives (not a
+    local folder, not in the cache, what to do), and a/b/c, which cannot be a Hub id, does not exist."""
+    from nlp_underspec.models import HUB_MODEL_UNAVAILABLE
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    message = _fails(capsys, "finetune", recipe, "--task", "stsb", "--from", "nope/dir", "--finetune-seed", "0",
+                     "--out", tmp_path / "out")
+    assert message.startswith("Model 'nope/dir' is not a local folder and could not be loaded from the Hugging Face "
+                              "Hub (")
+    assert message.endswith(HUB_MODEL_UNAVAILABLE.split("({reason})")[1].format(checkpoint="nope/dir"))
+    assert _fails(capsys, "evaluate", "nope/dir", "--tests", "calibration", "--out", tmp_path / "ev").startswith(
+        message.split(" (")[0])
+    assert _fails(capsys, "finetune", recipe, "--task", "stsb", "--from", "nope/dir/deeper", "--finetune-seed", "0",
+                  "--out", tmp_path / "out2") == FROM_NOT_FOUND.format(path="nope/dir/deeper")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["corpus.txt", "r.yaml"]
+
+
+@pytest.mark.bad_input
 def test_unknown_task(capsys, recipe, tmp_path, tiny_checkpoint):
     message = _fails(capsys, "finetune", recipe, "--task", "stbs", "--from", tiny_checkpoint("mlm"),
                      "--finetune-seed", "0", "--out", tmp_path / "out")
@@ -152,8 +172,17 @@ def test_resume_into_a_folder_made_with_another_config(capsys, recipe, tmp_path)
 
 @pytest.mark.bad_input
 def test_negative_seed_and_missing_flags(capsys, recipe, tmp_path):
-    assert _fails(capsys, "pretrain", recipe, "--pretrain-seed", "-1", "--out", tmp_path / "out") == (
-        "Seed 'pretrain_seed' must be a non-negative integer, got -1.")
+    """Every seed flag has one type (evaluate's and score's --seed too), checked before the recipe is read."""
+    for argv in (_pretrain(recipe, tmp_path / "out", "--pretrain-seed", "-1"),
+                 *[("finetune", recipe, "--task", "stsb", "--from", tmp_path, "--finetune-seed", "0", "--out",
+                    tmp_path / "out", flag, "-1") for flag in ("--finetune-seed", "--init-seed", "--data-seed",
+                                                               "--pretrain-seed")]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([str(a) for a in argv])
+        assert exit_info.value.code == 2
+        flag = argv[-2]
+        assert capsys.readouterr().err.endswith(
+            f"error: argument {flag}: {flag} must be a non-negative integer (at most 2147483647), got '-1'.\n")
     with pytest.raises(SystemExit) as exit_info:  # argparse's own errors exit 2 as well
         cli.main(["pretrain", str(recipe), "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
