@@ -101,6 +101,26 @@ def test_tokenizer_and_recipe_vocabulary_mismatch(capsys, recipe, tmp_path, tiny
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("change, reason", [
+    ({"vocab_size": 0}, "config.json gives vocab_size = 0, but it must be a positive integer (a model of that size "
+                        "has nothing to compute with)"),
+    ({"num_hidden_layers": "two"}, "its config.json cannot describe a model (Validation error for field "
+                                   "'num_hidden_layers': TypeError: Field 'num_hidden_layers' expected int, got str "
+                                   "(value: 'two'))")])
+def test_from_a_checkpoint_whose_config_cannot_build_a_model(capsys, recipe, tmp_path, tiny_checkpoint, change,
+                                                             reason):
+    """The same check as evaluate's (models.check_config_sizes), before any step."""
+    checkpoint = tiny_checkpoint("mlm")
+    config = json.loads((checkpoint / "config.json").read_text())
+    (checkpoint / "config.json").write_text(json.dumps({**config, **change}))
+    capsys.readouterr()  # the builder's progress bar
+    message = _fails(capsys, "finetune", recipe, "--task", "stsb", "--from", checkpoint, "--finetune-seed", "0",
+                     "--out", tmp_path / "out")
+    assert message == (f"{checkpoint}: {reason}. Restore the config.json that was saved with the weights, or pass "
+                       "another checkpoint.")
+
+
+@pytest.mark.bad_input
 def test_tokenizer_larger_than_model_vocabulary(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
     config = json.loads((checkpoint / "config.json").read_text())

@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     parser.add_argument("--task", required=True, help="stsb (regression head) or coref (candidate-scoring head)")
     parser.add_argument("--from", dest="from_checkpoint", required=True, metavar="CKPT",
                         help="pretraining run folder, save_pretrained folder or Hub id")
-    parser.add_argument("--finetune-seed", type=seed_int("--finetune-seed"), required=True, help="derives init_seed and data_seed")
+    parser.add_argument("--finetune-seed", type=seed_int("--finetune-seed"), required=True,
+                        help="derives init_seed and data_seed")
     parser.add_argument("--init-seed", type=seed_int("--init-seed"), default=None, help="pin head init and dropout")
     parser.add_argument("--data-seed", type=seed_int("--data-seed"), default=None, help="pin the shuffle order")
     parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), default=None,

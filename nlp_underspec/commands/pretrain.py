@@ -15,7 +15,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("pretrain", help="pretrain a BERT from scratch with one pretraining seed",
                                    description=__doc__.splitlines()[0])
     parser.add_argument("recipe", help="recipe YAML (e.g. recipes/tiny.yaml)")
-    parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), required=True, help="sets weight init and data order")
+    parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), required=True,
+                        help="sets weight init and data order")
     parser.add_argument("--out", required=True, type=path_value("--out"),
                         help="run folder (created; resumed when it holds an unfinished run)")
     add_common_arguments(parser)
