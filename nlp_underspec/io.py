@@ -157,11 +157,10 @@ _STAGING_ROOM = len(".") + len(".staging-") + 8 + 7
 
 
 def check_tsv_safe_path(path: str | os.PathLike, *, what: str) -> None:
-    """Refuse a path (as given, and absolute) with a newline or tab: paths end up in tab-separated tables, where such
-    a character breaks the row (pandas refuses to write it), after all the work that came before."""
-    for text in (str(path), os.path.abspath(path)):
-        if "\n" in text or "\t" in text or "\r" in text:
-            raise UsageError(PATH_HAS_LINE_BREAK.format(what=what, path=str(path)))
+    """Refuse a path with a newline or tab: paths end up in tab-separated tables, where such a character breaks the
+    row (pandas refuses to write it), after all the work that came before."""
+    if any(character in str(path) for character in "\n\r\t"):
+        raise UsageError(PATH_HAS_LINE_BREAK.format(what=what, path=str(path)))
 
 
 def _name_limit(folder: Path) -> int:
@@ -190,7 +189,7 @@ def check_output_path(path: str | os.PathLike, *, flag: str = "--out", folder: b
             raise UsageError(OUT_IS_FILE.format(path=path))
         if not folder and path.is_dir():
             raise UsageError(OUT_IS_FOLDER.format(path=path, fix=fix))
-    parent = _real(path).parent
+    parent = (_real(path) if path.is_symlink() else path.absolute()).parent  # a linked folder is written where it is
     while not parent.exists() and parent != parent.parent:  # the folders still to be made: the nearest one there is
         parent = parent.parent
     if not parent.is_dir():
@@ -320,7 +319,8 @@ def staged_output(out: str | os.PathLike, *, overwrite: bool = False, accept_exi
 
     ``out`` may not exist, be empty, or hold an earlier output of ours (``kind``) that :func:`check_output_folder`
     lets be replaced: the same run (``accept_existing(out) -> bool``), or any of ours with ``overwrite``. A failure,
-    also during the final swap, leaves no staging folder behind.
+    also during the final swap, leaves no staging folder behind. An ``out`` that is a symbolic link to a folder writes
+    that folder (what the link names, and what the checks inspected); the link itself is left as it is.
     """
     out = Path(out)
     check_output_folder(out, overwrite=overwrite, accept_existing=accept_existing, kind=kind, inputs=inputs)
