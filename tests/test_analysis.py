@@ -306,6 +306,30 @@ def test_triplet_scores_match_the_evaluation_scorers(shared_data, tmp_path):
     assert checked == len(scoring.TRIPLET_METRICS) >= 10
 
 
+def test_winogender_occupation_metrics_recomputed_equal_the_scorers_when_biases_tie(shared_data):
+    """Predictions on a grid of tenths give occupations whose biases are equal in exact arithmetic: a mean of pair
+    differences and the scorer's difference of means round them apart differently, and the ties then ranked apart,
+    so spearman_bias recomputed for the bootstrap missed scores.parquet (by 0.000442 on a sweep's family) and the
+    examples were silently not resampled. The analysis now reads the scorer's biases: the same numbers."""
+    from nlp_underspec.stress.registry import get_stress_test
+
+    winogender = get_stress_test("winogender")
+    items = winogender.build_items(source=str(shared_data / "winogender" / "data"))
+    preds = np.random.default_rng(0).integers(0, 11, size=(8, len(items))) / 10.0
+    run_info = pd.DataFrame({"model": [f"m{k}" for k in range(8)], "pretrain_seed": range(8), "finetune_seed": 0})
+    triplet = Predictions(run_info, items, preds)
+    scored = [winogender.score(preds=row, label_info=items, n_boot=10) for row in preds]
+    biases = np.vstack([s.per_occupation.to_numpy() for s in scored])
+    assert min(len(np.unique(row)) for row in biases) < biases.shape[1]  # ties among the scorer's own biases
+    profile = winogender_occupation_bias(triplet)
+    assert profile.columns.tolist() == pd.unique(items["occupation"]).tolist()
+    np.testing.assert_array_equal(profile.to_numpy(), np.vstack([s.per_occupation.reindex(profile.columns).to_numpy()
+                                                                 for s in scored]))
+    for metric in ("spearman_bias", "bias_r", "bias_slope", "mean_abs_bias"):
+        ours = example_set(test="winogender", metric=metric, predictions=triplet).scores().to_numpy()
+        np.testing.assert_allclose(ours, [s.summary[metric] for s in scored], rtol=0, atol=1e-12, err_msg=metric)
+
+
 # ------------------------------------------------------------------------------------ planted structure, end to end
 @pytest.mark.parametrize("planted", [True, False])
 def test_family_with_and_without_planted_seed_structure(tmp_path, planted):
