@@ -256,15 +256,25 @@ def test_winogender_bias_and_accuracy_by_hand():
 def test_triplet_reader_errors():
     preds = [[0.5] * 8]
     triplet = _tiny_winogender(preds, gender=["female", "male"] * 3 + ["female", "female"])
+    assert _message(winogender_occupation_bias, triplet) == (  # the sentid says which gender it is
+        "label_info: item 'carpenter.someone.1.male.txt' has gender 'female', but its sentid says 'male'. Fix that "
+        "row of label_info.tsv (or drop the column to derive the labels from the sentids).")
+    triplet = _tiny_winogender(preds, gender=["female", "male"] * 3 + ["female", "female"],
+                               item_id=[f"s{k}" for k in range(8)])  # ids that are not sentids: only pairs tell
     assert _message(winogender_occupation_bias, triplet) == scoring.DUPLICATE_PAIR.format(
-        where="label_info", test="winogender", item="carpenter.someone.1.male.txt", gender="female",
-        key="occupation, participant and answer")
+        where="label_info", test="winogender", item="s7", gender="female", key="occupation, participant and answer")
     assert _message(winogender_occupation_bias, _tiny_winogender(preds, gender=["female", "x"] * 4)) == \
         scoring.BAD_GENDER.format(where="label_info", item="nurse.patient.0.male.txt",
                                   allowed="female, male, neutral", value="x")
     assert _message(winogender_occupation_bias, _tiny_winogender(preds, answer=[0, 0, 2, 2] * 2)) == \
         scoring.BAD_ANSWER.format(where="label_info", item="nurse.patient.1.female.txt", value=2)
-    unknown = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4)
+    relabelled = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4)  # on carpenter sentids
+    assert _message(winogender_occupation_bias, relabelled) == (
+        "label_info: item 'carpenter.someone.0.female.txt' has occupation 'wizard', but its sentid says 'carpenter'. "
+        "Fix that row of label_info.tsv (or drop the column to derive the labels from the sentids).")
+    unknown = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4,
+                               item_id=[f"{o}.{p}.{a}.{g}.txt" for o, p in (("nurse", "patient"), ("wizard", "someone"))
+                                        for a in (0, 1) for g in ("female", "male")])
     assert _message(example_set, test="winogender", metric="bias_r", predictions=unknown) == \
         scoring.UNKNOWN_OCCUPATION.format(where="label_info", occupation="wizard")
     assert _message(example_set, test="winogender", metric="nope", predictions=unknown).startswith(

@@ -32,7 +32,7 @@ from nlp_underspec.analysis._common import MODEL_INDEX, OCCUPATION_LEVEL, plain
 from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.sts_gender import large_gaps, similarity_scale
-from nlp_underspec.stress.winogender import NO_GOLD, Winogender
+from nlp_underspec.stress.winogender import NO_GOLD, Winogender, check_labels_against_sentids
 from nlp_underspec.tables import ensure_columns
 from nlp_underspec.triplet import Predictions
 
@@ -237,6 +237,7 @@ def _winogender_items(predictions: Predictions) -> pd.DataFrame:
                                            value=plain(items["answer"].iloc[index])))
     items = items.copy()
     items["answer"] = answer.astype(int)
+    check_labels_against_sentids(items, where=_where(predictions))  # the scorer's check: a relabelled sentence
     return items
 
 

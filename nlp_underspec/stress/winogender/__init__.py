@@ -148,8 +148,7 @@ class Winogender(StressTest):
             for column in missing:
                 label_info[column] = [parts[column] for parts in parsed]
         frame = super().check_label_info(label_info, where=where)
-        _check_answers(frame, where=where)
-        _check_against_sentids(frame, where=where)
+        check_labels_against_sentids(frame, where=where)
         return frame
 
     def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
@@ -208,6 +207,12 @@ class Winogender(StressTest):
         return bias
 
 
+def check_labels_against_sentids(frame: pd.DataFrame, *, where: str) -> None:
+    """Answers are 0, 1 or :data:`NO_GOLD`, and a row whose item_id is a sentid agrees with it (typed columns)."""
+    _check_answers(frame, where=where)
+    _check_against_sentids(frame, where=where)
+
+
 def _check_answers(frame: pd.DataFrame, *, where: str) -> None:
     bad = ~frame["answer"].isin((0, 1, NO_GOLD))
     if bad.any():
@@ -219,15 +224,17 @@ def _check_answers(frame: pd.DataFrame, *, where: str) -> None:
 def _check_against_sentids(frame: pd.DataFrame, *, where: str) -> None:
     """A sentid spells out its labels: a row whose columns say otherwise (an occupation edited, say) would score one
     sentence under another occupation, silently. Item ids that are not sentids are not checked."""
-    for row in frame.itertuples(index=False):
-        parts = parse_sentid(str(row.item_id))
+    columns = [c for c in DERIVED_COLUMNS if c in frame.columns]  # the analysis reads labels without a participant
+    for index, item in enumerate(frame["item_id"].astype(str)):
+        parts = parse_sentid(item)
         if parts is None:
             continue
-        for column in DERIVED_COLUMNS:
-            value = getattr(row, column)
+        for column in columns:
+            value = frame[column].iloc[index]
+            value = value.item() if isinstance(value, np.generic) else value
             if value != parts[column]:
-                raise UsageError(CONTRADICTS_SENTID.format(where=where, item=row.item_id, column=column,
-                                                           value=value, expected=parts[column]))
+                raise UsageError(CONTRADICTS_SENTID.format(where=where, item=item, column=column, value=value,
+                                                           expected=parts[column]))
 
 
 def _mean(values: np.ndarray) -> float:
