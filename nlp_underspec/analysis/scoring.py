@@ -282,7 +282,8 @@ def winogender_occupation_bias(predictions: Predictions) -> pd.DataFrame:
                        key_name="occupation, participant and answer")
     occupation, gender = items["occupation"].astype(str).to_numpy(), items["gender"].astype(str).to_numpy()
     order = pd.Index(pd.unique(occupation[np.isin(gender, ("female", "male"))]), name=OCCUPATION_LEVEL)
-    rows = [Winogender.bias_by_occupation(row, occupation, gender).reindex(order).to_numpy() for row in predictions.preds]
+    rows = [Winogender.bias_by_occupation(row, occupation, gender).reindex(order).to_numpy()
+            for row in predictions.preds]
     values = np.vstack(rows) if rows else np.empty((0, len(order)))
     return pd.DataFrame(values, index=model_index(predictions.run_info), columns=order)
 
