@@ -49,6 +49,8 @@ FAMILY = "family"
 TEMPLATES_NOT_FOUND = ("The card templates (model_cards/*.md.j2) are missing from this installation of nlp_underspec. "
                        "Reinstall the package (pip install --force-reinstall nlp_underspec).")
 README_NOT_FOUND = "{path} does not exist. Pass an existing README.md to --readme, or leave --readme out to write a new card."
+README_IS_A_FOLDER = ("{path} is a folder, not a README file. Pass an existing README.md to --readme (e.g. "
+                      "{path}/README.md), or leave --readme out to write a new card.")
 MARKERS_BROKEN = ("{path} has {problem} of the stress-section markers. Restore both lines ({start} ... {end}) around "
                   "the old section, or delete what is left of it, then run the command again.")
 MODEL_NOT_IN_RESULTS = "{summary}: {lookup} Evaluate it first with `nlp-underspec evaluate {model} --out {results}`."
@@ -482,6 +484,8 @@ def replace_stress_section(text: str, section: str, *, where: str = README) -> s
 def update_readme(path: str | os.PathLike, section: str) -> Path:
     """Replace (or append) the stress section of an existing README.md in place, atomically."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(README_IS_A_FOLDER.format(path=path))
     if not path.is_file():
         raise UsageError(README_NOT_FOUND.format(path=path))
     text = read_text(path)  # a README saved as UTF-16 by an editor is read, and written back as UTF-8

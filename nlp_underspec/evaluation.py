@@ -348,8 +348,7 @@ def find_triplets(folder: str | os.PathLike, *, test: str | None = None) -> dict
     """Triplets under ``folder``: a triplet itself (test from ``test`` or the folder name), a results folder with
     ``predictions/<test>/``, or a folder of ``<test>/`` triplets. Test names must be registered."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise UsageError(triplet.NOT_A_FOLDER.format(path=folder))
+    triplet.check_predictions_folder(folder)
     if (folder / triplet.RUN_INFO).is_file() or (folder / triplet.PREDS).is_file():
         name = test or folder.name
         get_stress_test(name)

@@ -30,6 +30,9 @@ SUMMARY_HINT = "Re-run `nlp-underspec score` (or the command that wrote it) to w
 SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). "
                           + SUMMARY_HINT)
 SCORES_NOT_FINITE = "{path} holds non-finite values for {what}. Re-score the predictions."
+SCORES_NOT_IN_SUMMARY = ("{scores} holds scores of model(s) {extra} that {summary} does not list (it lists {listed}): "
+                         "the two files do not describe the same models (a scores.parquet from another folder?). "
+                         "Restore this folder's own scores.parquet, or re-run the command that wrote both.")
 
 
 def scores_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -73,7 +76,26 @@ def read_scores(path: str | os.PathLike) -> pd.DataFrame:
     if bad.any():
         row = frame[bad].iloc[0]
         raise UsageError(SCORES_NOT_FINITE.format(path=path, what=f"{row['model']} / {row['test']} / {row['metric']}"))
+    _check_listed_in_summary(frame, path)
     return frame
+
+
+def _check_listed_in_summary(frame: pd.DataFrame, path: Path) -> None:
+    """Every model of scores.parquet is one summary.json beside it lists: a scores.parquet copied in from another
+    folder would otherwise be analysed and reported as this family's. (A folder without summary.json, e.g. one made
+    by hand, is read as it is.)"""
+    summary_path = path.parent / SUMMARY
+    if not summary_path.is_file():
+        return
+    listed = [str(entry.get("model")) for entry in read_summary(summary_path)["models"] if isinstance(entry, dict)]
+    extra = sorted(set(frame["model"].astype(str)) - set(listed))
+    if extra:
+        raise UsageError(SCORES_NOT_IN_SUMMARY.format(scores=path, extra=_few(extra), summary=summary_path,
+                                                      listed=_few(listed) or "none"))
+
+
+def _few(names: list[str], shown: int = 4) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _read_parquet(path: Path) -> pd.DataFrame:

@@ -39,6 +39,9 @@ SEED_COLUMNS = ("pretrain_seed", "finetune_seed")
 
 TRIPLET_HINT = "A predictions folder holds run_info.tsv, label_info.tsv and preds.npy (DESIGN.md contract 3)."
 NOT_A_FOLDER = "Predictions folder {path} does not exist. " + TRIPLET_HINT
+IS_A_FILE = "{path} is a file, not a predictions folder. " + TRIPLET_HINT
+NO_MODELS = ("{path} lists no models (a header and no rows): a triplet needs at least one model's predictions. "
+             "Re-run the predictions, or restore the table's rows.")
 MISSING_FILE = "Predictions folder {path} has no {name}. " + TRIPLET_HINT
 PREDS_UNREADABLE = "{path} is not a readable .npy array ({error}). Re-run the predictions."
 PREDS_NOT_NPY = ("{path} is not a .npy file (it does not start with NumPy's magic bytes). Save the predictions with "
@@ -174,15 +177,24 @@ def _seed_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def read_predictions(folder: str | os.PathLike) -> Predictions:
-    """Read and validate a triplet: shapes agree, predictions finite, ids unique, seeds integers."""
-    folder = Path(folder)
+def check_predictions_folder(folder: Path) -> None:
+    """``folder`` is a folder: a file passed where one is expected is named as a file, not as missing."""
+    if folder.is_file():
+        raise UsageError(IS_A_FILE.format(path=folder))
     if not folder.is_dir():
         raise UsageError(NOT_A_FOLDER.format(path=folder))
+
+
+def read_predictions(folder: str | os.PathLike) -> Predictions:
+    """Read and validate a triplet: shapes agree, predictions finite, ids unique, seeds integers, one model at least."""
+    folder = Path(folder)
+    check_predictions_folder(folder)
     for name in (RUN_INFO, LABEL_INFO, PREDS):
         if not (folder / name).is_file():
             raise UsageError(MISSING_FILE.format(path=folder, name=name))
     run_info = _seed_columns(read_tsv(folder / RUN_INFO, required=("model",), hint=TRIPLET_HINT))
+    if run_info.empty:  # preds (0, N) agrees with it, and every score would be an empty table, exit 0
+        raise UsageError(NO_MODELS.format(path=folder / RUN_INFO))
     label_info = read_tsv(folder / LABEL_INFO, required=("item_id",), hint=TRIPLET_HINT)
     predictions = Predictions(run_info, label_info, _load_preds(folder / PREDS), source=str(folder))
     if (folder / MANIFEST).exists():  # triplets made elsewhere (MultiBERTs' files) have none

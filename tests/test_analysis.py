@@ -256,15 +256,25 @@ def test_winogender_bias_and_accuracy_by_hand():
 def test_triplet_reader_errors():
     preds = [[0.5] * 8]
     triplet = _tiny_winogender(preds, gender=["female", "male"] * 3 + ["female", "female"])
+    assert _message(winogender_occupation_bias, triplet) == (  # the sentid says which gender it is
+        "label_info: item 'carpenter.someone.1.male.txt' has gender 'female', but its sentid says 'male'. Fix that "
+        "row of label_info.tsv (or drop the column to derive the labels from the sentids).")
+    triplet = _tiny_winogender(preds, gender=["female", "male"] * 3 + ["female", "female"],
+                               item_id=[f"s{k}" for k in range(8)])  # ids that are not sentids: only pairs tell
     assert _message(winogender_occupation_bias, triplet) == scoring.DUPLICATE_PAIR.format(
-        where="label_info", test="winogender", item="carpenter.someone.1.male.txt", gender="female",
-        key="occupation, participant and answer")
+        where="label_info", test="winogender", item="s7", gender="female", key="occupation, participant and answer")
     assert _message(winogender_occupation_bias, _tiny_winogender(preds, gender=["female", "x"] * 4)) == \
         scoring.BAD_GENDER.format(where="label_info", item="nurse.patient.0.male.txt",
                                   allowed="female, male, neutral", value="x")
     assert _message(winogender_occupation_bias, _tiny_winogender(preds, answer=[0, 0, 2, 2] * 2)) == \
         scoring.BAD_ANSWER.format(where="label_info", item="nurse.patient.1.female.txt", value=2)
-    unknown = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4)
+    relabelled = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4)  # on carpenter sentids
+    assert _message(winogender_occupation_bias, relabelled) == (
+        "label_info: item 'carpenter.someone.0.female.txt' has occupation 'wizard', but its sentid says 'carpenter'. "
+        "Fix that row of label_info.tsv (or drop the column to derive the labels from the sentids).")
+    unknown = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4,
+                               item_id=[f"{o}.{p}.{a}.{g}.txt" for o, p in (("nurse", "patient"), ("wizard", "someone"))
+                                        for a in (0, 1) for g in ("female", "male")])
     assert _message(example_set, test="winogender", metric="bias_r", predictions=unknown) == \
         scoring.UNKNOWN_OCCUPATION.format(where="label_info", occupation="wizard")
     assert _message(example_set, test="winogender", metric="nope", predictions=unknown).startswith(
@@ -304,6 +314,30 @@ def test_triplet_scores_match_the_evaluation_scorers(shared_data, tmp_path):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12, err_msg=f"{test}/{metric}")
         checked += 1
     assert checked == len(scoring.TRIPLET_METRICS) >= 10
+
+
+def test_winogender_occupation_metrics_recomputed_equal_the_scorers_when_biases_tie(shared_data):
+    """Predictions on a grid of tenths give occupations whose biases are equal in exact arithmetic: a mean of pair
+    differences and the scorer's difference of means round them apart differently, and the ties then ranked apart,
+    so spearman_bias recomputed for the bootstrap missed scores.parquet (by 0.000442 on a sweep's family) and the
+    examples were silently not resampled. The analysis now reads the scorer's biases: the same numbers."""
+    from nlp_underspec.stress.registry import get_stress_test
+
+    winogender = get_stress_test("winogender")
+    items = winogender.build_items(source=str(shared_data / "winogender" / "data"))
+    preds = np.random.default_rng(0).integers(0, 11, size=(8, len(items))) / 10.0
+    run_info = pd.DataFrame({"model": [f"m{k}" for k in range(8)], "pretrain_seed": range(8), "finetune_seed": 0})
+    triplet = Predictions(run_info, items, preds)
+    scored = [winogender.score(preds=row, label_info=items, n_boot=10) for row in preds]
+    biases = np.vstack([s.per_occupation.to_numpy() for s in scored])
+    assert min(len(np.unique(row)) for row in biases) < biases.shape[1]  # ties among the scorer's own biases
+    profile = winogender_occupation_bias(triplet)
+    assert profile.columns.tolist() == pd.unique(items["occupation"]).tolist()
+    np.testing.assert_array_equal(profile.to_numpy(), np.vstack([s.per_occupation.reindex(profile.columns).to_numpy()
+                                                                 for s in scored]))
+    for metric in ("spearman_bias", "bias_r", "bias_slope", "mean_abs_bias"):
+        ours = example_set(test="winogender", metric=metric, predictions=triplet).scores().to_numpy()
+        np.testing.assert_allclose(ours, [s.summary[metric] for s in scored], rtol=0, atol=1e-12, err_msg=metric)
 
 
 # ------------------------------------------------------------------------------------ planted structure, end to end

@@ -4,6 +4,7 @@ a hand-written triplet folder, families of two models, and one clear error (exit
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -241,6 +242,51 @@ def test_compare_reports_what_it_could_not_compare(tmp_path, capsys):
 def test_compare_unknown_metric(demo_family, intervention, capsys):
     code, _, err = _run(["compare", str(demo_family), str(intervention), "--metrics", "winogender/bias"], capsys)
     assert code == 2 and err.startswith("error: Metric(s) winogender/bias are not in both families. Available: ")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("extra, message", [
+    (["--rel-threshold", "nan"], "--rel-threshold must be a finite number, got nan."),  # was a share of 0, exit 0
+    (["--abs-threshold=-inf"], "--abs-threshold must be a finite number, got -inf."),
+    (["--level", "1.5"], "--level must be a confidence level strictly between 0 and 1 (e.g. 0.95), got 1.5."),
+    (["--level", "nan"], "--level must be a confidence level strictly between 0 and 1 (e.g. 0.95), got nan."),
+])
+def test_compare_float_flags_must_be_finite_and_are_named(demo_family, intervention, tmp_path, capsys, extra, message):
+    out_file = tmp_path / "cmp.json"  # a NaN threshold also broke the JSON writer, after the bootstrap
+    code, _, err = _run(["compare", str(demo_family), str(intervention), "--nboot", "20", *extra, "--out",
+                         str(out_file)], capsys)
+    assert (code, err) == (2, "error: " + message) and not out_file.exists()
+
+
+@pytest.mark.bad_input
+def test_compare_refuses_an_empty_metrics_list(demo_family, intervention, capsys):
+    code, _, err = _run(["compare", str(demo_family), str(intervention), "--metrics", ""], capsys)  # was IndexError
+    assert code == 2 and err.startswith(
+        "error: The list of metrics to compare is empty (--metrics ''). Name test/metric keys separated by commas, or "
+        "leave --metrics out to compare every shared metric. Available: ")
+
+
+@pytest.mark.bad_input
+def test_compare_refuses_a_family_compared_with_itself(demo_family, capsys):
+    """Paired, every delta was 0 [0, 0] with p 1, exit 0: a comparison that tells nothing, read as 'no effect'."""
+    for expt in (demo_family, demo_family / "."):
+        code, _, err = _run(["compare", str(demo_family), str(expt), "--paired", "--nboot", "20"], capsys)
+        assert (code, err) == (2, "error: " + compare_module.SAME_FAMILY.format(path=os.path.realpath(demo_family)))
+    assert compare_module.SAME_FAMILY.startswith("The baseline and the intervention are the same folder ({path}): a "
+                                                 "family compared with itself has nothing to tell (every paired delta "
+                                                 "is 0). Pass two different families.")
+
+
+@pytest.mark.bad_input
+def test_compare_out_that_is_a_users_file_is_kept_without_advice_to_delete_it(demo_family, intervention, tmp_path,
+                                                                              capsys):
+    mine = tmp_path / "myfile_keep.yaml"
+    mine.write_text("name: small\nthreads: 1\n")
+    code, _, err = _run(["compare", str(demo_family), str(intervention), "--nboot", "20", "--out", str(mine)], capsys)
+    assert (code, err) == (2, f"error: --out {mine} exists and is not a comparison written by nlp-underspec compare, "
+                              "so it is not replaced. Choose another --out (a new file, or an earlier comparison to "
+                              "replace).")
+    assert mine.read_text() == "name: small\nthreads: 1\n"
 
 
 def test_a_sweeps_pretrained_folder_joins_as_its_own_population(tmp_path):

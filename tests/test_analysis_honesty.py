@@ -107,6 +107,18 @@ def test_an_evaluated_family_has_no_iid_metric_to_pair(tmp_path):
     assert headline.family_sentence(analysis).startswith(headline.NO_IID.format(n=3))
 
 
+@pytest.mark.bad_input
+def test_an_analysis_run_without_iid_equivalence_does_not_say_no_iid_metric_was_recorded(tmp_path):
+    """`analyze --only calibration` said "No iid metric was recorded for these 9 models" of models whose dev metrics
+    were recorded, just not judged under --only."""
+    write_demo_family(tmp_path, pretrain_seeds=range(3), finetune_seeds=range(2))
+    analysis = statements.analyze(tmp_path, nboot=20, statements=("seed_share",), write=False)
+    assert any(m["kind"] == "iid" for m in analysis["metrics"].values())  # recorded
+    assert headline.family_sentence(analysis).startswith(
+        "iid equivalence, the premise of underspecification, was not checked for these 6 models (this analysis ran "
+        "only seed_share)")
+
+
 # ------------------------------------------------------------------------------------ noise floor
 def test_saturated_heads_get_no_correlation_statement_but_keep_their_magnitudes(saturated):
     _, analysis = saturated

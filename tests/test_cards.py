@@ -141,6 +141,12 @@ def test_replace_stress_section_touches_nothing_else(tmp_path):
         cards.update_readme(tmp_path / "missing.md", "x")
     assert str(err.value) == (f"{tmp_path / 'missing.md'} does not exist. Pass an existing README.md to --readme, or "
                               "leave --readme out to write a new card.")
+    (tmp_path / "wg").mkdir()
+    with pytest.raises(UsageError) as err:
+        cards.update_readme(tmp_path / "wg", "x")  # was "wg does not exist"
+    assert str(err.value) == (f"{tmp_path / 'wg'} is a folder, not a README file. Pass an existing README.md to "
+                              f"--readme (e.g. {tmp_path / 'wg'}/README.md), or leave --readme out to write a new "
+                              "card.")
 
 
 def _evaluated_results(folder: Path) -> Path:

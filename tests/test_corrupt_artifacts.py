@@ -84,6 +84,21 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
 
 
 @pytest.mark.bad_input
+def test_a_scores_parquet_from_another_folder_is_refused_by_analyze_and_report(family, tmp_path, capsys):
+    """Another family's (or an evaluate folder's) scores.parquet copied in was analysed and reported as this family's,
+    its models mixed with the summary's."""
+    other = write_demo_family(tmp_path / "other", pretrain_seeds=(7, 8), finetune_seeds=(0,))
+    shutil.copy(other / results.SCORES, family / results.SCORES)
+    message = (f"{family / results.SCORES} holds scores of model(s) p07-f00, p08-f00 that {family / results.SUMMARY} "
+               "does not list (it lists p00-f00, p00-f01, p01-f00, p01-f01): the two files do not describe the same "
+               "models (a scores.parquet from another folder?). Restore this folder's own scores.parquet, or re-run "
+               "the command that wrote both.")
+    assert _fails(["analyze", family, "--no-write"], capsys) == message
+    assert _fails(["report", family, "--out", tmp_path / "report"], capsys) == message
+    assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.bad_input
 def test_an_unreadable_summary_is_not_taken_for_this_run(family, capsys):
     """`score --out` over a folder whose summary.json is broken: not recognisably ours, so refused (never replaced, and
     no JSON traceback)."""

@@ -357,6 +357,34 @@ def test_score_detects_a_replaced_preds_array_and_reads_foreign_triplets_uncheck
 
 
 @pytest.mark.bad_input
+def test_score_refuses_a_triplet_without_models_and_a_file_as_predictions_folder(evaluated, tmp_path, capsys):
+    """A header-only run_info.tsv with preds (0, N) agreed with itself and scored to an empty table, exit 0."""
+    folder = _copied_winogender(evaluated, tmp_path)
+    header = (folder / "run_info.tsv").read_text().splitlines()[0]
+    (folder / "run_info.tsv").write_text(header + "\n")
+    np.save(folder / "preds.npy", np.zeros((0, np.load(folder / "preds.npy").shape[1])))
+    (folder / "triplet.json").unlink()
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'run_info.tsv'} lists no models (a header and no rows): a triplet needs at least "
+                       "one model's predictions. Re-run the predictions, or restore the table's rows.")
+    message = _fails(["score", "--predictions", str(evaluated / "summary.json")], tmp_path, capsys)
+    assert message == (f"{evaluated / 'summary.json'} is a file, not a predictions folder. A predictions folder holds "
+                       "run_info.tsv, label_info.tsv and preds.npy (DESIGN.md contract 3).")
+
+
+@pytest.mark.bad_input
+def test_score_refuses_label_info_that_contradicts_its_sentids(evaluated, tmp_path, capsys):
+    """An occupation edited on one sentence moved it to another occupation's bias (bias_r +0.004 -> -0.093)."""
+    folder = _copied_winogender(evaluated, tmp_path)
+    item = (folder / "label_info.tsv").read_text().splitlines()[1].split("\t")[0]
+    _edit_tsv(folder / "label_info.tsv", 0, "occupation", "nurse")
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'label_info.tsv'}: item '{item}' has occupation 'nurse', but its sentid says "
+                       f"'{item.split('.')[0]}'. Fix that row of label_info.tsv (or drop the column to derive the "
+                       "labels from the sentids).")
+
+
+@pytest.mark.bad_input
 def test_score_refuses_an_unknown_gender_in_label_info(evaluated, tmp_path, capsys):
     """A typo ("fmale") would drop its item from every female/male comparison and move bias_r without a word."""
     folder = _copied_winogender(evaluated, tmp_path)

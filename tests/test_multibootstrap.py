@@ -252,7 +252,10 @@ def test_bad_rng_nboot_level_and_samples():
     assert _bad(nboot=0) == "nboot must be a positive integer, got 0."
     with pytest.raises(UsageError) as err:
         report_ci([(0.1, 0.2)], c=95)
-    assert str(err.value) == BAD_LEVEL.format(c=95)
+    assert str(err.value) == "c must be a confidence level strictly between 0 and 1 (e.g. 0.95), got 95."
+    with pytest.raises(UsageError) as err:
+        report_ci([(0.1, 0.2)], rel_threshold=float("nan"))  # compared false with every delta: a share of 0
+    assert str(err.value) == "rel_threshold must be a finite number, got nan."
     with pytest.raises(UsageError) as err:
         report_ci([])
     assert str(err.value) == mb.SAMPLES_SHAPE.format(what="shape (0,)")

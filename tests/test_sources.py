@@ -130,6 +130,22 @@ def test_sts_gold_outside_0_to_5_names_file_and_line(tmp_path, value):
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("name, text, line, found", [
+    ("ragged.tsv", "sentence1\tsentence2\tlabel\nA man is cooking.\nc\td\t1\n", 2, 1),  # was a pair with ''
+    ("ragged.tsv", "sentence1\tsentence2\tlabel\na\tb\t1\nc\td\n", 3, 2),
+    ("long.tsv", "sentence1\tsentence2\tlabel\na\tb\t1\nc\td\t1\t\tx\n", 3, 5),
+    ("ragged.csv", 'sentence1,sentence2,label\n"a, quoted",b,1\nonly one\n', 3, 1),
+])
+def test_an_sts_table_row_without_the_headers_field_count_names_file_and_line(tmp_path, name, text, line, found):
+    """A short row was padded with empty strings (and scored as a pair); a long one gave pandas' message without
+    the file, on two lines."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    assert _error(load_stsb, path) == (f"{path}, line {line}: expected 3 fields (as many as the header), found "
+                                       f"{found}. Fix or remove that line.")
+
+
+@pytest.mark.bad_input
 def test_sts_pairs_without_gold_stay_unlabelled(tmp_path, monkeypatch):
     import datasets
     import numpy as np

@@ -306,3 +306,87 @@ def test_bootstrap_ci_matches_a_plain_loop():
     assert ci == pytest.approx(list(np.percentile(rs, [2.5, 97.5])), abs=1e-12)
     assert bootstrap_correlation_ci(x, y, n_boot=300, seed=5) == ci  # seeded
     assert bootstrap_correlation_ci(x[:2], y[:2], n_boot=10, seed=0) is None
+
+
+# ------------------------------------------------------------------------------------------------ label checks
+def _winogender_rows(**changes):
+    rows = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt",
+                                     "nurse.patient.u.neutral.txt"],
+                         "occupation": ["nurse"] * 3, "participant": ["patient"] * 3, "answer": ["0", "0", "-1"],
+                         "gender": ["female", "male", "neutral"]})
+    for column, value in changes.items():
+        rows.loc[1, column] = value
+    return rows
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("column, value, shown, expected", [
+    ("occupation", "chef", "'chef'", "'nurse'"),
+    ("participant", "someone", "'someone'", "'patient'"),
+    ("answer", "1", "1", "0"),
+    ("gender", "female", "'female'", "'male'"),
+])
+def test_winogender_label_info_that_contradicts_its_sentid_is_refused(column, value, shown, expected):
+    """A row relabelled (an occupation edited on a technician's sentid) would be scored under another occupation."""
+    test = get_stress_test("winogender")
+    assert len(test.check_label_info(_winogender_rows(), where="x/label_info.tsv")) == 3  # the untouched rows pass
+    with pytest.raises(UsageError) as err:
+        test.score(preds=np.array([0.5, 0.5, 0.5]), label_info=_winogender_rows(**{column: value}),
+                   where="x/label_info.tsv", n_boot=5)
+    assert str(err.value) == (f"x/label_info.tsv: item 'nurse.patient.0.male.txt' has {column} {shown}, but its sentid "
+                              f"says {expected}. Fix that row of label_info.tsv (or drop the column to derive the "
+                              "labels from the sentids).")
+
+
+@pytest.mark.bad_input
+def test_winogender_answer_must_be_0_1_or_no_gold():
+    rows = _winogender_rows(item_id="chef.client.2.male.txt", occupation="chef", participant="client", answer="2")
+    with pytest.raises(UsageError) as err:
+        get_stress_test("winogender").check_label_info(rows, where="x/label_info.tsv")
+    assert str(err.value) == ("x/label_info.tsv: item 'chef.client.2.male.txt' has answer 2: an answer is 0 (the "
+                              "occupation), 1 (the participant) or -1 (no cue, no gold answer).")
+
+
+def _planted(tmp_path, rows):
+    from nlp_underspec.stress.calibration import target_table
+
+    path = tmp_path / "planted.tsv"
+    path.write_text("occupation\tp_she\n" + "".join(f"{o}\t{p}\n" for o, p in rows), encoding="utf-8")
+    return path, target_table
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("rows, message", [
+    ([("nurse", "0.9"), ("technician", "1.5")],
+     "{path}, line 3: p_she must be a share of 'she' in [0, 1], got 1.5. Fix the value (0 and 1 are read as 0.005 "
+     "and 0.995)."),
+    ([("nurse", "0.9"), ("technician", "-inf")],
+     "{path}, line 3: p_she must be a share of 'she' in [0, 1], got -inf. Fix the value (0 and 1 are read as 0.005 "
+     "and 0.995)."),
+    ([("nurse", "abc"), ("technician", "0.3")],
+     "{path}, line 2: column 'p_she' must be a share of 'she' in [0, 1], got 'abc'."),
+    ([("nurse", "0.9"), ("technician", "")],
+     "{path}, line 3: column 'p_she' must be a share of 'she' in [0, 1], got ''."),
+    ([("astronaut", "0.3"), ("nurse", "0.9"), ("technician", "0.9")],
+     "{path}, line 2: unknown occupation 'astronaut'. The stress tests cover the 60 Winogender occupations (e.g. "
+     "technician, accountant, supervisor); fix the name or drop the row."),
+    ([("technician", "0.3"), ("technician", "0.9")],
+     "{path}, line 3: occupation 'technician' appears more than once."),
+    ([], "{path} lists no occupations. Expected planted.tsv (occupation, p_she) as the synthetic world writes it, "
+         "or 'bls'."),
+])
+def test_a_calibration_target_table_row_that_cannot_be_used_is_named(tmp_path, rows, message):
+    """Each row is used or refused: dropping one (an unknown occupation, a non-number) or clipping a share out of
+    [0, 1] changed the target silently, and a table left constant by the drop switched the target to BLS."""
+    path, target_table = _planted(tmp_path, rows)
+    with pytest.raises(UsageError) as err:
+        target_table(str(path))
+    assert str(err.value) == message.format(path=path)
+
+
+def test_a_calibration_share_of_exactly_0_or_1_is_clipped_as_documented(tmp_path):
+    path, target_table = _planted(tmp_path, [("nurse", "1"), ("technician", "0"), ("chef", "0.5")])
+    table, reference = target_table(str(path))
+    assert reference == "planted" and table["target_p_she"].tolist() == [1.0, 0.0, 0.5]
+    path, _ = _planted(tmp_path, [("nurse", "0.5"), ("technician", "0.5")])
+    assert target_table(str(path))[1] == "bls"  # a table that plants nothing: the BLS control

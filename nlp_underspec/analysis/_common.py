@@ -34,7 +34,8 @@ NO_SEED_LEVEL = ("{what} has no '{level}' index level or column (found: {found})
                  "(pretrain_seed, finetune_seed), e.g. scores.set_index(['pretrain_seed', 'finetune_seed'])['value'].")
 MISSING_SEEDS = ("{what}: {count} value(s) have no {level} (first: {first}). A seed analysis needs the seed of every run; "
                  "fill run_info/scores or drop those models.")
-BAD_LEVEL = "c must be a confidence level strictly between 0 and 1 (e.g. 0.95), got {c!r}."
+BAD_LEVEL = "{name} must be a confidence level strictly between 0 and 1 (e.g. 0.95), got {c!r}."
+NOT_FINITE_NUMBER = "{name} must be a finite number, got {value!r}."
 BAD_COUNT = "{name} must be a positive integer, got {value!r}."
 
 
@@ -63,10 +64,18 @@ def default_generator(rng) -> np.random.Generator:
     raise UsageError(BAD_RNG.format(kind=type(rng).__name__))
 
 
-def check_level(c: float) -> float:
+def check_level(c: float, *, name: str = "c") -> float:
+    """``c`` in (0, 1); ``name`` is what the user set (``--level`` on the command line)."""
     if not isinstance(c, numbers.Real) or isinstance(c, bool) or not 0.0 < float(c) < 1.0:
-        raise UsageError(BAD_LEVEL.format(c=c))
+        raise UsageError(BAD_LEVEL.format(name=name, c=plain(c)))
     return float(c)
+
+
+def check_finite_number(name: str, value) -> float:
+    """A finite real: a NaN threshold compares false with everything (a share of 0, reported as a finding)."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not math.isfinite(float(value)):
+        raise UsageError(NOT_FINITE_NUMBER.format(name=name, value=plain(value)))
+    return float(value)
 
 
 def check_count(name: str, value) -> int:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import check_count, check_finite, check_level
+from nlp_underspec.analysis._common import check_count, check_finite, check_finite_number, check_level
 from nlp_underspec.analysis.scoring import MeanScore, RowwiseScore, exact_sum_values
 from nlp_underspec.errors import UsageError
 
@@ -354,6 +354,9 @@ def report_ci(samples, *, c: float = 0.95, abs_threshold: float | None = None, r
     (0.04, 0.25, 4)
     """
     c = check_level(c)
+    for name, threshold in (("abs_threshold", abs_threshold), ("rel_threshold", rel_threshold)):
+        if threshold is not None:
+            check_finite_number(name, threshold)
     array = _samples_array(samples)
     base, expt = array[:, 0], array[:, 1]
     delta = expt - base

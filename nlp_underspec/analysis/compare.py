@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 NO_SHARED_METRICS = ("{base} and {expt} share no metric (baseline: {base_keys}; intervention: {expt_keys}). Compare "
                      "families scored on the same tests.")
 UNKNOWN_METRICS = "Metric(s) {missing} are not in both families. Available: {available}."
+NO_METRICS_NAMED = ("The list of metrics to compare is empty (--metrics ''). Name test/metric keys separated by "
+                    "commas, or leave --metrics out to compare every shared metric. Available: {available}.")
+SAME_FAMILY = ("The baseline and the intervention are the same folder ({path}): a family compared with itself has "
+               "nothing to tell (every paired delta is 0). Pass two different families.")
 ONE_SEED_EACH = ("{key}: each family has a single seed and there are no shared examples to resample, so a bootstrap "
                  "has nothing to vary.")
 
@@ -100,6 +104,8 @@ def _select(base: dict, expt: dict, metrics: Iterable[str] | None, base_path, ex
     if metrics is None:
         return shared
     metrics = list(metrics)
+    if not metrics:
+        raise UsageError(NO_METRICS_NAMED.format(available=", ".join(shared)))
     missing = [m for m in metrics if m not in shared]
     if missing:
         raise UsageError(UNKNOWN_METRICS.format(missing=", ".join(missing), available=", ".join(shared)))
@@ -117,6 +123,8 @@ def compare_families(base_dir: str | os.PathLike, expt_dir: str | os.PathLike, *
     error when named in ``metrics``, else skipped with its reason.
     """
     nboot = check_count("nboot", nboot)
+    if os.path.realpath(base_dir) == os.path.realpath(expt_dir):  # also through a link or a trailing "/."
+        raise UsageError(SAME_FAMILY.format(path=os.path.realpath(base_dir)))
     base_family = load_family(base_dir, occupation_stats=occupation_stats)
     expt_family = load_family(expt_dir, occupation_stats=occupation_stats)
     base = {m.key: m for m in base_family.metrics}

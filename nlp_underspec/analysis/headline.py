@@ -29,6 +29,8 @@ NO_MARGIN = ("No iid metric of the {n} fine-tuned {units} has a declared margin 
              "the premise of underspecification, is not established")
 NO_IID = ("No iid metric was recorded for these {n} models, so iid equivalence, the premise of underspecification, "
           "cannot be checked")
+NOT_COMPUTED = ("iid equivalence, the premise of underspecification, was not checked for these {n} models (this "
+                "analysis ran only {statements})")
 RANGE = "{label} {low}–{high}, {within} {margin}"
 EXPLAINS = "the pretraining seed explains {items}"
 EXPLAINED_ITEM = "{icc} [{low}, {high}] of the spread in {name}"
@@ -68,6 +70,9 @@ def _ranges(entries: list[dict]) -> str:
 def equivalence_clause(analysis: dict) -> str:
     """The first half of the sentence: iid-equivalent or not, with each judged metric's range and margin."""
     section = analysis.get("iid_equivalence")
+    ran = (analysis.get("settings") or {}).get("statements") if isinstance(analysis.get("settings"), dict) else None
+    if section is None and isinstance(ran, list) and "iid_equivalence" not in ran:  # --only: not computed, not absent
+        return NOT_COMPUTED.format(n=analysis.get("n_models", "the"), statements=", ".join(map(str, ran)))
     if not isinstance(section, dict) or "metrics" not in section:
         return NO_IID.format(n=analysis.get("n_models", "the"))
     entries = [e for e in section["metrics"] if isinstance(e, dict)]

@@ -32,7 +32,7 @@ from nlp_underspec.analysis._common import MODEL_INDEX, OCCUPATION_LEVEL, plain
 from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.sts_gender import large_gaps, similarity_scale
-from nlp_underspec.stress.winogender import NO_GOLD
+from nlp_underspec.stress.winogender import NO_GOLD, Winogender, check_labels_against_sentids
 from nlp_underspec.tables import ensure_columns
 from nlp_underspec.triplet import Predictions
 
@@ -237,6 +237,7 @@ def _winogender_items(predictions: Predictions) -> pd.DataFrame:
                                            value=plain(items["answer"].iloc[index])))
     items = items.copy()
     items["answer"] = answer.astype(int)
+    check_labels_against_sentids(items, where=_where(predictions))  # the scorer's check: a relabelled sentence
     return items
 
 
@@ -270,13 +271,21 @@ winogender_accuracy = MeanScore(_half_credit, "winogender_accuracy")
 def winogender_occupation_bias(predictions: Predictions) -> pd.DataFrame:
     """Per model and occupation: mean P(occupation) over female-pronoun sentences minus over male-pronoun sentences.
 
-    Rows: models (levels model, pretrain_seed, finetune_seed); columns: occupations in first-appearance order.
+    Rows: models (levels model, pretrain_seed, finetune_seed); columns: occupations in first-appearance order. The
+    numbers are the scorer's own (:meth:`Winogender.bias_by_occupation`, a difference of means): a mean of per-frame
+    differences is the same in exact arithmetic but not in floats, and biases equal in exact arithmetic (ties) then
+    rank apart, so spearman_bias recomputed here differed from scores.parquet.
     """
     items = _winogender_items(predictions)
-    keys = _winogender_pair_keys(items)
-    pairs = _female_minus_male(predictions, keys, test="winogender", key_name="occupation, participant and answer")
-    occupation_of_key = pd.Series(items["occupation"].to_numpy(), index=keys.to_numpy()).groupby(level=0).first()
-    return _mean_by_occupation(pairs, occupation_of_key.reindex(pairs.columns).to_numpy())
+    # Every female sentence has its male partner (the errors name the item); the pairs themselves are not the score.
+    _female_minus_male(predictions, _winogender_pair_keys(items), test="winogender",
+                       key_name="occupation, participant and answer")
+    occupation, gender = items["occupation"].astype(str).to_numpy(), items["gender"].astype(str).to_numpy()
+    order = pd.Index(pd.unique(occupation[np.isin(gender, ("female", "male"))]), name=OCCUPATION_LEVEL)
+    rows = [Winogender.bias_by_occupation(row, occupation, gender).reindex(order).to_numpy()
+            for row in predictions.preds]
+    values = np.vstack(rows) if rows else np.empty((0, len(order)))
+    return pd.DataFrame(values, index=model_index(predictions.run_info), columns=order)
 
 
 def _mean_by_occupation(pairs: pd.DataFrame, occupation: np.ndarray) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def _is_comparison(path: str) -> bool:
 
     try:
         data = read_json(path)
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, UsageError):  # not JSON: a file of the user's, never ours
         return False
     return isinstance(data, dict) and {"base", "expt", "comparisons", "skipped"} <= set(data)
 
@@ -59,6 +59,7 @@ def _check_out(path: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nlp_underspec.analysis._common import check_finite_number, check_level
     from nlp_underspec.analysis.compare import compare_families
     from nlp_underspec.analysis.display import comparison_table
     from nlp_underspec.data.occupations import load_occupation_stats
@@ -67,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
+    check_level(args.level, name="--level")
+    for flag, value in (("--abs-threshold", args.abs_threshold), ("--rel-threshold", args.rel_threshold)):
+        if value is not None:
+            check_finite_number(flag, value)
     if args.out is not None:  # a folder, an unwritable place or a file not ours fails now, not after the bootstrap
         check_output_path(args.out, folder=False, fix=OUT_FIX)
         _check_out(args.out)

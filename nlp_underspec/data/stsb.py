@@ -48,6 +48,8 @@ MISSING_COLUMNS = "{path} is missing column(s) {missing} (found: {found}). STS-B
 EMPTY = "{path} holds no sentence pairs."
 BAD_JSON = "{path} is not valid JSON ({error})."
 BAD_TABLE_LINE = "{path}: {error}. Fix or remove that line."
+TABLE_ROW_FIELDS = ("{path}, line {line}: expected {expected} fields (as many as the header), found {found}. Fix or "
+                    "remove that line.")
 UNSUPPORTED_FILE = "STS-B file {path} must end in .csv, .tsv, .json or .jsonl."
 
 _HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
@@ -103,6 +105,7 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
         lines = np.arange(len(frame)) + 1
     else:
         quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+        _check_field_counts(path, sep, quoting)
         try:
             frame = pd.read_csv(open_text(path, newline=""), sep=sep, quoting=quoting, dtype=str, keep_default_na=False,
                                 on_bad_lines="error")
@@ -120,6 +123,20 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
     labels = [float("nan")] * len(frame) if label_column is None else \
         [_score("" if pd.isna(v) else str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]  # JSON null
     return _frame(frame["sentence1"].astype(str), frame["sentence2"].astype(str), labels, str(path), lines)
+
+
+def _check_field_counts(path: Path, sep: str, quoting: int) -> None:
+    """Every row has the header's field count. pandas pads a shorter row with empty strings (a lone sentence1 became
+    a pair with an empty sentence2) and reports a longer one without its file: count them the way pandas splits."""
+    with open_text(path, newline="") as handle:
+        reader = csv.reader(handle, delimiter=sep, quoting=quoting)
+        header = next(reader, None)
+        if header is None:
+            return
+        for row in reader:
+            if row and len(row) != len(header):
+                raise UsageError(TABLE_ROW_FIELDS.format(path=path, line=reader.line_num, expected=len(header),
+                                                         found=len(row)))
 
 
 def _is_json_lines(path: Path) -> bool:

@@ -21,12 +21,13 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
+from nlp_underspec.data.occupations import (DUPLICATE_OCCUPATION, OCCUPATIONS, UNKNOWN_OCCUPATION,
+                                            load_occupation_stats)
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
                                        bootstrap_slope_ci, correlations, ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
-from nlp_underspec.tables import read_tsv
+from nlp_underspec.tables import read_tsv, to_numeric_column
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,10 @@ PRONOUN_NOT_ONE_TOKEN = ("{checkpoint}'s tokenizer splits '{word}' into {pieces}
                          "of one token each for 'she' and 'he'.")
 PREDS_LENGTH = "calibration got {got} predictions for {expected} items."
 PLANTED_HINT = "Expected planted.tsv (occupation, p_she) as the synthetic world writes it, or 'bls'."
+P_SHE_KIND = "a share of 'she' in [0, 1]"
+P_SHE_OUT_OF_RANGE = ("{path}, line {line}: p_she must be a share of 'she' in [0, 1], got {value}. Fix the value "
+                      "(0 and 1 are read as 0.005 and 0.995).")
+PLANTED_EMPTY = "{path} lists no occupations. " + PLANTED_HINT
 
 CITATION = """\
 @article{damour2020underspecification,
@@ -73,14 +78,35 @@ def target_table(source: str | None) -> tuple[pd.DataFrame, str]:
     bls = pd.DataFrame({"occupation": list(stats.index), "target_p_she": stats["bls_pct_female"].to_numpy() / 100.0})
     if source is None or str(source) == BLS:
         return bls, BLS
-    frame = read_tsv(Path(source), required=("occupation", "p_she"), hint=PLANTED_HINT)
-    planted = pd.DataFrame({"occupation": frame["occupation"].astype(str).str.strip(),
-                            "target_p_she": pd.to_numeric(frame["p_she"], errors="coerce")})
-    planted = planted[planted["occupation"].isin(OCCUPATIONS)].dropna()
-    if planted.empty or np.ptp(planted["target_p_she"].to_numpy()) == 0:
+    planted = _planted_table(Path(source))
+    if np.ptp(planted["target_p_she"].to_numpy()) == 0:
         logger.info("calibration: %s plants no association; the target is BLS %% female", source)
         return bls, BLS
-    return planted.reset_index(drop=True), "planted"
+    return planted, "planted"
+
+
+def _planted_table(path: Path) -> pd.DataFrame:
+    """The user's planted table, every row checked: a row dropped or a share clipped would change the target
+    silently (and a table left constant by dropping would switch the target to BLS)."""
+    frame = read_tsv(path, required=("occupation", "p_she"), hint=PLANTED_HINT)
+    first = frame.attrs["first_line"]
+    if frame.empty:
+        raise UsageError(PLANTED_EMPTY.format(path=path))
+    occupations = frame["occupation"].astype(str).str.strip()
+    for index, occupation in enumerate(occupations):
+        if occupation not in OCCUPATIONS:
+            raise UsageError(UNKNOWN_OCCUPATION.format(path=path, line=index + first, occupation=occupation,
+                                                       examples=", ".join(OCCUPATIONS[:3])))
+    duplicated = occupations.duplicated()
+    if duplicated.any():
+        index = int(duplicated.to_numpy().nonzero()[0][0])
+        raise UsageError(DUPLICATE_OCCUPATION.format(path=path, line=index + first, occupation=occupations.iloc[index]))
+    p_she = to_numeric_column(frame, "p_she", kind=P_SHE_KIND, required=True)
+    outside = ~p_she.between(0.0, 1.0)  # also catches inf
+    if outside.any():
+        index = int(outside.to_numpy().nonzero()[0][0])
+        raise UsageError(P_SHE_OUT_OF_RANGE.format(path=path, line=index + first, value=frame["p_she"].iloc[index]))
+    return pd.DataFrame({"occupation": occupations.to_numpy(), "target_p_she": p_she.to_numpy(dtype=float)})
 
 
 def _pronoun_id(tokenizer, word: str, checkpoint: str) -> int:

@@ -28,6 +28,10 @@ NOT_PROBABILITIES = ("winogender predictions for {where} must be probabilities P
 CANNOT_DERIVE = ("{where} lacks column(s) {missing}, and item_id '{item}' is not a Winogender sentid "
                  "(occupation.participant.answer.gender.txt) to derive them from.")
 PREDS_LENGTH = "winogender got {got} predictions for {expected} items."
+CONTRADICTS_SENTID = ("{where}: item '{item}' has {column} {value!r}, but its sentid says {expected!r}. Fix that row "
+                      "of label_info.tsv (or drop the column to derive the labels from the sentids).")
+BAD_ANSWER = ("{where}: item '{item}' has answer {value!r}: an answer is 0 (the occupation), 1 (the participant) or "
+              "{no_gold} (no cue, no gold answer).")
 DERIVED_COLUMNS = ("occupation", "participant", "answer", "gender")
 # mean |bias| below this (probability units) is float leftovers of a saturated resolver (|bias| ~1e-6 was measured on
 # heads that resolve every sentence with certainty), not a bias: its correlations with BLS are not findings.
@@ -144,7 +148,9 @@ class Winogender(StressTest):
                     raise UsageError(CANNOT_DERIVE.format(where=where, missing=", ".join(missing), item=item))
             for column in missing:
                 label_info[column] = [parts[column] for parts in parsed]
-        return super().check_label_info(label_info, where=where)
+        frame = super().check_label_info(label_info, where=where)
+        check_labels_against_sentids(frame, where=where)
+        return frame
 
     def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
               n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None,
@@ -200,6 +206,36 @@ class Winogender(StressTest):
         bias = means["female"] - means["male"]
         bias.index.name, bias.name = "occupation", None
         return bias
+
+
+def check_labels_against_sentids(frame: pd.DataFrame, *, where: str) -> None:
+    """Answers are 0, 1 or :data:`NO_GOLD`, and a row whose item_id is a sentid agrees with it (typed columns)."""
+    _check_answers(frame, where=where)
+    _check_against_sentids(frame, where=where)
+
+
+def _check_answers(frame: pd.DataFrame, *, where: str) -> None:
+    bad = ~frame["answer"].isin((0, 1, NO_GOLD))
+    if bad.any():
+        index = int(bad.to_numpy().nonzero()[0][0])
+        raise UsageError(BAD_ANSWER.format(where=where, item=frame["item_id"].iloc[index],
+                                           value=int(frame["answer"].iloc[index]), no_gold=NO_GOLD))
+
+
+def _check_against_sentids(frame: pd.DataFrame, *, where: str) -> None:
+    """A sentid spells out its labels: a row whose columns say otherwise (an occupation edited, say) would score one
+    sentence under another occupation, silently. Item ids that are not sentids are not checked."""
+    columns = [c for c in DERIVED_COLUMNS if c in frame.columns]  # the analysis reads labels without a participant
+    for index, item in enumerate(frame["item_id"].astype(str)):
+        parts = parse_sentid(item)
+        if parts is None:
+            continue
+        for column in columns:
+            value = frame[column].iloc[index]
+            value = value.item() if isinstance(value, np.generic) else value
+            if value != parts[column]:
+                raise UsageError(CONTRADICTS_SENTID.format(where=where, item=item, column=column, value=value,
+                                                           expected=parts[column]))
 
 
 def _mean(values: np.ndarray) -> float:
