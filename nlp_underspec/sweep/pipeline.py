@@ -46,6 +46,7 @@ WORLD_DIR = "world"
 IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman", "dev_loss"), "coref": ("dev_accuracy", "dev_loss")}
 PRETRAINED_TESTS = ("winogender", "calibration")  # what a masked LM can be scored on without fine-tuning
 
+NO_PAIRS = "the recipe fine-tunes nothing (no finetune.tasks): only the pretrained checkpoints were scored"
 OUT_IS_OTHER_EXPERIMENT = ("{out} holds experiment '{other}', not '{name}'. Choose another --out, or pass --force-rerun "
                            "to redo it with this recipe.")
 
@@ -353,8 +354,9 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
         log(f"Scored {len(pairs)} model pair(s) and {len(extra_models)} pretrained checkpoint(s) in "
             f"{time.monotonic() - started:.0f}s: {written}")
     if missing or not pairs:  # analysis, report and cards describe a whole family, not the part that trained
+        why = (f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)" if missing else NO_PAIRS)
         for stage, _ in LATER_STAGES:
-            result.stages_skipped[stage] = f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)"
+            result.stages_skipped[stage] = why
         return
     for stage, function in LATER_STAGES:
         if stages.get(stage) == fingerprint and stage not in _stale_outputs(exp_dir):

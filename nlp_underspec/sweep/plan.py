@@ -22,7 +22,7 @@ MANIFEST = "manifest.json"
 RESOLVED_RECIPE = "recipe.yaml"
 
 NOTHING_TO_RUN = ("Recipe {recipe} plans no runs: it needs a 'pretrain' section with seeds.pretrain, or "
-                  "finetune.from_checkpoints, and at least one task under finetune.tasks or a stress test.")
+                  "finetune.from_checkpoints and at least one task under finetune.tasks.")
 NO_TASK_FOR_TEST = ("Stress test '{test}' needs fine-tuned '{task}' models, but finetune.tasks has no '{task}'. Add the "
                     "task, or remove '{test}' from evaluate.tests.")
 
@@ -109,7 +109,8 @@ def build_plan(recipe: Recipe) -> Plan:
             raise UsageError(NO_TASK_FOR_TEST.format(test=test, task=task))
 
     pairs = []
-    for pretrain_seed, start_from, dependency in parents:
+    # Without a task there is nothing to fine-tune: a pair would be a model with no runs (only pretraining is scored).
+    for pretrain_seed, start_from, dependency in parents if recipe.finetune.tasks else []:
         for finetune_seed in recipe.seeds.finetune:
             run_id = finetune_run_id(pretrain_seed, finetune_seed)
             pairs.append({"model": run_id, "pretrain_seed": pretrain_seed, "finetune_seed": finetune_seed,
@@ -122,7 +123,7 @@ def build_plan(recipe: Recipe) -> Plan:
                 runs.append(RunSpec(key=key, run_id=run_id, kind="finetune", folder=key, config=config,
                                     config_hash=config_hash(config), seeds=seeds, task=task, start_from=start_from,
                                     depends_on=(dependency,) if dependency else ()))
-    if not runs and not recipe.evaluate.tests:
+    if not runs:
         raise UsageError(NOTHING_TO_RUN.format(recipe=recipe.name))
     return Plan(recipe=recipe, runs=runs, tests=tuple(recipe.evaluate.tests), pairs=pairs)
 
