@@ -485,6 +485,8 @@ def _validate_evaluate(e: EvaluateConfig, bad) -> None:
     if not e.tests:
         raise bad("evaluate.tests", "is empty: a family is scored on its stress tests. Name at least one "
                   "(e.g. [sts_gender, winogender]), or leave the key out for the default.")
+    if len(set(e.tests)) != len(e.tests):
+        raise bad("evaluate.tests", f"lists a test twice: {list(e.tests)}.")
 
 
 def _validate_sweep(s: SweepConfig, bad) -> None:

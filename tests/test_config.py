@@ -205,6 +205,8 @@ SEED_RANGE = "[0, 2147483647]"
     ({"evaluate": {"n_boot": -5}}, "r: 'evaluate.n_boot' must be at least 1, got -5."),
     ({"evaluate": {"tests": []}}, "r: 'evaluate.tests' is empty: a family is scored on its stress tests. Name at least "
                                   "one (e.g. [sts_gender, winogender]), or leave the key out for the default."),
+    ({"evaluate": {"tests": ["winogender", "winogender"]}},
+     "r: 'evaluate.tests' lists a test twice: ['winogender', 'winogender']."),
     ({"sweep": {"cpus_per_run": -1}}, "r: 'sweep.cpus_per_run' must not be negative, got -1.0."),
     ({"sweep": {"gpus_per_run": -0.5}}, "r: 'sweep.gpus_per_run' must not be negative, got -0.5."),
     ({"world": {"n_corpus_sentences": -10}}, "r: 'world.n_corpus_sentences' must be at least 1, got -10."),

@@ -194,3 +194,16 @@ def test_a_run_folder_that_is_a_link_is_refused_before_writing(tmp_path, capsys,
                                        f"reads and writes each run only in its own folder inside {out}: replace the "
                                        "link with a real folder.\n")
     assert list(target.iterdir()) == [] and sorted(p.name for p in out.iterdir()) == [link.split("/")[0]]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("path", ["pretrain", "finetune/stsb/p00-f01"])
+def test_a_file_where_a_run_folder_goes_is_refused_before_writing(tmp_path, capsys, path):
+    recipe = _write_recipe(tmp_path / "r.yaml", lr=1e-3)
+    out = tmp_path / "exp"
+    (out / path).parent.mkdir(parents=True)
+    (out / path).write_text("mine")
+    assert main(["run", str(recipe), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: {out / path} is a file where the sweep keeps a run folder. Move it out "
+                                       f"of {out}, or choose another --out.\n")
+    assert (out / path).read_text() == "mine" and sorted(p.name for p in out.iterdir()) == [path.split("/")[0]]
