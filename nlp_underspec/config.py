@@ -587,7 +587,7 @@ def _load_yaml_unique(text: str, path: Path) -> Any:
 MAX_RECIPE_VALUES = 100_000  # values after alias expansion; real recipes hold a few hundred
 
 
-def _check_expanded_size(root: yaml.Node, where: Any) -> None:
+def _check_expanded_size(root: yaml.Node, where: str) -> None:
     """Refuse a document whose aliases expand past :data:`MAX_RECIPE_VALUES` values (a "billion laughs" file: ten
     lines that copying or validating would blow up to all memory) or that contains itself. Counted on the composed
     nodes, where an alias is one shared node, so the count is memoised and costs one pass over the file."""

@@ -189,8 +189,10 @@ SEED_RANGE = "[0, 2147483647]"
      "r: 'finetune.tasks.stsb.max_grad_norm' must not be negative, got -2.0."),
     ({"pretrain": {"max_seq_length": 1}},
      "r: 'pretrain.max_seq_length' must be at least 8 (room for the special tokens), got 1."),
-    ({"pretrain": {"model": {"num_hidden_layers": 0}}}, "r: 'pretrain.model.num_hidden_layers' must be at least 1, got 0."),
-    ({"pretrain": {"model": {"intermediate_size": 0}}}, "r: 'pretrain.model.intermediate_size' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"num_hidden_layers": 0}}},
+     "r: 'pretrain.model.num_hidden_layers' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"intermediate_size": 0}}},
+     "r: 'pretrain.model.intermediate_size' must be at least 1, got 0."),
     ({"pretrain": {"model": {"hidden_size": 0}}}, "r: 'pretrain.model.hidden_size' must be at least 1, got 0."),
     ({"pretrain": {"model": {"num_attention_heads": 0}}},  # was a ZeroDivisionError in the divisibility check
      "r: 'pretrain.model.num_attention_heads' must be at least 1, got 0."),
@@ -221,7 +223,8 @@ SEED_RANGE = "[0, 2147483647]"
 ])
 def test_every_number_has_a_range(data, expected):
     """Each of these used to train or score nonsense to "complete" (or fail deep in a run): refused at load."""
-    assert _message(recipe_from_dict, {"pretrain": {}, **data} if "pretrain" not in data else data, where="r") == expected
+    data = data if "pretrain" in data else {"pretrain": {}, **data}  # a pretrain section, so its seeds are read too
+    assert _message(recipe_from_dict, data, where="r") == expected
 
 
 @pytest.mark.bad_input

@@ -146,9 +146,10 @@ def test_status_of_a_file(tmp_path, capsys):
 def test_status_of_a_manifest_that_is_a_list(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text("[]")
     assert main(["status", str(tmp_path)]) == 2
-    assert capsys.readouterr().err == (f"error: {tmp_path / 'manifest.json'} holds a JSON array, not an object. Restore "
-                                       f"it, or delete it and `nlp-underspec run` the experiment's recipe with --out "
-                                       f"{tmp_path} to rewrite it.\n")
+    manifest = tmp_path / "manifest.json"
+    assert capsys.readouterr().err == (f"error: {manifest} holds a JSON array, not an object. Restore it, or delete it "
+                                       f"and `nlp-underspec run` the experiment's recipe with --out {tmp_path} to "
+                                       "rewrite it.\n")
 
 
 @pytest.mark.bad_input
@@ -190,9 +191,9 @@ def test_a_run_folder_that_is_a_link_is_refused_before_writing(tmp_path, capsys,
     (out / link).parent.mkdir(parents=True, exist_ok=True)
     (out / link).symlink_to(target, target_is_directory=True)
     assert main(["run", str(recipe), "--out", str(out)]) == 2
-    assert capsys.readouterr().err == (f"error: {out / link} is a symbolic link (to {target}), not a run folder. A sweep "
-                                       f"reads and writes each run only in its own folder inside {out}: replace the "
-                                       "link with a real folder.\n")
+    assert capsys.readouterr().err == (f"error: {out / link} is a symbolic link (to {target}), not a run folder. A "
+                                       f"sweep reads and writes each run only in its own folder inside {out}: replace "
+                                       "the link with a real folder.\n")
     assert list(target.iterdir()) == [] and sorted(p.name for p in out.iterdir()) == [link.split("/")[0]]
 
 
