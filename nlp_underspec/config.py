@@ -173,6 +173,10 @@ class Recipe:
 # -------------------------------------------------------------------------------------------------------------- messages
 
 RECIPE_NOT_FOUND = "Recipe {path} does not exist. Recipes live in recipes/ (e.g. recipes/tiny.yaml)."
+RECIPE_IS_FOLDER = "Recipe {path} is a folder, not a recipe file. Pass a YAML file, e.g. recipes/tiny.yaml."
+RECIPE_TOO_LARGE = ("{where}: its YAML aliases (*name) expand to more than {limit} values, or refer to themselves. "
+                    "Write the values out instead of aliasing them.")
+RECIPE_TOO_DEEP = "Recipe {path} nests lists or mappings too deeply to read. A recipe is a few levels deep."
 RECIPE_BAD_YAML = "Recipe {path} is not valid YAML: {error}"
 DUPLICATE_KEY = ("Recipe {path}: key '{key}' is set twice, on line {first} and line {second} (YAML would silently keep "
                  "line {second}). Delete one of them.")
@@ -296,10 +300,23 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
         raise UsageError(BAD_OVERRIDE.format(text=text))
     key, raw = text.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+        value = _load_override_value(raw, f"Override '{text}'") if raw.strip() else ""
+    except (yaml.YAMLError, RecursionError):
         value = raw
     return key.strip().split("."), value
+
+
+def _load_override_value(raw: str, where: str) -> Any:
+    """``yaml.safe_load`` with the recipe file's bound on alias expansion."""
+    loader = yaml.SafeLoader(raw)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node, where)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _check_override_path(path: list[str], where: str) -> None:
@@ -354,49 +371,129 @@ def _deep_copy(data: Any) -> Any:
 
 
 def _validate_values(recipe: Recipe, where: str) -> None:
-    """Checks that need more than a type: ranges and cross-field rules."""
+    """Checks that need more than a type: ranges and cross-field rules. Every number of a recipe has a range here (or
+    in the world's rules): a value outside it would train or score nonsense to "complete" without a word."""
 
     def bad(key: str, problem: str) -> UsageError:
         return UsageError(BAD_VALUE.format(where=where, key=key, problem=problem))
 
-    if not 0.0 <= recipe.world.bias_strength <= 1.0:
-        raise bad("world.bias_strength", f"must be in [0, 1], got {recipe.world.bias_strength}.")
     if recipe.threads < 1:
         raise bad("threads", f"must be at least 1, got {recipe.threads}.")
-    for name, seeds in (("seeds.pretrain", recipe.seeds.pretrain), ("seeds.finetune", recipe.seeds.finetune)):
-        if any(s < 0 for s in seeds):
-            raise bad(name, f"must hold non-negative integers, got {list(seeds)}.")
-        if len(set(seeds)) != len(seeds):
-            raise bad(name, f"lists a seed twice: {list(seeds)}.")
+    _validate_seeds(recipe, bad)
+    _validate_world(recipe.world, bad)
     if recipe.pretrain is not None:
-        p = recipe.pretrain
-        if not 0.0 < p.mlm_probability < 1.0:
-            raise bad("pretrain.mlm_probability", f"must be in (0, 1), got {p.mlm_probability}.")
-        if p.batch_size % p.grad_accum:
-            raise bad("pretrain.batch_size", f"({p.batch_size}) must be divisible by pretrain.grad_accum ({p.grad_accum}).")
-        if p.model.hidden_size % p.model.num_attention_heads:
-            raise bad("pretrain.model.hidden_size", f"({p.model.hidden_size}) must be divisible by "
-                      f"pretrain.model.num_attention_heads ({p.model.num_attention_heads}).")
-        if p.max_seq_length > p.model.max_position_embeddings:
-            raise bad("pretrain.max_seq_length", f"({p.max_seq_length}) exceeds pretrain.model.max_position_embeddings "
-                      f"({p.model.max_position_embeddings}).")
-        for key in ("max_steps", "batch_size", "grad_accum", "save_state_every", "log_every", "max_seq_length"):
-            if getattr(p, key) < 1:
-                raise bad(f"pretrain.{key}", f"must be at least 1, got {getattr(p, key)}.")
-        if p.vocab_size is not None and p.vocab_size < 16:
-            raise bad("pretrain.vocab_size", f"must be at least 16, got {p.vocab_size}.")
-        if p.lr <= 0:
-            raise bad("pretrain.lr", f"must be positive, got {p.lr}.")
-        if any(k < 1 or k > p.max_steps for k in p.checkpoint_steps):
-            raise bad("pretrain.checkpoint_steps", f"must lie in [1, pretrain.max_steps={p.max_steps}], "
-                      f"got {list(p.checkpoint_steps)}.")
-        _validate_curriculum(p, bad)
+        _validate_pretrain(recipe.pretrain, bad)
     for task, t in recipe.finetune.tasks.items():
         _validate_task(task, t, bad)
-    if recipe.sweep.executor not in ("local", "ray"):
-        raise bad("sweep.executor", f"must be 'local' or 'ray', got '{recipe.sweep.executor}'.")
-    if recipe.sweep.jobs < 1:
-        raise bad("sweep.jobs", f"must be at least 1, got {recipe.sweep.jobs}.")
+    _validate_evaluate(recipe.evaluate, bad)
+    _validate_sweep(recipe.sweep, bad)
+
+
+def _at_least(section: Any, prefix: str, minimum: int, keys: tuple[str, ...], bad) -> None:
+    for key in keys:
+        value = getattr(section, key)
+        if value is not None and value < minimum:
+            raise bad(f"{prefix}{key}", f"must be at least {minimum}, got {value}.")
+
+
+def _not_negative(section: Any, prefix: str, keys: tuple[str, ...], bad) -> None:
+    for key in keys:
+        if getattr(section, key) < 0:
+            raise bad(f"{prefix}{key}", f"must not be negative, got {getattr(section, key)}.")
+
+
+def _is_seed(value: int) -> bool:
+    from nlp_underspec.seeding import check_seed
+
+    try:
+        check_seed("seed", value)
+    except UsageError:
+        return False
+    return True
+
+
+def _validate_seeds(recipe: Recipe, bad) -> None:
+    """Every seed of a recipe obeys :func:`nlp_underspec.seeding.check_seed` (what the trainers accept), here at load
+    rather than deep in a run."""
+    from nlp_underspec.seeding import SEED_MAX
+
+    # An empty list plans no runs of its kind, and the sweep then reports a vacuous success; refuse it where it is read.
+    if not recipe.seeds.pretrain and recipe.pretrain is not None and not recipe.finetune.from_checkpoints:
+        raise bad("seeds.pretrain", "is empty, so nothing would be pretrained. List at least one seed, e.g. [0, 1, 2].")
+    if not recipe.seeds.finetune and recipe.finetune.tasks:
+        raise bad("seeds.finetune", "is empty, so nothing would be fine-tuned. List at least one seed, e.g. [0, 1, 2].")
+    for name, seeds in (("seeds.pretrain", recipe.seeds.pretrain), ("seeds.finetune", recipe.seeds.finetune)):
+        if not all(_is_seed(s) for s in seeds):
+            raise bad(name, f"must hold integers in [0, {SEED_MAX}], got {list(seeds)}.")
+        if len(set(seeds)) != len(seeds):
+            raise bad(name, f"lists a seed twice: {list(seeds)}.")
+    singles = {"seeds.init_seed": recipe.seeds.init_seed, "seeds.data_seed": recipe.seeds.data_seed,
+               "world.seed": recipe.world.seed,
+               "pretrain.mask_seed": recipe.pretrain.mask_seed if recipe.pretrain is not None else None}
+    for name, seed in singles.items():
+        if seed is not None and not _is_seed(seed):
+            raise bad(name, f"must be an integer in [0, {SEED_MAX}], got {seed}.")
+
+
+def _validate_world(world: WorldConfig, bad) -> None:
+    from nlp_underspec.synthetic import check_world_values  # the world imports this module: import at use
+
+    check_world_values(world, lambda key, problem: bad(f"world.{key}", problem))
+
+
+MODEL_SIZE_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                   "max_position_embeddings")
+MIN_SEQ_LENGTH = 8  # [CLS] and [SEP] (twice for a pair) leave room for a few tokens of text
+
+
+def _validate_model(m: ModelConfig, bad) -> None:
+    _at_least(m, "pretrain.model.", 1, MODEL_SIZE_KEYS, bad)
+    for key in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        if not 0.0 <= getattr(m, key) < 1.0:
+            raise bad(f"pretrain.model.{key}", f"must be in [0, 1), got {getattr(m, key)}.")
+    if m.hidden_size % m.num_attention_heads:
+        raise bad("pretrain.model.hidden_size", f"({m.hidden_size}) must be divisible by "
+                  f"pretrain.model.num_attention_heads ({m.num_attention_heads}).")
+
+
+def _validate_pretrain(p: PretrainConfig, bad) -> None:
+    if not 0.0 < p.mlm_probability < 1.0:
+        raise bad("pretrain.mlm_probability", f"must be in (0, 1), got {p.mlm_probability}.")
+    _at_least(p, "pretrain.", 1, ("max_steps", "batch_size", "grad_accum", "save_state_every", "log_every"), bad)
+    if p.max_seq_length < MIN_SEQ_LENGTH:
+        raise bad("pretrain.max_seq_length", f"must be at least {MIN_SEQ_LENGTH} (room for the special tokens), "
+                  f"got {p.max_seq_length}.")
+    _not_negative(p, "pretrain.", ("warmup_steps", "weight_decay", "max_grad_norm"), bad)
+    if p.batch_size % p.grad_accum:
+        raise bad("pretrain.batch_size", f"({p.batch_size}) must be divisible by pretrain.grad_accum ({p.grad_accum}).")
+    _validate_model(p.model, bad)
+    if p.max_seq_length > p.model.max_position_embeddings:
+        raise bad("pretrain.max_seq_length", f"({p.max_seq_length}) exceeds pretrain.model.max_position_embeddings "
+                  f"({p.model.max_position_embeddings}).")
+    if p.vocab_size is not None and p.vocab_size < 16:
+        raise bad("pretrain.vocab_size", f"must be at least 16, got {p.vocab_size}.")
+    if p.lr <= 0:
+        raise bad("pretrain.lr", f"must be positive, got {p.lr}.")
+    if any(k < 1 or k > p.max_steps for k in p.checkpoint_steps):
+        raise bad("pretrain.checkpoint_steps", f"must lie in [1, pretrain.max_steps={p.max_steps}], "
+                  f"got {list(p.checkpoint_steps)}.")
+    _validate_curriculum(p, bad)
+
+
+def _validate_evaluate(e: EvaluateConfig, bad) -> None:
+    _at_least(e, "evaluate.", 1, ("n_boot", "batch_size"), bad)
+    if not e.tests:
+        raise bad("evaluate.tests", "is empty: a family is scored on its stress tests. Name at least one "
+                  "(e.g. [sts_gender, winogender]), or leave the key out for the default.")
+    if len(set(e.tests)) != len(e.tests):
+        raise bad("evaluate.tests", f"lists a test twice: {list(e.tests)}.")
+
+
+def _validate_sweep(s: SweepConfig, bad) -> None:
+    if s.executor not in ("local", "ray"):
+        raise bad("sweep.executor", f"must be 'local' or 'ray', got '{s.executor}'.")
+    _at_least(s, "sweep.", 1, ("jobs",), bad)
+    _not_negative(s, "sweep.", ("cpus_per_run", "gpus_per_run"), bad)
 
 
 def _validate_curriculum(p: PretrainConfig, bad) -> None:
@@ -428,6 +525,7 @@ def _validate_task(task: str, t: TaskConfig, bad) -> None:
                   f"({t.grad_accum}).")
     if t.lr <= 0:
         raise bad(f"{key}.lr", f"must be positive, got {t.lr}.")
+    _not_negative(t, f"{key}.", ("weight_decay", "max_grad_norm"), bad)
     if t.max_steps is None and t.epochs <= 0:
         raise bad(f"{key}.epochs", f"must be positive, got {t.epochs}.")
     if t.max_steps is not None and t.max_steps < 1:
@@ -438,8 +536,9 @@ def _validate_task(task: str, t: TaskConfig, bad) -> None:
         raise bad(f"{key}.max_train_examples", f"must be at least 1, got {t.max_train_examples}.")
     if t.save_state_every < 1:
         raise bad(f"{key}.save_state_every", f"must be at least 1, got {t.save_state_every}.")
-    if t.max_seq_length < 8:
-        raise bad(f"{key}.max_seq_length", f"must be at least 8 (room for the special tokens), got {t.max_seq_length}.")
+    if t.max_seq_length < MIN_SEQ_LENGTH:
+        raise bad(f"{key}.max_seq_length", f"must be at least {MIN_SEQ_LENGTH} (room for the special tokens), "
+                  f"got {t.max_seq_length}.")
 
 
 def recipe_from_dict(data: Mapping[str, Any], *, where: str = "recipe") -> Recipe:
@@ -452,6 +551,8 @@ def recipe_from_dict(data: Mapping[str, Any], *, where: str = "recipe") -> Recip
 
 def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(RECIPE_IS_FOLDER.format(path=path))
     if not path.is_file():
         raise UsageError(RECIPE_NOT_FOUND.format(path=path))
     text = read_text(path)
@@ -459,6 +560,8 @@ def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
         data = _load_yaml_unique(text, path)
     except yaml.YAMLError as err:
         raise UsageError(RECIPE_BAD_YAML.format(path=path, error=str(err).replace("\n", " "))) from None
+    except RecursionError:  # the composer and every walk over the values recurse once per level
+        raise UsageError(RECIPE_TOO_DEEP.format(path=path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -475,9 +578,40 @@ def _load_yaml_unique(text: str, path: Path) -> Any:
         if node is None:
             return None
         _check_unique_keys(node, path, prefix="")
+        _check_expanded_size(node, f"Recipe {path}")
         return loader.construct_document(node)
     finally:
         loader.dispose()
+
+
+MAX_RECIPE_VALUES = 100_000  # values after alias expansion; real recipes hold a few hundred
+
+
+def _check_expanded_size(root: yaml.Node, where: str) -> None:
+    """Refuse a document whose aliases expand past :data:`MAX_RECIPE_VALUES` values (a "billion laughs" file: ten
+    lines that copying or validating would blow up to all memory) or that contains itself. Counted on the composed
+    nodes, where an alias is one shared node, so the count is memoised and costs one pass over the file."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in in_progress:  # an alias to an enclosing node: infinitely large once expanded
+            raise UsageError(RECIPE_TOO_LARGE.format(where=where, limit=MAX_RECIPE_VALUES))
+        in_progress.add(id(node))
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        if total > MAX_RECIPE_VALUES:
+            raise UsageError(RECIPE_TOO_LARGE.format(where=where, limit=MAX_RECIPE_VALUES))
+        in_progress.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    size(root)
 
 
 def _check_unique_keys(node: yaml.Node, path: Path, *, prefix: str, seen_nodes: set[int] | None = None) -> None:

@@ -49,7 +49,7 @@ import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import pandas as pd
 
@@ -720,6 +720,12 @@ def _validate(config: WorldConfig) -> None:
     def bad(key: str, problem: str) -> UsageError:
         return UsageError(BAD_WORLD_VALUE.format(key=key, problem=problem))
 
+    check_world_values(config, bad)
+
+
+def check_world_values(config: WorldConfig, bad: Callable[[str, str], UsageError]) -> None:
+    """The world's range rules, shared by :func:`build_world` and recipe loading (which words them with the recipe's
+    path). ``bad(key, problem)`` makes the error; the seed is checked by the recipe, like every other seed."""
     if not 0.0 <= config.bias_strength <= 1.0:
         raise bad("bias_strength", f"must be in [0, 1], got {config.bias_strength}.")
     if not 0.0 <= config.neutral_share < 1.0:

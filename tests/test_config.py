@@ -130,6 +130,129 @@ def test_missing_and_malformed_recipe_files(tmp_path):
     assert _message(load_recipe, broken).startswith(f"Recipe {broken} is not valid YAML: ")
 
 
+@pytest.mark.bad_input
+def test_a_recipe_that_is_a_folder(tmp_path):
+    assert _message(load_recipe, tmp_path) == (
+        f"Recipe {tmp_path} is a folder, not a recipe file. Pass a YAML file, e.g. recipes/tiny.yaml.")
+
+
+ALIAS_BOMB = "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10) if i else ', '.join(['x'] * 10)}]\n"
+                     for i in range(9)) + "description: *a8\n"  # 10^9 values once expanded
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("text", [ALIAS_BOMB, "description: &a [1, *a]\n"], ids=["bomb", "self-reference"])
+def test_aliases_that_expand_without_bound_are_refused_before_any_copy(tmp_path, text):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    assert _message(load_recipe, path, ["pretrain.lr=1"]) == (
+        f"Recipe {path}: its YAML aliases (*name) expand to more than 100000 values, or refer to themselves. "
+        "Write the values out instead of aliasing them.")
+
+
+@pytest.mark.bad_input
+def test_an_alias_bomb_in_an_override_is_refused(tmp_path):
+    value = "[" + ", ".join(["&a [x, x, x, x, x, x, x, x, x, x]"] + ["*a"] * 9) + "]"
+    for depth in range(6):  # each level aliases the previous one ten times: 10^7 values
+        value = f"[&l{depth} {value}, " + ", ".join([f"*l{depth}"] * 9) + "]"
+    text = f"seeds.pretrain={value}"
+    assert _message(apply_overrides, BASE, [text]) == (
+        f"Override '{text}': its YAML aliases (*name) expand to more than 100000 values, or refer to themselves. "
+        "Write the values out instead of aliasing them.")
+
+
+def test_aliases_of_a_sane_size_still_work(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("seeds:\n  pretrain: &s [0, 1]\n  finetune: *s\n")
+    assert load_recipe(path).seeds.finetune == (0, 1)
+
+
+@pytest.mark.bad_input
+def test_nesting_too_deep_to_read(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("description: " + "[" * 3000 + "]" * 3000 + "\n")
+    assert _message(load_recipe, path) == (
+        f"Recipe {path} nests lists or mappings too deeply to read. A recipe is a few levels deep.")
+
+
+SEED_RANGE = "[0, 2147483647]"
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("data, expected", [
+    ({"pretrain": {"warmup_steps": -5}}, "r: 'pretrain.warmup_steps' must not be negative, got -5."),
+    ({"pretrain": {"weight_decay": -1}}, "r: 'pretrain.weight_decay' must not be negative, got -1.0."),
+    ({"pretrain": {"max_grad_norm": -1}}, "r: 'pretrain.max_grad_norm' must not be negative, got -1.0."),
+    ({"finetune": {"tasks": {"coref": {"weight_decay": -0.1}}}},
+     "r: 'finetune.tasks.coref.weight_decay' must not be negative, got -0.1."),
+    ({"finetune": {"tasks": {"stsb": {"max_grad_norm": -2}}}},
+     "r: 'finetune.tasks.stsb.max_grad_norm' must not be negative, got -2.0."),
+    ({"pretrain": {"max_seq_length": 1}},
+     "r: 'pretrain.max_seq_length' must be at least 8 (room for the special tokens), got 1."),
+    ({"pretrain": {"model": {"num_hidden_layers": 0}}},
+     "r: 'pretrain.model.num_hidden_layers' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"intermediate_size": 0}}},
+     "r: 'pretrain.model.intermediate_size' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"hidden_size": 0}}}, "r: 'pretrain.model.hidden_size' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"num_attention_heads": 0}}},  # was a ZeroDivisionError in the divisibility check
+     "r: 'pretrain.model.num_attention_heads' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"max_position_embeddings": 0}}},
+     "r: 'pretrain.model.max_position_embeddings' must be at least 1, got 0."),
+    ({"pretrain": {"model": {"hidden_dropout_prob": 1}}},
+     "r: 'pretrain.model.hidden_dropout_prob' must be in [0, 1), got 1.0."),
+    ({"pretrain": {"model": {"attention_probs_dropout_prob": -0.1}}},
+     "r: 'pretrain.model.attention_probs_dropout_prob' must be in [0, 1), got -0.1."),
+    ({"evaluate": {"batch_size": 0}}, "r: 'evaluate.batch_size' must be at least 1, got 0."),
+    ({"evaluate": {"n_boot": 0}}, "r: 'evaluate.n_boot' must be at least 1, got 0."),
+    ({"evaluate": {"n_boot": -5}}, "r: 'evaluate.n_boot' must be at least 1, got -5."),
+    ({"evaluate": {"tests": []}}, "r: 'evaluate.tests' is empty: a family is scored on its stress tests. Name at least "
+                                  "one (e.g. [sts_gender, winogender]), or leave the key out for the default."),
+    ({"evaluate": {"tests": ["winogender", "winogender"]}},
+     "r: 'evaluate.tests' lists a test twice: ['winogender', 'winogender']."),
+    ({"sweep": {"cpus_per_run": -1}}, "r: 'sweep.cpus_per_run' must not be negative, got -1.0."),
+    ({"sweep": {"gpus_per_run": -0.5}}, "r: 'sweep.gpus_per_run' must not be negative, got -0.5."),
+    ({"world": {"n_corpus_sentences": -10}}, "r: 'world.n_corpus_sentences' must be at least 1, got -10."),
+    ({"world": {"n_sts_templates": 0}}, "r: 'world.n_sts_templates' must be between 1 and 280, got 0."),
+    ({"world": {"neutral_share": 2.0}}, "r: 'world.neutral_share' must be in [0, 1), got 2.0."),
+    ({"world": {"seed": -1}}, f"r: 'world.seed' must be an integer in {SEED_RANGE}, got -1."),
+    ({"seeds": {"init_seed": -2}}, f"r: 'seeds.init_seed' must be an integer in {SEED_RANGE}, got -2."),
+    ({"seeds": {"data_seed": 2**31}}, f"r: 'seeds.data_seed' must be an integer in {SEED_RANGE}, got 2147483648."),
+    ({"pretrain": {"mask_seed": -1}}, f"r: 'pretrain.mask_seed' must be an integer in {SEED_RANGE}, got -1."),
+    ({"seeds": {"pretrain": [0, -1]}}, f"r: 'seeds.pretrain' must hold integers in {SEED_RANGE}, got [0, -1]."),
+    ({"seeds": {"finetune": [2**31]}}, f"r: 'seeds.finetune' must hold integers in {SEED_RANGE}, got [2147483648]."),
+])
+def test_every_number_has_a_range(data, expected):
+    """Each of these used to train or score nonsense to "complete" (or fail deep in a run): refused at load."""
+    data = data if "pretrain" in data else {"pretrain": {}, **data}  # a pretrain section, so its seeds are read too
+    assert _message(recipe_from_dict, data, where="r") == expected
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("data, expected", [
+    ({"seeds": {"pretrain": []}, "pretrain": {}},
+     "r: 'seeds.pretrain' is empty, so nothing would be pretrained. List at least one seed, e.g. [0, 1, 2]."),
+    ({"seeds": {"finetune": []}, "finetune": {"tasks": {"stsb": {}}}},
+     "r: 'seeds.finetune' is empty, so nothing would be fine-tuned. List at least one seed, e.g. [0, 1, 2]."),
+])
+def test_empty_seed_lists_are_refused_where_they_are_needed(data, expected):
+    assert _message(recipe_from_dict, data, where="r") == expected
+
+
+def test_empty_seed_lists_are_fine_where_they_are_not_read():
+    outside = recipe_from_dict({"seeds": {"pretrain": []}, "pretrain": {},
+                                "finetune": {"from_checkpoints": ["some/model"], "tasks": {"stsb": {}}}})
+    assert outside.seeds.pretrain == ()
+    assert recipe_from_dict({"seeds": {"finetune": []}, "pretrain": {}}).seeds.finetune == ()
+
+
+def test_the_shipped_recipes_and_defaults_pass_every_range():
+    from pathlib import Path
+
+    assert recipe_from_dict({"pretrain": {}}).evaluate.n_boot == 1000
+    for path in sorted(Path(__file__).parents[1].joinpath("recipes").glob("*.yaml")):
+        load_recipe(path)
+
+
 def test_pretrain_config_ignores_finetuning_and_evaluation_settings():
     base = recipe_from_dict(BASE)
     changed = recipe_from_dict(apply_overrides(BASE, ["finetune.tasks.stsb.lr=1e-3", "evaluate.n_boot=10",

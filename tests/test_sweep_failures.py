@@ -132,3 +132,79 @@ def test_a_wrong_data_path_is_refused_before_any_run(where, tmp_path, capsys):
     }[where]
     err = capsys.readouterr().err
     assert err.startswith("error: " + expected) and err.count("\n") == 1
+
+
+@pytest.mark.bad_input
+def test_status_of_a_file(tmp_path, capsys):
+    recipe = _write_recipe(tmp_path / "r.yaml")
+    assert main(["status", str(recipe)]) == 2
+    assert capsys.readouterr().err == (f"error: {recipe} is a file, not an experiment folder. Pass the folder given to "
+                                       "`nlp-underspec run` as --out (it holds manifest.json).\n")
+
+
+@pytest.mark.bad_input
+def test_status_of_a_manifest_that_is_a_list(tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text("[]")
+    assert main(["status", str(tmp_path)]) == 2
+    manifest = tmp_path / "manifest.json"
+    assert capsys.readouterr().err == (f"error: {manifest} holds a JSON array, not an object. Restore it, or delete it "
+                                       f"and `nlp-underspec run` the experiment's recipe with --out {tmp_path} to "
+                                       "rewrite it.\n")
+
+
+@pytest.mark.bad_input
+def test_run_with_a_folder_as_recipe(tmp_path, capsys):
+    out = tmp_path / "exp"
+    assert main(["run", str(tmp_path), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: Recipe {tmp_path} is a folder, not a recipe file. Pass a YAML file, "
+                                       "e.g. recipes/tiny.yaml.\n")
+    assert not out.exists()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("override, key, problem", [
+    ("seeds.pretrain=[]", "seeds.pretrain", "is empty, so nothing would be pretrained. List at least one seed, "
+                                            "e.g. [0, 1, 2]."),
+    ("seeds.finetune=[]", "seeds.finetune", "is empty, so nothing would be fine-tuned. List at least one seed, "
+                                            "e.g. [0, 1, 2]."),
+    ("evaluate.tests=[]", "evaluate.tests", "is empty: a family is scored on its stress tests. Name at least one "
+                                            "(e.g. [sts_gender, winogender]), or leave the key out for the default."),
+])
+def test_a_sweep_with_nothing_to_train_or_score_is_refused_before_writing(tmp_path, capsys, override, key, problem):
+    """These used to finish with exit 0 ("Nothing to do: all 0 runs are complete") and a manifest, or to blame a
+    mismatch between summary and run folders after scoring."""
+    recipe = _write_recipe(tmp_path / "r.yaml", lr=1e-3)
+    out = tmp_path / "exp"
+    assert main(["run", str(recipe), "--out", str(out), "--set", override]) == 2
+    assert capsys.readouterr().err == f"error: {recipe}: '{key}' {problem}\n"
+    assert not out.exists()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("link", ["pretrain/p00", "pretrain"])
+def test_a_run_folder_that_is_a_link_is_refused_before_writing(tmp_path, capsys, link):
+    """A linked run folder would take the run's log, lock and failure record wherever it points (here: into the
+    folder holding it, where they looked like a stray run)."""
+    recipe = _write_recipe(tmp_path / "r.yaml", lr=1e-3)
+    out, target = tmp_path / "exp", tmp_path / "elsewhere"
+    target.mkdir()
+    (out / link).parent.mkdir(parents=True, exist_ok=True)
+    (out / link).symlink_to(target, target_is_directory=True)
+    assert main(["run", str(recipe), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: {out / link} is a symbolic link (to {target}), not a run folder. A "
+                                       f"sweep reads and writes each run only in its own folder inside {out}: replace "
+                                       "the link with a real folder.\n")
+    assert list(target.iterdir()) == [] and sorted(p.name for p in out.iterdir()) == [link.split("/")[0]]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("path", ["pretrain", "finetune/stsb/p00-f01"])
+def test_a_file_where_a_run_folder_goes_is_refused_before_writing(tmp_path, capsys, path):
+    recipe = _write_recipe(tmp_path / "r.yaml", lr=1e-3)
+    out = tmp_path / "exp"
+    (out / path).parent.mkdir(parents=True)
+    (out / path).write_text("mine")
+    assert main(["run", str(recipe), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: {out / path} is a file where the sweep keeps a run folder. Move it out "
+                                       f"of {out}, or choose another --out.\n")
+    assert (out / path).read_text() == "mine" and sorted(p.name for p in out.iterdir()) == [path.split("/")[0]]

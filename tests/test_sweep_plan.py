@@ -109,3 +109,46 @@ def test_test_without_its_task_is_refused():
         build_plan(_recipe(**{"finetune.tasks": {"stsb": {}}}))
     assert str(err.value) == ("Stress test 'winogender' needs fine-tuned 'coref' models, but finetune.tasks has no "
                               "'coref'. Add the task, or remove 'winogender' from evaluate.tests.")
+
+
+def test_a_recipe_without_tasks_plans_pretraining_and_no_empty_pairs():
+    """A pair with no fine-tuning run would count as trained and then be scored without a model to score."""
+    plan = build_plan(_recipe(**{"finetune.tasks": {}}))
+    assert [run.key for run in plan.runs] == ["pretrain/p00", "pretrain/p01"]
+    assert plan.pairs == []
+
+
+@pytest.mark.bad_input
+def test_outside_checkpoints_without_tasks_plan_nothing():
+    with pytest.raises(UsageError) as err:
+        build_plan(_recipe(**{"finetune.from_checkpoints": ["some/model"], "finetune.tasks": {}, "pretrain": None}))
+    assert str(err.value) == ("Recipe grid plans no runs: it needs a 'pretrain' section with seeds.pretrain, or "
+                              "finetune.from_checkpoints and at least one task under finetune.tasks.")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("text, problem", [
+    ("[1, 2]", "holds a JSON array, not an object."),
+    ('{"name": 3, "recipe": {}}', ": 'name' must be a string, as `nlp-underspec run` writes it."),
+    ('{"name": "grid", "recipe": [1]}', ": 'recipe' must be a mapping, as `nlp-underspec run` writes it."),
+])
+def test_a_manifest_of_the_wrong_shape_names_the_file(tmp_path, text, problem):
+    from nlp_underspec.sweep.plan import read_manifest
+
+    (tmp_path / "manifest.json").write_text(text)
+    with pytest.raises(UsageError) as err:
+        read_manifest(tmp_path)
+    separator = "" if problem.startswith(":") else " "
+    assert str(err.value) == (f"{tmp_path / 'manifest.json'}{separator}{problem} Restore it, or delete it and "
+                              f"`nlp-underspec run` the experiment's recipe with --out {tmp_path} to rewrite it.")
+
+
+@pytest.mark.bad_input
+def test_a_stages_record_of_the_wrong_shape_names_the_file(tmp_path):
+    from nlp_underspec.sweep.pipeline import _read_stages
+
+    (tmp_path / "stages.json").write_text("[]")
+    with pytest.raises(UsageError) as err:
+        _read_stages(tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'stages.json'} holds a JSON array, not an object. Delete it: it only "
+                              "records which results are current, and the next `nlp-underspec run` redoes them.")

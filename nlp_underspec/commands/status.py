@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 NOT_AN_EXPERIMENT = "{path} is not an experiment folder (no manifest.json). Start one with `nlp-underspec run RECIPE --out {path}`."
+STATUS_OF_FILE = ("{path} is a file, not an experiment folder. Pass the folder given to `nlp-underspec run` as --out "
+                  "(it holds manifest.json).")
 
 
 def register(subparsers) -> None:
@@ -20,13 +22,16 @@ def main(args) -> int:
     from nlp_underspec.records import read_run_record
     from nlp_underspec.sweep.pipeline import STAGE_OUTPUTS
     from nlp_underspec.sweep.plan import build_plan, read_manifest
-    from nlp_underspec.sweep.state import STATES, run_state
+    from nlp_underspec.sweep.state import STATES, check_run_folders, run_state
 
     exp_dir = Path(args.experiment)
+    if exp_dir.exists() and not exp_dir.is_dir():
+        raise UsageError(STATUS_OF_FILE.format(path=exp_dir))
     manifest = read_manifest(exp_dir) if exp_dir.is_dir() else None
     if manifest is None:
         raise UsageError(NOT_AN_EXPERIMENT.format(path=exp_dir))
     plan = build_plan(recipe_from_dict(manifest["recipe"], where=str(exp_dir / "manifest.json")))
+    check_run_folders(exp_dir, plan.runs)  # a linked run folder would show another run's state
     states = {run.key: run_state(exp_dir, run) for run in plan.runs}
     counts = {state: sum(s == state for s in states.values()) for state in STATES}
     print(f"{manifest['name']}: {len(plan.runs)} runs · " + " · ".join(f"{n} {s}" for s, n in counts.items() if n))

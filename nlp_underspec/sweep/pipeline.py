@@ -31,21 +31,24 @@ import yaml
 from nlp_underspec import results, triplet
 from nlp_underspec.config import Recipe, to_plain
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_json, atomic_write_text, check_output_path, read_json
+from nlp_underspec.io import atomic_write_json, atomic_write_text, check_output_path, read_json_object
 from nlp_underspec.records import package_versions, read_run_record
 from nlp_underspec.sweep import scheduler
 from nlp_underspec.sweep.executors import make_executor
-from nlp_underspec.sweep.plan import RESOLVED_RECIPE, Plan, RunSpec, build_plan, recipe_hash, task_for_test, write_manifest
-from nlp_underspec.sweep.state import SweepLock, changed_keys, check_unchanged, run_state
+from nlp_underspec.sweep.plan import (RESOLVED_RECIPE, Plan, RunSpec, build_plan, read_manifest, recipe_hash,
+                                      task_for_test, write_manifest)
+from nlp_underspec.sweep.state import SweepLock, changed_keys, check_run_folders, check_unchanged, run_state
 
 logger = logging.getLogger(__name__)
 
 STAGES_FILE = "stages.json"
+STAGES_HINT = "Delete it: it only records which results are current, and the next `nlp-underspec run` redoes them."
 PRETRAINED_DIR = "pretrained"
 WORLD_DIR = "world"
 IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman", "dev_loss"), "coref": ("dev_accuracy", "dev_loss")}
 PRETRAINED_TESTS = ("winogender", "calibration")  # what a masked LM can be scored on without fine-tuning
 
+NO_PAIRS = "the recipe fine-tunes nothing (no finetune.tasks): only the pretrained checkpoints were scored"
 OUT_IS_OTHER_EXPERIMENT = ("{out} holds experiment '{other}', not '{name}'. Choose another --out, or pass --force-rerun "
                            "to redo it with this recipe.")
 
@@ -73,7 +76,7 @@ def _fingerprint(*parts: Any) -> str:
 
 def _read_stages(exp_dir: Path) -> dict[str, str]:
     path = exp_dir / STAGES_FILE
-    return read_json(path) if path.is_file() else {}
+    return read_json_object(path, hint=STAGES_HINT) if path.is_file() else {}
 
 
 def _mark_stage(exp_dir: Path, stage: str, fingerprint: str) -> None:
@@ -97,11 +100,9 @@ def _runs_fingerprint(exp_dir: Path, runs: list[RunSpec]) -> list[Any]:
 def prepare(exp_dir: Path, recipe: Recipe, *, force_rerun: bool) -> Plan:
     """Plan, check finished runs against the recipe, write the resolved recipe and the manifest."""
     plan = build_plan(recipe)
-    manifest_path = exp_dir / "manifest.json"
-    if manifest_path.is_file():
-        other = read_json(manifest_path).get("name")
-        if other != recipe.name and not force_rerun:
-            raise UsageError(OUT_IS_OTHER_EXPERIMENT.format(out=exp_dir, other=other, name=recipe.name))
+    manifest = read_manifest(exp_dir)
+    if manifest is not None and manifest["name"] != recipe.name and not force_rerun:
+        raise UsageError(OUT_IS_OTHER_EXPERIMENT.format(out=exp_dir, other=manifest["name"], name=recipe.name))
     for run in plan.runs:
         state = run_state(exp_dir, run)
         changed = changed_keys(exp_dir, run) if state in ("complete", "partial", "failed") else []
@@ -297,7 +298,9 @@ LATER_STAGES: tuple[tuple[str, Callable[[Path, Recipe], Any]], ...] = (
 def run_sweep(recipe: Recipe, out: str | Path, *, force_rerun: bool = False, log=print) -> SweepResult:
     exp_dir = Path(out)
     check_output_path(exp_dir)  # a file, or a folder that cannot be written: say so before any run starts
-    check_data_sources(recipe, build_plan(recipe))  # and a wrong data path, before --out is created
+    plan = build_plan(recipe)
+    check_run_folders(exp_dir, plan.runs)  # a linked run folder would take another folder's files
+    check_data_sources(recipe, plan)  # and a wrong data path, before --out is created
     exp_dir.mkdir(parents=True, exist_ok=True)
     with SweepLock(exp_dir):
         plan = prepare(exp_dir, recipe, force_rerun=force_rerun)
@@ -353,8 +356,9 @@ def _results_stages(exp_dir: Path, plan: Plan, result: SweepResult, *, log) -> N
         log(f"Scored {len(pairs)} model pair(s) and {len(extra_models)} pretrained checkpoint(s) in "
             f"{time.monotonic() - started:.0f}s: {written}")
     if missing or not pairs:  # analysis, report and cards describe a whole family, not the part that trained
+        why = (f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)" if missing else NO_PAIRS)
         for stage, _ in LATER_STAGES:
-            result.stages_skipped[stage] = f"training incomplete ({len(missing)} of {len(plan.pairs)} pairs missing)"
+            result.stages_skipped[stage] = why
         return
     for stage, function in LATER_STAGES:
         if stages.get(stage) == fingerprint and stage not in _stale_outputs(exp_dir):

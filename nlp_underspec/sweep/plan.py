@@ -15,14 +15,17 @@ from typing import Any
 
 from nlp_underspec.config import Recipe, finetune_run_config, pretrain_run_config, to_plain
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_json, read_json
+from nlp_underspec.io import atomic_write_json, read_json_object
 from nlp_underspec.records import config_hash, finetune_run_id, pretrain_run_id, read_run_record
 
 MANIFEST = "manifest.json"
 RESOLVED_RECIPE = "recipe.yaml"
 
 NOTHING_TO_RUN = ("Recipe {recipe} plans no runs: it needs a 'pretrain' section with seeds.pretrain, or "
-                  "finetune.from_checkpoints, and at least one task under finetune.tasks or a stress test.")
+                  "finetune.from_checkpoints and at least one task under finetune.tasks.")
+MANIFEST_BAD_KEY = "{path}: '{key}' must be {kind}, as `nlp-underspec run` writes it. {hint}"
+MANIFEST_HINT = ("Restore it, or delete it and `nlp-underspec run` the experiment's recipe with --out {exp_dir} "
+                 "to rewrite it.")
 NO_TASK_FOR_TEST = ("Stress test '{test}' needs fine-tuned '{task}' models, but finetune.tasks has no '{task}'. Add the "
                     "task, or remove '{test}' from evaluate.tests.")
 
@@ -109,7 +112,8 @@ def build_plan(recipe: Recipe) -> Plan:
             raise UsageError(NO_TASK_FOR_TEST.format(test=test, task=task))
 
     pairs = []
-    for pretrain_seed, start_from, dependency in parents:
+    # Without a task there is nothing to fine-tune: a pair would be a model with no runs (only pretraining is scored).
+    for pretrain_seed, start_from, dependency in parents if recipe.finetune.tasks else []:
         for finetune_seed in recipe.seeds.finetune:
             run_id = finetune_run_id(pretrain_seed, finetune_seed)
             pairs.append({"model": run_id, "pretrain_seed": pretrain_seed, "finetune_seed": finetune_seed,
@@ -122,7 +126,7 @@ def build_plan(recipe: Recipe) -> Plan:
                 runs.append(RunSpec(key=key, run_id=run_id, kind="finetune", folder=key, config=config,
                                     config_hash=config_hash(config), seeds=seeds, task=task, start_from=start_from,
                                     depends_on=(dependency,) if dependency else ()))
-    if not runs and not recipe.evaluate.tests:
+    if not runs:
         raise UsageError(NOTHING_TO_RUN.format(recipe=recipe.name))
     return Plan(recipe=recipe, runs=runs, tests=tuple(recipe.evaluate.tests), pairs=pairs)
 
@@ -149,5 +153,14 @@ def write_manifest(exp_dir: Path, plan: Plan, *, statuses: dict[str, str] | None
 
 
 def read_manifest(exp_dir: Path) -> dict[str, Any] | None:
+    """The experiment's manifest (None when there is none), checked for the shape :func:`write_manifest` gives it:
+    an object whose ``name`` is a string and whose ``recipe`` is a mapping (what `status` and `run` read)."""
     path = exp_dir / MANIFEST
-    return read_json(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    manifest = read_json_object(path, hint=MANIFEST_HINT.format(exp_dir=exp_dir))
+    for key, kind, name in (("name", str, "a string"), ("recipe", dict, "a mapping")):
+        if not isinstance(manifest.get(key), kind):
+            raise UsageError(MANIFEST_BAD_KEY.format(path=path, key=key, kind=name, hint=MANIFEST_HINT.format(
+                exp_dir=exp_dir)))
+    return manifest

@@ -26,8 +26,27 @@ STATES = ("complete", "running", "failed", "partial", "pending")
 
 RECIPE_CHANGED = ("{folder} was completed with a different config: {keys} changed since. Restore the recipe, use a new "
                   "--out, or pass --force-rerun to redo the affected runs.")
+RUN_FOLDER_LINK = ("{path} is a symbolic link (to {target}), not a run folder. A sweep reads and writes each run only "
+                   "in its own folder inside {exp_dir}: replace the link with a real folder.")
+RUN_FOLDER_FILE = ("{path} is a file where the sweep keeps a run folder. Move it out of {exp_dir}, or choose another "
+                   "--out.")
 SWEEP_BUSY = ("Another `nlp-underspec run` (pid {pid}) is working in {exp_dir}. Wait for it to finish, or stop it first; "
               "if no such process exists, delete {lock}.")
+
+
+def check_run_folders(exp_dir: Path, runs: list[RunSpec]) -> None:
+    """Refuse a run folder, or a folder on its way (``pretrain/``, ``finetune/stsb/``), that is a symbolic link (the
+    run's log, lock and record would land wherever it points, in another run's folder or outside the experiment) or a
+    file (the run could not be written at all).
+    Checked before anything is written; the experiment folder itself may be a link (to a larger disk, say)."""
+    for run in runs:
+        parts = Path(run.folder).parts
+        for depth in range(1, len(parts) + 1):
+            path = exp_dir.joinpath(*parts[:depth])
+            if path.is_symlink():
+                raise UsageError(RUN_FOLDER_LINK.format(path=path, target=os.readlink(path), exp_dir=exp_dir))
+            if path.exists() and not path.is_dir():
+                raise UsageError(RUN_FOLDER_FILE.format(path=path, exp_dir=exp_dir))
 
 
 def run_state(exp_dir: Path, run: RunSpec) -> str:
