@@ -77,7 +77,7 @@ def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -
         check_tsv_safe_path(checkpoint, what="Model")
         checked = models.check_checkpoint(checkpoint)
         check_tsv_safe_path(checked, what="Model")
-        origin = models.checkpoint_origin(checked, seed_pattern=pattern)
+        origin = models.checkpoint_origin(checked, seed_pattern=pattern, name=checkpoint.rstrip("/"))
         name = origin.run_id or default_model_name(checked)
         if name in seen:
             template = DUPLICATE_RUN_ID if origin.run_id else DUPLICATE_MODEL_NAME

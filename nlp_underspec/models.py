@@ -636,8 +636,12 @@ def compile_seed_pattern(pattern: str | None) -> re.Pattern | None:
     return compiled
 
 
-def checkpoint_origin(checkpoint: str, *, seed_pattern: str | re.Pattern | None = None) -> CheckpointOrigin:
+def checkpoint_origin(checkpoint: str, *, seed_pattern: str | re.Pattern | None = None,
+                      name: str | None = None) -> CheckpointOrigin:
     """Seeds (and run id) of a checkpoint: run.json, else card metadata, else ``seed_pattern``, else none.
+
+    The pattern reads ``name`` (default: ``checkpoint``): the model as the user wrote it, since a resolved path also
+    holds parent folders the user never typed, whose names could match.
 
     >>> checkpoint_origin("google/multiberts-seed_3", seed_pattern=r"seed_(?P<pretrain_seed>\\d+)").pretrain_seed
     3
@@ -656,7 +660,7 @@ def checkpoint_origin(checkpoint: str, *, seed_pattern: str | re.Pattern | None 
             return CheckpointOrigin(_int_or_none(pretrain), _int_or_none(finetune), "model card")
     pattern = compile_seed_pattern(seed_pattern) if isinstance(seed_pattern, str) else seed_pattern
     if pattern is not None:
-        return _seeds_from_pattern(pattern, str(checkpoint))
+        return _seeds_from_pattern(pattern, str(name if name is not None else checkpoint))
     return CheckpointOrigin()
 
 

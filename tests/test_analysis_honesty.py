@@ -367,3 +367,23 @@ def test_the_demo_family_shows_the_new_fields(demo):
     assert "coref/dev_loss" in analysis["iid_equivalence"]["undeclared"]  # no default margin for a loss
     assert not {"winogender/noise_floor", "winogender/below_noise_floor", "sts_gender/scale"} & set(analysis["metrics"])
     assert np.isfinite(read_scores(root)["value"]).all()
+
+
+@pytest.mark.bad_input
+def test_a_per_metric_statement_asked_by_name_skips_the_metrics_it_cannot_be_made_of(tmp_path, tiny_checkpoint):
+    """`analyze --only seed_share` on a family with pretrained checkpoints: their numbers have one run per seed by
+    construction, so seed_share cannot be made of them; that used to fail the whole command with their reason. It is
+    made of the fine-tuned metrics and skipped, with the reason, for the pretrained ones."""
+    root = build_family(tmp_path / "exp", tiny_checkpoint, analysis=False, pretrain_seeds=(0, 1, 2),
+                        finetune_seeds=(0, 1), calibration={0: 0.5, 1: 0.6, 2: 0.7})
+    analysis = statements.analyze(root, nboot=50, statements=("seed_share",), strict=("seed_share",), write=False)
+    entries = analysis["metrics"]
+    assert "icc" in entries["winogender/accuracy"]["seed_share"]
+    assert entries["calibration/slope@pretrained"]["seed_share"] == {"skipped": (
+        "calibration/slope@pretrained: within-seed variance needs a pretraining seed with 2 or more runs (fine-tuning "
+        "seeds), but every seed has one run. Add fine-tuning seeds, or leave this statement out.")}
+    one_run = build_family(tmp_path / "one", tiny_checkpoint, analysis=False, pretrain_seeds=(0, 1),
+                           finetune_seeds=(0,))
+    with pytest.raises(UsageError) as err:  # made of no metric at all: the first reason, as before
+        statements.analyze(one_run, nboot=50, statements=("seed_share",), strict=("seed_share",), write=False)
+    assert "within-seed variance needs a pretraining seed with 2 or more runs" in str(err.value)

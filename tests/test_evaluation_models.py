@@ -437,6 +437,20 @@ def test_a_seed_pattern_that_reads_no_seed_is_refused(tiny_checkpoint, name, pat
         "out --seed-pattern when the model names hold no seeds.")
 
 
+@pytest.mark.bad_input
+def test_a_seed_pattern_reads_the_model_as_given_not_its_resolved_parents(tmp_path, monkeypatch, tiny_checkpoint):
+    """A parent folder the user never typed (here 'seed_7/') must not lend its seed to a model named without one."""
+    from nlp_underspec.evaluation import model_refs
+
+    folder = tiny_checkpoint("mlm", name="seed_7/plain-model")
+    monkeypatch.chdir(folder.parent)
+    assert _error(model_refs, ["plain-model"], seed_pattern=r"seed_(?P<pretrain_seed>\d+)") == (
+        r"--seed-pattern 'seed_(?P<pretrain_seed>\\d+)' gives no integer seed for model plain-model (it does not "
+        "match). Fix the pattern, or leave out --seed-pattern when the model names hold no seeds.")
+    monkeypatch.chdir(tmp_path)
+    assert model_refs(["seed_7/plain-model"], seed_pattern=r"seed_(?P<pretrain_seed>\d+)")[0].pretrain_seed == 7
+
+
 def test_a_seed_pattern_with_an_optional_group(tiny_checkpoint):
     """A group that does not take part (a pretrained model under a pattern for fine-tuned ones too) is no error."""
     pattern = r"seed_(?P<pretrain_seed>\d+)(-f(?P<finetune_seed>\d+))?"

@@ -248,3 +248,16 @@ def test_a_hub_id_that_cannot_be_loaded_says_which_local_layouts_to_pass(monkeyp
         f"'someorg/sts' is neither a local path nor a dataset on the Hugging Face Hub ({reason}). Pass the STS "
         "Benchmark folder with sts-train.csv/sts-dev.csv/sts-test.csv, the GLUE STS-B folder with "
         "train.tsv/dev.tsv/test.tsv, or a .csv/.tsv/.json/.jsonl file with sentence1,sentence2[,label].")
+
+
+@pytest.mark.bad_input
+def test_a_json_sts_record_without_a_sentence_is_named(tmp_path):
+    """pandas fills a missing key with NaN, which used to become the sentence "nan"; a number became "5"."""
+    path = tmp_path / "pairs.jsonl"
+    path.write_text('{"sentence1": "A man runs.", "sentence2": "A dog runs.", "label": 3}\n'
+                    '{"sentence1": "A woman sings.", "label": 2}\n')
+    assert _error(load_stsb, path, "test") == (f"{path}, line 2: sentence2 must be a sentence (text), got no value. "
+                                               "Fix or remove that record.")
+    path.write_text('{"sentence1": 5, "sentence2": "A dog runs.", "label": 3}\n')
+    assert _error(load_stsb, path, "test") == (f"{path}, line 1: sentence1 must be a sentence (text), got 5. Fix or "
+                                               "remove that record.")

@@ -111,6 +111,14 @@ def test_test_without_its_task_is_refused():
                               "'coref'. Add the task, or remove 'winogender' from evaluate.tests.")
 
 
+@pytest.mark.bad_input
+def test_a_misspelled_test_in_the_recipe_names_the_key():
+    with pytest.raises(UsageError) as err:
+        build_plan(_recipe(**{"evaluate.tests": ["sts_gender", "wingender"]}))
+    assert str(err.value) == ("Recipe 'grid', evaluate.tests: Unknown stress test 'wingender'. Did you mean "
+                              "'winogender'? Available: calibration, sts_gender, winogender.")
+
+
 def test_a_recipe_without_tasks_plans_pretraining_and_no_empty_pairs():
     """A pair with no fine-tuning run would count as trained and then be scored without a model to score."""
     plan = build_plan(_recipe(**{"finetune.tasks": {}}))

@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 
 ANALYSIS = "analysis.json"
 SCHEMA_VERSION = 1
+PER_METRIC = ("spread", "seed_share", "multibootstrap")  # statements made of each metric, not of the family
 STATEMENTS = ("spread", "seed_share", "multibootstrap", "iid_vs_stress", "iid_equivalence", "pca", "clustering",
               "calibration")
 UNKNOWN_STATEMENT = "Unknown statement '{name}'. Available: {available}."
@@ -110,7 +111,10 @@ class _Statements:
         try:
             return compute(*args, **kwargs)
         except UsageError as err:
-            if statement in self.strict:
+            # A statement made per metric, asked for by name, is owed for the metrics that support it: one that
+            # cannot be made of a pretrained checkpoint's one-run-per-seed numbers is skipped like any finding, and
+            # _check_strict_made raises only when it was made of none.
+            if statement in self.strict and statement not in PER_METRIC:
                 raise
             return self.skip(statement, subject, str(err))
 
@@ -337,14 +341,29 @@ def analyze_family(family: Family, *, nboot: int = 1000, seed: int = 0, statemen
     return analysis
 
 
+def _why_not_made(metrics: dict, statement: str) -> str | None:
+    """None when the per-metric ``statement`` was made of some metric, else why not (its first skip reason, or "")."""
+    reasons = []
+    for entry in metrics.values():
+        result = entry.get(statement)
+        if isinstance(result, dict) and "skipped" not in result:
+            return None
+        if isinstance(result, dict):
+            reasons.append(result["skipped"])
+    return reasons[0] if reasons else ""
+
+
 def _check_strict_made(analysis: dict, strict: set[str]) -> None:
     """A statement the caller asked for by name must have produced something, not just nothing to skip."""
-    made = {"spread": analysis["metrics"], "seed_share": analysis["metrics"], "multibootstrap": analysis["metrics"],
-            "iid_vs_stress": analysis.get("iid_vs_stress"), "pca": analysis.get("pca"),
+    for statement in sorted(strict & set(PER_METRIC)):
+        why = _why_not_made(analysis["metrics"], statement)
+        if why is not None:
+            raise UsageError(why or NOTHING_TO_STATE.format(statement=statement, need=NEEDS[statement]))
+    made = {"iid_vs_stress": analysis.get("iid_vs_stress"), "pca": analysis.get("pca"),
             "iid_equivalence": "skipped" not in analysis.get("iid_equivalence", {"skipped": True}),
             "clustering": analysis.get("clustering"),
             "calibration": "skipped" not in analysis.get("calibration", {"skipped": True})}
-    for statement in sorted(strict):
+    for statement in sorted(strict - set(PER_METRIC)):
         if not made[statement]:
             raise UsageError(NOTHING_TO_STATE.format(statement=statement, need=NEEDS[statement]))
 

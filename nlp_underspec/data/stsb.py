@@ -50,6 +50,8 @@ BAD_JSON = "{path} is not valid JSON ({error})."
 BAD_TABLE_LINE = "{path}: {error}. Fix or remove that line."
 TABLE_ROW_FIELDS = ("{path}, line {line}: expected {expected} fields (as many as the header), found {found}. Fix or "
                     "remove that line.")
+NOT_A_SENTENCE = ("{path}, line {record}: {column} must be a sentence (text), got {value}. Fix or remove that "
+                  "record.")
 UNSUPPORTED_FILE = "STS-B file {path} must end in .csv, .tsv, .json or .jsonl."
 
 _HUB_SPLIT = {"train": "train", "dev": "validation", "test": "test"}
@@ -120,9 +122,17 @@ def _read_table(path: Path, sep: str) -> pd.DataFrame:
     if missing:
         raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing),
                                                 found=shown_columns(frame.columns)))
+    # A JSON record without a sentence (or with null, or a number) would otherwise read as the text "nan" or "5".
+    not_text = frame[["sentence1", "sentence2"]].map(lambda value: not isinstance(value, str)).to_numpy()  # (N, 2)
+    if not_text.any():
+        row, col = (int(i[0]) for i in np.nonzero(not_text))
+        column = ("sentence1", "sentence2")[col]
+        value = frame[column].iloc[row]
+        shown = "no value" if pd.isna(value) else repr(value.item() if isinstance(value, np.generic) else value)
+        raise UsageError(NOT_A_SENTENCE.format(path=path, record=int(lines[row]), column=column, value=shown))
     labels = [float("nan")] * len(frame) if label_column is None else \
         [_score("" if pd.isna(v) else str(v), path, int(n)) for v, n in zip(frame[label_column], lines)]  # JSON null
-    return _frame(frame["sentence1"].astype(str), frame["sentence2"].astype(str), labels, str(path), lines)
+    return _frame(frame["sentence1"], frame["sentence2"], labels, str(path), lines)
 
 
 def _check_field_counts(path: Path, sep: str, quoting: int) -> None:

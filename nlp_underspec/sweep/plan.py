@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp_underspec.config import Recipe, finetune_run_config, pretrain_run_config, to_plain
-from nlp_underspec.errors import UsageError
+from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import atomic_write_json, read_json_object
 from nlp_underspec.records import config_hash, finetune_run_id, pretrain_run_id, read_run_record
 
@@ -26,9 +26,21 @@ NOTHING_TO_RUN = ("Recipe {recipe} plans no runs: it needs a 'pretrain' section 
 MANIFEST_BAD_KEY = "{path}: '{key}' must be {kind}, as `nlp-underspec run` writes it. {hint}"
 MANIFEST_HINT = ("Restore it, or delete it and `nlp-underspec run` the experiment's recipe with --out {exp_dir} "
                  "to rewrite it.")
+UNKNOWN_TEST = "Recipe '{name}', evaluate.tests: {message}"
 NO_TASK_FOR_TEST = ("Stress test '{test}' needs fine-tuned '{task}' models, but finetune.tasks has no '{task}'. Add the "
                     "task, or remove '{test}' from evaluate.tests.")
 
+
+
+def _check_test_names(recipe: Recipe) -> None:
+    """Every name in evaluate.tests is a registered test: the registry's own "Did you mean", said of the recipe key."""
+    from nlp_underspec.stress import available_stress_tests
+
+    known = available_stress_tests()
+    for test in recipe.evaluate.tests:
+        if test not in known:
+            raise UsageError(UNKNOWN_TEST.format(name=recipe.name,
+                                                 message=unknown_name_message("stress test", test, known)))
 
 
 def task_for_test(test: str) -> str | None:
@@ -106,6 +118,7 @@ def build_plan(recipe: Recipe) -> Plan:
         parents = [(seed, checkpoint, None) for seed, checkpoint in _external_parents(recipe)]
         parent_identity = {checkpoint: checkpoint for _, checkpoint, _ in parents}
 
+    _check_test_names(recipe)
     for test in recipe.evaluate.tests:
         task = task_for_test(test)
         if task is not None and task not in recipe.finetune.tasks and recipe.finetune.tasks:
