@@ -35,6 +35,8 @@ NO_PREDICTIONS = ("{path} holds no predictions triplet: expected run_info.tsv, l
                   "its {sub}/<test>/ folders, or in its <test>/ folders.")
 MODEL_NOT_FINITE = ("Model '{model}' gave {count} NaN/inf prediction(s) on {test} (first: item '{item}'). Check the "
                     "checkpoint's weights (a diverged run?); nothing was written.")
+FOLDER_NOT_A_TEST = ("Predictions folder {path} is not named after a stress test (a triplet's folder name is the "
+                     "test it holds): {unknown} Rename the folder, or move it out of {parent}.")
 BELOW_FLOOR_CELL = "(below noise floor)"
 BELOW_FLOOR_LEGEND = ("(below noise floor): the model's gaps are under the test's noise floor, so this correlation is "
                       "one of float leftovers, not a finding; read the magnitude beside it")
@@ -351,18 +353,28 @@ def find_triplets(folder: str | os.PathLike, *, test: str | None = None) -> dict
     triplet.check_predictions_folder(folder)
     if (folder / triplet.RUN_INFO).is_file() or (folder / triplet.PREDS).is_file():
         name = test or folder.name
-        get_stress_test(name)
+        _check_test_folder(folder, name, named=test is not None)
         return {name: triplet.read_predictions(folder)}
     base = folder / PREDICTIONS_DIR if (folder / PREDICTIONS_DIR).is_dir() else folder
     found = {}
     for sub in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
         if test is not None and sub.name != test:
             continue
-        get_stress_test(sub.name)
+        _check_test_folder(sub, sub.name)
         found[sub.name] = triplet.read_predictions(sub)
     if not found:
         raise UsageError(NO_PREDICTIONS.format(path=folder, sub=PREDICTIONS_DIR))
     return found
+
+
+def _check_test_folder(folder: Path, name: str, *, named: bool = False) -> None:
+    """``name`` is a registered stress test; one taken from a folder's name is refused naming that folder."""
+    try:
+        get_stress_test(name)
+    except UsageError as err:
+        if named:
+            raise
+        raise UsageError(FOLDER_NOT_A_TEST.format(path=folder, unknown=err, parent=folder.parent)) from None
 
 
 # -------------------------------------------------------------------------------------------------------- table

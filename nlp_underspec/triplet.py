@@ -67,6 +67,9 @@ PREDS_CHANGED = ("{path} is not the array {manifest} was written with (its SHA-2
                  "without it is read unchecked).")
 MANIFEST_BROKEN = ("{path} is not a triplet manifest of this toolkit ({error}). Delete it to read the triplet "
                    "unchecked, or re-run the predictions.")
+MANIFEST_NEWER = ("{path} has schema_version {version}, newer than this nlp_underspec reads (up to {supported}): it was "
+                  "written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run the "
+                  "predictions with this one.")
 ITEMS_DIFFER = "Cannot combine predictions for test '{test}': the items of {first} and {other} differ."
 
 
@@ -209,8 +212,12 @@ def _check_manifest(folder: Path, predictions: Predictions) -> None:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         written = {"model": list(map(str, manifest["models"])), "item": list(map(str, manifest["items"]))}
         digest = str(manifest["preds_sha256"])
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        version = manifest.get("schema_version", MANIFEST_VERSION)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise UsageError(MANIFEST_BROKEN.format(path=path, error=_short_error(err))) from None
+    # A newer writer may have changed what the fields mean: refuse rather than check against a format we don't know.
+    if isinstance(version, (int, float)) and not isinstance(version, bool) and version > MANIFEST_VERSION:
+        raise UsageError(MANIFEST_NEWER.format(path=path, version=version, supported=MANIFEST_VERSION))
     for kind, table, column in (("model", RUN_INFO, "model"), ("item", LABEL_INFO, "item_id")):
         frame = predictions.run_info if kind == "model" else predictions.label_info
         found = frame[column].astype(str).tolist()

@@ -58,6 +58,7 @@ from nlp_underspec.analysis.family import (
 from nlp_underspec.analysis.noise_floor import FloorStatus, floor_statuses, noise_floor_section
 from nlp_underspec.analysis.pca import deviation_pca
 from nlp_underspec.analysis.registered import headline_metrics, paired_task
+from nlp_underspec.analysis.schema import SCHEMA_VERSION
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
@@ -66,7 +67,6 @@ from nlp_underspec.seeding import derive_seed
 logger = logging.getLogger(__name__)
 
 ANALYSIS = "analysis.json"
-SCHEMA_VERSION = 1
 PER_METRIC = ("spread", "seed_share", "multibootstrap")  # statements made of each metric, not of the family
 STATEMENTS = ("spread", "seed_share", "multibootstrap", "iid_vs_stress", "iid_equivalence", "pca", "clustering",
               "calibration")

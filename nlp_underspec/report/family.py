@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from nlp_underspec.analysis.schema import check_analysis
 from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import read_json, read_json_object
@@ -373,7 +374,7 @@ def _read_analysis(root: Path) -> tuple[dict[str, Any], bool]:
     path = root / ANALYSIS
     if not path.is_file():
         return {}, False
-    return read_json_object(path, hint=ANALYSIS_HINT), True
+    return check_analysis(read_json_object(path, hint=ANALYSIS_HINT), path), True
 
 
 def _steps(folder: Path) -> tuple[tuple[int, Path], ...]:
