@@ -6,6 +6,7 @@ cards) reads them; ``summary.json`` is the per-model digest humans and the accep
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -29,6 +30,14 @@ SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers 
 SUMMARY_HINT = "Re-run `nlp-underspec score` (or the command that wrote it) to write it again."
 SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). "
                           + SUMMARY_HINT)
+METRIC_NOT_A_NUMBER = ("{path}: model '{model}', test '{test}': {metric} must be a number or null, got {got}. "
+                       + SUMMARY_HINT)
+METRIC_OUT_OF_RANGE = ("{path}: model '{model}', test '{test}': {metric} is {value}, outside its range {range} "
+                       "({description}). " + SUMMARY_HINT)
+INTERVAL_NOT_TWO_NUMBERS = ("{path}: model '{model}', test '{test}': {key} must be two numbers (an interval) or null, "
+                            "got {got}. " + SUMMARY_HINT)
+TESTS_NOT_A_MAPPING = "{path}: model '{model}': {key} must be a mapping (JSON object), got {got}. " + SUMMARY_HINT
+RANGE_SLACK = 1e-9  # float rounding at a range's end (a correlation of 1.0000000000000002) is not out of range
 SCORES_NOT_FINITE = "{path} holds non-finite values for {what}. Re-score the predictions."
 SCORES_NOT_IN_SUMMARY = ("{scores} holds scores of model(s) {extra} that {summary} does not list (it lists {listed}): "
                          "the two files do not describe the same models (a scores.parquet from another folder?). "
@@ -134,7 +143,9 @@ def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], vers
     return atomic_write_json(path, _clean(summary))
 
 
-def read_summary(path: str | os.PathLike) -> dict[str, Any]:
+def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict[str, Any]:
+    """summary.json (the file or its folder); with ``check_metrics``, every registered test's metric of every model
+    is a number (or null) within the test's declared range: the cards publish them as they are."""
     path = Path(path)
     if path.is_dir():
         path = path / SUMMARY
@@ -143,4 +154,57 @@ def read_summary(path: str | os.PathLike) -> dict[str, Any]:
     summary = read_json_object(path, hint=SUMMARY_HINT)
     if not isinstance(summary.get("models"), list):
         raise UsageError(SUMMARY_WITHOUT_MODELS.format(path=path))
+    if check_metrics:
+        for entry in summary["models"]:
+            if isinstance(entry, dict):
+                _check_model_metrics(path, entry)
     return summary
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))  # bools included: a flag metric (calibration's learned) is written as one
+
+
+def _range_text(bounds: tuple[float | None, float | None]) -> str:
+    low, high = bounds
+    return f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+
+
+def _out_of_range(value: float, bounds: tuple[float | None, float | None] | None) -> bool:
+    if bounds is None:
+        return False
+    low, high = bounds
+    return (low is not None and value < low - RANGE_SLACK) or (high is not None and value > high + RANGE_SLACK)
+
+
+def _check_model_metrics(path: Path, entry: dict[str, Any]) -> None:
+    """Each test block's metrics against its registered MetricInfo; a test not registered here is read unchecked."""
+    from nlp_underspec.stress.registry import get_stress_test  # lazy: the registry imports the stress tests
+
+    model, tests = entry.get("model"), entry.get("tests", {})
+    if not isinstance(tests, dict):
+        raise UsageError(TESTS_NOT_A_MAPPING.format(path=path, model=model, key="tests", got=_shown(tests)))
+    for test, block in tests.items():
+        if not isinstance(block, dict):
+            raise UsageError(TESTS_NOT_A_MAPPING.format(path=path, model=model, key=f"tests.{test}", got=_shown(block)))
+        try:
+            metrics = get_stress_test(test).metrics
+        except UsageError:
+            continue
+        where = {"path": path, "model": model, "test": test}
+        for metric, info in metrics.items():
+            value = block.get(metric)
+            if value is not None and not _is_number(value):
+                raise UsageError(METRIC_NOT_A_NUMBER.format(**where, metric=metric, got=_shown(value)))
+            if value is not None and _out_of_range(float(value), info.range):
+                raise UsageError(METRIC_OUT_OF_RANGE.format(**where, metric=metric, value=value,
+                                                            range=_range_text(info.range), description=info.description))
+        for key, value in block.items():
+            if key.endswith("ci95") and value is not None and not (
+                    isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))):
+                raise UsageError(INTERVAL_NOT_TWO_NUMBERS.format(**where, key=key, got=_shown(value)))
