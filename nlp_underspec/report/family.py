@@ -25,7 +25,7 @@ from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import read_json, read_json_object
 from nlp_underspec.records import RUN_RECORD, read_run_record
-from nlp_underspec.results import SCORES, SUMMARY, read_scores, read_summary
+from nlp_underspec.results import NO_RESULTS, SCORES, SUMMARY, read_scores, read_summary
 
 log = logging.getLogger(__name__)
 
@@ -458,6 +458,8 @@ def load_family(root: str | os.PathLike, *, check_runs: bool = True) -> Family:
     models = _model_results(summary, scores, root / SUMMARY)
     analysis, has_analysis = _read_analysis(root)
     runs = discover_runs(root)
+    if runs and not (root / SCORES).is_file():  # a family's scores, which `analyze` refuses to go without too
+        raise UsageError(NO_RESULTS.format(path=root, name=SCORES))
     if check_runs:
         problem = _mismatch(models, runs)
         if problem:
