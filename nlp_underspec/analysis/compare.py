@@ -38,6 +38,9 @@ NO_METRICS_NAMED = ("The list of metrics to compare is empty (--metrics ''). Nam
                     "commas, or leave --metrics out to compare every shared metric. Available: {available}.")
 SAME_FAMILY = ("The baseline and the intervention are the same folder ({path}): a family compared with itself has "
                "nothing to tell (every paired delta is 0). Pass two different families.")
+UNPAIRED_SEEDS_LEFT_OUT = ("Paired comparison uses only the pretraining seeds both families share: left out baseline "
+                           "seed(s) {base} and intervention seed(s) {expt} for {metrics}, so those numbers are of the "
+                           "shared seeds, not of the whole family (leave out --paired to use every seed).")
 ONE_SEED_EACH = ("{key}: each family has a single seed and there are no shared examples to resample, so a bootstrap "
                  "has nothing to vary.")
 
@@ -75,9 +78,7 @@ def compare_metric(base_family: Family, expt_family: Family, base: MetricValues,
                        rel_threshold=rel_threshold)
     entry = {"metric": base.key, "test": base.test, "kind": base.kind, "population": base.population,
              "paired": paired, "resampled": [base_inputs.seed_unit] + ([base_inputs.unit] if sample_examples else []),
-             "n_runs": {"base": len(base_inputs.run_info), "expt": len(expt_inputs.run_info)},
-             "n_seeds": {"base": int(base_inputs.run_info["seed"].nunique()),
-                         "expt": int(expt_inputs.run_info["seed"].nunique())}, **result}
+             **_counts_used(base_inputs.run_info, expt_inputs.run_info, paired=paired), **result}
     seeds = [set(inputs.run_info["seed"]) for inputs in (base_inputs, expt_inputs)]
     # Paired draws resample the shared seeds once for both arms; unpaired, each arm is as coarse as its own seeds.
     k = len(seeds[0] & seeds[1]) if paired else min(len(s) for s in seeds)
@@ -88,12 +89,43 @@ def compare_metric(base_family: Family, expt_family: Family, base: MetricValues,
     return entry
 
 
+def _counts_used(base: pd.DataFrame, expt: pd.DataFrame, *, paired: bool) -> dict:
+    """Runs and seeds each arm's numbers are made of: paired draws use only the seeds both arms share, and the
+    seeds of one arm alone are named (they are in neither the baseline's nor the intervention's number)."""
+    shared = set(base["seed"]) & set(expt["seed"])
+    used = [frame[frame["seed"].isin(shared)] if paired else frame for frame in (base, expt)]
+    counts = {"n_runs": {"base": len(used[0]), "expt": len(used[1])},
+              "n_seeds": {"base": int(used[0]["seed"].nunique()), "expt": int(used[1]["seed"].nunique())}}
+    if paired:
+        counts["unpaired_seeds"] = {arm: sorted(int(s) for s in set(frame["seed"]) - shared)
+                                    for arm, frame in (("base", base), ("expt", expt))}
+    return counts
+
+
 def _check_shared_seeds(base_family: Family, expt_family: Family) -> None:
     """Paired mode needs seeds in common; say so once rather than once per metric."""
     seeds = [set(f.models["pretrain_seed"].dropna().astype(int)) for f in (base_family, expt_family)]
     if not seeds[0] & seeds[1]:
         raise UsageError(NO_COMMON_SEEDS.format(base=", ".join(map(str, sorted(seeds[0]))) or "none",
                                                 expt=", ".join(map(str, sorted(seeds[1]))) or "none"))
+
+
+def _seed_list(seeds: Iterable[int]) -> str:
+    return ", ".join(map(str, sorted(seeds))) or "none"
+
+
+def _warn_unpaired(comparisons: list[dict]) -> dict[str, list[int]]:
+    """One warning per set of seeds left out of paired numbers (with the metrics it concerns); the union per arm."""
+    groups: dict[tuple, list[str]] = {}
+    for entry in comparisons:
+        left_out = entry.get("unpaired_seeds", {})
+        key = (tuple(left_out.get("base", ())), tuple(left_out.get("expt", ())))
+        if key != ((), ()):
+            groups.setdefault(key, []).append(entry["metric"])
+    for (base, expt), keys in groups.items():
+        shown = ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
+        logger.warning(UNPAIRED_SEEDS_LEFT_OUT.format(base=_seed_list(base), expt=_seed_list(expt), metrics=shown))
+    return {arm: sorted({s for key in groups for s in key[i]}) for i, arm in enumerate(("base", "expt"))}
 
 
 def _select(base: dict, expt: dict, metrics: Iterable[str] | None, base_path, expt_path) -> list[str]:
@@ -144,4 +176,5 @@ def compare_families(base_dir: str | os.PathLike, expt_dir: str | os.PathLike, *
                 raise
             skipped.append({"metric": key, "reason": str(err)})
     return {"version": 1, "base": str(base_dir), "expt": str(expt_dir), "paired": paired, "nboot": nboot,
-            "seed": seed, "level": c, "comparisons": comparisons, "skipped": skipped}
+            "seed": seed, "level": c, **({"unpaired_seeds": _warn_unpaired(comparisons)} if paired else {}),
+            "comparisons": comparisons, "skipped": skipped}
