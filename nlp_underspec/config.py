@@ -377,6 +377,7 @@ def _validate_values(recipe: Recipe, where: str) -> None:
     def bad(key: str, problem: str) -> UsageError:
         return UsageError(BAD_VALUE.format(where=where, key=key, problem=problem))
 
+    _validate_name(recipe.name, bad)
     if recipe.threads < 1:
         raise bad("threads", f"must be at least 1, got {recipe.threads}.")
     _validate_seeds(recipe, bad)
@@ -387,6 +388,15 @@ def _validate_values(recipe: Recipe, where: str) -> None:
         _validate_task(task, t, bad)
     _validate_evaluate(recipe.evaluate, bad)
     _validate_sweep(recipe.sweep, bad)
+
+
+def _validate_name(name: str, bad) -> None:
+    """The name heads status, the report and the cards: an empty one prints as ": 15 runs", a multi-line one breaks
+    every one-line summary and the cards' YAML header."""
+    if not name.strip():
+        raise bad("name", "is empty: name the experiment, e.g. name: tiny.")
+    if any(not ch.isprintable() for ch in name):
+        raise bad("name", f"must be a single line of printable text, got {name!r}.")
 
 
 def _at_least(section: Any, prefix: str, minimum: int, keys: tuple[str, ...], bad) -> None:
