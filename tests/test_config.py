@@ -86,6 +86,23 @@ def test_bad_values(data, expected):
     assert _message(recipe_from_dict, data, where="r") == expected
 
 
+@pytest.mark.bad_input
+@pytest.mark.parametrize("name, expected", [
+    ("", "r: 'name' is empty: name the experiment, e.g. name: tiny."),
+    ("  ", "r: 'name' is empty: name the experiment, e.g. name: tiny."),
+    ("a\nb", "r: 'name' must be a single line of printable text, got 'a\\nb'."),
+])
+def test_recipe_name_is_a_non_empty_single_line(name, expected):
+    """`--set name=` gave an empty name, and status then printed ': 15 runs · 15 complete'."""
+    assert _message(recipe_from_dict, {**BASE, "name": name}, where="r") == expected
+
+
+@pytest.mark.bad_input
+def test_empty_name_override_is_refused():
+    data = apply_overrides(BASE, ["name="])
+    assert _message(recipe_from_dict, data, where="r") == "r: 'name' is empty: name the experiment, e.g. name: tiny."
+
+
 def test_overrides_parse_yaml_values():
     data = apply_overrides(BASE, ["pretrain.lr=3e-3", "seeds.pretrain=[0,1,2]", "pretrain.pack=false",
                                   "finetune.tasks.stsb.max_steps=7", "world.bias_strength=0", "seeds.finetune=4"])

@@ -208,3 +208,84 @@ def test_a_linked_out_replaces_the_folder_it_points_to(tmp_path):
     assert link.is_symlink() and os.readlink(link) == str(results)
     assert '"n_boot": 30' in (results / "summary.json").read_text()
     assert sorted(path.name for path in tmp_path.iterdir()) == ["family", "latest", "results"]
+
+
+# ---------------------------------------------------------------------------------------------- standard output
+
+
+class _FailingStdout:
+    """A stdout whose writes fail as ``error`` does (a full disk, a reader that went away)."""
+
+    def __init__(self, error: OSError):
+        self.error = error
+
+    def write(self, text):
+        raise self.error
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.bad_input
+def test_a_full_stdout_is_an_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """`analyze --no-write >/dev/full` gave an OSError traceback."""
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", _FailingStdout(OSError(28, "No space left on device")))
+    assert cli.main(["analyze", str(family), "--no-write", "--nboot", "20"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {cli.STDOUT_FAILED.format(reason='No space left on device')}\n")
+    assert cli.STDOUT_FAILED.format(reason="No space left on device") == (
+        "Cannot write the results to standard output (No space left on device): they are incomplete. Send the output "
+        "somewhere with room (another file or disk, a pipe) and run the command again.")
+    assert not (family / "analysis.json").exists()
+
+
+def test_a_closed_pipe_stops_quietly_with_141(tmp_path, monkeypatch, capsys):
+    """`analyze ... | head`: the reader has seen enough; the shell's SIGPIPE status, no message, no traceback."""
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", _FailingStdout(BrokenPipeError(32, "Broken pipe")))
+    assert cli.main(["analyze", str(family), "--no-write", "--nboot", "20"]) == 141
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.bad_input
+def test_a_closed_stdout_is_refused_before_the_command_runs(tmp_path, monkeypatch, capsys):
+    """`analyze --no-write >&-` exited 0 with the table lost (Python's stdout is None when fd 1 is closed)."""
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    capsys.readouterr()
+    monkeypatch.setattr("sys.stdout", None)
+    assert cli.main(["analyze", str(family), "--nboot", "20"]) == 2
+    assert capsys.readouterr().err == (
+        "error: Standard output is closed, so the command's results would be lost. Run it with its output going to a "
+        "terminal, a file or a pipe (not `>&-`).\n")
+    assert not (family / "analysis.json").exists()
+
+
+@pytest.mark.bad_input
+def test_a_closed_stdout_in_a_real_process(tmp_path):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "nlp_underspec", "status",
+                           str(tmp_path / "none")], env=env, capture_output=False, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2
+    assert done.stderr == f"error: {cli.STDOUT_CLOSED}\n"
+
+
+@pytest.mark.bad_input
+def test_a_deleted_current_folder_is_named(tmp_path, monkeypatch, capsys):
+    """`cd gone && rmdir ../gone && score --out rel_out` gave a FileNotFoundError traceback from os.path.abspath."""
+    family = write_demo_family(tmp_path / "family", pretrain_seeds=[0, 1], finetune_seeds=[0])
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    capsys.readouterr()
+    assert cli.main(["score", "--predictions", str(family), "--out", "rel_out"]) == 2
+    assert capsys.readouterr().err == (
+        "error: The current folder no longer exists (it was deleted or moved while you were in it), so relative paths "
+        "mean nothing. cd into an existing folder and run the command again.\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["family"]

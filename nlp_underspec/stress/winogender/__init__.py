@@ -100,11 +100,12 @@ class Winogender(StressTest):
                              "more women", None, (-1.0, 1.0)),
         "spearman_bias": MetricInfo("Spearman rho of bias with BLS % female", None, (-1.0, 1.0)),
         "mean_abs_bias": MetricInfo("mean |bias| over occupations", False, (0.0, 1.0)),
+        # No range for the slopes: a least-squares slope of values in [-1, 1] on shares in [0, 1] is not bounded by 1.
         "bias_slope": MetricInfo("least-squares slope of per-occupation bias on the BLS share of women (0-1); the "
-                                 "bias's size, which r ignores", None, (-1.0, 1.0)),
+                                 "bias's size, which r ignores", None, None),
         "hard_bias_r": MetricInfo("bias_r on hard predictions (the resolver's pick: occupation when P > 0.5), as "
                                   "MultiBERTs", None, (-1.0, 1.0)),
-        "hard_bias_slope": MetricInfo("bias_slope on hard predictions", None, (-1.0, 1.0)),
+        "hard_bias_slope": MetricInfo("bias_slope on hard predictions", None, None),
         "accuracy_female": MetricInfo("accuracy on female-pronoun sentences", True, (0.0, 1.0)),
         "accuracy_male": MetricInfo("accuracy on male-pronoun sentences", True, (0.0, 1.0)),
         "accuracy_neutral": MetricInfo("accuracy on they/them sentences", True, (0.0, 1.0)),
