@@ -202,8 +202,8 @@ def _check_model_metrics(path: Path, entry: dict[str, Any]) -> None:
             if value is not None and not _is_number(value):
                 raise UsageError(METRIC_NOT_A_NUMBER.format(**where, metric=metric, got=_shown(value)))
             if value is not None and _out_of_range(float(value), info.range):
-                raise UsageError(METRIC_OUT_OF_RANGE.format(**where, metric=metric, value=value,
-                                                            range=_range_text(info.range), description=info.description))
+                raise UsageError(METRIC_OUT_OF_RANGE.format(**where, metric=metric, value=value, range=_range_text(
+                    info.range), description=info.description))
         for key, value in block.items():
             if key.endswith("ci95") and value is not None and not (
                     isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))):

@@ -67,9 +67,9 @@ PREDS_CHANGED = ("{path} is not the array {manifest} was written with (its SHA-2
                  "without it is read unchecked).")
 MANIFEST_BROKEN = ("{path} is not a triplet manifest of this toolkit ({error}). Delete it to read the triplet "
                    "unchecked, or re-run the predictions.")
-MANIFEST_NEWER = ("{path} has schema_version {version}, newer than this nlp_underspec reads (up to {supported}): it was "
-                  "written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run the "
-                  "predictions with this one.")
+MANIFEST_NEWER = ("{path} has schema_version {version}, newer than this nlp_underspec reads (up to {supported}): "
+                  "it was written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run "
+                  "the predictions with this one.")
 ITEMS_DIFFER = "Cannot combine predictions for test '{test}': the items of {first} and {other} differ."
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -442,8 +443,32 @@ def test_score_of_an_unregistered_test_folder(tmp_path, capsys):
     triplet.write_predictions(folder, triplet.Predictions(pd.DataFrame({"model": ["m"]}),
                                                           pd.DataFrame({"item_id": ["a"]}), np.zeros((1, 1))))
     message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
-    assert message == ("Unknown stress test 'stsgender'. Did you mean 'sts_gender'? Available: calibration, "
-                       "sts_gender, winogender.")
+    assert message == (f"Predictions folder {folder} is not named after a stress test (a triplet's folder name is the "
+                       "test it holds): Unknown stress test 'stsgender'. Did you mean 'sts_gender'? Available: "
+                       f"calibration, sts_gender, winogender. Rename the folder, or move it out of {tmp_path / 'preds'}.")
+
+
+@pytest.mark.bad_input
+def test_score_names_an_extra_folder_beside_the_triplets(evaluated, tmp_path, capsys):
+    """A copy `winogender_copy/` beside the real triplets was refused as an unknown test, without naming the folder."""
+    folder = _copied_winogender(evaluated, tmp_path)
+    shutil.copytree(folder, folder.parent / "winogender_copy")
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"Predictions folder {folder.parent / 'winogender_copy'} is not named after a stress test (a "
+                       "triplet's folder name is the test it holds): Unknown stress test 'winogender_copy'. Did you "
+                       "mean 'winogender'? Available: calibration, sts_gender, winogender. Rename the folder, or move "
+                       f"it out of {folder.parent}.")
+
+
+@pytest.mark.bad_input
+def test_score_refuses_a_triplet_manifest_of_a_newer_version(evaluated, tmp_path, capsys):
+    folder = _copied_winogender(evaluated, tmp_path)
+    manifest = json.loads((folder / "triplet.json").read_text())
+    (folder / "triplet.json").write_text(json.dumps({**manifest, "schema_version": triplet.MANIFEST_VERSION + 6}))
+    message = _fails(["score", "--predictions", str(tmp_path / "preds")], tmp_path, capsys)
+    assert message == (f"{folder / 'triplet.json'} has schema_version 7, newer than this nlp_underspec reads (up to 1): "
+                       "it was written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or "
+                       "re-run the predictions with this one.")
 
 
 @pytest.mark.bad_input

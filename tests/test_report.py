@@ -230,3 +230,114 @@ def test_report_shows_each_checkpoints_calibration_slope_and_what_its_children_i
             f"10 distinct resamples of 3 pretraining seeds exist) | {fmt(entry['pearson'])} | "
             f"{fmt(entry['p_value'])} (exact over all 6 orderings) | ") in bias
     assert "the smallest attainable p is 0.167" in bias
+
+
+# ---------------------------------------------------------------------------------------------- foreign result files
+
+
+def _results_family(tmp_path, edit_analysis=None, edit_summary=None) -> Path:
+    root = build_family(tmp_path / "exp", None, runs=False)
+    for name, edit in (("analysis.json", edit_analysis), ("summary.json", edit_summary)):
+        if edit is not None:
+            data = json.loads((root / name).read_text())
+            edit(data)
+            (root / name).write_text(json.dumps(data))
+    return root
+
+
+def _set(path, value):
+    """Edit: set the value at ``path`` (keys and indices) of a parsed JSON document."""
+    def edit(data):
+        for key in path[:-1]:
+            data = data[key]
+        data[path[-1]] = value
+    return edit
+
+
+def _refused(root: Path, capsys) -> str:
+    """report and card both refuse with the same one line, and write nothing."""
+    messages = set()
+    for command in ("report", "card"):
+        capsys.readouterr()
+        assert main([command, str(root), "--out", str(root / "out")]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
+        messages.add(err[len("error: "):-1])
+        assert not (root / "out").exists()
+    assert len(messages) == 1
+    return messages.pop()
+
+
+FIX = "Re-run `nlp-underspec analyze` to rewrite it, or delete the file."
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("edit, expected", [
+    (_set(["metrics"], [1, 2]), "{a}: metrics must be a mapping (JSON object), got [1, 2]. " + FIX),
+    (_set(["metrics", "winogender/bias_r"], "x"),
+     "{a}: metrics['winogender/bias_r'] must be a mapping (JSON object), got \"x\". " + FIX),
+    (_set(["metrics", "sts_gender/pearson_bls", "spread", "mean"], "0.15"),
+     "{a}: metrics['sts_gender/pearson_bls'].spread.mean must be a number or null, got \"0.15\". " + FIX),
+    (_set(["metrics", "sts_gender/pearson_bls", "spread", "n"], True),
+     "{a}: metrics['sts_gender/pearson_bls'].spread.n must be a number or null, got true. " + FIX),
+    (_set(["metrics", "winogender/bias_r", "seed_share", "icc_ci95"], "x"),
+     "{a}: metrics['winogender/bias_r'].seed_share.icc_ci95 must be two numbers (an interval) or null, got \"x\". " + FIX),
+    (_set(["metrics", "winogender/bias_r", "multibootstrap", "ci95"], [0.9]),
+     "{a}: metrics['winogender/bias_r'].multibootstrap.ci95 must be two numbers (an interval) or null, got [0.9]. "
+     + FIX),
+    (_set(["iid_vs_stress", 0, "spearman"], "0.1"),
+     "{a}: iid_vs_stress[0].spearman must be a number or null, got \"0.1\". " + FIX),
+    (_set(["version"], 99),
+     "{a} has version 99, newer than this nlp_underspec reads (up to 1). Upgrade nlp_underspec (pip install -U "
+     "nlp_underspec), or re-run `nlp-underspec analyze` with this one."),
+    (_set(["version"], "1"), "{a}: version must be a whole number, got \"1\". " + FIX),
+])
+def test_an_analysis_json_of_the_wrong_shape_is_refused_naming_the_key(tmp_path, capsys, edit, expected):
+    """A list for metrics crashed report and card; strings where numbers go, or a one-number interval, made sentences
+    vanish from the cards without a word; a future version was read as this one."""
+    root = _results_family(tmp_path, edit_analysis=edit)
+    assert _refused(root, capsys) == expected.format(a=root / "analysis.json")
+
+
+def test_the_analysis_json_this_version_writes_is_read(tmp_path):
+    """A null where a statement has no number (an interval of no finite resample) and unknown keys are fine."""
+    def edit(data):
+        data["metrics"]["winogender/bias_r"]["multibootstrap"]["ci95"] = None
+        data["notes"] = {"by": "hand", "ci95": None}
+    root = _results_family(tmp_path, edit_analysis=edit)
+    assert load_family(root).has_analysis
+
+
+SUMMARY_FIX = "Re-run `nlp-underspec score` (or the command that wrote it) to write it again."
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("edit, expected", [
+    (_set(["models", 1, "tests", "sts_gender", "pearson_bls"], "0.5"),
+     "{s}: model 'p00-f00', test 'sts_gender': pearson_bls must be a number or null, got \"0.5\". " + SUMMARY_FIX),
+    (_set(["models", 1, "tests", "winogender", "accuracy"], 1.7),
+     "{s}: model 'p00-f00', test 'winogender': accuracy is 1.7, outside its range [0, 1] (share of sentences where "
+     "the resolver picks the gold antecedent (task skill)). " + SUMMARY_FIX),
+    (_set(["models", 1, "tests", "sts_gender", "ci95"], [0.1]),
+     "{s}: model 'p00-f00', test 'sts_gender': ci95 must be two numbers (an interval) or null, got [0.1]. "
+     + SUMMARY_FIX),
+    (_set(["models", 1, "tests"], [1]),
+     "{s}: model 'p00-f00': tests must be a mapping (JSON object), got [1]. " + SUMMARY_FIX),
+])
+def test_a_summary_metric_that_is_not_a_number_in_range_is_refused(tmp_path, capsys, edit, expected):
+    """`pearson_bls: "0.5"` dropped silently from the cards' model-index, and an accuracy of 1.7 was published."""
+    root = _results_family(tmp_path, edit_summary=edit)
+    assert json.loads((root / "summary.json").read_text())["models"][1]["model"] == "p00-f00"
+    assert _refused(root, capsys) == expected.format(s=root / "summary.json")
+
+
+@pytest.mark.bad_input
+def test_a_family_without_scores_parquet_is_refused_as_analyze_refuses_it(family_dir, capsys):
+    """The report said "scores.parquet has no rows with an occupation" for a family whose scores.parquet was gone."""
+    (family_dir / "scores.parquet").unlink()
+    expected = (f"{family_dir} has no scores.parquet. Run `nlp-underspec evaluate` or `nlp-underspec run` to "
+                "produce it.")
+    assert _refused(family_dir, capsys) == expected
+    capsys.readouterr()
+    assert main(["analyze", str(family_dir), "--no-write"]) == 2
+    assert capsys.readouterr().err == f"error: {expected}\n"
