@@ -229,6 +229,31 @@ def test_compare_paired_without_shared_seeds_is_one_clear_error(demo_family, tmp
         assert (code, err) == (2, "error: " + reason)
 
 
+@pytest.mark.bad_input
+def test_compare_paired_names_the_seeds_it_leaves_out(demo_family, tmp_path, capsys, caplog):
+    """Seeds {0..3} against {0, 1, 5}: paired draws use 0 and 1 only. The baseline's number was printed as the whole
+    family's and JSON said n_seeds 4, without a word about seeds 2, 3 and 5."""
+    shifted = write_demo_family(tmp_path / "shifted", pretrain_seeds=[0, 1, 5], finetune_seeds=range(3), rng=1)
+    out_file = tmp_path / "cmp.json"
+    code, _, err = _run(["compare", str(demo_family), str(shifted), "--paired", "--nboot", "20", "--metrics",
+                         "winogender/bias_r,stsb/dev_pearson", "--out", str(out_file)], capsys)
+    assert (code, err) == (0, "")
+    warnings = [r.getMessage() for r in caplog.records if r.name == compare_module.__name__]
+    assert warnings == [compare_module.UNPAIRED_SEEDS_LEFT_OUT.format(
+        base="2, 3", expt="5", metrics="winogender/bias_r, stsb/dev_pearson")]
+    assert warnings[0] == (
+        "Paired comparison uses only the pretraining seeds both families share: left out baseline seed(s) 2, 3 and "
+        "intervention seed(s) 5 for winogender/bias_r, stsb/dev_pearson, so those numbers are of the shared seeds, "
+        "not of the whole family (leave out --paired to use every seed).")
+    comparison = json.loads(out_file.read_text())
+    assert comparison["unpaired_seeds"] == {"base": [2, 3], "expt": [5]}
+    for entry in comparison["comparisons"]:
+        assert entry["unpaired_seeds"] == {"base": [2, 3], "expt": [5]}
+        assert entry["n_seeds"] == {"base": 2, "expt": 2} and entry["n_runs"] == {"base": 6, "expt": 6}
+    unpaired = compare_module.compare_families(demo_family, shifted, nboot=20, metrics=["winogender/bias_r"])
+    assert "unpaired_seeds" not in unpaired and unpaired["comparisons"][0]["n_seeds"] == {"base": 4, "expt": 3}
+
+
 def test_compare_reports_what_it_could_not_compare(tmp_path, capsys):
     # Two families of one pretraining seed each, no shared items: iid metrics have nothing to resample.
     base = write_demo_family(tmp_path / "base", pretrain_seeds=[0], finetune_seeds=[0, 1], tests=())
