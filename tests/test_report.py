@@ -300,10 +300,12 @@ def test_an_analysis_json_of_the_wrong_shape_is_refused_naming_the_key(tmp_path,
 
 
 def test_the_analysis_json_this_version_writes_is_read(tmp_path):
-    """A null where a statement has no number (an interval of no finite resample) and unknown keys are fine."""
+    """A null where a statement has no number (an interval of no finite resample), unknown keys and a model named
+    like a field are fine."""
     def edit(data):
         data["metrics"]["winogender/bias_r"]["multibootstrap"]["ci95"] = None
         data["notes"] = {"by": "hand", "ci95": None}
+        data["pca"]["sts_gender"]["model_coords"]["n_gram"] = [0.1, 0.2]  # model names are not field names
     root = _results_family(tmp_path, edit_analysis=edit)
     assert load_family(root).has_analysis
 

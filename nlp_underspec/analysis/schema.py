@@ -24,6 +24,8 @@ NUMBER_FIELDS = frozenset({
     "mean", "std", "min", "max", "n", "icc", "between_var", "within_var", "f", "p_value", "p_two_sided", "ratio", "r",
     "pearson", "spearman", "slope", "intercept", "range", "margin", "ari", "null_mean", "observed_std", "loading",
     "children_mean", "min_p", "level", "nboot", "seed", "nperm", "distinct_resamples", "component"})
+# Mappings keyed by model name, not by field: a model may be called "mean" or "n_gram" without being a number.
+MODEL_KEYED = frozenset({"checkpoints", "labels", "model_coords"})
 COUNT_FIELD = re.compile(r"^n_[a-z_]+$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FIX = "Re-run `nlp-underspec analyze` to rewrite it, or delete the file."
@@ -62,13 +64,15 @@ def _check_field(path: str, key_path: str, key: str, value: Any) -> None:
             raise UsageError(NOT_A_NUMBER.format(path=path, key=key_path, got=_shown(value)))
 
 
-def _walk(path: str, key_path: str, value: Any) -> None:
-    """Every field of ``value`` (a parsed JSON document or part of one), checked by its key's name."""
+def _walk(path: str, key_path: str, value: Any, *, by_model: bool = False) -> None:
+    """Every field of ``value`` (a parsed JSON document or part of one), checked by its key's name (the keys of a
+    mapping ``by_model`` are model names: what is under them is checked, the names are not read as fields)."""
     if isinstance(value, Mapping):
         for key, child in value.items():
             child_path = _child(key_path, key)
-            _check_field(path, child_path, str(key), child)
-            _walk(path, child_path, child)
+            if not by_model:
+                _check_field(path, child_path, str(key), child)
+            _walk(path, child_path, child, by_model=not by_model and key in MODEL_KEYED)
     elif isinstance(value, list):
         for index, child in enumerate(value):
             _walk(path, _child(key_path, index), child)
