@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
                                   occupation_stats=stats)
     if not comparison["comparisons"]:
         raise UsageError(NOTHING_COMPARED.format(reason=comparison["skipped"][0]["reason"]))
+    if args.out is not None:  # written before the table, so a reader that stops early (`| head`) loses no file
+        atomic_write_json(args.out, comparison)
     print(comparison_table(comparison))
     if args.out is not None:
-        atomic_write_json(args.out, comparison)
         print(f"\nwrote {args.out}")
     return 0
