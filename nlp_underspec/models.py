@@ -541,11 +541,12 @@ def load_tokenizer(checkpoint: str, *, trust_remote_code: bool = False, need_off
                    purpose: str = "scoring"):
     """The checkpoint's tokenizer; ``need_offsets="the MLM probe"`` requires a fast tokenizer (character offsets).
 
-    Refused when it has no vocabulary of its own (:func:`check_tokenizer`), no pad token, or code of its own without
-    ``trust_remote_code``."""
+    Refused when it has no vocabulary of its own (:func:`check_tokenizer`), no pad token, code of its own without
+    ``trust_remote_code``, or when it does not fit the model (:func:`check_tokenizer_fits`)."""
     from transformers import AutoTokenizer
 
     checkpoint = check_checkpoint(checkpoint)
+    config = load_config(checkpoint, trust_remote_code=trust_remote_code)  # its clear errors (offline, code) first
     try:
         tokenizer = AutoTokenizer.from_pretrained(checkpoint, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, TypeError) as err:
@@ -553,7 +554,7 @@ def load_tokenizer(checkpoint: str, *, trust_remote_code: bool = False, need_off
     if not trust_remote_code:
         check_no_remote_code(checkpoint)  # a Hub tokenizer_config.json is cached only now
     check_tokenizer(tokenizer, checkpoint, purpose=purpose)
-    check_tokenizer_fits(tokenizer, load_config(checkpoint, trust_remote_code=trust_remote_code).vocab_size, checkpoint)
+    check_tokenizer_fits(tokenizer, getattr(config, "vocab_size", None), checkpoint)
     if need_offsets and not getattr(tokenizer, "is_fast", False):
         raise UsageError(NO_FAST_TOKENIZER.format(checkpoint=checkpoint, what=need_offsets))
     return tokenizer
@@ -602,7 +603,7 @@ def check_mask_token(tokenizer, checkpoint: str, *, what: str) -> None:
         raise UsageError(NO_MASK_TOKEN.format(checkpoint=checkpoint, what=what))
 
 
-def check_tokenizer_fits(tokenizer, vocab_size: int, checkpoint: str) -> None:
+def check_tokenizer_fits(tokenizer, vocab_size: int | None, checkpoint: str) -> None:
     """Refuse a tokenizer that does not fit the model: a declared special token its vocabulary lacks (transformers
     appends it as a new id the model never learnt, often past its embedding table), or any token whose id is not
     below the model's ``vocab_size``. Either fails only at inference (an IndexError inside the embedding) or scores
@@ -619,7 +620,7 @@ def check_tokenizer_fits(tokenizer, vocab_size: int, checkpoint: str) -> None:
                 raise UsageError(SPECIAL_TOKEN_UNKNOWN.format(checkpoint=checkpoint, role=role, token=str(name),
                                                               how=how))
     token, token_id = max(vocabulary.items(), key=lambda item: item[1], default=(None, -1))
-    if token_id >= vocab_size:
+    if vocab_size is not None and token_id >= vocab_size:
         raise UsageError(TOKEN_PAST_MODEL.format(checkpoint=checkpoint, token=token, id=token_id, size=vocab_size))
 
 

@@ -22,7 +22,7 @@ def main(args) -> int:
     from nlp_underspec.records import read_run_record
     from nlp_underspec.sweep.pipeline import STAGE_OUTPUTS
     from nlp_underspec.sweep.plan import build_plan, read_manifest
-    from nlp_underspec.sweep.state import STATES, check_run_folders, run_state
+    from nlp_underspec.sweep.state import STATES, check_run_folders, lost_model, run_state
 
     exp_dir = Path(args.experiment)
     if exp_dir.exists() and not exp_dir.is_dir():
@@ -43,6 +43,8 @@ def main(args) -> int:
         if state == "failed":
             detail = ((read_run_record(exp_dir / run.folder) or {}).get("error") or "").splitlines()[0:1]
             detail = f"  {detail[0]}" if detail else ""
+        elif state == "partial" and lost_model(exp_dir, run):
+            detail = f"  {lost_model(exp_dir, run)}"
         print(f"  {state:<9} {run.key}{detail}")
     present = [stage for stage, path in STAGE_OUTPUTS.items() if (exp_dir / path).exists()]
     print("results: " + (", ".join(present) if present else "none yet"))
