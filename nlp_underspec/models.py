@@ -109,12 +109,12 @@ WORDS_UNKNOWN = ("The tokenizer of {checkpoint} maps {words} to its unknown toke
 WORDS_SHARE_IDS = ("The tokenizer of {checkpoint} encodes {first!r} and {second!r} as the same token id(s) {ids}, so "
                    "{what} would compare a word with itself and measure nothing. Pass a checkpoint whose tokenizer "
                    "tells these words apart.")
-SPECIAL_TOKEN_UNKNOWN = ("The tokenizer of {checkpoint} names {role} {token!r}, which is not in its vocabulary ({how}). "
-                         "Set {role} in tokenizer_config.json to a token of its vocabulary, or pass the tokenizer the "
-                         "model was trained with.")
-TOKEN_PAST_MODEL = ("The tokenizer of {checkpoint} gives the token {token!r} the id {id}, but the model has only {size} "
-                    "token embeddings (vocab_size in config.json), so it would index past the embedding table. Pass "
-                    "the tokenizer the model was trained with, or a checkpoint whose config.json covers its ids.")
+SPECIAL_TOKEN_UNKNOWN = ("The tokenizer of {checkpoint} names {role} {token!r}, which is not in its vocabulary "
+                         "({how}). Set {role} in tokenizer_config.json to a token of its vocabulary, or pass the "
+                         "tokenizer the model was trained with.")
+TOKEN_PAST_MODEL = ("The tokenizer of {checkpoint} gives the token {token!r} the id {id}, but the model has only "
+                    "{size} token embeddings (vocab_size in config.json), so it would index past the embedding table. "
+                    "Pass the tokenizer the model was trained with, or a checkpoint whose config.json covers its ids.")
 NO_MASK_TOKEN = ("The tokenizer of {checkpoint} has no mask token, which {what} needs: it reads the model's prediction "
                  "at the mask. Set mask_token in tokenizer_config.json to the mask token the model was trained with, "
                  "or pass a masked-LM checkpoint whose tokenizer has one.")

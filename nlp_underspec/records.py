@@ -34,8 +34,8 @@ RECORD_MISSING_FIELD = "Run record {path} has no '{field}' field. Delete the run
 RUN_WITHOUT_MODEL = ("{folder}: run.json says the run is complete, but the folder has no {missing}, so it holds no "
                      "model to publish or describe. Restore the file(s), or run `nlp-underspec run` on the experiment "
                      "again, which trains the run again.")
-RUN_NOT_ITS_FOLDER = ("{folder}: run.json gives run_id {run_id!r} and seeds {seeds} (run {expected}), but the folder is "
-                      "named {name!r}: a record copied from another run, or edited. Restore the run.json this run "
+RUN_NOT_ITS_FOLDER = ("{folder}: run.json gives run_id {run_id!r} and seeds {seeds} (run {expected}), but the folder "
+                      "is named {name!r}: a record copied from another run, or edited. Restore the run.json this run "
                       "wrote, or move the folder to the name of the run it holds.")
 SAME_WEIGHTS = ("{first} and {second} hold byte-identical weights ({file}): two runs of a seed family are never the "
                 "same model, so one is a copy of the other. Train the run again (delete its folder and run "

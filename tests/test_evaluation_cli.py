@@ -638,8 +638,8 @@ def _the_past_the_model(vocab) -> None:
 @pytest.mark.parametrize("vocab, config, problem", [
     (_drop_mask, None, "names mask_token '[MASK]', which is not in its vocabulary (tokenizer.json has no such token; "
                        "transformers would append it as id {size}, which the model never learnt). Set mask_token in "
-                       "tokenizer_config.json to a token of its vocabulary, or pass the tokenizer the model was trained "
-                       "with."),
+                       "tokenizer_config.json to a token of its vocabulary, or pass the tokenizer the model was "
+                       "trained with."),
     (None, _unknown_cls, "names cls_token '[NOPE]', which is not in its vocabulary (tokenizer.json has no such token; "
                          "transformers would append it as id {size}, which the model never learnt). Set cls_token in "
                          "tokenizer_config.json to a token of its vocabulary, or pass the tokenizer the model was "
