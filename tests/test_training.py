@@ -305,6 +305,8 @@ def test_unfinished_run_resumes_and_finished_run_is_skipped(tmp_path):
     run = _open(tmp_path / "run")
     record = run.start()
     assert _open(tmp_path / "run").resuming
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):  # what a finished run holds beside its record
+        (tmp_path / "run" / name).write_text("{}")
     records.mark_complete(tmp_path / "run", record, {"steps": 5})
     again = _open(tmp_path / "run")
     assert again.complete and again.record.metrics == {"steps": 5}
