@@ -23,7 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from nlp_underspec import __version__
+from nlp_underspec import __version__, records
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import OutputKind, atomic_write_text, read_json, staged_output
@@ -790,6 +790,7 @@ def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, 
 
     An earlier cards folder of ours is replaced (``overwrite`` changes nothing); anything else is refused."""
     out = Path(out) if out is not None else family.root / CARDS
+    check_described_runs(family)
     written = []
     with staged_output(out, overwrite=overwrite, accept_existing=_holds_cards, kind=CARDS_OUTPUT,
                        inputs=[family.root]) as stage:
@@ -803,6 +804,14 @@ def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, 
                 written.append(_save(card, stage / _slug(model.name) / README))
         written.append(_save(family_card(family, locator=locator), stage / FAMILY / README))
     return [out / path.relative_to(stage) for path in written]
+
+
+def check_described_runs(family: Family) -> None:
+    """A checkpoint card describes a run folder's model under the run's name: refuse a folder without its model, or
+    one whose run.json disagrees with its folder name."""
+    for run in family.runs:
+        records.check_holds_model(run.path)
+        records.check_run_folder_name(run.path, run.record)
 
 
 def write_cards(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, locator: Locator | None = None,

@@ -108,13 +108,14 @@ def resolve_occupation_stats(path: str | os.PathLike | None = None, *,
 
 # -------------------------------------------------------------------------------------------------------- predict
 def check_models(tests: Sequence[str], models: Sequence[ModelRef], *, options: PredictOptions | None = None) -> None:
-    """Every (test, model) can run (heads present, scorer/resolver known, weights stored as floats), checked from
-    configs and file headers before any model loads."""
-    from nlp_underspec.models import check_weight_dtypes
+    """Every (test, model) can run (heads present, scorer/resolver known, weights stored as floats, a tokenizer that
+    fits the model), checked from configs, tokenizers and file headers before any model loads."""
+    from nlp_underspec.models import check_weight_dtypes, load_tokenizer
 
     options = options or PredictOptions()
     for model in models:
         check_weight_dtypes(model.checkpoint)
+        load_tokenizer(model.checkpoint, trust_remote_code=options.trust_remote_code)  # it fits the model (every test)
     for test in tests:
         stress_test = get_stress_test(test)
         for model in models:

@@ -193,6 +193,7 @@ def plan_push(family: Family, *, repo_prefix: str, intermediates: str = "branche
         raise UsageError(f"--intermediates must be one of {', '.join(INTERMEDIATES)}, got '{intermediates}'.")
     if not family.runs:
         raise UsageError(NOTHING_TO_PUSH.format(root=family.root))
+    check_publishable(family)
     layout = HubLayout(repo_prefix, intermediates)
     plan = PushPlan(family, layout, private)
     for run in family.runs:
@@ -205,6 +206,25 @@ def plan_push(family: Family, *, repo_prefix: str, intermediates: str = "branche
     for repo in plan.repos():
         check_repo_prefix(repo)  # the suffixes must keep every name valid too
     return plan
+
+
+def check_publishable(family: Family) -> None:
+    """Refuse run folders a push would misdescribe: one without its model, one whose run.json disagrees with its
+    folder name (repo and card would follow the record's seeds, the results the folder's), and two holding the
+    same weights (two "different" seeds that are one model)."""
+    from nlp_underspec import records
+
+    for run in family.runs:
+        records.check_holds_model(run.path)
+        records.check_run_folder_name(run.path, run.record)
+    copies = records.same_weights(run.path for run in family.runs)
+    if copies:
+        first, second = copies[0]
+        raise UsageError(records.SAME_WEIGHTS.format(first=first, second=second, file=_weights_name(second)))
+
+
+def _weights_name(folder: Path) -> str:
+    return ", ".join(sorted(p.name for p in folder.glob("*.safetensors"))) or "pytorch_model.bin"
 
 
 def plan_summary(plan: PushPlan) -> dict[str, Any]:

@@ -31,6 +31,22 @@ STATUSES = (STATUS_RUNNING, STATUS_COMPLETE, STATUS_FAILED)
 RECORD_HINT = "Delete the run folder to redo the run."  # what read_json_object says after naming a corrupt run.json
 RECORD_MISSING_FIELD = "Run record {path} has no '{field}' field. Delete the run folder to redo the run."
 
+RUN_WITHOUT_MODEL = ("{folder}: run.json says the run is complete, but the folder has no {missing}, so it holds no "
+                     "model to publish or describe. Restore the file(s), or run `nlp-underspec run` on the experiment "
+                     "again, which trains the run again.")
+RUN_NOT_ITS_FOLDER = ("{folder}: run.json gives run_id {run_id!r} and seeds {seeds} (run {expected}), but the folder "
+                      "is named {name!r}: a record copied from another run, or edited. Restore the run.json this run "
+                      "wrote, or move the folder to the name of the run it holds.")
+SAME_WEIGHTS = ("{first} and {second} hold byte-identical weights ({file}): two runs of a seed family are never the "
+                "same model, so one is a copy of the other. Train the run again (delete its folder and run "
+                "`nlp-underspec run` on the experiment), or restore its own weights.")
+# What a finished run folder must hold to be a model: weights (safetensors, or PyTorch weights of older runs), the
+# config that describes them and the tokenizer they were trained with.
+_WEIGHTS_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                  "pytorch_model.bin.index.json")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                    "tokenizer.model")
+
 VERSIONED_PACKAGES = ("nlp_underspec", "torch", "transformers", "tokenizers", "datasets", "accelerate",
                       "huggingface_hub", "numpy", "scipy", "pandas")
 
@@ -163,5 +179,88 @@ def read_run_record(folder: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def is_complete(folder: str | os.PathLike) -> bool:
+    """The record says complete and the folder holds the model (:func:`missing_model_files`)."""
     record = read_run_record(folder)
-    return record is not None and record.get("status") == STATUS_COMPLETE
+    return record is not None and record.get("status") == STATUS_COMPLETE and not missing_model_files(folder)
+
+
+def missing_model_files(folder: str | os.PathLike) -> list[str]:
+    """What a finished run folder lacks of its model: weights (``model.safetensors``), ``config.json``, tokenizer
+    (``tokenizer.json``); empty when it has them all. A record says ``complete`` only after they are written, so a
+    complete record without them is a folder whose files were lost or removed since."""
+    folder = Path(folder)
+    wanted = (("model.safetensors", _WEIGHTS_FILES), ("config.json", ("config.json",)),
+              ("tokenizer.json", _TOKENIZER_FILES))
+    return [name for name, any_of in wanted if not any((folder / file).is_file() for file in any_of)]
+
+
+def check_holds_model(folder: str | os.PathLike) -> None:
+    """Refuse a complete run folder that holds no model (a push or card of it would publish or describe nothing)."""
+    missing = missing_model_files(folder)
+    if missing:
+        raise UsageError(RUN_WITHOUT_MODEL.format(folder=folder, missing=", ".join(missing)))
+
+
+def weights_digest(folder: str | os.PathLike, *, sample: int | None = None) -> str | None:
+    """SHA-256 over a run folder's weights files (safetensors, else PyTorch weights) and their sizes; None without
+    any. ``sample``: only that many bytes from the start and the end of each file (a cheap fingerprint for listings;
+    two trainings of different seeds differ everywhere, a copy nowhere)."""
+    folder = Path(folder)
+    files = sorted(p for p in folder.glob("*.safetensors") if p.is_file()) or \
+        sorted(p for p in folder.glob("pytorch_model*.bin") if p.is_file())
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        size = path.stat().st_size
+        digest.update(f"{path.name}:{size}\n".encode())
+        with open(path, "rb") as handle:
+            if sample is not None and size > 2 * sample:
+                digest.update(handle.read(sample))
+                handle.seek(size - sample)
+                digest.update(handle.read(sample))
+                continue
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def same_weights(folders, *, sample: int | None = None) -> list[tuple[Path, Path]]:
+    """Pairs (first, copy) of ``folders`` whose weights are byte-identical (:func:`weights_digest`)."""
+    first: dict[str, Path] = {}
+    pairs = []
+    for folder in folders:
+        digest = weights_digest(folder, sample=sample)
+        if digest is None:
+            continue
+        if digest in first:
+            pairs.append((first[digest], Path(folder)))
+        first.setdefault(digest, Path(folder))
+    return pairs
+
+
+def expected_run_id(record: dict[str, Any]) -> str | None:
+    """The run id a record's seeds give (``p01``, ``p01-f02``, ``f02``), or None when its kind or seeds are not ours."""
+    seeds = record.get("seeds") if isinstance(record.get("seeds"), dict) else {}
+    pretrain, finetune = seeds.get("pretrain_seed"), seeds.get("finetune_seed")
+    integer = [v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0) for v in (pretrain, finetune)]
+    if not all(integer):
+        return None
+    if record.get("kind") == "pretrain" and pretrain is not None:
+        return pretrain_run_id(pretrain)
+    if record.get("kind") == "finetune" and finetune is not None:
+        return finetune_run_id(pretrain, finetune)
+    return None
+
+
+def check_run_folder_name(folder: str | os.PathLike, record: dict[str, Any]) -> None:
+    """Refuse a run folder whose record disagrees with its name: the run id, or the run id its seeds give (a sweep
+    names every run folder after its run, ``pretrain/p01``, ``finetune/stsb/p01-f02``); a push would name the repo
+    and card after the seeds while the results say another run."""
+    folder = Path(folder)
+    run_id, expected = str(record.get("run_id")), expected_run_id(record)
+    if run_id != folder.name or (expected is not None and expected != run_id):
+        seeds = record.get("seeds") if isinstance(record.get("seeds"), dict) else {}
+        shown = {k: v for k, v in seeds.items() if k in ("pretrain_seed", "finetune_seed")}
+        raise UsageError(RUN_NOT_ITS_FOLDER.format(folder=folder, run_id=record.get("run_id"), seeds=shown,
+                                                   expected=expected or "unknown", name=folder.name))

@@ -38,7 +38,13 @@ def _checkpoint(make_checkpoint, kind: str) -> Path:
 
 
 def _place(make_checkpoint, kind: str, folder: Path) -> None:
+    """Copy the session's checkpoint of ``kind`` into ``folder``, its weights file made the run's own: the same
+    tensors under a header naming the folder (a push refuses two runs with byte-identical weights, a copy mistake)."""
+    from safetensors.torch import load_file, save_file
+
     shutil.copytree(_checkpoint(make_checkpoint, kind), folder, dirs_exist_ok=True)
+    weights = folder / "model.safetensors"
+    save_file(load_file(weights), weights, metadata={"format": "pt", "run_folder": str(folder)})
 
 
 def _record(folder: Path, *, run_id: str, kind: str, seeds: dict, task: str | None = None, parent: str | None = None,

@@ -336,3 +336,18 @@ def test_cards_state_each_checkpoints_calibration_slope_and_a_fine_tuned_models_
     assert "- 2 of 3 pretrained checkpoints learnt the planted statistic (calibration slopes " in family
     assert ("- 3 pair(s) of pretrained checkpoints have disjoint slope intervals: the pretraining seeds learnt the "
             "statistic to different degrees.") in family
+
+
+@pytest.mark.bad_input
+def test_cards_of_a_run_folder_without_its_model_are_refused(family_dir, tmp_path, capsys):
+    """A card described a checkpoint whose weights were gone."""
+    folder = family_dir / "pretrain" / "p01"
+    (folder / "model.safetensors").unlink()
+    out = tmp_path / "cards"
+    capsys.readouterr()
+    assert main(["card", str(family_dir), "--out", str(out)]) == 2
+    assert not out.exists()
+    assert capsys.readouterr().err == (
+        f"error: {folder}: run.json says the run is complete, but the folder has no model.safetensors, so it holds no "
+        "model to publish or describe. Restore the file(s), or run `nlp-underspec run` on the experiment again, which "
+        "trains the run again.\n")

@@ -634,6 +634,80 @@ def test_a_tokenizer_without_she_and_he_is_refused_before_any_model_runs(tiny_ch
                        "knows these words.")
 
 
+def _edit_tokenizer(folder, *, vocab=None, config=None) -> None:
+    """Edit a tiny checkpoint's tokenizer.json vocabulary (``vocab(dict)``) or tokenizer_config.json (``config(dict)``)
+    in place."""
+    for name, edit in (("tokenizer.json", vocab), ("tokenizer_config.json", config)):
+        if edit is not None:
+            data = json.loads((folder / name).read_text(encoding="utf-8"))
+            edit(data["model"]["vocab"] if name == "tokenizer.json" else data)
+            if name == "tokenizer.json":  # an added token the vocabulary no longer has is no token either
+                data["added_tokens"] = [a for a in data["added_tokens"] if a["content"] in data["model"]["vocab"]]
+            (folder / name).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _drop_mask(vocab) -> None:
+    vocab["unused_mask"] = vocab.pop("[MASK]")  # and from the added tokens, below
+
+
+def _unknown_cls(config) -> None:
+    config["cls_token"] = "[NOPE]"
+
+
+def _the_past_the_model(vocab) -> None:
+    vocab["the"] = 500000
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("tests", ["sts_gender", "calibration", "winogender"])
+@pytest.mark.parametrize("vocab, config, problem", [
+    (_drop_mask, None, "names mask_token '[MASK]', which is not in its vocabulary (tokenizer.json has no such token; "
+                       "transformers would append it as id {size}, which the model never learnt). Set mask_token in "
+                       "tokenizer_config.json to a token of its vocabulary, or pass the tokenizer the model was "
+                       "trained with."),
+    (None, _unknown_cls, "names cls_token '[NOPE]', which is not in its vocabulary (tokenizer.json has no such token; "
+                         "transformers would append it as id {size}, which the model never learnt). Set cls_token in "
+                         "tokenizer_config.json to a token of its vocabulary, or pass the tokenizer the model was "
+                         "trained with."),
+    (_the_past_the_model, None, "gives the token 'the' the id 500000, but the model has only {size} token embeddings "
+                                "(vocab_size in config.json), so it would index past the embedding table. Pass the "
+                                "tokenizer the model was trained with, or a checkpoint whose config.json covers its "
+                                "ids."),
+], ids=["no-mask", "unknown-cls", "id-past-the-model"])
+def test_a_tokenizer_that_does_not_fit_the_model_is_refused_before_any_model_runs(tiny_checkpoint, shared_data,
+                                                                                    small_stsb, tmp_path, capsys,
+                                                                                    no_inference, tests, vocab, config,
+                                                                                    problem):
+    """Each failed as `IndexError: index out of range in self` inside the embedding, after the models before it ran."""
+    good, bad = tiny_checkpoint("mlm", name="good"), tiny_checkpoint("mlm", name="unfit")
+    size = json.loads((bad / "config.json").read_text())["vocab_size"]
+    _edit_tokenizer(bad, vocab=vocab, config=config)
+    message = _fails(["evaluate", str(good), str(bad), "--tests", tests, "--stsb", str(small_stsb),
+                      "--winogender", str(shared_data / "winogender" / "data")], tmp_path, capsys)
+    assert message == f"The tokenizer of {bad} " + problem.format(size=size)
+
+
+def _she_is_he(vocab) -> None:
+    vocab["she"] = vocab["he"]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("tests, words, what", [("calibration", "'she' and 'he'", "calibration"),
+                                                ("winogender", "'She' and 'He'", "the mlm_probe resolver")])
+def test_a_tokenizer_with_one_id_for_she_and_he_is_refused_before_any_model_runs(tiny_checkpoint, shared_data,
+                                                                                  tmp_path, capsys, no_inference,
+                                                                                  tests, words, what):
+    """winogender scored bias_r -0.202 from a probe that compared 'She' with itself."""
+    good, bad = tiny_checkpoint("mlm", name="good"), tiny_checkpoint("mlm", name="dupid")
+    _edit_tokenizer(bad, vocab=_she_is_he)
+    he = json.loads((bad / "tokenizer.json").read_text())["model"]["vocab"]["he"]
+    message = _fails(["evaluate", str(good), str(bad), "--tests", tests,
+                      "--winogender", str(shared_data / "winogender" / "data")], tmp_path, capsys)
+    assert message == (f"The tokenizer of {bad} encodes {words} as the same token id(s) "
+                       f"[{he}], so {what} would compare a word with itself and measure nothing. Pass a checkpoint "
+                       "whose tokenizer tells these words apart.")
+
+
 @pytest.mark.bad_input
 @pytest.mark.parametrize("character", ["\n", "\t"])
 def test_a_model_folder_with_a_newline_or_tab_is_refused(tiny_checkpoint, tmp_path, capsys, no_inference, character):

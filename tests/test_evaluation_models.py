@@ -458,3 +458,39 @@ def test_a_seed_pattern_with_an_optional_group(tiny_checkpoint):
     assert (origin.pretrain_seed, origin.finetune_seed, origin.seeds_from) == (3, None, "--seed-pattern")
     origin = models.checkpoint_origin(str(tiny_checkpoint("mlm", name="m-seed_3-f2")), seed_pattern=pattern)
     assert (origin.pretrain_seed, origin.finetune_seed) == (3, 2)
+
+
+@pytest.mark.bad_input
+def test_the_mlm_probe_refuses_an_occupation_and_participant_with_one_id(tiny_checkpoint):
+    """The probe weighs a sentence's occupation against its participant: one id for both would weigh a word against
+    itself."""
+    from nlp_underspec import models
+    from nlp_underspec.stress.winogender.resolvers import check_probe_vocabulary
+
+    folder = tiny_checkpoint("mlm")
+    path = folder / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["model"]["vocab"]["doctor"] = data["model"]["vocab"]["nurse"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    tokenizer = models.load_tokenizer(str(folder))
+    check_probe_vocabulary(tokenizer, str(folder), ["nurse"], [("nurse", "patient")])  # distinct: accepted
+    assert _error(check_probe_vocabulary, tokenizer, str(folder), ["nurse"], [("nurse", "doctor")]) == (
+        f"The tokenizer of {folder} encodes 'nurse' and 'doctor' as the same token id(s) "
+        f"[{data['model']['vocab']['nurse']}], so the mlm_probe resolver would compare a word with itself and measure "
+        "nothing. Pass a checkpoint whose tokenizer tells these words apart.")
+
+
+@pytest.mark.bad_input
+def test_the_probes_refuse_a_tokenizer_without_a_mask_token(tiny_checkpoint):
+    from nlp_underspec import models
+    from nlp_underspec.stress.calibration import pronoun_ids
+    from nlp_underspec.stress.winogender.resolvers import check_probe_vocabulary
+
+    folder = tiny_checkpoint("mlm")
+    tokenizer = models.load_tokenizer(str(folder))
+    tokenizer.mask_token = None
+    for call, what in ((pronoun_ids, "calibration"), (check_probe_vocabulary, "the mlm_probe resolver")):
+        assert _error(call, tokenizer, str(folder)) == (
+            f"The tokenizer of {folder} has no mask token, which {what} needs: it reads the model's prediction at the "
+            "mask. Set mask_token in tokenizer_config.json to the mask token the model was trained with, or pass a "
+            "masked-LM checkpoint whose tokenizer has one.")

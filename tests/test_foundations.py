@@ -215,6 +215,9 @@ def test_run_record_complete_written_last(tmp_path):
     data = json.loads((tmp_path / "run.json").read_text())
     assert data["status"] == "complete" and data["metrics"] == {"loss": 1.5}
     assert data["config_hash"] == records.config_hash({"a": 1}) and data["torch_threads"] >= 1
+    assert not records.is_complete(tmp_path)  # a complete record in a folder without the model it describes
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):
+        (tmp_path / name).write_text("{}")
     assert records.is_complete(tmp_path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -340,3 +341,58 @@ def test_only_the_main_process_pushes(family_dir, test_hub, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     outcome = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
     assert outcome.results == [] and test_hub.requests == []
+
+
+def _push_fails(root: Path, tmp_path: Path, capsys) -> str:
+    """A dry run refused with one line, nothing staged; the message."""
+    staging = tmp_path / "staged"
+    capsys.readouterr()
+    assert main(["push", str(root), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(staging)]) == 2
+    assert not staging.exists()
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    return err[len("error: "):-1]
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("lost, missing", [(["model.safetensors"], "model.safetensors"),
+                                           (["config.json", "tokenizer.json"], "config.json, tokenizer.json")])
+def test_a_complete_run_without_its_model_is_refused(family_dir, tmp_path, capsys, lost, missing):
+    """A repo without model.safetensors was staged for a run whose run.json said complete."""
+    folder = family_dir / "finetune" / "stsb" / "p00-f01"
+    for name in lost:
+        (folder / name).unlink()
+    assert _push_fails(family_dir, tmp_path, capsys) == (
+        f"{folder}: run.json says the run is complete, but the folder has no {missing}, so it holds no model to "
+        "publish or describe. Restore the file(s), or run `nlp-underspec run` on the experiment again, which trains "
+        "the run again.")
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("run_id, seeds, expected", [("p01-f00", {"pretrain_seed": 7, "finetune_seed": 5}, "p07-f05"),
+                                                     ("p00-f00", {"pretrain_seed": 1, "finetune_seed": 0}, "p01-f00")])
+def test_a_run_json_that_disagrees_with_its_folder_is_refused(family_dir, tmp_path, capsys, run_id, seeds, expected):
+    """finetune/stsb/p01-f00 with seeds 7/5 was pushed as x-stsb-seed_7-ft_5, its card 7/5, its metrics 1/0."""
+    folder = family_dir / "finetune" / "stsb" / "p01-f00"
+    record = json.loads((folder / "run.json").read_text())
+    record.update(run_id=run_id, seeds={**record["seeds"], **seeds})
+    (folder / "run.json").write_text(json.dumps(record))
+    message = (f"{folder}: run.json gives run_id {run_id!r} and seeds {seeds} (run {expected}), but the folder is "
+               "named 'p01-f00': a record copied from another run, or edited. Restore the run.json this run wrote, or "
+               "move the folder to the name of the run it holds.")
+    if run_id == "p01-f00":
+        assert _push_fails(family_dir, tmp_path, capsys) == message
+    with pytest.raises(UsageError) as err:
+        hub.check_publishable(load_family(family_dir, check_runs=False))
+    assert str(err.value) == message
+
+
+@pytest.mark.bad_input
+def test_two_runs_with_the_same_weights_are_refused(family_dir, tmp_path, capsys):
+    """Two seeds that are one model (a copy mistake) were pushed as two repos without a word."""
+    first, copy = family_dir / "finetune" / "stsb" / "p00-f00", family_dir / "finetune" / "stsb" / "p01-f00"
+    shutil.copy2(first / "model.safetensors", copy / "model.safetensors")
+    assert _push_fails(family_dir, tmp_path, capsys) == (
+        f"{first} and {copy} hold byte-identical weights (model.safetensors): two runs of a seed family are never the "
+        "same model, so one is a copy of the other. Train the run again (delete its folder and run `nlp-underspec "
+        "run` on the experiment), or restore its own weights.")

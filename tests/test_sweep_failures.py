@@ -8,6 +8,7 @@ recipe can know beforehand)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -208,3 +209,60 @@ def test_a_file_where_a_run_folder_goes_is_refused_before_writing(tmp_path, caps
     assert capsys.readouterr().err == (f"error: {out / path} is a file where the sweep keeps a run folder. Move it out "
                                        f"of {out}, or choose another --out.\n")
     assert (out / path).read_text() == "mine" and sorted(p.name for p in out.iterdir()) == [path.split("/")[0]]
+
+
+def _complete_experiment(tmp_path, tiny_checkpoint):
+    """An experiment folder whose three runs (pretrain/p00, finetune/stsb/p00-f00, -f01) are complete, each with a
+    tiny checkpoint of its own, without training anything."""
+    from safetensors.torch import load_file, save_file
+
+    from nlp_underspec.config import load_recipe
+    from nlp_underspec.records import RunRecord, mark_complete
+    from nlp_underspec.sweep.plan import build_plan, write_manifest
+
+    out = tmp_path / "exp"
+    plan = build_plan(load_recipe(_write_recipe(tmp_path / "broken.yaml", lr=0.001)))
+    write_manifest(out, plan)
+    for seed, run in enumerate(plan.runs):
+        folder = out / run.folder
+        tiny_checkpoint("mlm" if run.kind == "pretrain" else "cross", seed=seed, name=f"ck{seed}")
+        shutil.copytree(tmp_path / f"ck{seed}", folder)
+        weights = folder / "model.safetensors"  # the same tensors under another header are other bytes
+        save_file(load_file(weights), weights, metadata={"format": "pt", "run": run.key})
+        mark_complete(folder, RunRecord(run_id=run.run_id, kind=run.kind, seeds=run.seeds, config=run.config,
+                                        config_hash=run.config_hash, task=run.task))
+    return out
+
+
+@pytest.mark.bad_input
+def test_a_complete_run_without_its_weights_is_partial_and_trained_again(tmp_path, capsys, tiny_checkpoint):
+    """status said "3 complete" and run "Nothing to do" for a run folder whose model.safetensors was gone."""
+    from nlp_underspec.config import load_recipe
+    from nlp_underspec.sweep.plan import build_plan
+    from nlp_underspec.sweep.state import run_state
+
+    out = _complete_experiment(tmp_path, tiny_checkpoint)
+    (out / "finetune/stsb/p00-f01/model.safetensors").unlink()
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("broken: 3 runs · 2 complete · 1 partial\n")
+    assert ("  partial   finetune/stsb/p00-f01  run.json says complete, but the folder has no model.safetensors: the "
+            "next `nlp-underspec run` trains it again\n") in printed
+    plan = build_plan(load_recipe(tmp_path / "broken.yaml"))
+    assert [run_state(out, run) for run in plan.runs] == ["complete", "complete", "partial"]
+    (out / "pretrain/p00/config.json").unlink()
+    assert run_state(out, plan.runs[0]) == "partial"
+
+
+@pytest.mark.bad_input
+def test_status_warns_of_two_runs_with_the_same_weights(tmp_path, capsys, tiny_checkpoint):
+    out = _complete_experiment(tmp_path, tiny_checkpoint)
+    shutil.copy2(out / "finetune/stsb/p00-f00/model.safetensors", out / "finetune/stsb/p00-f01/model.safetensors")
+    capsys.readouterr()
+    assert main(["status", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("broken: 3 runs · 3 complete\n")
+    assert captured.err == ("warning: finetune/stsb/p00-f00 and finetune/stsb/p00-f01 hold the same weights: two runs "
+                            "of a seed family are never the same model, so one is a copy of the other (a push refuses "
+                            "them). Delete the copy's folder and run the experiment again.\n")

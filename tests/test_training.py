@@ -243,6 +243,23 @@ def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tiny_checkpoint):
 
 
 @pytest.mark.bad_input
+def test_a_tokenizer_whose_ids_pass_the_model_is_refused_for_fine_tuning(tiny_checkpoint):
+    """As many tokens as the model has embeddings, but one id far past them: an IndexError at the first batch."""
+    folder = tiny_checkpoint("mlm")
+    data = json.loads((folder / "tokenizer.json").read_text())
+    data["model"]["vocab"]["the"] = 500000
+    (folder / "tokenizer.json").write_text(json.dumps(data))
+    given = tok.load_tokenizer(str(folder))
+    size = json.loads((folder / "config.json").read_text())["vocab_size"]
+    with pytest.raises(UsageError) as err:
+        tok.check_tokenizer_fits_model(given, model_vocab_size=size, name=str(folder))
+    assert str(err.value) == (f"The tokenizer of {folder} gives the token 'the' the id 500000, but the model has only "
+                              f"{size} token embeddings (vocab_size in config.json), so it would index past the "
+                              "embedding table. Pass the tokenizer the model was trained with, or a checkpoint whose "
+                              "config.json covers its ids.")
+
+
+@pytest.mark.bad_input
 def test_unloadable_tokenizer(tmp_path):
     with pytest.raises(UsageError) as err:
         tok.load_tokenizer(str(tmp_path))
@@ -288,6 +305,8 @@ def test_unfinished_run_resumes_and_finished_run_is_skipped(tmp_path):
     run = _open(tmp_path / "run")
     record = run.start()
     assert _open(tmp_path / "run").resuming
+    for name in ("model.safetensors", "config.json", "tokenizer.json"):  # what a finished run holds beside its record
+        (tmp_path / "run" / name).write_text("{}")
     records.mark_complete(tmp_path / "run", record, {"steps": 5})
     again = _open(tmp_path / "run")
     assert again.complete and again.record.metrics == {"steps": 5}

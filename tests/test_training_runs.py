@@ -303,3 +303,24 @@ def test_finetuning_cuts_inputs_to_the_checkpoints_positions(workspace, referenc
         finetune(recipe, task="stsb", from_checkpoint=str(reference), finetune_seed=0, out=workspace / "ft-long")
     assert records.read_run_record(workspace / "ft-long")["status"] == "complete"
     assert "max_seq_length 128 is more than the checkpoint's 32 positions: using 32" in caplog.text
+
+
+@pytest.mark.bad_input
+def test_a_complete_record_without_its_weights_is_trained_again(tmp_path, caplog):
+    """A complete run.json outlived its model.safetensors: `run` said "Nothing to do" and kept a folder without a
+    model."""
+    from nlp_underspec.records import RunRecord, mark_complete
+    from nlp_underspec.training.runs import open_run_folder
+
+    folder = tmp_path / "p00"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        (folder / name).write_text("{}")
+    seeds, config = {"pretrain_seed": 0}, {"kind": "pretrain"}
+    record = RunRecord.new(run_id="p00", kind="pretrain", seeds=seeds, config=config)
+    mark_complete(folder, record)
+    opened = open_run_folder(folder, run_id="p00", kind="pretrain", seeds=seeds, config=config)
+    assert not opened.complete and opened.resuming
+    assert f"{folder} says run p00 is complete, but has no model.safetensors; training it again" in caplog.text
+    (folder / "model.safetensors").write_bytes(b"")
+    assert open_run_folder(folder, run_id="p00", kind="pretrain", seeds=seeds, config=config).complete

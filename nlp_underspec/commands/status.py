@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 NOT_AN_EXPERIMENT = "{path} is not an experiment folder (no manifest.json). Start one with `nlp-underspec run RECIPE --out {path}`."
 STATUS_OF_FILE = ("{path} is a file, not an experiment folder. Pass the folder given to `nlp-underspec run` as --out "
                   "(it holds manifest.json).")
+
+SAME_WEIGHTS_WARNING = ("warning: {first} and {second} hold the same weights: two runs of a seed family are never the "
+                        "same model, so one is a copy of the other (a push refuses them). Delete the copy's folder and "
+                        "run the experiment again.")
+# Status compares weights by size and their first and last bytes, not by reading gigabytes; push hashes them whole.
+_FINGERPRINT_BYTES = 1 << 20
 
 
 def register(subparsers) -> None:
@@ -19,10 +26,10 @@ def register(subparsers) -> None:
 def main(args) -> int:
     from nlp_underspec.config import recipe_from_dict
     from nlp_underspec.errors import UsageError
-    from nlp_underspec.records import read_run_record
+    from nlp_underspec.records import read_run_record, same_weights
     from nlp_underspec.sweep.pipeline import STAGE_OUTPUTS
     from nlp_underspec.sweep.plan import build_plan, read_manifest
-    from nlp_underspec.sweep.state import STATES, check_run_folders, run_state
+    from nlp_underspec.sweep.state import STATES, check_run_folders, lost_model, run_state
 
     exp_dir = Path(args.experiment)
     if exp_dir.exists() and not exp_dir.is_dir():
@@ -43,7 +50,13 @@ def main(args) -> int:
         if state == "failed":
             detail = ((read_run_record(exp_dir / run.folder) or {}).get("error") or "").splitlines()[0:1]
             detail = f"  {detail[0]}" if detail else ""
+        elif state == "partial" and lost_model(exp_dir, run):
+            detail = f"  {lost_model(exp_dir, run)}"
         print(f"  {state:<9} {run.key}{detail}")
+    complete = [exp_dir / run.folder for run in plan.runs if states[run.key] == "complete"]
+    for first, second in same_weights(complete, sample=_FINGERPRINT_BYTES):
+        print(SAME_WEIGHTS_WARNING.format(first=first.relative_to(exp_dir), second=second.relative_to(exp_dir)),
+              file=sys.stderr)
     present = [stage for stage, path in STAGE_OUTPUTS.items() if (exp_dir / path).exists()]
     print("results: " + (", ".join(present) if present else "none yet"))
     return 0

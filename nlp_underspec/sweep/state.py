@@ -3,7 +3,8 @@
 - ``complete``: run.json says so (written last, atomically);
 - ``failed``: run.json says so, with the error; the next sweep retries it;
 - ``running``: a sweep on this host holds the run's lock and its process is alive;
-- ``partial``: started before but neither complete nor failed (killed): resumed from its last saved state;
+- ``partial``: started before but neither complete nor failed (killed), or complete in a folder that lost its model
+  (weights, config or tokenizer): resumed from its last saved state;
 - ``pending``: never started.
 """
 
@@ -19,7 +20,7 @@ from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
 from nlp_underspec.locks import RUN_LOCK, SWEEP_LOCK
 from nlp_underspec.locks import lock_alive as _lock_alive
-from nlp_underspec.records import STATUS_COMPLETE, STATUS_FAILED, read_run_record
+from nlp_underspec.records import STATUS_COMPLETE, STATUS_FAILED, missing_model_files, read_run_record
 from nlp_underspec.sweep.plan import RunSpec
 
 STATES = ("complete", "running", "failed", "partial", "pending")
@@ -30,6 +31,7 @@ RUN_FOLDER_LINK = ("{path} is a symbolic link (to {target}), not a run folder. A
                    "in its own folder inside {exp_dir}: replace the link with a real folder.")
 RUN_FOLDER_FILE = ("{path} is a file where the sweep keeps a run folder. Move it out of {exp_dir}, or choose another "
                    "--out.")
+LOST_MODEL = "run.json says complete, but the folder has no {missing}: the next `nlp-underspec run` trains it again"
 SWEEP_BUSY = ("Another `nlp-underspec run` (pid {pid}) is working in {exp_dir}. Wait for it to finish, or stop it first; "
               "if no such process exists, delete {lock}.")
 
@@ -50,9 +52,11 @@ def check_run_folders(exp_dir: Path, runs: list[RunSpec]) -> None:
 
 
 def run_state(exp_dir: Path, run: RunSpec) -> str:
+    """One of :data:`STATES`. A record that says complete in a folder without its model (weights, config, tokenizer
+    lost since) is ``partial``: the sweep trains the run again (:func:`lost_model`)."""
     folder = exp_dir / run.folder
     record = read_run_record(folder) if folder.is_dir() else None
-    if record is not None and record.get("status") == STATUS_COMPLETE:
+    if record is not None and record.get("status") == STATUS_COMPLETE and not missing_model_files(folder):
         return "complete"
     if _lock_alive(folder / RUN_LOCK):
         return "running"
@@ -61,6 +65,14 @@ def run_state(exp_dir: Path, run: RunSpec) -> str:
     if folder.is_dir() and any(folder.iterdir()):
         return "partial"
     return "pending"
+
+
+def lost_model(exp_dir: Path, run: RunSpec) -> str | None:
+    """What status says of a run whose record says complete but whose folder lacks its model, else None."""
+    folder = exp_dir / run.folder
+    record = read_run_record(folder) if folder.is_dir() else None
+    missing = missing_model_files(folder) if record is not None and record.get("status") == STATUS_COMPLETE else []
+    return LOST_MODEL.format(missing=", ".join(missing)) if missing else None
 
 
 def changed_keys(exp_dir: Path, run: RunSpec) -> list[str]:

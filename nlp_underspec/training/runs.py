@@ -114,7 +114,10 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
         keys = config_diff(existing.get("config") or {}, config) or ["(record has no config)"]
         raise UsageError(CONFIG_CHANGED.format(path=path, run_id=run_id, old_hash=existing.get("config_hash"),
                                                new_hash=record.config_hash, keys=", ".join(keys)))
-    if existing.get("status") == records.STATUS_COMPLETE:
+    lost = records.missing_model_files(path) if existing.get("status") == records.STATUS_COMPLETE else []
+    if lost:  # the record outlived its model: nothing to keep, so the run is trained again
+        logger.warning("%s says run %s is complete, but has no %s; training it again", path, run_id, ", ".join(lost))
+    elif existing.get("status") == records.STATUS_COMPLETE:
         logger.info("%s is already complete (run %s); nothing to do", path, run_id)
         return RunFolder(path, _record_from_dict(existing), resuming=False, complete=True)
     record.started = existing.get("started") or record.started

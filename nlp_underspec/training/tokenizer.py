@@ -151,7 +151,11 @@ def check_recipe_vocab_size(tokenizer, *, vocab_size: int | None, name: str, whe
 
 
 def check_tokenizer_fits_model(tokenizer, *, model_vocab_size: int, name: str) -> None:
-    """Refuse a tokenizer whose ids would index past the model's embedding table."""
+    """Refuse a tokenizer whose ids would index past the model's embedding table, or that names a special token
+    its vocabulary lacks (:func:`nlp_underspec.models.check_tokenizer_fits`)."""
+    from nlp_underspec.models import check_tokenizer_fits
+
     if len(tokenizer) > model_vocab_size:
         raise UsageError(MODEL_VOCAB_MISMATCH.format(name=name, tokenizer_size=len(tokenizer),
                                                      model_size=model_vocab_size))
+    check_tokenizer_fits(tokenizer, model_vocab_size, name)

@@ -118,12 +118,14 @@ def _pronoun_id(tokenizer, word: str, checkpoint: str) -> int:
 
 def pronoun_ids(tokenizer, checkpoint: str) -> tuple[int, int]:
     """The token ids of 'she' and 'he' as the probe's mask stands for them (capitalised for a cased tokenizer), each
-    one token the tokenizer knows (two [UNK]s would compare nothing)."""
-    from nlp_underspec.models import check_known_words
+    one token the tokenizer knows, each its own (two [UNK]s, or one id for both, would compare nothing)."""
+    from nlp_underspec.models import check_distinct_words, check_known_words, check_mask_token
 
+    check_mask_token(tokenizer, checkpoint, what="calibration")
     lowercase = tokenizer("She")["input_ids"] == tokenizer("she")["input_ids"]
     words = [w if lowercase else w.capitalize() for w in ("she", "he")]
     check_known_words(tokenizer, words, checkpoint, what="calibration")
+    check_distinct_words(tokenizer, words, checkpoint, what="calibration")
     she, he = (_pronoun_id(tokenizer, word, checkpoint) for word in words)
     return she, he
 

@@ -75,11 +75,18 @@ def probe_words(occupations=OCCUPATIONS) -> list[str]:
     return [pronoun.capitalize() for pronoun in NOMINATIVE.values()] + [str(o) for o in occupations]
 
 
-def check_probe_vocabulary(tokenizer, checkpoint: str, occupations=OCCUPATIONS) -> None:
-    """Refuse a tokenizer that turns a pronoun or occupation of the probe into its unknown token."""
-    from nlp_underspec.models import check_known_words
+def check_probe_vocabulary(tokenizer, checkpoint: str, occupations=OCCUPATIONS, pairs=()) -> None:
+    """Refuse a tokenizer without a mask token, one that turns a pronoun or occupation of the probe into its unknown
+    token, or one that encodes two words the probe compares alike: its pronouns (they carry the gender it tests), or
+    a sentence's occupation and participant (``pairs``: the two candidates it weighs)."""
+    from nlp_underspec.models import check_distinct_words, check_known_words, check_mask_token
 
+    check_mask_token(tokenizer, checkpoint, what=MLM_PROBE)
     check_known_words(tokenizer, probe_words(occupations), checkpoint, what=MLM_PROBE)
+    check_distinct_words(tokenizer, [pronoun.capitalize() for pronoun in NOMINATIVE.values()], checkpoint,
+                         what=MLM_PROBE)
+    for occupation, participant in dict.fromkeys(pairs):
+        check_distinct_words(tokenizer, [str(occupation), str(participant)], checkpoint, what=MLM_PROBE)
 
 
 def check_resolver(checkpoint: str, resolver: str, options: PredictOptions) -> None:
@@ -138,7 +145,8 @@ def mlm_probe(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions
     device = models.pick_device(options.device)
     with models.loaded(checkpoint, "mlm", trust_remote_code=options.trust_remote_code, device=str(device),
                        need_offsets=MLM_PROBE) as (model, tokenizer):
-        check_probe_vocabulary(tokenizer, checkpoint, pd.unique(label_info["occupation"]))
+        check_probe_vocabulary(tokenizer, checkpoint, pd.unique(label_info["occupation"]),
+                               zip(label_info["occupation"], label_info["participant"]))
         probabilities = ranked_probabilities(model, tokenizer, examples, batch_size=options.batch_size, device=device,
                                              progress=options.progress, desc=f"winogender mlm_probe {checkpoint}")
     return probabilities[:, 0]  # P(occupation): candidate 0
