@@ -807,11 +807,10 @@ def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, 
 
 
 def check_described_runs(family: Family) -> None:
-    """A checkpoint card describes a run folder's model under the run's name: refuse a folder without its model, or
-    one whose run.json disagrees with its folder name."""
+    """A checkpoint card describes a run folder's model under the run's name: refuse a folder without its model (one
+    whose run.json disagrees with its folder name never gets here: discover_runs refuses it)."""
     for run in family.runs:
         records.check_holds_model(run.path)
-        records.check_run_folder_name(run.path, run.record)
 
 
 def write_cards(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, locator: Locator | None = None,

@@ -382,9 +382,12 @@ def test_a_run_json_that_disagrees_with_its_folder_is_refused(family_dir, tmp_pa
                "move the folder to the name of the run it holds.")
     if run_id == "p01-f00":
         assert _push_fails(family_dir, tmp_path, capsys) == message
-    with pytest.raises(UsageError) as err:
-        hub.check_publishable(load_family(family_dir, check_runs=False))
+    with pytest.raises(UsageError) as err:  # the one reader of run folders refuses it: push, cards and the report
+        load_family(family_dir, check_runs=False)
     assert str(err.value) == message
+    capsys.readouterr()
+    assert main(["report", str(family_dir), "--out", str(tmp_path / "report")]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n" and not (tmp_path / "report").exists()
 
 
 @pytest.mark.bad_input

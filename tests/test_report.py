@@ -143,8 +143,9 @@ def test_results_that_do_not_match_the_run_folders_are_refused(family_dir, capsy
     import shutil
 
     shutil.copytree(family_dir / "pretrain" / "p01", family_dir / "pretrain" / "p05")
-    record = (family_dir / "pretrain" / "p05" / "run.json").read_text().replace('"p01"', '"p05"')
-    (family_dir / "pretrain" / "p05" / "run.json").write_text(record)
+    record = json.loads((family_dir / "pretrain" / "p05" / "run.json").read_text())
+    record.update(run_id="p05", seeds={**record["seeds"], "pretrain_seed": 5})  # a run p05 of its own, not a copy
+    (family_dir / "pretrain" / "p05" / "run.json").write_text(json.dumps(record))
     shutil.rmtree(family_dir / "finetune" / "stsb" / "p00-f01")
     shutil.rmtree(family_dir / "finetune" / "coref" / "p00-f01")
     expected = RESULTS_DONT_MATCH_RUNS.format(

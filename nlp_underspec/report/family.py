@@ -24,6 +24,7 @@ from nlp_underspec.analysis.schema import check_analysis
 from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import read_json, read_json_object
+from nlp_underspec import records
 from nlp_underspec.records import RUN_RECORD, read_run_record
 from nlp_underspec.results import NO_RESULTS, SCORES, SUMMARY, read_scores, read_summary
 
@@ -396,7 +397,8 @@ def _complete_record(folder: Path) -> dict[str, Any] | None:
 
 
 def discover_runs(root: str | os.PathLike) -> list[RunFolder]:
-    """The complete run folders under ``pretrain/`` and ``finetune/<task>/``, in seed order."""
+    """The complete run folders under ``pretrain/`` and ``finetune/<task>/``, in seed order; a folder whose run.json
+    disagrees with its name is refused here, so every reader of the family (report, cards, push) meets it."""
     root = Path(root)
     runs: list[RunFolder] = []
     pretrain = root / "pretrain"
@@ -404,6 +406,7 @@ def discover_runs(root: str | os.PathLike) -> list[RunFolder]:
         for folder in sorted(p for p in pretrain.iterdir() if p.is_dir()):
             record = _complete_record(folder)
             if record is not None:
+                records.check_run_folder_name(folder, record)
                 runs.append(RunFolder(str(record["run_id"]), "pretrained", None, folder, record, _steps(folder)))
     finetune = root / "finetune"
     if finetune.is_dir():
@@ -411,6 +414,7 @@ def discover_runs(root: str | os.PathLike) -> list[RunFolder]:
             for folder in sorted(p for p in task_folder.iterdir() if p.is_dir()):
                 record = _complete_record(folder)
                 if record is not None:
+                    records.check_run_folder_name(folder, record)
                     task = str(record.get("task") or task_folder.name)
                     runs.append(RunFolder(str(record["run_id"]), "finetuned", task, folder, record))
     return runs
