@@ -55,6 +55,9 @@ TOKEN_REJECTED = ("The Hub at {endpoint} rejected the token ({error}). Check it 
                   "with `hf auth login`; nothing was pushed.")
 NOTHING_TO_PUSH = ("{root} has no complete run folders (pretrain/p*/ or finetune/<task>/p*-f*/) to push. Train the family "
                    "with `nlp-underspec run` first, or publish an evaluated model's card with `nlp-underspec card`.")
+LINK_IN_RUN = ("Refusing to push: {path} is a symbolic link (to {target}), and a push would upload the file it "
+               "points to, which may lie outside the family. A run folder holds its own files: replace the link with "
+               "the file, or move it out of the run folder.")
 TOKEN_IN_FILES = ("Refusing to push: {paths} {verb} the Hub token. Remove it from {them} and run the push again; "
                   "nothing was created, uploaded or staged.")
 PUSH_FAILED = ("Push stopped at {repo}{revision} while {step}: {error}. Done: {done} of {total} steps; left: {left}. "
@@ -249,6 +252,9 @@ def checkpoint_files(folder: Path) -> list[str]:
     names = [p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
              and _CHECKPOINT_FILE.match(p.name) and not any(word in p.name for word in _NOT_WEIGHTS)
              and p.name not in _NOT_PUBLISHED]
+    for name in names:  # a link would upload whatever it points to, inside the family or not
+        if (folder / name).is_symlink():
+            raise UsageError(LINK_IN_RUN.format(path=folder / name, target=os.readlink(folder / name)))
     if any(name.endswith(".safetensors") for name in names):
         names = [name for name in names if not name.endswith(".bin")]
     return sorted(name for name in names if name != "README.md")

@@ -191,7 +191,30 @@ def missing_model_files(folder: str | os.PathLike) -> list[str]:
     folder = Path(folder)
     wanted = (("model.safetensors", _WEIGHTS_FILES), ("config.json", ("config.json",)),
               ("tokenizer.json", _TOKENIZER_FILES))
-    return [name for name, any_of in wanted if not any((folder / file).is_file() for file in any_of)]
+    missing = [name for name, any_of in wanted if not any((folder / file).is_file() for file in any_of)]
+    for path in sorted(folder.glob("*.safetensors")):  # present but cut short (a copy or a disk that ran out)
+        damage = safetensors_damage(path)
+        if damage:
+            missing.append(f"intact {path.name} ({damage})")
+    return missing
+
+
+def safetensors_damage(path: str | os.PathLike) -> str | None:
+    """What is wrong with a safetensors file's length, from its header alone (a few KB read): None when the file is
+    exactly as long as its header says. A truncated copy otherwise passes for a finished run until a model loads it."""
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if size < 8 or length > size - 8:
+                return f"{size:,} byte(s), less than the header it announces"
+            header = json.loads(handle.read(length))
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return "a header that is not a safetensors header"
+    expected = 8 + length + max(ends, default=0)
+    return None if size == expected else f"{size:,} of the {expected:,} bytes its header describes"
 
 
 def check_holds_model(folder: str | os.PathLike) -> None:

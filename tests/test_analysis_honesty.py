@@ -387,3 +387,16 @@ def test_a_per_metric_statement_asked_by_name_skips_the_metrics_it_cannot_be_mad
     with pytest.raises(UsageError) as err:  # made of no metric at all: the first reason, as before
         statements.analyze(one_run, nboot=50, statements=("seed_share",), strict=("seed_share",), write=False)
     assert "within-seed variance needs a pretraining seed with 2 or more runs" in str(err.value)
+
+
+@pytest.mark.bad_input
+def test_an_icc_interval_below_zero_is_no_share_and_no_cannot_tell():
+    """Seeds whose means are identical give ICC -1 [-1, -1] (the estimator's floor at two runs a seed): the family
+    sentence used to print it as "-100% [-100%, -100%]" under "its ICC interval spans 0", which it does not."""
+    entry = {"kind": "stress", "population": "finetuned", "test": "winogender", "metric": "accuracy",
+             "seed_share": {"icc": -1.0, "icc_ci95": [-1.0, -1.0]}}
+    explained, undecided, none = headline.seed_shares({"metrics": {"winogender/accuracy": entry}})
+    assert (explained, undecided, none) == ([], [], ["winogender accuracy (ICC -1.00 [-1.00, -1.00])"])
+    entry["seed_share"] = {"icc": -0.2, "icc_ci95": [-0.6, 0.4]}
+    assert headline.seed_shares({"metrics": {"winogender/accuracy": entry}})[1] == [
+        "winogender accuracy (-20% [-60%, 40%])"]

@@ -399,3 +399,39 @@ def test_two_runs_with_the_same_weights_are_refused(family_dir, tmp_path, capsys
         f"{first} and {copy} hold byte-identical weights (model.safetensors): two runs of a seed family are never the "
         "same model, so one is a copy of the other. Train the run again (delete its folder and run `nlp-underspec "
         "run` on the experiment), or restore its own weights.")
+
+
+@pytest.mark.bad_input
+def test_a_link_in_a_run_folder_is_never_uploaded(family_dir, tmp_path, capsys):
+    """A run folder's notes.txt linking to a file outside the family was staged as a real copy (and a push would have
+    uploaded the secret it pointed to)."""
+    secret = tmp_path / "outside_secret.txt"
+    secret.write_text("SECRET=hunter2\n")
+    link = family_dir / "finetune" / "stsb" / "p00-f00" / "notes.txt"
+    link.symlink_to(secret)
+    assert _push_fails(family_dir, tmp_path, capsys) == (
+        f"Refusing to push: {link} is a symbolic link (to {secret}), and a push would upload the file it points to, "
+        "which may lie outside the family. A run folder holds its own files: replace the link with the file, or move "
+        "it out of the run folder.")
+
+
+@pytest.mark.bad_input
+def test_weights_cut_short_are_no_model(family_dir, tmp_path, capsys):
+    """A model.safetensors truncated to 1,000 bytes passed status, run ("Nothing to do") and push as complete; its
+    header says how long it must be, which costs a few KB to read."""
+    from nlp_underspec import records
+
+    run = family_dir / "finetune" / "stsb" / "p00-f00"
+    weights = run / "model.safetensors"
+    assert records.safetensors_damage(weights) is None and records.missing_model_files(run) == []
+    size = weights.stat().st_size
+    with open(weights, "r+b") as handle:
+        handle.truncate(size - 10)
+    damage = f"{size - 10:,} of the {size:,} bytes its header describes"
+    assert records.missing_model_files(run) == [f"intact model.safetensors ({damage})"]
+    assert _push_fails(family_dir, tmp_path, capsys) == (
+        f"{run}: run.json says the run is complete, but the folder has no intact model.safetensors ({damage}), so it "
+        "holds no model to publish or describe. Restore the file(s), or run `nlp-underspec run` on the experiment "
+        "again, which trains the run again.")
+    weights.write_bytes(b"\x01")
+    assert records.safetensors_damage(weights) == "1 byte(s), less than the header it announces"

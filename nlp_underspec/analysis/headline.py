@@ -36,6 +36,11 @@ EXPLAINS = "the pretraining seed explains {items}"
 EXPLAINED_ITEM = "{icc} [{low}, {high}] of the spread in {name}"
 CANNOT_TELL = "for {items} the family cannot tell how much the pretraining seed explains (its ICC interval spans 0)"
 UNDECIDED_ITEM = "{name} ({icc} [{low}, {high}])"
+# An ICC interval at or below 0 is no "cannot tell": the seeds' means differ no more than runs of one seed do. The
+# estimator goes negative there (down to -1/(k-1)), which as a share would read "-100%": shown as the ICC itself.
+EXPLAINS_NONE = ("the pretraining seed explains none of the spread in {items} (its ICC interval lies at or below 0: "
+                 "the seeds differ no more than runs of one seed do)")
+NONE_ITEM = "{name} (ICC {icc_value:.2f} [{low_value:.2f}, {high_value:.2f}])"
 BELOW_FLOOR = "no share is stated for {items}"
 BELOW_FLOOR_ITEM = "{names} ({n_below} of {n} models below the noise floor)"
 CALIBRATED = "{k} of {n} pretrained checkpoints learnt {statistic} (calibration slopes {low}–{high})"
@@ -88,9 +93,10 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def seed_shares(analysis: dict, population: str = "finetuned") -> tuple[list[str], list[str]]:
-    """(explained, undecided) clauses: each test's headline stress metrics with an ICC, in the order of analysis.json."""
-    explained, undecided = [], []
+def seed_shares(analysis: dict, population: str = "finetuned") -> tuple[list[str], list[str], list[str]]:
+    """(explained, undecided, none) clauses: each test's headline stress metrics with an ICC, in the order of
+    analysis.json; ``none`` holds those whose ICC interval lies at or below 0."""
+    explained, undecided, none = [], [], []
     for entry in (analysis.get("metrics") or {}).values():
         if not isinstance(entry, dict) or entry.get("kind") != "stress" or entry.get("population") != population:
             continue
@@ -104,9 +110,12 @@ def seed_shares(analysis: dict, population: str = "finetuned") -> tuple[list[str
                    "low": _percent(ci[0]), "high": _percent(ci[1])}
         if ci[0] > 0:
             explained.append(EXPLAINED_ITEM.format(**numbers))
+        elif ci[1] <= 0:
+            none.append(NONE_ITEM.format(name=numbers["name"], icc_value=share["icc"], low_value=ci[0],
+                                         high_value=ci[1]))
         else:
             undecided.append(UNDECIDED_ITEM.format(**numbers))
-    return explained, undecided
+    return explained, undecided, none
 
 
 def below_floor(analysis: dict, population: str = "finetuned") -> list[str]:
@@ -152,23 +161,33 @@ def _shares_by_test(analysis: dict, population: str) -> dict[str, dict[str, list
     by_test: dict[str, dict[str, list[str]]] = {}
     for entry in (analysis.get("metrics") or {}).values():
         if isinstance(entry, dict) and entry.get("kind") == "stress" and entry.get("population") == population:
-            explained, undecided = seed_shares({"metrics": {"one": entry}}, population)
-            if explained or undecided:
-                slot = by_test.setdefault(str(entry["test"]), {"explained": [], "undecided": [], "floored": []})
+            explained, undecided, none = seed_shares({"metrics": {"one": entry}}, population)
+            if explained or undecided or none:
+                slot = by_test.setdefault(str(entry["test"]), _empty_slot())
                 slot["explained"] += explained
                 slot["undecided"] += undecided
+                slot["none"] += none
     for entry in (analysis.get("noise_floor") or {}).values():
         if isinstance(entry, dict):
             floored = below_floor({"noise_floor": {"one": entry}}, population)
             if floored:
-                slot = by_test.setdefault(str(entry.get("test")), {"explained": [], "undecided": [], "floored": []})
+                slot = by_test.setdefault(str(entry.get("test")), _empty_slot())
                 slot["floored"] += floored
     return by_test
+
+
+_SLOTS = ("explained", "undecided", "none", "floored")
+
+
+def _empty_slot() -> dict[str, list[str]]:
+    return {key: [] for key in _SLOTS}
 
 
 def _with_shares(sentence: str, shares: dict[str, list[str]], *, equivalent: bool) -> str:
     if shares["explained"]:
         sentence += (", yet " if equivalent else "; ") + EXPLAINS.format(items=_joined(shares["explained"]))
+    if shares["none"]:
+        sentence += "; " + EXPLAINS_NONE.format(items=_joined(shares["none"]))
     if shares["undecided"]:
         sentence += "; " + CANNOT_TELL.format(items=_joined(shares["undecided"]))
     if shares["floored"]:
@@ -177,7 +196,7 @@ def _with_shares(sentence: str, shares: dict[str, list[str]], *, equivalent: boo
 
 
 def _merged(parts: list[dict[str, list[str]]]) -> dict[str, list[str]]:
-    return {key: [item for part in parts for item in part[key]] for key in ("explained", "undecided", "floored")}
+    return {key: [item for part in parts for item in part[key]] for key in _SLOTS}
 
 
 def _network_sentences(section: dict, by_test: dict[str, dict[str, list[str]]]) -> tuple[list[str], set[str]]:
@@ -220,7 +239,7 @@ def family_sentence(analysis: dict) -> str | None:
     rest = [shares for test, shares in by_test.items() if test not in covered]
     if rest or not sentences:  # tests no judged network covers (an evaluate family, a plugin): the old sentence
         sentences.append(_with_shares(equivalence_clause(analysis), _merged(rest) if rest else
-                                      {"explained": [], "undecided": [], "floored": []},
+                                      _empty_slot(),
                                       equivalent=bool(section.get("equivalent"))))
     calibration = calibration_clause(analysis)
     return " ".join(sentences) + (f" {calibration}." if calibration else "")
