@@ -4,6 +4,7 @@ killed with SIGKILL after a checkpoint and resumed ends bit-identical to an unin
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -179,8 +180,8 @@ class _Payload:
         return os.mkdir, (self.marker,)
 
 
-def _killed_after_first_state(monkeypatch, out: Path):
-    recipe = recipe_from_dict(TINY_IN_PROCESS)
+def _killed_after_first_state(monkeypatch, out: Path, settings: dict = TINY_IN_PROCESS):
+    recipe = recipe_from_dict(settings)
     save_state = loop.save_state_atomically
 
     def save_and_die(accelerator, folder, step, **parts):
@@ -250,6 +251,60 @@ def test_an_earlier_versions_pickled_state_or_a_partial_one_is_refused(tmp_path,
     torch.save(_Payload(marker), state / "random_states_0.pkl")
     assert _refused(recipe, out) == training_state.STATE_OLD_FORMAT.format(folder=state)
     assert not marker.exists()
+
+
+@pytest.mark.bad_input
+def test_saved_counters_and_learning_rates_the_recipe_cannot_produce_are_refused(tmp_path, monkeypatch):
+    """A step beyond max_steps recorded a NaN-loss run complete and removed the state, a last_epoch of the wrong type
+    ended in torch's traceback, a planted LR blew the loss up and blamed the data, and a missing key was called
+    accelerate's format: each is now refused up front, naming the file and the key, the state kept."""
+    out = tmp_path / "p0"
+    accumulating = {**TINY_IN_PROCESS, "pretrain": {**TINY_IN_PROCESS["pretrain"], "grad_accum": 2}}
+    recipe = _killed_after_first_state(monkeypatch, out, accumulating)
+    state = out / loop.STATE_DIR
+    progress, scheduler = state / "progress.json", state / "scheduler.json"
+    genuine = {path: path.read_bytes() for path in (progress, scheduler)}
+    assert json.loads(genuine[progress]) == {"format": 1, "step": 4, "accelerator_step": 8}
+
+    def refused_with(path: Path, changes: dict) -> str:
+        path.write_text(json.dumps({**json.loads(genuine[path]), **changes}))
+        message = _refused(recipe, out)
+        assert path.read_bytes() != genuine[path] and (state / "model.safetensors").is_file()  # nothing removed
+        path.write_bytes(genuine[path])
+        return message
+
+    def bad(path: Path, key: str, value: str, why: str) -> str:
+        return training_state.STATE_BAD_VALUE.format(path=path, key=key, value=value, why=why, folder=state)
+
+    assert refused_with(progress, {"step": 999999, "accelerator_step": 999999}) == bad(
+        progress, "step", "999999", training_state.WHY_BEYOND_MAX_STEPS.format(max_steps=8))
+    assert refused_with(progress, {"accelerator_step": 4}) == bad(
+        progress, "accelerator_step", "4",
+        training_state.WHY_NOT_MICRO_STEPS.format(step=4, grad_accum=2, expected=8))
+    progress.write_text("{}")
+    assert _refused(recipe, out) == training_state.STATE_MISSING_KEY.format(path=progress, key="format", folder=state)
+    progress.write_bytes(genuine[progress])
+    assert refused_with(scheduler, {"last_epoch": "x"}) == bad(scheduler, "last_epoch", '"x"',
+                                                               training_state.WHY_NOT_WHOLE)
+    assert refused_with(scheduler, {"last_epoch": 5}) == bad(scheduler, "last_epoch", "5",
+                                                             training_state.WHY_BEYOND_STEP.format(step=4))
+    assert refused_with(scheduler, {"_is_initial": 0}) == bad(scheduler, "_is_initial", "0",
+                                                              training_state.WHY_NOT_FLAG)
+    peak = recipe.pretrain.lr
+    assert refused_with(scheduler, {"base_lrs": [1e9, 1e9]}) == bad(
+        scheduler, "base_lrs", "[1000000000.0, 1000000000.0]",
+        training_state.WHY_NOT_RECIPE_LR.format(expected=peak, what=training_state.WHY_PEAK))
+    assert refused_with(scheduler, {"_last_lr": [1e9, 1e9]}) == bad(
+        scheduler, "_last_lr", "[1000000000.0, 1000000000.0]", training_state.WHY_NOT_RECIPE_LR.format(
+            expected=peak * loop.lr_factor(4, warmup_steps=recipe.pretrain.warmup_steps, max_steps=8),
+            what=training_state.WHY_AT_STEP.format(step=4)))
+    scheduler.write_text(genuine[scheduler].decode().replace('"_last_lr": [', '"_last_lr": [NaN, '))
+    assert _refused(recipe, out).startswith(f"Saved state file {scheduler} holds _last_lr = [NaN, ")
+    scheduler.write_bytes(genuine[scheduler])
+
+    pretrain(recipe, pretrain_seed=0, out=out, texts=TEXTS)  # the genuine state still resumes
+    record = records.read_run_record(out)
+    assert record["status"] == "complete" and record["metrics"]["resumed_from_step"] == 4
 
 
 def test_rerunning_a_complete_run_does_nothing(workspace, reference):

@@ -144,11 +144,16 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, warmup_steps: int, max_
     """Linear warm-up to the peak LR, then linear decay to zero at ``max_steps`` (BERT's schedule)."""
 
     def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
+        return lr_factor(step, warmup_steps=warmup_steps, max_steps=max_steps)
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def lr_factor(step: int, *, warmup_steps: int, max_steps: int) -> float:
+    """The fraction of the peak LR after ``step`` scheduler steps (also what a saved state is checked against)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    return max(0.0, (max_steps - step) / max(1, max_steps - warmup_steps))
 
 
 class EpochShuffleSampler(Sampler[int]):
@@ -265,6 +270,15 @@ def latest_state(run_folder: Path) -> Path | None:
     return None
 
 
+def check_resumable(run_folder: Path, settings: LoopSettings) -> None:
+    """Refuse a saved state whose counters or learning rates this recipe could not have produced (before any write)."""
+    state = latest_state(run_folder)
+    if state is not None:
+        training_state.check_state_fits_run(
+            state, max_steps=settings.max_steps, grad_accum=settings.grad_accum, peak_lr=settings.lr,
+            lr_factor=lambda step: lr_factor(step, warmup_steps=settings.warmup_steps, max_steps=settings.max_steps))
+
+
 def save_state_atomically(accelerator, run_folder: Path, step: int, *, model, optimizer, scheduler) -> Path:
     """Save the training state into a temporary folder, then swap it in (the progress file marks it complete)."""
     final, tmp, old = run_folder / STATE_DIR, run_folder / f".{STATE_DIR}.tmp", run_folder / f".{STATE_DIR}.old"
@@ -320,6 +334,7 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
     state = latest_state(run_folder)
     start = 0
     if state is not None:
+        check_resumable(run_folder, settings)  # pretraining checked before its record said "running"; fine-tuning here
         start = training_state.load_training_state(accelerator, state, model=model, optimizer=optimizer,
                                                    scheduler=scheduler)
         logger.info("Resuming %s from step %d (%s)", settings.description, start, state)

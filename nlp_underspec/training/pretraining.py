@@ -67,6 +67,7 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
                                          project_dir=run.path / "logs")
     loop_settings = build_loop_settings(settings, description=f"pretrain {run.record.run_id}")
     loop.check_batch_split(accelerator, loop_settings, "pretrain.batch_size")
+    loop.check_resumable(run.path, loop_settings)
     run.record_scope(accelerator.device)
     record = run.start() if accelerator.is_main_process else run.record
     try:

@@ -13,6 +13,8 @@ only these files:
 - ``rng_<process>.safetensors``: torch's global generator (and CUDA's) per process, which dropout draws from;
 - ``progress.json``, written last: the format, the optimizer step and accelerate's micro-step counter.
 
+:func:`check_state_fits_run` also refuses counters and learning rates the run's recipe could not have produced.
+
 Python's and numpy's global generators are not saved: nothing in the loop draws from them (data order, masking and
 subsampling use generators of their own derived from the seeds), so restoring them would change no bit.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -58,6 +61,20 @@ STATE_MISSING_FILES = "Saved state {folder} lacks {names}, so the run cannot res
 STATE_UNREADABLE = "Saved state file {path} could not be read ({reason}). " + _START_AGAIN
 NOT_JSON = "not a JSON object"
 NOT_SAFETENSORS = "not a safetensors file"
+STATE_MISSING_KEY = "Saved state file {path} lacks the key {key!r}, so the run cannot resume from it. " + _START_AGAIN
+STATE_BAD_VALUE = ("Saved state file {path} holds {key} = {value}, {why}, so it was not saved by this run and the run "
+                   "cannot resume from it. " + _START_AGAIN)
+WHY_NOT_WHOLE = "not a whole number >= 0"
+WHY_NOT_NUMBERS = "not a list of finite numbers"
+WHY_NOT_FLAG = "not true or false"
+WHY_BEYOND_MAX_STEPS = "beyond the recipe's max_steps {max_steps}"
+WHY_BEYOND_STEP = "beyond the step {step} of progress.json"
+WHY_NOT_MICRO_STEPS = "but step {step} with grad_accum {grad_accum} makes {expected} micro-batches"
+WHY_NOT_RECIPE_LR = "not the recipe's learning rate {expected:.6g} ({what})"
+WHY_PEAK = "its peak lr"
+WHY_AT_STEP = "after {step} scheduler steps"
+_PROGRESS_KEYS = ("format", "step", "accelerator_step")
+_SCHEDULER_FLAGS = ("_is_initial", "_get_lr_called_within_step")
 STATE_NO_RNG = ("Saved state {folder} has no random state for process {process} (it was saved by fewer processes): "
                 "dropout masks from here on differ from an uninterrupted run's.")
 
@@ -74,7 +91,7 @@ def check_saved_state(folder: Path) -> dict[str, Any]:
     folder = Path(folder)
     unknown = sorted(entry.name for entry in folder.iterdir() if not _KNOWN.match(entry.name) or entry.is_dir())
     progress = _read_json(folder / PROGRESS_FILE, folder) if (folder / PROGRESS_FILE).is_file() else {}
-    if "format" not in progress:
+    if "format" not in progress and (unknown or not (folder / PROGRESS_FILE).is_file()):  # accelerate's files beside it
         raise UsageError(STATE_OLD_FORMAT.format(folder=folder))
     if unknown:
         them = "it" if len(unknown) == 1 else "them"
@@ -82,6 +99,9 @@ def check_saved_state(folder: Path) -> dict[str, Any]:
     missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
     if missing:
         raise UsageError(STATE_MISSING_FILES.format(folder=folder, names=", ".join(missing)))
+    for key in _PROGRESS_KEYS:
+        if key not in progress:
+            raise UsageError(STATE_MISSING_KEY.format(path=folder / PROGRESS_FILE, key=key, folder=folder))
     if progress.get("format") != STATE_FORMAT or not all(isinstance(progress.get(key), int) and progress[key] >= 0
                                                          for key in ("step", "accelerator_step")):
         raise UsageError(STATE_UNREADABLE.format(path=folder / PROGRESS_FILE, folder=folder,
@@ -92,6 +112,63 @@ def check_saved_state(folder: Path) -> dict[str, Any]:
         else:
             _guarded(path, folder, lambda: _safetensors_keys(path))
     return progress
+
+
+def check_state_fits_run(folder: Path, *, max_steps: int, grad_accum: int, peak_lr: float, lr_factor) -> None:
+    """Refuse saved counters and learning rates this run's recipe could not have produced, naming file and key.
+
+    ``lr_factor(step)`` is the recipe's schedule: the fraction of ``peak_lr`` after ``step`` scheduler steps. Without
+    this check a step beyond ``max_steps`` would skip training and record a run complete with no loss, a
+    ``last_epoch`` of the wrong type would end in torch's traceback, and a planted learning rate would blow the loss
+    up and blame the training data.
+    """
+    folder = Path(folder)
+    progress = check_saved_state(folder)
+    path, step = folder / PROGRESS_FILE, progress["step"]
+    if step > max_steps:
+        _bad_value(path, folder, "step", step, WHY_BEYOND_MAX_STEPS.format(max_steps=max_steps))
+    if progress["accelerator_step"] != step * grad_accum:
+        _bad_value(path, folder, "accelerator_step", progress["accelerator_step"],
+                   WHY_NOT_MICRO_STEPS.format(step=step, grad_accum=grad_accum, expected=step * grad_accum))
+    _check_scheduler(folder, step, peak_lr, lr_factor)
+
+
+def _check_scheduler(folder: Path, step: int, peak_lr: float, lr_factor) -> None:
+    """scheduler.json's numbers: whole counters, flags, and the recipe's schedule at its ``last_epoch``."""
+    path = folder / SCHEDULER_FILE
+    saved = _read_json(path, folder)
+    for key in ("last_epoch", "_step_count"):
+        if key in saved and not _is_whole(saved[key]):
+            _bad_value(path, folder, key, saved[key], WHY_NOT_WHOLE)
+    for key in _SCHEDULER_FLAGS:
+        if key in saved and not isinstance(saved[key], bool):
+            _bad_value(path, folder, key, saved[key], WHY_NOT_FLAG)
+    last_epoch = saved.get("last_epoch", 0)
+    if last_epoch > step:  # the scheduler steps with the optimizer, less often only when fp16 skips a step
+        _bad_value(path, folder, "last_epoch", last_epoch, WHY_BEYOND_STEP.format(step=step))
+    # LambdaLR's own arithmetic: base_lrs is the peak, _last_lr the peak times the factor at last_epoch
+    expected = {"base_lrs": (peak_lr, WHY_PEAK),
+                "_last_lr": (peak_lr * lr_factor(last_epoch), WHY_AT_STEP.format(step=last_epoch))}
+    for key, (lr, what) in expected.items():
+        values = saved.get(key, [])
+        if not isinstance(values, list) or not all(_is_finite(value) for value in values):
+            _bad_value(path, folder, key, values, WHY_NOT_NUMBERS)
+        if not all(math.isclose(value, lr, rel_tol=1e-6, abs_tol=1e-12) for value in values):
+            _bad_value(path, folder, key, values, WHY_NOT_RECIPE_LR.format(expected=lr, what=what))
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bad_value(path: Path, folder: Path, key: str, value: Any, why: str) -> None:
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise UsageError(STATE_BAD_VALUE.format(path=path, key=key, value=shown, why=why, folder=folder))
 
 
 def _safetensors_keys(path: Path) -> list[str]:
