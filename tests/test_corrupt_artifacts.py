@@ -252,3 +252,19 @@ def test_a_valid_weights_index_passes(tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
     _sharded(checkpoint, lambda shard: {"bert.pooler.dense.weight": shard})
     check_weight_dtypes(str(checkpoint))
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("test, column", [("winogender", "occupation"), ("sts_gender", "gender")])
+def test_a_label_info_naming_a_column_twice_is_refused(family, tmp_path, capsys, test, column):
+    """A duplicated header used to reach pandas as a two-column frame ("truth value of a Series is ambiguous")."""
+    path = family / "predictions" / test / triplet.LABEL_INFO
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    lines = [lines[0] + f"\t{column}"] + [line + "\tnurse" for line in lines[1:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert _fails(["score", "--predictions", family, "--out", out, "--n-boot", "20"], capsys) == (
+        f"{path}: the header names column '{column}' twice (fields {header.index(column) + 1} and {len(header) + 1}), "
+        "so which one is meant is unknown. Rename or remove one of them.")
+    assert not out.exists()
