@@ -127,9 +127,10 @@ _HEAD_NAMES = {"cross": "a cross-encoder (sequence classification, 1 label)", "b
                "mlm": "a masked language model", "coref": "a candidate-scoring pronoun resolver"}
 WEIGHT_INDEX_BAD = ("{path} is not a valid weights index: {problem} Re-save the checkpoint (save_pretrained writes the "
                     "index), or remove the broken file.")
-WEIGHT_MAP_NOT_MAPPING = ('it must be a JSON object whose "weight_map" is an object mapping each tensor name to the file '
-                          'name of its shard.')
-WEIGHT_MAP_BAD_SHARD = "weight_map[{tensor!r}] is {shard!r}, not the plain file name of a shard in the checkpoint folder."
+WEIGHT_MAP_NOT_MAPPING = ('it must be a JSON object whose "weight_map" is an object mapping each tensor name to the '
+                          'file name of its shard.')
+WEIGHT_MAP_BAD_SHARD = ("weight_map[{tensor!r}] is {shard!r}, not the plain file name of a shard in the checkpoint "
+                        "folder.")
 WEIGHT_MAP_SHARD_MISSING = "weight_map[{tensor!r}] names {shard!r}, which is not a file in {folder}."
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 _WEIGHTS_FILES = (*_SAFE_WEIGHTS, "pytorch_model.bin", "pytorch_model.bin.index.json")

@@ -233,7 +233,8 @@ def test_a_weights_index_without_a_weight_map_mapping_is_refused(tiny_checkpoint
     (lambda shard: {"bert.pooler.dense.weight": 7},
      "weight_map['bert.pooler.dense.weight'] is 7, not the plain file name of a shard in the checkpoint folder."),
     (lambda shard: {"bert.pooler.dense.weight": "model-00002-of-00002.safetensors"},
-     "weight_map['bert.pooler.dense.weight'] names 'model-00002-of-00002.safetensors', which is not a file in {folder}."),
+     "weight_map['bert.pooler.dense.weight'] names 'model-00002-of-00002.safetensors', which is not a file in "
+     "{folder}."),
 ])
 def test_a_weights_index_naming_no_shard_beside_it_is_refused(tiny_checkpoint, weight_map, problem):
     from nlp_underspec.models import check_weight_dtypes

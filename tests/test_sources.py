@@ -198,8 +198,8 @@ def test_a_coref_answer_must_be_one_of_the_candidates(tmp_path, label):
 
 @pytest.mark.bad_input
 @pytest.mark.parametrize("pronoun, candidates, problem", [
-    ("[32, 35]", "[[32, 35], [19, 26]]", "the pronoun span [32, 35] overlaps candidate 0's span [32, 35], but a pronoun "
-     "is never part of its own antecedent. Fix the offsets, or remove that line."),
+    ("[32, 35]", "[[32, 35], [19, 26]]", "the pronoun span [32, 35] overlaps candidate 0's span [32, 35], but a "
+     "pronoun is never part of its own antecedent. Fix the offsets, or remove that line."),
     ("[32, 35]", "[[4, 9], [30, 34]]", "the pronoun span [32, 35] overlaps candidate 1's span [30, 34], but a pronoun "
      "is never part of its own antecedent. Fix the offsets, or remove that line."),
     ("[32, 35]", "[[19, 26], [4, 9], [19, 26]]", "candidates 0 and 2 are the same span [19, 26], so a label naming one "

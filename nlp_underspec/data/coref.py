@@ -31,8 +31,8 @@ JSONL_BAD_FIELD = "{path}, line {line}: '{field}' must be {expected}, got {value
 JSONL_MISSING_FIELD = "{path}, line {line}: missing field '{field}'. Each line needs text, pronoun, candidates and label."
 BAD_SPAN = "{where}: {what} span {span} is not a [start, end) pair inside the text (length {length})."
 TOO_FEW_CANDIDATES = "{where}: needs at least 2 candidates, got {count}."
-PRONOUN_IN_CANDIDATE = ("{where}: the pronoun span {pronoun} overlaps candidate {index}'s span {span}, but a pronoun is "
-                        "never part of its own antecedent. Fix the offsets, or remove that line.")
+PRONOUN_IN_CANDIDATE = ("{where}: the pronoun span {pronoun} overlaps candidate {index}'s span {span}, but a pronoun "
+                        "is never part of its own antecedent. Fix the offsets, or remove that line.")
 SAME_CANDIDATES = ("{where}: candidates {first} and {second} are the same span {span}, so a label naming one names "
                    "both. Remove one of them (and renumber the label).")
 BAD_LABEL = "{where}: label {label!r} is not an index into its {count} candidates (an integer from 0 to {last})."
