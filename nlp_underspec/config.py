@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import yaml
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.seeding import DRAWS_MAX, THREADS_MAX, too_large
 from nlp_underspec.textio import read_text
 
 # ---------------------------------------------------------------------------------------------------------------- schema
@@ -380,6 +381,8 @@ def _validate_values(recipe: Recipe, where: str) -> None:
     _validate_name(recipe.name, bad)
     if recipe.threads < 1:
         raise bad("threads", f"must be at least 1, got {recipe.threads}.")
+    if problem := too_large(recipe.threads, THREADS_MAX):
+        raise bad("threads", problem)
     _validate_seeds(recipe, bad)
     _validate_world(recipe.world, bad)
     if recipe.pretrain is not None:
@@ -492,6 +495,8 @@ def _validate_pretrain(p: PretrainConfig, bad) -> None:
 
 def _validate_evaluate(e: EvaluateConfig, bad) -> None:
     _at_least(e, "evaluate.", 1, ("n_boot", "batch_size"), bad)
+    if problem := too_large(e.n_boot, DRAWS_MAX):
+        raise bad("evaluate.n_boot", problem)
     if not e.tests:
         raise bad("evaluate.tests", "is empty: a family is scored on its stress tests. Name at least one "
                   "(e.g. [sts_gender, winogender]), or leave the key out for the default.")

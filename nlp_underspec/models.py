@@ -125,6 +125,13 @@ NO_CUDA = "Device '{device}' was requested but torch sees no CUDA device. Use --
 
 _HEAD_NAMES = {"cross": "a cross-encoder (sequence classification, 1 label)", "bi": "an encoder",
                "mlm": "a masked language model", "coref": "a candidate-scoring pronoun resolver"}
+WEIGHT_INDEX_BAD = ("{path} is not a valid weights index: {problem} Re-save the checkpoint (save_pretrained writes the "
+                    "index), or remove the broken file.")
+WEIGHT_MAP_NOT_MAPPING = ('it must be a JSON object whose "weight_map" is an object mapping each tensor name to the '
+                          'file name of its shard.')
+WEIGHT_MAP_BAD_SHARD = ("weight_map[{tensor!r}] is {shard!r}, not the plain file name of a shard in the checkpoint "
+                        "folder.")
+WEIGHT_MAP_SHARD_MISSING = "weight_map[{tensor!r}] names {shard!r}, which is not a file in {folder}."
 _SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 _WEIGHTS_FILES = (*_SAFE_WEIGHTS, "pytorch_model.bin", "pytorch_model.bin.index.json")
 _TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model", "sentencepiece.bpe.model",
@@ -410,12 +417,31 @@ def _safetensors_files(checkpoint: str) -> list[str]:
     if single is not None:
         return [single]
     index = _local_or_cached(checkpoint, "model.safetensors.index.json")
-    try:
-        weight_map = json.loads(Path(index).read_text(encoding="utf-8")).get("weight_map", {}) if index else {}
-    except (OSError, ValueError, AttributeError):
+    if index is None:
         return []
-    shards = [_local_or_cached(checkpoint, str(name)) for name in dict.fromkeys(weight_map.values())]
+    try:
+        data = json.loads(Path(index).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(WEIGHT_INDEX_BAD.format(path=index, problem=f"it is not readable JSON ({error}).")) from None
+    shards = [_local_or_cached(checkpoint, name) for name in _index_shards(data, index, local=is_local(checkpoint))]
     return [shard for shard in shards if shard is not None]
+
+
+def _index_shards(data: Any, index: str, *, local: bool) -> list[str]:
+    """The shard file names of a weights index, refused unless it maps tensor names to plain file names beside it
+    (transformers would fail on anything else with a bare AttributeError, or open a path outside the checkpoint)."""
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise UsageError(WEIGHT_INDEX_BAD.format(path=index, problem=WEIGHT_MAP_NOT_MAPPING))
+    folder = Path(index).parent
+    for tensor, shard in weight_map.items():
+        if not isinstance(shard, str) or not shard or shard != Path(shard).name or shard in (".", ".."):
+            raise UsageError(WEIGHT_INDEX_BAD.format(path=index, problem=WEIGHT_MAP_BAD_SHARD.format(
+                tensor=tensor, shard=shard)))
+        if local and not (folder / shard).is_file():
+            raise UsageError(WEIGHT_INDEX_BAD.format(path=index, problem=WEIGHT_MAP_SHARD_MISSING.format(
+                tensor=tensor, shard=shard, folder=folder)))
+    return list(dict.fromkeys(weight_map.values()))
 
 
 def check_loading_info(model, info: dict, *, checkpoint: str, head: str, fresh_head: bool = False) -> None:

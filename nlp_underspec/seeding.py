@@ -26,7 +26,19 @@ DEFAULT_THREADS = 2
 # What must match for same seeds to give the same bits; run records hold these fields under these names.
 SCOPE_FIELDS = ("torch_threads", "cpu_capability", "machine", "device")
 
+# One bound for every bootstrap and permutation count (--n-boot, --nboot, evaluate.n_boot): a percentile interval's
+# Monte Carlo error at a million draws is far below any digit reported, while far larger counts only ask numpy for
+# terabytes and die with a traceback, after the models ran.
+DRAWS_MAX = 1_000_000
+# One bound for torch thread counts (--threads, a recipe's threads), fixed rather than per machine so that a recipe
+# valid here is valid on every machine; at tens of thousands the OpenMP runtime cannot map its thread stacks and the
+# run dies with an ImportError or a segfault instead of a message.
+THREADS_MAX = 512
+
 SEED_NOT_INT = "Seed '{name}' must be a non-negative integer, got {value!r}."
+TOO_LARGE = "must be at most {most:,}, got {value:,}: {why}"
+DRAWS_WHY = "more draws change no digit reported and only exhaust memory."
+THREADS_WHY = "more threads than that cannot start (use about one per CPU core)."
 
 
 def check_seed(name: str, value) -> int:
@@ -35,6 +47,14 @@ def check_seed(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0 or value > SEED_MAX:
         raise UsageError(SEED_NOT_INT.format(name=name, value=value))
     return int(value)
+
+
+def too_large(value: int, most: int) -> str | None:
+    """The problem text of a draw or thread count above its bound (``most``: :data:`DRAWS_MAX` or
+    :data:`THREADS_MAX`), for a message that names the flag or recipe key first; None when within it."""
+    if value <= most:
+        return None
+    return TOO_LARGE.format(most=most, value=value, why=DRAWS_WHY if most == DRAWS_MAX else THREADS_WHY)
 
 
 def derive_seed(seed: int, *stream: object) -> int:

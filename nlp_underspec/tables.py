@@ -24,6 +24,8 @@ FILE_EMPTY = "{path} is empty: expected a header line with columns {columns}."
 MISSING_COLUMNS = "{path} is missing column(s) {missing} (found: {found}). {hint}"
 BAD_ROW = "{path}, line {line}: expected {expected} tab-separated fields, found {found}. Fix or remove that line."
 BAD_VALUE = "{path}, line {line}: column '{column}' must be {kind}, got {value!r}."
+DUPLICATE_COLUMN = ("{path}: the header names column '{column}' twice (fields {first} and {second}), so which one is "
+                    "meant is unknown. Rename or remove one of them.")
 
 
 def read_tsv(path: str | os.PathLike, *, required: Sequence[str] = (), hint: str = "",
@@ -43,6 +45,7 @@ def read_tsv(path: str | os.PathLike, *, required: Sequence[str] = (), hint: str
         if header is None:
             raise UsageError(FILE_EMPTY.format(path=path, columns=", ".join(required) or "(any)"))
         header = [h.strip() for h in header]
+        check_unique_columns(header, path)
         missing = [c for c in required if c not in header]
         if missing:
             raise UsageError(MISSING_COLUMNS.format(path=path, missing=", ".join(missing), found=shown_columns(header),
@@ -61,6 +64,17 @@ def read_tsv(path: str | os.PathLike, *, required: Sequence[str] = (), hint: str
     frame.attrs["source"] = str(path)
     frame.attrs["first_line"] = 2
     return frame
+
+
+def check_unique_columns(header: Sequence[str], path: Path) -> None:
+    """Refuse a header that names a column twice: pandas would hand every reader a two-column frame where it expects
+    one column, and fail deep inside with "the truth value of a Series is ambiguous"."""
+    first_field: dict[str, int] = {}
+    for field, column in enumerate(header, start=1):
+        if column in first_field:
+            raise UsageError(DUPLICATE_COLUMN.format(path=path, column=visible(column), first=first_field[column],
+                                                     second=field))
+        first_field[column] = field
 
 
 def to_numeric_column(frame: pd.DataFrame, column: str, *, kind: str = "a number", integer: bool = False,

@@ -136,6 +136,17 @@ def test_analyze_bad_inputs(tmp_path, capsys):
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("command", ["analyze", "compare"])
+def test_nboot_has_an_upper_bound(demo_family, tmp_path, capsys, command):
+    """numpy died asking for petabytes (_ArrayMemoryError) after reading the family."""
+    argv = [command, str(demo_family), *([str(demo_family)] if command == "compare" else ["--no-write"]),
+            "--nboot", "99999999999999"]
+    code, out, err = _run(argv, capsys)
+    assert (code, out, err) == (2, "", "error: --nboot must be at most 1,000,000, got 99,999,999,999,999: more draws "
+                                       "change no digit reported and only exhaust memory.")
+
+
+@pytest.mark.bad_input
 def test_analyze_refuses_a_triplet_with_mismatched_shapes(tmp_path, capsys):
     root = _hand_made_folder(tmp_path)
     folder = root / "predictions" / "winogender"

@@ -222,6 +222,10 @@ SEED_RANGE = "[0, 2147483647]"
     ({"evaluate": {"batch_size": 0}}, "r: 'evaluate.batch_size' must be at least 1, got 0."),
     ({"evaluate": {"n_boot": 0}}, "r: 'evaluate.n_boot' must be at least 1, got 0."),
     ({"evaluate": {"n_boot": -5}}, "r: 'evaluate.n_boot' must be at least 1, got -5."),
+    ({"evaluate": {"n_boot": 1_000_001}}, "r: 'evaluate.n_boot' must be at most 1,000,000, got 1,000,001: more draws "
+     "change no digit reported and only exhaust memory."),
+    ({"threads": 100_000}, "r: 'threads' must be at most 512, got 100,000: more threads than that cannot start (use "
+     "about one per CPU core)."),
     ({"evaluate": {"tests": []}}, "r: 'evaluate.tests' is empty: a family is scored on its stress tests. Name at least "
                                   "one (e.g. [sts_gender, winogender]), or leave the key out for the default."),
     ({"evaluate": {"tests": ["winogender", "winogender"]}},

@@ -200,3 +200,72 @@ def test_pickle_weights_refused_by_weights_only(tiny_checkpoint):
         "is a pickle that holds more than tensors, and loading it could run code, so it is refused (torch.load "
         "weights_only). Use a safetensors copy (model.safetensors); if you trust its author, convert it where you "
         "can: load it with torch.load(weights_only=False) and save_pretrained(safe_serialization=True).")
+
+
+def _sharded(checkpoint, weight_map):
+    """The tiny checkpoint's weights as one shard, with ``weight_map`` (a callable of the shard name) as its index."""
+    import json
+
+    (checkpoint / "model.safetensors").rename(checkpoint / "model-00001-of-00001.safetensors")
+    index = checkpoint / "model.safetensors.index.json"
+    index.write_text(json.dumps({"metadata": {}, "weight_map": weight_map("model-00001-of-00001.safetensors")}))
+    return index
+
+
+@pytest.mark.bad_input
+def test_a_weights_index_without_a_weight_map_mapping_is_refused(tiny_checkpoint, tmp_path, capsys):
+    checkpoint = tiny_checkpoint("mlm")
+    index = _sharded(checkpoint, lambda shard: "nope")
+    message = _fails(["evaluate", checkpoint, "--tests", "calibration", "--out", tmp_path / "out", "--no-progress",
+                      "--threads", "1"], capsys)
+    assert message == (
+        f'{index} is not a valid weights index: it must be a JSON object whose "weight_map" is an object mapping each '
+        "tensor name to the file name of its shard. Re-save the checkpoint (save_pretrained writes the index), or "
+        "remove the broken file.")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("weight_map, problem", [
+    (lambda shard: {"bert.embeddings.word_embeddings.weight": f"../{shard}"},
+     "weight_map['bert.embeddings.word_embeddings.weight'] is '../model-00001-of-00001.safetensors', not the plain "
+     "file name of a shard in the checkpoint folder."),
+    (lambda shard: {"bert.pooler.dense.weight": 7},
+     "weight_map['bert.pooler.dense.weight'] is 7, not the plain file name of a shard in the checkpoint folder."),
+    (lambda shard: {"bert.pooler.dense.weight": "model-00002-of-00002.safetensors"},
+     "weight_map['bert.pooler.dense.weight'] names 'model-00002-of-00002.safetensors', which is not a file in "
+     "{folder}."),
+])
+def test_a_weights_index_naming_no_shard_beside_it_is_refused(tiny_checkpoint, weight_map, problem):
+    from nlp_underspec.models import check_weight_dtypes
+
+    checkpoint = tiny_checkpoint("mlm")
+    index = _sharded(checkpoint, weight_map)
+    with pytest.raises(UsageError) as err:
+        check_weight_dtypes(str(checkpoint))
+    assert str(err.value) == (f"{index} is not a valid weights index: {problem.format(folder=checkpoint)} Re-save the "
+                              "checkpoint (save_pretrained writes the index), or remove the broken file.")
+
+
+def test_a_valid_weights_index_passes(tiny_checkpoint):
+    from nlp_underspec.models import check_weight_dtypes
+
+    checkpoint = tiny_checkpoint("mlm")
+    _sharded(checkpoint, lambda shard: {"bert.pooler.dense.weight": shard})
+    check_weight_dtypes(str(checkpoint))
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("test, column", [("winogender", "occupation"), ("sts_gender", "gender")])
+def test_a_label_info_naming_a_column_twice_is_refused(family, tmp_path, capsys, test, column):
+    """A duplicated header used to reach pandas as a two-column frame ("truth value of a Series is ambiguous")."""
+    path = family / "predictions" / test / triplet.LABEL_INFO
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t")
+    lines = [lines[0] + f"\t{column}"] + [line + "\tnurse" for line in lines[1:]]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert _fails(["score", "--predictions", family, "--out", out, "--n-boot", "20"], capsys) == (
+        f"{path}: the header names column '{column}' twice (fields {header.index(column) + 1} and {len(header) + 1}), "
+        "so which one is meant is unknown. Rename or remove one of them.")
+    assert not out.exists()

@@ -480,6 +480,24 @@ def test_bad_flag_value_exits_2(checkpoints, tmp_path, capsys):
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("argv, message", [
+    (["score", "--predictions", "p", "--n-boot", "10000000000000"],
+     "argument --n-boot: --n-boot must be at most 1,000,000, got 10,000,000,000,000: more draws change no digit "
+     "reported and only exhaust memory."),
+    (["evaluate", "m", "--threads", "99999"],
+     "argument --threads: --threads must be at most 512, got 99,999: more threads than that cannot start (use about "
+     "one per CPU core)."),
+])
+def test_draw_and_thread_counts_have_an_upper_bound(tmp_path, capsys, argv, message):
+    """numpy died asking for petabytes (_ArrayMemoryError); the OpenMP runtime could not map 99999 thread stacks."""
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--out", str(tmp_path / "o")])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.endswith(f"error: {message}\n")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.bad_input
 def test_offline_hub_ids_get_one_clear_message(checkpoints, tmp_path):
     """A Hub id that is not cached, offline: the model and the dataset each say what to pass instead (exit 2)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}

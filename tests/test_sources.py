@@ -197,6 +197,25 @@ def test_a_coref_answer_must_be_one_of_the_candidates(tmp_path, label):
 
 
 @pytest.mark.bad_input
+@pytest.mark.parametrize("pronoun, candidates, problem", [
+    ("[32, 35]", "[[32, 35], [19, 26]]", "the pronoun span [32, 35] overlaps candidate 0's span [32, 35], but a "
+     "pronoun is never part of its own antecedent. Fix the offsets, or remove that line."),
+    ("[32, 35]", "[[4, 9], [30, 34]]", "the pronoun span [32, 35] overlaps candidate 1's span [30, 34], but a pronoun "
+     "is never part of its own antecedent. Fix the offsets, or remove that line."),
+    ("[32, 35]", "[[19, 26], [4, 9], [19, 26]]", "candidates 0 and 2 are the same span [19, 26], so a label naming one "
+     "names both. Remove one of them (and renumber the label)."),
+])
+def test_a_coref_example_that_contradicts_itself_is_refused(tmp_path, pronoun, candidates, problem):
+    """Both trained to "complete": the pronoun as its own antecedent, or one span both gold and wrong."""
+    path = tmp_path / "train.jsonl"
+    good = ('{"text": "the nurse told the patient that she would help .", "pronoun": [32, 35], '
+            '"candidates": [[4, 9], [19, 26]], "label": 0}\n')
+    path.write_text(good + good.replace("[32, 35]", pronoun).replace("[[4, 9], [19, 26]]", candidates),
+                    encoding="utf-8")
+    assert _error(sources.load_coref_examples, path, "train", WORLD) == f"{path}, line 2: {problem}"
+
+
+@pytest.mark.bad_input
 def test_coref_errors(tmp_path):
     assert _error(sources.load_coref_examples, tmp_path / "gone", "train", WORLD) == (
         f"Coreference data {tmp_path / 'gone'} does not exist. Pass 'synthetic', a GAP folder (gap-development.tsv, "

@@ -64,10 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.display import comparison_table
     from nlp_underspec.data.occupations import load_occupation_stats
     from nlp_underspec.io import atomic_write_json, check_output_path
-    from nlp_underspec.seeding import check_seed
+    from nlp_underspec.seeding import DRAWS_MAX, check_seed, too_large
 
     if args.nboot < 1:
         raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
+    if problem := too_large(args.nboot, DRAWS_MAX):
+        raise UsageError(f"--nboot {problem}")
     check_level(args.level, name="--level")
     for flag, value in (("--abs-threshold", args.abs_threshold), ("--rel-threshold", args.rel_threshold)):
         if value is not None:

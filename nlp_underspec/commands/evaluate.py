@@ -10,6 +10,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from nlp_underspec.seeding import DRAWS_MAX, THREADS_MAX
+
 logger = logging.getLogger(__name__)
 
 BAD_DATA_OPTION = "--data {value!r} must look like TEST=PATH (e.g. --data my_test=data/my_test.tsv)."
@@ -36,8 +38,10 @@ example:
 """
 
 
-def positive_int(flag: str):
-    """argparse type: argparse turns the error into its usage message and exit code 2."""
+def positive_int(flag: str, most: int | None = None):
+    """argparse type: argparse turns the error into its usage message and exit code 2. ``most``: the upper bound of a
+    draw or thread count (:data:`~nlp_underspec.seeding.DRAWS_MAX`, :data:`~nlp_underspec.seeding.THREADS_MAX`)."""
+    from nlp_underspec.seeding import too_large
 
     def parse(text: str) -> int:
         try:
@@ -46,6 +50,8 @@ def positive_int(flag: str):
             value = 0
         if value < 1:
             raise argparse.ArgumentTypeError(POSITIVE_INT.format(flag=flag, value=text))
+        if most is not None and (problem := too_large(value, most)):
+            raise argparse.ArgumentTypeError(f"{flag} {problem}")
         return value
 
     return parse
@@ -90,7 +96,7 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None,
                         help="occupations-stats.tsv with bls_pct_female for the 60 occupations (default: the one "
                              "beside --winogender sentences, else the table shipped with the package)")
-    parser.add_argument("--n-boot", type=positive_int("--n-boot"), default=1000,
+    parser.add_argument("--n-boot", type=positive_int("--n-boot", DRAWS_MAX), default=1000,
                         help="bootstrap resamples of occupations for the 95%% CIs (default 1000)")
     parser.add_argument("--seed", type=seed_int("--seed"), default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -122,7 +128,7 @@ def register(subparsers) -> None:
                              "checkpoints without run.json or card metadata")
     parser.add_argument("--batch-size", type=positive_int("--batch-size"), default=256,
                         help="sequences per forward pass (default 256; inputs are length-sorted, so padding is small)")
-    parser.add_argument("--threads", type=positive_int("--threads"), default=None,
+    parser.add_argument("--threads", type=positive_int("--threads", THREADS_MAX), default=None,
                         help="torch CPU threads (default: torch's choice; on a busy shared machine 1 is often fastest)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:N")
     parser.add_argument("--trust-remote-code", action="store_true",

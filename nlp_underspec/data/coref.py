@@ -31,6 +31,10 @@ JSONL_BAD_FIELD = "{path}, line {line}: '{field}' must be {expected}, got {value
 JSONL_MISSING_FIELD = "{path}, line {line}: missing field '{field}'. Each line needs text, pronoun, candidates and label."
 BAD_SPAN = "{where}: {what} span {span} is not a [start, end) pair inside the text (length {length})."
 TOO_FEW_CANDIDATES = "{where}: needs at least 2 candidates, got {count}."
+PRONOUN_IN_CANDIDATE = ("{where}: the pronoun span {pronoun} overlaps candidate {index}'s span {span}, but a pronoun "
+                        "is never part of its own antecedent. Fix the offsets, or remove that line.")
+SAME_CANDIDATES = ("{where}: candidates {first} and {second} are the same span {span}, so a label naming one names "
+                   "both. Remove one of them (and renumber the label).")
 BAD_LABEL = "{where}: label {label!r} is not an index into its {count} candidates (an integer from 0 to {last})."
 
 
@@ -53,12 +57,28 @@ class CorefExample:
                 raise UsageError(BAD_SPAN.format(where=where, what=what, span=list(span), length=n))
         if len(self.candidates) < 2:
             raise UsageError(TOO_FEW_CANDIDATES.format(where=where, count=len(self.candidates)))
+        self._check_distinct_spans(where)
         # An integer only: 0.5 or "1" would pass a range check and be cast to a candidate nobody chose.
         is_index = isinstance(self.label, numbers.Integral) and not isinstance(self.label, bool)
         if self.label is not None and not (is_index and 0 <= self.label < len(self.candidates)):
             raise UsageError(BAD_LABEL.format(where=where, label=self.label, count=len(self.candidates),
                                               last=len(self.candidates) - 1))
         return self
+
+    def _check_distinct_spans(self, where: str) -> None:
+        """The pronoun apart from every candidate, and no candidate twice: either would train a contradiction (the
+        pronoun scored as its own antecedent, or one span both gold and wrong) to "complete" without a word."""
+        start, end = self.pronoun
+        for index, span in enumerate(self.candidates):
+            if span[0] < end and start < span[1]:
+                raise UsageError(PRONOUN_IN_CANDIDATE.format(where=where, pronoun=list(self.pronoun), index=index,
+                                                             span=list(span)))
+        first_index: dict[tuple, int] = {}
+        for index, span in enumerate(self.candidates):
+            if tuple(span) in first_index:
+                raise UsageError(SAME_CANDIDATES.format(where=where, first=first_index[tuple(span)], second=index,
+                                                        span=list(span)))
+            first_index[tuple(span)] = index
 
 
 def read_candidate_jsonl(path: str | os.PathLike) -> list[CorefExample]:
