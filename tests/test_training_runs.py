@@ -377,5 +377,11 @@ def test_a_complete_record_without_its_weights_is_trained_again(tmp_path, caplog
     opened = open_run_folder(folder, run_id="p00", kind="pretrain", seeds=seeds, config=config)
     assert not opened.complete and opened.resuming
     assert f"{folder} says run p00 is complete, but has no model.safetensors; training it again" in caplog.text
-    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "model.safetensors").write_bytes(b"")  # there, but cut short: no model either
+    assert not open_run_folder(folder, run_id="p00", kind="pretrain", seeds=seeds, config=config).complete
+    import torch
+    from safetensors.torch import save_file  # a whole (if tiny) weights file: the run is complete
+
+    save_file({"w": torch.zeros(2)}, str(folder / "model.safetensors"))
+    mark_complete(folder, record)
     assert open_run_folder(folder, run_id="p00", kind="pretrain", seeds=seeds, config=config).complete

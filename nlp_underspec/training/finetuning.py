@@ -370,6 +370,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     accelerator = loop.build_accelerator(grad_accum=settings.grad_accum, log_with=trackers,
                                          project_dir=run.path / "logs")
     loop.check_batch_split(accelerator, loop_settings, f"finetune.tasks.{task}.batch_size")
+    loop.check_resumable(run.path, loop_settings)  # a tampered resume state: refused before the record says "running"
     run.record_scope(accelerator.device)
     record = run.start() if accelerator.is_main_process else run.record
     try:

@@ -334,7 +334,7 @@ def run_training_loop(*, accelerator, model, optimizer, scheduler, dataloader: D
     state = latest_state(run_folder)
     start = 0
     if state is not None:
-        check_resumable(run_folder, settings)  # pretraining checked before its record said "running"; fine-tuning here
+        check_resumable(run_folder, settings)  # again: callers check before the record says "running"
         start = training_state.load_training_state(accelerator, state, model=model, optimizer=optimizer,
                                                    scheduler=scheduler)
         logger.info("Resuming %s from step %d (%s)", settings.description, start, state)
