@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.seeding import SEED_MAX
 
 logger = logging.getLogger(__name__)
 
@@ -775,6 +776,9 @@ def _seeds_from_pattern(pattern: re.Pattern, checkpoint: str) -> CheckpointOrigi
         if not re.fullmatch(r"\d+", value):
             raise UsageError(SEED_PATTERN_NO_SEED.format(pattern=pattern.pattern, checkpoint=checkpoint,
                                                          detail=f"{name} captures {value!r}"))
+        if int(value) > SEED_MAX:  # a seed no generator takes: it failed only after the model had run
+            raise UsageError(SEED_PATTERN_NO_SEED.format(pattern=pattern.pattern, checkpoint=checkpoint,
+                                                         detail=f"{name} captures {value}, more than {SEED_MAX}"))
     if not groups:
         raise UsageError(SEED_PATTERN_NO_SEED.format(pattern=pattern.pattern, checkpoint=checkpoint,
                                                      detail="no seed group takes part in the match"))

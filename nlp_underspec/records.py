@@ -201,7 +201,7 @@ def missing_model_files(folder: str | os.PathLike) -> list[str]:
 
 def safetensors_damage(path: str | os.PathLike) -> str | None:
     """What is wrong with a safetensors file's length, from its header alone (a few KB read): None when the file is
-    exactly as long as its header says. A truncated copy otherwise passes for a finished run until a model loads it."""
+    at least as long as its header says. A truncated copy otherwise passes for a finished run until a model loads it."""
     path = Path(path)
     size = path.stat().st_size
     try:
@@ -213,8 +213,8 @@ def safetensors_damage(path: str | os.PathLike) -> str | None:
         ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return "a header that is not a safetensors header"
-    expected = 8 + length + max(ends, default=0)
-    return None if size == expected else f"{size:,} of the {expected:,} bytes its header describes"
+    expected = 8 + length + max(ends, default=0)  # bytes after that are not read by a loader: only a short file is cut
+    return None if size >= expected else f"{size:,} of the {expected:,} bytes its header describes"
 
 
 def check_holds_model(folder: str | os.PathLike) -> None:

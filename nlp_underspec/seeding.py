@@ -35,7 +35,7 @@ DRAWS_MAX = 1_000_000
 # run dies with an ImportError or a segfault instead of a message.
 THREADS_MAX = 512
 
-SEED_NOT_INT = "Seed '{name}' must be a non-negative integer, got {value!r}."
+SEED_NOT_INT = "Seed '{name}' must be a non-negative integer (at most 2147483647), got {value!r}."
 TOO_LARGE = "must be at most {most:,}, got {value:,}: {why}"
 DRAWS_WHY = "more draws change no digit reported and only exhaust memory."
 THREADS_WHY = "more threads than that cannot start (use about one per CPU core)."

@@ -83,8 +83,8 @@ def to_numeric_column(frame: pd.DataFrame, column: str, *, kind: str = "a number
     missing, allowed unless ``required``)."""
     values = pd.to_numeric(frame[column], errors="coerce")
     bad = values.isna() if required else values.isna() & frame[column].astype(str).str.strip().ne("")
-    if integer:
-        bad |= values.notna() & (values != values.round())
+    if integer:  # also past int64, which the cast below cannot hold (a 20-digit "seed" was a TypeError)
+        bad |= values.notna() & ((values != values.round()) | (values.abs() >= 2.0**63))
     if bad.any():
         index = int(bad.to_numpy().nonzero()[0][0])
         raise UsageError(BAD_VALUE.format(path=frame.attrs.get("source", "<table>"),

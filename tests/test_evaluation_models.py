@@ -494,3 +494,13 @@ def test_the_probes_refuse_a_tokenizer_without_a_mask_token(tiny_checkpoint):
             f"The tokenizer of {folder} has no mask token, which {what} needs: it reads the model's prediction at the "
             "mask. Set mask_token in tokenizer_config.json to the mask token the model was trained with, or pass a "
             "masked-LM checkpoint whose tokenizer has one.")
+
+
+@pytest.mark.bad_input
+def test_a_seed_pattern_reading_a_seed_no_generator_takes_is_refused(tiny_checkpoint):
+    """A 20-digit seed from a name passed until after the model had run, then an OverflowError."""
+    folder = tiny_checkpoint("mlm", name="m-seed_99999999999999999999")
+    assert _error(models.checkpoint_origin, str(folder), seed_pattern=r"seed_(?P<pretrain_seed>\d+)") == (
+        r"--seed-pattern 'seed_(?P<pretrain_seed>\\d+)' gives no integer seed for model "
+        f"{folder} (pretrain_seed captures 99999999999999999999, more than 2147483647). Fix the pattern, or leave "
+        "out --seed-pattern when the model names hold no seeds.")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import json
 
 import numpy as np
@@ -12,6 +15,9 @@ from nlp_underspec import io, records, results, triplet
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import staged_output
 from nlp_underspec.seeding import FinetuneSeeds, derive_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
+from stand_ins import write_model_stand_ins  # noqa: E402
 
 
 def _triplet(n_models=2, n_items=3):
@@ -216,8 +222,7 @@ def test_run_record_complete_written_last(tmp_path):
     assert data["status"] == "complete" and data["metrics"] == {"loss": 1.5}
     assert data["config_hash"] == records.config_hash({"a": 1}) and data["torch_threads"] >= 1
     assert not records.is_complete(tmp_path)  # a complete record in a folder without the model it describes
-    for name in ("model.safetensors", "config.json", "tokenizer.json"):
-        (tmp_path / name).write_text("{}")
+    write_model_stand_ins(tmp_path)
     assert records.is_complete(tmp_path)
 
 
@@ -251,7 +256,7 @@ def test_finetune_seeds_split_and_pin():
     assert seeds.init_seed == derive_seed(1, "init") and seeds.data_seed == derive_seed(1, "data")
     pinned = FinetuneSeeds.resolve(2, data_seed=seeds.data_seed)
     assert pinned.data_seed == seeds.data_seed and pinned.init_seed != seeds.init_seed
-    with pytest.raises(UsageError, match="Seed 'finetune_seed' must be a non-negative integer, got -1."):
+    with pytest.raises(UsageError, match=r"Seed 'finetune_seed' must be a non-negative integer \(at most 2147483647\), got -1."):
         FinetuneSeeds.resolve(-1)
 
 
@@ -265,3 +270,15 @@ def test_shipped_bls_reproduces_rudinger_correlation():
     assert len(stats) == 60
     r = pearsonr(stats["bls_pct_female"], stats["bergsma_pct_female"]).statistic
     assert round(r, 3) == 0.672
+
+
+@pytest.mark.bad_input
+def test_a_seed_beyond_int64_in_run_info_is_named(tmp_path):
+    """It was a TypeError from pandas' cast ("cannot safely cast non-equivalent float64 to int64")."""
+    made = _triplet()
+    run_info = made.run_info.assign(pretrain_seed=["99999999999999999999", "1"])
+    triplet.write_predictions(tmp_path, triplet.Predictions(run_info, made.label_info, made.preds))
+    with pytest.raises(UsageError) as err:
+        triplet.read_predictions(tmp_path)
+    assert str(err.value) == (f"{tmp_path / 'run_info.tsv'}, line 2: column 'pretrain_seed' must be an integer seed "
+                              "or empty, got '99999999999999999999'.")

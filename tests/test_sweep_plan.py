@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import json
 
 import pytest
@@ -11,6 +14,9 @@ from nlp_underspec.errors import UsageError
 from nlp_underspec.records import RunRecord, mark_complete
 from nlp_underspec.sweep.plan import build_plan, recipe_hash
 from nlp_underspec.sweep.state import check_unchanged, run_state
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
+from stand_ins import write_model_stand_ins  # noqa: E402
 
 BASE = {
     "name": "grid",
@@ -33,10 +39,9 @@ def _recipe(**changes):
 
 
 def _complete(folder, run):
-    """A finished run: its model files (stand-ins: the state reads names, not contents), then its record."""
+    """A finished run: its model files (stand-ins), then its record."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("model.safetensors", "config.json", "tokenizer.json"):
-        (folder / name).write_text("{}")
+    write_model_stand_ins(folder)
     record = RunRecord.new(run_id=run.run_id, kind=run.kind, seeds=run.seeds, config=run.config, task=run.task)
     mark_complete(folder, record)
 

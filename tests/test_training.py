@@ -7,6 +7,7 @@ import logging
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,9 @@ from nlp_underspec.io import OUT_NOT_OURS
 from nlp_underspec.training import loop, mlm, runs, state as training_state, tokenizer as tok
 from nlp_underspec.training.finetuning import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
                                              resolve_starting_point, subsample)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
+from stand_ins import write_model_stand_ins  # noqa: E402
 
 TEXTS = [f"the {job} said that {pronoun} would help the {other} today ."
          for job in ("nurse", "carpenter", "doctor", "teacher", "baker")
@@ -305,8 +309,7 @@ def test_unfinished_run_resumes_and_finished_run_is_skipped(tmp_path):
     run = _open(tmp_path / "run")
     record = run.start()
     assert _open(tmp_path / "run").resuming
-    for name in ("model.safetensors", "config.json", "tokenizer.json"):  # what a finished run holds beside its record
-        (tmp_path / "run" / name).write_text("{}")
+    write_model_stand_ins(tmp_path / "run")  # what a finished run holds beside its record
     records.mark_complete(tmp_path / "run", record, {"steps": 5})
     again = _open(tmp_path / "run")
     assert again.complete and again.record.metrics == {"steps": 5}
