@@ -351,3 +351,16 @@ def test_cards_of_a_run_folder_without_its_model_are_refused(family_dir, tmp_pat
         f"error: {folder}: run.json says the run is complete, but the folder has no model.safetensors, so it holds no "
         "model to publish or describe. Restore the file(s), or run `nlp-underspec run` on the experiment again, which "
         "trains the run again.\n")
+
+
+@pytest.mark.bad_input
+def test_readme_with_out_is_refused_rather_than_out_ignored(tmp_path, capsys):
+    """`card --model M --results R --readme FILE --out DIR` rewrote FILE and never made DIR, without a word."""
+    readme = tmp_path / "README.md"
+    readme.write_text("# Mine\n")
+    code = main(["card", "--model", str(tmp_path / "m"), "--results", str(tmp_path / "r"), "--readme", str(readme),
+                 "--out", str(tmp_path / "cards")])
+    assert code == 2 and readme.read_text() == "# Mine\n" and not (tmp_path / "cards").exists()
+    assert capsys.readouterr().err == (f"error: --readme {readme} updates that file in place, so --out "
+                                       f"{tmp_path / 'cards'} would be ignored. Pass one: --readme to update an "
+                                       "existing README.md, or --out to write a new card.\n")

@@ -479,6 +479,12 @@ def test_from_an_unfinished_pretraining_run_is_refused(tiny_checkpoint):
     records.mark_complete(folder, record)
     start = resolve_starting_point(folder, RECIPE)
     assert (start.identity, start.pretrain_seed) == (record.config_hash, 3)  # identified by config hash, as the sweep
+    assert resolve_starting_point(folder, RECIPE, pretrain_seed=3).pretrain_seed == 3  # agreeing: fine
+    with pytest.raises(UsageError) as err:  # contradicting the run's own record used to be dropped without a word
+        resolve_starting_point(folder, RECIPE, pretrain_seed=5)
+    assert str(err.value) == (f"--pretrain-seed 5 contradicts --from {folder}, whose run.json records pretraining "
+                              "seed 3. Leave --pretrain-seed out (a run folder's own seed is used), or pass the run "
+                              "of seed 5.")
 
 
 def test_outside_checkpoint_is_identified_by_its_path(tiny_checkpoint):

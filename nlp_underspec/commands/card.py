@@ -16,6 +16,8 @@ CARD_NEEDS_INPUT = "Pass an experiment folder (nlp-underspec card runs/tiny) or 
 CARD_BOTH = "Pass either an experiment folder or --model/--results, not both."
 MODEL_NEEDS_RESULTS = "--model needs --results DIR: the folder `nlp-underspec evaluate` wrote for that model."
 RESULTS_NEEDS_MODEL = "--results needs --model CKPT: the checkpoint (path or Hub id) whose card to write."
+README_NOT_WITH_OUT = ("--readme {readme} updates that file in place, so --out {out} would be ignored. Pass one: "
+                       "--readme to update an existing README.md, or --out to write a new card.")
 README_ONLY_FOR_MODEL = "--readme only applies with --model/--results (it updates one model's README.md)."
 PREFIX_ONLY_FOR_FAMILY = "--repo-prefix only applies to an experiment folder (nlp-underspec card RUNDIR --repo-prefix ORG/NAME)."
 CARD_NOT_OURS = ("{path} exists and was not written by nlp-underspec. Use --readme {path} to update only its stress "
@@ -56,6 +58,8 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError(RESULTS_NEEDS_MODEL)
     if args.readme and args.rundir:
         raise UsageError(README_ONLY_FOR_MODEL)
+    if args.readme and args.out:
+        raise UsageError(README_NOT_WITH_OUT.format(readme=args.readme, out=args.out))
     if args.repo_prefix and not args.rundir:
         raise UsageError(PREFIX_ONLY_FOR_FAMILY)
 

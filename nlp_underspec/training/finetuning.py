@@ -40,6 +40,9 @@ FROM_NOT_FOUND = ("--from {path} does not exist. Pass a pretraining run folder (
                   "saved with save_pretrained, or a Hub model id.")
 FROM_NOT_CHECKPOINT = ("--from {path} is not a Hugging Face checkpoint (no config.json). Pass a pretraining run folder "
                        "or a folder saved with save_pretrained.")
+FROM_SEED_DISAGREES = ("--pretrain-seed {given} contradicts --from {path}, whose run.json records pretraining seed "
+                       "{recorded}. Leave --pretrain-seed out (a run folder's own seed is used), or pass the run of "
+                       "seed {given}.")
 FROM_UNFINISHED = ("--from {path} is an unfinished run (status '{status}'). Finish it first (re-run the command that "
                    "made it with --out {path}) or pass a complete run.")
 FROM_NOT_LOADABLE = "--from {name} could not be loaded as a model ({reason})."
@@ -252,6 +255,8 @@ def resolve_starting_point(from_checkpoint: str | os.PathLike, recipe: Recipe, *
     if record.get("status") != records.STATUS_COMPLETE:
         raise UsageError(FROM_UNFINISHED.format(path=text, status=record.get("status")))
     recorded_seed = (record.get("seeds") or {}).get("pretrain_seed")
+    if recorded_seed is not None and pretrain_seed is not None and pretrain_seed != recorded_seed:
+        raise UsageError(FROM_SEED_DISAGREES.format(given=pretrain_seed, path=text, recorded=recorded_seed))
     seed = recorded_seed if recorded_seed is not None else pretrain_seed
     if record.get("kind") == "pretrain" and not recipe.finetune.from_checkpoints:
         return StartingPoint(text, record["config_hash"], seed)
