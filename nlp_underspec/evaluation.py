@@ -24,6 +24,11 @@ from nlp_underspec.records import package_versions
 from nlp_underspec.stress import PredictOptions, get_stress_test
 
 logger = logging.getLogger(__name__)
+# Below this many resamples the 2.5% and 97.5% percentiles rest on a handful of draws (at 1 they are one draw, which
+# need not even contain the estimate): the intervals are written, but called what they are.
+FEW_BOOT = 200
+FEW_BOOT_WARNING = ("intervals from {n_boot} bootstrap resamples are not 95% intervals (their ends rest on a handful "
+                    "of draws); use at least {minimum} (--n-boot, default 1000) for intervals to report.")
 
 PREDICTIONS_DIR = "predictions"
 DUPLICATE_MODEL_NAME = ("Two models are both named '{name}' ({first} and {second}). Give them different folder names, "
@@ -226,6 +231,8 @@ def score_triplets(predictions: Mapping[str, triplet.Predictions], *, occupation
     """
     rows: list[dict[str, Any]] = []
     entries: dict[str, dict[str, Any]] = {}
+    if n_boot < FEW_BOOT:
+        logger.warning(FEW_BOOT_WARNING.format(n_boot=n_boot, minimum=FEW_BOOT))
     for test, preds in predictions.items():
         stress_test = get_stress_test(test)
         where = str(Path(preds.source) / triplet.LABEL_INFO) if preds.source != "<memory>" else f"{test} label_info"

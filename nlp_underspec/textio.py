@@ -13,12 +13,15 @@ from __future__ import annotations
 import codecs
 import io
 import os
+import stat
 from pathlib import Path
 from typing import Iterator
 
 from nlp_underspec.errors import UsageError
 
 NOT_TEXT = "{path} is not UTF-8 text: {problem} (line {line}, byte offset {offset}). Save it as UTF-8."
+NOT_A_REGULAR_FILE = ("{path} is not a regular file (a named pipe, socket or device), so reading it would wait "
+                      "for a writer or never end. Pass a file saved on disk.")
 CANNOT_READ = "Cannot read {path}: {reason}. Check that it is a file you may read."
 # The problems NOT_TEXT names.
 BAD_UTF8_BYTE = "byte 0x{byte:02X} is not valid UTF-8; the file may be Latin-1 or Windows-1252"
@@ -87,9 +90,20 @@ def _looks_like_utf16(data: bytes) -> bool:
     return max(even, odd) >= len(head) // 4 and min(even, odd) <= max(even, odd) // 8
 
 
+def _check_regular(path: Path) -> None:
+    """A named pipe or a device would block the read (a FIFO as the corpus hung with no output) or never end."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # the read below names what is wrong
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UsageError(NOT_A_REGULAR_FILE.format(path=path))
+
+
 def read_text(path: str | os.PathLike) -> str:
     """The whole text of a file (see the module docstring for encodings); one UsageError for anything unreadable."""
     path = Path(path)
+    _check_regular(path)
     try:
         data = path.read_bytes()
     except OSError as err:
@@ -101,6 +115,7 @@ def iter_lines(path: str | os.PathLike) -> Iterator[str]:
     """The lines of a file as :func:`open` yields them (universal newlines), decoded as they are read: for corpora
     too large to hold as bytes and text at once. Same encodings and the same errors as :func:`read_text`."""
     path = Path(path)
+    _check_regular(path)
     try:
         with open(path, "rb") as raw:
             codec, _bom, _start = detect_encoding(raw.read(4))

@@ -428,7 +428,8 @@ def test_score_of_too_few_occupations_says_cannot_tell(evaluated, tmp_path, caps
     triplet.write_predictions(folder, triplet.Predictions(full.run_info, full.label_info[keep], full.preds[:, keep]))
     out = tmp_path / "out"
     assert main(["score", "--predictions", str(tmp_path / "preds"), "--out", str(out), "--n-boot", "20"]) == 0
-    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelname == "WARNING" and "occupation(s)" in r.getMessage()]
     assert warnings == [f"{folder / 'label_info.tsv'}: winogender has 3 occupation(s); statistics across occupations "
                         "need at least 10, so bias_r, ci95, spearman_bias, bias_slope, bias_slope_ci95, hard_bias_r, "
                         "hard_bias_slope are left empty (cannot tell). Score a set with more occupations."]
@@ -786,3 +787,13 @@ def test_a_seed_pattern_that_misses_a_model_is_refused(checkpoints, tmp_path, ca
     assert message == (r"--seed-pattern 'zzz_(?P<pretrain_seed>\\d+)' gives no integer seed for model "
                        f"{checkpoints['mlm']} (it does not match). Fix the pattern, or leave out --seed-pattern when "
                        "the model names hold no seeds.")
+
+
+
+@pytest.mark.bad_input
+def test_intervals_from_a_handful_of_resamples_are_called_what_they_are(evaluated, tmp_path, caplog):
+    """--n-boot 1 wrote a "95% CI" of one draw ([-0.041, -0.041] around an estimate of +0.004) without a word."""
+    assert main(["score", "--predictions", str(evaluated), "--out", str(tmp_path / "o"), "--n-boot", "1"]) == 0
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        "intervals from 1 bootstrap resamples are not 95% intervals (their ends rest on a handful of draws); use at "
+        "least 200 (--n-boot, default 1000) for intervals to report."]

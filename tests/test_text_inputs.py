@@ -184,3 +184,20 @@ def test_candidate_lines_of_the_wrong_shape(tmp_path):
              f"{path}, line 1: label '0' is not an index into its 2 candidates (an integer from 0 to 1).")):
         path.write_text(line + "\n", encoding="utf-8")
         assert _error(read_candidate_jsonl, path) == message
+
+
+@pytest.mark.bad_input
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path):
+    """A FIFO as the pretraining corpus blocked the command with no output until it was killed."""
+    import os
+
+    from nlp_underspec import textio
+
+    fifo = tmp_path / "corpus.txt"
+    os.mkfifo(fifo)
+    expected = (f"{fifo} is not a regular file (a named pipe, socket or device), so reading it would wait for a "
+                "writer or never end. Pass a file saved on disk.")
+    for read in (textio.read_text, lambda path: list(textio.iter_lines(path))):
+        with pytest.raises(UsageError) as err:
+            read(fifo)
+        assert str(err.value) == expected
