@@ -12,6 +12,11 @@ import pytest
 from nlp_underspec import cli, records, results, triplet
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.errors import UsageError
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
+from cli_errors import cli_fails  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +31,7 @@ def family(demo, tmp_path):
     return shutil.copytree(demo, tmp_path / "family")
 
 
-def _fails(argv, capsys) -> str:
-    """The CLI exits 2 with one line on stderr, no traceback; returns the message."""
-    capsys.readouterr()
-    assert cli.main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    return err[len("error: "):-1]
+_fails = cli_fails  # the shared form (tests/cli_errors.py)
 
 
 # ---------------------------------------------------------------------------------------------- results files

@@ -12,16 +12,15 @@ import pytest
 from nlp_underspec import cli, evaluation
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.io import atomic_write_json, atomic_write_text, staged_output
+import sys
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
+from cli_errors import cli_fails  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _fails(argv, capsys) -> str:
-    capsys.readouterr()
-    assert cli.main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    return err[len("error: "):-1]
+_fails = cli_fails  # the shared form (tests/cli_errors.py)
 
 
 @pytest.fixture

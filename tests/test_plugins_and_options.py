@@ -12,6 +12,11 @@ from nlp_underspec import cli
 from nlp_underspec.config import load_recipe
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress import get_stress_test, load_plugin
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
+from cli_errors import cli_fails  # noqa: E402
 
 VALID_PLUGIN_HEAD = "from nlp_underspec.stress import StressTest, register_stress_test\n"
 
@@ -35,12 +40,7 @@ def _error(call, *args, **kwargs) -> str:
     return str(err.value)
 
 
-def _fails(argv, capsys) -> str:
-    capsys.readouterr()
-    assert cli.main([str(a) for a in argv]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and err.count("\n") == 1, err
-    return err[len("error: "):-1]
+_fails = cli_fails  # the shared form (tests/cli_errors.py)
 
 
 # ---------------------------------------------------------------------------------------------- plugins
