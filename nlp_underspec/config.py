@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import math
 import os
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -96,7 +97,13 @@ class PretrainConfig:
 
 @dataclass(frozen=True)
 class TaskConfig:
-    data: str = "synthetic"  # "synthetic", a local path in one of the task's layouts, or a Hub id
+    # "synthetic", a local path in one of the task's layouts, or a Hub id; or a list of them, whose training examples
+    # are pooled (e.g. DPR and WinoGrande for coref)
+    data: str | tuple[str, ...] = "synthetic"
+    # Named sources scored one by one after training, each into run.json as dev_<metric>_<name> (and pooled as
+    # dev_<metric>): e.g. {dpr_test: dpr/test.c.txt, wsc273: wsc273/wsc-273.jsonl}. None: each source of ``data`` at
+    # ``dev_split``. Left out of the run's identity when None, so runs made before it existed keep their hash.
+    dev_data: dict[str, str] | None = None
     train_split: str = "train"
     dev_split: str = "dev"
     lr: float = 5e-5
@@ -120,6 +127,11 @@ TASKS = ("stsb", "coref")
 # appended probe, "She is the [MASK].", trained with a cross-entropy over the candidates: the pronoun stays visible,
 # and the encoder's own prior over who "she" is reaches the decision).
 TASK_HEADS = {"stsb": ("cross_encoder", "bi_encoder"), "coref": ("span_pair", "ranking")}
+
+
+def task_sources(settings: "TaskConfig") -> tuple[str, ...]:
+    """The training sources of a task, one or many."""
+    return (settings.data,) if isinstance(settings.data, str) else tuple(settings.data)
 
 
 def task_head(task: str, settings: "TaskConfig") -> str:
@@ -216,7 +228,15 @@ def _coerce(value: Any, tp: Any, where: str, key: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where, key)
+        if len(inner) == 1:
+            return _coerce(value, inner[0], where, key)
+        # `str | tuple[str, ...]` (a task's data): the list form for a list, else the first; the error names both
+        chosen = next((a for a in inner if (typing.get_origin(a) is tuple) == isinstance(value, (list, tuple))), inner[0])
+        try:
+            return _coerce(value, chosen, where, key)
+        except UsageError:
+            raise UsageError(WRONG_TYPE.format(where=where, key=key, expected=_type_name(tp).removesuffix(" or null"),
+                                               value=value)) from None
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise UsageError(WRONG_TYPE.format(where=where, key=key, expected="a mapping", value=value))
@@ -531,8 +551,12 @@ def _validate_curriculum(p: PretrainConfig, bad) -> None:
                   f"({', '.join(DOCUMENT_KINDS)}), got {list(p.curriculum_documents)}.")
 
 
+DEV_SOURCE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")  # it becomes part of a metric name: dev_accuracy_<name>
+
+
 def _validate_task(task: str, t: TaskConfig, bad) -> None:
     key = f"finetune.tasks.{task}"
+    _validate_task_data(key, t, bad)
     if t.head is not None and t.head not in TASK_HEADS[task]:
         raise bad(f"{key}.head", f"must be one of {', '.join(TASK_HEADS[task])}, got '{t.head}'.")
     if t.batch_size < 1 or t.grad_accum < 1 or t.batch_size % t.grad_accum:
@@ -554,6 +578,24 @@ def _validate_task(task: str, t: TaskConfig, bad) -> None:
     if t.max_seq_length < MIN_SEQ_LENGTH:
         raise bad(f"{key}.max_seq_length", f"must be at least {MIN_SEQ_LENGTH} (room for the special tokens), "
                   f"got {t.max_seq_length}.")
+
+
+def _validate_task_data(key: str, t: TaskConfig, bad) -> None:
+    sources = task_sources(t)
+    if not sources or not all(source.strip() for source in sources):
+        raise bad(f"{key}.data", f"must name at least one source, none of them empty, got {list(sources)}.")
+    if len(set(sources)) < len(sources):
+        raise bad(f"{key}.data", f"names a source twice ({list(sources)}): its examples would count double.")
+    if t.dev_data is None:
+        return
+    if not t.dev_data:
+        raise bad(f"{key}.dev_data", "is empty. Name at least one source (name: path), or leave dev_data out.")
+    for name, source in t.dev_data.items():
+        if not DEV_SOURCE_NAME.match(name):
+            raise bad(f"{key}.dev_data.{name}", "is not a usable name: it becomes a metric name, so lowercase "
+                      "letters, digits and _ only, starting with a letter, at most 40 characters (e.g. dpr_test).")
+        if not source.strip():
+            raise bad(f"{key}.dev_data.{name}", "is empty. Give the path of the source to score.")
 
 
 def recipe_from_dict(data: Mapping[str, Any], *, where: str = "recipe") -> Recipe:
@@ -684,8 +726,12 @@ def finetune_run_config(recipe: Recipe, task: str, *, parent: str) -> dict[str, 
         raise UsageError(UNKNOWN_TASK.format(where="finetune", key=task, hint=f" Did you mean '{close[0]}'?" if close else "",
                                              valid=", ".join(recipe.finetune.tasks) or "(none in this recipe)"))
     settings = recipe.finetune.tasks[task]
-    return {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": to_plain(settings),
-            "parent": parent, "world": _world_if_used(recipe, settings.data)}
+    plain = to_plain(settings)
+    if plain["dev_data"] is None:
+        del plain["dev_data"]  # the setting came later: runs made before it keep their config hash
+    sources = (*task_sources(settings), *(settings.dev_data or {}).values())
+    return {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": plain,
+            "parent": parent, "world": _world_if_used(recipe, *sources)}
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -29,7 +29,7 @@ import pandas as pd
 import yaml
 
 from nlp_underspec import results, triplet
-from nlp_underspec.config import Recipe, to_plain
+from nlp_underspec.config import Recipe, task_sources, to_plain
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json, atomic_write_text, check_output_path, read_json_object
 from nlp_underspec.records import package_versions, read_run_record
@@ -131,7 +131,8 @@ def check_data_sources(recipe: Recipe, plan: Plan) -> None:
     if plan.of_kind("pretrain") and recipe.pretrain is not None and recipe.pretrain.corpus != SYNTHETIC:
         load_corpus_texts(recipe.pretrain, recipe.world)
     for task in sorted({run.task for run in plan.of_kind("finetune")}):
-        if recipe.finetune.tasks[task].data != SYNTHETIC:
+        settings = recipe.finetune.tasks[task]
+        if task_sources(settings) != (SYNTHETIC,) or settings.dev_data is not None:
             check_task_data(recipe, task)
     for test, source in _recipe_sources(recipe).items():
         if test in plan.tests and source not in (None, SYNTHETIC):
@@ -212,13 +213,28 @@ def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sour
     return _predict(requests, recipe)
 
 
+def iid_metric_names(task: str, metrics: dict[str, Any]) -> list[str]:
+    """The iid metrics a fine-tuning run recorded: the task's pooled dev metrics, then the same per dev source
+    (``dev_accuracy_<name>`` for each name of ``dev_sources``), each an iid metric of the same network.
+
+    >>> iid_metric_names("coref", {"dev_accuracy": 0.6, "dev_sources": ["dpr_test", "wsc273"]})
+    ['dev_accuracy', 'dev_loss', 'dev_accuracy_dpr_test', 'dev_loss_dpr_test', 'dev_accuracy_wsc273', 'dev_loss_wsc273']
+    """
+    names = list(IID_METRICS.get(task, ()))
+    sources = metrics.get("dev_sources")
+    if isinstance(sources, list):
+        names += [f"{metric}_{source}" for source in sources if isinstance(source, str)
+                  for metric in IID_METRICS.get(task, ())]
+    return names
+
+
 def _iid_rows(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]]) -> tuple[list[dict], dict[str, dict]]:
     """iid dev metrics from the fine-tuning run records: tidy rows and summary ``iid`` blocks."""
     rows, extras = [], {}
     for pair in pairs:
         for task, run in _pair_runs(plan, pair).items():
             metrics = (read_run_record(exp_dir / run.folder) or {}).get("metrics", {})
-            for metric in IID_METRICS.get(task, ()):
+            for metric in iid_metric_names(task, metrics):
                 if metric in metrics and metrics[metric] is not None:
                     rows.append({"model": pair["model"], "pretrain_seed": pair["pretrain_seed"],
                                  "finetune_seed": pair["finetune_seed"], "test": task, "metric": metric,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import numbers
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -24,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from nlp_underspec import records
-from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head
+from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head, task_sources
 from nlp_underspec.data.hub import looks_like_hub_id
 from nlp_underspec.data.stsb import MAX_SCORE, MIN_SCORE
 from nlp_underspec.errors import UsageError, unknown_name_message
@@ -358,7 +359,8 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
         seeds={"pretrain_seed": start.pretrain_seed, "finetune_seed": seeds.finetune_seed,
                "init_seed": seeds.init_seed, "data_seed": seeds.data_seed},
         config=finetune_run_config(recipe, task, parent=start.identity), overwrite=overwrite, task=task,
-        parent=start.checkpoint, inputs=[start.checkpoint, settings.data, *inputs])
+        parent=start.checkpoint, inputs=[start.checkpoint, *task_sources(settings), *(settings.dev_data or {}).values(),
+                                               *inputs])
     if run.complete:
         return run.record
     head = task_head(task, settings)
@@ -367,7 +369,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     check_pad_token(tokenizer, start.checkpoint, purpose="fine-tuning")
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
     train_examples = _labelled(spec, settings, "train", recipe.world, train)
-    dev_examples = _labelled(spec, settings, "dev", recipe.world, dev)
+    dev_sets = _dev_sets(spec, settings, recipe.world, dev)
     train_examples = subsample(train_examples, limit=settings.max_train_examples, data_seed=seeds.data_seed)
     loop_settings = build_loop_settings(settings, n_train=len(train_examples),
                                         description=f"{task} {run.record.run_id}",
@@ -380,7 +382,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     record = run.start() if accelerator.is_main_process else run.record
     try:
         metrics = _train_and_evaluate(accelerator, record, run.path, spec, spec.heads[head], settings, loop_settings,
-                                      start, tokenizer, train_examples, dev_examples, seeds)
+                                      start, tokenizer, train_examples, dev_sets, seeds)
     except BaseException as err:
         if accelerator.is_main_process:
             records.mark_failed(run.path, record, records.failure_text(err))
@@ -400,21 +402,65 @@ def check_task_data(recipe: Recipe, task: str) -> None:
     """Load a task's train and dev splits once, as a run would, so a sweep meets a wrong path, layout, label or encoding
     before its first run rather than in every fine-tuning run after the whole pretraining grid."""
     spec, settings = get_task(task), _task_settings(recipe, task)
-    for which in ("train", "dev"):
-        _labelled(spec, settings, which, recipe.world, None)
+    _labelled(spec, settings, "train", recipe.world, None)
+    _dev_sets(spec, settings, recipe.world, None)
 
 
 def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, given: Sequence | None) -> list:
-    split = settings.train_split if which == "train" else settings.dev_split
+    """The training examples (``which="train"``: every source of ``data`` pooled) or the dev examples, all sets."""
+    if which == "train":
+        if given is not None:
+            return _labelled_given(spec, given, which, settings.train_split)
+        return [e for source in task_sources(settings)
+                for e in _labelled_source(spec, source, settings.train_split, which, world)]
+    return [e for examples in _dev_sets(spec, settings, world, given).values() for e in examples]
+
+
+def _dev_sets(spec: Task, settings: TaskConfig, world: WorldConfig, given: Sequence | None) -> dict[str, list]:
+    """The dev examples by name: ``dev_data``'s names, or one set per source of ``data`` (its ``dev_split``)."""
     if given is not None:
-        examples = [_check_given(spec, example, which, index) for index, example in enumerate(given)]
-    else:
-        examples = spec.load(settings.data, split, world)  # the loaders check each labelled row, naming file and line
+        return {"dev": _labelled_given(spec, given, "dev", settings.dev_split)}
+    if settings.dev_data is not None:
+        return {name: _labelled_source(spec, source, settings.dev_split, "dev", world)
+                for name, source in settings.dev_data.items()}
+    sources = task_sources(settings)
+    names = source_names(sources)
+    return {name: _labelled_source(spec, source, settings.dev_split, "dev", world)
+            for name, source in zip(names, sources)}
+
+
+def source_names(sources: Sequence[str]) -> list[str]:
+    """Metric-name-safe names for the sources of ``data``: a file as folder and stem, a folder by its name,
+    lowercased with ``_`` for anything else (numbered when two would be alike).
+
+    >>> source_names(["data/dpr/train.c.txt", "data/winogrande/train_l.jsonl", "data/gap", "synthetic"])
+    ['dpr_train_c', 'winogrande_train_l', 'gap', 'synthetic']
+    """
+    names: list[str] = []
+    for source in sources:
+        path = Path(str(source))
+        words = f"{path.parent.name} {path.name.rsplit('.', 1)[0]}" if path.suffix else path.name
+        name = re.sub(r"[^a-z0-9]+", "_", words.lower()).strip("_") or "source"
+        name = name if name[0].isalpha() else f"source_{name}"
+        names.append(f"{name}_{len(names)}" if name in names else name)
+    return names
+
+
+def _labelled_source(spec: Task, source: str, split: str, which: str, world: WorldConfig) -> list:
+    examples = spec.load(source, split, world)  # the loaders check each labelled row, naming file and line
     examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
     if not examples:
-        source = "the given examples" if given is not None else f"'{settings.data}'"
         message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
-        raise UsageError(message.format(task=spec.name, split=split, source=source))
+        raise UsageError(message.format(task=spec.name, split=split, source=f"'{source}'"))
+    return examples
+
+
+def _labelled_given(spec: Task, given: Sequence, which: str, split: str) -> list:
+    examples = [_check_given(spec, example, which, index) for index, example in enumerate(given)]
+    examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
+    if not examples:
+        message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
+        raise UsageError(message.format(task=spec.name, split=split, source="the given examples"))
     return examples
 
 
@@ -434,7 +480,8 @@ def _check_given(spec: Task, example, which: str, index: int):
 def _data_name(settings: TaskConfig, which: str, given: Sequence | None) -> str:
     """The training data as a loss message names it."""
     split = settings.train_split if which == "train" else settings.dev_split
-    return "the given examples" if given is not None else f"'{settings.data}', {split} split"
+    named = ", ".join(f"'{source}'" for source in task_sources(settings))
+    return "the given examples" if given is not None else f"{named}, {split} split"
 
 
 def _max_length(model, tokenizer, wanted: int) -> int:
@@ -447,7 +494,7 @@ def _max_length(model, tokenizer, wanted: int) -> int:
 
 def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, head: Head, settings: TaskConfig,
                         loop_settings: loop.LoopSettings, start: StartingPoint, tokenizer, train_examples: list,
-                        dev_examples: list, seeds: FinetuneSeeds) -> dict[str, Any]:
+                        dev_sets: dict[str, list], seeds: FinetuneSeeds) -> dict[str, Any]:
     seed_everything(seeds.init_seed)  # the new head's init and every dropout mask draw from here
     model = head.build_model(start.checkpoint)
     collate = head.collate(tokenizer, _max_length(model, tokenizer, settings.max_seq_length))
@@ -456,15 +503,17 @@ def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, head: H
                                        total=loop_settings.max_steps * loop_settings.batch_size)
     dataloader = loop.build_dataloader(dataset, sampler=sampler, batch_size=loop_settings.micro_batch_size,
                                        collate_fn=collate)
-    dev_loader = DataLoader(dev_examples, batch_size=loop_settings.micro_batch_size, shuffle=False, collate_fn=collate)
+    dev_loaders = [DataLoader(examples, batch_size=loop_settings.micro_batch_size, shuffle=False, collate_fn=collate)
+                   for examples in dev_sets.values()]
     optimizer = loop.build_optimizer(model, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = loop.build_scheduler(optimizer, warmup_steps=loop_settings.warmup_steps,
                                      max_steps=loop_settings.max_steps)
-    model, optimizer, dataloader, dev_loader = accelerator.prepare(model, optimizer, dataloader, dev_loader)
+    model, optimizer, dataloader, *dev_loaders = accelerator.prepare(model, optimizer, dataloader, *dev_loaders)
     loop.init_trackers(accelerator, run_id=f"{spec.name}-{record.run_id}", config=record.config)
     result = loop.run_training_loop(accelerator=accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
                                     dataloader=dataloader, settings=loop_settings, run_folder=run_path)
-    dev_metrics = evaluate_dev(accelerator, model, dev_loader, spec)
+    dev_metrics = evaluate_dev(accelerator, model, dict(zip(dev_sets, dev_loaders)), spec,
+                               by_source=len(dev_sets) > 1 or settings.dev_data is not None)
     accelerator.log({f"dev/{k}": v for k, v in dev_metrics.items() if isinstance(v, float)}, step=result.steps)
     save_finetuned(accelerator, model, tokenizer, run_path)
     if accelerator.is_main_process:
@@ -478,8 +527,19 @@ def _train_and_evaluate(accelerator, record, run_path: Path, spec: Task, head: H
             "device": str(accelerator.device)}
 
 
-def evaluate_dev(accelerator, model, dev_loader, spec: Task) -> dict[str, float | None]:
-    """Predictions over the dev split on every process, gathered, then scored."""
+def evaluate_dev(accelerator, model, dev_loaders: dict, spec: Task, *, by_source: bool = False) -> dict[str, Any]:
+    """Predictions over every dev set on every process, gathered, then scored: pooled over all sets (``dev_accuracy``
+    ...), and with ``by_source`` also per set (``dev_accuracy_<name>`` ...), listed in ``dev_sources``."""
+    scored = {name: _dev_predictions(accelerator, model, loader, spec) for name, loader in dev_loaders.items()}
+    pooled = spec.score(np.concatenate([p for p, _ in scored.values()]), np.concatenate([g for _, g in scored.values()]))
+    if not by_source:
+        return pooled
+    for name, (predictions, golds) in scored.items():
+        pooled.update({f"{metric}_{name}": value for metric, value in spec.score(predictions, golds).items()})
+    return {**pooled, "dev_sources": list(scored)}
+
+
+def _dev_predictions(accelerator, model, dev_loader, spec: Task) -> tuple[np.ndarray, np.ndarray]:
     predictions, golds = [], []
     with loop.eval_mode(model):
         for batch in dev_loader:
@@ -488,7 +548,7 @@ def evaluate_dev(accelerator, model, dev_loader, spec: Task) -> dict[str, float 
             gathered = accelerator.gather_for_metrics((spec.predictions(output).float(), labels.float()))
             predictions.append(gathered[0].cpu())
             golds.append(gathered[1].cpu())
-    return spec.score(torch.cat(predictions).numpy(), torch.cat(golds).numpy())
+    return torch.cat(predictions).numpy(), torch.cat(golds).numpy()
 
 
 def save_finetuned(accelerator, model, tokenizer, folder: Path) -> None:

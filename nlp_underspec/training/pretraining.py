@@ -17,7 +17,7 @@ from typing import Sequence
 
 from nlp_underspec import records
 from nlp_underspec.config import (DEFAULT_VOCAB_SIZE, NO_PRETRAIN, PretrainConfig, Recipe, WorldConfig,
-                                  pretrain_run_config)
+                                  pretrain_run_config, task_sources)
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import check_seed, default_mask_seed, pin_threads, seed_everything
 from nlp_underspec.training import loop, mlm, runs
@@ -129,7 +129,9 @@ def warm_caches(recipe: Recipe) -> None:
     from nlp_underspec.synthetic import build_world
 
     if "synthetic" in (recipe.pretrain.corpus if recipe.pretrain else None,
-                       *(task.data for task in recipe.finetune.tasks.values()), recipe.evaluate.stsb,
+                       *(source for task in recipe.finetune.tasks.values() for source in task_sources(task)),
+                       *(source for task in recipe.finetune.tasks.values() for source in (task.dev_data or {}).values()),
+                       recipe.evaluate.stsb,
                        recipe.evaluate.winogender):
         build_world(recipe.world)
     if recipe.pretrain is not None and synthetic_corpus_cacheable(recipe.pretrain):
