@@ -20,7 +20,7 @@ Two layouts are read:
 
 **Blanks.** A blank (``[MASK]`` in a block, ``_`` in WinoGrande) is written into the example's text as one underscore
 ``_``, and the pronoun span is that underscore: a literal ``[MASK]`` would otherwise reach a BERT tokenizer as its mask
-token. Blank examples carry ``meta={"blank": True}``, pronoun examples ``{"blank": False}``. A DPR pronoun is its
+token. Blank examples carry ``meta["blank"] = True``, pronoun examples ``False``. A DPR pronoun is its
 first whole-word, case-insensitive occurrence in the sentence; a pronoun that occurs more than once (about 3% of DPR,
 e.g. "it ... it") is taken at its first occurrence, which is not always the one the problem is about.
 
@@ -30,9 +30,29 @@ after it. Labels are 0 when the answer is candidate 1, 1 when it is candidate 2.
 ``WikiCREM_dev.txt`` always list the answer first, so every label there is 0: a resolver trained on them alone can
 score perfectly by always choosing candidate 0.)
 
-**Skipped.** An example with a candidate that does not occur in its sentence (WSC273's "the suitcase" for "the brown
-suitcase", WinoGrande's "cup" for "cups") has no span to give it and is skipped; each file logs one warning with the
-count and the first such line. Anything else malformed (a block of other than 4 lines, a bad candidate line, an answer
+**A candidate not written verbatim** in its sentence (a third of WSC273: "the suitcase" for "the brown suitcase",
+"The son" for "his son", "Tina's drawing" for "Tina's"; about 0.6% of WinoGrande: "cup" for "cups", "Erin" for
+"Erins") is located at a part of its mention instead, by the first of these that matches (the same nearest rule,
+never overlapping the pronoun):
+
+1. ``exact``: the whole candidate;
+2. ``head``: the candidate without a leading determiner or possessive word (the, a, an, his, her, their, its, my,
+   our, your, this, that), then its last word (the head noun) less a trailing "'s", when that is at least 3
+   characters and not a determiner;
+3. ``inflected``: that head noun followed by "s", "es" or "'s" in one of the sentence's words ("cups", "Erins",
+   "boxes"), the whole word being the span;
+4. ``name``: the candidate's first capitalised word that is not a determiner, case-sensitively ("Tina").
+
+A fallback (2-4) never lands inside the other candidate written verbatim: "Tina's drawing" beside "Sam's drawing"
+is then found by its name, not at Sam's "drawing". The resolvers score a candidate by its text, so the span
+only has to point at the mention: every example carries ``meta["candidate_text"]``, the two candidates as written in
+the file (stripped), and ``meta["located"]``, how each was found (``"exact"``, ``"head"``, ``"inflected"`` or
+``"name"``). Each file logs one info line counting the fallback locations by kind.
+
+**Skipped.** An example with a candidate that none of the four finds (WSC273's "The juggler" for "a man juggling",
+WinoGrande's "cloth" for "clothe"), or whose two candidates end up at the same words (WSC273's "The old house" and
+"The new house" both at "house"), has no spans to give it and is skipped; each file logs one warning with the count
+and first line for each reason. Anything else malformed (a block of other than 4 lines, a bad candidate line, an answer
 that is neither candidate, a sentence without its pronoun or blank, bad JSON or fields) is an error naming the file
 and line. Ids are ``line{N}`` (the block's or row's first line) or WinoGrande's ``qID``.
 """
@@ -69,7 +89,21 @@ PRONOUN_NOT_IN_SENTENCE = ("{path}, line {line}: the pronoun {pronoun!r} on the 
                            "this sentence. Fix the sentence or the pronoun.")
 BLANK_COUNT = ("{path}, line {line}: the sentence holds {blank} {count} times, but a blank example holds it exactly "
                "once (where a candidate fills in). Fix the sentence.")
-SKIPPED = "{file}: {n} of {m} examples skipped: a candidate does not occur in its sentence (first at line {line})"
+SKIPPED = "{file}: {n} of {m} examples skipped: {reasons}"
+ABSENT, SAME_SPAN = "absent", "same span"
+SKIP_REASON = {
+    ABSENT: "{n} with a candidate that does not occur in its sentence, even in part (first at line {line})",
+    SAME_SPAN: "{n} whose two candidates are found at the same words (first at line {line})",
+}
+LOCATED = ("{file}: candidates located other than as written: {head} by the head noun, {inflected} by the head noun "
+           "with a plural or possessive ending, {name} by a name")
+
+# How a candidate was found in its sentence, in the order tried (see _fallbacks), as CorefExample.meta["located"].
+EXACT, HEAD, INFLECTED, NAME = "exact", "head", "inflected", "name"
+FALLBACKS = (HEAD, INFLECTED, NAME)
+DETERMINERS = frozenset("the a an his her their its my our your this that".split())
+POSSESSIVE = re.compile(r"['’]s$")
+MIN_HEAD = 3
 
 WG_FIELDS = ("sentence", "option1", "option2", "answer")
 WG_EMPTY = "{path} holds no WinoGrande rows. Expected one JSON object a line with sentence, option1, option2, answer."
@@ -92,20 +126,26 @@ def _checked(path: str | os.PathLike) -> Path:
     return path
 
 
-def _phrase_pattern(phrase: str) -> re.Pattern:
-    """A case-insensitive match of ``phrase`` as whole words: \\b only where it starts or ends with a word character,
-    because \\b before "'s" or after "Jr." would never match."""
+def _phrase_pattern(phrase: str, flags: int = re.IGNORECASE) -> re.Pattern:
+    """A (by default case-insensitive) match of ``phrase`` as whole words: \\b only where it starts or ends with a
+    word character, because \\b before "'s" or after "Jr." would never match."""
     start = r"\b" if re.match(r"\w", phrase[:1]) else ""
     end = r"\b" if re.match(r"\w", phrase[-1:]) else ""
-    return re.compile(start + re.escape(phrase) + end, re.IGNORECASE)
+    return re.compile(start + re.escape(phrase) + end, flags)
 
 
-def locate_candidate(text: str, candidate: str, pronoun: Span) -> Span | None:
-    """The span of ``candidate`` in ``text`` nearest before the pronoun, else the first after it; ``None`` when it
-    occurs nowhere apart from the pronoun. Winograd antecedents usually precede the pronoun, and the nearest one is
-    the mention the sentence's clause structure ties to it."""
+def _overlap(a: Span, b: Span) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _nearest(text: str, pattern: re.Pattern, pronoun: Span, avoid: tuple[Span, ...] = ()) -> Span | None:
+    """The match of ``pattern`` nearest before the pronoun, else the first after it, never overlapping it (nor any
+    span in ``avoid``). Winograd antecedents usually precede the pronoun, and the nearest one is the mention the
+    clause structure ties to it."""
     before, after = None, None
-    for match in _phrase_pattern(candidate).finditer(text):
+    for match in pattern.finditer(text):
+        if any(_overlap(match.span(), span) for span in avoid):
+            continue
         if match.end() <= pronoun[0]:
             before = match.span()
         elif match.start() >= pronoun[1] and after is None:
@@ -113,19 +153,102 @@ def locate_candidate(text: str, candidate: str, pronoun: Span) -> Span | None:
     return before or after
 
 
+def _head(candidate: str) -> tuple[str | None, str | None]:
+    """``(the candidate without its leading determiner when more than one word is left, its head noun)``; either is
+    ``None`` when there is none. The head is the last word less a trailing 's, and only counts with at least 3
+    characters and not a determiner: a word like "of", "it" or "his" matches words that are not the mention."""
+    words = candidate.split()
+    stripped = bool(words) and words[0].casefold() in DETERMINERS
+    if stripped:
+        words = words[1:]
+    if not words:
+        return None, None
+    rest = " ".join(words) if stripped and len(words) > 1 else None
+    head = POSSESSIVE.sub("", words[-1])
+    usable = len(head) >= MIN_HEAD and head.casefold() not in DETERMINERS
+    return rest, head if usable else None
+
+
+def _name(candidate: str) -> str | None:
+    """The candidate's first word capitalised as written (less a trailing 's) that is no determiner ("The TV": "TV")."""
+    for word in candidate.split():
+        if word[:1].isupper() and word.casefold() not in DETERMINERS:
+            return POSSESSIVE.sub("", word) or None
+    return None
+
+
+def _fallbacks(candidate: str) -> Iterator[tuple[str, re.Pattern]]:
+    """``(kind, pattern)`` in the order tried: the candidate as written; without its leading determiner, then its
+    head noun; the head noun inflected ("cup" at "cups"); its first capitalised word. A resolver scores the
+    candidate by its text, so the span only has to point at the candidate's mention."""
+    yield EXACT, _phrase_pattern(candidate)
+    rest, head = _head(candidate)
+    if rest:
+        yield HEAD, _phrase_pattern(rest)
+    if head:
+        yield HEAD, _phrase_pattern(head)
+        yield INFLECTED, re.compile(r"\b" + re.escape(head) + r"(?:s|es|['’]s)\b", re.IGNORECASE)
+    name = _name(candidate)
+    if name:
+        # Case-sensitive: a name is capitalised in the sentence too, and "Will" must not find "will".
+        yield NAME, _phrase_pattern(name, flags=0)
+
+
+def locate_candidate(text: str, candidate: str, pronoun: Span, other: str | None = None) -> tuple[Span, str] | None:
+    """``(span, kind)`` of the candidate's mention in ``text`` by the first of :func:`_fallbacks` that matches apart
+    from the pronoun (kind is one of ``exact``, ``head``, ``inflected``, ``name``), or ``None`` when none does. A
+    fallback never lands inside the ``other`` candidate written verbatim: WSC273's "Tina's drawing" beside "Sam's
+    drawing" would otherwise be the "drawing" of Sam's (its name, "Tina", is right)."""
+    avoid = ()
+    for kind, pattern in _fallbacks(candidate):
+        span = _nearest(text, pattern, pronoun, avoid)
+        if span is not None:
+            return span, kind
+        if kind == EXACT and other:  # only now: two verbatim candidates may overlap as before ("Joe", "Joe's uncle")
+            avoid = tuple(match.span() for match in _phrase_pattern(other).finditer(text))
+    return None
+
+
 def _example(text: str, pronoun: Span, candidates: tuple[str, str], answer: int, id: str, blank: bool,
-             where: str) -> CorefExample | None:
-    """One validated example, or ``None`` when a candidate has no span (the caller counts and skips it)."""
-    spans = tuple(locate_candidate(text, c, pronoun) for c in candidates)
-    if None in spans:
-        return None
+             where: str) -> CorefExample | str:
+    """One validated example, or the reason it is skipped (``ABSENT`` or ``SAME_SPAN``; the caller counts it)."""
+    located = [locate_candidate(text, mine, pronoun, other) for mine, other in zip(candidates, candidates[::-1])]
+    if None in located:
+        return ABSENT
+    spans = tuple(span for span, _ in located)
+    if spans[0] == spans[1]:  # "The old house", "The new house" both at "house": no choice left to make
+        return SAME_SPAN
+    meta = {"blank": blank, "candidate_text": tuple(candidates), "located": tuple(kind for _, kind in located)}
     return CorefExample(text=text, pronoun=pronoun, candidates=spans, label=answer, id=id,
-                        meta={"blank": blank}).validate(where)
+                        meta=meta).validate(where)
 
 
-def _warn_skipped(path: Path, skipped: list[int], total: int) -> None:
-    if skipped:
-        logger.warning(SKIPPED.format(file=path, n=len(skipped), m=total, line=skipped[0]))
+class _Tally:
+    """What one file gave: skipped lines by reason, and candidates located by each fallback."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.skipped: dict[str, list[int]] = {ABSENT: [], SAME_SPAN: []}
+        self.located = {kind: 0 for kind in FALLBACKS}
+
+    def add(self, result: CorefExample | str, line: int, examples: list[CorefExample]) -> None:
+        self.total += 1
+        if isinstance(result, str):
+            self.skipped[result].append(line)
+            return
+        examples.append(result)
+        for kind in result.meta["located"]:
+            if kind != EXACT:
+                self.located[kind] += 1
+
+    def log(self, path: Path) -> None:
+        """One warning for the skips (when any), one info line for the fallback locations."""
+        reasons = [SKIP_REASON[reason].format(n=len(lines), line=lines[0])
+                   for reason, lines in self.skipped.items() if lines]
+        if reasons:
+            count = sum(len(lines) for lines in self.skipped.values())
+            logger.warning(SKIPPED.format(file=path, n=count, m=self.total, reasons="; ".join(reasons)))
+        logger.info(LOCATED.format(file=path.name, **self.located))
 
 
 # ------------------------------------------------------------------------------------------------- 4-line blocks
@@ -180,8 +303,8 @@ def _pronoun_span(sentence: str, pronoun: str, path: Path, line: int) -> tuple[S
     return matches[0].span(), len(matches)
 
 
-def _block_example(lines: list[str], path: Path, first: int) -> tuple[CorefExample | None, int]:
-    """One block as ``(example or None when a candidate is absent, occurrences of its pronoun)``."""
+def _block_example(lines: list[str], path: Path, first: int) -> tuple[CorefExample | str, int]:
+    """One block as ``(example or the reason it is skipped, occurrences of its pronoun)``."""
     if len(lines) != 4:
         raise UsageError(BLOCK_WRONG_LINES.format(path=path, line=first, count=len(lines)))
     sentence, pronoun, candidate_line, answer = (line.strip() for line in lines)
@@ -201,22 +324,18 @@ def _block_example(lines: list[str], path: Path, first: int) -> tuple[CorefExamp
 def read_block_file(path: str | os.PathLike) -> list[CorefExample]:
     """The examples of a 4-line block file (DPR, WSC273, WikiCREM); see the module docstring. A pronoun that occurs
     more than once in its sentence is taken at its first occurrence. Examples with a candidate absent from the
-    sentence are skipped with one warning."""
+    sentence (even in part) or with both candidates at the same words are skipped with one warning."""
     path = _checked(path)
-    examples, skipped, total, repeated = [], [], 0, 0
+    examples, tally, repeated = [], _Tally(), 0
     for first, lines in _blocks(path):
-        total += 1
         example, occurrences = _block_example(lines, path, first)
         repeated += occurrences > 1
-        if example is None:
-            skipped.append(first)
-        else:
-            examples.append(example)
-    if not total:
+        tally.add(example, first, examples)
+    if not tally.total:
         raise UsageError(BLOCK_EMPTY.format(path=path))
-    _warn_skipped(path, skipped, total)
+    tally.log(path)
     logger.info("%s: %d of %d blocks loaded; %d pronouns occur more than once (the first was taken)",
-                path.name, len(examples), total, repeated)
+                path.name, len(examples), tally.total, repeated)
     return examples
 
 
@@ -250,7 +369,7 @@ def _wg_option(row: dict, field: str, path: Path, line: int) -> str:
     return value.strip()
 
 
-def _wg_example(row: dict, path: Path, line: int) -> CorefExample | None:
+def _wg_example(row: dict, path: Path, line: int) -> CorefExample | str:
     sentence = row["sentence"]
     if not isinstance(sentence, str):
         raise UsageError(WG_BAD_SENTENCE.format(path=path, line=line, value=json.dumps(sentence)[:80]))
@@ -263,23 +382,18 @@ def _wg_example(row: dict, path: Path, line: int) -> CorefExample | None:
 
 def read_winogrande_jsonl(path: str | os.PathLike) -> list[CorefExample]:
     """The examples of a WinoGrande-layout JSON Lines file (WinoGrande, wsc-273.jsonl); see the module docstring.
-    Blank lines are ignored; examples with an option absent from the sentence are skipped with one warning."""
+    Blank lines are ignored; examples with an option absent from the sentence (even in part) or with both options at
+    the same words are skipped with one warning."""
     path = _checked(path)
-    examples, skipped, total = [], [], 0
+    examples, tally = [], _Tally()
     with open_text(path) as handle:
         for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            total += 1
-            example = _wg_example(_wg_row(line, path, number), path, number)
-            if example is None:
-                skipped.append(number)
-            else:
-                examples.append(example)
-    if not total:
+            if line.strip():
+                tally.add(_wg_example(_wg_row(line, path, number), path, number), number, examples)
+    if not tally.total:
         raise UsageError(WG_EMPTY.format(path=path))
-    _warn_skipped(path, skipped, total)
-    logger.info("%s: %d of %d rows loaded", path.name, len(examples), total)
+    tally.log(path)
+    logger.info("%s: %d of %d rows loaded", path.name, len(examples), tally.total)
     return examples
 
 
