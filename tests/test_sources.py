@@ -219,8 +219,9 @@ def test_a_coref_example_that_contradicts_itself_is_refused(tmp_path, pronoun, c
 def test_coref_errors(tmp_path):
     assert _error(sources.load_coref_examples, tmp_path / "gone", "train", WORLD) == (
         f"Coreference data {tmp_path / 'gone'} does not exist. Pass 'synthetic', a GAP folder (gap-development.tsv, "
-        "gap-validation.tsv, gap-test.tsv) or one GAP .tsv file, a candidate JSON Lines file (.jsonl), or a folder "
-        "with train.jsonl/dev.jsonl/test.jsonl.")
+        "gap-validation.tsv, gap-test.tsv) or one GAP .tsv file, a JSON Lines file (.jsonl) in the candidate or the "
+        "WinoGrande layout, a folder with train.jsonl/dev.jsonl/test.jsonl, or a .txt file of 4-line Winograd blocks "
+        "(DPR, WSC273, WikiCREM).")
     (tmp_path / "x.csv").write_text("a\n", encoding="utf-8")
     assert _error(sources.load_coref_examples, tmp_path / "x.csv", "train", WORLD) == \
         sources.COREF_UNKNOWN_LAYOUT.format(path=tmp_path / "x.csv")

@@ -5,8 +5,9 @@ a user's path / Hub id in one of the documented layouts:
 
 - pretraining text: :func:`load_corpus_texts` (:mod:`nlp_underspec.data.corpus`);
 - STS pairs: :func:`load_sts_pairs` (anything :func:`nlp_underspec.data.stsb.load_stsb` takes);
-- pronoun resolution: :func:`load_coref_examples` (a GAP folder or file, or candidate JSON Lines: a ``.jsonl`` file or
-  a folder with ``train/dev/test.jsonl``);
+- pronoun resolution: :func:`load_coref_examples` (a GAP folder or file; a ``.jsonl`` file in the candidate or the
+  WinoGrande layout, or a folder with ``train/dev/test.jsonl``; a ``.txt`` file of 4-line Winograd blocks: DPR,
+  WSC273, WikiCREM; see :mod:`nlp_underspec.data.winograd`);
 - stress sets: :func:`materialize_stress_sets` writes the world's STS and Winogender sets to disk for the evaluator.
 """
 
@@ -23,7 +24,8 @@ from nlp_underspec.errors import UsageError
 
 SYNTHETIC = "synthetic"
 COREF_LAYOUTS = ("'synthetic', a GAP folder (gap-development.tsv, gap-validation.tsv, gap-test.tsv) or one GAP .tsv "
-                 "file, a candidate JSON Lines file (.jsonl), or a folder with train.jsonl/dev.jsonl/test.jsonl")
+                 "file, a JSON Lines file (.jsonl) in the candidate or the WinoGrande layout, a folder with "
+                 "train.jsonl/dev.jsonl/test.jsonl, or a .txt file of 4-line Winograd blocks (DPR, WSC273, WikiCREM)")
 COREF_NOT_FOUND = "Coreference data {path} does not exist. Pass " + COREF_LAYOUTS + "."
 COREF_UNKNOWN_LAYOUT = "Coreference data {path} is in no known layout. Pass " + COREF_LAYOUTS + "."
 COREF_FOLDER_MISSING_SPLIT = "Coreference folder {path} has no {file} for the '{split}' split. Pass " + COREF_LAYOUTS + "."
@@ -85,7 +87,7 @@ def load_coref_examples(source: str | os.PathLike, split: str, world: WorldConfi
 
 
 def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
-    from nlp_underspec.data import gap
+    from nlp_underspec.data import gap, winograd
 
     if path.is_dir():
         if any(path.glob("gap-*.tsv")):
@@ -94,13 +96,25 @@ def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
             file = path / f"{split}.jsonl"
             if not file.is_file():
                 raise UsageError(COREF_FOLDER_MISSING_SPLIT.format(path=path, file=file.name, split=split))
-            return read_candidate_jsonl(file)
+            return _read_jsonl(file)
         raise UsageError(COREF_UNKNOWN_LAYOUT.format(path=path))
+    # A single file is its own data whatever split is asked, as a single GAP .tsv is.
     if path.suffix == ".jsonl":
-        return read_candidate_jsonl(path)
+        return _read_jsonl(path)
+    if path.suffix == ".txt":
+        return winograd.read_block_file(path)
     if path.suffix == ".tsv":
         return gap.load_gap(path, split)
     raise UsageError(COREF_UNKNOWN_LAYOUT.format(path=path))
+
+
+def _read_jsonl(path: Path) -> list[CorefExample]:
+    """WinoGrande rows or candidate-format rows, told apart by the first row's keys (both are plain .jsonl)."""
+    from nlp_underspec.data import winograd
+
+    if winograd.is_winogrande_jsonl(path):
+        return winograd.read_winogrande_jsonl(path)
+    return read_candidate_jsonl(path)
 
 
 def materialize_stress_sets(world, folder: str | os.PathLike) -> dict[str, Path]:
