@@ -125,8 +125,9 @@ TASKS = ("stsb", "coref")
 # or "bi_encoder" (each sentence mean-pooled, cosine regressed on gold / 5, as Sentence-BERT); coref: "span_pair"
 # (an MLP over pooled pronoun and candidate spans) or "ranking" (the masked-LM head scores each candidate in an
 # appended probe, "She is the [MASK].", trained with a cross-entropy over the candidates: the pronoun stays visible,
-# and the encoder's own prior over who "she" is reaches the decision).
-TASK_HEADS = {"stsb": ("cross_encoder", "bi_encoder"), "coref": ("span_pair", "ranking")}
+# and the encoder's own prior over who "she" is reaches the decision) or "cross_encoder" (each sentence with its
+# pronoun marked, paired with "She is the nurse." per candidate, scored by one new output: any encoder, no MLM head).
+TASK_HEADS = {"stsb": ("cross_encoder", "bi_encoder"), "coref": ("span_pair", "ranking", "cross_encoder")}
 
 
 def task_sources(settings: "TaskConfig") -> tuple[str, ...]:

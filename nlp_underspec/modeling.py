@@ -14,6 +14,13 @@
   a plain masked LM (marked :data:`RANKING_HEAD`), which the Winogender ``mlm_probe`` resolver scores the same way.
   Because the scores are the masked LM's own, the prior it learnt in pretraining reaches the decision, as it does in
   a pretrained model probed without fine-tuning.
+- :class:`CandidateCrossEncoder` (the coref ``cross_encoder`` head) needs no masked-LM head, so it fine-tunes any
+  encoder (all-MiniLM-L6-v2 has none): each (sentence, candidate) pair is one input, the sentence as written with the
+  pronoun marked (``*she*``: which pronoun is meant, and its gender, stay visible) and, as the second segment, the
+  probe statement the ranking head masks, unmasked ("She is the nurse."). One new linear output scores the pair; a
+  softmax over the sentence's candidates is trained with a cross-entropy. The checkpoint is saved as a
+  one-output sequence classifier marked :data:`CROSS_ENCODER_HEAD` (so it is never taken for an STS cross-encoder),
+  which the Winogender ``cross_encoder`` resolver scores the same way.
 - :class:`CosineSimilarityRegressor` (the stsb ``bi_encoder`` head) mean-pools each sentence and regresses the cosine
   of the two on gold / 5 (Sentence-BERT's objective); the saved checkpoint is a plain encoder, which ``sts_gender``
   scores as a bi-encoder with the same pooling.
@@ -35,6 +42,8 @@ from nlp_underspec.errors import UsageError
 CANDIDATE_HEAD = "candidate_scoring"  # recorded in config.nlp_underspec_head so loaders can detect the head
 RANKING_HEAD = "candidate_ranking"  # a masked LM fine-tuned by CandidateRanker
 BI_ENCODER_HEAD = "sts_bi_encoder"  # an encoder fine-tuned by CosineSimilarityRegressor
+CROSS_ENCODER_HEAD = "candidate_cross_encoder"  # a one-output sequence classifier fine-tuned by CandidateCrossEncoder
+PRONOUN_MARK = "*"  # around the pronoun in the cross-encoder's sentence: "... that *she* could ..."
 STS_SCALE = 5.0  # STS-B gold runs 0-5; a cosine of 1 means 5
 PROBE_TOO_LONG = ("The probe text '{text}' is longer than the model's {limit} tokens, so its probe would be cut off. "
                   "Use a model with more positions, or shorter sentences.")
@@ -141,15 +150,30 @@ def probe_subject(pronoun: str) -> tuple[str, str]:
 
 
 def probe_phrase(candidate: str) -> str:
-    """How the probe names a candidate: "the nurse"; as written when it is a name, "someone" or has a determiner.
+    """How the probe names a candidate: "the nurse"; as written when it is a name, "someone" or has a determiner
+    (a sentence-initial one lowered: the probe names it mid-sentence).
 
     >>> probe_phrase("nurse"), probe_phrase("someone"), probe_phrase("the city council"), probe_phrase("Mary")
     ('the nurse', 'someone', 'the city council', 'Mary')
+    >>> probe_phrase("The city councilmen")
+    'the city councilmen'
     """
     lowered = candidate.lower()
-    if lowered.startswith(_DETERMINERS) or lowered in _BARE_NOUN_PHRASES or candidate[:1].isupper():
+    if lowered.startswith(_DETERMINERS):
+        return lowered[:1] + candidate[1:]
+    if lowered in _BARE_NOUN_PHRASES or candidate[:1].isupper():
         return candidate
     return f"the {candidate}"
+
+
+def probe_statement(pronoun: str, candidate: str) -> str:
+    """The statement that names ``candidate`` as the pronoun's antecedent.
+
+    >>> probe_statement("her", "patient"), probe_statement("_", "Mary")
+    ('She is the patient.', '_ is Mary.')
+    """
+    subject, verb = probe_subject(pronoun)
+    return f"{subject} {verb} {probe_phrase(candidate)}."
 
 
 def probe_text(sentence: str, pronoun: str, candidate: str) -> tuple[str, tuple[int, int]]:
@@ -158,9 +182,7 @@ def probe_text(sentence: str, pronoun: str, candidate: str) -> tuple[str, tuple[
     >>> probe_text("The nurse met the patient because she was early.", "she", "patient")
     ('The nurse met the patient because she was early. She is the patient.', (60, 67))
     """
-    subject, verb = probe_subject(pronoun)
-    phrase = probe_phrase(candidate)
-    text = f"{sentence} {subject} {verb} {phrase}."
+    text = f"{sentence} {probe_statement(pronoun, candidate)}"
     end = len(text) - 1
     return text, (end - len(candidate), end)
 
@@ -178,7 +200,7 @@ def encode_ranking_examples(tokenizer, examples: Sequence[CorefExample], *, max_
     for i, example in enumerate(examples):
         pronoun = example.span_text(example.pronoun)
         for j, span in enumerate(example.candidates):
-            text, candidate_span = probe_text(example.text, pronoun, example.span_text(span))
+            text, candidate_span = probe_text(example.text, pronoun, example.candidate_name(j))
             texts.append(text)
             spans.append(candidate_span)
             owners.append((i, j))
@@ -272,6 +294,74 @@ class CandidateRanker(nn.Module):
     def save_pretrained(self, folder, **kwargs) -> None:
         self.mlm.config.nlp_underspec_head = RANKING_HEAD
         self.mlm.save_pretrained(folder, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- cross-encoder head
+
+
+def marked_sentence(example: CorefExample) -> str:
+    """The sentence with its pronoun between :data:`PRONOUN_MARK` s: which of two "she"s is meant stays visible.
+
+    >>> marked_sentence(CorefExample("The nurse said she would.", (15, 18), ((4, 9), (0, 3)), 0))
+    'The nurse said *she* would.'
+    """
+    start, end = example.pronoun
+    return f"{example.text[:start]}{PRONOUN_MARK}{example.text[start:end]}{PRONOUN_MARK}{example.text[end:]}"
+
+
+def encode_pair_examples(tokenizer, examples: Sequence[CorefExample], *, max_length: int = 128) -> dict[str, torch.Tensor]:
+    """One (marked sentence, probe statement) pair per (example, candidate), row ``i * C + j``.
+
+    Returns ``input_ids, attention_mask, token_type_ids (B * C, T)``, ``candidate_valid (B, C)`` and ``labels (B,)``
+    when every example has one. An example with fewer than C candidates repeats its last pair in the spare rows,
+    which ``candidate_valid`` leaves out. Only the sentence is cut to ``max_length`` (``only_first``), so the
+    statement that names the candidate always survives.
+    """
+    n_candidates = max(len(e.candidates) for e in examples)
+    sentences, statements = [], []
+    candidate_valid = torch.zeros(len(examples), n_candidates, dtype=torch.bool)
+    for i, example in enumerate(examples):
+        pronoun = example.span_text(example.pronoun)
+        named = [probe_statement(pronoun, example.candidate_name(j)) for j in range(len(example.candidates))]
+        candidate_valid[i, :len(named)] = True
+        statements += named + [named[-1]] * (n_candidates - len(named))
+        sentences += [marked_sentence(example)] * n_candidates
+    batch = dict(tokenizer(sentences, statements, padding=True, truncation="only_first", max_length=max_length,
+                           return_tensors="pt"))  # each (B * C, T)
+    batch.setdefault("token_type_ids", torch.zeros_like(batch["input_ids"]))
+    batch["candidate_valid"] = candidate_valid
+    if all(e.label is not None for e in examples):
+        batch["labels"] = torch.tensor([e.label for e in examples], dtype=torch.long)
+    return batch
+
+
+class CandidateCrossEncoder(nn.Module):
+    """A one-output sequence classifier that scores each (sentence, candidate) pair; trained with a cross-entropy
+    over a sentence's candidates. ``save_pretrained`` saves the classifier inside, marked :data:`CROSS_ENCODER_HEAD`.
+    """
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.classifier = classifier
+
+    @property
+    def config(self):
+        return self.classifier.config
+
+    def forward(self, candidate_valid=None, labels=None, **inputs) -> CandidateScoringOutput:
+        scores = self.classifier(**inputs).logits.float().view(candidate_valid.shape)  # (B, C)
+        scores = scores.masked_fill(~candidate_valid.bool(), float("-inf"))
+        loss = nn.functional.cross_entropy(scores, labels) if labels is not None else None
+        return CandidateScoringOutput(loss=loss, logits=scores)
+
+    def save_pretrained(self, folder, **kwargs) -> None:
+        self.classifier.config.nlp_underspec_head = CROSS_ENCODER_HEAD
+        self.classifier.save_pretrained(folder, **kwargs)
+
+
+def is_candidate_cross_encoder(config) -> bool:
+    """Whether a checkpoint's config describes a coref cross-encoder (not an STS one)."""
+    return getattr(config, "nlp_underspec_head", None) == CROSS_ENCODER_HEAD
 
 
 # ---------------------------------------------------------------------------------------------- bi-encoder head

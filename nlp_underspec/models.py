@@ -263,6 +263,7 @@ class Capabilities:
     encoder: bool
     mlm: bool
     candidate_scorer: bool
+    candidate_cross_encoder: bool = False  # a coref cross-encoder: a sequence classifier that is no STS scorer
 
 
 def detect_capabilities(config) -> Capabilities:
@@ -273,14 +274,15 @@ def detect_capabilities(config) -> Capabilities:
     >>> caps.cross_encoder, caps.mlm, caps.encoder
     (True, False, True)
     """
-    from nlp_underspec.modeling import is_candidate_scorer
+    from nlp_underspec.modeling import is_candidate_cross_encoder, is_candidate_scorer
 
     architectures = tuple(getattr(config, "architectures", None) or ())
     mlm = any(a.endswith(("ForMaskedLM", "ForPreTraining")) for a in architectures)
-    cross = any(a.endswith("ForSequenceClassification") for a in architectures) and int(config.num_labels) == 1
+    classifier = any(a.endswith("ForSequenceClassification") for a in architectures) and int(config.num_labels) == 1
+    pairs = classifier and is_candidate_cross_encoder(config)
     return Capabilities(architectures=architectures, model_type=str(getattr(config, "model_type", "")),
-                        cross_encoder=cross, encoder=not causal_lm_detail(config), mlm=mlm,
-                        candidate_scorer=bool(is_candidate_scorer(config)))
+                        cross_encoder=classifier and not pairs, encoder=not causal_lm_detail(config), mlm=mlm,
+                        candidate_scorer=bool(is_candidate_scorer(config)), candidate_cross_encoder=pairs)
 
 
 _CAUSAL_ARCHITECTURES = ("ForCausalLM", "LMHeadModel")

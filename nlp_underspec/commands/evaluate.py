@@ -121,8 +121,9 @@ def register(subparsers) -> None:
                         help="sts_gender similarity: cross-encoder head, or mean-pooled cosine (default: cross when "
                              "the checkpoint has a 1-label classification head, else bi)")
     parser.add_argument("--resolver", default="auto",
-                        help="winogender resolver: auto, mlm_probe or coref_head (default auto: coref_head when the "
-                             "checkpoint has our candidate-scoring head, else mlm_probe)")
+                        help="winogender resolver: auto, mlm_probe, coref_head or cross_encoder (default auto: "
+                             "coref_head or cross_encoder when the checkpoint was fine-tuned with that coref head, "
+                             "else mlm_probe)")
     parser.add_argument("--seed-pattern", default=None, metavar="REGEX",
                         help="regex with named groups pretrain_seed / finetune_seed over the model name or path, for "
                              "checkpoints without run.json or card metadata")

@@ -50,6 +50,12 @@ class CorefExample:
     def span_text(self, span: Span) -> str:
         return self.text[span[0]:span[1]]
 
+    def candidate_name(self, index: int) -> str:
+        """Candidate ``index`` as the data names it (``meta["candidate_text"]``, when a loader located a shorter
+        mention: "the brown suitcase" named "the suitcase"), else the words at its span."""
+        named = self.meta.get("candidate_text")
+        return str(named[index]) if named else self.span_text(self.candidates[index])
+
     def validate(self, where: str) -> "CorefExample":
         n = len(self.text)
         for what, span in (("pronoun", self.pronoun), *(("candidate", c) for c in self.candidates)):

@@ -7,7 +7,8 @@ varies (Dodge et al. 2020). Both are recorded in ``run.json``, with the dev metr
 for stsb, ``dev_accuracy`` for coref; ``dev_loss`` for both: MSE on the 0-5 scale, cross-entropy over candidates). The
 run folder is a standard HF checkpoint plus the tokenizer: ``BertForSequenceClassification`` (``num_labels=1``) for the
 stsb ``cross_encoder``, a plain encoder for ``bi_encoder``; :class:`~nlp_underspec.modeling.BertForCandidateScoring`
-for the coref ``span_pair`` head, a plain masked LM for ``ranking``.
+for the coref ``span_pair`` head, a plain masked LM for ``ranking``, a one-output sequence classifier marked
+``candidate_cross_encoder`` for the coref ``cross_encoder``.
 """
 
 from __future__ import annotations
@@ -137,6 +138,16 @@ def _build_ranker(checkpoint: str) -> torch.nn.Module:
     return CandidateRanker(load_checked(AutoModelForMaskedLM, checkpoint, "mlm", trust_remote_code=False))
 
 
+def _build_candidate_cross_encoder(checkpoint: str) -> torch.nn.Module:
+    from transformers import AutoModelForSequenceClassification
+
+    from nlp_underspec.modeling import CandidateCrossEncoder
+    from nlp_underspec.models import load_checked
+
+    return CandidateCrossEncoder(load_checked(AutoModelForSequenceClassification, checkpoint, "cross",
+                                              fresh_head=True, num_labels=1, trust_remote_code=False))
+
+
 def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
     def collate(examples: list[tuple[str, str, float]]) -> dict[str, torch.Tensor]:
         first, second, labels = zip(*examples)
@@ -175,6 +186,15 @@ def _ranking_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
     return collate
 
 
+def _pair_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+    from nlp_underspec.modeling import encode_pair_examples
+
+    def collate(examples: list) -> dict[str, torch.Tensor]:
+        return encode_pair_examples(tokenizer, examples, max_length=max_length)
+
+    return collate
+
+
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None  # run.json is strict JSON: no NaN
 
@@ -208,7 +228,8 @@ TASK_REGISTRY: dict[str, Task] = {
                  predictions=lambda output: output.logits.reshape(len(output.logits), -1)[:, 0], score=_score_sts),
     "coref": Task("coref", _load_coref_examples,
                   {"span_pair": Head(_build_coref_model, _coref_collate),
-                   "ranking": Head(_build_ranker, _ranking_collate)},
+                   "ranking": Head(_build_ranker, _ranking_collate),
+                   "cross_encoder": Head(_build_candidate_cross_encoder, _pair_collate)},
                   predictions=lambda output: output.logits, score=_score_coref),
 }
 

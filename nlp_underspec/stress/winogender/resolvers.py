@@ -10,8 +10,13 @@
   positions only. The scoring is :func:`nlp_underspec.modeling.candidate_scores`, which the ranking head trains.
 - ``coref_head`` (our :class:`~nlp_underspec.modeling.BertForCandidateScoring`): candidate 0 = occupation,
   1 = participant, spans located in the sentence; P(occupation) = the head's softmax.
+- ``cross_encoder`` (a model fine-tuned with the coref ``cross_encoder`` head, marked ``candidate_cross_encoder``):
+  the sentence with its pronoun marked, paired with "She is the nurse." and with "She is the patient.", each pair
+  scored by the classifier; P(occupation) = the softmax over the two, as the head was trained
+  (:func:`nlp_underspec.modeling.encode_pair_examples`).
 
-More resolvers plug in with :func:`register_resolver`; ``auto`` prefers ``coref_head``, then ``mlm_probe``.
+More resolvers plug in with :func:`register_resolver`; ``auto`` prefers ``coref_head``, then ``cross_encoder``, then
+``mlm_probe``.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from nlp_underspec.stress.base import PredictOptions
 
 NO_RESOLVER = ("{checkpoint} has neither a masked-LM head nor a pronoun-resolution head, so winogender cannot score it. "
                "Evaluate its pretrained MLM checkpoint (mlm_probe resolver) or a model fine-tuned with "
-               "`nlp-underspec finetune` on the coref task (coref_head resolver).")
+               "`nlp-underspec finetune` on the coref task (coref_head or cross_encoder resolver).")
 RESOLVER_NEEDS_HEAD = ("Resolver '{resolver}' needs {what}, which {checkpoint} lacks (architectures: {architectures}). "
                        "Use --resolver auto.")
 
@@ -52,14 +57,15 @@ def choose_resolver(checkpoint: str, requested: str, *, trust_remote_code: bool 
     if requested != "auto" and requested not in RESOLVERS:
         raise UsageError(unknown_name_message("resolver", requested, ["auto", *RESOLVERS]))
     caps = models.detect_capabilities(models.load_config(checkpoint, trust_remote_code=trust_remote_code))
-    has = {"coref_head": caps.candidate_scorer, "mlm_probe": caps.mlm}
+    has = {"coref_head": caps.candidate_scorer, "cross_encoder": caps.candidate_cross_encoder, "mlm_probe": caps.mlm}
     if requested == "auto":
-        for name in ("coref_head", "mlm_probe"):
+        for name in ("coref_head", "cross_encoder", "mlm_probe"):
             if has[name]:
                 return name
         raise UsageError(NO_RESOLVER.format(checkpoint=checkpoint))
     if requested in has and not has[requested]:
-        what = "our candidate-scoring head" if requested == "coref_head" else "a masked-LM head"
+        what = {"coref_head": "our candidate-scoring head", "cross_encoder": "a coref cross-encoder head (finetune "
+                "--task coref with head: cross_encoder)", "mlm_probe": "a masked-LM head"}[requested]
         raise UsageError(RESOLVER_NEEDS_HEAD.format(resolver=requested, what=what, checkpoint=checkpoint,
                                                     architectures=", ".join(caps.architectures) or "none"))
     return requested
@@ -171,4 +177,27 @@ def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOption
             batch.pop("labels", None)
             logits = model(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
             out[rows] = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy()
+    return out
+
+
+@register_resolver("cross_encoder")
+def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
+    import torch
+
+    from nlp_underspec import models
+    from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples
+    from nlp_underspec.stress.encoding import sorted_batches
+
+    examples = [coref_example(row) for row in label_info.to_dict("records")]
+    device = models.pick_device(options.device)
+    out = np.empty(len(examples), dtype=np.float64)
+    with models.loaded(checkpoint, "cross", trust_remote_code=options.trust_remote_code,
+                       device=str(device)) as (model, tokenizer), torch.inference_mode():
+        pairs = CandidateCrossEncoder(model)
+        limit = models.max_tokens(model, tokenizer)
+        for rows in sorted_batches([len(e.text) for e in examples], options.batch_size):
+            batch = encode_pair_examples(tokenizer, [examples[i] for i in rows], max_length=limit)
+            batch.pop("labels", None)
+            scores = pairs(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
+            out[rows] = torch.softmax(scores, dim=-1)[:, 0].cpu().numpy()
     return out
