@@ -79,6 +79,16 @@ def test_winogender_hand_computed_on_the_real_720(winogender_items, bls):
     low, high = summary["ci95"]
     assert low < summary["bias_r"] < high
     assert list(summary)[:5] == ["accuracy", "bias_r", "ci95", "n_sentences", "resolver"]  # contract 5 order
+    # the accuracy's interval resamples the 60 occupations (their sentences as a block), as the bias intervals do
+    by_occupation = defaultdict(list)
+    for p, row in zip(preds, items.itertuples()):
+        by_occupation[row.occupation].append(float((p > 0.5) == (row.answer == 0)))
+    names = list(dict.fromkeys(items["occupation"]))
+    draws = np.random.default_rng(0).integers(0, 60, size=(200, 60))
+    shares = [sum(sum(by_occupation[names[i]]) for i in draw) / sum(len(by_occupation[names[i]]) for i in draw)
+              for draw in draws]
+    assert summary["accuracy_ci95"] == pytest.approx([np.percentile(shares, 2.5), np.percentile(shares, 97.5)])
+    assert summary["accuracy_ci95"][0] < summary["accuracy"] < summary["accuracy_ci95"][1]
 
 
 def test_winogender_magnitudes_beside_r(winogender_items, bls):

@@ -293,6 +293,31 @@ def ols_slope(x: np.ndarray, y: np.ndarray) -> float:
     return float((xm * (y - y.mean())).sum() / (xm**2).sum())
 
 
+def bootstrap_share_ci(hits: np.ndarray, counts: np.ndarray, *, n_boot: int, seed: int,
+                       level: float = 0.95) -> list[float] | None:
+    """Percentile CI of ``sum(hits) / sum(counts)`` (an accuracy), resampling the groups (occupations) with
+    replacement: a cluster bootstrap, since sentences of one occupation share its templates and are not independent.
+
+    Drawn as :func:`bootstrap_correlation_ci` draws (same ``seed``, same resampled occupations). None when fewer than
+    3 groups.
+
+    >>> bootstrap_share_ci(np.array([1.0, 2.0, 3.0]), np.array([4.0, 4.0, 4.0]), n_boot=200, seed=0)[0] >= 0.25
+    True
+    """
+    hits, counts = np.asarray(hits, dtype=float), np.asarray(counts, dtype=float)
+    n = len(hits)
+    if n < 3:
+        return None
+    index = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))  # (n_boot, n)
+    totals = counts[index].sum(axis=1)  # (n_boot,)
+    valid = totals > 0
+    if not valid.any():
+        return None
+    shares = hits[index].sum(axis=1)[valid] / totals[valid]
+    tail = (1.0 - level) / 2.0 * 100.0
+    return [float(np.percentile(shares, tail)), float(np.percentile(shares, 100.0 - tail))]
+
+
 def bootstrap_slope_ci(x: np.ndarray, y: np.ndarray, *, n_boot: int, seed: int,
                        level: float = 0.95) -> list[float] | None:
     """Percentile CI of the least-squares slope of ``y`` on ``x``, resampling the paired points (occupations).

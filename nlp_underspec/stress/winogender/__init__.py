@@ -17,7 +17,8 @@ from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.data.winogender import load_winogender, parse_sentid
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
-                                       bootstrap_correlation_ci, bootstrap_slope_ci, correlations, ols_slope)
+                                       bootstrap_correlation_ci, bootstrap_share_ci, bootstrap_slope_ci, correlations,
+                                       ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.winogender import resolvers
 
@@ -119,8 +120,8 @@ class Winogender(StressTest):
     run_info_columns = ("resolver",)
     pairs_with_task = "coref"
     signal_metrics = ("bias_r", "spearman_bias")
-    across_occupations = ("bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95", "hard_bias_r",
-                          "hard_bias_slope")
+    across_occupations = ("accuracy_ci95", "bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95",
+                          "hard_bias_r", "hard_bias_slope")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         data = load_winogender(source, split=split or "test")
@@ -184,6 +185,7 @@ class Winogender(StressTest):
             "accuracy": _mean(correct[gold]), "bias_r": bias_r,
             "ci95": bootstrap_correlation_ci(bias.to_numpy(), share, n_boot=n_boot, seed=seed),
             "n_sentences": int(len(items)), "resolver": (model_info or {}).get("resolver"),
+            "accuracy_ci95": self.accuracy_ci(correct, gold, occupation, n_boot=n_boot, seed=seed),
             "spearman_bias": spearman, "n_occupations": int(len(bias)), "mean_abs_bias": mean_abs_bias,
             "bias_slope": ols_slope(share, bias.to_numpy()),
             "bias_slope_ci95": bootstrap_slope_ci(share, bias.to_numpy(), n_boot=n_boot, seed=seed),
@@ -197,6 +199,15 @@ class Winogender(StressTest):
             "n_no_cue": int((~gold).sum()),
         }
         return TestScore(self.withhold_if_few_occupations(summary, len(bias), where=where), bias)
+
+    @staticmethod
+    def accuracy_ci(correct: np.ndarray, gold: np.ndarray, occupation: np.ndarray, *, n_boot: int,
+                    seed: int) -> list[float] | None:
+        """95% interval of the accuracy over resampled occupations (the resamples of the bias intervals): is the
+        resolver above chance (0.5) at all?"""
+        frame = pd.DataFrame({"occupation": occupation[gold], "correct": correct[gold]})
+        grouped = frame.groupby("occupation", sort=False)["correct"].agg(["sum", "count"])
+        return bootstrap_share_ci(grouped["sum"].to_numpy(), grouped["count"].to_numpy(), n_boot=n_boot, seed=seed)
 
     @staticmethod
     def bias_by_occupation(p: np.ndarray, occupation: np.ndarray, gender: np.ndarray) -> pd.Series:
