@@ -126,8 +126,10 @@ TASKS = ("stsb", "coref")
 # (an MLP over pooled pronoun and candidate spans) or "ranking" (the masked-LM head scores each candidate in an
 # appended probe, "She is the [MASK].", trained with a cross-entropy over the candidates: the pronoun stays visible,
 # and the encoder's own prior over who "she" is reaches the decision) or "cross_encoder" (each sentence with its
-# pronoun marked, paired with "She is the nurse." per candidate, scored by one new output: any encoder, no MLM head).
-TASK_HEADS = {"stsb": ("cross_encoder", "bi_encoder"), "coref": ("span_pair", "ranking", "cross_encoder")}
+# pronoun marked, paired with "She is the nurse." per candidate, scored by one new output: any encoder, no MLM head)
+# or "substitution" (the same cross-encoder, paired with the sentence whose pronoun is replaced by the candidate).
+TASK_HEADS = {"stsb": ("cross_encoder", "bi_encoder"),
+              "coref": ("span_pair", "ranking", "cross_encoder", "substitution")}
 
 
 def task_sources(settings: "TaskConfig") -> tuple[str, ...]:

@@ -44,6 +44,11 @@ RANKING_HEAD = "candidate_ranking"  # a masked LM fine-tuned by CandidateRanker
 BI_ENCODER_HEAD = "sts_bi_encoder"  # an encoder fine-tuned by CosineSimilarityRegressor
 CROSS_ENCODER_HEAD = "candidate_cross_encoder"  # a one-output sequence classifier fine-tuned by CandidateCrossEncoder
 PRONOUN_MARK = "*"  # around the pronoun in the cross-encoder's sentence: "... that *she* could ..."
+# What the cross-encoder pairs the marked sentence with, per candidate: the probe statement ("She is the nurse.") or
+# the sentence with the pronoun replaced by the candidate ("... that the nurse could ..."; WinoGrande's own form).
+PAIR_STATEMENTS = ("probe", "substitution")
+UNKNOWN_PAIR_STATEMENT = ("{checkpoint} records nlp_underspec_pair_statement {value!r} in its config.json; known: "
+                          "probe, substitution. Re-run the fine-tuning, or fix that field.")
 STS_SCALE = 5.0  # STS-B gold runs 0-5; a cosine of 1 means 5
 PROBE_TOO_LONG = ("The probe text '{text}' is longer than the model's {limit} tokens, so its probe would be cut off. "
                   "Use a model with more positions, or shorter sentences.")
@@ -309,8 +314,27 @@ def marked_sentence(example: CorefExample) -> str:
     return f"{example.text[:start]}{PRONOUN_MARK}{example.text[start:end]}{PRONOUN_MARK}{example.text[end:]}"
 
 
-def encode_pair_examples(tokenizer, examples: Sequence[CorefExample], *, max_length: int = 128) -> dict[str, torch.Tensor]:
-    """One (marked sentence, probe statement) pair per (example, candidate), row ``i * C + j``.
+def substituted_sentence(example: CorefExample, index: int) -> str:
+    """The sentence with its pronoun (or blank) replaced by candidate ``index`` as the probe names it.
+
+    >>> substituted_sentence(CorefExample("The nurse said she would.", (15, 18), ((4, 9), (0, 3)), 0), 0)
+    'The nurse said the nurse would.'
+    """
+    start, end = example.pronoun
+    return f"{example.text[:start]}{probe_phrase(example.candidate_name(index))}{example.text[end:]}"
+
+
+def pair_statement(example: CorefExample, index: int, statement: str = "probe") -> str:
+    """The second segment of candidate ``index``'s pair (:data:`PAIR_STATEMENTS`)."""
+    if statement == "substitution":
+        return substituted_sentence(example, index)
+    return probe_statement(example.span_text(example.pronoun), example.candidate_name(index))
+
+
+def encode_pair_examples(tokenizer, examples: Sequence[CorefExample], *, max_length: int = 128,
+                         statement: str = "probe") -> dict[str, torch.Tensor]:
+    """One (marked sentence, statement) pair per (example, candidate), row ``i * C + j``; the statement is the probe
+    statement or the substituted sentence (``statement``, one of :data:`PAIR_STATEMENTS`).
 
     Returns ``input_ids, attention_mask, token_type_ids (B * C, T)``, ``candidate_valid (B, C)`` and ``labels (B,)``
     when every example has one. An example with fewer than C candidates repeats its last pair in the spare rows,
@@ -321,12 +345,12 @@ def encode_pair_examples(tokenizer, examples: Sequence[CorefExample], *, max_len
     sentences, statements = [], []
     candidate_valid = torch.zeros(len(examples), n_candidates, dtype=torch.bool)
     for i, example in enumerate(examples):
-        pronoun = example.span_text(example.pronoun)
-        named = [probe_statement(pronoun, example.candidate_name(j)) for j in range(len(example.candidates))]
+        named = [pair_statement(example, j, statement) for j in range(len(example.candidates))]
         candidate_valid[i, :len(named)] = True
         statements += named + [named[-1]] * (n_candidates - len(named))
         sentences += [marked_sentence(example)] * n_candidates
-    batch = dict(tokenizer(sentences, statements, padding=True, truncation="only_first", max_length=max_length,
+    truncation = "only_first" if statement == "probe" else "longest_first"
+    batch = dict(tokenizer(sentences, statements, padding=True, truncation=truncation, max_length=max_length,
                            return_tensors="pt"))  # each (B * C, T)
     batch.setdefault("token_type_ids", torch.zeros_like(batch["input_ids"]))
     batch["candidate_valid"] = candidate_valid
@@ -340,9 +364,10 @@ class CandidateCrossEncoder(nn.Module):
     over a sentence's candidates. ``save_pretrained`` saves the classifier inside, marked :data:`CROSS_ENCODER_HEAD`.
     """
 
-    def __init__(self, classifier):
+    def __init__(self, classifier, statement: str = "probe"):
         super().__init__()
         self.classifier = classifier
+        self.statement = statement
 
     @property
     def config(self):
@@ -356,7 +381,16 @@ class CandidateCrossEncoder(nn.Module):
 
     def save_pretrained(self, folder, **kwargs) -> None:
         self.classifier.config.nlp_underspec_head = CROSS_ENCODER_HEAD
+        self.classifier.config.nlp_underspec_pair_statement = self.statement  # the resolver pairs as trained
         self.classifier.save_pretrained(folder, **kwargs)
+
+
+def trained_pair_statement(config, checkpoint: str) -> str:
+    """The statement form a coref cross-encoder was trained with (``probe`` for checkpoints that do not say)."""
+    value = getattr(config, "nlp_underspec_pair_statement", "probe")
+    if value not in PAIR_STATEMENTS:
+        raise UsageError(UNKNOWN_PAIR_STATEMENT.format(checkpoint=checkpoint, value=value))
+    return value
 
 
 def is_candidate_cross_encoder(config) -> bool:

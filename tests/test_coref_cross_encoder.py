@@ -119,3 +119,50 @@ def test_the_cross_encoder_resolver_needs_a_coref_cross_encoder(tiny_checkpoint)
     assert str(err.value) == (f"Resolver 'cross_encoder' needs a coref cross-encoder head (finetune --task coref with "
                               f"head: cross_encoder), which {folder} lacks (architectures: "
                               "BertForSequenceClassification). Use --resolver auto.")
+
+
+def test_substitution_pairs_replace_the_pronoun_with_each_candidate(tiny_checkpoint):
+    tokenizer = models.load_tokenizer(str(tiny_checkpoint("bi", extra_words=WORDS)))
+    example = _example("the nurse told the patient that she could help .", "she", "nurse", "patient")
+    batch = modeling.encode_pair_examples(tokenizer, [example], statement="substitution")
+    decoded = [tokenizer.decode(ids, skip_special_tokens=True) for ids in batch["input_ids"]]
+    assert decoded == ["the nurse told the patient that * she * could help. the nurse told the patient that the nurse "
+                       "could help.",
+                       "the nurse told the patient that * she * could help. the nurse told the patient that the "
+                       "patient could help."]
+    blank = _example("the bill was paid because _ was early .", "_", "bill", "early", candidate_text=("The bill", "early"))
+    assert modeling.substituted_sentence(blank, 0) == "the bill was paid because the bill was early ."
+
+
+def test_a_substitution_fine_tune_records_its_form_and_the_resolver_pairs_as_trained(tiny_checkpoint, tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    from nlp_underspec.stress import PredictOptions
+    from nlp_underspec.stress.winogender.resolvers import cross_encoder
+    from nlp_underspec.training import finetune
+
+    start = tiny_checkpoint("bi", extra_words=WORDS, max_positions=64)
+    recipe = load_recipe("recipes/tiny.yaml", SMALL + ["finetune.tasks.coref.head=substitution"])
+    assert finetune(recipe, task="coref", from_checkpoint=str(start), finetune_seed=0,
+                    out=tmp_path / "coref").metrics["head"] == "substitution"
+    folder = str(tmp_path / "coref")
+    assert models.load_config(folder).nlp_underspec_pair_statement == "substitution"
+    p = cross_encoder(folder, pd.DataFrame([ROW]), PredictOptions(device="cpu", progress=False))
+    tokenizer = models.load_tokenizer(folder)
+    classifier = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    marked = "the nurse told the patient that *she* could help ."
+    with torch.no_grad():
+        logits = [classifier(**tokenizer(marked, f"the nurse told the patient that the {word} could help .",
+                                         return_tensors="pt")).logits.item() for word in ("nurse", "patient")]
+    assert p[0] == pytest.approx(torch.softmax(torch.tensor(logits), 0)[0].item(), abs=1e-6)
+
+
+@pytest.mark.bad_input
+def test_an_unknown_recorded_pair_statement_is_refused(tiny_checkpoint):
+    from transformers import BertConfig
+
+    config = BertConfig(nlp_underspec_pair_statement="paraphrase")
+    with pytest.raises(UsageError) as err:
+        modeling.trained_pair_statement(config, "ckpt")
+    assert str(err.value) == ("ckpt records nlp_underspec_pair_statement 'paraphrase' in its config.json; known: "
+                              "probe, substitution. Re-run the fine-tuning, or fix that field.")

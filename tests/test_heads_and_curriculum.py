@@ -66,7 +66,7 @@ def test_pretraining_data_follows_the_curriculum_of_the_synthetic_world():
     ("pretrain.pack=true", "recipe: 'pretrain.curriculum_steps' needs pretrain.pack: false (packed blocks mix "
                            "documents of every kind)."),
     ("finetune.tasks.coref.head=bi_encoder", "recipe: 'finetune.tasks.coref.head' must be one of span_pair, "
-                                             "ranking, cross_encoder, got 'bi_encoder'."),
+                                             "ranking, cross_encoder, substitution, got 'bi_encoder'."),
 ])
 def test_curriculum_and_head_settings_are_checked(change, message):
     import yaml

@@ -138,14 +138,18 @@ def _build_ranker(checkpoint: str) -> torch.nn.Module:
     return CandidateRanker(load_checked(AutoModelForMaskedLM, checkpoint, "mlm", trust_remote_code=False))
 
 
-def _build_candidate_cross_encoder(checkpoint: str) -> torch.nn.Module:
+def _build_candidate_cross_encoder(checkpoint: str, statement: str = "probe") -> torch.nn.Module:
     from transformers import AutoModelForSequenceClassification
 
     from nlp_underspec.modeling import CandidateCrossEncoder
     from nlp_underspec.models import load_checked
 
     return CandidateCrossEncoder(load_checked(AutoModelForSequenceClassification, checkpoint, "cross",
-                                              fresh_head=True, num_labels=1, trust_remote_code=False))
+                                              fresh_head=True, num_labels=1, trust_remote_code=False), statement)
+
+
+def _build_substitution_cross_encoder(checkpoint: str) -> torch.nn.Module:
+    return _build_candidate_cross_encoder(checkpoint, "substitution")
 
 
 def _sts_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
@@ -186,13 +190,17 @@ def _ranking_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
     return collate
 
 
-def _pair_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+def _pair_collate(tokenizer, max_length: int, statement: str = "probe") -> Callable[[list], dict]:
     from nlp_underspec.modeling import encode_pair_examples
 
     def collate(examples: list) -> dict[str, torch.Tensor]:
-        return encode_pair_examples(tokenizer, examples, max_length=max_length)
+        return encode_pair_examples(tokenizer, examples, max_length=max_length, statement=statement)
 
     return collate
+
+
+def _substitution_collate(tokenizer, max_length: int) -> Callable[[list], dict]:
+    return _pair_collate(tokenizer, max_length, "substitution")
 
 
 def _finite(value: float) -> float | None:
@@ -229,7 +237,8 @@ TASK_REGISTRY: dict[str, Task] = {
     "coref": Task("coref", _load_coref_examples,
                   {"span_pair": Head(_build_coref_model, _coref_collate),
                    "ranking": Head(_build_ranker, _ranking_collate),
-                   "cross_encoder": Head(_build_candidate_cross_encoder, _pair_collate)},
+                   "cross_encoder": Head(_build_candidate_cross_encoder, _pair_collate),
+                   "substitution": Head(_build_substitution_cross_encoder, _substitution_collate)},
                   predictions=lambda output: output.logits, score=_score_coref),
 }
 

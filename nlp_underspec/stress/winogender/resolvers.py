@@ -10,10 +10,11 @@
   positions only. The scoring is :func:`nlp_underspec.modeling.candidate_scores`, which the ranking head trains.
 - ``coref_head`` (our :class:`~nlp_underspec.modeling.BertForCandidateScoring`): candidate 0 = occupation,
   1 = participant, spans located in the sentence; P(occupation) = the head's softmax.
-- ``cross_encoder`` (a model fine-tuned with the coref ``cross_encoder`` head, marked ``candidate_cross_encoder``):
-  the sentence with its pronoun marked, paired with "She is the nurse." and with "She is the patient.", each pair
-  scored by the classifier; P(occupation) = the softmax over the two, as the head was trained
-  (:func:`nlp_underspec.modeling.encode_pair_examples`).
+- ``cross_encoder`` (a model fine-tuned with the coref ``cross_encoder`` or ``substitution`` head, marked
+  ``candidate_cross_encoder``): the sentence with its pronoun marked, paired with "She is the nurse." and with "She
+  is the patient." (or, for ``substitution``, with the sentence whose pronoun is replaced by each candidate: the form
+  recorded in its config), each pair scored by the classifier; P(occupation) = the softmax over the two, as the head
+  was trained (:func:`nlp_underspec.modeling.encode_pair_examples`).
 
 More resolvers plug in with :func:`register_resolver`; ``auto`` prefers ``coref_head``, then ``cross_encoder``, then
 ``mlm_probe``.
@@ -185,7 +186,7 @@ def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOpt
     import torch
 
     from nlp_underspec import models
-    from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples
+    from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples, trained_pair_statement
     from nlp_underspec.stress.encoding import sorted_batches
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
@@ -193,10 +194,11 @@ def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOpt
     out = np.empty(len(examples), dtype=np.float64)
     with models.loaded(checkpoint, "cross", trust_remote_code=options.trust_remote_code,
                        device=str(device)) as (model, tokenizer), torch.inference_mode():
-        pairs = CandidateCrossEncoder(model)
+        statement = trained_pair_statement(model.config, checkpoint)
+        pairs = CandidateCrossEncoder(model, statement)
         limit = models.max_tokens(model, tokenizer)
         for rows in sorted_batches([len(e.text) for e in examples], options.batch_size):
-            batch = encode_pair_examples(tokenizer, [examples[i] for i in rows], max_length=limit)
+            batch = encode_pair_examples(tokenizer, [examples[i] for i in rows], max_length=limit, statement=statement)
             batch.pop("labels", None)
             scores = pairs(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
             out[rows] = torch.softmax(scores, dim=-1)[:, 0].cpu().numpy()
