@@ -398,7 +398,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     tokenizer = load_tokenizer(start.checkpoint)
     check_pad_token(tokenizer, start.checkpoint, purpose="fine-tuning")
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
-    train_examples = _labelled(spec, settings, "train", recipe.world, train)
+    train_examples = _training_examples(spec, settings, recipe.world, train)
     dev_sets = _dev_sets(spec, settings, recipe.world, dev)
     train_examples = subsample(train_examples, limit=settings.max_train_examples, data_seed=seeds.data_seed)
     loop_settings = build_loop_settings(settings, n_train=len(train_examples),
@@ -432,18 +432,16 @@ def check_task_data(recipe: Recipe, task: str) -> None:
     """Load a task's train and dev splits once, as a run would, so a sweep meets a wrong path, layout, label or encoding
     before its first run rather than in every fine-tuning run after the whole pretraining grid."""
     spec, settings = get_task(task), _task_settings(recipe, task)
-    _labelled(spec, settings, "train", recipe.world, None)
+    _training_examples(spec, settings, recipe.world, None)
     _dev_sets(spec, settings, recipe.world, None)
 
 
-def _labelled(spec: Task, settings: TaskConfig, which: str, world: WorldConfig, given: Sequence | None) -> list:
-    """The training examples (``which="train"``: every source of ``data`` pooled) or the dev examples, all sets."""
-    if which == "train":
-        if given is not None:
-            return _labelled_given(spec, given, which, settings.train_split)
-        return [e for source in task_sources(settings)
-                for e in _labelled_source(spec, source, settings.train_split, which, world)]
-    return [e for examples in _dev_sets(spec, settings, world, given).values() for e in examples]
+def _training_examples(spec: Task, settings: TaskConfig, world: WorldConfig, given: Sequence | None) -> list:
+    """The labelled training examples: every source of ``data`` pooled, in the order the sources are listed."""
+    if given is not None:
+        return _labelled_given(spec, given, "train", settings.train_split)
+    return [e for source in task_sources(settings)
+            for e in _labelled_source(spec, source, settings.train_split, "train", world)]
 
 
 def _dev_sets(spec: Task, settings: TaskConfig, world: WorldConfig, given: Sequence | None) -> dict[str, list]:
@@ -477,20 +475,21 @@ def source_names(sources: Sequence[str]) -> list[str]:
 
 
 def _labelled_source(spec: Task, source: str, split: str, which: str, world: WorldConfig) -> list:
-    examples = spec.load(source, split, world)  # the loaders check each labelled row, naming file and line
-    examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
-    if not examples:
-        message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
-        raise UsageError(message.format(task=spec.name, split=split, source=f"'{source}'"))
-    return examples
+    # the loaders check each labelled row, naming file and line
+    return _with_gold(spec, spec.load(source, split, world), which, split, f"'{source}'")
 
 
 def _labelled_given(spec: Task, given: Sequence, which: str, split: str) -> list:
     examples = [_check_given(spec, example, which, index) for index, example in enumerate(given)]
+    return _with_gold(spec, examples, which, split, "the given examples")
+
+
+def _with_gold(spec: Task, examples: list, which: str, split: str, source: str) -> list:
+    """The examples that have a gold label (an unlabelled row is left out, as a file's empty score); none is an error."""
     examples = [e for e in examples if _gold(e) is not None and np.isfinite(float(_gold(e)))]
     if not examples:
         message = NO_TRAINING_DATA if which == "train" else NO_DEV_LABELS
-        raise UsageError(message.format(task=spec.name, split=split, source="the given examples"))
+        raise UsageError(message.format(task=spec.name, split=split, source=source))
     return examples
 
 
