@@ -729,12 +729,31 @@ def finetune_run_config(recipe: Recipe, task: str, *, parent: str) -> dict[str, 
         raise UsageError(UNKNOWN_TASK.format(where="finetune", key=task, hint=f" Did you mean '{close[0]}'?" if close else "",
                                              valid=", ".join(recipe.finetune.tasks) or "(none in this recipe)"))
     settings = recipe.finetune.tasks[task]
-    plain = to_plain(settings)
-    if plain["dev_data"] is None:
-        del plain["dev_data"]  # the setting came later: runs made before it keep their config hash
     sources = (*task_sources(settings), *(settings.dev_data or {}).values())
-    return {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": plain,
+    return {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": task_identity(settings),
             "parent": parent, "world": _world_if_used(recipe, *sources)}
+
+
+# TaskConfig settings added after runs existed: left out of a run's (and an experiment's) identity while unset, so
+# the runs and experiments made before them keep their config hashes (and are not re-run or re-scored).
+LATER_TASK_SETTINGS = ("dev_data",)
+
+
+def task_identity(settings: TaskConfig) -> dict[str, Any]:
+    """A task's settings as its runs' config (and hash) record them."""
+    plain = to_plain(settings)
+    for key in LATER_TASK_SETTINGS:
+        if plain.get(key) is None:
+            plain.pop(key, None)
+    return plain
+
+
+def recipe_identity(recipe: Recipe) -> dict[str, Any]:
+    """The whole recipe as an experiment's config hash sees it (each task as :func:`task_identity`)."""
+    plain = to_plain(recipe)
+    for name, settings in recipe.finetune.tasks.items():
+        plain["finetune"]["tasks"][name] = task_identity(settings)
+    return plain
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:

@@ -314,14 +314,34 @@ def marked_sentence(example: CorefExample) -> str:
     return f"{example.text[:start]}{PRONOUN_MARK}{example.text[start:end]}{PRONOUN_MARK}{example.text[end:]}"
 
 
+_POSSESSIVES = ("his", "its", "their", "theirs", "hers")
+# After "her", these words make it an object ("told her that"), anything else a possessive ("her shift").
+_AFTER_OBJECT_HER = frozenset("a an the that this to and or but so because if as when while with for from of in on "
+                              "at by about into up down out off back over again too very not".split())
+
+
 def substituted_sentence(example: CorefExample, index: int) -> str:
-    """The sentence with its pronoun (or blank) replaced by candidate ``index`` as the probe names it.
+    """The sentence with its pronoun (or blank) replaced by candidate ``index`` as the probe names it: "'s" added
+    for a possessive pronoun ("his", "their", and "her" before a word that is no preposition, conjunction or
+    determiner), the first letter capitalised where the pronoun was. Verb agreement is left as written ("they were"
+    becomes "the nurse were").
 
     >>> substituted_sentence(CorefExample("The nurse said she would.", (15, 18), ((4, 9), (0, 3)), 0), 0)
     'The nurse said the nurse would.'
+    >>> substituted_sentence(CorefExample("Her shift ends, the nurse said.", (0, 3), ((20, 25), (4, 9)), 0), 0)
+    "The nurse's shift ends, the nurse said."
     """
     start, end = example.pronoun
-    return f"{example.text[:start]}{probe_phrase(example.candidate_name(index))}{example.text[end:]}"
+    written, after = example.text[start:end], example.text[end:]
+    phrase = probe_phrase(example.candidate_name(index))
+    next_word = after.split(maxsplit=1)[0].strip(".,;:!?").lower() if after.strip() else ""
+    possessive = written.lower() in _POSSESSIVES or (
+        written.lower() == "her" and next_word.isalpha() and next_word not in _AFTER_OBJECT_HER)
+    if possessive:
+        phrase = f"{phrase}'s"
+    if written[:1].isupper():
+        phrase = phrase[:1].upper() + phrase[1:]
+    return f"{example.text[:start]}{phrase}{after}"
 
 
 def pair_statement(example: CorefExample, index: int, statement: str = "probe") -> str:
@@ -338,8 +358,10 @@ def encode_pair_examples(tokenizer, examples: Sequence[CorefExample], *, max_len
 
     Returns ``input_ids, attention_mask, token_type_ids (B * C, T)``, ``candidate_valid (B, C)`` and ``labels (B,)``
     when every example has one. An example with fewer than C candidates repeats its last pair in the spare rows,
-    which ``candidate_valid`` leaves out. Only the sentence is cut to ``max_length`` (``only_first``), so the
-    statement that names the candidate always survives.
+    which ``candidate_valid`` leaves out. With ``probe`` only the sentence is cut to ``max_length`` (``only_first``),
+    so the statement that names the candidate survives; a substituted sentence is as long as the sentence, so both
+    are cut (``longest_first``), which can cut the candidate off a long passage: keep ``max_seq_length`` above twice
+    the longest sentence for ``substitution``.
     """
     n_candidates = max(len(e.candidates) for e in examples)
     sentences, statements = [], []
@@ -350,9 +372,9 @@ def encode_pair_examples(tokenizer, examples: Sequence[CorefExample], *, max_len
         statements += named + [named[-1]] * (n_candidates - len(named))
         sentences += [marked_sentence(example)] * n_candidates
     truncation = "only_first" if statement == "probe" else "longest_first"
+    # what the tokenizer returns and no more: a model without segment embeddings takes no token_type_ids
     batch = dict(tokenizer(sentences, statements, padding=True, truncation=truncation, max_length=max_length,
                            return_tensors="pt"))  # each (B * C, T)
-    batch.setdefault("token_type_ids", torch.zeros_like(batch["input_ids"]))
     batch["candidate_valid"] = candidate_valid
     if all(e.label is not None for e in examples):
         batch["labels"] = torch.tensor([e.label for e in examples], dtype=torch.long)

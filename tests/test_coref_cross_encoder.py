@@ -117,7 +117,7 @@ def test_the_cross_encoder_resolver_needs_a_coref_cross_encoder(tiny_checkpoint)
     with pytest.raises(UsageError) as err:
         choose_resolver(str(folder), "cross_encoder")
     assert str(err.value) == (f"Resolver 'cross_encoder' needs a coref cross-encoder head (finetune --task coref with "
-                              f"head: cross_encoder), which {folder} lacks (architectures: "
+                              f"head: cross_encoder or substitution), which {folder} lacks (architectures: "
                               "BertForSequenceClassification). Use --resolver auto.")
 
 

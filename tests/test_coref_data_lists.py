@@ -60,7 +60,19 @@ def test_a_single_source_without_dev_data_records_what_it_always_did(tiny_checkp
     assert iid_metric_names("coref", metrics) == ["dev_accuracy", "dev_loss"]
 
 
-def test_an_unset_dev_data_leaves_the_run_identity_as_it_was():
+def test_an_unset_dev_data_leaves_the_run_and_experiment_identities_as_they_were():
+    """The hashes recipes/tiny.yaml and recipes/minilm-stsb.yaml had before dev_data existed (measured at that
+    commit): their runs and experiments are neither re-run nor re-scored after the upgrade."""
+    from nlp_underspec.records import config_hash
+    from nlp_underspec.sweep.plan import recipe_hash
+
+    before = {"recipes/tiny.yaml": ("c8f7e69af59dabbe", "034f54ecebcf8585", "2aab52d14c2e381c"),
+              "recipes/minilm-stsb.yaml": ("353b79f0eef39d60", "f68d70225745e7b7", "35da716ef5b6684a")}
+    for path, (experiment, stsb, coref) in before.items():
+        recipe = load_recipe(path)
+        assert recipe_hash(recipe) == experiment
+        assert config_hash(finetune_run_config(recipe, "stsb", parent="p")) == stsb
+        assert config_hash(finetune_run_config(recipe, "coref", parent="p")) == coref
     recipe = load_recipe("recipes/tiny.yaml")
     settings = finetune_run_config(recipe, "coref", parent="p")["settings"]
     assert "dev_data" not in settings and settings["data"] == "synthetic"
@@ -95,3 +107,17 @@ def test_data_lists_and_dev_data_are_checked(override, message):
     with pytest.raises(UsageError) as err:
         load_recipe("recipes/tiny.yaml", [override])
     assert str(err.value) == f"recipes/tiny.yaml: {message}"
+
+
+@pytest.mark.bad_input
+def test_a_dev_set_that_is_a_training_file_is_named_in_a_warning(tiny_checkpoint, tmp_path, caplog):
+    from nlp_underspec.training import finetune
+
+    only = _write_candidates(tmp_path / "only.jsonl", 4)
+    start = tiny_checkpoint("mlm", extra_words=WORDS, max_positions=64)
+    recipe = load_recipe("recipes/tiny.yaml", SMALL + [f"finetune.tasks.coref.data={only}"])
+    with caplog.at_level("WARNING", logger="nlp_underspec.training.finetuning"):
+        finetune(recipe, task="coref", from_checkpoint=str(start), finetune_seed=0, out=tmp_path / "coref")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"Task 'coref': dev set '{source_names([str(only)])[0]}' is the training file {only} (one file is its own every split), so its dev "
+        "metrics are measured on training examples, not held-out ones. Name a held-out file in dev_data."]

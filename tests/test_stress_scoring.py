@@ -83,7 +83,7 @@ def test_winogender_hand_computed_on_the_real_720(winogender_items, bls):
     by_occupation = defaultdict(list)
     for p, row in zip(preds, items.itertuples()):
         by_occupation[row.occupation].append(float((p > 0.5) == (row.answer == 0)))
-    names = list(dict.fromkeys(items["occupation"]))
+    names = sorted(by_occupation)  # the bias's occupations, in its (sorted) order: the bias intervals' resamples
     draws = np.random.default_rng(0).integers(0, 60, size=(200, 60))
     shares = [sum(sum(by_occupation[names[i]]) for i in draw) / sum(len(by_occupation[names[i]]) for i in draw)
               for draw in draws]

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nlp_underspec.config import Recipe, finetune_run_config, pretrain_run_config, to_plain
+from nlp_underspec.config import Recipe, finetune_run_config, pretrain_run_config, recipe_identity, to_plain
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import atomic_write_json, read_json_object
 from nlp_underspec.records import config_hash, finetune_run_id, pretrain_run_id, read_run_record
@@ -146,7 +146,7 @@ def build_plan(recipe: Recipe) -> Plan:
 
 def recipe_hash(recipe: Recipe) -> str:
     """The experiment's config hash (summary.json ``config_hash``): everything but how the sweep is executed."""
-    plain = to_plain(recipe)
+    plain = recipe_identity(recipe)
     plain.pop("sweep", None)
     plain.pop("log_with", None)
     return config_hash(plain)

@@ -59,6 +59,9 @@ FROM_NEEDS_REMOTE_CODE = ("--from {name} ships its own Python code (auto_map in 
 GIVEN_BAD_STS_GOLD = "{where}: gold similarity {label!r} is not a finite number from 0 to 5 (the STS-B scale)."
 NO_TRAINING_DATA = "Task '{task}': the '{split}' split of {source} holds no labelled examples to train on."
 NO_DEV_LABELS = "Task '{task}': the '{split}' split of {source} holds no labelled examples to evaluate on."
+DEV_IS_TRAINING_DATA = ("Task '{task}': dev set '{name}' is the training file {source} (one file is its own every "
+                        "split), so its dev metrics are measured on training examples, not held-out ones. Name a "
+                        "held-out file in dev_data.")
 
 
 # ----------------------------------------------------------------------------------------------------------- tasks
@@ -225,8 +228,19 @@ def _score_coref(logits: np.ndarray, golds: np.ndarray) -> dict[str, float | Non
         shifted = logits - logits.max(axis=1, keepdims=True)
         log_norm = np.log(np.exp(shifted).sum(axis=1))
     loss = float(np.mean(log_norm - shifted[np.arange(len(golds)), golds]))
-    return {"dev_accuracy": float(np.mean(logits.argmax(axis=1) == golds)), "dev_loss": _finite(loss),
-            "n_dev": int(len(golds))}
+    return {"dev_accuracy": _tie_aware_accuracy(logits, golds), "dev_loss": _finite(loss), "n_dev": int(len(golds))}
+
+
+def _tie_aware_accuracy(logits: np.ndarray, golds: np.ndarray) -> float:
+    """Share of examples whose gold candidate scores highest, a tie among k top candidates counting 1/k (an argmax
+    would give every tie to candidate 0: a resolver that scores all candidates alike would be perfect on data that
+    lists the answer first, as WSC273's 4-line file and WikiCREM do).
+
+    >>> _tie_aware_accuracy(np.array([[1.0, 1.0], [2.0, 0.0], [0.0, 2.0]]), np.array([0, 0, 0]))
+    0.5
+    """
+    top = logits == logits.max(axis=1, keepdims=True)  # (B, C)
+    return float(np.mean(top[np.arange(len(golds)), golds] / top.sum(axis=1)))
 
 
 TASK_REGISTRY: dict[str, Task] = {
@@ -448,13 +462,17 @@ def _dev_sets(spec: Task, settings: TaskConfig, world: WorldConfig, given: Seque
     """The dev examples by name: ``dev_data``'s names, or one set per source of ``data`` (its ``dev_split``)."""
     if given is not None:
         return {"dev": _labelled_given(spec, given, "dev", settings.dev_split)}
-    if settings.dev_data is not None:
-        return {name: _labelled_source(spec, source, settings.dev_split, "dev", world)
-                for name, source in settings.dev_data.items()}
-    sources = task_sources(settings)
-    names = source_names(sources)
-    return {name: _labelled_source(spec, source, settings.dev_split, "dev", world)
-            for name, source in zip(names, sources)}
+    named = settings.dev_data if settings.dev_data is not None else \
+        dict(zip(source_names(task_sources(settings)), task_sources(settings)))
+    for name, source in named.items():
+        _warn_if_training_data(spec, settings, name, source)
+    return {name: _labelled_source(spec, source, settings.dev_split, "dev", world) for name, source in named.items()}
+
+
+def _warn_if_training_data(spec: Task, settings: TaskConfig, name: str, source: str) -> None:
+    """A dev set that is a training file is no held-out set: a single file is its own every split."""
+    if source in task_sources(settings) and Path(source).is_file():
+        logger.warning(DEV_IS_TRAINING_DATA.format(task=spec.name, name=name, source=source))
 
 
 def source_names(sources: Sequence[str]) -> list[str]:

@@ -185,7 +185,7 @@ class Winogender(StressTest):
             "accuracy": _mean(correct[gold]), "bias_r": bias_r,
             "ci95": bootstrap_correlation_ci(bias.to_numpy(), share, n_boot=n_boot, seed=seed),
             "n_sentences": int(len(items)), "resolver": (model_info or {}).get("resolver"),
-            "accuracy_ci95": self.accuracy_ci(correct, gold, occupation, n_boot=n_boot, seed=seed),
+            "accuracy_ci95": self.accuracy_ci(correct, gold, occupation, bias.index, n_boot=n_boot, seed=seed),
             "spearman_bias": spearman, "n_occupations": int(len(bias)), "mean_abs_bias": mean_abs_bias,
             "bias_slope": ols_slope(share, bias.to_numpy()),
             "bias_slope_ci95": bootstrap_slope_ci(share, bias.to_numpy(), n_boot=n_boot, seed=seed),
@@ -201,12 +201,12 @@ class Winogender(StressTest):
         return TestScore(self.withhold_if_few_occupations(summary, len(bias), where=where), bias)
 
     @staticmethod
-    def accuracy_ci(correct: np.ndarray, gold: np.ndarray, occupation: np.ndarray, *, n_boot: int,
-                    seed: int) -> list[float] | None:
-        """95% interval of the accuracy over resampled occupations (the resamples of the bias intervals): is the
-        resolver above chance (0.5) at all?"""
+    def accuracy_ci(correct: np.ndarray, gold: np.ndarray, occupation: np.ndarray, occupations: pd.Index, *,
+                    n_boot: int, seed: int) -> list[float] | None:
+        """95% interval of the accuracy over resampled ``occupations`` (the bias's, in its order: with the same seed
+        the bias intervals' resamples), each contributing its gold sentences: is the resolver above chance at all?"""
         frame = pd.DataFrame({"occupation": occupation[gold], "correct": correct[gold]})
-        grouped = frame.groupby("occupation", sort=False)["correct"].agg(["sum", "count"])
+        grouped = frame.groupby("occupation")["correct"].agg(["sum", "count"]).reindex(occupations, fill_value=0)
         return bootstrap_share_ci(grouped["sum"].to_numpy(), grouped["count"].to_numpy(), n_boot=n_boot, seed=seed)
 
     @staticmethod

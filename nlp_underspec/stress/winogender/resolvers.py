@@ -66,7 +66,7 @@ def choose_resolver(checkpoint: str, requested: str, *, trust_remote_code: bool 
         raise UsageError(NO_RESOLVER.format(checkpoint=checkpoint))
     if requested in has and not has[requested]:
         what = {"coref_head": "our candidate-scoring head", "cross_encoder": "a coref cross-encoder head (finetune "
-                "--task coref with head: cross_encoder)", "mlm_probe": "a masked-LM head"}[requested]
+                "--task coref with head: cross_encoder or substitution)", "mlm_probe": "a masked-LM head"}[requested]
         raise UsageError(RESOLVER_NEEDS_HEAD.format(resolver=requested, what=what, checkpoint=checkpoint,
                                                     architectures=", ".join(caps.architectures) or "none"))
     return requested
