@@ -204,7 +204,8 @@ def test_winogender_needs_an_mlm_or_resolver_head(checkpoints, shared_data, tmp_
                       "--winogender", str(shared_data / "winogender" / "data")], tmp_path, capsys)
     assert message == (f"{checkpoints['bi']} has neither a masked-LM head nor a pronoun-resolution head, so winogender "
                        "cannot score it. Evaluate its pretrained MLM checkpoint (mlm_probe resolver) or a model "
-                       "fine-tuned with `nlp-underspec finetune` on the coref task (coref_head resolver).")
+                       "fine-tuned with `nlp-underspec finetune` on the coref task (coref_head or cross_encoder "
+                       "resolver).")
 
 
 @pytest.mark.bad_input
@@ -242,7 +243,7 @@ def test_a_checkpoint_with_a_random_part_is_refused_before_anything_is_written(t
 def test_unknown_resolver_and_device(checkpoints, shared_data, tmp_path, capsys):
     wino = ["--tests", "winogender", "--winogender", str(shared_data / "winogender" / "data")]
     message = _fails(["evaluate", str(checkpoints["mlm"]), *wino, "--resolver", "mlm-probe"], tmp_path, capsys)
-    assert message == "Unknown resolver 'mlm-probe'. Did you mean 'mlm_probe'? Available: auto, coref_head, mlm_probe."
+    assert message == "Unknown resolver 'mlm-probe'. Did you mean 'mlm_probe'? Available: auto, coref_head, cross_encoder, mlm_probe."
     message = _fails(["evaluate", str(checkpoints["mlm"]), *wino, "--device", "tpu"], tmp_path, capsys)
     assert message == "Unknown device 'tpu'. Use auto, cpu, cuda or cuda:N."
 
@@ -431,8 +432,8 @@ def test_score_of_too_few_occupations_says_cannot_tell(evaluated, tmp_path, caps
     warnings = [r.getMessage() for r in caplog.records
                 if r.levelname == "WARNING" and "occupation(s)" in r.getMessage()]
     assert warnings == [f"{folder / 'label_info.tsv'}: winogender has 3 occupation(s); statistics across occupations "
-                        "need at least 10, so bias_r, ci95, spearman_bias, bias_slope, bias_slope_ci95, hard_bias_r, "
-                        "hard_bias_slope are left empty (cannot tell). Score a set with more occupations."]
+                        "need at least 10, so accuracy_ci95, bias_r, ci95, spearman_bias, bias_slope, bias_slope_ci95, "
+                        "hard_bias_r, hard_bias_slope are left empty (cannot tell). Score a set with more occupations."]
     scores = json.loads((out / "summary.json").read_text())["models"][0]["tests"]["winogender"]
     assert scores["n_occupations"] == 3 and scores["bias_r"] is None and scores["ci95"] is None
     assert scores["bias_slope"] is None and 0.0 <= scores["accuracy"] <= 1.0

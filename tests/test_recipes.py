@@ -40,7 +40,11 @@ def test_recipe_loads_and_validates(path):
 @pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: p.name)
 def test_local_data_paths_exist(path, shared_data):
     recipe = load_recipe(path)
-    sources = [task.data for task in recipe.finetune.tasks.values()] + [recipe.evaluate.stsb, recipe.evaluate.winogender]
+    from nlp_underspec.config import task_sources
+
+    sources = [source for task in recipe.finetune.tasks.values()
+               for source in (*task_sources(task), *(task.dev_data or {}).values())]
+    sources += [recipe.evaluate.stsb, recipe.evaluate.winogender]
     if recipe.pretrain is not None:
         sources.append(recipe.pretrain.corpus)
     local = [s for s in sources if s.startswith("../shared/data/")]
