@@ -159,47 +159,50 @@ def mlm_probe(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions
     return probabilities[:, 0]  # P(occupation): candidate 0
 
 
-@register_resolver("coref_head")
-def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
+def occupation_probabilities(score, encode, examples: list, *, batch_size: int, device) -> np.ndarray:
+    """P(candidate 0 = occupation) per example: ``encode(examples) -> batch`` then ``score(**batch) -> (B, C)``
+    logits, softmaxed over the candidates, batched by length (the loop every candidate-scoring resolver runs)."""
     import torch
 
-    from nlp_underspec import models
-    from nlp_underspec.modeling import encode_candidate_examples
     from nlp_underspec.stress.encoding import sorted_batches
 
-    examples = [coref_example(row) for row in label_info.to_dict("records")]
-    device = models.pick_device(options.device)
     out = np.empty(len(examples), dtype=np.float64)
-    with models.loaded(checkpoint, "coref", trust_remote_code=options.trust_remote_code, device=str(device),
-                       need_offsets="the coref_head resolver") as (model, tokenizer), torch.inference_mode():
-        limit = models.max_tokens(model, tokenizer)
-        for rows in sorted_batches([len(e.text) for e in examples], options.batch_size):
-            batch = encode_candidate_examples(tokenizer, [examples[i] for i in rows], max_length=limit)
+    with torch.inference_mode():
+        for rows in sorted_batches([len(e.text) for e in examples], batch_size):
+            batch = encode([examples[i] for i in rows])
             batch.pop("labels", None)
-            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
+            logits = score(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
             out[rows] = torch.softmax(logits.float(), dim=-1)[:, 0].cpu().numpy()
     return out
 
 
-@register_resolver("cross_encoder")
-def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
-    import torch
-
+@register_resolver("coref_head")
+def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
     from nlp_underspec import models
-    from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples, trained_pair_statement
-    from nlp_underspec.stress.encoding import sorted_batches
+    from nlp_underspec.modeling import encode_candidate_examples
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
-    out = np.empty(len(examples), dtype=np.float64)
-    with models.loaded(checkpoint, "cross", trust_remote_code=options.trust_remote_code,
-                       device=str(device)) as (model, tokenizer), torch.inference_mode():
-        statement = trained_pair_statement(model.config, checkpoint)
-        pairs = CandidateCrossEncoder(model, statement)
+    with models.loaded(checkpoint, "coref", trust_remote_code=options.trust_remote_code, device=str(device),
+                       need_offsets="the coref_head resolver") as (model, tokenizer):
         limit = models.max_tokens(model, tokenizer)
-        for rows in sorted_batches([len(e.text) for e in examples], options.batch_size):
-            batch = encode_pair_examples(tokenizer, [examples[i] for i in rows], max_length=limit, statement=statement)
-            batch.pop("labels", None)
-            scores = pairs(**{k: v.to(device) for k, v in batch.items()}).logits  # (B, C)
-            out[rows] = torch.softmax(scores, dim=-1)[:, 0].cpu().numpy()
-    return out
+        return occupation_probabilities(
+            model, lambda rows: encode_candidate_examples(tokenizer, rows, max_length=limit), examples,
+            batch_size=options.batch_size, device=device)
+
+
+@register_resolver("cross_encoder")
+def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
+    from nlp_underspec import models
+    from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples, trained_pair_statement
+
+    examples = [coref_example(row) for row in label_info.to_dict("records")]
+    device = models.pick_device(options.device)
+    with models.loaded(checkpoint, "cross", trust_remote_code=options.trust_remote_code,
+                       device=str(device)) as (model, tokenizer):
+        statement = trained_pair_statement(model.config, checkpoint)
+        limit = models.max_tokens(model, tokenizer)
+        return occupation_probabilities(
+            CandidateCrossEncoder(model, statement),
+            lambda rows: encode_pair_examples(tokenizer, rows, max_length=limit, statement=statement), examples,
+            batch_size=options.batch_size, device=device)
