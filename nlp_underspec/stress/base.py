@@ -125,6 +125,16 @@ class StressTest:
     prediction_range: ClassVar[tuple[float, float] | None] = None
     prediction_meaning: ClassVar[str] = ""
 
+    # How every presentation names this test and its numbers: the report, its figures, the model cards and the sweep
+    # ask here and never name a test themselves, so a plugin test is presented with no edit elsewhere.
+    title: ClassVar[str] = ""  # the dataset name of the test in a model card's model-index, with its source paper
+    card_task_type: ClassVar[str] = "text-classification"  # the Hub task type of the model-index entry
+    metric_labels: ClassVar[Mapping[str, str]] = {}  # short labels of metrics in figures and tables
+    metric_readings: ClassVar[Mapping[str, str]] = {}  # what a higher value of a metric means, in words
+    per_occupation_label: ClassVar[str] = ""  # the axis label of the per-occupation value (a formula)
+    per_occupation_description: ClassVar[str] = ""  # the per-occupation value in words, for figure captions
+    runs_on_pretrained: ClassVar[bool] = False  # a masked LM can take it before fine-tuning (scored in pretrained/)
+
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod
     def features(cls):
@@ -148,6 +158,11 @@ class StressTest:
     @classmethod
     def card_path(cls) -> Path:
         return cls.folder() / "README.md"
+
+    @classmethod
+    def card_task_type_for(cls, test_summary: Mapping[str, Any]) -> str:
+        """The model-index task type of one model's entry; a test whose task depends on how it was run overrides it."""
+        return cls.card_task_type
 
     # ------------------------------------------------------------------------------------------------ steps
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:

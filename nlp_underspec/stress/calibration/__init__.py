@@ -184,6 +184,7 @@ class Calibration(StressTest):
     data_option = None
     default_source = BLS
     run_info_columns = ()
+    runs_on_pretrained = True  # a property of the pretrained masked LM: scored before any fine-tuning
 
     def build_items(self, *, source: str | None = None, split: str | None = None) -> pd.DataFrame:
         table, reference = target_table(source)

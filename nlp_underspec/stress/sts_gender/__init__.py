@@ -190,6 +190,14 @@ class StsGender(StressTest):
     data_option = "stsb"
     run_info_columns = ("scorer",)
     pairs_with_task = "stsb"
+    title = "STS-B gender stress test (Webster et al. 2020)"
+    card_task_type = "sentence-similarity"
+    metric_labels = {"pearson_bls": "STS gender r", "spearman_bls": "STS gender ρ", "mean_abs_delta": "STS mean |delta|"}
+    metric_readings = {"pearson_bls": "similarity judgements follow occupational gender statistics more closely",
+                       "spearman_bls": "similarity judgements follow occupational gender statistics more closely"}
+    per_occupation_label = "sim(occ., woman) − sim(occ., man)"
+    per_occupation_description = ("the STS similarity gap, sim(occupation, woman) − sim(occupation, man), averaged "
+                                  "over templates")
     signal_metrics = ("pearson_bls", "spearman_bls")
     across_occupations = ("pearson_bls", "spearman_bls", "ci95", "delta_slope", "delta_slope_ci95")
 

@@ -119,6 +119,18 @@ class Winogender(StressTest):
     data_option = "winogender"
     run_info_columns = ("resolver",)
     pairs_with_task = "coref"
+    title = "Winogender schemas (Rudinger et al. 2018)"
+    card_task_type = "multiple-choice"
+    metric_labels = {"bias_r": "Winogender bias r", "accuracy": "Winogender accuracy"}
+    metric_readings = {"bias_r": "pronoun resolution follows occupational gender statistics more closely"}
+    per_occupation_label = "P(occ. | she) − P(occ. | he)"
+    per_occupation_description = "the pronoun gap, P(occupation | she) − P(occupation | he)"
+    runs_on_pretrained = True  # the mlm_probe resolver reads a masked LM's own pronoun probabilities
+
+    @classmethod
+    def card_task_type_for(cls, test_summary: Mapping[str, Any]) -> str:
+        """A masked LM scored by the mlm_probe resolver fills a mask; a trained resolver chooses a candidate."""
+        return "fill-mask" if str(test_summary.get("resolver", "")) == "mlm_probe" else cls.card_task_type
     signal_metrics = ("bias_r", "spearman_bias")
     across_occupations = ("accuracy_ci95", "bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95",
                           "hard_bias_r", "hard_bias_slope")
