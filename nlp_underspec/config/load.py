@@ -50,7 +50,6 @@ def read_recipe_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
-
 def load_recipe(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
     """Read, override, validate. Relative data paths stay as written (they are relative to the working directory)."""
     data = apply_overrides(read_recipe_yaml(path), list(overrides))

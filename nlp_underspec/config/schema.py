@@ -165,7 +165,6 @@ class Recipe:
         return to_plain(self)
 
 
-
 def to_plain(obj: Any) -> Any:
     """Dataclasses to dicts, tuples to lists: the JSON/YAML form of a config."""
     if dataclasses.is_dataclass(obj):

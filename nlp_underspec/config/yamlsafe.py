@@ -68,7 +68,6 @@ def check_unique_keys(node: yaml.Node, path: Path, *, prefix: str, seen_nodes: s
             check_unique_keys(item, path, prefix=f"{prefix.rstrip('.')}[{index}].", seen_nodes=seen_nodes)
 
 
-
 def load_yaml_unique(text: str, path: Path) -> Any:
     """``yaml.safe_load``, but a key written twice in one mapping is an error: YAML keeps the last one silently, so a
     pasted ``max_steps`` below an old one would change a run without a word."""

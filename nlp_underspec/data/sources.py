@@ -20,7 +20,10 @@ from pathlib import Path
 import pandas as pd
 
 from nlp_underspec.config import PretrainConfig, WorldConfig
+from nlp_underspec.data import gap, winograd
 from nlp_underspec.data.coref import CorefExample, read_candidate_jsonl
+from nlp_underspec.data.corpus import read_corpus
+from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.errors import UsageError
 from nlp_underspec.synthetic import as_world
 
@@ -38,8 +41,6 @@ SPLITS = ("train", "dev", "test")
 
 def load_corpus_texts(pretrain: PretrainConfig, world: WorldConfig) -> list[str]:
     """Pretraining documents (one string each) for ``pretrain.corpus``."""
-    from nlp_underspec.data.corpus import read_corpus
-
     if pretrain.corpus == SYNTHETIC:
         return as_world(world).corpus_texts()
     return read_corpus(pretrain.corpus, config=pretrain.corpus_config, split=pretrain.corpus_split,
@@ -57,8 +58,6 @@ def load_sts_pairs(source: str | os.PathLike, split: str, world: WorldConfig) ->
         frame = as_world(world).sts_frame(_check_split(split))
         frame["source"], frame["line"] = f"synthetic:sts/{split}", range(2, len(frame) + 2)
         return frame
-    from nlp_underspec.data.stsb import load_stsb
-
     return load_stsb(source, split)
 
 
@@ -83,8 +82,6 @@ def load_coref_examples(source: str | os.PathLike, split: str, world: WorldConfi
 
 
 def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
-    from nlp_underspec.data import gap, winograd
-
     if path.is_dir():
         if any(path.glob("gap-*.tsv")):
             return gap.load_gap(path, split)
@@ -106,8 +103,6 @@ def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
 
 def _read_jsonl(path: Path) -> list[CorefExample]:
     """WinoGrande rows or candidate-format rows, told apart by the first row's keys (both are plain .jsonl)."""
-    from nlp_underspec.data import winograd
-
     if winograd.is_winogrande_jsonl(path):
         return winograd.read_winogrande_jsonl(path)
     return read_candidate_jsonl(path)

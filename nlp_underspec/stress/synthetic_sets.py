@@ -63,7 +63,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m nlp_underspec.synthetic OUT [--seed S] [--bias-strength B] [--set world.KEY=VALUE]``: write a world."""
+    """``python -m nlp_underspec.synthetic OUT [--seed S] [--bias-strength B] [--set world.KEY=VALUE]``: write a
+    world."""
     args = _parser().parse_args(argv)
     overrides = list(args.set)
     overrides += [f"world.seed={args.seed}"] if args.seed is not None else []

@@ -20,8 +20,9 @@ from nlp_underspec.synthetic.coref import coref_gold_from_text
 from nlp_underspec.synthetic.corpus import measure_pronoun_shares
 from nlp_underspec.synthetic.files import LAYOUT, MANIFEST, PLANTED_FILE, SyntheticSet, write_stress_sets, write_world
 from nlp_underspec.synthetic.sts import StsMeaning, parse_sts_sentence, sts_gold, sts_gold_from_text
-from nlp_underspec.synthetic.world import SPLITS, World, as_world, build_world, planted_p_she, planted_table, split_sizes
+from nlp_underspec.synthetic.world import (SPLITS, World, as_world, build_world, planted_p_she, planted_table,
+                                           split_sizes)
 
-__all__ = ["LAYOUT", "MANIFEST", "PLANTED_FILE", "SPLITS", "StsMeaning", "SyntheticSet", "World", "as_world", "build_world",
-           "coref_gold_from_text", "measure_pronoun_shares", "parse_sts_sentence", "planted_p_she", "planted_table",
-           "split_sizes", "sts_gold", "sts_gold_from_text", "write_stress_sets", "write_world"]
+__all__ = ["LAYOUT", "MANIFEST", "PLANTED_FILE", "SPLITS", "StsMeaning", "SyntheticSet", "World", "as_world",
+           "build_world", "coref_gold_from_text", "measure_pronoun_shares", "parse_sts_sentence", "planted_p_she",
+           "planted_table", "split_sizes", "sts_gold", "sts_gold_from_text", "write_stress_sets", "write_world"]

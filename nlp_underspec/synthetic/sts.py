@@ -28,7 +28,6 @@ class StsMeaning:
     place: str
 
 
-
 def subject_surface(rng: random.Random, subject: str) -> str:
     if subject == "person":
         return rng.choice(PERSON_SURFACES)
@@ -137,8 +136,6 @@ def parse_sts_sentence(text: str) -> StsMeaning:
 def sts_gold_from_text(sentence1: str, sentence2: str) -> float:
     """Recompute a pair's gold from its text alone (gender words map to one subject, so they cannot change it)."""
     return sts_gold(parse_sts_sentence(sentence1), parse_sts_sentence(sentence2))
-
-
 
 
 def gendered_template_pairs(rng: random.Random, n_templates: int) -> tuple[tuple[str, str, float], ...]:
