@@ -379,6 +379,29 @@ def test_write_stress_sets_is_idempotent(small_world, tmp_path):
     assert load_stsb(paths["stsb"])["sentence1"].tolist() == other.stress_sts_frame()["sentence1"].tolist()
 
 
+def test_a_plugin_tests_synthetic_set_is_written_with_the_others(small_world, tmp_path):
+    """The world names no test: any registered test that offers a synthetic set gets it written and listed."""
+    from nlp_underspec.stress import StressTest, register_stress_test, unregister_stress_test
+
+    def write(world, path):
+        path.write_text(str(len(world.corpus)), encoding="utf-8")
+
+    class Toy(StressTest):
+        name = "toy_synthetic"
+        synthetic_set = synthetic.SyntheticSet(entry="toy.txt", description="a toy set", write=write,
+                                               sizes=lambda world: {"toy": 1})
+
+    register_stress_test(Toy)
+    try:
+        paths = write_stress_sets(small_world, tmp_path / "s")
+    finally:
+        unregister_stress_test("toy_synthetic")
+    assert set(paths) == {"stsb", "winogender", "calibration", "toy_synthetic"}
+    assert paths["toy_synthetic"].read_text(encoding="utf-8") == str(SMALL.n_corpus_sentences)
+    manifest = __import__("json").loads((tmp_path / "s" / "world.json").read_text())
+    assert manifest["layout"]["toy.txt"] == "a toy set" and manifest["sizes"]["toy"] == 1
+
+
 # ----------------------------------------------------------------------------------------------------- bad configs
 
 
