@@ -14,6 +14,7 @@ from nlp_underspec.data.coref import CorefExample, write_candidate_jsonl
 from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.data.winogender import load_winogender
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.synthetic_sets import materialize_stress_sets
 
 WORLD = WorldConfig(seed=1, n_corpus_sentences=500, n_sts_pairs=100, n_coref_examples=100, n_sts_templates=10)
 
@@ -238,7 +239,7 @@ def test_coref_errors(tmp_path):
 
 
 def test_materialize_stress_sets_for_the_evaluator(tmp_path):
-    paths = sources.materialize_stress_sets(WORLD, tmp_path / "stress")
+    paths = materialize_stress_sets(WORLD, tmp_path / "stress")
     assert set(paths) == {"stsb", "winogender", "calibration"}
     assert len(load_stsb(paths["stsb"])) == 2 * WORLD.n_sts_templates
     assert len(load_winogender(paths["winogender"]).sentences) == 1080
@@ -246,7 +247,7 @@ def test_materialize_stress_sets_for_the_evaluator(tmp_path):
 
     table, reference = target_table(str(paths["calibration"]))  # the planted table is the calibration target
     assert reference == "planted" and len(table) == 60
-    assert sources.materialize_stress_sets(synthetic.build_world(WORLD), tmp_path / "stress") == paths
+    assert materialize_stress_sets(synthetic.build_world(WORLD), tmp_path / "stress") == paths
 
 
 @pytest.mark.bad_input

@@ -11,14 +11,20 @@ import pandas as pd
 import pytest
 
 from nlp_underspec import synthetic
-from nlp_underspec.config import WorldConfig
+from nlp_underspec.config import DOCUMENT_MIX, MAX_STS_TEMPLATES, WorldConfig
 from nlp_underspec.data.coref import read_candidate_jsonl
 from nlp_underspec.data.occupations import OCCUPATIONS
 from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OUT_HOLDS_CWD, OUT_NOT_OURS
+from nlp_underspec.stress import synthetic_sets
+from nlp_underspec.stress.synthetic_sets import write_full_world, write_stress_sets
+from nlp_underspec.stress.winogender import synthetic as winogender_set
+from nlp_underspec.synthetic import coref as world_coref
+from nlp_underspec.synthetic import vocabulary as words
 
 SMALL = WorldConfig(seed=3, n_corpus_sentences=3000, n_sts_pairs=600, n_coref_examples=600, n_sts_templates=25)
+TEMPLATES = winogender_set.world_templates(SMALL.seed)
 GENDER_SWAP = {"she": "he", "he": "she", "her": "his", "his": "her", "him": "her", "man": "woman", "woman": "man",
                "they": "she", "their": "his", "them": "him", "were": "was", "are": "is"}
 
@@ -47,14 +53,15 @@ def default_worlds():
 
 
 def test_same_config_same_world_and_cached(small_world):
-    synthetic._generate.cache_clear()
+    synthetic.world._generate.cache_clear()
+    winogender_set.world_templates.cache_clear()
     again = synthetic.build_world(SMALL)
     assert again is not small_world  # really regenerated, not the cached object
     assert again.corpus == small_world.corpus
     assert again.sts == small_world.sts
     assert again.coref == small_world.coref
     assert again.stress_sts == small_world.stress_sts
-    assert again.winogender_templates == small_world.winogender_templates
+    assert winogender_set.world_templates(SMALL.seed) == TEMPLATES
     assert synthetic.build_world(SMALL) is again  # cached per config
 
 
@@ -63,7 +70,7 @@ def test_different_seed_different_world(small_world):
     assert other.corpus != small_world.corpus
     assert other.sts["train"] != small_world.sts["train"]
     assert other.coref["train"] != small_world.coref["train"]
-    assert other.winogender_templates != small_world.winogender_templates
+    assert winogender_set.world_templates(other.config.seed) != TEMPLATES
 
 
 def test_bias_strength_changes_only_pronouns(small_world):
@@ -79,7 +86,7 @@ def test_sizes_follow_config(small_world):
     assert len(small_world.corpus) == SMALL.n_corpus_sentences
     assert {s: len(v) for s, v in small_world.sts.items()} == {"train": 480, "dev": 60, "test": 60}
     assert {s: len(v) for s, v in small_world.coref.items()} == {"train": 480, "dev": 60, "test": 60}
-    assert len(small_world.winogender_templates) == 180  # per occupation: two held-out cues and one no-cue
+    assert len(TEMPLATES) == 180  # per occupation: two held-out cues and one no-cue
 
 
 def test_default_corpus_size_is_sane(default_worlds):
@@ -127,8 +134,8 @@ def test_corpus_holds_the_mlm_probe_statements(default_worlds):
     """Every candidate of the world's Winogender set is named in a probe statement of the (default-size) corpus."""
     world = default_worlds[1.0]
     probes = set(re.findall(r"(?:She|He|They) (?:is|are) (the \w+|someone)\.", " ".join(world.corpus)))
-    named = {f"the {t.occupation}" for t in world.winogender_templates} | \
-        {f"the {t.participant}" for t in world.winogender_templates} | {"someone"}
+    named = {f"the {t.occupation}" for t in winogender_set.world_templates(world.config.seed)} | \
+        {f"the {t.participant}" for t in winogender_set.world_templates(world.config.seed)} | {"someone"}
     assert named <= probes
 
 
@@ -163,7 +170,7 @@ def test_coref_gold_comes_from_the_clause_not_the_pronoun(small_world):
             assert example.span_text(example.candidates[1]).lower() == example.meta["participant"]
             assert synthetic.coref_gold_from_text(example.text) == example.label
             form = example.meta["pronoun_form"]
-            for gender, forms in synthetic.PRONOUN_FORMS.items():
+            for gender, forms in words.PRONOUN_FORMS.items():
                 start, end = example.pronoun
                 swapped = example.text[:start] + forms[form] + example.text[end:]
                 assert synthetic.coref_gold_from_text(swapped) == example.label, (example.text, gender)
@@ -178,23 +185,23 @@ def test_coref_labels_are_balanced_and_pronoun_spans_exact(small_world):
 
 def _clause_of(text: str) -> str | None:
     """The cue or neutral clause template a rendered sentence uses (gender words normalised), or None."""
-    normalized = f" {synthetic._normalize_gender(text)} "
-    for clause in synthetic.PROVIDER_CLAUSES + synthetic.CLIENT_CLAUSES + synthetic.NEUTRAL_CLAUSES:
-        if f" {synthetic._normalize_gender(synthetic._fill_clause(clause, 'female'))} " in normalized:
+    normalized = f" {world_coref.normalize_gender(text)} "
+    for clause in words.PROVIDER_CLAUSES + words.CLIENT_CLAUSES + words.NEUTRAL_CLAUSES:
+        if f" {world_coref.normalize_gender(words.fill_clause(clause, 'female'))} " in normalized:
             return clause
     return None
 
 
 def test_fine_tuning_never_sees_a_held_out_cue_and_winogender_only_those(small_world):
-    held_out = set(synthetic.HELD_OUT_PROVIDER_CLAUSES + synthetic.HELD_OUT_CLIENT_CLAUSES)
+    held_out = set(words.HELD_OUT_PROVIDER_CLAUSES + words.HELD_OUT_CLIENT_CLAUSES)
     used = {_clause_of(e.text) for split in synthetic.SPLITS for e in small_world.coref[split]}
     assert None not in used and not used & held_out
-    assert used == set(synthetic.FINETUNE_PROVIDER_CLAUSES + synthetic.FINETUNE_CLIENT_CLAUSES)
-    stress = {t.answer: set() for t in small_world.winogender_templates}
-    for template in small_world.winogender_templates:
-        stress[template.answer].add(_clause_of(synthetic.render_winogender_sentence(template, "x", "female")))
-    assert stress[0] <= set(synthetic.HELD_OUT_PROVIDER_CLAUSES) and stress[1] <= set(synthetic.HELD_OUT_CLIENT_CLAUSES)
-    assert stress[synthetic.NO_CUE] <= set(synthetic.NO_CUE_CLAUSES)
+    assert used == set(words.FINETUNE_PROVIDER_CLAUSES + words.FINETUNE_CLIENT_CLAUSES)
+    stress = {t.answer: set() for t in TEMPLATES}
+    for template in TEMPLATES:
+        stress[template.answer].add(_clause_of(winogender_set.render_winogender_sentence(template, "x", "female")))
+    assert stress[0] <= set(words.HELD_OUT_PROVIDER_CLAUSES) and stress[1] <= set(words.HELD_OUT_CLIENT_CLAUSES)
+    assert stress[winogender_set.NO_CUE] <= set(winogender_set.NO_CUE_CLAUSES)
     corpus_clauses = {_clause_of(d) for d, kind in zip(small_world.corpus, small_world.corpus_kinds) if kind == "cue"}
     assert held_out <= corpus_clauses  # pretraining is where the held-out cues are learnt
 
@@ -208,12 +215,12 @@ def test_cue_frames_say_nothing_about_the_answer():
             return ("{acc}",)
         return (words[0],) if words[0] == "{poss}" else tuple(words[:2])
 
-    assert len(synthetic.PROVIDER_CLAUSES) == len(synthetic.CLIENT_CLAUSES)
-    for provider, client in zip(synthetic.PROVIDER_CLAUSES, synthetic.CLIENT_CLAUSES):
+    assert len(words.PROVIDER_CLAUSES) == len(words.CLIENT_CLAUSES)
+    for provider, client in zip(words.PROVIDER_CLAUSES, words.CLIENT_CLAUSES):
         assert frame(provider) == frame(client) or {provider, client} == {
             "the office had asked {acc} to stay late", "nobody had given {acc} an answer"}, (provider, client)
-    held_out_p = [synthetic.PROVIDER_CLAUSES.index(c) for c in synthetic.HELD_OUT_PROVIDER_CLAUSES]
-    held_out_c = [synthetic.CLIENT_CLAUSES.index(c) for c in synthetic.HELD_OUT_CLIENT_CLAUSES]
+    held_out_p = [words.PROVIDER_CLAUSES.index(c) for c in words.HELD_OUT_PROVIDER_CLAUSES]
+    held_out_c = [words.CLIENT_CLAUSES.index(c) for c in words.HELD_OUT_CLIENT_CLAUSES]
     assert held_out_p == held_out_c
 
 
@@ -233,7 +240,7 @@ def test_fine_tuning_pronouns_are_independent_of_the_answer(default_worlds):
 
 def test_corpus_kinds_follow_the_mix_and_probes_are_bare(small_world):
     kinds = pd.Series(small_world.corpus_kinds).value_counts(normalize=True)
-    for kind, share in synthetic.DOCUMENT_MIX:
+    for kind, share in DOCUMENT_MIX:
         assert kinds[kind] == pytest.approx(share, abs=0.03), kind
     probes = small_world.corpus_texts(kinds=["probe"])
     assert len(probes) == (pd.Series(small_world.corpus_kinds) == "probe").sum()
@@ -243,18 +250,24 @@ def test_corpus_kinds_follow_the_mix_and_probes_are_bare(small_world):
 def test_vocabulary_hygiene():
     """Participants are not occupations, clauses name neither, cue clauses never contain one another, and the STS
     vocabulary has no gendered word (template remainders must be gender-free)."""
-    assert set(synthetic.PARTICIPANTS) == set(OCCUPATIONS)
-    assert not set(synthetic.PARTICIPANTS.values()) & set(OCCUPATIONS)
-    people = set(OCCUPATIONS) | set(synthetic.PARTICIPANTS.values())
-    clauses = synthetic.PROVIDER_CLAUSES + synthetic.CLIENT_CLAUSES + synthetic.NEUTRAL_CLAUSES
+    assert set(words.PARTICIPANTS) == set(OCCUPATIONS)
+    assert not set(words.PARTICIPANTS.values()) & set(OCCUPATIONS)
+    people = set(OCCUPATIONS) | set(words.PARTICIPANTS.values())
+    clauses = words.PROVIDER_CLAUSES + words.CLIENT_CLAUSES + words.NEUTRAL_CLAUSES
     for clause in clauses:
         assert not people & set(re.findall(r"[a-z]+", clause)), clause
-    keys = [key for key, _ in synthetic._clause_keys()]
+    keys = [key for key, _ in world_coref.clause_keys()]
     assert all(a == b or f" {a} " not in f" {b} " for a in keys for b in keys)
-    sts_words = " ".join([s for surfaces, _ in synthetic.ACTIONS.values() for s in surfaces]
-                         + [s for objects in synthetic.OBJECTS.values() for pair in objects.values() for s in pair]
-                         + [s for pair in synthetic.PLACES.values() for s in pair])
-    assert not synthetic.GENDERED_WORDS & set(re.findall(r"[a-z]+", sts_words))
+    sts_words = " ".join([s for surfaces, _ in words.ACTIONS.values() for s in surfaces]
+                         + [s for objects in words.OBJECTS.values() for pair in objects.values() for s in pair]
+                         + [s for pair in words.PLACES.values() for s in pair])
+    assert not words.GENDERED_WORDS & set(re.findall(r"[a-z]+", sts_words))
+
+
+def test_recipe_bound_on_sts_templates_is_the_vocabulary_size():
+    """config.MAX_STS_TEMPLATES (checked when a recipe is read) counts the world's (action, object, place) meanings."""
+    meanings = sum(len(words.OBJECTS[category]) for _surfaces, category in words.ACTIONS.values()) * len(words.PLACES)
+    assert MAX_STS_TEMPLATES == meanings
 
 
 # ------------------------------------------------------------------------------------------------------ stress sets
@@ -263,13 +276,13 @@ def test_vocabulary_hygiene():
 def test_stress_sts_file_loads_and_has_the_templates(small_world, tmp_path):
     from nlp_underspec.stress.sts_gender import build_sts_gender_items
 
-    paths = synthetic.write_stress_sets(small_world, tmp_path / "stress")
+    paths = write_stress_sets(small_world, tmp_path / "stress")
     frame = load_stsb(paths["stsb"])
     assert list(frame.columns[:3]) == ["sentence1", "sentence2", "label"] and len(frame) == 2 * SMALL.n_sts_templates
     starts = [s for s in pd.concat([frame.sentence1, frame.sentence2]) if re.match(r"A (man|woman) ", s)]
     remainders = {re.sub(r"^A (man|woman)", "", s) for s in starts}
     assert len(remainders) == len(starts) == SMALL.n_sts_templates
-    assert all(not synthetic.GENDERED_WORDS & set(re.findall(r"[a-z]+", r.lower())) for r in remainders)
+    assert all(not words.GENDERED_WORDS & set(re.findall(r"[a-z]+", r.lower())) for r in remainders)
     items = build_sts_gender_items(frame)  # the evaluator's own template derivation
     assert items["template_id"].nunique() == SMALL.n_sts_templates
     assert frame["label"].between(0, 5).all()
@@ -278,7 +291,7 @@ def test_stress_sts_file_loads_and_has_the_templates(small_world, tmp_path):
 def test_winogender_folder_has_the_original_layout(small_world, tmp_path, shared_data):
     from nlp_underspec.data.winogender import load_winogender
 
-    folder = synthetic.write_stress_sets(small_world, tmp_path / "stress")["winogender"]
+    folder = write_stress_sets(small_world, tmp_path / "stress")["winogender"]
     original = shared_data / "winogender" / "data"
     for name in ("templates.tsv", "all_sentences.tsv", "occupations-stats.tsv"):
         ours = (folder / name).read_text(encoding="utf-8").splitlines()
@@ -299,16 +312,16 @@ def test_winogender_folder_has_the_original_layout(small_world, tmp_path, shared
 
 
 def test_winogender_sentences_render_templates():
-    template = synthetic.WinogenderTemplate("nurse", "patient", 1,
+    template = winogender_set.WinogenderTemplate("nurse", "patient", 1,
                                             "The $PARTICIPANT told the $OCCUPATION that $NOM_PRONOUN had paid the bill.")
-    assert synthetic.render_winogender_sentence(template, "patient", "female") == \
+    assert winogender_set.render_winogender_sentence(template, "patient", "female") == \
         "The patient told the nurse that she had paid the bill."
-    assert synthetic.render_winogender_sentence(template, "someone", "neutral") == \
+    assert winogender_set.render_winogender_sentence(template, "someone", "neutral") == \
         "Someone told the nurse that they had paid the bill."
 
 
 def test_write_world_layout_reads_back(small_world, tmp_path):
-    folder = synthetic.write_world(small_world, tmp_path / "world")
+    folder = write_full_world(small_world, tmp_path / "world")
     assert (folder / "corpus.txt").read_text(encoding="utf-8").splitlines() == list(small_world.corpus)
     for split in synthetic.SPLITS:
         sts = load_stsb(folder / "sts", split)
@@ -320,7 +333,7 @@ def test_write_world_layout_reads_back(small_world, tmp_path):
     assert list(planted.columns) == ["occupation", "bls_pct_female", "p_she"] and len(planted) == 60
     manifest = __import__("json").loads((folder / "world.json").read_text())
     assert manifest["config"]["seed"] == SMALL.seed and manifest["sizes"]["corpus"] == SMALL.n_corpus_sentences
-    synthetic.write_world(small_world, folder)  # an earlier world is replaced without --overwrite
+    write_full_world(small_world, folder)  # an earlier world is replaced without --overwrite
 
 
 @pytest.mark.bad_input
@@ -330,14 +343,14 @@ def test_write_world_refuses_a_folder_holding_something_else(small_world, tmp_pa
     (out / "notes.txt").write_text("mine")
     for overwrite in (False, True):  # --overwrite replaces only a world of ours
         with pytest.raises(UsageError) as err:
-            synthetic.write_world(small_world, out, overwrite=overwrite)
+            write_full_world(small_world, out, overwrite=overwrite)
         assert str(err.value) == OUT_NOT_OURS.format(path=out, what="notes.txt", kind="synthetic world folder")
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # nothing half-written
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".busy")]
-    synthetic.write_world(small_world, tmp_path / "world")
+    write_full_world(small_world, tmp_path / "world")
     (tmp_path / "world" / "my-analysis.ipynb").write_text("{}")  # a world of ours the user added to: kept
     with pytest.raises(UsageError) as err:
-        synthetic.write_world(small_world, tmp_path / "world", overwrite=True)
+        write_full_world(small_world, tmp_path / "world", overwrite=True)
     assert str(err.value) == OUT_NOT_OURS.format(path=tmp_path / "world", what="my-analysis.ipynb",
                                                  kind="synthetic world folder")
 
@@ -347,23 +360,46 @@ def test_module_command_overwrite_never_deletes_a_folder_not_ours(tmp_path, caps
     home = tmp_path / "home"
     home.mkdir()
     (home / "thesis.tex").write_text("years of work")
-    assert synthetic.main([str(home), "--overwrite", "--set", "world.n_corpus_sentences=50"]) == 2
+    assert synthetic_sets.main([str(home), "--overwrite", "--set", "world.n_corpus_sentences=50"]) == 2
     expected = OUT_NOT_OURS.format(path=home, what="thesis.tex", kind="synthetic world folder")
     assert capsys.readouterr().err == f"error: {expected}\n"
     monkeypatch.chdir(home)
-    assert synthetic.main([".", "--overwrite", "--set", "world.n_corpus_sentences=50"]) == 2
+    assert synthetic_sets.main([".", "--overwrite", "--set", "world.n_corpus_sentences=50"]) == 2
     assert capsys.readouterr().err == f"error: {OUT_HOLDS_CWD.format(path='.')}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home"] and (home / "thesis.tex").is_file()
 
 
 def test_write_stress_sets_is_idempotent(small_world, tmp_path):
-    paths = synthetic.write_stress_sets(small_world, tmp_path / "s")
+    paths = write_stress_sets(small_world, tmp_path / "s")
     before = paths["stsb"].stat().st_mtime_ns
-    assert synthetic.write_stress_sets(small_world, tmp_path / "s") == paths
+    assert write_stress_sets(small_world, tmp_path / "s") == paths
     assert paths["stsb"].stat().st_mtime_ns == before  # left as it was
     other = synthetic.build_world(dataclasses.replace(SMALL, seed=9))
-    synthetic.write_stress_sets(other, tmp_path / "s")  # a different world's stress sets replace the old ones
+    write_stress_sets(other, tmp_path / "s")  # a different world's stress sets replace the old ones
     assert load_stsb(paths["stsb"])["sentence1"].tolist() == other.stress_sts_frame()["sentence1"].tolist()
+
+
+def test_a_plugin_tests_synthetic_set_is_written_with_the_others(small_world, tmp_path):
+    """The world names no test: any registered test that offers a synthetic set gets it written and listed."""
+    from nlp_underspec.stress import StressTest, register_stress_test, unregister_stress_test
+
+    def write(world, path):
+        path.write_text(str(len(world.corpus)), encoding="utf-8")
+
+    class Toy(StressTest):
+        name = "toy_synthetic"
+        synthetic_set = synthetic.SyntheticSet(entry="toy.txt", description="a toy set", write=write,
+                                               sizes=lambda world: {"toy": 1})
+
+    register_stress_test(Toy)
+    try:
+        paths = write_stress_sets(small_world, tmp_path / "s")
+    finally:
+        unregister_stress_test("toy_synthetic")
+    assert set(paths) == {"stsb", "winogender", "calibration", "toy_synthetic"}
+    assert paths["toy_synthetic"].read_text(encoding="utf-8") == str(SMALL.n_corpus_sentences)
+    manifest = __import__("json").loads((tmp_path / "s" / "world.json").read_text())
+    assert manifest["layout"]["toy.txt"] == "a toy set" and manifest["sizes"]["toy"] == 1
 
 
 # ----------------------------------------------------------------------------------------------------- bad configs
@@ -377,7 +413,7 @@ def test_write_stress_sets_is_idempotent(small_world, tmp_path):
     ({"n_sts_pairs": 5}, "world.n_sts_pairs must be at least 10 (train, dev and test each need examples), got 5."),
     ({"n_coref_examples": 9},
      "world.n_coref_examples must be at least 10 (train, dev and test each need examples), got 9."),
-    ({"n_sts_templates": 0}, f"world.n_sts_templates must be between 1 and {synthetic.MAX_STS_TEMPLATES}, got 0."),
+    ({"n_sts_templates": 0}, f"world.n_sts_templates must be between 1 and {MAX_STS_TEMPLATES}, got 0."),
 ])
 def test_bad_world_values(change, message):
     with pytest.raises(UsageError) as err:
@@ -395,10 +431,10 @@ def test_unknown_split(small_world):
 @pytest.mark.bad_input
 def test_module_command_writes_a_world_and_rejects_bad_keys(tmp_path, capsys):
     out = tmp_path / "w"
-    assert synthetic.main([str(out), "--seed", "2", "--bias-strength", "0", "--set", "world.n_corpus_sentences=50",
+    assert synthetic_sets.main([str(out), "--seed", "2", "--bias-strength", "0", "--set", "world.n_corpus_sentences=50",
                            "--set", "world.n_sts_pairs=20", "--set", "world.n_coref_examples=20"]) == 0
     assert len((out / "corpus.txt").read_text(encoding="utf-8").splitlines()) == 50
-    assert synthetic.main([str(out), "--set", "world.n_corpus=5"]) == 2
+    assert synthetic_sets.main([str(out), "--set", "world.n_corpus=5"]) == 2
     assert capsys.readouterr().err == (
         "error: command line override 'world.n_corpus=5': unknown key 'world.n_corpus'. Did you mean "
         "'world.n_corpus_sentences'? Valid keys in 'world': seed, bias_strength, n_corpus_sentences, n_sts_pairs, "

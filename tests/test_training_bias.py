@@ -16,7 +16,7 @@ import pytest
 
 from nlp_underspec import cli
 from nlp_underspec.config import load_recipe
-from nlp_underspec.data.sources import materialize_stress_sets
+from nlp_underspec.stress.synthetic_sets import materialize_stress_sets
 from nlp_underspec.training import pretrain
 
 TINY = Path(__file__).resolve().parents[1] / "recipes" / "tiny.yaml"

@@ -1,4 +1,4 @@
-"""The candidate format for pronoun resolution, shared by training data, the coref head and Winogender.
+"""The candidate format for pronoun resolution, shared by training data, the coref head and the occupation stress set.
 
 One example is a text, the character span of one pronoun, the character spans of its candidate antecedents, and the
 index of the gold candidate (``None`` when unknown). As JSON Lines, one object per line::
@@ -6,8 +6,9 @@ index of the gold candidate (``None`` when unknown). As JSON Lines, one object p
     {"id": "ex1", "text": "The nurse told the patient that she would help.",
      "pronoun": [32, 35], "candidates": [[4, 9], [19, 26]], "label": 0}
 
-Spans are ``[start, end)`` character offsets into ``text``. Gold answers are indices into ``candidates``; for
-Winogender, candidate 0 is the occupation and candidate 1 the participant (its ``answer`` column uses the same code).
+Spans are ``[start, end)`` character offsets into ``text``. Gold answers are indices into ``candidates``; in the
+occupation stress set (Rudinger et al. 2018), candidate 0 is the occupation and candidate 1 the participant (its
+``answer`` column uses the same code).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.io import atomic_write_text
 from nlp_underspec.textio import open_text
 
 Span = tuple[int, int]
@@ -107,7 +109,7 @@ def read_candidate_jsonl(path: str | os.PathLike) -> list[CorefExample]:
 def _jsonl_example(row, path: Path, line: int) -> CorefExample:
     """One JSON Lines object as an example; wrong types are named here (validate checks spans against the text)."""
     if not isinstance(row, dict):
-        raise UsageError(JSONL_NOT_OBJECT.format(path=path, line=line, kind=f"a JSON {_json_kind(row)}"))
+        raise UsageError(JSONL_NOT_OBJECT.format(path=path, line=line, kind=f"a JSON {json_kind(row)}"))
     for key in ("text", "pronoun", "candidates", "label"):
         if key not in row:
             raise UsageError(JSONL_MISSING_FIELD.format(path=path, line=line, field=key))
@@ -137,13 +139,12 @@ def _is_span(value) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
 
 
-def _json_kind(value) -> str:
+def json_kind(value) -> str:
+    """The JSON type name of a parsed value, for messages that say what a field held instead."""
     return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(value), "number")
 
 
 def write_candidate_jsonl(path: str | os.PathLike, examples: Iterable[CorefExample]) -> Path:
-    from nlp_underspec.io import atomic_write_text
-
     lines = [json.dumps({"id": e.id, "text": e.text, "pronoun": list(e.pronoun),
                          "candidates": [list(c) for c in e.candidates], "label": e.label}) for e in examples]
     return atomic_write_text(path, "\n".join(lines) + "\n")

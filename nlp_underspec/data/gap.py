@@ -7,9 +7,10 @@ B-coref, URL``. Offsets are character offsets into ``Text``. Splits: ``train`` =
 
 Each row becomes a :class:`~nlp_underspec.data.coref.CorefExample` with candidates ``(A, B)`` and label 0 when A is
 the antecedent, 1 when B is. **Rows where neither name is the antecedent are dropped** (about 10% of GAP), and the
-count is logged: the candidate format has no span for "neither", and Winogender, which this head is meant to resolve,
-always has the answer among its two candidates. A row marking both as antecedents, an offset that does not point at the
-quoted mention, or a malformed field is an error naming the file and line.
+count is logged: the candidate format has no span for "neither", and the occupation stress set (Rudinger et al.
+2018), which this head is meant to resolve, always has the answer among its two candidates. A row marking both as
+antecedents, an offset that does not point at the quoted mention, or a malformed field is an error naming the file and
+line.
 """
 
 from __future__ import annotations

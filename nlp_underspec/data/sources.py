@@ -8,7 +8,8 @@ a user's path / Hub id in one of the documented layouts:
 - pronoun resolution: :func:`load_coref_examples` (a GAP folder or file; a ``.jsonl`` file in the candidate or the
   WinoGrande layout, or a folder with ``train/dev/test.jsonl``; a ``.txt`` file of 4-line Winograd blocks: DPR,
   WSC273, WikiCREM; see :mod:`nlp_underspec.data.winograd`);
-- stress sets: :func:`materialize_stress_sets` writes the world's STS and Winogender sets to disk for the evaluator.
+
+The stress tests' sets of the synthetic world are written by :mod:`nlp_underspec.stress.synthetic_sets`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from pathlib import Path
 import pandas as pd
 
 from nlp_underspec.config import PretrainConfig, WorldConfig
+from nlp_underspec.data import gap, winograd
 from nlp_underspec.data.coref import CorefExample, read_candidate_jsonl
+from nlp_underspec.data.corpus import read_corpus
+from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.errors import UsageError
+from nlp_underspec.synthetic import as_world
 
 SYNTHETIC = "synthetic"
 COREF_LAYOUTS = ("'synthetic', a GAP folder (gap-development.tsv, gap-validation.tsv, gap-test.tsv) or one GAP .tsv "
@@ -34,35 +39,25 @@ EMPTY_COREF = "Coreference data {path} ({split} split) holds no examples."
 SPLITS = ("train", "dev", "test")
 
 
-def _world(world):
-    from nlp_underspec.synthetic import World, build_world
-
-    return world if isinstance(world, World) else build_world(world)
-
-
 def load_corpus_texts(pretrain: PretrainConfig, world: WorldConfig) -> list[str]:
     """Pretraining documents (one string each) for ``pretrain.corpus``."""
-    from nlp_underspec.data.corpus import read_corpus
-
     if pretrain.corpus == SYNTHETIC:
-        return _world(world).corpus_texts()
+        return as_world(world).corpus_texts()
     return read_corpus(pretrain.corpus, config=pretrain.corpus_config, split=pretrain.corpus_split,
                        text_column=pretrain.text_column)
 
 
 def synthetic_corpus_kinds(world: WorldConfig) -> list[str]:
     """The kind of each document of the synthetic corpus (``load_corpus_texts`` order), for a curriculum."""
-    return list(_world(world).corpus_kinds)
+    return list(as_world(world).corpus_kinds)
 
 
 def load_sts_pairs(source: str | os.PathLike, split: str, world: WorldConfig) -> pd.DataFrame:
     """``sentence1, sentence2, label`` (gold 0-5; NaN where a split has none) plus ``source, line`` for error messages."""
     if str(source) == SYNTHETIC:
-        frame = _world(world).sts_frame(_check_split(split))
+        frame = as_world(world).sts_frame(_check_split(split))
         frame["source"], frame["line"] = f"synthetic:sts/{split}", range(2, len(frame) + 2)
         return frame
-    from nlp_underspec.data.stsb import load_stsb
-
     return load_stsb(source, split)
 
 
@@ -76,7 +71,7 @@ def load_coref_examples(source: str | os.PathLike, split: str, world: WorldConfi
     """Pronoun-resolution examples in the candidate format for one split."""
     _check_split(split)
     if str(source) == SYNTHETIC:
-        return _world(world).coref_examples(split)
+        return as_world(world).coref_examples(split)
     path = Path(source)
     if not path.exists():
         raise UsageError(COREF_NOT_FOUND.format(path=path))
@@ -87,8 +82,6 @@ def load_coref_examples(source: str | os.PathLike, split: str, world: WorldConfi
 
 
 def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
-    from nlp_underspec.data import gap, winograd
-
     if path.is_dir():
         if any(path.glob("gap-*.tsv")):
             return gap.load_gap(path, split)
@@ -110,17 +103,6 @@ def _load_coref_path(path: Path, split: str) -> list[CorefExample]:
 
 def _read_jsonl(path: Path) -> list[CorefExample]:
     """WinoGrande rows or candidate-format rows, told apart by the first row's keys (both are plain .jsonl)."""
-    from nlp_underspec.data import winograd
-
     if winograd.is_winogrande_jsonl(path):
         return winograd.read_winogrande_jsonl(path)
     return read_candidate_jsonl(path)
-
-
-def materialize_stress_sets(world, folder: str | os.PathLike) -> dict[str, Path]:
-    """Write the world's stress sets under ``folder``; returns ``{"stsb": file, "winogender": folder, "calibration":
-    planted.tsv}``, paths that ``nlp-underspec evaluate --stsb/--winogender/--data calibration=`` accept. ``world`` is a
-    World or a WorldConfig. Idempotent."""
-    from nlp_underspec.synthetic import write_stress_sets
-
-    return write_stress_sets(_world(world), folder)

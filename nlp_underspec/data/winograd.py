@@ -66,7 +66,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from nlp_underspec.data.coref import CorefExample, Span, _json_kind
+from nlp_underspec.data.coref import CorefExample, Span, json_kind
 from nlp_underspec.errors import UsageError
 from nlp_underspec.textio import open_text
 
@@ -348,7 +348,7 @@ def _wg_row(line: str, path: Path, number: int) -> dict:
     except json.JSONDecodeError as err:
         raise UsageError(WG_BAD_JSON.format(path=path, line=number, error=err.msg)) from None
     if not isinstance(row, dict):
-        raise UsageError(WG_NOT_OBJECT.format(path=path, line=number, kind=f"a JSON {_json_kind(row)}"))
+        raise UsageError(WG_NOT_OBJECT.format(path=path, line=number, kind=f"a JSON {json_kind(row)}"))
     for field in WG_FIELDS:
         if field not in row:
             raise UsageError(WG_MISSING_FIELD.format(path=path, line=number, field=field))

@@ -18,12 +18,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
 
 from nlp_underspec.errors import UsageError
+
+if TYPE_CHECKING:
+    from nlp_underspec.synthetic import SyntheticSet
 
 SCHEMA_MISSING_COLUMNS = ("{where} lacks column(s) {missing} that stress test '{test}' needs. Expected columns: "
                           "{expected}; received: {received}.")
@@ -134,6 +137,9 @@ class StressTest:
     per_occupation_label: ClassVar[str] = ""  # the axis label of the per-occupation value (a formula)
     per_occupation_description: ClassVar[str] = ""  # the per-occupation value in words, for figure captions
     runs_on_pretrained: ClassVar[bool] = False  # a masked LM can take it before fine-tuning (scored in pretrained/)
+    # The test's set in the synthetic world, written with the world's stress sets (nlp_underspec.stress.synthetic_sets);
+    # None: the test has no synthetic set (its data always comes from a path).
+    synthetic_set: ClassVar[SyntheticSet | None] = None
 
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod

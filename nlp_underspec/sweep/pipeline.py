@@ -155,7 +155,7 @@ def _stress_sources(exp_dir: Path, recipe: Recipe) -> dict[str, str | None]:
     """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here."""
     sources = _recipe_sources(recipe)
     if "synthetic" in sources.values():
-        from nlp_underspec.data.sources import materialize_stress_sets
+        from nlp_underspec.stress.synthetic_sets import materialize_stress_sets
 
         paths = materialize_stress_sets(recipe.world, exp_dir / WORLD_DIR)
         keys = {"sts_gender": "stsb", "winogender": "winogender", "calibration": "calibration"}

@@ -27,6 +27,7 @@ from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
                                        bootstrap_slope_ci, correlations, ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
+from nlp_underspec.stress.calibration.synthetic import SYNTHETIC_SET
 from nlp_underspec.tables import read_tsv, to_numeric_column
 
 logger = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ class Calibration(StressTest):
     across_occupations = ("slope", "ci95", "r", "intercept")
     per_occupation_metric = "logodds"  # scores.parquet rows per occupation: the model's logit(she) - logit(he)
     data_option = None
+    synthetic_set = SYNTHETIC_SET  # its set in the synthetic world (synthetic.py beside this file)
     default_source = BLS
     run_info_columns = ()
     runs_on_pretrained = True  # a property of the pretrained masked LM: scored before any fine-tuning

@@ -22,6 +22,7 @@ from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
                                        bootstrap_correlation_ci, bootstrap_slope_ci, correlations, ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
+from nlp_underspec.stress.sts_gender.synthetic import SYNTHETIC_SET
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +189,7 @@ class StsGender(StressTest):
     headline = ("pearson_bls", "spearman_bls", "mean_abs_delta")
     per_occupation_metric = "delta"
     data_option = "stsb"
+    synthetic_set = SYNTHETIC_SET  # its set in the synthetic world (synthetic.py beside this file)
     run_info_columns = ("scorer",)
     pairs_with_task = "stsb"
     title = "STS-B gender stress test (Webster et al. 2020)"

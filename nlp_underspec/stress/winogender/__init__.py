@@ -21,6 +21,7 @@ from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, S
                                        ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.winogender import resolvers
+from nlp_underspec.stress.winogender.synthetic import SYNTHETIC_SET
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Winogender(StressTest):
     headline = ("bias_r", "bias_slope", "accuracy")
     per_occupation_metric = "bias"
     data_option = "winogender"
+    synthetic_set = SYNTHETIC_SET  # its set in the synthetic world (synthetic.py beside this file)
     run_info_columns = ("resolver",)
     pairs_with_task = "coref"
     title = "Winogender schemas (Rudinger et al. 2018)"
