@@ -56,9 +56,9 @@ import pandas as pd
 from nlp_underspec.config import WorldConfig, to_plain
 from nlp_underspec.data.coref import CorefExample
 from nlp_underspec.data.occupations import OCCUPATIONS, indefinite_article, load_occupation_stats
-from nlp_underspec.data.winogender import NO_GOLD_ANSWER
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import derive_seed
+from nlp_underspec.stress.winogender.data import NO_GOLD_ANSWER
 
 logger = logging.getLogger(__name__)
 

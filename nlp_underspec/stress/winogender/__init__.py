@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.data.occupations import load_occupation_stats
-from nlp_underspec.data.winogender import load_winogender, parse_sentid
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
                                        bootstrap_correlation_ci, bootstrap_share_ci, bootstrap_slope_ci, correlations,
                                        ols_slope)
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.winogender import resolvers
+from nlp_underspec.stress.winogender.data import load_winogender, parse_sentid
 
 logger = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.data.occupations import OCCUPATIONS
-from nlp_underspec.data.winogender import NOMINATIVE, candidate_phrase, coref_example
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.stress.base import PredictOptions
+from nlp_underspec.stress.winogender.data import NOMINATIVE, candidate_phrase, coref_example
 
 NO_RESOLVER = ("{checkpoint} has neither a masked-LM head nor a pronoun-resolution head, so winogender cannot score it. "
                "Evaluate its pretrained MLM checkpoint (mlm_probe resolver) or a model fine-tuned with "
