@@ -36,8 +36,8 @@ from nlp_underspec.analysis._common import (
 from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.family import Family, MetricValues
 from nlp_underspec.analysis.registered import headline_metrics
-from nlp_underspec.analysis.scoring import pearson_r
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.examples import pearson_r
 
 TEST = "calibration"
 SLOPE_KEY = "calibration/slope"  # how messages name the parents' side of an inheritance statement

@@ -1,4 +1,4 @@
-"""Noise floors (DESIGN.md contract 9): which of a family's correlations are float leftovers rather than findings.
+"""Noise floors (docs/design.md, contract 9): which of a family's correlations are float leftovers rather than findings.
 
 A Pearson r ignores scale: a saturated coreference head with |bias| of a millionth still gets an r, and a family of
 such heads still gets a spread, an ICC and a Multi-Bootstrap interval of that r. Each model's summary says whether it

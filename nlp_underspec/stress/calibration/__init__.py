@@ -26,6 +26,7 @@ from nlp_underspec.data.occupations import (DUPLICATE_OCCUPATION, OCCUPATIONS, U
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
                                        bootstrap_slope_ci, correlations, ols_slope)
+from nlp_underspec.stress.citations import DAMOUR_2020
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.tables import read_tsv, to_numeric_column
 
@@ -48,13 +49,7 @@ P_SHE_OUT_OF_RANGE = ("{path}, line {line}: p_she must be a share of 'she' in [0
                       "(0 and 1 are read as 0.005 and 0.995).")
 PLANTED_EMPTY = "{path} lists no occupations. " + PLANTED_HINT
 
-CITATION = """\
-@article{damour2020underspecification,
-  title   = {Underspecification Presents Challenges for Credibility in Modern Machine Learning},
-  author  = {D'Amour, Alexander and Heller, Katherine and Moldovan, Dan and others},
-  journal = {arXiv preprint arXiv:2011.03395},
-  year    = {2020}
-}"""
+CITATION = DAMOUR_2020
 
 
 def log_odds(p: np.ndarray) -> np.ndarray:
