@@ -13,7 +13,7 @@ from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress import bootstrap_correlation_ci, get_stress_test
 from nlp_underspec.stress.sts_gender import build_sts_gender_items, template_remainder
-from nlp_underspec.stress.winogender import gotcha_mask
+from nlp_underspec.stress.winogender.semantics import gotcha_mask
 
 
 def _pearson(x, y):
@@ -265,8 +265,8 @@ def test_sts_gender_unpaired_item_is_named():
                           "gender": ["female", "male", "female"]})
     with pytest.raises(UsageError) as err:
         get_stress_test("sts_gender").score(preds=np.zeros(3), label_info=items)
-    assert str(err.value) == ("label_info.tsv: item 'c' (female) has no male partner with the same template_id and "
-                              "occupation; sts_gender compares the two.")
+    assert str(err.value) == ("label_info.tsv: sts_gender item 'c' (female) has no male partner with the same "
+                              "template_id and occupation; sts_gender compares female and male items in pairs.")
 
 
 @pytest.mark.bad_input
