@@ -1,7 +1,7 @@
 """Seed analysis: how much of a family's stress-test spread comes from the pretraining seed, with honest intervals.
 
-Reads only predictions triplets and tidy scores (docs/design.md, contracts 3 and 4), never models. Public API, all keyword-only
-past the data arguments, pandas in and out (index levels ``model``, ``pretrain_seed``, ``finetune_seed``,
+Reads only predictions triplets and tidy scores (docs/design.md, contracts 3 and 4), never models. Public API, all
+keyword-only past the data arguments, pandas in and out (index levels ``model``, ``pretrain_seed``, ``finetune_seed``,
 ``occupation``), randomness from an explicit seed or ``numpy.random.Generator``:
 
 - :func:`multibootstrap`, :func:`report_ci`, :func:`family_bootstrap`: Multi-Bootstrap (Sellam et al. 2022);

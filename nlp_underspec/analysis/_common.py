@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.errors import UsageError
-# The index levels of a family's values, defined beside the triplet readers that build them; shared by every module here.
+# The index levels of a family's values, defined beside the triplet readers that build them.
 from nlp_underspec.stress.examples import (MODEL_INDEX, MODEL_LEVEL, OCCUPATION_LEVEL, RUN_LEVEL,  # noqa: F401
                                            SEED_LEVEL)
 

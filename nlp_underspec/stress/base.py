@@ -5,8 +5,8 @@ A stress test is three separable steps, so that the sweep, ``evaluate`` and ``sc
 1. ``build_items(source=..., ...)`` turns a dataset into ``label_info`` (one row per item, the columns of
    :attr:`StressTest.schema`, plus any text that lets a reader audit the derivation);
 2. ``predict(checkpoint=..., label_info=..., options=...)`` turns one model into ``preds[n_items]``;
-3. ``score(preds=..., label_info=..., where=...)`` reads only those two (the predictions triplet) and returns the contract-5
-   numbers plus one value per occupation.
+3. ``score(preds=..., label_info=..., where=...)`` reads only those two (the predictions triplet) and returns the
+   contract-5 numbers plus one value per occupation.
 
 Direction of a metric (:attr:`MetricInfo.higher_is_better`): ``True`` (↑, e.g. accuracy), ``False`` (↓, e.g. a mean
 absolute gap) or ``None`` (→0: a signed bias correlation, where 0 means no association with the share of women and
