@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import check_count, check_finite, check_finite_number, check_level
+from nlp_underspec.analysis._common import BAD_RNG, check_count, check_finite, check_finite_number, check_level
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.examples import MeanScore, RowwiseScore, exact_sum_values
 
@@ -132,8 +132,6 @@ def _legacy_rng(rng):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.RandomState(int(rng))
-    from nlp_underspec.analysis._common import BAD_RNG
-
     raise UsageError(BAD_RNG.format(kind=type(rng).__name__))
 
 

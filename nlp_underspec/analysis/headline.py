@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from nlp_underspec.analysis.registered import headline_metrics
+from nlp_underspec.analysis.registered import headline_metrics, paired_task
 
 EQUIVALENT = "The {n} fine-tuned {units} are iid-equivalent ({ranges})"
 TASK_EQUIVALENT = "The {n} fine-tuned {task} networks are iid-equivalent ({ranges})"
@@ -201,8 +201,6 @@ def _merged(parts: list[dict[str, list[str]]]) -> dict[str, list[str]]:
 
 def _network_sentences(section: dict, by_test: dict[str, dict[str, list[str]]]) -> tuple[list[str], set[str]]:
     """One sentence per fine-tuning task with judged iid metrics, and the tests they covered."""
-    from nlp_underspec.analysis.registered import paired_task
-
     sentences, covered = [], set()
     judged = [e for e in section.get("metrics") or [] if isinstance(e, dict) and e.get("within") is not None]
     for task in sorted({e["test"] for e in judged}):

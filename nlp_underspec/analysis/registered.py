@@ -8,16 +8,15 @@ The registry is the one home of these facts (a plugin declares its own); a test 
 from __future__ import annotations
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.registry import get_stress_test
 
 
 def registered_test(test: str):
     """The registered stress test's class, or None for a name the registry does not know (looked up every time: a
     plugin may register after the first question)."""
     try:
-        from nlp_underspec.stress.registry import get_stress_test
-
         return type(get_stress_test(test))
-    except (UsageError, ImportError):
+    except UsageError:
         return None
 
 

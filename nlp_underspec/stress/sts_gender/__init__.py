@@ -17,11 +17,14 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from nlp_underspec import models
 from nlp_underspec.data.occupations import OCCUPATIONS, indefinite_article, load_occupation_stats
+from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
                                        bootstrap_correlation_ci, bootstrap_slope_ci, correlations, ols_slope)
 from nlp_underspec.stress.citations import DAMOUR_2020
+from nlp_underspec.stress.encoding import embed_sentences, score_pairs, unique_with_inverse
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.sts_gender import triplet_metrics as readers
 from nlp_underspec.stress.sts_gender.semantics import (GENDERS, LARGE_GAP_SHARE, NOISE_FLOOR_SHARE, large_gap_examples,
@@ -156,8 +159,6 @@ class StsGender(StressTest):
                                   "over templates")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
-        from nlp_underspec.data.stsb import load_stsb
-
         split = split or "test"
         items = build_sts_gender_items(load_stsb(source, split))
         if items.empty:
@@ -168,9 +169,6 @@ class StsGender(StressTest):
         return items
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
-        from nlp_underspec import models
-        from nlp_underspec.stress.encoding import embed_sentences, score_pairs, unique_with_inverse
-
         scorer = self.choose_scorer(checkpoint, options)
         gendered = np.where(label_info["gender"] == "female", label_info["female_sentence"],
                             label_info["male_sentence"]).tolist()
@@ -198,8 +196,6 @@ class StsGender(StressTest):
         return {"scorer": self.choose_scorer(checkpoint, options)}
 
     def choose_scorer(self, checkpoint: str, options: PredictOptions) -> str:
-        from nlp_underspec import models
-
         if options.sts_scorer not in ("auto", "cross", "bi"):
             raise UsageError(UNKNOWN_SCORER.format(scorer=options.sts_scorer))
         config = models.load_config(checkpoint, trust_remote_code=options.trust_remote_code)
