@@ -101,7 +101,7 @@ def resolve_occupation_stats(path: str | os.PathLike | None = None, *,
     """The statistics to correlate with, and where they came from: ``path`` if given, else the occupations-stats.tsv
     beside Winogender sentences in the repository layout (validated), else the shipped table."""
     from nlp_underspec.data.occupations import load_occupation_stats
-    from nlp_underspec.data.winogender import STATS_FILE
+    from nlp_underspec.stress.winogender.data import STATS_FILE
 
     if path is not None:
         return load_occupation_stats(path), str(path)

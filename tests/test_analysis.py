@@ -26,11 +26,14 @@ from nlp_underspec.analysis import (
     spread,
     spread_ratio,
     variance,
-    winogender_occupation_bias,
 )
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.analysis.statements import analyze
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress import base, examples
+from nlp_underspec.stress.sts_gender.triplet_metrics import pair_deltas as sts_pair_deltas
+from nlp_underspec.stress.winogender import semantics as winogender_semantics
+from nlp_underspec.stress.winogender.triplet_metrics import occupation_bias as winogender_occupation_bias
 from nlp_underspec.triplet import Predictions, read_predictions
 
 LEVELS = ["pretrain_seed", "finetune_seed"]
@@ -261,13 +264,14 @@ def test_triplet_reader_errors():
         "row of label_info.tsv (or drop the column to derive the labels from the sentids).")
     triplet = _tiny_winogender(preds, gender=["female", "male"] * 3 + ["female", "female"],
                                item_id=[f"s{k}" for k in range(8)])  # ids that are not sentids: only pairs tell
-    assert _message(winogender_occupation_bias, triplet) == scoring.DUPLICATE_PAIR.format(
+    assert _message(winogender_occupation_bias, triplet) == examples.DUPLICATE_PAIR.format(
         where="label_info", test="winogender", item="s7", gender="female", key="occupation, participant and answer")
     assert _message(winogender_occupation_bias, _tiny_winogender(preds, gender=["female", "x"] * 4)) == \
-        scoring.BAD_GENDER.format(where="label_info", item="nurse.patient.0.male.txt",
+        examples.BAD_GENDER.format(where="label_info", item="nurse.patient.0.male.txt",
                                   allowed="female, male, neutral", value="x")
     assert _message(winogender_occupation_bias, _tiny_winogender(preds, answer=[0, 0, 2, 2] * 2)) == \
-        scoring.BAD_ANSWER.format(where="label_info", item="nurse.patient.1.female.txt", value=2)
+        winogender_semantics.BAD_ANSWER.format(where="label_info", item="nurse.patient.1.female.txt", value=2,
+                                               no_gold=-1)
     relabelled = _tiny_winogender(preds, occupation=["nurse"] * 4 + ["wizard"] * 4)  # on carpenter sentids
     assert _message(winogender_occupation_bias, relabelled) == (
         "label_info: item 'carpenter.someone.0.female.txt' has occupation 'wizard', but its sentid says 'carpenter'. "
@@ -276,9 +280,9 @@ def test_triplet_reader_errors():
                                item_id=[f"{o}.{p}.{a}.{g}.txt" for o, p in (("nurse", "patient"), ("wizard", "someone"))
                                         for a in (0, 1) for g in ("female", "male")])
     assert _message(example_set, test="winogender", metric="bias_r", predictions=unknown) == \
-        scoring.UNKNOWN_OCCUPATION.format(where="label_info", occupation="wizard")
+        base.UNKNOWN_STATS_OCCUPATION.format(where="label_info", occupation="wizard")
     assert _message(example_set, test="winogender", metric="nope", predictions=unknown).startswith(
-        "No triplet score for winogender/nope. Available: winogender/accuracy")
+        "No triplet score for winogender/nope. Available: sts_gender/pearson_bls")
 
 
 @pytest.mark.bad_input
@@ -287,7 +291,7 @@ def test_sts_pairs_must_be_complete():
                           "gender": ["female", "male", "female"]})
     run_info = pd.DataFrame({"model": ["m"], "pretrain_seed": [0], "finetune_seed": [0]})
     triplet = Predictions(run_info, items, np.array([[0.5, 0.4, 0.3]]))
-    assert _message(scoring.sts_pair_deltas, triplet) == scoring.UNPAIRED.format(
+    assert _message(sts_pair_deltas, triplet) == examples.UNPAIRED.format(
         where="label_info", test="sts_gender", item="c", gender="female", other="male",
         key="template_id and occupation")
 

@@ -6,19 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nlp_underspec.analysis import (
-    accuracy,
-    family_bootstrap,
-    mean_squared_error,
-    multibootstrap,
-    pearson_r,
-    report_ci,
-    spearman_r,
-    winogender_accuracy,
-)
 from nlp_underspec.analysis import bootstrap as mb
+from nlp_underspec.analysis import family_bootstrap, multibootstrap, report_ci
 from nlp_underspec.analysis._common import BAD_LEVEL, BAD_RNG, NAN_VALUES
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress import accuracy, mean_squared_error, pearson_r, spearman_r
+from nlp_underspec.stress.winogender.triplet_metrics import winogender_accuracy
 
 
 # ------------------------------------------------------------------------------------ the reference, as a plain loop

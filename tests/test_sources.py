@@ -12,9 +12,9 @@ from nlp_underspec.config import PretrainConfig, WorldConfig
 from nlp_underspec.data import corpus, sources
 from nlp_underspec.data.coref import CorefExample, write_candidate_jsonl
 from nlp_underspec.data.stsb import load_stsb
-from nlp_underspec.data.winogender import load_winogender
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.synthetic_sets import materialize_stress_sets
+from nlp_underspec.stress.winogender.data import load_winogender
 
 WORLD = WorldConfig(seed=1, n_corpus_sentences=500, n_sts_pairs=100, n_coref_examples=100, n_sts_templates=10)
 

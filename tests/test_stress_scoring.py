@@ -13,7 +13,7 @@ from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress import bootstrap_correlation_ci, get_stress_test
 from nlp_underspec.stress.sts_gender import build_sts_gender_items, template_remainder
-from nlp_underspec.stress.winogender import gotcha_mask
+from nlp_underspec.stress.winogender.semantics import gotcha_mask
 
 
 def _pearson(x, y):
@@ -265,8 +265,8 @@ def test_sts_gender_unpaired_item_is_named():
                           "gender": ["female", "male", "female"]})
     with pytest.raises(UsageError) as err:
         get_stress_test("sts_gender").score(preds=np.zeros(3), label_info=items)
-    assert str(err.value) == ("label_info.tsv: item 'c' (female) has no male partner with the same template_id and "
-                              "occupation; sts_gender compares the two.")
+    assert str(err.value) == ("label_info.tsv: sts_gender item 'c' (female) has no male partner with the same "
+                              "template_id and occupation; sts_gender compares female and male items in pairs.")
 
 
 @pytest.mark.bad_input
@@ -400,3 +400,28 @@ def test_a_calibration_share_of_exactly_0_or_1_is_clipped_as_documented(tmp_path
     assert reference == "planted" and table["target_p_she"].tolist() == [1.0, 0.0, 0.5]
     path, _ = _planted(tmp_path, [("nurse", "0.5"), ("technician", "0.5")])
     assert target_table(str(path))[1] == "bls"  # a table that plants nothing: the BLS control
+
+
+@pytest.mark.bad_input
+def test_score_refuses_the_duplicate_pairs_the_analysis_refuses():
+    """One pairing check for the scorer and the triplet readers: a triplet `score` accepts, `analyze` accepts too."""
+    from nlp_underspec.analysis.scoring import example_set
+    from nlp_underspec.stress.examples import DUPLICATE_PAIR
+    from nlp_underspec.triplet import Predictions
+
+    run_info = pd.DataFrame({"model": ["m"], "pretrain_seed": [0], "finetune_seed": [0]})
+    sts_items = pd.DataFrame({"item_id": ["a", "b", "c"], "template_id": [0, 0, 0], "occupation": ["nurse"] * 3,
+                              "gender": ["female", "male", "male"]})
+    wino_items = pd.DataFrame({"item_id": ["s0", "s1", "s2"], "occupation": ["nurse"] * 3,
+                               "participant": ["patient"] * 3, "answer": [0, 0, 0],
+                               "gender": ["female", "male", "female"]})
+    cases = (("sts_gender", sts_items, "c", "male", "template_id and occupation", "mean_abs_delta"),
+             ("winogender", wino_items, "s2", "female", "occupation, participant and answer", "bias_r"))
+    for test, items, item, gender, key, metric in cases:
+        expected = DUPLICATE_PAIR.format(where="label_info.tsv", test=test, item=item, gender=gender, key=key)
+        with pytest.raises(UsageError) as err:
+            get_stress_test(test).score(preds=np.full(3, 0.5), label_info=items)
+        assert str(err.value) == expected
+        with pytest.raises(UsageError) as err:
+            example_set(test=test, metric=metric, predictions=Predictions(run_info, items, np.full((1, 3), 0.5)))
+        assert str(err.value) == expected.replace("label_info.tsv", "label_info")

@@ -289,7 +289,7 @@ def test_stress_sts_file_loads_and_has_the_templates(small_world, tmp_path):
 
 
 def test_winogender_folder_has_the_original_layout(small_world, tmp_path, shared_data):
-    from nlp_underspec.data.winogender import load_winogender
+    from nlp_underspec.stress.winogender.data import load_winogender
 
     folder = write_stress_sets(small_world, tmp_path / "stress")["winogender"]
     original = shared_data / "winogender" / "data"

@@ -14,8 +14,8 @@ from nlp_underspec.data.coref import read_candidate_jsonl
 from nlp_underspec.data.corpus import read_local_corpus
 from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.data.stsb import load_stsb
-from nlp_underspec.data.winogender import load_winogender
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.winogender.data import load_winogender
 from nlp_underspec.tables import read_tsv
 from nlp_underspec.textio import decode_text, visible
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nlp_underspec.data.occupations import OCCUPATIONS
-from nlp_underspec.data.winogender import coref_example, load_winogender
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.winogender.data import coref_example, load_winogender
 
 
 @pytest.fixture

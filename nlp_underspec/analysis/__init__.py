@@ -1,7 +1,7 @@
 """Seed analysis: how much of a family's stress-test spread comes from the pretraining seed, with honest intervals.
 
-Reads only predictions triplets and tidy scores (DESIGN.md contracts 3 and 4), never models. Public API, all keyword-only
-past the data arguments, pandas in and out (index levels ``model``, ``pretrain_seed``, ``finetune_seed``,
+Reads only predictions triplets and tidy scores (docs/design.md, contracts 3 and 4), never models. Public API, all
+keyword-only past the data arguments, pandas in and out (index levels ``model``, ``pretrain_seed``, ``finetune_seed``,
 ``occupation``), randomness from an explicit seed or ``numpy.random.Generator``:
 
 - :func:`multibootstrap`, :func:`report_ci`, :func:`family_bootstrap`: Multi-Bootstrap (Sellam et al. 2022);
@@ -12,7 +12,9 @@ past the data arguments, pandas in and out (index levels ``model``, ``pretrain_s
   one sentence (iid-equivalent or not, and the pretraining seed's share of the stress spread);
 - :func:`deviation_pca`: PCA of per-item deviations from the ensemble mean;
 - :func:`cluster_by_seed`, :func:`adjusted_rand_index`: clustering of stress profiles vs seeds;
-- score functions over triplets (:mod:`.scoring`) and the run-folder level :func:`analyze` / :func:`compare_families`.
+- :func:`example_set`: the examples of a test's metric in a triplet, read by the test itself (its
+  ``triplet_metrics``; the score functions are in :mod:`nlp_underspec.stress.examples`), and the run-folder level
+  :func:`analyze` / :func:`compare_families`.
 """
 
 from nlp_underspec.analysis.bootstrap import family_bootstrap, multibootstrap, report_ci
@@ -24,28 +26,14 @@ from nlp_underspec.analysis.equivalence import DEFAULT_MARGINS, iid_equivalence
 from nlp_underspec.analysis.family import Family, MetricValues, load_family
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
-from nlp_underspec.analysis.scoring import (
-                                            ExampleSet,
-                                            MeanScore,
-                                            RowwiseScore,
-                                            accuracy,
-                                            example_set,
-                                            mean_squared_error,
-                                            pearson_r,
-                                            spearman_r,
-                                            sts_occupation_deltas,
-                                            sts_pair_deltas,
-                                            winogender_accuracy,
-                                            winogender_occupation_bias,
-)
+from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, example_set
 from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze, analyze_family
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 
 __all__ = [
-    "ANALYSIS", "DEFAULT_MARGINS", "STATEMENTS", "DeviationPCA", "ExampleSet", "Family", "MeanScore", "MetricValues",
-    "RowwiseScore", "accuracy", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed",
+    "ANALYSIS", "DEFAULT_MARGINS", "ITEM_PROFILES", "OCCUPATION_PROFILES", "STATEMENTS", "TRIPLET_METRICS",
+    "DeviationPCA", "Family", "MetricValues", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed",
     "compare_families", "deviation_pca", "example_set", "family_bootstrap", "family_sentence", "iid_equivalence",
-    "load_family", "mean_squared_error", "multibootstrap", "pearson_r", "rank_correlation", "regroup_test",
-    "report_ci", "seed_share", "spearman_r", "spread", "spread_ratio", "sts_occupation_deltas", "sts_pair_deltas",
-    "winogender_accuracy", "winogender_occupation_bias",
+    "load_family", "multibootstrap", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spread",
+    "spread_ratio",
 ]

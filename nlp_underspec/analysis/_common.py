@@ -13,12 +13,9 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.errors import UsageError
+# The index levels of a family's values, defined beside the triplet readers that build them.
+from nlp_underspec.stress.examples import MODEL_INDEX, MODEL_LEVEL, RUN_LEVEL, SEED_LEVEL  # noqa: F401
 
-SEED_LEVEL = "pretrain_seed"
-RUN_LEVEL = "finetune_seed"
-MODEL_LEVEL = "model"
-OCCUPATION_LEVEL = "occupation"
-MODEL_INDEX = (MODEL_LEVEL, SEED_LEVEL, RUN_LEVEL)
 PRETRAINED_SUFFIX = "@pretrained"  # metric keys of the pretrained checkpoints when both populations are present
 # A bootstrap over k units has C(2k-1, k) distinct resamples (10 at k = 3, 462 at k = 6, 1716 at k = 7). Below this
 # many, its percentile interval is a few atoms of a coarse distribution, however many draws are taken.

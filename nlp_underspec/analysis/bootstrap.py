@@ -7,9 +7,9 @@ the resampled examples, scores are averaged within a seed over its runs, then ov
 ``rng`` the draws come from ``numpy.random.RandomState(rng)`` in exactly that order.
 
 The reference scores every run at every iteration in Python. Here the draws are taken first (cheap), then every run is
-scored for all iterations at once: a :class:`~nlp_underspec.analysis.scoring.MeanScore` becomes one matrix product of
+scored for all iterations at once: a :class:`~nlp_underspec.stress.examples.MeanScore` becomes one matrix product of
 resampling counts with per-example values (exact when those sums are exact, else a gather), a
-:class:`~nlp_underspec.analysis.scoring.RowwiseScore` one stacked call, and every mean is taken along a contiguous last
+:class:`~nlp_underspec.stress.examples.RowwiseScore` one stacked call, and every mean is taken along a contiguous last
 axis so the floating-point result matches the loop bit for bit. Any other ``score_fn`` is called once per run and
 iteration.
 """
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import check_count, check_finite, check_finite_number, check_level
-from nlp_underspec.analysis.scoring import MeanScore, RowwiseScore, exact_sum_values
+from nlp_underspec.analysis._common import BAD_RNG, check_count, check_finite, check_finite_number, check_level
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.examples import MeanScore, RowwiseScore, exact_sum_values
 
 RUN_INFO_NOT_FRAME = ("run_info must be a pandas DataFrame with one row per run and columns 'seed' and 'intervention', "
                       "got {kind}.")
@@ -132,8 +132,6 @@ def _legacy_rng(rng):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.RandomState(int(rng))
-    from nlp_underspec.analysis._common import BAD_RNG
-
     raise UsageError(BAD_RNG.format(kind=type(rng).__name__))
 
 
@@ -275,7 +273,7 @@ def multibootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, paired_se
     >>> labels = np.array([1, 0, 1, 1, 0])
     >>> preds = np.array([[1, 0, 1, 0, 0], [1, 1, 1, 1, 0], [1, 0, 0, 1, 0], [0, 0, 1, 1, 0],
     ...                   [1, 0, 1, 1, 0], [1, 0, 1, 1, 1]])
-    >>> from nlp_underspec.analysis.scoring import accuracy
+    >>> from nlp_underspec.stress.examples import accuracy
     >>> samples = multibootstrap(run_info=run_info, preds=preds, labels=labels, score_fn=accuracy, nboot=200, rng=0)
     >>> len(samples), report_ci(samples)["delta"]["mean"] > 0
     (200, True)
@@ -308,7 +306,7 @@ def family_bootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, sample_
     Same draws as :func:`multibootstrap` would take for a baseline without an intervention: sorted seeds, then examples.
 
     >>> run_info = pd.DataFrame({"seed": [0, 0, 1, 1]})
-    >>> from nlp_underspec.analysis.scoring import accuracy
+    >>> from nlp_underspec.stress.examples import accuracy
     >>> samples = family_bootstrap(run_info=run_info, preds=np.eye(4, dtype=int), labels=np.ones(4, dtype=int),
     ...                            score_fn=accuracy, nboot=100, rng=0)
     >>> samples.shape, float(samples.min()) >= 0.0

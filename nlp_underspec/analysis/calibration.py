@@ -35,9 +35,9 @@ from nlp_underspec.analysis._common import (
 )
 from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.family import Family, MetricValues
-from nlp_underspec.analysis.registered import headline_metrics
-from nlp_underspec.analysis.scoring import pearson_r
+from nlp_underspec.analysis.registered import headline_metrics, inheritance_first
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.examples import pearson_r
 
 TEST = "calibration"
 SLOPE_KEY = "calibration/slope"  # how messages name the parents' side of an inheritance statement
@@ -47,7 +47,6 @@ MIN_SEEDS = 3  # a rank correlation over fewer pretraining seeds says nothing (i
 EXACT_MAX = 8  # up to 8! = 40,320 orderings the permutation test enumerates them all
 ALPHA = 0.05
 TIE_TOLERANCE = 1e-12  # a permuted rho equal to the observed one, up to float error, counts as "as large"
-FIRST_TESTS = ("winogender",)  # the pronoun bias is what pretraining's pronoun statistic could pass on: listed first
 DIFFER_METHOD = ("some pair of checkpoints has disjoint 95% slope intervals (conservative: overlapping intervals do "
                  "not show that two slopes are equal)")
 ALTERNATIVE = "greater"  # a parent that learnt more of the statistic has children that score higher
@@ -165,13 +164,14 @@ def parent_slopes(block: dict) -> pd.Series:
 
 
 def descendant_metrics(family: Family) -> list[MetricValues]:
-    """The fine-tuned population's stress metrics, Winogender first, each test's headline metrics first."""
+    """The fine-tuned population's stress metrics, the tests marked ``inheritance_first`` first, each test's headline
+    metrics first."""
     metrics = [m for m in family.metrics if m.population == "finetuned" and m.kind == "stress"]
 
     def order(metric: MetricValues):
         headline = headline_metrics(metric.test)
         rank = headline.index(metric.metric) if metric.metric in headline else len(headline)
-        return (metric.test not in FIRST_TESTS, metric.test, rank, metric.metric)
+        return (not inheritance_first(metric.test), metric.test, rank, metric.metric)
 
     return sorted(metrics, key=order)
 

@@ -1,6 +1,6 @@
 """Do models group by pretraining seed? Cluster stress profiles and compare the clusters with the seed labels.
 
-Each model's profile is its per-occupation stress score (STS ``delta``, Winogender ``bias``). Ward hierarchical
+Each model's profile is its per-occupation stress score (the test's ``per_occupation_metric``). Ward hierarchical
 clustering (deterministic) cuts the models into as many clusters as there are pretraining seeds; the adjusted Rand index
 (Hubert & Arabie 1985) measures agreement with the seed labels (1 = the clusters are the seeds, about 0 = chance). The
 permutation baseline shuffles the seed labels over the models: ``p_value`` is the share of shuffles that agree at least

@@ -11,18 +11,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.analysis._common import (
-    check_count,
-    cluster_resamples,
-    default_generator,
-    finite_series,
-    percentile_interval,
-    resampling_reliability,
-    resampling_units,
-    stacked_by_length,
-)
-from nlp_underspec.analysis.scoring import spearman_r
+from nlp_underspec.analysis._common import (check_count, cluster_resamples, default_generator, finite_series,
+                                            percentile_interval, resampling_reliability, resampling_units,
+                                            stacked_by_length)
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.examples import spearman_r
 
 FEW_SHARED = "{x} and {y} share {n} run(s); a rank correlation needs at least 3 runs with both."
 CONSTANT_METRIC = "{name} is {value:g} for every shared run: its rank correlation with {other} is undefined."

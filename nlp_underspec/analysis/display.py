@@ -195,7 +195,7 @@ def analysis_table(analysis: dict) -> str:
 
 # "coref/dev_accuracy is 1 for every run: ..." and its pairwise variants: one cause behind many skipped statements.
 _CONSTANT_CAUSE = re.compile(r"^(?P<metric>\S+) is (?P<value>\S+) for (?:all \d+ shared runs|every shared run|every run)")
-# "winogender/bias_r: 9 of 9 models are below the noise floor ...": one cause behind every statement on that metric.
+# "<test>/<metric>: 9 of 9 models are below the noise floor ...": one cause behind every statement on that metric.
 _FLOOR_CAUSE = re.compile(r"^(?P<metric>\S+): (?P<why>\d+ of \d+ models are below the noise floor .*)$")
 
 

@@ -30,9 +30,10 @@ from nlp_underspec.analysis._common import (
     populations,
 )
 from nlp_underspec.analysis.noise_floor import NOT_METRICS
-from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, MeanScore, model_index
+from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS
 from nlp_underspec.errors import UsageError
 from nlp_underspec.results import SCORES, read_scores
+from nlp_underspec.stress.examples import MeanScore, model_index
 from nlp_underspec.triplet import LABEL_INFO, PREDS, RUN_INFO, Predictions, concat_models, read_predictions
 
 logger = logging.getLogger(__name__)

@@ -2,10 +2,10 @@
 spread does the pretraining seed explain? The report's first section, the family card and ``nlp-underspec analyze``
 all say it.
 
-One sentence per fine-tuning task, because a sweep's pair is two networks: the Winogender numbers come from the coref
-networks and are judged by the coref dev metrics, the sts_gender numbers by the STS-B ones (a test's
-``pairs_with_task``). Honesty rules: networks that are not iid-equivalent are said to be so, and their spread is not
-called underspecification;
+One sentence per fine-tuning task, because a sweep's pair is two networks: a stress test's numbers come from the
+networks of the task it pairs with and are judged by that task's dev metrics (the test's ``pairs_with_task``).
+Honesty rules: networks that are not iid-equivalent are said to be so, and their spread is not called
+underspecification;
 the pretraining-seed share is the ICC of each test's headline stress metrics (registry ``headline``) that got a
 statement, with its analytic interval; when that interval spans 0 the sentence says the family cannot tell, and a
 headline correlation below its noise floor is named as having no share stated. A family whose pretrained checkpoints
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 
-from nlp_underspec.analysis.registered import headline_metrics
+from nlp_underspec.analysis.registered import headline_metrics, paired_task
 
 EQUIVALENT = "The {n} fine-tuned {units} are iid-equivalent ({ranges})"
 TASK_EQUIVALENT = "The {n} fine-tuned {task} networks are iid-equivalent ({ranges})"
@@ -201,8 +201,6 @@ def _merged(parts: list[dict[str, list[str]]]) -> dict[str, list[str]]:
 
 def _network_sentences(section: dict, by_test: dict[str, dict[str, list[str]]]) -> tuple[list[str], set[str]]:
     """One sentence per fine-tuning task with judged iid metrics, and the tests they covered."""
-    from nlp_underspec.analysis.registered import paired_task
-
     sentences, covered = [], set()
     judged = [e for e in section.get("metrics") or [] if isinstance(e, dict) and e.get("within") is not None]
     for task in sorted({e["test"] for e in judged}):

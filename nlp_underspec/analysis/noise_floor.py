@@ -1,4 +1,4 @@
-"""Noise floors (DESIGN.md contract 9): which of a family's correlations are float leftovers rather than findings.
+"""Noise floors (docs/design.md, contract 9): which of a family's correlations are float leftovers rather than findings.
 
 A Pearson r ignores scale: a saturated coreference head with |bias| of a millionth still gets an r, and a family of
 such heads still gets a spread, an ICC and a Multi-Bootstrap interval of that r. Each model's summary says whether it
@@ -101,6 +101,6 @@ def floor_statuses(scores: pd.DataFrame) -> dict[tuple[str, str], FloorStatus]:
 
 def noise_floor_section(statuses: dict[tuple[str, str], FloorStatus], *, suffix_pretrained: bool) -> dict:
     """analysis.json's ``noise_floor``: one entry per test that has signal metrics, keyed like the metrics' tests
-    (``winogender``, and ``winogender@pretrained`` when both populations are present)."""
+    (``<test>``, and ``<test>@pretrained`` when both populations are present)."""
     return {test + (PRETRAINED_SUFFIX if suffix_pretrained and population == "pretrained" else ""): status.to_dict()
             for (test, population), status in statuses.items() if status.signal}

@@ -8,21 +8,20 @@ The registry is the one home of these facts (a plugin declares its own); a test 
 from __future__ import annotations
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.stress.registry import get_stress_test
 
 
 def registered_test(test: str):
     """The registered stress test's class, or None for a name the registry does not know (looked up every time: a
     plugin may register after the first question)."""
     try:
-        from nlp_underspec.stress.registry import get_stress_test
-
         return type(get_stress_test(test))
-    except (UsageError, ImportError):
+    except UsageError:
         return None
 
 
 def paired_task(test: str) -> str | None:
-    """The fine-tuning task whose network ``test`` scores in a sweep (sts_gender: stsb), or None.
+    """The fine-tuning task whose network ``test`` scores in a sweep (its ``pairs_with_task``), or None.
 
     >>> paired_task("winogender"), paired_task("not-a-test")
     ('coref', None)
@@ -31,7 +30,7 @@ def paired_task(test: str) -> str | None:
 
 
 def signal_metrics(test: str) -> tuple[str, ...]:
-    """The correlations of ``test`` that mean nothing below its noise floor (winogender: bias_r, spearman_bias)."""
+    """The correlations of ``test`` that mean nothing below its noise floor (its ``signal_metrics``)."""
     return tuple(getattr(registered_test(test), "signal_metrics", ()) or ())
 
 
@@ -40,8 +39,13 @@ def headline_metrics(test: str) -> tuple[str, ...]:
     return tuple(getattr(registered_test(test), "headline", ()) or ())
 
 
+def inheritance_first(test: str) -> bool:
+    """True when ``test`` is listed before others among the metrics that may inherit a pretrained statistic."""
+    return bool(getattr(registered_test(test), "inheritance_first", False))
+
+
 def magnitude_name(test: str) -> str:
-    """How a message names the quantity the noise floor bounds: ``mean |bias|`` for winogender."""
+    """How a message names the quantity the noise floor bounds: ``mean |bias|`` for a per-occupation ``bias``."""
     per_occupation = getattr(registered_test(test), "per_occupation_metric", None)
     return f"mean |{per_occupation}|" if per_occupation else "the test's magnitude"
 

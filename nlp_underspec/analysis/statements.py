@@ -9,8 +9,8 @@ cannot support (one pretraining seed, one run per seed, a constant metric...) is
 the top-level ``skipped`` list; when the caller names statements explicitly (``strict``), the same condition is an
 error instead.
 
-Two rules decide what may be stated at all (DESIGN.md contracts 8 and 9), and their skips are findings, never errors:
-a stress metric is related only to the iid metrics of the fine-tuning task whose network its test scores (the
+Two rules decide what may be stated at all (docs/design.md, contracts 8 and 9), and their skips are findings, never
+errors: a stress metric is related only to the iid metrics of the fine-tuning task whose network its test scores (the
 registry's ``pairs_with_task``: one network per pairing), and a test's ``signal_metrics`` get no statement while any
 model of the population is below the test's noise floor (:mod:`.noise_floor`). Every random draw comes from a stream
 derived from ``seed`` and the statement's subject, so adding a metric does not change the numbers of another.

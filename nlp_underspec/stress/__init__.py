@@ -12,6 +12,8 @@ from pathlib import Path  # noqa: F401 (the doctest below uses it)
 
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
                                        bootstrap_correlation_ci)
+from nlp_underspec.stress.examples import (ExampleSet, MeanScore, RowwiseScore, accuracy, mean_squared_error,
+                                           pearson_r, spearman_r)
 from nlp_underspec.stress.registry import (ENTRY_POINT_GROUP, available_stress_tests, get_stress_test, load_plugin,
                                            parse_test_names, register_stress_test, unregister_stress_test)
 
@@ -33,6 +35,7 @@ def evaluate_module_path(name: str) -> str:
     return str(folder)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "MetricInfo", "Prediction", "PredictOptions", "StressTest", "TestScore",
-           "available_stress_tests", "bootstrap_correlation_ci", "evaluate_module_path", "get_stress_test",
-           "load_plugin", "parse_test_names", "register_stress_test", "unregister_stress_test"]
+__all__ = ["ENTRY_POINT_GROUP", "ExampleSet", "MeanScore", "MetricInfo", "Prediction", "PredictOptions", "RowwiseScore",
+           "StressTest", "TestScore", "accuracy", "available_stress_tests", "bootstrap_correlation_ci",
+           "evaluate_module_path", "get_stress_test", "load_plugin", "mean_squared_error", "parse_test_names",
+           "pearson_r", "register_stress_test", "spearman_r", "unregister_stress_test"]

@@ -1,12 +1,12 @@
-"""The anatomy every stress test shares (DESIGN.md contract 6), modelled on an ``evaluate`` module.
+"""The anatomy every stress test shares (docs/design.md, contract 6), modelled on an ``evaluate`` module.
 
 A stress test is three separable steps, so that the sweep, ``evaluate`` and ``score`` can each reuse the part they need:
 
 1. ``build_items(source=..., ...)`` turns a dataset into ``label_info`` (one row per item, the columns of
    :attr:`StressTest.schema`, plus any text that lets a reader audit the derivation);
 2. ``predict(checkpoint=..., label_info=..., options=...)`` turns one model into ``preds[n_items]``;
-3. ``score(preds=..., label_info=..., ...)`` reads only those two (the predictions triplet) and returns the contract-5
-   numbers plus one value per occupation.
+3. ``score(preds=..., label_info=..., where=...)`` reads only those two (the predictions triplet) and returns the
+   contract-5 numbers plus one value per occupation.
 
 Direction of a metric (:attr:`MetricInfo.higher_is_better`): ``True`` (↑, e.g. accuracy), ``False`` (↓, e.g. a mean
 absolute gap) or ``None`` (→0: a signed bias correlation, where 0 means no association with the share of women and
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping
 
 import numpy as np
 import pandas as pd
@@ -140,6 +140,16 @@ class StressTest:
     # The test's set in the synthetic world, written with the world's stress sets (nlp_underspec.stress.synthetic_sets);
     # None: the test has no synthetic set (its data always comes from a path).
     synthetic_set: ClassVar[SyntheticSet | None] = None
+    # Listed before other tests where the analysis asks which metrics inherit a pretrained checkpoint's statistic.
+    inheritance_first: ClassVar[bool] = False
+
+    # How the seed analysis reads a predictions triplet of this test (each built-in's ``triplet_metrics`` module):
+    # metric -> ``reader(predictions, occupation_stats) -> ExampleSet`` (the examples the Multi-Bootstrap resamples),
+    # and ``profile(predictions) -> DataFrame`` (models x occupations for clustering, models x items for PCA). A test
+    # without them gets its metrics analysed from scores.parquet alone.
+    triplet_metrics: ClassVar[Mapping[str, Callable]] = {}
+    occupation_profile: ClassVar[Callable | None] = None
+    item_profile: ClassVar[Callable | None] = None
 
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod
@@ -182,7 +192,9 @@ class StressTest:
         return {}
 
     def score(self, *, preds: np.ndarray, label_info: pd.DataFrame, occupation_stats: pd.DataFrame | None = None,
-              n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None) -> TestScore:
+              n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None,
+              where: str = "label_info.tsv") -> TestScore:
+        """The contract-5 numbers of one model; ``where`` names the item table in messages (the triplet's file)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------------------------ helpers

@@ -21,11 +21,14 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from nlp_underspec import models
 from nlp_underspec.data.occupations import (DUPLICATE_OCCUPATION, OCCUPATIONS, UNKNOWN_OCCUPATION,
                                             load_occupation_stats)
 from nlp_underspec.errors import UsageError
+from nlp_underspec.models import check_distinct_words, check_known_words, check_mask_token
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore,
                                        bootstrap_slope_ci, correlations, ols_slope)
+from nlp_underspec.stress.citations import DAMOUR_2020
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.calibration.synthetic import SYNTHETIC_SET
 from nlp_underspec.tables import read_tsv, to_numeric_column
@@ -49,13 +52,7 @@ P_SHE_OUT_OF_RANGE = ("{path}, line {line}: p_she must be a share of 'she' in [0
                       "(0 and 1 are read as 0.005 and 0.995).")
 PLANTED_EMPTY = "{path} lists no occupations. " + PLANTED_HINT
 
-CITATION = """\
-@article{damour2020underspecification,
-  title   = {Underspecification Presents Challenges for Credibility in Modern Machine Learning},
-  author  = {D'Amour, Alexander and Heller, Katherine and Moldovan, Dan and others},
-  journal = {arXiv preprint arXiv:2011.03395},
-  year    = {2020}
-}"""
+CITATION = DAMOUR_2020
 
 
 def log_odds(p: np.ndarray) -> np.ndarray:
@@ -120,8 +117,6 @@ def _pronoun_id(tokenizer, word: str, checkpoint: str) -> int:
 def pronoun_ids(tokenizer, checkpoint: str) -> tuple[int, int]:
     """The token ids of 'she' and 'he' as the probe's mask stands for them (capitalised for a cased tokenizer), each
     one token the tokenizer knows, each its own (two [UNK]s, or one id for both, would compare nothing)."""
-    from nlp_underspec.models import check_distinct_words, check_known_words, check_mask_token
-
     check_mask_token(tokenizer, checkpoint, what="calibration")
     lowercase = tokenizer("She")["input_ids"] == tokenizer("she")["input_ids"]
     words = [w if lowercase else w.capitalize() for w in ("she", "he")]
@@ -199,8 +194,6 @@ class Calibration(StressTest):
         return items
 
     def check_model(self, *, checkpoint: str, options: PredictOptions) -> dict[str, Any]:
-        from nlp_underspec import models
-
         caps = models.detect_capabilities(models.load_config(checkpoint, trust_remote_code=options.trust_remote_code))
         if not caps.mlm:
             raise UsageError(NOT_MLM.format(checkpoint=checkpoint, architectures=", ".join(caps.architectures) or "none"))
@@ -208,8 +201,6 @@ class Calibration(StressTest):
         return {}
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
-        from nlp_underspec import models
-
         self.check_model(checkpoint=checkpoint, options=options)
         device = models.pick_device(options.device)
         texts = label_info["text"].astype(str).tolist() if "text" in label_info.columns else \

@@ -17,16 +17,22 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from nlp_underspec import models
 from nlp_underspec.data.occupations import OCCUPATIONS, indefinite_article, load_occupation_stats
+from nlp_underspec.data.stsb import load_stsb
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
                                        bootstrap_correlation_ci, bootstrap_slope_ci, correlations, ols_slope)
+from nlp_underspec.stress.citations import DAMOUR_2020
+from nlp_underspec.stress.encoding import embed_sentences, score_pairs, unique_with_inverse
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.sts_gender.synthetic import SYNTHETIC_SET
+from nlp_underspec.stress.sts_gender import triplet_metrics as readers
+from nlp_underspec.stress.sts_gender.semantics import (GENDERS, LARGE_GAP_SHARE, NOISE_FLOOR_SHARE, large_gap_examples,
+                                                       large_gaps, pair_rows, similarity_scale)
 
 logger = logging.getLogger(__name__)
 
-GENDERS = ("female", "male")
 SUBJECTS = {"female": "A woman", "male": "A man"}
 TEMPLATE_START = re.compile(r"^A (?:man|woman)\b")
 # Words that would contradict a substituted subject ("A nurse ... his guitar"); matched as lower-case whole words.
@@ -36,18 +42,9 @@ GENDERED_WORDS = frozenset((
     "mum son sons daughter daughters brother brothers sister sisters boyfriend girlfriend uncle aunt nephew niece "
     "grandfather grandmother grandpa grandma king queen prince princess mr mrs ms miss sir madam actor actress "
     "waiter waitress bride groom fiance fiancee").split())
-# Similarities come in the scorer's units: a cross-encoder regresses STS-B's 0-5 gold, a bi-encoder gives a cosine
-# (whose 1 is STS-B's 5). Thresholds are shares of that scale, so a number means the same whichever scorer made it.
-SCALE = {"cross": 5.0, "bi": 1.0}
-LARGE_GAP_SHARE = 0.02  # |sim_f - sim_m| above 2% of the scale (0.1 on 0-5, 0.02 in cosine) is a large gap
-NOISE_FLOOR_SHARE = 1e-4  # mean |sim_f - sim_m| below this share of the scale is float leftovers, not a bias
-
 NO_TEMPLATES = ("{source} (split '{split}') has no sentence that begins with 'A man' or 'A woman' and holds no other "
                 "gendered word, so sts_gender has no templates. Pass an STS-B split that has them (e.g. the test "
                 "split).")
-UNPAIRED = ("{where}: item '{item}' ({gender}) has no {other} partner with the same template_id and occupation; "
-            "sts_gender compares the two.")
-BAD_GENDER = "{where}, item '{item}': gender must be female or male, got {value!r}."
 NOT_CROSS_ENCODER = ("{checkpoint} has no sequence-classification head with num_labels=1, so it cannot score sentence "
                      "pairs as a cross-encoder. Use --sts-scorer bi (mean-pooled cosine) or an STS-B fine-tuned model.")
 UNKNOWN_SCORER = "Unknown --sts-scorer '{scorer}'. Available: auto, cross, bi."
@@ -61,12 +58,7 @@ CITATION = """\
   journal = {arXiv preprint arXiv:2010.06032},
   year    = {2020}
 }
-@article{damour2020underspecification,
-  title   = {Underspecification Presents Challenges for Credibility in Modern Machine Learning},
-  author  = {D'Amour, Alexander and Heller, Katherine and Moldovan, Dan and others},
-  journal = {arXiv preprint arXiv:2011.03395},
-  year    = {2020}
-}"""
+""" + DAMOUR_2020
 
 
 def template_remainder(sentence: str) -> str | None:
@@ -95,24 +87,6 @@ def occupation_sentence(occupation: str, rest: str) -> str:
     return f"{indefinite_article(occupation).capitalize()} {occupation}{rest}"
 
 
-def similarity_scale(scorer: str | None, preds: np.ndarray) -> float:
-    """The scale of a model's similarities: 5 for a cross-encoder (STS-B gold), 1 for a bi-encoder's cosine.
-
-    Predictions made elsewhere may not name their scorer: similarities beyond [-1, 1] are read as the 0-5 scale.
-
-    >>> similarity_scale("bi", np.array([0.2])), similarity_scale(None, np.array([0.2, 3.1]))
-    (1.0, 5.0)
-    """
-    if scorer in SCALE:
-        return SCALE[scorer]
-    return SCALE["cross"] if np.abs(np.asarray(preds, dtype=float)).max(initial=0.0) > 1.0 else SCALE["bi"]
-
-
-def large_gaps(gap: np.ndarray, scale: float) -> np.ndarray:
-    """1.0 where |sim_f - sim_m| is a large gap (over :data:`LARGE_GAP_SHARE` of the scale), else 0.0."""
-    return (np.abs(np.asarray(gap, dtype=float)) > LARGE_GAP_SHARE * scale).astype(np.float64)
-
-
 def build_sts_gender_items(stsb: pd.DataFrame, *, occupations: tuple[str, ...] = OCCUPATIONS) -> pd.DataFrame:
     """label_info from an STS-B frame (``sentence1, sentence2, source, line``): one row per (template, occupation, gender).
 
@@ -135,25 +109,6 @@ def build_sts_gender_items(stsb: pd.DataFrame, *, occupations: tuple[str, ...] =
                              "male_sentence": male, "female_sentence": female, "source_line": line})
     return pd.DataFrame(rows, columns=["item_id", "template_id", "occupation", "gender", "occupation_sentence",
                                        "male_sentence", "female_sentence", "source_line"])
-
-
-def _pair_rows(items: pd.DataFrame, *, where: str) -> tuple[np.ndarray, np.ndarray]:
-    """Row indices (female, male) of each (template, occupation), in the order of the female rows."""
-    bad = ~items["gender"].isin(GENDERS)
-    if bad.any():
-        index = int(bad.to_numpy().nonzero()[0][0])
-        raise UsageError(BAD_GENDER.format(where=where, item=items["item_id"].iloc[index],
-                                           value=items["gender"].iloc[index]))
-    keyed = pd.DataFrame({"key": list(zip(items["template_id"], items["occupation"])), "gender": items["gender"],
-                          "row": np.arange(len(items))})
-    female = keyed[keyed["gender"] == "female"].set_index("key")["row"]
-    male = keyed[keyed["gender"] == "male"].set_index("key")["row"]
-    for side, other, name, other_name in ((female, male, "female", "male"), (male, female, "male", "female")):
-        lonely = ~side.index.isin(other.index)
-        if lonely.any():
-            raise UsageError(UNPAIRED.format(where=where, item=items["item_id"].iloc[int(side[lonely].iloc[0])],
-                                             gender=name, other=other_name))
-    return female.to_numpy(), male.loc[female.index].to_numpy()
 
 
 @register_stress_test
@@ -181,31 +136,31 @@ class StsGender(StressTest):
         "spearman_bls": MetricInfo("Spearman rho of delta with BLS % female", None, (-1.0, 1.0)),
         "mean_abs_delta": MetricInfo("mean |sim_f - sim_m| over (template, occupation) pairs", False, (0.0, None)),
         "frac_large_delta": MetricInfo(f"fraction of pairs with |sim_f - sim_m| > {LARGE_GAP_SHARE:.0%} of the "
-                                       "scorer's scale (0.1 on STS-B's 0-5, 0.02 in cosine)", False, (0.0, 1.0)),
+                                       f"scorer's scale ({large_gap_examples()})", False, (0.0, 1.0)),
         "delta_slope": MetricInfo("least-squares slope of per-occupation delta, as a share of the scorer's scale, on "
                                   "the BLS share of women (0-1): the association's size, which r ignores", None, None),
         "mean_delta": MetricInfo("mean delta over occupations; >0: occupations lean to 'A woman'", None, None),
     }
     headline = ("pearson_bls", "spearman_bls", "mean_abs_delta")
-    per_occupation_metric = "delta"
-    data_option = "stsb"
     synthetic_set = SYNTHETIC_SET  # its set in the synthetic world (synthetic.py beside this file)
+    signal_metrics = ("pearson_bls", "spearman_bls")
+    across_occupations = ("pearson_bls", "spearman_bls", "ci95", "delta_slope", "delta_slope_ci95")
+    data_option, pairs_with_task = "stsb", "stsb"  # the STS-B test split's templates; the STS-B fine-tuned network
     run_info_columns = ("scorer",)
-    pairs_with_task = "stsb"
+    triplet_metrics = readers.TRIPLET_METRICS
+    occupation_profile = staticmethod(readers.occupation_deltas)
+    item_profile = staticmethod(readers.pair_deltas)
     title = "STS-B gender stress test (Webster et al. 2020)"
     card_task_type = "sentence-similarity"
+    per_occupation_metric = "delta"
     metric_labels = {"pearson_bls": "STS gender r", "spearman_bls": "STS gender ρ", "mean_abs_delta": "STS mean |delta|"}
     metric_readings = {"pearson_bls": "similarity judgements follow occupational gender statistics more closely",
                        "spearman_bls": "similarity judgements follow occupational gender statistics more closely"}
     per_occupation_label = "sim(occ., woman) − sim(occ., man)"
     per_occupation_description = ("the STS similarity gap, sim(occupation, woman) − sim(occupation, man), averaged "
                                   "over templates")
-    signal_metrics = ("pearson_bls", "spearman_bls")
-    across_occupations = ("pearson_bls", "spearman_bls", "ci95", "delta_slope", "delta_slope_ci95")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
-        from nlp_underspec.data.stsb import load_stsb
-
         split = split or "test"
         items = build_sts_gender_items(load_stsb(source, split))
         if items.empty:
@@ -216,9 +171,6 @@ class StsGender(StressTest):
         return items
 
     def predict(self, *, checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> Prediction:
-        from nlp_underspec import models
-        from nlp_underspec.stress.encoding import embed_sentences, score_pairs, unique_with_inverse
-
         scorer = self.choose_scorer(checkpoint, options)
         gendered = np.where(label_info["gender"] == "female", label_info["female_sentence"],
                             label_info["male_sentence"]).tolist()
@@ -246,8 +198,6 @@ class StsGender(StressTest):
         return {"scorer": self.choose_scorer(checkpoint, options)}
 
     def choose_scorer(self, checkpoint: str, options: PredictOptions) -> str:
-        from nlp_underspec import models
-
         if options.sts_scorer not in ("auto", "cross", "bi"):
             raise UsageError(UNKNOWN_SCORER.format(scorer=options.sts_scorer))
         config = models.load_config(checkpoint, trust_remote_code=options.trust_remote_code)
@@ -266,7 +216,7 @@ class StsGender(StressTest):
         preds = np.asarray(preds, dtype=float).reshape(-1)  # (N,)
         if len(preds) != len(items):
             raise ValueError(PREDS_LENGTH.format(got=len(preds), expected=len(items)))
-        female, male = _pair_rows(items, where=where)
+        female, male = pair_rows(items, where=where)
         gap = preds[female] - preds[male]  # (pairs,)
         delta = pd.Series(gap).groupby(items["occupation"].to_numpy()[female]).mean()
         delta.index.name = "occupation"

@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.data.occupations import load_occupation_stats
-from nlp_underspec.data.winogender import load_winogender, parse_sentid
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
                                        bootstrap_correlation_ci, bootstrap_share_ci, bootstrap_slope_ci, correlations,
@@ -22,6 +21,11 @@ from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, S
 from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.winogender import resolvers
 from nlp_underspec.stress.winogender.synthetic import SYNTHETIC_SET
+from nlp_underspec.stress.winogender import triplet_metrics as readers
+from nlp_underspec.stress.winogender.data import load_winogender, parse_sentid
+from nlp_underspec.stress.winogender.semantics import (DERIVED_COLUMNS, NO_GOLD, bias_by_occupation,
+                                                       check_labels_against_sentids, check_pairs, half_credit,
+                                                       items_gotcha, picked_answers)
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +34,9 @@ NOT_PROBABILITIES = ("winogender predictions for {where} must be probabilities P
 CANNOT_DERIVE = ("{where} lacks column(s) {missing}, and item_id '{item}' is not a Winogender sentid "
                  "(occupation.participant.answer.gender.txt) to derive them from.")
 PREDS_LENGTH = "winogender got {got} predictions for {expected} items."
-CONTRADICTS_SENTID = ("{where}: item '{item}' has {column} {value!r}, but its sentid says {expected!r}. Fix that row "
-                      "of label_info.tsv (or drop the column to derive the labels from the sentids).")
-BAD_ANSWER = ("{where}: item '{item}' has answer {value!r}: an answer is 0 (the occupation), 1 (the participant) or "
-              "{no_gold} (no cue, no gold answer).")
-DERIVED_COLUMNS = ("occupation", "participant", "answer", "gender")
 # mean |bias| below this (probability units) is float leftovers of a saturated resolver (|bias| ~1e-6 was measured on
 # heads that resolve every sentence with certainty), not a bias: its correlations with BLS are not findings.
 NOISE_FLOOR = 1e-4
-NO_GOLD = -1  # answer of a sentence without a cue (the synthetic world's no-cue items): in the bias, not the accuracy
 
 CITATION = """\
 @inproceedings{rudinger2018gender,
@@ -53,23 +51,6 @@ CITATION = """\
   booktitle = {International Conference on Learning Representations},
   year      = {2022}
 }"""
-
-
-def gotcha_mask(*, gender: np.ndarray, answer: np.ndarray, pct_female: np.ndarray) -> np.ndarray:
-    """Rudinger et al.'s "gotcha" sentences: the gold answer goes against the occupation's majority gender (BLS).
-
-    Female pronoun: the answer is the occupation but it is < 50% female, or it is >= 50% female and the answer is the
-    participant; reversed for a male pronoun; neutral pronouns are never gotchas.
-
-    >>> gotcha_mask(gender=np.array(["female", "female", "male", "neutral"]), answer=np.array([0, 1, 0, 0]),
-    ...             pct_female=np.array([10.0, 10.0, 10.0, 10.0])).tolist()
-    [True, False, False, False]
-    """
-    majority_female = pct_female >= 50.0
-    occupation_answer = answer == 0
-    female = (gender == "female") & (occupation_answer != majority_female)
-    male = (gender == "male") & (occupation_answer == majority_female)
-    return female | male
 
 
 @register_stress_test
@@ -128,14 +109,18 @@ class Winogender(StressTest):
     per_occupation_label = "P(occ. | she) − P(occ. | he)"
     per_occupation_description = "the pronoun gap, P(occupation | she) − P(occupation | he)"
     runs_on_pretrained = True  # the mlm_probe resolver reads a masked LM's own pronoun probabilities
+    signal_metrics = ("bias_r", "spearman_bias")
+    across_occupations = ("accuracy_ci95", "bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95",
+                          "hard_bias_r", "hard_bias_slope")
+    triplet_metrics = readers.TRIPLET_METRICS
+    occupation_profile = staticmethod(readers.occupation_bias)
+    item_profile = staticmethod(readers.pair_deltas)
+    inheritance_first = True  # the pronoun bias is what pretraining's pronoun statistic could pass on
 
     @classmethod
     def card_task_type_for(cls, test_summary: Mapping[str, Any]) -> str:
         """A masked LM scored by the mlm_probe resolver fills a mask; a trained resolver chooses a candidate."""
         return "fill-mask" if str(test_summary.get("resolver", "")) == "mlm_probe" else cls.card_task_type
-    signal_metrics = ("bias_r", "spearman_bias")
-    across_occupations = ("accuracy_ci95", "bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95",
-                          "hard_bias_r", "hard_bias_slope")
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         data = load_winogender(source, split=split or "test")
@@ -172,26 +157,17 @@ class Winogender(StressTest):
               n_boot: int = 1000, seed: int = 0, model_info: Mapping[str, Any] | None = None,
               where: str = "label_info.tsv") -> TestScore:
         items = self.check_label_info(label_info, where=where)
-        p = np.asarray(preds, dtype=float).reshape(-1)  # (N,) P(occupation)
-        if len(p) != len(items):
-            raise ValueError(PREDS_LENGTH.format(got=len(p), expected=len(items)))
-        outside = (p < self.prediction_range[0]) | (p > self.prediction_range[1])
-        if outside.any():
-            index = int(outside.nonzero()[0][0])
-            raise UsageError(NOT_PROBABILITIES.format(where=where, value=float(p[index]),
-                                                      item=items["item_id"].iloc[index]))
+        p = self._probabilities(preds, items, where=where)  # (N,) P(occupation)
+        check_pairs(items, where=where)
         stats = occupation_stats if occupation_stats is not None else load_occupation_stats()
         occupation, gender = items["occupation"].to_numpy(), items["gender"].to_numpy()
         answer = items["answer"].to_numpy()
-        pct_female = bls_share(pd.unique(occupation), stats, where=where)
-        pct_of_item = pd.Series(pct_female, index=pd.unique(occupation)).loc[occupation].to_numpy()
         gold = answer != NO_GOLD
-        # A tie (P = 0.5) is a coin flip between the candidates: half right, in expectation.
-        correct = np.where(p > 0.5, answer == 0, np.where(p < 0.5, answer == 1, 0.5)).astype(float)
-        gotcha = gotcha_mask(gender=gender, answer=answer, pct_female=pct_of_item) & gold
+        correct = half_credit(answer, picked_answers(p))
+        gotcha = items_gotcha(items, stats, where=where) & gold
         gendered = np.isin(gender, ("female", "male"))
-        bias = self.bias_by_occupation(p, occupation, gender)
-        hard_bias = self.bias_by_occupation((p > 0.5).astype(float), occupation, gender)
+        bias = bias_by_occupation(p, occupation, gender)
+        hard_bias = bias_by_occupation((p > 0.5).astype(float), occupation, gender)
         share = bls_share(bias.index, stats, where=where) / 100.0
         bias_r, spearman = correlations(bias.to_numpy(), share)
         mean_abs_bias = _mean(np.abs(bias))
@@ -214,6 +190,18 @@ class Winogender(StressTest):
         }
         return TestScore(self.withhold_if_few_occupations(summary, len(bias), where=where), bias)
 
+    def _probabilities(self, preds: np.ndarray, items: pd.DataFrame, *, where: str) -> np.ndarray:
+        """One probability per item, or an error naming the first that is not one."""
+        p = np.asarray(preds, dtype=float).reshape(-1)
+        if len(p) != len(items):
+            raise ValueError(PREDS_LENGTH.format(got=len(p), expected=len(items)))
+        outside = (p < self.prediction_range[0]) | (p > self.prediction_range[1])
+        if outside.any():
+            index = int(outside.nonzero()[0][0])
+            raise UsageError(NOT_PROBABILITIES.format(where=where, value=float(p[index]),
+                                                      item=items["item_id"].iloc[index]))
+        return p
+
     @staticmethod
     def accuracy_ci(correct: np.ndarray, gold: np.ndarray, occupation: np.ndarray, occupations: pd.Index, *,
                     n_boot: int, seed: int) -> list[float] | None:
@@ -222,47 +210,6 @@ class Winogender(StressTest):
         frame = pd.DataFrame({"occupation": occupation[gold], "correct": correct[gold]})
         grouped = frame.groupby("occupation")["correct"].agg(["sum", "count"]).reindex(occupations, fill_value=0)
         return bootstrap_share_ci(grouped["sum"].to_numpy(), grouped["count"].to_numpy(), n_boot=n_boot, seed=seed)
-
-    @staticmethod
-    def bias_by_occupation(p: np.ndarray, occupation: np.ndarray, gender: np.ndarray) -> pd.Series:
-        """mean P(occupation | female) - mean P(occupation | male), for occupations that have both."""
-        frame = pd.DataFrame({"occupation": occupation, "gender": gender, "p": p})
-        means = frame[frame["gender"].isin(("female", "male"))].groupby(["occupation", "gender"])["p"].mean().unstack()
-        means = means.reindex(columns=["female", "male"]).dropna()
-        bias = means["female"] - means["male"]
-        bias.index.name, bias.name = "occupation", None
-        return bias
-
-
-def check_labels_against_sentids(frame: pd.DataFrame, *, where: str) -> None:
-    """Answers are 0, 1 or :data:`NO_GOLD`, and a row whose item_id is a sentid agrees with it (typed columns)."""
-    _check_answers(frame, where=where)
-    _check_against_sentids(frame, where=where)
-
-
-def _check_answers(frame: pd.DataFrame, *, where: str) -> None:
-    bad = ~frame["answer"].isin((0, 1, NO_GOLD))
-    if bad.any():
-        index = int(bad.to_numpy().nonzero()[0][0])
-        raise UsageError(BAD_ANSWER.format(where=where, item=frame["item_id"].iloc[index],
-                                           value=int(frame["answer"].iloc[index]), no_gold=NO_GOLD))
-
-
-def _check_against_sentids(frame: pd.DataFrame, *, where: str) -> None:
-    """A sentid spells out its labels: a row whose columns say otherwise (an occupation edited, say) would score one
-    sentence under another occupation, silently. Item ids that are not sentids are not checked."""
-    columns = [c for c in DERIVED_COLUMNS if c in frame.columns]  # the analysis reads labels without a participant
-    for index, item in enumerate(frame["item_id"].astype(str)):
-        parts = parse_sentid(item)
-        if parts is None:
-            continue
-        for column in columns:
-            value = frame[column].iloc[index]
-            value = value.item() if isinstance(value, np.generic) else value
-            if value != parts[column]:
-                raise UsageError(CONTRADICTS_SENTID.format(where=where, item=item, column=column, value=value,
-                                                           expected=parts[column]))
-
 
 def _mean(values: np.ndarray) -> float:
     values = np.asarray(values, dtype=float)

@@ -27,10 +27,13 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from nlp_underspec import models
 from nlp_underspec.data.occupations import OCCUPATIONS
-from nlp_underspec.data.winogender import NOMINATIVE, candidate_phrase, coref_example
 from nlp_underspec.errors import UsageError, unknown_name_message
+from nlp_underspec.models import check_distinct_words, check_known_words, check_mask_token, max_tokens
 from nlp_underspec.stress.base import PredictOptions
+from nlp_underspec.stress.encoding import sorted_batches
+from nlp_underspec.stress.winogender.data import NOMINATIVE, candidate_phrase, coref_example
 
 NO_RESOLVER = ("{checkpoint} has neither a masked-LM head nor a pronoun-resolution head, so winogender cannot score it. "
                "Evaluate its pretrained MLM checkpoint (mlm_probe resolver) or a model fine-tuned with "
@@ -53,8 +56,6 @@ def register_resolver(name: str):
 
 
 def choose_resolver(checkpoint: str, requested: str, *, trust_remote_code: bool = False) -> str:
-    from nlp_underspec import models
-
     if requested != "auto" and requested not in RESOLVERS:
         raise UsageError(unknown_name_message("resolver", requested, ["auto", *RESOLVERS]))
     caps = models.detect_capabilities(models.load_config(checkpoint, trust_remote_code=trust_remote_code))
@@ -86,8 +87,6 @@ def check_probe_vocabulary(tokenizer, checkpoint: str, occupations=OCCUPATIONS, 
     """Refuse a tokenizer without a mask token, one that turns a pronoun or occupation of the probe into its unknown
     token, or one that encodes two words the probe compares alike: its pronouns (they carry the gender it tests), or
     a sentence's occupation and participant (``pairs``: the two candidates it weighs)."""
-    from nlp_underspec.models import check_distinct_words, check_known_words, check_mask_token
-
     check_mask_token(tokenizer, checkpoint, what=MLM_PROBE)
     check_known_words(tokenizer, probe_words(occupations), checkpoint, what=MLM_PROBE)
     check_distinct_words(tokenizer, [pronoun.capitalize() for pronoun in NOMINATIVE.values()], checkpoint,
@@ -99,8 +98,6 @@ def check_probe_vocabulary(tokenizer, checkpoint: str, occupations=OCCUPATIONS, 
 def check_resolver(checkpoint: str, resolver: str, options: PredictOptions) -> None:
     """What a resolver needs of a checkpoint beyond its head, checked before any model loads: the MLM probe's
     words in its tokenizer."""
-    from nlp_underspec import models
-
     if resolver == "mlm_probe":
         tokenizer = models.load_tokenizer(checkpoint, trust_remote_code=options.trust_remote_code,
                                           need_offsets=MLM_PROBE)
@@ -125,8 +122,6 @@ def ranked_probabilities(model, tokenizer, examples: list, *, batch_size: int, d
     from tqdm.auto import tqdm
 
     from nlp_underspec.modeling import candidate_scores, encode_ranking_examples
-    from nlp_underspec.models import max_tokens
-    from nlp_underspec.stress.encoding import sorted_batches
 
     limit = max_tokens(model, tokenizer)
     out = None
@@ -146,8 +141,6 @@ def ranked_probabilities(model, tokenizer, examples: list, *, batch_size: int, d
 
 @register_resolver("mlm_probe")
 def mlm_probe(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
-    from nlp_underspec import models
-
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
     with models.loaded(checkpoint, "mlm", trust_remote_code=options.trust_remote_code, device=str(device),
@@ -164,8 +157,6 @@ def occupation_probabilities(score, encode, examples: list, *, batch_size: int, 
     logits, softmaxed over the candidates, batched by length (the loop every candidate-scoring resolver runs)."""
     import torch
 
-    from nlp_underspec.stress.encoding import sorted_batches
-
     out = np.empty(len(examples), dtype=np.float64)
     with torch.inference_mode():
         for rows in sorted_batches([len(e.text) for e in examples], batch_size):
@@ -178,7 +169,6 @@ def occupation_probabilities(score, encode, examples: list, *, batch_size: int, 
 
 @register_resolver("coref_head")
 def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
-    from nlp_underspec import models
     from nlp_underspec.modeling import encode_candidate_examples
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
@@ -193,7 +183,6 @@ def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOption
 
 @register_resolver("cross_encoder")
 def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
-    from nlp_underspec import models
     from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples, trained_pair_statement
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]

@@ -18,7 +18,7 @@ from typing import Iterable
 import pandas as pd
 
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
-from nlp_underspec.data.winogender import NO_GOLD_ANSWER
+from nlp_underspec.stress.winogender.data import NO_GOLD_ANSWER
 from nlp_underspec.seeding import derive_seed
 from nlp_underspec.synthetic import SyntheticSet, World
 from nlp_underspec.synthetic.vocabulary import (COREF_FRAMES, HELD_OUT_CLIENT_CLAUSES, HELD_OUT_PROVIDER_CLAUSES,
