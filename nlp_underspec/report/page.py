@@ -17,7 +17,8 @@ from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
 from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report import calibration
-from nlp_underspec.report.family import ANALYSIS, Family, load_family
+from nlp_underspec.artifacts import ANALYSIS
+from nlp_underspec.experiment.family import Family, load_family
 from nlp_underspec.report.figures import Figure, all_figures, close
 
 log = logging.getLogger(__name__)

@@ -295,7 +295,7 @@ def _report_stage(exp_dir: Path, recipe: Recipe) -> None:
 
 def _cards_stage(exp_dir: Path, recipe: Recipe) -> None:
     from nlp_underspec.cards import write_family_cards
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec.experiment.family import load_family
 
     write_family_cards(load_family(exp_dir), overwrite=True)
 
