@@ -238,27 +238,34 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
     return pd.DataFrame(table.to_numpy(dtype=float), index=index, columns=table.columns).dropna(axis=1, how="any")
 
 
+def _triplet_profile(family: Family, readers: dict, test: str, population: str, instead: str) -> pd.DataFrame | None:
+    """The profile ``readers[test]`` reads from the test's triplet, for one population; None (with a warning when the
+    triplet is unusable) when there is no triplet or no reader."""
+    triplet = family.triplets.get(test)
+    if triplet is None or test not in readers:
+        return None
+    try:
+        profile = readers[test](triplet)
+    except UsageError as err:
+        logger.warning("%s: %s; %s", test, err, instead)
+        return None
+    return profile[_population_rows(profile.index, population)]
+
+
 def occupation_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
     """Per-occupation stress profile of each model (rows) and where it came from (triplet or scores.parquet)."""
-    triplet = family.triplets.get(test)
-    if triplet is not None and test in OCCUPATION_PROFILES:
-        try:
-            profile = OCCUPATION_PROFILES[test](triplet)
-            return profile[_population_rows(profile.index, population)], f"{PREDICTIONS}/{test}"
-        except UsageError as err:
-            logger.warning("%s: %s; using the per-occupation rows of scores.parquet", test, err)
+    profile = _triplet_profile(family, OCCUPATION_PROFILES, test, population,
+                               "using the per-occupation rows of scores.parquet")
+    if profile is not None:
+        return profile, f"{PREDICTIONS}/{test}"
     return _profile_from_scores(family, test, population), SCORES
 
 
 def item_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
     """Per-item scores (PCA input): from the triplet when its reader applies, else the per-occupation profile."""
-    triplet = family.triplets.get(test)
-    if triplet is not None and test in ITEM_PROFILES:
-        try:
-            items = ITEM_PROFILES[test](triplet)
-            return items[_population_rows(items.index, population)], f"{PREDICTIONS}/{test}"
-        except UsageError as err:
-            logger.warning("%s: %s; using per-occupation scores for the PCA", test, err)
+    items = _triplet_profile(family, ITEM_PROFILES, test, population, "using per-occupation scores for the PCA")
+    if items is not None:
+        return items, f"{PREDICTIONS}/{test}"
     return occupation_profiles(family, test, population)
 
 
