@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from nlp_underspec.artifacts import CARDS
 from nlp_underspec import __version__, records
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.errors import UsageError, unknown_name_message
@@ -39,7 +40,6 @@ START_MARKER = "<!-- nlp_underspec:stress-section:start (generated; edits betwee
 END_MARKER = "<!-- nlp_underspec:stress-section:end -->"
 _START_PREFIX = "<!-- nlp_underspec:stress-section:start"
 README = "README.md"
-CARDS = "cards"
 FAMILY = "family"
 
 TEMPLATES_NOT_FOUND = ("The card templates (model_cards/*.md.j2) are missing from this installation of nlp_underspec. "

@@ -1,14 +1,16 @@
 """A family of runs as the analysis sees it: one value per model for every metric, per-item and per-occupation profiles.
 
-Reads only ``RUNDIR/scores.parquet`` (contract 4) and the predictions triplets ``RUNDIR/predictions/<test>/``
-(contract 3), never models. Metric keys are ``<test>/<metric>``. A family trained here holds two populations: pretrained
-checkpoints (no fine-tuning seed, e.g. ``p03``, scored by an MLM probe) and fine-tuned models (``p03-f01``); they are
-analysed separately, and when both are present the checkpoints' keys get the suffix ``@pretrained``.
+Reads only ``RUNDIR/scores.parquet`` and the predictions triplets ``RUNDIR/predictions/<test>/`` (docs/design.md,
+contracts 4 and 3; read with :mod:`nlp_underspec.experiment.scores`' rule for ``pretrained/``), never models. Metric
+keys are ``<test>/<metric>``. A family trained here holds two populations: pretrained checkpoints (no fine-tuning seed,
+e.g. ``p03``, scored by an MLM probe) and fine-tuned models (``p03-f01``); they are analysed separately, and when both
+are present the checkpoints' keys get the suffix ``@pretrained``.
 
 iid metrics (task skill on the fine-tuning task's own dev set: rows of a fine-tuning task such as ``stsb``/``coref``,
-and ``dev_*`` metrics) are told apart from stress metrics (everything a stress test scores, Winogender ``accuracy``
-included: docs/design.md, contract 8); counts (``n_*``), per-model interval bounds (``ci95_*``) and what describes how a score
-was made (``noise_floor``, ``below_noise_floor``, ``scale``) are not metrics of their own and are left out.
+and ``dev_*`` metrics) are told apart from stress metrics (everything a stress test scores, a stress set's
+``accuracy`` included: docs/design.md, contract 8); counts (``n_*``), per-model interval bounds (``ci95_*``) and what
+describes how a score was made (``noise_floor``, ``below_noise_floor``, ``scale``) are not metrics of their own and are
+left out.
 """
 
 from __future__ import annotations

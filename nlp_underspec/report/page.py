@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nlp_underspec.artifacts import REPORT
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
@@ -23,7 +24,6 @@ from nlp_underspec.report.figures import Figure, all_figures, close
 
 log = logging.getLogger(__name__)
 
-REPORT = "report"
 INDEX = "index.html"
 FIGURES = "figures"
 _TITLE_END = "— seed family report</title>"  # in every index.html.j2 renders
