@@ -35,6 +35,7 @@ from nlp_underspec.analysis.noise_floor import NOT_METRICS
 from nlp_underspec.analysis.registered import registered_test
 from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, MeanScore, model_index
 from nlp_underspec.artifacts import PREDICTIONS, SCORES
+from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.scores import read_experiment_scores, read_experiment_triplets
 from nlp_underspec.triplet import Predictions
@@ -48,7 +49,7 @@ DUPLICATE_SCORE = ("{path}: model '{model}' has {count} rows for {test}/{metric}
 TOO_FEW_MODELS = ("{path} holds scores for {n} model(s); a seed analysis compares at least 2. Evaluate more seeds of "
                   "the family first.")
 
-IID_TESTS = ("stsb", "coref")  # the fine-tuning tasks (config.TASKS); any other task's dev rows are iid by their dev_ name
+IID_TESTS = TASKS  # the fine-tuning tasks; any other task's dev rows are iid by their dev_ name
 CONSISTENCY_TOLERANCE = 1e-6
 
 
