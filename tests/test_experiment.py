@@ -46,3 +46,11 @@ def test_a_folder_without_scores_reads_as_an_empty_table_when_not_required(tmp_p
 def test_run_ids_parse_to_their_seeds():
     assert parse_run_id("p03-f01") == (3, 1) and parse_run_id("p03").is_pretrained
     assert parse_run_id("f01") == (None, 1) and parse_run_id("bert-base-uncased") is None
+
+
+def test_analysis_and_report_read_the_same_triplets(tmp_path):
+    root = build_family(tmp_path / "exp", None, runs=False, calibration={0: 0.8, 1: 0.3})
+    ours, analysis = load_family(root).triplets(), load_analysis_family(root).triplets
+    assert set(ours) == set(analysis) and "calibration" in ours
+    for test, triplet in ours.items():
+        pd.testing.assert_frame_equal(triplet.run_info, analysis[test].run_info)

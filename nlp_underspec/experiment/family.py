@@ -23,9 +23,10 @@ from nlp_underspec.artifacts import ANALYSIS, MANIFEST, SCORES, SUMMARY, parse_r
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.models import ModelResult, model_results
 from nlp_underspec.experiment.runs import RunFolder, discover_runs
-from nlp_underspec.experiment.scores import read_experiment_scores
+from nlp_underspec.experiment.scores import read_experiment_scores, read_experiment_triplets
 from nlp_underspec.io import read_json, read_json_object
 from nlp_underspec.results import NO_RESULTS, read_summary
+from nlp_underspec.triplet import Predictions
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ class Family:
         pretrain = sorted({m.pretrain_seed for m in models if m.pretrain_seed is not None})
         finetune = sorted({m.finetune_seed for m in models if m.finetune_seed is not None})
         return pretrain, finetune
+
+    def triplets(self) -> dict[str, Predictions]:
+        """Every predictions triplet by test, ``pretrained/``'s models added by the scores' rule (read on each call:
+        most readers of a family need none)."""
+        return read_experiment_triplets(self.root)
 
     def per_occupation(self, test: str) -> pd.DataFrame:
         """Rows of scores.parquet for one test that carry an occupation (its registered per_occupation_metric)."""
