@@ -8,7 +8,7 @@ two HTML-comment markers, so :func:`replace_stress_section` can update it in any
 the rest.
 
 Where a checkpoint can be loaded from is a *locator*: :class:`LocalLocator` (folders on disk) here, or
-:class:`nlp_underspec.hub.HubLayout` (repos and branches on the Hub).
+:class:`nlp_underspec.hub.layout.HubLayout` (repos and branches on the Hub).
 """
 
 from __future__ import annotations
@@ -23,18 +23,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from nlp_underspec.artifacts import CARDS
 from nlp_underspec import __version__, records
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.errors import UsageError, unknown_name_message
+from nlp_underspec.experiment.family import Family, metric_key
+from nlp_underspec.experiment.models import ModelResult
+from nlp_underspec.experiment.runs import RunFolder
 from nlp_underspec.io import OutputKind, atomic_write_text, read_json, staged_output
-from nlp_underspec.report.family import (
-    Family,
-    ModelResult,
-    RunFolder,
-    iid_candidates,
-    metric_info,
-    metric_key,
-)
+from nlp_underspec.report.family import iid_candidates, metric_info
 from nlp_underspec.textio import read_text
 
 log = logging.getLogger(__name__)
@@ -43,7 +40,6 @@ START_MARKER = "<!-- nlp_underspec:stress-section:start (generated; edits betwee
 END_MARKER = "<!-- nlp_underspec:stress-section:end -->"
 _START_PREFIX = "<!-- nlp_underspec:stress-section:start"
 README = "README.md"
-CARDS = "cards"
 FAMILY = "family"
 
 TEMPLATES_NOT_FOUND = ("The card templates (model_cards/*.md.j2) are missing from this installation of nlp_underspec. "
@@ -350,7 +346,7 @@ def _iid_vs_stress(family: Family, test: str, metric: str, population: str | Non
 
 def _headline(family: Family, model: ModelResult | None, test: str, metric: str, subject: str) -> dict:
     """The facts behind one paragraph of the stress section."""
-    from nlp_underspec.report.family import iter_values
+    from nlp_underspec.experiment.family import iter_values
 
     info = metric_info(test, metric)
     value = model.value(test, metric) if model else None
@@ -387,7 +383,7 @@ def _below_floor_text(family: Family, model: ModelResult | None, test: str, metr
                       population: str | None) -> str | None:
     """The paragraph that replaces a correlation's reading when it is below the noise floor (contract 9), or None."""
     from nlp_underspec.analysis.registered import magnitude_name
-    from nlp_underspec.report.family import iter_values
+    from nlp_underspec.experiment.family import iter_values
 
     if model is not None:
         if not model.below_floor(test, metric):
@@ -406,7 +402,8 @@ def _below_floor_text(family: Family, model: ModelResult | None, test: str, metr
 
 
 def _table_rows(family: Family, model: ModelResult, tests: Iterable[str]) -> list[dict]:
-    from nlp_underspec.report.family import headline_metric, iter_values
+    from nlp_underspec.experiment.family import iter_values
+    from nlp_underspec.report.family import headline_metric
 
     rows = []
     for test in tests:
@@ -446,7 +443,7 @@ def stress_section(family: Family, model: ModelResult, *, tests: Iterable[str], 
 def family_stress_section(family: Family) -> str:
     """The family card's version: one row per headline metric, with the Multi-Bootstrap estimate as its value."""
     from nlp_underspec.report import calibration
-    from nlp_underspec.report.family import iter_values
+    from nlp_underspec.experiment.family import iter_values
 
     rows, headlines = [], []
     for test, metric in family.headline_metrics():
@@ -816,7 +813,7 @@ def check_described_runs(family: Family) -> None:
 def write_cards(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, locator: Locator | None = None,
                 overwrite: bool = False) -> list[Path]:
     """Load ``rundir`` and write every card (what ``nlp-underspec card RUNDIR`` and ``nlp-underspec run`` call)."""
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec.experiment.family import load_family
 
     return write_family_cards(load_family(rundir), out=out, locator=locator, overwrite=overwrite)
 

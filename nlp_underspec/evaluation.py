@@ -17,6 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from nlp_underspec.artifacts import PREDICTIONS as PREDICTIONS_DIR
 from nlp_underspec import results, triplet
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OutputKind, check_output_folder, check_tsv_safe_path, staged_output
@@ -30,7 +31,6 @@ FEW_BOOT = 200
 FEW_BOOT_WARNING = ("intervals from {n_boot} bootstrap resamples are not 95% intervals (their ends rest on a handful "
                     "of draws); use at least {minimum} (--n-boot, default 1000) for intervals to report.")
 
-PREDICTIONS_DIR = "predictions"
 DUPLICATE_MODEL_NAME = ("Two models are both named '{name}' ({first} and {second}). Give them different folder names, "
                         "or evaluate them in separate --out folders.")
 DUPLICATE_RUN_ID = ("Two models are both run '{name}' by their run.json ({first} and {second}): runs of different "

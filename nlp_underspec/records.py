@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nlp_underspec.artifacts import RUN_RECORD
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json, read_json_object
 from nlp_underspec.seeding import determinism_scope
 
-RUN_RECORD = "run.json"
 STATUS_RUNNING = "running"
 STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"

@@ -14,11 +14,10 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from nlp_underspec.artifacts import SCORES, SUMMARY
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_bytes, atomic_write_json, read_json_object
 
-SCORES = "scores.parquet"
-SUMMARY = "summary.json"
 SCORE_COLUMNS = ("model", "pretrain_seed", "finetune_seed", "test", "metric", "value", "occupation")
 
 NO_RESULTS = "{path} has no {name}. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce it."

@@ -17,7 +17,7 @@ from report_family import build_family
 from nlp_underspec import cards
 from nlp_underspec.cli import main
 from nlp_underspec.errors import UsageError
-from nlp_underspec.report.family import load_family
+from nlp_underspec.experiment.family import load_family
 from nlp_underspec.results import write_summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -251,7 +251,7 @@ def test_card_overwrite_never_replaces_what_the_user_gave(tmp_path, capsys):
 
 
 def test_family_card_with_hub_layout_names_the_repos(family_dir):
-    from nlp_underspec.hub import HubLayout
+    from nlp_underspec.hub.layout import HubLayout
 
     family = load_family(family_dir)
     card = cards.family_card(family, locator=HubLayout("my-org/tiny-bert"))

@@ -17,10 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hub_server import HubServer
 from report_family import build_family
 
-from nlp_underspec import hub
+from nlp_underspec.hub import layout, tokens
+from nlp_underspec.hub import plan as hub_plan
+from nlp_underspec.hub import push as hub_push
 from nlp_underspec.cli import main
 from nlp_underspec.errors import UsageError
-from nlp_underspec.report.family import load_family
+from nlp_underspec.experiment.family import load_family
 
 # A fake token for the local test server, assembled so that secret scanners do not take the source for a real one.
 TOKEN = "hf_" + "TESTtokenNeverWrittenAnywhere0123456789"
@@ -43,8 +45,8 @@ def test_hub(monkeypatch):
         yield server
 
 
-def _plan(root: Path, **kwargs) -> hub.PushPlan:
-    return hub.plan_push(load_family(root), repo_prefix=PREFIX, **kwargs)
+def _plan(root: Path, **kwargs) -> hub_plan.PushPlan:
+    return hub_plan.plan_push(load_family(root), repo_prefix=PREFIX, **kwargs)
 
 
 def _cli_env(tmp_path: Path, server_url: str | None, token: str | None) -> dict[str, str]:
@@ -68,7 +70,7 @@ def test_plan_follows_the_multiberts_layout(family_dir):
     assert plan.branches() == [(f"{PREFIX}-seed_0", "step_10"), (f"{PREFIX}-seed_1", "step_10")]
     repos = _plan(family_dir, intermediates="repos")
     assert repos.branches() == [] and f"{PREFIX}-seed_1-step_10" in repos.repos()
-    assert hub._step_suffix(20000) == "20k" and hub._step_suffix(500) == "500"
+    assert layout._step_suffix(20000) == "20k" and layout._step_suffix(500) == "500"
     skip = _plan(family_dir, intermediates="skip")
     assert skip.repos() == REPOS and skip.branches() == []
 
@@ -86,7 +88,7 @@ def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, cap
     assert out.startswith("repos (10):\n  test-org/tiny-bert-seed_0\n")
     assert "branches (2):\n  test-org/tiny-bert-seed_0@step_10\n" in out
     assert 'collection: "tiny-bert: seed family" in test-org (10 items)' in out
-    plan = json.loads((staging / hub.PLAN_FILE).read_text())
+    plan = json.loads((staging / hub_plan.PLAN_FILE).read_text())
     assert plan["repos"] == REPOS
     folders = {p.name for p in staging.iterdir() if p.is_dir()}
     assert folders == {r.split("/")[1] for r in REPOS} | {"tiny-bert-seed_0@step_10", "tiny-bert-seed_1@step_10"}
@@ -129,7 +131,7 @@ def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commi
     from huggingface_hub import HfApi
 
     plan = _plan(family_dir)
-    first = hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+    first = hub_push.push(plan, token=TOKEN, endpoint=test_hub.url)
     assert sorted(test_hub.state.repos) == sorted(REPOS)
     assert first.new_commits == len(plan.targets) == 12
     api = HfApi(endpoint=test_hub.url, token=TOKEN)
@@ -148,7 +150,7 @@ def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commi
     assert collection.title == "tiny-bert: seed family"
     assert [item.item_id for item in collection.items] == REPOS
     commits = {repo: test_hub.commit_count(repo) for repo in REPOS}
-    second = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
+    second = hub_push.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
     assert second.new_commits == 0
     assert {repo: test_hub.commit_count(repo) for repo in REPOS} == commits
     assert [r["commit"] for r in second.results] == [r["commit"] for r in first.results]
@@ -161,7 +163,7 @@ def test_pushed_checkpoints_load_with_from_pretrained(family_dir, test_hub, tmp_
     import huggingface_hub.constants
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-    hub.push(_plan(family_dir, intermediates="repos"), token=TOKEN, endpoint=test_hub.url)
+    hub_push.push(_plan(family_dir, intermediates="repos"), token=TOKEN, endpoint=test_hub.url)
     # HF_ENDPOINT is read when huggingface_hub is imported: point the download constants at the test Hub directly.
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", test_hub.url)
     monkeypatch.setattr(huggingface_hub.constants, "HUGGINGFACE_CO_URL_TEMPLATE",
@@ -177,8 +179,8 @@ def test_an_interrupted_push_names_the_repo_and_resumes(family_dir, test_hub):
     plan = _plan(family_dir)
     broken = f"{PREFIX}-coref-seed_0-ft_1"
     test_hub.fail_once("POST", f"/api/models/{broken}/commit/main", 403)  # not retried by the client
-    with pytest.raises(hub.PushError) as err:
-        hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+    with pytest.raises(hub_push.PushError) as err:
+        hub_push.push(plan, token=TOKEN, endpoint=test_hub.url)
     message = str(err.value)
     assert message.startswith(f"Push stopped at {broken} while uploading {broken} (coref/p00-f01): ")
     assert ": 403 Forbidden: Injected failure for the test. Done: 9 of 23 steps; left: uploading test-org/tiny-bert-coref-seed_0-ft_1 (coref/p00-f01); creating " \
@@ -187,7 +189,7 @@ def test_an_interrupted_push_names_the_repo_and_resumes(family_dir, test_hub):
     assert TOKEN not in message
     assert err.value.exit_code == 1
     done_before = {repo: test_hub.commit_count(repo) for repo in REPOS[:3]}
-    outcome = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
+    outcome = hub_push.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
     assert {repo: test_hub.commit_count(repo) for repo in REPOS[:3]} == done_before  # finished repos: no new commit
     assert sorted(test_hub.state.repos) == sorted(REPOS)
     assert [r["changed"] for r in outcome.results].count(True) == 12 - 5  # 5 uploads had finished before the failure
@@ -230,11 +232,11 @@ def _plant_token(family_dir: Path) -> list[Path]:
     return [config, vocab, weights]
 
 
-def _token_message(plan: hub.PushPlan, planted: list[Path]) -> str:
-    found = [str(t.source / name) for t in plan.targets for name in hub.checkpoint_files(t.source)
+def _token_message(plan: hub_plan.PushPlan, planted: list[Path]) -> str:
+    found = [str(t.source / name) for t in plan.targets for name in hub_plan.checkpoint_files(t.source)
              if t.source / name in planted]
     assert sorted(found) == sorted(map(str, planted))  # every one of them, named where the user keeps it
-    return hub.TOKEN_IN_FILES.format(paths=", ".join(found), verb="hold", them="them")
+    return tokens.TOKEN_IN_FILES.format(paths=", ".join(found), verb="hold", them="them")
 
 
 @pytest.mark.bad_input
@@ -242,7 +244,7 @@ def test_a_token_planted_in_a_checkpoint_stops_the_push_before_any_repo_exists(f
     planted = _plant_token(family_dir)
     plan = _plan(family_dir)
     with pytest.raises(UsageError) as err:
-        hub.push(plan, token=TOKEN, endpoint=test_hub.url)
+        hub_push.push(plan, token=TOKEN, endpoint=test_hub.url)
     assert str(err.value) == _token_message(plan, planted) and TOKEN not in str(err.value)
     assert test_hub.state.repos == {} and test_hub.requests == []  # not even a whoami: nothing was sent
 
@@ -267,12 +269,12 @@ def test_a_dry_run_reports_a_planted_token_and_stages_nothing(family_dir, tmp_pa
 def test_the_last_check_before_an_upload_names_the_users_file(family_dir, test_hub, monkeypatch):
     """A file changed after the first scan is still caught at upload time, named by its real path."""
     plan = _plan(family_dir)
-    monkeypatch.setattr(hub, "check_no_token", lambda plan, token: None)
+    monkeypatch.setattr(hub_push, "check_no_token", lambda plan, token: None)
     config = family_dir / "pretrain" / "p00" / "config.json"
     config.write_text(json.dumps({**json.loads(config.read_text()), "note": TOKEN}))
     with pytest.raises(UsageError) as err:
-        hub.push(plan, token=TOKEN, endpoint=test_hub.url)
-    assert str(err.value) == hub.TOKEN_IN_FILES.format(paths=str(config), verb="holds", them="it")
+        hub_push.push(plan, token=TOKEN, endpoint=test_hub.url)
+    assert str(err.value) == tokens.TOKEN_IN_FILES.format(paths=str(config), verb="holds", them="it")
     assert "config.json" not in test_hub.files(f"{PREFIX}-seed_0")  # refused before its upload
 
 
@@ -301,7 +303,7 @@ def test_an_unreachable_hub_is_one_line_and_pushes_nothing(family_dir, tmp_path)
 @pytest.mark.bad_input
 def test_a_rejected_token_pushes_nothing(family_dir, test_hub, capsys):
     with pytest.raises(UsageError) as err:
-        hub.push(_plan(family_dir), token="hf_wrong_token_value_000", endpoint=test_hub.url)
+        hub_push.push(_plan(family_dir), token="hf_wrong_token_value_000", endpoint=test_hub.url)
     assert str(err.value).startswith(f"The Hub at {test_hub.url} rejected the token (")
     assert str(err.value).endswith("Check it with `hf auth whoami`, or log in again with `hf auth login`; nothing was "
                                    "pushed.")
@@ -339,7 +341,7 @@ def test_push_option_and_input_errors(family_dir, tmp_path, capsys):
 
 def test_only_the_main_process_pushes(family_dir, test_hub, monkeypatch):
     monkeypatch.setenv("RANK", "1")
-    outcome = hub.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
+    outcome = hub_push.push(_plan(family_dir), token=TOKEN, endpoint=test_hub.url)
     assert outcome.results == [] and test_hub.requests == []
 
 

@@ -18,7 +18,7 @@ from nlp_underspec.cli import main
 from nlp_underspec.errors import UsageError
 from nlp_underspec.report import build_report
 from nlp_underspec.report import figures as figures_module
-from nlp_underspec.report.family import RESULTS_DONT_MATCH_RUNS, load_family
+from nlp_underspec.experiment.family import RESULTS_DONT_MATCH_RUNS, load_family
 
 FULL_FIGURES = {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed", "iid_vs_stress",
                 "variance_split", "multibootstrap", "pca_sts_gender"}
@@ -176,7 +176,7 @@ def test_iid_vs_stress_panel_says_why_a_correlation_is_missing(tmp_path):
     """An iid metric that never varies has no rank correlation: the panel's title gives analysis.json's reason."""
     from nlp_underspec.io import atomic_write_json, read_json
     from nlp_underspec.report import figures
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec.experiment.family import load_family
 
     root = build_family(tmp_path / "exp", None, runs=False)
     pairs = figures._iid_stress_pairs(load_family(root))

@@ -1,14 +1,16 @@
 """A family of runs as the analysis sees it: one value per model for every metric, per-item and per-occupation profiles.
 
-Reads only ``RUNDIR/scores.parquet`` (contract 4) and the predictions triplets ``RUNDIR/predictions/<test>/``
-(contract 3), never models. Metric keys are ``<test>/<metric>``. A family trained here holds two populations: pretrained
-checkpoints (no fine-tuning seed, e.g. ``p03``, scored by an MLM probe) and fine-tuned models (``p03-f01``); they are
-analysed separately, and when both are present the checkpoints' keys get the suffix ``@pretrained``.
+Reads only ``RUNDIR/scores.parquet`` and the predictions triplets ``RUNDIR/predictions/<test>/`` (docs/design.md,
+contracts 4 and 3; read with :mod:`nlp_underspec.experiment.scores`' rule for ``pretrained/``), never models. Metric
+keys are ``<test>/<metric>``. A family trained here holds two populations: pretrained checkpoints (no fine-tuning seed,
+e.g. ``p03``, scored by an MLM probe) and fine-tuned models (``p03-f01``); they are analysed separately, and when both
+are present the checkpoints' keys get the suffix ``@pretrained``.
 
 iid metrics (task skill on the fine-tuning task's own dev set: rows of a fine-tuning task such as ``stsb``/``coref``,
-and ``dev_*`` metrics) are told apart from stress metrics (everything a stress test scores, Winogender ``accuracy``
-included: DESIGN.md contract 8); counts (``n_*``), per-model interval bounds (``ci95_*``) and what describes how a score
-was made (``noise_floor``, ``below_noise_floor``, ``scale``) are not metrics of their own and are left out.
+and ``dev_*`` metrics) are told apart from stress metrics (everything a stress test scores, a stress set's
+``accuracy`` included: docs/design.md, contract 8); counts (``n_*``), per-model interval bounds (``ci95_*``) and what
+describes how a score was made (``noise_floor``, ``below_noise_floor``, ``scale``) are not metrics of their own and are
+left out.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from nlp_underspec.analysis._common import (
     populations,
 )
 from nlp_underspec.analysis.noise_floor import NOT_METRICS
+from nlp_underspec.analysis.registered import registered_test
 from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS
+from nlp_underspec.artifacts import PREDICTIONS, SCORES
+from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
-from nlp_underspec.results import SCORES, read_scores
+from nlp_underspec.experiment.scores import read_experiment_scores, read_experiment_triplets
 from nlp_underspec.stress.examples import MeanScore, model_index
-from nlp_underspec.triplet import LABEL_INFO, PREDS, RUN_INFO, Predictions, concat_models, read_predictions
+from nlp_underspec.triplet import Predictions
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +50,7 @@ DUPLICATE_SCORE = ("{path}: model '{model}' has {count} rows for {test}/{metric}
 TOO_FEW_MODELS = ("{path} holds scores for {n} model(s); a seed analysis compares at least 2. Evaluate more seeds of "
                   "the family first.")
 
-IID_TESTS = ("stsb", "coref")  # the fine-tuning tasks (config.TASKS); any other task's dev rows are iid by their dev_ name
-OCCUPATION_METRICS = {"sts_gender": "delta", "winogender": "bias"}
-PRETRAINED_PART = "pretrained"  # the sweep's folder for the pretrained checkpoints' scores and predictions
+IID_TESTS = TASKS  # the fine-tuning tasks; any other task's dev rows are iid by their dev_ name
 CONSISTENCY_TOLERANCE = 1e-6
 
 
@@ -97,7 +100,7 @@ def metric_kind(test: str, metric: str) -> str:
     """``iid`` for a fine-tuning task's dev metrics, ``stress`` for what a stress test scores (its accuracies too: a
     stress set's accuracy is behaviour under stress, and pairing it with its own test's bias is a tautology).
 
-    >>> metric_kind("stsb", "dev_pearson"), metric_kind("winogender", "accuracy"), metric_kind("winogender", "bias_r")
+    >>> metric_kind("stsb", "dev_pearson"), metric_kind("a_stress_test", "accuracy"), metric_kind("a_stress_test", "bias_r")
     ('iid', 'stress', 'stress')
     """
     if test in IID_TESTS or metric.startswith("dev_"):
@@ -136,53 +139,22 @@ def family_metrics(scores: pd.DataFrame) -> list[MetricValues]:
     return metrics
 
 
-def _read_triplets(folder: Path) -> dict[str, Predictions]:
-    predictions = folder / "predictions"
-    if not predictions.is_dir():
-        return {}
-    triplets = {}
-    for test_folder in sorted(p for p in predictions.iterdir() if p.is_dir()):
-        if any((test_folder / name).exists() for name in (RUN_INFO, LABEL_INFO, PREDS)):
-            triplets[test_folder.name] = read_predictions(test_folder)  # a broken triplet is an error, not a skip
-    return triplets
-
-
-def _merge_triplets(parts: list[dict[str, Predictions]]) -> dict[str, Predictions]:
-    """One triplet per test over all parts (models stacked); a part whose items differ is left out, with a warning."""
-    merged: dict[str, Predictions] = {}
-    for part in parts:
-        for test, predictions in part.items():
-            if test not in merged:
-                merged[test] = predictions
-                continue
-            known = set(merged[test].run_info["model"].astype(str))
-            new = np.flatnonzero(~predictions.run_info["model"].astype(str).isin(known).to_numpy())
-            try:
-                merged[test] = concat_models([merged[test], predictions.select(new)], test=test)
-            except UsageError as err:
-                logger.warning("%s; analysing %s without %s", err, test, predictions.source)
-    return merged
-
-
 def load_family(rundir: str | os.PathLike, *, occupation_stats: pd.DataFrame | None = None) -> Family:
     """Read and check a run folder: scores.parquet (required) and every predictions triplet under predictions/.
 
     A sweep keeps the pretrained checkpoints' scores apart, in ``RUNDIR/pretrained/`` (same layout); when present it is
-    read too, and its models join the family as the ``pretrained`` population.
+    read too (:mod:`nlp_underspec.experiment.scores`' rule), and its models join the family as the ``pretrained``
+    population.
     """
     path = Path(rundir)
     if not path.is_dir():
         raise UsageError(NOT_A_RUNDIR.format(path=path))
-    scores = read_scores(path)
-    triplets = [_read_triplets(path)]
-    if (path / PRETRAINED_PART / SCORES).is_file():
-        extra = read_scores(path / PRETRAINED_PART)
-        scores = pd.concat([scores, extra[~extra["model"].isin(set(scores["model"]))]], ignore_index=True)
-        triplets.append(_read_triplets(path / PRETRAINED_PART))
+    scores = read_experiment_scores(path)
+    triplets = read_experiment_triplets(path)
     _check_unique(scores, path / SCORES)
     if scores["model"].nunique() < 2:
         raise UsageError(TOO_FEW_MODELS.format(path=path / SCORES, n=scores["model"].nunique()))
-    return Family(path, scores, _merge_triplets(triplets), family_metrics(scores), occupation_stats)
+    return Family(path, scores, triplets, family_metrics(scores), occupation_stats)
 
 
 def _population_rows(index: pd.MultiIndex, population: str) -> np.ndarray:
@@ -258,7 +230,7 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
     rows = family.scores[(family.scores["test"] == test) & family.scores["occupation"].notna()]
     if rows.empty:
         return None
-    metric = OCCUPATION_METRICS.get(test, min(rows["metric"].unique()))
+    metric = getattr(registered_test(test), "per_occupation_metric", None) or min(rows["metric"].unique())
     rows = rows[rows["metric"] == metric]
     rows = rows[populations(rows) == population]
     if rows.empty:
@@ -270,27 +242,34 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
     return pd.DataFrame(table.to_numpy(dtype=float), index=index, columns=table.columns).dropna(axis=1, how="any")
 
 
+def _triplet_profile(family: Family, readers: dict, test: str, population: str, instead: str) -> pd.DataFrame | None:
+    """The profile ``readers[test]`` reads from the test's triplet, for one population; None (with a warning when the
+    triplet is unusable) when there is no triplet or no reader."""
+    triplet = family.triplets.get(test)
+    if triplet is None or test not in readers:
+        return None
+    try:
+        profile = readers[test](triplet)
+    except UsageError as err:
+        logger.warning("%s: %s; %s", test, err, instead)
+        return None
+    return profile[_population_rows(profile.index, population)]
+
+
 def occupation_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
     """Per-occupation stress profile of each model (rows) and where it came from (triplet or scores.parquet)."""
-    triplet = family.triplets.get(test)
-    if triplet is not None and test in OCCUPATION_PROFILES:
-        try:
-            profile = OCCUPATION_PROFILES[test](triplet)
-            return profile[_population_rows(profile.index, population)], f"predictions/{test}"
-        except UsageError as err:
-            logger.warning("%s: %s; using the per-occupation rows of scores.parquet", test, err)
+    profile = _triplet_profile(family, OCCUPATION_PROFILES, test, population,
+                               "using the per-occupation rows of scores.parquet")
+    if profile is not None:
+        return profile, f"{PREDICTIONS}/{test}"
     return _profile_from_scores(family, test, population), SCORES
 
 
 def item_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
     """Per-item scores (PCA input): from the triplet when its reader applies, else the per-occupation profile."""
-    triplet = family.triplets.get(test)
-    if triplet is not None and test in ITEM_PROFILES:
-        try:
-            items = ITEM_PROFILES[test](triplet)
-            return items[_population_rows(items.index, population)], f"predictions/{test}"
-        except UsageError as err:
-            logger.warning("%s: %s; using per-occupation scores for the PCA", test, err)
+    items = _triplet_profile(family, ITEM_PROFILES, test, population, "using per-occupation scores for the PCA")
+    if items is not None:
+        return items, f"{PREDICTIONS}/{test}"
     return occupation_profiles(family, test, population)
 
 

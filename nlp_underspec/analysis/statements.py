@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from nlp_underspec.artifacts import ANALYSIS
 from nlp_underspec.analysis._common import (
     PRETRAINED_SUFFIX,
     SEED_LEVEL,
@@ -66,7 +67,6 @@ from nlp_underspec.seeding import derive_seed
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS = "analysis.json"
 PER_METRIC = ("spread", "seed_share", "multibootstrap")  # statements made of each metric, not of the family
 STATEMENTS = ("spread", "seed_share", "multibootstrap", "iid_vs_stress", "iid_equivalence", "pca", "clustering",
               "calibration")

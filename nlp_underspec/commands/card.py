@@ -70,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _family_cards(args: argparse.Namespace) -> int:
-    from nlp_underspec import cards, hub
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec import cards
+    from nlp_underspec.experiment.family import load_family
+    from nlp_underspec.hub import layout
 
     locator = None
     if args.repo_prefix:
-        hub.check_repo_prefix(args.repo_prefix)
-        locator = hub.HubLayout(args.repo_prefix, args.intermediates)
+        layout.check_repo_prefix(args.repo_prefix)
+        locator = layout.HubLayout(args.repo_prefix, args.intermediates)
     family = load_family(args.rundir)
     for path in cards.write_family_cards(family, out=args.out, locator=locator, overwrite=args.overwrite):
         print(path)
@@ -102,7 +103,7 @@ def _lies_in(path: Path, folder: str) -> bool:
 def _model_card(args: argparse.Namespace) -> int:
     from nlp_underspec import cards
     from nlp_underspec.io import atomic_write_text
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec.experiment.family import load_family
 
     family = load_family(args.results, check_runs=False)
     model = cards.find_model(family, args.model)

@@ -30,9 +30,9 @@ def register(subparsers) -> None:
 
 
 def _print_plan(plan, *, staged: str | None) -> None:
-    from nlp_underspec import hub
+    from nlp_underspec.hub import plan as hub_plan
 
-    summary = hub.plan_summary(plan)
+    summary = hub_plan.plan_summary(plan)
     print(f"repos ({len(summary['repos'])}{', private' if plan.private else ''}):")
     for repo in summary["repos"]:
         print(f"  {repo}")
@@ -43,25 +43,26 @@ def _print_plan(plan, *, staged: str | None) -> None:
     collection = summary["collection"]
     print(f"collection: \"{collection['title']}\" in {collection['namespace']} ({len(collection['items'])} items)")
     if staged:
-        print(f"staged in {staged} (one folder per repo/branch; see {hub.PLAN_FILE})")
+        print(f"staged in {staged} (one folder per repo/branch; see {hub_plan.PLAN_FILE})")
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp_underspec import hub
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec.experiment.family import load_family
+    from nlp_underspec.hub import dry_run, layout, push, tokens
+    from nlp_underspec.hub import plan as hub_plan
 
     if args.staging and not args.dry_run:
-        raise UsageError(hub.STAGING_NEEDS_DRY_RUN)
-    hub.check_repo_prefix(args.repo_prefix)
-    token = None if args.dry_run else hub.resolve_token()  # fail before any work when there is no token
+        raise UsageError(dry_run.STAGING_NEEDS_DRY_RUN)
+    layout.check_repo_prefix(args.repo_prefix)
+    token = None if args.dry_run else tokens.resolve_token()  # fail before any work when there is no token
     family = load_family(args.rundir)
-    plan = hub.plan_push(family, repo_prefix=args.repo_prefix, intermediates=args.intermediates, private=args.private)
+    plan = hub_plan.plan_push(family, repo_prefix=args.repo_prefix, intermediates=args.intermediates, private=args.private)
     if args.dry_run:
-        token = hub.configured_token()  # the dry run finds what the push would refuse, and stages none of it
+        token = tokens.configured_token()  # the dry run finds what the push would refuse, and stages none of it
         if args.staging:
-            hub.stage_push(plan, args.staging, token=token)
+            dry_run.stage_push(plan, args.staging, token=token)
         else:
-            hub.check_no_token(plan, token)
+            tokens.check_no_token(plan, token)
         _print_plan(plan, staged=args.staging)
         return 0
     logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per request otherwise
@@ -69,6 +70,6 @@ def run(args: argparse.Namespace) -> int:
     # "No files have been modified since last commit": our own progress line already says "unchanged".
     for name in ("huggingface_hub.hf_api", "huggingface_hub._upload_pipeline"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    outcome = hub.push(plan, token=token, progress=print)
+    outcome = push.push(plan, token=token, progress=print)
     print(f"done: {len(plan.repos())} repos, {outcome.new_commits} new commit(s), collection {outcome.collection}")
     return 0

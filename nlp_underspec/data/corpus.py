@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Iterable
 
-from nlp_underspec.data.hub import load_hub_dataset, looks_like_hub_id
+from nlp_underspec.data.hub_datasets import load_hub_dataset, looks_like_hub_id
 from nlp_underspec.errors import UsageError
 from nlp_underspec.textio import iter_lines
 

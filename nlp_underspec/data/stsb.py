@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.data.hub import load_hub_dataset, looks_like_hub_id
+from nlp_underspec.data.hub_datasets import load_hub_dataset, looks_like_hub_id
 from nlp_underspec.errors import UsageError
 from nlp_underspec.tables import shown_columns
 from nlp_underspec.textio import open_text, read_text

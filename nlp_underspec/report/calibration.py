@@ -15,7 +15,9 @@ from typing import Any
 from nlp_underspec.analysis.calibration import ALPHA, LEARNT, NOT_LEARNT, TEST
 from nlp_underspec.analysis.headline import calibration_clause
 from nlp_underspec.cards import fmt, fmt_ci, unreliable_text  # cards import this module only inside functions
-from nlp_underspec.report.family import PRETRAINED_PART, Family, ModelResult
+from nlp_underspec.artifacts import PRETRAINED as PRETRAINED_PART
+from nlp_underspec.experiment.family import Family
+from nlp_underspec.experiment.models import ModelResult
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The report's figures, drawn with matplotlib (Agg backend) from a :class:`~nlp_underspec.report.family.Family`.
+"""The report's figures, drawn with matplotlib (Agg backend) from a :class:`~nlp_underspec.experiment.family.Family`.
 
 Each ``*_figure`` function returns a :class:`Figure` (a matplotlib figure with a title and a caption that says what it
 shows and how to read it), or None when its inputs were not computed, so the page can say so instead.
@@ -14,14 +14,8 @@ from typing import Any
 import numpy as np
 
 from nlp_underspec.analysis.calibration import TEST as CALIBRATION_TEST
-from nlp_underspec.report.family import (
-    Family,
-    headline_metric,
-    iid_candidates,
-    iter_values,
-    metric_info,
-    per_occupation_metric,
-)
+from nlp_underspec.experiment.family import Family, iter_values
+from nlp_underspec.report.family import headline_metric, iid_candidates, metric_info, per_occupation_metric
 
 MIN_CORRELATION_MODELS = 3  # fewer points than this say nothing about a rank correlation (the analysis needs 3 too)
 SHARED_AXIS_RATIO = 10

@@ -12,17 +12,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+from nlp_underspec.artifacts import REPORT
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
 from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report import calibration
-from nlp_underspec.report.family import ANALYSIS, Family, load_family
+from nlp_underspec.artifacts import ANALYSIS
+from nlp_underspec.experiment.family import Family, load_family
 from nlp_underspec.report.figures import Figure, all_figures, close
 
 log = logging.getLogger(__name__)
 
-REPORT = "report"
 INDEX = "index.html"
 FIGURES = "figures"
 _TITLE_END = "— seed family report</title>"  # in every index.html.j2 renders

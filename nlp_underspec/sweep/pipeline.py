@@ -28,6 +28,7 @@ from typing import Any, Callable
 import pandas as pd
 import yaml
 
+from nlp_underspec.artifacts import PRETRAINED as PRETRAINED_DIR, RECIPE as RESOLVED_RECIPE, STAGES as STAGES_FILE, WORLD as WORLD_DIR
 from nlp_underspec import results, triplet
 from nlp_underspec.config import Recipe, task_sources, to_plain
 from nlp_underspec.errors import UsageError
@@ -35,16 +36,13 @@ from nlp_underspec.io import atomic_write_json, atomic_write_text, check_output_
 from nlp_underspec.records import package_versions, read_run_record
 from nlp_underspec.sweep import scheduler
 from nlp_underspec.sweep.executors import make_executor
-from nlp_underspec.sweep.plan import (RESOLVED_RECIPE, Plan, RunSpec, build_plan, read_manifest, recipe_hash,
+from nlp_underspec.sweep.plan import (Plan, RunSpec, build_plan, read_manifest, recipe_hash,
                                       task_for_test, write_manifest)
 from nlp_underspec.sweep.state import SweepLock, changed_keys, check_run_folders, check_unchanged, run_state
 
 logger = logging.getLogger(__name__)
 
-STAGES_FILE = "stages.json"
 STAGES_HINT = "Delete it: it only records which results are current, and the next `nlp-underspec run` redoes them."
-PRETRAINED_DIR = "pretrained"
-WORLD_DIR = "world"
 IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman", "dev_loss"), "coref": ("dev_accuracy", "dev_loss")}
 PRETRAINED_TESTS = ("winogender", "calibration")  # what a masked LM can be scored on without fine-tuning
 
@@ -295,7 +293,7 @@ def _report_stage(exp_dir: Path, recipe: Recipe) -> None:
 
 def _cards_stage(exp_dir: Path, recipe: Recipe) -> None:
     from nlp_underspec.cards import write_family_cards
-    from nlp_underspec.report.family import load_family
+    from nlp_underspec.experiment.family import load_family
 
     write_family_cards(load_family(exp_dir), overwrite=True)
 

@@ -13,13 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nlp_underspec.artifacts import MANIFEST
 from nlp_underspec.config import Recipe, finetune_run_config, pretrain_run_config, recipe_identity, to_plain
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.io import atomic_write_json, read_json_object
 from nlp_underspec.records import config_hash, finetune_run_id, pretrain_run_id, read_run_record
 
-MANIFEST = "manifest.json"
-RESOLVED_RECIPE = "recipe.yaml"
 
 NOTHING_TO_RUN = ("Recipe {recipe} plans no runs: it needs a 'pretrain' section with seeds.pretrain, or "
                   "finetune.from_checkpoints and at least one task under finetune.tasks.")

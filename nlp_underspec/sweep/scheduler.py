@@ -17,7 +17,8 @@ from nlp_underspec.config import Recipe
 from nlp_underspec.records import STATUS_COMPLETE, RunRecord, mark_failed, read_run_record
 from nlp_underspec.seeding import SCOPE_FIELDS
 from nlp_underspec.sweep.executors import Executor, run_command
-from nlp_underspec.sweep.plan import RESOLVED_RECIPE, RunSpec
+from nlp_underspec.artifacts import RECIPE as RESOLVED_RECIPE
+from nlp_underspec.sweep.plan import RunSpec
 from nlp_underspec.sweep.state import acquire_run_lock, release_run_lock
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from nlp_underspec import records
 from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_head, task_sources
-from nlp_underspec.data.hub import looks_like_hub_id
+from nlp_underspec.data.hub_datasets import looks_like_hub_id
 from nlp_underspec.data.stsb import MAX_SCORE, MIN_SCORE
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.models import (HUB_MODEL_UNAVAILABLE, check_config_sizes, check_pad_token, config_error, is_local,

@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from nlp_underspec.data.coref import CorefExample
-from nlp_underspec.data.hub import load_hub_dataset, looks_like_hub_id
+from nlp_underspec.data.hub_datasets import load_hub_dataset, looks_like_hub_id
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
 from nlp_underspec.errors import UsageError
 from nlp_underspec.tables import read_tsv

@@ -1,6 +1,6 @@
 """Loading a dataset from the Hugging Face Hub by id, with one clear message when offline.
 
-(All *writes* to the Hub live in :mod:`nlp_underspec.hub`; this is only the ``datasets`` read path.)
+(All *writes* to the Hub live in the :mod:`nlp_underspec.hub` package; this is only the ``datasets`` read path.)
 """
 
 from __future__ import annotations
