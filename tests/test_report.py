@@ -204,7 +204,7 @@ def _row(html: str, section: str, name: str) -> str:
 def test_report_shows_each_checkpoints_calibration_slope_and_what_its_children_inherit(tmp_path):
     """p00's slope interval includes 0 (it did not learn the statistic), p01's and p02's lie above it."""
     from nlp_underspec.analysis.statements import analyze
-    from nlp_underspec.cards import fmt
+    from nlp_underspec.formatting import fmt
 
     root = build_family(tmp_path / "exp", None, runs=False, analysis=False, pretrain_seeds=(0, 1, 2),
                         finetune_seeds=(0, 1), calibration={0: 0.0, 1: 0.4, 2: 0.8})
