@@ -90,13 +90,22 @@ def fmt_floor(floor: Any) -> str:
     return f"{floor:g}" if isinstance(floor, (int, float)) else "-".join(f"{f:g}" for f in floor or [])
 
 
+def fmt_decimals(value: float, digits: int) -> str:
+    """Exactly ``digits`` decimals, however small the value (a figure title's slope).
+
+    >>> fmt_decimals(0.00041234, 3)
+    '0.000'
+    """
+    return f"{value:.{digits}f}"
+
+
 def fmt_short(value: float) -> str:
     """Two decimals, for figure titles (``r = 0.41``) where space is short.
 
     >>> fmt_short(0.41234)
     '0.41'
     """
-    return f"{value:.2f}"
+    return fmt_decimals(value, 2)
 
 
 def fmt_short_ci(ci: Any) -> str:

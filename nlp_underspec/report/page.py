@@ -18,7 +18,8 @@ from nlp_underspec.formatting import BELOW_FLOOR_CELL, fmt_ci_cell, fmt_floor, f
 from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report import calibration
 from nlp_underspec.report.family import ANALYSIS, Family, load_family
-from nlp_underspec.report.figures import Figure, all_figures, close
+from nlp_underspec.report.figures import all_figures, close
+from nlp_underspec.report.figures.common import Figure
 
 log = logging.getLogger(__name__)
 
