@@ -14,8 +14,11 @@ from typing import Any
 
 from nlp_underspec.analysis.calibration import ALPHA, LEARNT, NOT_LEARNT, TEST
 from nlp_underspec.analysis.headline import calibration_clause
+from nlp_underspec.errors import UsageError
 from nlp_underspec.formatting import REFERENCE_LABELS, fmt, fmt_ci, number, unreliable_text
 from nlp_underspec.report.family import PRETRAINED_PART, Family, ModelResult
+from nlp_underspec.stress.calibration import LEARNED_SLOPE
+from nlp_underspec.triplet import read_predictions
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,6 @@ def checkpoint_calibration(model: ModelResult | None) -> dict | None:
 
 def why(entry: dict) -> str:
     """Why a checkpoint did (or did not) learn the statistic, from its interval (and the test's minimum slope)."""
-    from nlp_underspec.stress.calibration import LEARNED_SLOPE
-
     ci = entry["ci95"]
     if ci is None:
         return NO_INTERVAL
@@ -272,9 +273,6 @@ def inheritance_rows(family: Family) -> list[dict]:
 def calibration_predictions(family: Family):
     """The calibration triplet (target and log-odds per occupation of each checkpoint) the sweep or ``evaluate`` wrote,
     or None when there is none or it cannot be read (the figure is then left out and the page says so)."""
-    from nlp_underspec.errors import UsageError
-    from nlp_underspec.triplet import read_predictions
-
     for folder in (family.root / PRETRAINED_PART / "predictions" / TEST, family.root / "predictions" / TEST):
         if Path(folder).is_dir():
             try:

@@ -44,9 +44,6 @@ REPORT_OUTPUT = OutputKind("report folder", _holds_report, frozenset({INDEX, FIG
 PNG_DPI = 110
 NO_SENTENCE = ("The seed analysis was not computed, so this report cannot say whether the family is iid-equivalent or how "
                "much of its stress spread the pretraining seed explains.")
-FLOOR_NOTE = ("{key}: {n_below} of {n} models are below the noise floor ({magnitude} < {floor}), so {metrics} "
-              "{verb} correlations of float leftovers, not findings: the analysis states nothing about {them}. The "
-              "magnitudes (e.g. mean |gap|, slope) are analysed as usual.")
 SHORT_NAMES = {"calibration": "Calibration", "by_pretraining_seed": "By seed", "per_model": "Per model",
                "iid_vs_stress": "iid vs stress", "variance_split": "Variance split", "multibootstrap": "Multi-Bootstrap"}
 
@@ -120,6 +117,12 @@ def _equivalence_rows(family: Family) -> list[dict]:
     return [{"iid": e.get("iid"), "min": fmt_cell(e.get("min")), "max": fmt_cell(e.get("max")), "range": fmt_cell(e.get("range")),
              "margin": "—" if e.get("margin") is None else f"{e['margin']:g} ({e.get('margin_source')})",
              "within": verdicts.get(e.get("within"), "—")} for e in section["metrics"] if isinstance(e, dict)]
+
+
+# One note per test whose correlations got no statement (what analysis.json's noise_floor entries say).
+FLOOR_NOTE = ("{key}: {n_below} of {n} models are below the noise floor ({magnitude} < {floor}), so {metrics} "
+              "{verb} correlations of float leftovers, not findings: the analysis states nothing about {them}. The "
+              "magnitudes (e.g. mean |gap|, slope) are analysed as usual.")
 
 
 def _floor_notes(family: Family) -> list[str]:

@@ -13,6 +13,7 @@ page can say so instead. :func:`all_figures` draws every one that can be drawn, 
 from __future__ import annotations
 
 from nlp_underspec.analysis.calibration import TEST as CALIBRATION_TEST
+from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.report.family import Family, per_occupation_metric
 from nlp_underspec.report.figures.common import Figure, pyplot
 from nlp_underspec.report.figures.occupations import calibration_figure, per_occupation_figure
@@ -37,8 +38,6 @@ def per_occupation_tests(family: Family) -> list[str]:
 
 
 def _per_occupation_figures(family: Family, missing: list[str]) -> list[Figure | None]:
-    from nlp_underspec.data.occupations import load_occupation_stats
-
     bls = load_occupation_stats()["bls_pct_female"]
     figures = []
     for test in per_occupation_tests(family):
