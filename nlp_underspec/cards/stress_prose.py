@@ -12,7 +12,8 @@ INCLUDES_ZERO = (" The interval includes 0, so this checkpoint's association is 
                  "sample size.")
 RANK = (" It ranks {rank} of {n_peers} in its family (1 = strongest positive association), whose values span "
         "{family_range}.")
-FAMILY_SPAN = "Across the family's {n_peers} {population} models, {metric} spans {family_range}; higher means {higher_means}."
+FAMILY_SPAN = ("Across the family's {n_peers} {population} models, {metric} spans {family_range}; higher means "
+               "{higher_means}.")
 CI = " (95% CI {ci})"
 
 SEED_DEPENDENCE = ("- *Seed dependence.* A different pretraining seed of the same recipe gives {metric} anywhere in "
@@ -21,7 +22,8 @@ SEED_DEPENDENCE = ("- *Seed dependence.* A different pretraining seed of the sam
 ICC = " The share of this spread that lies between pretraining seeds is ICC = {icc}{ci}{seeds}{reading}."
 ICC_SEEDS = " over {n_seeds} pretraining seeds"
 ICC_FIXED = ": most of it is fixed when pretraining ends, and fine-tuning seeds do not undo it"
-ICC_CANNOT_TELL = ": the estimate puts most of it between pretraining seeds, but its interval reaches 0, so this family cannot tell"
+ICC_CANNOT_TELL = (": the estimate puts most of it between pretraining seeds, but its interval reaches 0, so this family "
+                   "cannot tell")
 ICC_LOW = ": fine-tuning seeds add as much or more"
 REGROUP = " The regroup test (models shuffled across pretraining seeds) gives p = {p}{reading}."
 REGROUP_MATTERS = ": the pretraining seed matters beyond chance"
@@ -30,7 +32,8 @@ RECIPE = ("- *The recipe, not the checkpoint.* Averaged over seeds (Multi-Bootst
           "recipe's {metric} is {mean}{ci}.{unreliable}")
 RECIPE_NBOOT = ", {nboot} resamples"
 RECIPE_UNRELIABLE = " That interval is {unreliable}."
-SPREAD = "- *Stress vs iid spread.* Across seeds, {metric} varies {ratio} times as much as the in-distribution metric `{iid}`{reading}."
+SPREAD = ("- *Stress vs iid spread.* Across seeds, {metric} varies {ratio} times as much as the in-distribution metric "
+          "`{iid}`{reading}.")
 SPREAD_WIDER = ": models that look interchangeable on the iid benchmark differ on this test"
 PREDICTS = ("- *Does the iid score predict it?* Spearman ρ between `{iid}` and {metric} across {n} models is "
             "{rho}{ci}{reading}.")

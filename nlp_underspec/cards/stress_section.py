@@ -23,7 +23,8 @@ END_MARKER = "<!-- nlp_underspec:stress-section:end -->"
 START_PREFIX = "<!-- nlp_underspec:stress-section:start"  # what every start marker, old or new, begins with
 README = "README.md"
 
-README_NOT_FOUND = "{path} does not exist. Pass an existing README.md to --readme, or leave --readme out to write a new card."
+README_NOT_FOUND = ("{path} does not exist. Pass an existing README.md to --readme, or leave --readme out to write a "
+                    "new card.")
 README_IS_A_FOLDER = ("{path} is a folder, not a README file. Pass an existing README.md to --readme (e.g. "
                       "{path}/README.md), or leave --readme out to write a new card.")
 MARKERS_BROKEN = ("{path} has {problem} of the stress-section markers. Restore both lines ({start} ... {end}) around "

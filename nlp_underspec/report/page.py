@@ -99,8 +99,8 @@ def _analysis_rows(family: Family) -> list[dict]:
         missing = BELOW_FLOOR_CELL if "below_noise_floor" in section else "—"
         rows.append({"key": key, "kind": section.get("kind", "—"), "n": spread.get("n", "—"),
                      "mean": fmt_cell(spread.get("mean")) if "mean" in spread else missing,
-                     "std": f"{fmt_cell(spread.get('std'))} {fmt_ci_cell(spread.get('std_ci95'), spread)}" if "std" in spread
-                     else missing,
+                     "std": (f"{fmt_cell(spread.get('std'))} {fmt_ci_cell(spread.get('std_ci95'), spread)}"
+                             if "std" in spread else missing),
                      "min": fmt_cell(spread.get("min")), "max": fmt_cell(spread.get("max")),
                      "icc": missing if icc is None else f"{fmt_cell(icc)} {fmt_ci_cell(share.get('icc_ci95'))}",
                      "regroup_p": fmt_cell(regroup.get("p_value")),
@@ -114,7 +114,8 @@ def _equivalence_rows(family: Family) -> list[dict]:
     if not isinstance(section, dict) or not isinstance(section.get("metrics"), list):
         return []
     verdicts = {True: "yes", False: "no", None: "not judged (no margin)"}
-    return [{"iid": e.get("iid"), "min": fmt_cell(e.get("min")), "max": fmt_cell(e.get("max")), "range": fmt_cell(e.get("range")),
+    return [{"iid": e.get("iid"), "min": fmt_cell(e.get("min")), "max": fmt_cell(e.get("max")),
+             "range": fmt_cell(e.get("range")),
              "margin": "—" if e.get("margin") is None else f"{e['margin']:g} ({e.get('margin_source')})",
              "within": verdicts.get(e.get("within"), "—")} for e in section["metrics"] if isinstance(e, dict)]
 
@@ -162,7 +163,8 @@ def _analysis_tables(family: Family) -> dict[str, Any]:
     clusters = family.analysis.get("clustering") if isinstance(family.analysis.get("clustering"), dict) else {}
     for test, section in clusters.items():
         if isinstance(section, dict) and "skipped" not in section:
-            clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"), "ari": fmt_cell(section.get("ari")),
+            clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"),
+                               "ari": fmt_cell(section.get("ari")),
                                "null_mean": fmt_cell(section.get("null_mean")), "p": fmt_cell(section.get("p_value")),
                                "note": section.get("note") or ""})
     return {"analysis_rows": _analysis_rows(family), "spread_ratio": spread, "iid_vs_stress": iid_vs,
