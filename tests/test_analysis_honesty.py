@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_family import build_family
 
-from nlp_underspec import cards, cli
+from nlp_underspec import cards, cli, formatting
 from nlp_underspec.analysis import _common, equivalence, headline, noise_floor, statements
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.analysis.display import analysis_table
@@ -25,6 +25,7 @@ from nlp_underspec.analysis.variance import seed_share
 from nlp_underspec.errors import UsageError
 from nlp_underspec.evaluation import BELOW_FLOOR_CELL, BELOW_FLOOR_LEGEND, results_table
 from nlp_underspec.report import build_report
+from nlp_underspec.cards.stress_facts import BELOW_FLOOR_MODEL
 from nlp_underspec.report import page
 from nlp_underspec.results import read_scores, scores_frame, write_scores, write_summary
 from nlp_underspec.stress.base import StressTest
@@ -185,19 +186,19 @@ def test_report_and_card_say_why_a_saturated_coref_head_has_no_bias_r(tmp_path, 
     assert note.replace("<", "&lt;") in html
     summary = {m["model"]: m for m in json.loads((root / "summary.json").read_text())["models"]}
     r = summary["p01-f00"]["tests"]["winogender"]["bias_r"]
-    assert f"{page._fmt(r)} {cards.BELOW_FLOOR_CELL}" in html  # the glance table marks the number, without a CI
+    assert f"{formatting.fmt_cell(r)} {formatting.BELOW_FLOOR_CELL}" in html  # the glance table marks the number, without a CI
     cards.write_cards(root)
     text = (root / "cards" / "p01-f00-coref" / "README.md").read_text(encoding="utf-8")
     wino = summary["p01-f00"]["tests"]["winogender"]
-    assert cards.BELOW_FLOOR_MODEL.format(subject="This checkpoint", metric="bias_r", value=cards.fmt(r),
-                                          magnitude="mean |bias|", amount=cards.fmt(wino["mean_abs_bias"]),
-                                          floor="0.0001") in text
-    assert f"This checkpoint scores {cards.fmt(r)}" not in text and "association in line with" not in text
-    assert f"| {cards.fmt(r)} {cards.BELOW_FLOOR_CELL} | — |" in text  # no interval, no rank
+    assert BELOW_FLOOR_MODEL.format(subject="This checkpoint", metric="bias_r", value=formatting.fmt(r),
+                                    magnitude="mean |bias|", amount=formatting.fmt(wino["mean_abs_bias"]),
+                                    floor="0.0001") in text
+    assert f"This checkpoint scores {formatting.fmt(r)}" not in text and "association in line with" not in text
+    assert f"| {formatting.fmt(r)} {formatting.BELOW_FLOOR_CELL} | — |" in text  # no interval, no rank
     assert ("analysis.json did not compute the seed analysis of `winogender/bias_r`: winogender/bias_r: 6 of 6 models "
             "are below the noise floor (mean |bias| < 0.0001): a correlation of float leftovers, not a finding.") in text
     stsb = (root / "cards" / "p01-f00-stsb" / "README.md").read_text(encoding="utf-8")
-    assert "This checkpoint scores" in stsb and cards.BELOW_FLOOR_CELL not in stsb  # the STS network is fine
+    assert "This checkpoint scores" in stsb and formatting.BELOW_FLOOR_CELL not in stsb  # the STS network is fine
     family = (root / "cards" / "family" / "README.md").read_text(encoding="utf-8")
     assert ("6 of the family's 6 fine-tuned models are below the test's noise floor (mean |bias| < 0.0001): their "
             "bias_r is a correlation of float leftovers, so no family statement is made on it; read the magnitudes "

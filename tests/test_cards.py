@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_family import build_family
 
-from nlp_underspec import cards
+from nlp_underspec import cards, formatting
 from nlp_underspec.cli import main
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.family import load_family
@@ -58,7 +58,7 @@ def test_every_card_loads_and_its_model_index_equals_summary_json(family_dir):
                 assert result.metric_args["finetune_seed"] == entry["finetune_seed"]
         text = path.read_text(encoding="utf-8")
         assert "## Bias, Risks, and Limitations" in text and "### Recommendations" in text
-        assert text.count(cards._START_PREFIX) == 1 and text.count(cards.END_MARKER) == 1
+        assert text.count(cards.START_PREFIX) == 1 and text.count(cards.END_MARKER) == 1
     # a fine-tuned pair's results are split by task: STS card holds sts_gender + stsb, coref card winogender + coref
     stsb = _load(family_dir / "cards" / "p01-f00-stsb" / "README.md").data.eval_results
     coref = _load(family_dir / "cards" / "p01-f00-coref" / "README.md").data.eval_results
@@ -78,7 +78,7 @@ def test_card_prose_states_the_numbers_of_summary_and_analysis(family_dir):
     text = (family_dir / "cards" / "p01-f00-stsb" / "README.md").read_text(encoding="utf-8")
     entry = _summary(family_dir)["p01-f00"]["tests"]["sts_gender"]
     analysis = json.loads((family_dir / "analysis.json").read_text())["metrics"]["sts_gender/pearson_bls"]
-    fmt = cards.fmt
+    fmt = formatting.fmt
     assert f"This checkpoint scores {fmt(entry['pearson_bls'])} (95% CI [{fmt(entry['ci95'][0])}, {fmt(entry['ci95'][1])}])" in text
     spread = analysis["spread"]
     assert (f"A different pretraining seed of the same recipe gives pearson_bls anywhere in "
@@ -294,7 +294,7 @@ def test_cards_state_each_checkpoints_calibration_slope_and_a_fine_tuned_models_
     analyze(root, nboot=200)
     cards.write_cards(root)
     summary = _summary(root)
-    fmt = cards.fmt
+    fmt = formatting.fmt
 
     def ci(name: str) -> str:
         low, high = summary[name]["tests"]["calibration"]["ci95"]

@@ -17,8 +17,8 @@ from report_family import build_family
 from nlp_underspec.cli import main
 from nlp_underspec.errors import UsageError
 from nlp_underspec.report import build_report
-from nlp_underspec.report import figures as figures_module
 from nlp_underspec.experiment.family import RESULTS_DONT_MATCH_RUNS, load_family
+from nlp_underspec.report.figures import relations
 
 FULL_FIGURES = {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed", "iid_vs_stress",
                 "variance_split", "multibootstrap", "pca_sts_gender"}
@@ -85,7 +85,8 @@ def test_report_without_analysis_says_what_was_not_computed(tmp_path):
     assert "The seed analysis was not computed: there is no <code>analysis.json</code>" in html
     assert "Variance split by pretraining seed: not computed (no analysis.json" in html
     # Two fine-tuned pairs: too few for a rank correlation, and a checkpoint's Winogender accuracy is no iid metric.
-    assert figures_module.NO_IID_PAIR.format(n=3) in html
+    pairings = relations.PAIRINGS.format(pairs="sts_gender with stsb, winogender with coref")
+    assert relations.NO_IID_PAIR.format(n=3, pairings=pairings) in html
     figures = {p.stem for p in (root / "report" / "figures").iterdir()}
     assert figures == {"per_occupation_sts_gender", "per_occupation_winogender", "by_pretraining_seed"}
 
@@ -175,11 +176,10 @@ def test_report_for_evaluated_models_without_seeds(tmp_path):
 def test_iid_vs_stress_panel_says_why_a_correlation_is_missing(tmp_path):
     """An iid metric that never varies has no rank correlation: the panel's title gives analysis.json's reason."""
     from nlp_underspec.io import atomic_write_json, read_json
-    from nlp_underspec.report import figures
     from nlp_underspec.experiment.family import load_family
 
     root = build_family(tmp_path / "exp", None, runs=False)
-    pairs = figures._iid_stress_pairs(load_family(root))
+    pairs = relations._iid_stress_pairs(load_family(root))
     assert pairs
     analysis = read_json(root / "analysis.json")
     analysis["iid_vs_stress"] = []
@@ -187,7 +187,7 @@ def test_iid_vs_stress_panel_says_why_a_correlation_is_missing(tmp_path):
                             "reason": f"{task}/{iid} is 1 for every shared run: its rank correlation with "
                                       f"{test}/{metric} is undefined."} for task, iid, test, metric, _ in pairs]
     atomic_write_json(root / "analysis.json", analysis)
-    figure = figures.iid_vs_stress_figure(load_family(root))
+    figure = relations.iid_vs_stress_figure(load_family(root))
     titles = [ax.get_title().replace("\n", " ") for ax in figure.figure.axes if ax.get_title()]
     assert titles == [f"Spearman ρ not computed: {task}/{iid} is 1 for every shared run: its rank correlation with "
                       f"{test}/{metric} is undefined." for task, iid, test, metric, _ in pairs]
@@ -204,7 +204,7 @@ def _row(html: str, section: str, name: str) -> str:
 def test_report_shows_each_checkpoints_calibration_slope_and_what_its_children_inherit(tmp_path):
     """p00's slope interval includes 0 (it did not learn the statistic), p01's and p02's lie above it."""
     from nlp_underspec.analysis.statements import analyze
-    from nlp_underspec.cards import fmt
+    from nlp_underspec.formatting import fmt
 
     root = build_family(tmp_path / "exp", None, runs=False, analysis=False, pretrain_seeds=(0, 1, 2),
                         finetune_seeds=(0, 1), calibration={0: 0.0, 1: 0.4, 2: 0.8})

@@ -88,7 +88,7 @@ def _ours(path: Path) -> bool:
     from nlp_underspec import cards
 
     text = path.read_text(encoding="utf-8", errors="replace")
-    return cards._START_PREFIX in text or cards.CARD_SIGNATURE in text
+    return cards.START_PREFIX in text or cards.CARD_SIGNATURE in text
 
 
 def _lies_in(path: Path, folder: str) -> bool:
@@ -111,7 +111,7 @@ def _model_card(args: argparse.Namespace) -> int:
         section = cards.stress_section(family, model, tests=list(model.tests), subject="This model")
         print(f"stress section updated: {cards.update_readme(args.readme, section)}")
         return 0
-    path = Path(args.out) / cards.README if args.out else family.root / cards.CARDS / cards._slug(model.name) / cards.README
+    path = Path(args.out) / cards.README if args.out else family.root / cards.CARDS / cards.model_folder_name(model.name) / cards.README
     if path.is_file() and not _ours(path):
         inside = next((given for given in (args.model, args.results) if _lies_in(path, given)), None)
         if inside is not None:  # e.g. the checkpoint's own README.md: part of what the user gave

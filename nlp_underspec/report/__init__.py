@@ -8,12 +8,6 @@
 from __future__ import annotations
 
 from nlp_underspec.experiment.family import Family, load_family
+from nlp_underspec.report.page import build_report
 
 __all__ = ["Family", "build_report", "load_family"]
-
-
-def build_report(rundir, *, out=None, overwrite: bool = False):
-    """Write the report for ``rundir`` (default ``rundir/report``) and return the path of index.html."""
-    from nlp_underspec.report.page import build_report as _build
-
-    return _build(rundir, out=out, overwrite=overwrite)

@@ -14,14 +14,16 @@ from typing import Any
 
 from nlp_underspec.analysis.calibration import ALPHA, LEARNT, NOT_LEARNT, TEST
 from nlp_underspec.analysis.headline import calibration_clause
-from nlp_underspec.cards import fmt, fmt_ci, unreliable_text  # cards import this module only inside functions
 from nlp_underspec.artifacts import PRETRAINED as PRETRAINED_PART
+from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.family import Family
 from nlp_underspec.experiment.models import ModelResult
+from nlp_underspec.formatting import REFERENCE_LABELS, fmt, fmt_ci, number, unreliable_text
+from nlp_underspec.stress.calibration import LEARNED_SLOPE
+from nlp_underspec.triplet import read_predictions
 
 log = logging.getLogger(__name__)
 
-REFERENCES = {"planted": "planted", "bls": "BLS"}
 INCLUDES_ZERO = "the interval includes 0"
 BELOW_ZERO = "the interval lies below 0"
 NO_INTERVAL = "no interval was computed"
@@ -54,28 +56,22 @@ def _ci_text(ci: Any) -> str:
     return f" (95% CI {text})" if text else ""
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def checkpoint_calibration(model: ModelResult | None) -> dict | None:
     """A checkpoint's slope, interval (or None), ``learned`` and target from summary.json, or None when not scored."""
     block = model.tests.get(TEST) if model is not None else None
-    if not isinstance(block, dict) or _number(block.get("slope")) is None:
+    if not isinstance(block, dict) or number(block.get("slope")) is None:
         return None
     ci = model.ci95(TEST)
     learned = block.get("learned")
     if not isinstance(learned, bool):  # an older summary without the flag: the test's own rule
         learned = ci is not None and ci[0] > 0
     reference = block.get("reference")
-    return {"slope": float(block["slope"]), "ci95": ci, "learned": learned, "r": _number(block.get("r")),
-            "reference": REFERENCES.get(reference, str(reference)) if reference is not None else "target"}
+    return {"slope": float(block["slope"]), "ci95": ci, "learned": learned, "r": number(block.get("r")),
+            "reference": REFERENCE_LABELS.get(reference, str(reference)) if reference is not None else "target"}
 
 
 def why(entry: dict) -> str:
     """Why a checkpoint did (or did not) learn the statistic, from its interval (and the test's minimum slope)."""
-    from nlp_underspec.stress.calibration import LEARNED_SLOPE
-
     ci = entry["ci95"]
     if ci is None:
         return NO_INTERVAL
@@ -157,13 +153,13 @@ def inheritance_sentence(key: str, entry: dict) -> str:
     if "skipped" in entry:
         return f"`{key}`: not related to the parents' calibration slope: {str(entry['skipped']).rstrip('.')}."
     metric = key.split("@")[0]
-    p = _number(entry.get("p_value"))
+    p = number(entry.get("p_value"))
     reading = (INHERITED.format(metric=metric) if p is not None and p < ALPHA else
                TOO_FEW if entry.get("p_note") else NOT_SHOWN)
     ci = fmt_ci(entry.get("ci95"))
     ci = f" (95% CI {ci}" + (", unreliable" if unreliable_text(entry) else "") + ")" if ci else ""
-    text = INHERITANCE.format(n=entry.get("n_seeds"), metric=metric, rho=fmt(_number(entry.get("spearman"))),
-                              ci=ci, pearson=fmt(_number(entry.get("pearson"))), p=fmt(p), how=_how(entry),
+    text = INHERITANCE.format(n=entry.get("n_seeds"), metric=metric, rho=fmt(number(entry.get("spearman"))),
+                              ci=ci, pearson=fmt(number(entry.get("pearson"))), p=fmt(p), how=_how(entry),
                               reading=reading)
     return text + (f" Note: {entry['note']}." if isinstance(entry.get("note"), str) else "")
 
@@ -269,19 +265,16 @@ def inheritance_rows(family: Family) -> list[dict]:
             continue
         warning = unreliable_text(entry)
         notes = [text for text in (entry.get("p_note"), entry.get("note")) if isinstance(text, str)]
-        rows.append({"metric": key, "n": entry.get("n_seeds", "—"), "rho": fmt(_number(entry.get("spearman"))),
+        rows.append({"metric": key, "n": entry.get("n_seeds", "—"), "rho": fmt(number(entry.get("spearman"))),
                      "ci": (fmt_ci(entry.get("ci95")) or "—") + (f" ({warning})" if warning else ""),
-                     "pearson": fmt(_number(entry.get("pearson"))),
-                     "p": f"{fmt(_number(entry.get('p_value')))} ({_how(entry)})", "note": "; ".join(notes)})
+                     "pearson": fmt(number(entry.get("pearson"))),
+                     "p": f"{fmt(number(entry.get('p_value')))} ({_how(entry)})", "note": "; ".join(notes)})
     return rows
 
 
 def calibration_predictions(family: Family):
     """The calibration triplet (target and log-odds per occupation of each checkpoint) the sweep or ``evaluate`` wrote,
     or None when there is none or it cannot be read (the figure is then left out and the page says so)."""
-    from nlp_underspec.errors import UsageError
-    from nlp_underspec.triplet import read_predictions
-
     for folder in (family.root / PRETRAINED_PART / "predictions" / TEST, family.root / "predictions" / TEST):
         if Path(folder).is_dir():
             try:

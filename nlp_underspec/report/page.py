@@ -15,12 +15,13 @@ from typing import Any
 from nlp_underspec.artifacts import REPORT
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
-from nlp_underspec.cards import BELOW_FLOOR_CELL, fmt, fmt_ci, unreliable_text
+from nlp_underspec.formatting import BELOW_FLOOR_CELL, fmt_ci_cell, fmt_floor, fmt_cell
 from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report import calibration
 from nlp_underspec.artifacts import ANALYSIS
 from nlp_underspec.experiment.family import Family, load_family
-from nlp_underspec.report.figures import Figure, all_figures, close
+from nlp_underspec.report.figures import all_figures, close
+from nlp_underspec.report.figures.common import Figure
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +45,8 @@ REPORT_OUTPUT = OutputKind("report folder", _holds_report, frozenset({INDEX, FIG
 PNG_DPI = 110
 NO_SENTENCE = ("The seed analysis was not computed, so this report cannot say whether the family is iid-equivalent or how "
                "much of its stress spread the pretraining seed explains.")
-FLOOR_NOTE = ("{key}: {n_below} of {n} models are below the noise floor ({magnitude} < {floor}), so {metrics} "
-              "{verb} correlations of float leftovers, not findings: the analysis states nothing about {them}. The "
-              "magnitudes (e.g. mean |gap|, slope) are analysed as usual.")
 SHORT_NAMES = {"calibration": "Calibration", "by_pretraining_seed": "By seed", "per_model": "Per model",
                "iid_vs_stress": "iid vs stress", "variance_split": "Variance split", "multibootstrap": "Multi-Bootstrap"}
-
-
-def _fmt(value: Any, digits: int = 3) -> str:
-    """Numbers as the cards print them; "—" for anything that is not one (a skipped statement)."""
-    return fmt(float(value), digits) if isinstance(value, (int, float)) and not isinstance(value, bool) else "—"
-
-
-def _fmt_ci(ci: Any, entry: dict | None = None) -> str:
-    """An interval, with the warning when it was drawn from too few distinct resamples of the seeds."""
-    text = fmt_ci(ci) or "—"
-    warning = unreliable_text(entry) if entry is not None and fmt_ci(ci) else None
-    return f"{text} ({warning})" if warning else text
 
 
 def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
@@ -73,14 +59,14 @@ def _glance(family: Family) -> tuple[list[str], list[str], list[dict]]:
             value = model.value(test, metric)
             ci = model.ci95(test)
             if value is not None and model.below_floor(test, metric):
-                stress_cells.append(f"{_fmt(value)} {BELOW_FLOOR_CELL}")  # no interval: it would dress up the noise
+                stress_cells.append(f"{fmt_cell(value)} {BELOW_FLOOR_CELL}")  # no interval: it would dress up the noise
             else:
-                stress_cells.append("—" if value is None else _fmt(value) + (f" {_fmt_ci(ci)}" if ci else "")
+                stress_cells.append("—" if value is None else fmt_cell(value) + (f" {fmt_ci_cell(ci)}" if ci else "")
                                     + _calibration_mark(model, test, metric))
         rows.append({"name": model.name, "kind": model.kind,
                      "pretrain_seed": "—" if model.pretrain_seed is None else model.pretrain_seed,
                      "finetune_seed": "—" if model.finetune_seed is None else model.finetune_seed,
-                     "iid": [_fmt(model.value(task, metric)) for task, metric in iid], "stress": stress_cells})
+                     "iid": [fmt_cell(model.value(task, metric)) for task, metric in iid], "stress": stress_cells})
     return [f"{t}/{m}" for t, m in iid], [f"{t}/{m}" for t, m in stress], rows
 
 
@@ -113,14 +99,14 @@ def _analysis_rows(family: Family) -> list[dict]:
         icc = share.get("icc")
         missing = BELOW_FLOOR_CELL if "below_noise_floor" in section else "—"
         rows.append({"key": key, "kind": section.get("kind", "—"), "n": spread.get("n", "—"),
-                     "mean": _fmt(spread.get("mean")) if "mean" in spread else missing,
-                     "std": f"{_fmt(spread.get('std'))} {_fmt_ci(spread.get('std_ci95'), spread)}" if "std" in spread
-                     else missing,
-                     "min": _fmt(spread.get("min")), "max": _fmt(spread.get("max")),
-                     "icc": missing if icc is None else f"{_fmt(icc)} {_fmt_ci(share.get('icc_ci95'))}",
-                     "regroup_p": _fmt(regroup.get("p_value")),
+                     "mean": fmt_cell(spread.get("mean")) if "mean" in spread else missing,
+                     "std": (f"{fmt_cell(spread.get('std'))} {fmt_ci_cell(spread.get('std_ci95'), spread)}"
+                             if "std" in spread else missing),
+                     "min": fmt_cell(spread.get("min")), "max": fmt_cell(spread.get("max")),
+                     "icc": missing if icc is None else f"{fmt_cell(icc)} {fmt_ci_cell(share.get('icc_ci95'))}",
+                     "regroup_p": fmt_cell(regroup.get("p_value")),
                      "mb": missing if boot.get("mean") is None else
-                     f"{_fmt(boot.get('mean'))} {_fmt_ci(boot.get('ci95'), boot)}"})
+                     f"{fmt_cell(boot.get('mean'))} {fmt_ci_cell(boot.get('ci95'), boot)}"})
     return rows
 
 
@@ -129,9 +115,16 @@ def _equivalence_rows(family: Family) -> list[dict]:
     if not isinstance(section, dict) or not isinstance(section.get("metrics"), list):
         return []
     verdicts = {True: "yes", False: "no", None: "not judged (no margin)"}
-    return [{"iid": e.get("iid"), "min": _fmt(e.get("min")), "max": _fmt(e.get("max")), "range": _fmt(e.get("range")),
+    return [{"iid": e.get("iid"), "min": fmt_cell(e.get("min")), "max": fmt_cell(e.get("max")),
+             "range": fmt_cell(e.get("range")),
              "margin": "—" if e.get("margin") is None else f"{e['margin']:g} ({e.get('margin_source')})",
              "within": verdicts.get(e.get("within"), "—")} for e in section["metrics"] if isinstance(e, dict)]
+
+
+# One note per test whose correlations got no statement (what analysis.json's noise_floor entries say).
+FLOOR_NOTE = ("{key}: {n_below} of {n} models are below the noise floor ({magnitude} < {floor}), so {metrics} "
+              "{verb} correlations of float leftovers, not findings: the analysis states nothing about {them}. The "
+              "magnitudes (e.g. mean |gap|, slope) are analysed as usual.")
 
 
 def _floor_notes(family: Family) -> list[str]:
@@ -144,7 +137,7 @@ def _floor_notes(family: Family) -> list[str]:
         floor = entry.get("floor")
         notes.append(FLOOR_NOTE.format(
             key=key, n_below=entry.get("n_below"), n=entry.get("n_models"), magnitude=entry.get("magnitude"),
-            floor=f"{floor:g}" if isinstance(floor, (int, float)) else "-".join(f"{f:g}" for f in floor or []),
+            floor=fmt_floor(floor),
             metrics=" and ".join(metrics), verb="are" if len(metrics) > 1 else "is",
             them="them" if len(metrics) > 1 else "it"))
     return notes
@@ -156,23 +149,24 @@ def _list_section(family: Family, name: str) -> list[dict]:
 
 
 def _analysis_tables(family: Family) -> dict[str, Any]:
-    spread = [{"stress": r.get("stress"), "iid": r.get("iid"), "ratio": _fmt(r.get("ratio"), 2),
-               "ci": _fmt_ci(r.get("ci95"), r)} for r in _list_section(family, "spread_ratio")]
-    iid_vs = [{"iid": r.get("iid"), "stress": r.get("stress"), "rho": _fmt(r.get("spearman")),
-               "ci": _fmt_ci(r.get("ci95"), r), "n": r.get("n", "—")} for r in _list_section(family, "iid_vs_stress")]
+    spread = [{"stress": r.get("stress"), "iid": r.get("iid"), "ratio": fmt_cell(r.get("ratio"), 2),
+               "ci": fmt_ci_cell(r.get("ci95"), r)} for r in _list_section(family, "spread_ratio")]
+    iid_vs = [{"iid": r.get("iid"), "stress": r.get("stress"), "rho": fmt_cell(r.get("spearman")),
+               "ci": fmt_ci_cell(r.get("ci95"), r), "n": r.get("n", "—")} for r in _list_section(family, "iid_vs_stress")]
     pca_items = []
     pca = family.analysis.get("pca") if isinstance(family.analysis.get("pca"), dict) else {}
     for test, section in pca.items():
         for item in (section.get("top_items") or [])[:10] if isinstance(section, dict) else []:
             if isinstance(item, dict):
                 pca_items.append({"test": test, "component": item.get("component", "—"), "item": item.get("item", "—"),
-                                  "loading": _fmt(item.get("loading"))})
+                                  "loading": fmt_cell(item.get("loading"))})
     clustering = []
     clusters = family.analysis.get("clustering") if isinstance(family.analysis.get("clustering"), dict) else {}
     for test, section in clusters.items():
         if isinstance(section, dict) and "skipped" not in section:
-            clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"), "ari": _fmt(section.get("ari")),
-                               "null_mean": _fmt(section.get("null_mean")), "p": _fmt(section.get("p_value")),
+            clustering.append({"test": test, "n_clusters": section.get("n_clusters", "—"),
+                               "ari": fmt_cell(section.get("ari")),
+                               "null_mean": fmt_cell(section.get("null_mean")), "p": fmt_cell(section.get("p_value")),
                                "note": section.get("note") or ""})
     return {"analysis_rows": _analysis_rows(family), "spread_ratio": spread, "iid_vs_stress": iid_vs,
             "pca_items": pca_items, "clustering": clustering, "equivalence": _equivalence_rows(family),

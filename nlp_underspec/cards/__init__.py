@@ -1,0 +1,51 @@
+"""Model cards for a seed family: one per checkpoint, one for the family, and the stress section on its own.
+
+Cards are Jinja templates from the top-level ``model_cards/`` folder (installed as ``nlp_underspec/model_cards``)
+rendered through ``huggingface_hub``'s ``ModelCard.from_template``: the front matter is a ``ModelCardData`` whose
+``model-index`` carries every stress-test and iid result as an ``EvalResult`` (seeds in the metric args). The "Bias,
+Risks, and Limitations" section is written from the numbers in ``summary.json`` and ``analysis.json`` and sits between
+two HTML-comment markers, so :func:`replace_stress_section` can update it in any existing README.md without touching
+the rest.
+
+The package, in the order a card is made:
+
+- :mod:`~nlp_underspec.cards.templates`: where the templates are and how a section is rendered;
+- :mod:`~nlp_underspec.cards.locators`: where a checkpoint can be loaded from (local folders; the Hub's is
+  :class:`nlp_underspec.hub.HubLayout`);
+- :mod:`~nlp_underspec.cards.model_index`: the front matter and its ``EvalResult`` entries;
+- :mod:`~nlp_underspec.cards.stress_facts` and :mod:`~nlp_underspec.cards.stress_prose`: the stress section's numbers,
+  then its sentences; :mod:`~nlp_underspec.cards.stress_section` renders it and replaces it in a README;
+- :mod:`~nlp_underspec.cards.sections`: loading snippets, training details, in-distribution results;
+- :mod:`~nlp_underspec.cards.build`: the checkpoint, model and family cards;
+- :mod:`~nlp_underspec.cards.files`: the cards folder on disk, and finding a model by name.
+
+The names below are what the commands, the sweep and the Hub push use.
+"""
+
+from nlp_underspec.cards.build import checkpoint_card, family_card, model_card
+from nlp_underspec.cards.files import (
+    CARD_SIGNATURE,
+    CARDS,
+    card_folder_name,
+    find_model,
+    model_folder_name,
+    write_cards,
+    write_family_cards,
+)
+from nlp_underspec.cards.locators import LocalLocator, Locator
+from nlp_underspec.cards.stress_section import (
+    END_MARKER,
+    README,
+    START_MARKER,
+    START_PREFIX,
+    family_stress_section,
+    replace_stress_section,
+    stress_section,
+    update_readme,
+)
+from nlp_underspec.cards.templates import templates_dir
+
+__all__ = ["CARDS", "CARD_SIGNATURE", "END_MARKER", "README", "START_MARKER", "START_PREFIX", "LocalLocator", "Locator",
+           "card_folder_name", "checkpoint_card", "family_card", "family_stress_section", "find_model", "model_card",
+           "model_folder_name", "replace_stress_section", "stress_section", "templates_dir", "update_readme",
+           "write_cards", "write_family_cards"]

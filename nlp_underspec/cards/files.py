@@ -1,0 +1,114 @@
+"""The cards folder of an experiment: ``cards/<run id>/README.md`` per checkpoint (or per model, without run folders)
+and ``cards/family/README.md``, written all at once so that a folder of ours is replaced and anything else refused."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from nlp_underspec import records
+from nlp_underspec.artifacts import CARDS
+from nlp_underspec.cards.build import checkpoint_card, family_card, model_card
+from nlp_underspec.cards.locators import Locator
+from nlp_underspec.cards.stress_section import README
+from nlp_underspec.errors import UsageError, unknown_name_message
+from nlp_underspec.io import OutputKind, atomic_write_text, staged_output
+from nlp_underspec.experiment.family import Family, load_family
+from nlp_underspec.experiment.models import ModelResult
+from nlp_underspec.experiment.runs import RunFolder
+
+FAMILY = "family"
+CARD_SIGNATURE = "*Card written by nlp_underspec "  # in every card checkpoint.md.j2 and family.md.j2 render
+MODEL_NOT_IN_RESULTS = "{summary}: {lookup} Evaluate it first with `nlp-underspec evaluate {model} --out {results}`."
+
+
+def card_folder_name(run: RunFolder) -> str:
+    """``p03`` for a pretrained run, ``p03-f01-stsb`` for a fine-tuned one (both tasks share the run id)."""
+    return run.run_id if run.task is None else f"{run.run_id}-{run.task}"
+
+
+def model_folder_name(name: str) -> str:
+    """The cards folder of a model named ``name`` (an evaluated model's name may be a path or a Hub id).
+
+    >>> model_folder_name("google/multiberts-seed_0"), model_folder_name("///")
+    ('google_multiberts-seed_0', 'model')
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
+
+
+def is_our_card(path: Path) -> bool:
+    try:
+        return CARD_SIGNATURE in path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+def _holds_cards(folder: Path) -> bool:
+    """Nothing but ``<name>/README.md`` cards of ours (``family/`` among them, or one ``card --model`` wrote)."""
+    entries = list(folder.iterdir())
+    return bool(entries) and all(entry.is_dir() and [p.name for p in entry.iterdir()] == [README]
+                                 and is_our_card(entry / README) for entry in entries)
+
+
+CARDS_OUTPUT = OutputKind("cards folder", _holds_cards)
+
+
+def _save(card, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, str(card))
+    return path
+
+
+def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, locator: Locator | None = None,
+                       overwrite: bool = False) -> list[Path]:
+    """``cards/<run id>/README.md`` for every checkpoint (or every model, without run folders) + ``cards/family/``.
+
+    An earlier cards folder of ours is replaced (``overwrite`` changes nothing); anything else is refused."""
+    out = Path(out) if out is not None else family.root / CARDS
+    check_described_runs(family)
+    written = []
+    with staged_output(out, overwrite=overwrite, accept_existing=_holds_cards, kind=CARDS_OUTPUT,
+                       inputs=[family.root]) as stage:
+        if family.runs:
+            for run in family.runs:
+                card = checkpoint_card(family, run, locator=locator)
+                written.append(_save(card, stage / card_folder_name(run) / README))
+        else:
+            for model in family.models:
+                card = model_card(family, model, checkpoint=model.checkpoint or model.name)
+                written.append(_save(card, stage / model_folder_name(model.name) / README))
+        written.append(_save(family_card(family, locator=locator), stage / FAMILY / README))
+    return [out / path.relative_to(stage) for path in written]
+
+
+def check_described_runs(family: Family) -> None:
+    """A checkpoint card describes a run folder's model under the run's name: refuse a folder without its model (one
+    whose run.json disagrees with its folder name never gets here: discover_runs refuses it)."""
+    for run in family.runs:
+        records.check_holds_model(run.path)
+
+
+def write_cards(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, locator: Locator | None = None,
+                overwrite: bool = False) -> list[Path]:
+    """Load ``rundir`` and write every card (what ``nlp-underspec card RUNDIR`` and ``nlp-underspec run`` call)."""
+    return write_family_cards(load_family(rundir), out=out, locator=locator, overwrite=overwrite)
+
+
+def find_model(family: Family, model: str) -> ModelResult:
+    """The results entry for ``--model``: by name, by recorded checkpoint, or by folder name when that is unique."""
+    exact = family.model(model)
+    if exact is not None:
+        return exact
+    wanted = os.path.normpath(os.path.abspath(model)) if os.path.exists(model) else None
+    for entry in family.models:
+        if entry.checkpoint and (entry.checkpoint == model or (
+                wanted and os.path.normpath(os.path.abspath(entry.checkpoint)) == wanted)):
+            return entry
+    base = Path(model.rstrip("/")).name
+    matches = [m for m in family.models if Path(m.name.rstrip("/")).name == base]
+    if len(matches) == 1:
+        return matches[0]
+    lookup = unknown_name_message("model", model, [m.name for m in family.models])
+    raise UsageError(MODEL_NOT_IN_RESULTS.format(summary=family.root / "summary.json", lookup=lookup, model=model,
+                                                 results=family.root))
