@@ -11,7 +11,7 @@ from nlp_underspec.config import load_recipe, pretrain_run_config
 from nlp_underspec.data import corpus
 from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_LOCKED, OUT_NOT_OURS
 from nlp_underspec.training import runs, tokenizer as tok
-from nlp_underspec.training.finetuning import FROM_NOT_CHECKPOINT, FROM_NOT_FOUND
+from nlp_underspec.training.starting_point import FROM_NOT_CHECKPOINT, FROM_NOT_FOUND
 
 RECIPE = """\
 threads: 1
@@ -148,7 +148,7 @@ def test_from_that_is_not_a_checkpoint(capsys, recipe, tmp_path, make):
 def test_from_a_hub_id_that_cannot_be_reached_says_what_evaluate_says(capsys, recipe, tmp_path, monkeypatch):
     """Offline, --from nope/dir talked of connecting to huggingface.co; now it is the message evaluate gives (not a
     local folder, not in the cache, what to do), and a/b/c, which cannot be a Hub id, does not exist."""
-    from nlp_underspec.models import HUB_MODEL_UNAVAILABLE
+    from nlp_underspec.models.checkpoint import HUB_MODEL_UNAVAILABLE
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)

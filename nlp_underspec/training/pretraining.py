@@ -8,6 +8,7 @@ checkpoints, and ``state/`` (accelerate state for resume) while the run is unfin
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -68,19 +69,9 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
     loop_settings = build_loop_settings(settings, description=f"pretrain {run.record.run_id}")
     loop.check_batch_split(accelerator, loop_settings, "pretrain.batch_size")
     loop.check_resumable(run.path, loop_settings)
-    run.record_scope(accelerator.device)
-    record = run.start() if accelerator.is_main_process else run.record
-    try:
-        metrics = _train(accelerator, record, run.path, settings, loop_settings, tokenizer, blocks,
-                         pretrain_seed=pretrain_seed, mask_seed=mask_seed, curriculum=curriculum)
-    except BaseException as err:
-        if accelerator.is_main_process:
-            records.mark_failed(run.path, record, records.failure_text(err))
-        raise
-    if accelerator.is_main_process:
-        records.mark_complete(run.path, record, metrics)
-    accelerator.end_training()
-    return record
+    return run.train_recorded(accelerator, lambda record: _train(
+        accelerator, record, run.path, settings, loop_settings, tokenizer, blocks, pretrain_seed=pretrain_seed,
+        mask_seed=mask_seed, curriculum=curriculum))
 
 
 def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
@@ -131,11 +122,16 @@ def warm_caches(recipe: Recipe) -> None:
     if "synthetic" in (recipe.pretrain.corpus if recipe.pretrain else None,
                        *(source for task in recipe.finetune.tasks.values() for source in task_sources(task)),
                        *(source for task in recipe.finetune.tasks.values() for source in (task.dev_data or {}).values()),
-                       recipe.evaluate.stsb,
-                       recipe.evaluate.winogender):
+                       *_evaluation_options(recipe)):
         build_world(recipe.world)
     if recipe.pretrain is not None and synthetic_corpus_cacheable(recipe.pretrain):
         synthetic_corpus(recipe.pretrain, recipe.world)
+
+
+def _evaluation_options(recipe: Recipe) -> list:
+    """The values of the recipe's ``evaluate`` section, among them each stress test's data source (its
+    ``data_option`` key): read generically, so a stress test added later is covered without naming it here."""
+    return [getattr(recipe.evaluate, option.name) for option in dataclasses.fields(recipe.evaluate)]
 
 
 def curriculum_blocks(settings: PretrainConfig, kinds: Sequence[str] | None, block_documents) -> list[int] | None:
