@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from nlp_underspec.config import WorldConfig
+from nlp_underspec.data.sources import load_coref_examples, load_sts_pairs
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.models import load_checked
 from nlp_underspec.training.dev_evaluation import score_coref, score_sts
@@ -35,8 +36,6 @@ class Task:
 
 
 def _load_sts_examples(source: str, split: str, world: WorldConfig) -> list[tuple[str, str, float]]:
-    from nlp_underspec.data.sources import load_sts_pairs
-
     frame = load_sts_pairs(source, split, world)
     labelled = frame[np.isfinite(frame["label"].to_numpy(dtype=float))]
     return list(zip(labelled["sentence1"].astype(str), labelled["sentence2"].astype(str),
@@ -44,8 +43,6 @@ def _load_sts_examples(source: str, split: str, world: WorldConfig) -> list[tupl
 
 
 def _load_coref_examples(source: str, split: str, world: WorldConfig) -> list:
-    from nlp_underspec.data.sources import load_coref_examples
-
     return [e for e in load_coref_examples(source, split, world) if e.label is not None]
 
 

@@ -19,8 +19,10 @@ from typing import Sequence
 from nlp_underspec import records
 from nlp_underspec.config import (DEFAULT_VOCAB_SIZE, NO_PRETRAIN, PretrainConfig, Recipe, WorldConfig,
                                   pretrain_run_config, task_sources)
+from nlp_underspec.data.sources import load_corpus_texts, synthetic_corpus_kinds
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import check_seed, default_mask_seed, pin_threads, seed_everything
+from nlp_underspec.synthetic import build_world
 from nlp_underspec.training import loop, mlm, runs
 from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check_recipe_vocab_size, load_tokenizer,
                                               train_wordpiece)
@@ -82,8 +84,6 @@ def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
 
 def _corpus_documents(recipe: Recipe, settings: PretrainConfig) -> tuple[list[str], list[str] | None]:
     """The corpus's texts, and their kinds when a curriculum needs them (the synthetic world's documents)."""
-    from nlp_underspec.data.sources import load_corpus_texts, synthetic_corpus_kinds
-
     texts = list(load_corpus_texts(settings, recipe.world))
     return texts, (synthetic_corpus_kinds(recipe.world) if settings.curriculum_steps else None)
 
@@ -101,8 +101,6 @@ def _synthetic_corpus(corpus: str, vocab_size: int | None, max_seq_length: int, 
     texts, _ = _corpus_documents(Recipe(world=world, pretrain=settings), settings)
     tokenizer = build_tokenizer(settings, texts)
     blocks, block_documents = build_blocks(tokenizer, texts, settings)
-    from nlp_underspec.data.sources import synthetic_corpus_kinds
-
     return tokenizer, blocks, block_documents, synthetic_corpus_kinds(world) if curriculum else None
 
 
@@ -117,8 +115,6 @@ def synthetic_corpus(settings: PretrainConfig, world: WorldConfig):
 def warm_caches(recipe: Recipe) -> None:
     """Compute what every run of ``recipe`` would compute alike (the synthetic world; its tokenized corpus), so that
     processes forked afterwards start with it. Numbers do not change: the cached values are those a run computes."""
-    from nlp_underspec.synthetic import build_world
-
     if "synthetic" in (recipe.pretrain.corpus if recipe.pretrain else None,
                        *(source for task in recipe.finetune.tasks.values() for source in task_sources(task)),
                        *(source for task in recipe.finetune.tasks.values() for source in (task.dev_data or {}).values()),

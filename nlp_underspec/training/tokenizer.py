@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Sequence
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.models import check_tokenizer_fits, check_vocabulary, remote_code_file
 
 logger = logging.getLogger(__name__)
 
@@ -121,8 +122,6 @@ def load_tokenizer(name: str):
     special tokens transformers makes up when the files are missing)."""
     from transformers import AutoTokenizer
 
-    from nlp_underspec.models import check_vocabulary, remote_code_file
-
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
     except (OSError, ValueError, EnvironmentError) as err:
@@ -152,9 +151,7 @@ def check_recipe_vocab_size(tokenizer, *, vocab_size: int | None, name: str, whe
 
 def check_tokenizer_fits_model(tokenizer, *, model_vocab_size: int, name: str) -> None:
     """Refuse a tokenizer whose ids would index past the model's embedding table, or that names a special token
-    its vocabulary lacks (:func:`nlp_underspec.models.check_tokenizer_fits`)."""
-    from nlp_underspec.models import check_tokenizer_fits
-
+    its vocabulary lacks (:func:`nlp_underspec.models.tokenizer_checks.check_tokenizer_fits`)."""
     if len(tokenizer) > model_vocab_size:
         raise UsageError(MODEL_VOCAB_MISMATCH.format(name=name, tokenizer_size=len(tokenizer),
                                                      model_size=model_vocab_size))
