@@ -230,7 +230,7 @@ def test_trained_tokenizer_is_a_standard_bert_tokenizer(tmp_path):
 
 @pytest.mark.bad_input
 def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
-    given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
+    given = tok.load_training_tokenizer(str(tiny_checkpoint("mlm")))
     with pytest.raises(UsageError) as err:
         tok.check_recipe_vocab_size(given, vocab_size=999, name="ckpt", where="r.yaml")
     assert str(err.value) == (f"r.yaml: pretrain.vocab_size is 999 but tokenizer 'ckpt' has {len(given)} tokens. "
@@ -240,7 +240,7 @@ def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
 
 @pytest.mark.bad_input
 def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tiny_checkpoint):
-    given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
+    given = tok.load_training_tokenizer(str(tiny_checkpoint("mlm")))
     with pytest.raises(UsageError) as err:
         tok.check_tokenizer_fits_model(given, model_vocab_size=len(given) - 1, name="ckpt")
     assert str(err.value) == (f"Tokenizer of 'ckpt' has {len(given)} tokens but the model's vocabulary "
@@ -255,7 +255,7 @@ def test_a_tokenizer_whose_ids_pass_the_model_is_refused_for_fine_tuning(tiny_ch
     data = json.loads((folder / "tokenizer.json").read_text())
     data["model"]["vocab"]["the"] = 500000
     (folder / "tokenizer.json").write_text(json.dumps(data))
-    given = tok.load_tokenizer(str(folder))
+    given = tok.load_training_tokenizer(str(folder))
     size = json.loads((folder / "config.json").read_text())["vocab_size"]
     with pytest.raises(UsageError) as err:
         tok.check_tokenizer_fits_model(given, model_vocab_size=size, name=str(folder))
@@ -268,7 +268,7 @@ def test_a_tokenizer_whose_ids_pass_the_model_is_refused_for_fine_tuning(tiny_ch
 @pytest.mark.bad_input
 def test_unloadable_tokenizer(tmp_path):
     with pytest.raises(UsageError) as err:
-        tok.load_tokenizer(str(tmp_path))
+        tok.load_training_tokenizer(str(tmp_path))
     assert str(err.value).startswith(f"Could not load a tokenizer from '{tmp_path}' (")
 
 
@@ -279,14 +279,14 @@ def test_a_given_tokenizer_with_its_own_code_or_without_a_vocabulary_is_refused(
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "auto_map": {"AutoTokenizer": ["x.Tok", None]}}))
     with pytest.raises(UsageError) as err:
-        tok.load_tokenizer(str(folder))
+        tok.load_training_tokenizer(str(folder))
     assert str(err.value) == (f"Tokenizer '{folder}' ships its own Python code (auto_map in tokenizer_config.json), "
                               "which training never runs: loaded without it, it would be another tokenizer than its "
                               "author's. Use a tokenizer without custom code, or pretrain.tokenizer: train.")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (folder / name).unlink()
     with pytest.raises(UsageError) as err:
-        tok.load_tokenizer(str(folder))
+        tok.load_training_tokenizer(str(folder))
     assert str(err.value).startswith(f"{folder} has no tokenizer vocabulary (none of tokenizer.json, vocab.txt, ")
 
 

@@ -93,7 +93,7 @@ def test_corpus_smaller_than_one_block(capsys, recipe, tmp_path):
 @pytest.mark.bad_input
 def test_tokenizer_and_recipe_vocabulary_mismatch(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
-    size = len(tok.load_tokenizer(str(checkpoint)))
+    size = len(tok.load_training_tokenizer(str(checkpoint)))
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", f"pretrain.tokenizer={checkpoint}"))
     assert message == tok.RECIPE_VOCAB_MISMATCH.format(where=recipe, recipe_size=60, name=checkpoint,
                                                        tokenizer_size=size)
@@ -124,7 +124,7 @@ def test_from_a_checkpoint_whose_config_cannot_build_a_model(capsys, recipe, tmp
 def test_tokenizer_larger_than_model_vocabulary(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
     config = json.loads((checkpoint / "config.json").read_text())
-    size = len(tok.load_tokenizer(str(checkpoint)))
+    size = len(tok.load_training_tokenizer(str(checkpoint)))
     config["vocab_size"] = size - 10
     (checkpoint / "config.json").write_text(json.dumps(config))
     message = _fails(capsys, "finetune", recipe, "--task", "stsb", "--from", checkpoint, "--finetune-seed", "0",

@@ -36,6 +36,18 @@ def encode_ranking_examples(tokenizer, examples: Sequence[CorefExample], *, max_
     candidate's token positions and ids, K = most tokens of a candidate), ``candidate_valid (B, C)``, and ``labels
     (B,)`` when every example has one. A probe longer than ``max_length`` is an error (cutting it would score nothing).
     """
+    texts, spans, owners = _probe_texts(examples)
+    sequences, located = _masked_probes(tokenizer, texts, spans, max_length=max_length)
+    input_ids, attention_mask = _padded(sequences, tokenizer.pad_token_id)
+    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": torch.zeros_like(input_ids),
+             **_candidate_locations(examples, owners, located)}
+    if all(e.label is not None for e in examples):
+        batch["labels"] = torch.tensor([e.label for e in examples], dtype=torch.long)
+    return batch
+
+
+def _probe_texts(examples: Sequence[CorefExample]) -> tuple[list[str], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Each (example, candidate)'s probe text, the candidate's character span in it, and (example, candidate)."""
     texts, spans, owners = [], [], []
     for i, example in enumerate(examples):
         pronoun = example.span_text(example.pronoun)
@@ -44,6 +56,11 @@ def encode_ranking_examples(tokenizer, examples: Sequence[CorefExample], *, max_
             texts.append(text)
             spans.append(candidate_span)
             owners.append((i, j))
+    return texts, spans, owners
+
+
+def _masked_probes(tokenizer, texts: list[str], spans: list[tuple[int, int]], *, max_length: int):
+    """The distinct masked token sequences, and per text (which sequence, the candidate's positions, its ids)."""
     encoded = tokenizer(texts, add_special_tokens=True, return_offsets_mapping=True, truncation=False)
     distinct: dict[tuple[int, ...], int] = {}
     sequences, located = [], []
@@ -58,6 +75,12 @@ def encode_ranking_examples(tokenizer, examples: Sequence[CorefExample], *, max_
         if index == len(sequences):
             sequences.append(masked)
         located.append((index, positions, [ids[k] for k in positions]))
+    return sequences, located
+
+
+def _candidate_locations(examples: Sequence[CorefExample], owners, located) -> dict[str, torch.Tensor]:
+    """``candidate_text (B, C)``, ``candidate_positions, candidate_tokens, candidate_token_valid (B, C, K)`` and
+    ``candidate_valid (B, C)``: where each candidate's tokens are, zero-padded."""
     n_candidates = max(len(e.candidates) for e in examples)
     width = max(len(positions) for _, positions, _ in located)
     B = len(examples)
@@ -72,19 +95,20 @@ def encode_ranking_examples(tokenizer, examples: Sequence[CorefExample], *, max_
         candidate_tokens[i, j, :len(tokens)] = torch.tensor(tokens, dtype=torch.long)
         candidate_token_valid[i, j, :len(positions)] = True
         candidate_valid[i, j] = bool(positions)
+    return {"candidate_text": candidate_text, "candidate_positions": candidate_positions,
+            "candidate_tokens": candidate_tokens, "candidate_token_valid": candidate_token_valid,
+            "candidate_valid": candidate_valid}
+
+
+def _padded(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` padded with ``pad_id`` and its ``attention_mask``: (N, T), T the longest sequence."""
     longest = max(len(ids) for ids in sequences)
-    input_ids = torch.full((len(sequences), longest), tokenizer.pad_token_id, dtype=torch.long)  # (N, T)
+    input_ids = torch.full((len(sequences), longest), pad_id, dtype=torch.long)  # (N, T)
     attention_mask = torch.zeros_like(input_ids)
     for row, ids in enumerate(sequences):
         input_ids[row, :len(ids)] = torch.tensor(ids, dtype=torch.long)
         attention_mask[row, :len(ids)] = 1
-    batch = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": torch.zeros_like(input_ids),
-             "candidate_text": candidate_text, "candidate_positions": candidate_positions,
-             "candidate_tokens": candidate_tokens, "candidate_token_valid": candidate_token_valid,
-             "candidate_valid": candidate_valid}
-    if all(e.label is not None for e in examples):
-        batch["labels"] = torch.tensor([e.label for e in examples], dtype=torch.long)
-    return batch
+    return input_ids, attention_mask
 
 
 def mlm_parts(model):

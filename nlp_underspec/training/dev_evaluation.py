@@ -14,6 +14,7 @@ from nlp_underspec.training import loop
 if TYPE_CHECKING:
     from nlp_underspec.training.finetune_tasks import Task
 
+
 def finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None  # run.json is strict JSON: no NaN
 

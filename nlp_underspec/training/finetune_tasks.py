@@ -16,6 +16,7 @@ from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.models import load_checked
 from nlp_underspec.training.dev_evaluation import score_coref, score_sts
 
+
 @dataclass(frozen=True)
 class Head:
     """How one head of a task builds its model and batches examples."""

@@ -29,9 +29,10 @@ from nlp_underspec.training.finetune_tasks import Head, Task, get_task
 from nlp_underspec.training.starting_point import StartingPoint, load_model_config, resolve_starting_point
 from nlp_underspec.training.task_data import (CyclingExamples, data_name, labelled_dev_sets,
                                               labelled_training_examples, subsample, task_settings)
-from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_tokenizer
+from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_training_tokenizer
 
 logger = logging.getLogger(__name__)
+
 
 def build_loop_settings(settings: TaskConfig, *, n_train: int, description: str,
                         data: str = "as configured") -> loop.LoopSettings:
@@ -77,7 +78,7 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
         return run.record
     head = task_head(task, settings)
     model_config = load_model_config(start, head)
-    tokenizer = load_tokenizer(start.checkpoint)
+    tokenizer = load_training_tokenizer(start.checkpoint)
     check_pad_token(tokenizer, start.checkpoint, purpose="fine-tuning")
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
     train_examples = labelled_training_examples(spec, settings, recipe.world, train)

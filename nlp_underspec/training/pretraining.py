@@ -24,8 +24,8 @@ from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import check_seed, default_mask_seed, pin_threads, seed_everything
 from nlp_underspec.synthetic import build_world
 from nlp_underspec.training import loop, mlm, runs
-from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check_recipe_vocab_size, load_tokenizer,
-                                              train_wordpiece)
+from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check_recipe_vocab_size,
+                                              load_training_tokenizer, train_wordpiece)
 
 logger = logging.getLogger(__name__)
 
@@ -149,10 +149,10 @@ def build_tokenizer(settings: PretrainConfig, texts: Sequence[str], *, resume_fr
     if not any(text.strip() for text in texts):
         raise UsageError(EMPTY_CORPUS.format(corpus=settings.corpus))
     if resume_from is not None and (resume_from / "tokenizer.json").is_file():
-        return load_tokenizer(str(resume_from))
+        return load_training_tokenizer(str(resume_from))
     if settings.tokenizer == "train":
         return train_wordpiece(texts, vocab_size=settings.vocab_size or DEFAULT_VOCAB_SIZE)
-    tokenizer = load_tokenizer(settings.tokenizer)
+    tokenizer = load_training_tokenizer(settings.tokenizer)
     check_pretraining_tokenizer(tokenizer, settings.tokenizer)
     check_recipe_vocab_size(tokenizer, vocab_size=settings.vocab_size, name=settings.tokenizer, where=where)
     return tokenizer

@@ -116,7 +116,7 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int
     return BertTokenizer(vocab=vocab, do_lower_case=True)
 
 
-def load_tokenizer(name: str):
+def load_training_tokenizer(name: str):
     """``AutoTokenizer.from_pretrained(name)`` (never with remote code), as one clear error when it fails, when it
     declares code of its own (transformers would load a plain tokenizer instead) or when it has no vocabulary (the
     special tokens transformers makes up when the files are missing)."""
