@@ -7,7 +7,8 @@
   between the candidates: averaging over the whole probe would divide the evidence by its length and give a
   candidate with a shorter probe an offset); P(occupation) = softmax over the two candidates. Identical masked texts
   run once (single-token candidates of one sentence share one), and the vocabulary head is applied at the masked
-  positions only. The scoring is :func:`nlp_underspec.models.ranking_head.candidate_scores`, which the ranking head trains.
+  positions only. The scoring is :func:`nlp_underspec.models.ranking_head.candidate_scores`, which the ranking head
+  trains.
 - ``coref_head`` (our :class:`~nlp_underspec.models.span_pair_head.BertForCandidateScoring`): candidate 0 = occupation,
   1 = participant, spans located in the sentence; P(occupation) = the head's softmax.
 - ``cross_encoder`` (a model fine-tuned with the coref ``cross_encoder`` or ``substitution`` head, marked
@@ -120,7 +121,8 @@ def probe_sentence(gender: str, candidate: str) -> str:
 
 def ranked_probabilities(model, tokenizer, examples: list, *, batch_size: int, device, progress: bool = True,
                          desc: str = "mlm probe") -> np.ndarray:
-    """Softmax over each example's candidates of :func:`~nlp_underspec.models.ranking_head.candidate_scores`: (n, C)."""
+    """Softmax over each example's candidates of :func:`~nlp_underspec.models.ranking_head.candidate_scores`:
+    (n, C)."""
     import torch
     from tqdm.auto import tqdm
 
