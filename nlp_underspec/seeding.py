@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nlp_underspec.errors import UsageError
+
 SEED_MAX = 2**31 - 1  # numpy's legacy RandomState and torch both accept this range
 DEFAULT_THREADS = 2
 # What must match for same seeds to give the same bits; run records hold these fields under these names.
@@ -42,8 +44,6 @@ THREADS_WHY = "more threads than that cannot start (use about one per CPU core).
 
 
 def check_seed(name: str, value) -> int:
-    from nlp_underspec.errors import UsageError
-
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0 or value > SEED_MAX:
         raise UsageError(SEED_NOT_INT.format(name=name, value=value))
     return int(value)

@@ -50,7 +50,7 @@ def build_tiny_checkpoint(folder: Path, kind: str = "mlm", *, seed: int = 0, ext
     from transformers import (BertConfig, BertForMaskedLM, BertForSequenceClassification, BertModel,
                               BertTokenizer)
 
-    from nlp_underspec.modeling import BertForCandidateScoring
+    from nlp_underspec.models.span_pair_head import BertForCandidateScoring
 
     vocab = tiny_vocab(extra_words)
     tokenizer = BertTokenizer(vocab=vocab)

@@ -7,10 +7,13 @@ import pandas as pd
 import pytest
 import torch
 
-from nlp_underspec import modeling, models
+from nlp_underspec import models
 from nlp_underspec.config import load_recipe
 from nlp_underspec.data.coref import CorefExample
 from nlp_underspec.errors import UsageError
+from nlp_underspec.models.cross_encoder_head import CandidateCrossEncoder, encode_pair_examples
+from nlp_underspec.models.head_markers import CROSS_ENCODER_HEAD, trained_pair_statement
+from nlp_underspec.models.probe_text import marked_sentence, probe_statement, substituted_sentence
 
 SMALL = ["world.n_corpus_sentences=300", "world.n_sts_pairs=80", "world.n_coref_examples=80",
          "finetune.tasks.coref.max_steps=4", "threads=1", "finetune.tasks.coref.head=cross_encoder"]
@@ -31,7 +34,7 @@ def _example(text: str, pronoun: str, first: str, second: str, label: int | None
 def test_pairs_mark_the_pronoun_and_name_each_candidate_in_the_probe_statement(tiny_checkpoint):
     tokenizer = models.load_tokenizer(str(tiny_checkpoint("bi", extra_words=WORDS)))
     example = _example("the nurse told the patient that she could help .", "she", "nurse", "patient", label=1)
-    batch = modeling.encode_pair_examples(tokenizer, [example])
+    batch = encode_pair_examples(tokenizer, [example])
     assert batch["input_ids"].shape[0] == 2 and batch["labels"].tolist() == [1]
     assert batch["candidate_valid"].tolist() == [[True, True]]
     decoded = [tokenizer.decode(ids, skip_special_tokens=True) for ids in batch["input_ids"]]
@@ -46,8 +49,8 @@ def test_a_candidate_is_named_as_the_data_writes_it_and_a_blank_as_an_underscore
     example = _example("the bill was paid because _ was early .", "_", "bill", "early",
                        candidate_text=("The bill", "early"))
     assert example.candidate_name(0) == "The bill" and example.candidate_name(1) == "early"
-    assert modeling.probe_statement("_", example.candidate_name(0)) == "_ is the bill."
-    assert modeling.marked_sentence(example) == "the bill was paid because *_* was early ."
+    assert probe_statement("_", example.candidate_name(0)) == "_ is the bill."
+    assert marked_sentence(example) == "the bill was paid because *_* was early ."
 
 
 def test_scores_are_the_classifier_outputs_per_pair_with_a_softmax_over_candidates(tiny_checkpoint):
@@ -58,10 +61,10 @@ def test_scores_are_the_classifier_outputs_per_pair_with_a_softmax_over_candidat
     classifier = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     examples = [_example("the nurse told the patient that she could help .", "she", "nurse", "patient", label=0),
                 _example("the customer paid the bill .", "the", "customer", "bill", label=1)]
-    batch = modeling.encode_pair_examples(tokenizer, examples)
+    batch = encode_pair_examples(tokenizer, examples)
     with torch.no_grad():
-        output = modeling.CandidateCrossEncoder(classifier)(**batch)
-        one_by_one = [classifier(**tokenizer(modeling.marked_sentence(e), modeling.probe_statement(
+        output = CandidateCrossEncoder(classifier)(**batch)
+        one_by_one = [classifier(**tokenizer(marked_sentence(e), probe_statement(
             e.span_text(e.pronoun), e.candidate_name(j)), return_tensors="pt")).logits.item()
             for e in examples for j in range(2)]
     assert output.logits.flatten().tolist() == pytest.approx(one_by_one, abs=1e-5)
@@ -85,7 +88,7 @@ def test_cross_encoder_fine_tune_of_either_kind_of_checkpoint_is_scored_by_its_r
     folder = str(tmp_path / "coref")
     config = models.load_config(folder)
     assert config.architectures == ["BertForSequenceClassification"]
-    assert config.nlp_underspec_head == modeling.CROSS_ENCODER_HEAD
+    assert config.nlp_underspec_head == CROSS_ENCODER_HEAD
     caps = models.detect_capabilities(config)
     assert caps.candidate_cross_encoder and not caps.cross_encoder  # never taken for an STS cross-encoder
     assert choose_resolver(folder, "auto") == "cross_encoder"
@@ -93,7 +96,7 @@ def test_cross_encoder_fine_tune_of_either_kind_of_checkpoint_is_scored_by_its_r
     tokenizer = models.load_tokenizer(folder)
     classifier = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     with torch.no_grad():
-        logits = [classifier(**tokenizer(modeling.marked_sentence(_example(ROW["sentence"], "she", "nurse", "patient")),
+        logits = [classifier(**tokenizer(marked_sentence(_example(ROW["sentence"], "she", "nurse", "patient")),
                                          f"She is the {word}.", return_tensors="pt")).logits.item()
                   for word in ("nurse", "patient")]
     assert p[0] == pytest.approx(torch.softmax(torch.tensor(logits), 0)[0].item(), abs=1e-6)
@@ -124,14 +127,14 @@ def test_the_cross_encoder_resolver_needs_a_coref_cross_encoder(tiny_checkpoint)
 def test_substitution_pairs_replace_the_pronoun_with_each_candidate(tiny_checkpoint):
     tokenizer = models.load_tokenizer(str(tiny_checkpoint("bi", extra_words=WORDS)))
     example = _example("the nurse told the patient that she could help .", "she", "nurse", "patient")
-    batch = modeling.encode_pair_examples(tokenizer, [example], statement="substitution")
+    batch = encode_pair_examples(tokenizer, [example], statement="substitution")
     decoded = [tokenizer.decode(ids, skip_special_tokens=True) for ids in batch["input_ids"]]
     assert decoded == ["the nurse told the patient that * she * could help. the nurse told the patient that the nurse "
                        "could help.",
                        "the nurse told the patient that * she * could help. the nurse told the patient that the "
                        "patient could help."]
     blank = _example("the bill was paid because _ was early .", "_", "bill", "early", candidate_text=("The bill", "early"))
-    assert modeling.substituted_sentence(blank, 0) == "the bill was paid because the bill was early ."
+    assert substituted_sentence(blank, 0) == "the bill was paid because the bill was early ."
 
 
 def test_a_substitution_fine_tune_records_its_form_and_the_resolver_pairs_as_trained(tiny_checkpoint, tmp_path):
@@ -163,6 +166,6 @@ def test_an_unknown_recorded_pair_statement_is_refused(tiny_checkpoint):
 
     config = BertConfig(nlp_underspec_pair_statement="paraphrase")
     with pytest.raises(UsageError) as err:
-        modeling.trained_pair_statement(config, "ckpt")
+        trained_pair_statement(config, "ckpt")
     assert str(err.value) == ("ckpt records nlp_underspec_pair_statement 'paraphrase' in its config.json; known: "
                               "probe, substitution. Re-run the fine-tuning, or fix that field.")

@@ -11,7 +11,7 @@ import pytest
 from nlp_underspec.config import finetune_run_config, load_recipe, task_sources
 from nlp_underspec.errors import UsageError
 from nlp_underspec.sweep.pipeline import iid_metric_names
-from nlp_underspec.training.finetuning import source_names
+from nlp_underspec.training.task_data import source_names
 
 SMALL = ["world.n_corpus_sentences=300", "world.n_sts_pairs=80", "world.n_coref_examples=80",
          "finetune.tasks.coref.max_steps=3", "threads=1", "finetune.tasks.coref.head=ranking"]
@@ -116,7 +116,7 @@ def test_a_dev_set_that_is_a_training_file_is_named_in_a_warning(tiny_checkpoint
     only = _write_candidates(tmp_path / "only.jsonl", 4)
     start = tiny_checkpoint("mlm", extra_words=WORDS, max_positions=64)
     recipe = load_recipe("recipes/tiny.yaml", SMALL + [f"finetune.tasks.coref.data={only}"])
-    with caplog.at_level("WARNING", logger="nlp_underspec.training.finetuning"):
+    with caplog.at_level("WARNING", logger="nlp_underspec.training.task_data"):
         finetune(recipe, task="coref", from_checkpoint=str(start), finetune_seed=0, out=tmp_path / "coref")
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
         f"Task 'coref': dev set '{source_names([str(only)])[0]}' is the training file {only} (one file is its own every split), so its dev "

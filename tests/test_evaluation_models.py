@@ -1,4 +1,4 @@
-"""Checkpoint loading and detection (nlp_underspec.models) and the fast encoding paths (nlp_underspec.stress.encoding)."""
+"""Checkpoint loading and detection (the nlp_underspec.models package) and the fast encoding paths (nlp_underspec.stress.encoding)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from nlp_underspec import models
 from nlp_underspec.errors import UsageError
 from nlp_underspec.evaluation import model_refs
+from nlp_underspec.models.tokenizer_checks import NO_PAD_TOKEN
 
 
 @pytest.mark.parametrize("kind, expected", [
@@ -232,8 +233,8 @@ def test_a_tokenizer_without_a_pad_token_is_refused(tiny_checkpoint):
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     tokenizer.pad_token = None
     tokenizer.save_pretrained(str(folder))
-    assert _error(models.load_tokenizer, str(folder)) == models.NO_PAD_TOKEN.format(checkpoint=folder, what="scoring")
-    assert models.NO_PAD_TOKEN.format(checkpoint="X", what="scoring") == (
+    assert _error(models.load_tokenizer, str(folder)) == NO_PAD_TOKEN.format(checkpoint=folder, what="scoring")
+    assert NO_PAD_TOKEN.format(checkpoint="X", what="scoring") == (
         "The tokenizer of X has no pad token, which scoring needs to batch inputs of different lengths. Set one and "
         "save it (e.g. tokenizer.pad_token = tokenizer.sep_token or eos_token: padded positions are masked out; then "
         "tokenizer.save_pretrained), or pass a checkpoint whose tokenizer has one.")

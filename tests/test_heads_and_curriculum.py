@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from nlp_underspec import modeling, models
+from nlp_underspec import models
 from nlp_underspec.config import load_recipe, recipe_from_dict
 from nlp_underspec.data.coref import CorefExample
 from nlp_underspec.errors import UsageError
+from nlp_underspec.models.head_markers import BI_ENCODER_HEAD, RANKING_HEAD
+from nlp_underspec.models.ranking_head import CandidateRanker, encode_ranking_examples
 from nlp_underspec.training import loop
 from nlp_underspec.training.pretraining import build_pretraining_data, curriculum_blocks
 
@@ -102,7 +104,7 @@ def test_ranking_examples_share_one_text_for_single_token_candidates(tiny_checkp
     tokenizer = models.load_tokenizer(str(tiny_checkpoint("mlm")))
     examples = [_example("the nurse told the patient that she could help .", "she", "nurse", "patient"),
                 _example("the chef told someone that he would help .", "he", "chef", "someone", label=1)]
-    batch = modeling.encode_ranking_examples(tokenizer, examples, max_length=64)
+    batch = encode_ranking_examples(tokenizer, examples, max_length=64)
     # nurse/patient: "... She is the [MASK]." once; chef vs someone: "the [MASK]" and "[MASK]" differ
     assert batch["input_ids"].shape[0] == 3
     assert batch["candidate_text"].tolist() == [[0, 0], [1, 2]]
@@ -121,8 +123,8 @@ def test_candidate_scores_are_the_masked_log_probabilities_and_train_with_cross_
 
     mlm = BertForMaskedLM.from_pretrained(folder).eval()
     examples = [_example("the nurse told the patient that she could help .", "she", "nurse", "patient", label=1)]
-    batch = modeling.encode_ranking_examples(tokenizer, examples, max_length=64)
-    output = modeling.CandidateRanker(mlm)(**batch)
+    batch = encode_ranking_examples(tokenizer, examples, max_length=64)
+    output = CandidateRanker(mlm)(**batch)
     masked = tokenizer("the nurse told the patient that she could help . she is the [MASK] .")["input_ids"]
     with torch.no_grad():
         logits = mlm(input_ids=torch.tensor([masked])).logits[0, masked.index(tokenizer.mask_token_id)]
@@ -140,7 +142,7 @@ def test_too_long_probe_is_refused(tiny_checkpoint):
     tokenizer = models.load_tokenizer(str(tiny_checkpoint("mlm")))
     sentence = "the nurse told the patient that she could help ."
     with pytest.raises(UsageError) as err:
-        modeling.encode_ranking_examples(tokenizer, [_example(sentence, "she", "nurse", "patient")], max_length=12)
+        encode_ranking_examples(tokenizer, [_example(sentence, "she", "nurse", "patient")], max_length=12)
     assert str(err.value) == (f"The probe text '{sentence} She is the nurse.' is longer than the model's 12 tokens, "
                               "so its probe would be cut off. Use a model with more positions, or shorter sentences.")
 
@@ -165,7 +167,7 @@ def test_ranking_fine_tune_saves_a_masked_lm_that_mlm_probe_scores_the_same_way(
     assert record.metrics["head"] == "ranking" and 0 <= record.metrics["dev_accuracy"] <= 1
     assert record.metrics["dev_loss"] > 0
     config = models.load_config(str(tmp_path / "coref"))
-    assert config.architectures == ["BertForMaskedLM"] and config.nlp_underspec_head == modeling.RANKING_HEAD
+    assert config.architectures == ["BertForMaskedLM"] and config.nlp_underspec_head == RANKING_HEAD
     assert choose_resolver(str(tmp_path / "coref"), "auto") == "mlm_probe"
     row = {"sentence": "the nurse told the patient that she could help .", "gender": "female", "occupation": "nurse",
            "participant": "patient", "pronoun": "she", "answer": 0, "item_id": "nurse.patient.0.female.txt"}
@@ -173,8 +175,8 @@ def test_ranking_fine_tune_saves_a_masked_lm_that_mlm_probe_scores_the_same_way(
     from transformers import BertForMaskedLM
 
     tokenizer = models.load_tokenizer(str(tmp_path / "coref"))
-    ranker = modeling.CandidateRanker(BertForMaskedLM.from_pretrained(tmp_path / "coref").eval())
-    batch = modeling.encode_ranking_examples(tokenizer, [_example(row["sentence"], "she", "nurse", "patient")])
+    ranker = CandidateRanker(BertForMaskedLM.from_pretrained(tmp_path / "coref").eval())
+    batch = encode_ranking_examples(tokenizer, [_example(row["sentence"], "she", "nurse", "patient")])
     with torch.no_grad():
         expected = torch.softmax(ranker(**batch).logits, -1)[0, 0].item()
     assert p[0] == pytest.approx(expected, abs=1e-6)
@@ -206,7 +208,7 @@ def test_bi_encoder_fine_tune_is_scored_by_sts_gender_as_a_bi_encoder(tiny_check
     record = finetune(recipe, task="stsb", from_checkpoint=str(start), finetune_seed=0, out=tmp_path / "sts")
     folder = str(tmp_path / "sts")
     config = models.load_config(folder)
-    assert config.architectures == ["BertModel"] and config.nlp_underspec_head == modeling.BI_ENCODER_HEAD
+    assert config.architectures == ["BertModel"] and config.nlp_underspec_head == BI_ENCODER_HEAD
     assert get_stress_test("sts_gender").choose_scorer(folder, PredictOptions()) == "bi"
     dev = load_sts_pairs("synthetic", "dev", recipe.world)
     with models.loaded(folder, "bi", device="cpu") as (model, tokenizer):

@@ -80,7 +80,7 @@ def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, cap
     from huggingface_hub import ModelCard
     from transformers import AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-    from nlp_underspec.modeling import BertForCandidateScoring
+    from nlp_underspec.models.span_pair_head import BertForCandidateScoring
 
     staging = tmp_path / "staged"
     assert main(["push", str(family_dir), "--repo-prefix", PREFIX, "--dry-run", "--staging", str(staging)]) == 0

@@ -18,8 +18,10 @@ from nlp_underspec.config import pretrain_run_config, recipe_from_dict
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OUT_NOT_OURS
 from nlp_underspec.training import loop, mlm, runs, state as training_state, tokenizer as tok
-from nlp_underspec.training.finetuning import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED, get_task,
-                                             resolve_starting_point, subsample)
+from nlp_underspec.training.finetune_tasks import get_task
+from nlp_underspec.training.starting_point import (FROM_NOT_CHECKPOINT, FROM_NOT_FOUND, FROM_UNFINISHED,
+                                                   resolve_starting_point)
+from nlp_underspec.training.task_data import subsample
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
 from stand_ins import write_model_stand_ins  # noqa: E402
@@ -228,7 +230,7 @@ def test_trained_tokenizer_is_a_standard_bert_tokenizer(tmp_path):
 
 @pytest.mark.bad_input
 def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
-    given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
+    given = tok.load_training_tokenizer(str(tiny_checkpoint("mlm")))
     with pytest.raises(UsageError) as err:
         tok.check_recipe_vocab_size(given, vocab_size=999, name="ckpt", where="r.yaml")
     assert str(err.value) == (f"r.yaml: pretrain.vocab_size is 999 but tokenizer 'ckpt' has {len(given)} tokens. "
@@ -238,7 +240,7 @@ def test_recipe_vocab_size_must_match_a_given_tokenizer(tiny_checkpoint):
 
 @pytest.mark.bad_input
 def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tiny_checkpoint):
-    given = tok.load_tokenizer(str(tiny_checkpoint("mlm")))
+    given = tok.load_training_tokenizer(str(tiny_checkpoint("mlm")))
     with pytest.raises(UsageError) as err:
         tok.check_tokenizer_fits_model(given, model_vocab_size=len(given) - 1, name="ckpt")
     assert str(err.value) == (f"Tokenizer of 'ckpt' has {len(given)} tokens but the model's vocabulary "
@@ -253,7 +255,7 @@ def test_a_tokenizer_whose_ids_pass_the_model_is_refused_for_fine_tuning(tiny_ch
     data = json.loads((folder / "tokenizer.json").read_text())
     data["model"]["vocab"]["the"] = 500000
     (folder / "tokenizer.json").write_text(json.dumps(data))
-    given = tok.load_tokenizer(str(folder))
+    given = tok.load_training_tokenizer(str(folder))
     size = json.loads((folder / "config.json").read_text())["vocab_size"]
     with pytest.raises(UsageError) as err:
         tok.check_tokenizer_fits_model(given, model_vocab_size=size, name=str(folder))
@@ -266,7 +268,7 @@ def test_a_tokenizer_whose_ids_pass_the_model_is_refused_for_fine_tuning(tiny_ch
 @pytest.mark.bad_input
 def test_unloadable_tokenizer(tmp_path):
     with pytest.raises(UsageError) as err:
-        tok.load_tokenizer(str(tmp_path))
+        tok.load_training_tokenizer(str(tmp_path))
     assert str(err.value).startswith(f"Could not load a tokenizer from '{tmp_path}' (")
 
 
@@ -277,14 +279,14 @@ def test_a_given_tokenizer_with_its_own_code_or_without_a_vocabulary_is_refused(
     config = json.loads((folder / "tokenizer_config.json").read_text())
     (folder / "tokenizer_config.json").write_text(json.dumps({**config, "auto_map": {"AutoTokenizer": ["x.Tok", None]}}))
     with pytest.raises(UsageError) as err:
-        tok.load_tokenizer(str(folder))
+        tok.load_training_tokenizer(str(folder))
     assert str(err.value) == (f"Tokenizer '{folder}' ships its own Python code (auto_map in tokenizer_config.json), "
                               "which training never runs: loaded without it, it would be another tokenizer than its "
                               "author's. Use a tokenizer without custom code, or pretrain.tokenizer: train.")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (folder / name).unlink()
     with pytest.raises(UsageError) as err:
-        tok.load_tokenizer(str(folder))
+        tok.load_training_tokenizer(str(folder))
     assert str(err.value).startswith(f"{folder} has no tokenizer vocabulary (none of tokenizer.json, vocab.txt, ")
 
 
@@ -522,11 +524,11 @@ def _finetune_error(start, out, *overrides, task="stsb", **kwargs) -> str:
 @pytest.mark.bad_input
 def test_new_heads_are_built_on_purpose_but_a_random_encoder_is_refused(tiny_checkpoint, tmp_path):
     """Fine-tuning initialises its head freshly (that is the point); the encoder under it must load whole."""
-    from nlp_underspec.training import finetuning
+    from nlp_underspec.training import finetune_tasks
 
     start = str(tiny_checkpoint("mlm"))
-    for build in (finetuning._build_sts_model, finetuning._build_bi_encoder, finetuning._build_coref_model,
-                  finetuning._build_ranker):
+    for build in (finetune_tasks._build_sts_model, finetune_tasks._build_bi_encoder, finetune_tasks._build_coref_model,
+                  finetune_tasks._build_ranker):
         assert isinstance(build(start), torch.nn.Module)
     deeper = tiny_checkpoint("mlm", name="deeper", max_positions=64)
     _edit_json(deeper / "config.json", num_hidden_layers=3)
@@ -557,13 +559,13 @@ def test_from_with_its_own_code_is_refused(tiny_checkpoint, tmp_path):
 def test_from_without_a_usable_tokenizer_is_refused(tiny_checkpoint, tmp_path):
     from transformers import AutoTokenizer
 
-    from nlp_underspec import models
+    from nlp_underspec.models.tokenizer_checks import NO_PAD_TOKEN
 
     start = tiny_checkpoint("mlm", max_positions=64)
     tokenizer = AutoTokenizer.from_pretrained(str(start))
     tokenizer.pad_token = None
     tokenizer.save_pretrained(str(start))
-    assert _finetune_error(start, tmp_path / "run") == models.NO_PAD_TOKEN.format(checkpoint=start,
+    assert _finetune_error(start, tmp_path / "run") == NO_PAD_TOKEN.format(checkpoint=start,
                                                                                    what="fine-tuning")
     for path in start.iterdir():
         if path.name.startswith(("tokenizer", "special_tokens", "vocab")):

@@ -11,7 +11,7 @@ from nlp_underspec.config import load_recipe, pretrain_run_config
 from nlp_underspec.data import corpus
 from nlp_underspec.io import OUT_HOLDS_INPUT, OUT_LOCKED, OUT_NOT_OURS
 from nlp_underspec.training import runs, tokenizer as tok
-from nlp_underspec.training.finetuning import FROM_NOT_CHECKPOINT, FROM_NOT_FOUND
+from nlp_underspec.training.starting_point import FROM_NOT_CHECKPOINT, FROM_NOT_FOUND
 
 RECIPE = """\
 threads: 1
@@ -93,7 +93,7 @@ def test_corpus_smaller_than_one_block(capsys, recipe, tmp_path):
 @pytest.mark.bad_input
 def test_tokenizer_and_recipe_vocabulary_mismatch(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
-    size = len(tok.load_tokenizer(str(checkpoint)))
+    size = len(tok.load_training_tokenizer(str(checkpoint)))
     message = _fails(capsys, *_pretrain(recipe, tmp_path / "out", "--set", f"pretrain.tokenizer={checkpoint}"))
     assert message == tok.RECIPE_VOCAB_MISMATCH.format(where=recipe, recipe_size=60, name=checkpoint,
                                                        tokenizer_size=size)
@@ -124,7 +124,7 @@ def test_from_a_checkpoint_whose_config_cannot_build_a_model(capsys, recipe, tmp
 def test_tokenizer_larger_than_model_vocabulary(capsys, recipe, tmp_path, tiny_checkpoint):
     checkpoint = tiny_checkpoint("mlm")
     config = json.loads((checkpoint / "config.json").read_text())
-    size = len(tok.load_tokenizer(str(checkpoint)))
+    size = len(tok.load_training_tokenizer(str(checkpoint)))
     config["vocab_size"] = size - 10
     (checkpoint / "config.json").write_text(json.dumps(config))
     message = _fails(capsys, "finetune", recipe, "--task", "stsb", "--from", checkpoint, "--finetune-seed", "0",
@@ -148,7 +148,7 @@ def test_from_that_is_not_a_checkpoint(capsys, recipe, tmp_path, make):
 def test_from_a_hub_id_that_cannot_be_reached_says_what_evaluate_says(capsys, recipe, tmp_path, monkeypatch):
     """Offline, --from nope/dir talked of connecting to huggingface.co; now it is the message evaluate gives (not a
     local folder, not in the cache, what to do), and a/b/c, which cannot be a Hub id, does not exist."""
-    from nlp_underspec.models import HUB_MODEL_UNAVAILABLE
+    from nlp_underspec.models.checkpoint import HUB_MODEL_UNAVAILABLE
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.chdir(tmp_path)

@@ -22,7 +22,7 @@ ARCHITECTURES = {  # config.json architecture -> (import line, class to load it 
                                       "AutoModelForSequenceClassification"),
     "BertModel": ("from transformers import AutoModel, AutoTokenizer", "AutoModel"),
     "BertForCandidateScoring": (("from transformers import AutoTokenizer\n"
-                                "from nlp_underspec.modeling import BertForCandidateScoring"), "BertForCandidateScoring"),
+                                "from nlp_underspec.models.span_pair_head import BertForCandidateScoring"), "BertForCandidateScoring"),
 }
 PIPELINE_TAGS = {"BertForMaskedLM": "fill-mask", "BertForSequenceClassification": "text-classification",
                  "BertModel": "feature-extraction"}

@@ -34,7 +34,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from nlp_underspec.config import load_recipe
     from nlp_underspec.training import finetune
-    from nlp_underspec.training.finetuning import get_task
+    from nlp_underspec.training.finetune_tasks import get_task
 
     quiet_library_logs()
     get_task(args.task)  # an unknown task fails before the recipe is read

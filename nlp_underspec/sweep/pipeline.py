@@ -124,7 +124,7 @@ def check_data_sources(recipe: Recipe, plan: Plan) -> None:
     raised here, in seconds, instead of by every run or after the whole grid trained."""
     from nlp_underspec.data.sources import SYNTHETIC, load_corpus_texts
     from nlp_underspec.stress import get_stress_test
-    from nlp_underspec.training.finetuning import check_task_data
+    from nlp_underspec.training.task_data import check_task_data
 
     if plan.of_kind("pretrain") and recipe.pretrain is not None and recipe.pretrain.corpus != SYNTHETIC:
         load_corpus_texts(recipe.pretrain, recipe.world)

@@ -50,7 +50,8 @@ PRELOAD_MODULES = (
     *(f"nlp_underspec.commands.{name}" for name in ("pretrain", "finetune")),
     "nlp_underspec.training.pretraining",
     "nlp_underspec.training.finetuning",
-    "nlp_underspec.modeling",
+    *(f"nlp_underspec.models.{name}" for name in ("span_pair_head", "ranking_head", "cross_encoder_head",
+                                                 "similarity_head")),
     "nlp_underspec.data.sources",
     "nlp_underspec.synthetic",
 )

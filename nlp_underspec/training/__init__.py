@@ -5,7 +5,8 @@ out=...)`` are the library entry points behind ``nlp-underspec pretrain`` / ``fi
 (:mod:`nlp_underspec.training.loop`).
 """
 
-from nlp_underspec.training.finetuning import finetune, parent_identity
+from nlp_underspec.training.finetuning import finetune
 from nlp_underspec.training.pretraining import pretrain
+from nlp_underspec.training.starting_point import parent_identity
 
 __all__ = ["finetune", "parent_identity", "pretrain"]

@@ -8,6 +8,7 @@ checkpoints, and ``state/`` (accelerate state for resume) while the run is unfin
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -18,11 +19,13 @@ from typing import Sequence
 from nlp_underspec import records
 from nlp_underspec.config import (DEFAULT_VOCAB_SIZE, NO_PRETRAIN, PretrainConfig, Recipe, WorldConfig,
                                   pretrain_run_config, task_sources)
+from nlp_underspec.data.sources import load_corpus_texts, synthetic_corpus_kinds
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import check_seed, default_mask_seed, pin_threads, seed_everything
+from nlp_underspec.synthetic import build_world
 from nlp_underspec.training import loop, mlm, runs
-from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check_recipe_vocab_size, load_tokenizer,
-                                              train_wordpiece)
+from nlp_underspec.training.tokenizer import (check_pretraining_tokenizer, check_recipe_vocab_size,
+                                              load_training_tokenizer, train_wordpiece)
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +71,9 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
     loop_settings = build_loop_settings(settings, description=f"pretrain {run.record.run_id}")
     loop.check_batch_split(accelerator, loop_settings, "pretrain.batch_size")
     loop.check_resumable(run.path, loop_settings)
-    run.record_scope(accelerator.device)
-    record = run.start() if accelerator.is_main_process else run.record
-    try:
-        metrics = _train(accelerator, record, run.path, settings, loop_settings, tokenizer, blocks,
-                         pretrain_seed=pretrain_seed, mask_seed=mask_seed, curriculum=curriculum)
-    except BaseException as err:
-        if accelerator.is_main_process:
-            records.mark_failed(run.path, record, records.failure_text(err))
-        raise
-    if accelerator.is_main_process:
-        records.mark_complete(run.path, record, metrics)
-    accelerator.end_training()
-    return record
+    return run.train_recorded(accelerator, lambda record: _train(
+        accelerator, record, run.path, settings, loop_settings, tokenizer, blocks, pretrain_seed=pretrain_seed,
+        mask_seed=mask_seed, curriculum=curriculum))
 
 
 def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
@@ -91,8 +84,6 @@ def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
 
 def _corpus_documents(recipe: Recipe, settings: PretrainConfig) -> tuple[list[str], list[str] | None]:
     """The corpus's texts, and their kinds when a curriculum needs them (the synthetic world's documents)."""
-    from nlp_underspec.data.sources import load_corpus_texts, synthetic_corpus_kinds
-
     texts = list(load_corpus_texts(settings, recipe.world))
     return texts, (synthetic_corpus_kinds(recipe.world) if settings.curriculum_steps else None)
 
@@ -110,8 +101,6 @@ def _synthetic_corpus(corpus: str, vocab_size: int | None, max_seq_length: int, 
     texts, _ = _corpus_documents(Recipe(world=world, pretrain=settings), settings)
     tokenizer = build_tokenizer(settings, texts)
     blocks, block_documents = build_blocks(tokenizer, texts, settings)
-    from nlp_underspec.data.sources import synthetic_corpus_kinds
-
     return tokenizer, blocks, block_documents, synthetic_corpus_kinds(world) if curriculum else None
 
 
@@ -126,16 +115,19 @@ def synthetic_corpus(settings: PretrainConfig, world: WorldConfig):
 def warm_caches(recipe: Recipe) -> None:
     """Compute what every run of ``recipe`` would compute alike (the synthetic world; its tokenized corpus), so that
     processes forked afterwards start with it. Numbers do not change: the cached values are those a run computes."""
-    from nlp_underspec.synthetic import build_world
-
     if "synthetic" in (recipe.pretrain.corpus if recipe.pretrain else None,
                        *(source for task in recipe.finetune.tasks.values() for source in task_sources(task)),
                        *(source for task in recipe.finetune.tasks.values() for source in (task.dev_data or {}).values()),
-                       recipe.evaluate.stsb,
-                       recipe.evaluate.winogender):
+                       *_evaluation_options(recipe)):
         build_world(recipe.world)
     if recipe.pretrain is not None and synthetic_corpus_cacheable(recipe.pretrain):
         synthetic_corpus(recipe.pretrain, recipe.world)
+
+
+def _evaluation_options(recipe: Recipe) -> list:
+    """The values of the recipe's ``evaluate`` section, among them each stress test's data source (its
+    ``data_option`` key): read generically, so a stress test added later is covered without naming it here."""
+    return [getattr(recipe.evaluate, option.name) for option in dataclasses.fields(recipe.evaluate)]
 
 
 def curriculum_blocks(settings: PretrainConfig, kinds: Sequence[str] | None, block_documents) -> list[int] | None:
@@ -157,10 +149,10 @@ def build_tokenizer(settings: PretrainConfig, texts: Sequence[str], *, resume_fr
     if not any(text.strip() for text in texts):
         raise UsageError(EMPTY_CORPUS.format(corpus=settings.corpus))
     if resume_from is not None and (resume_from / "tokenizer.json").is_file():
-        return load_tokenizer(str(resume_from))
+        return load_training_tokenizer(str(resume_from))
     if settings.tokenizer == "train":
         return train_wordpiece(texts, vocab_size=settings.vocab_size or DEFAULT_VOCAB_SIZE)
-    tokenizer = load_tokenizer(settings.tokenizer)
+    tokenizer = load_training_tokenizer(settings.tokenizer)
     check_pretraining_tokenizer(tokenizer, settings.tokenizer)
     check_recipe_vocab_size(tokenizer, vocab_size=settings.vocab_size, name=settings.tokenizer, where=where)
     return tokenizer

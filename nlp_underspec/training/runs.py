@@ -16,7 +16,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from nlp_underspec import records
 from nlp_underspec.config import config_diff
@@ -36,8 +36,6 @@ SEEDS_CHANGED = ("{path} holds run {old_id} with seeds {old_seeds}, not {new_see
 SCOPE_CHANGED = ("Resuming run {run_id} in {path} with {now}, but it was started with {then}. The result is a valid run "
                  "but will not be bit-identical to an uninterrupted run: the same seeds give the same weights only on "
                  "the same CPU capability, architecture, device and torch thread count.")
-SCOPE_LABELS = {"torch_threads": "torch threads", "cpu_capability": "CPU capability", "machine": "architecture",
-                "device": "device"}
 
 
 def _holds_run(folder: Path) -> bool:
@@ -87,6 +85,22 @@ class RunFolder:
         for key, value in now.items():
             setattr(self.record, key, value)
 
+    def train_recorded(self, accelerator, train: Callable[[records.RunRecord], dict[str, Any]]) -> records.RunRecord:
+        """Record the determinism scope, write the ``running`` record (main process), run ``train(record)`` and record
+        how it ended: ``failed`` with the error when it raises, else ``complete`` with the metrics it returns."""
+        self.record_scope(accelerator.device)
+        record = self.start() if accelerator.is_main_process else self.record
+        try:
+            metrics = train(record)
+        except BaseException as err:
+            if accelerator.is_main_process:
+                records.mark_failed(self.path, record, records.failure_text(err))
+            raise
+        if accelerator.is_main_process:
+            records.mark_complete(self.path, record, metrics)
+        accelerator.end_training()
+        return record
+
 
 def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str, Any], config: dict[str, Any],
                     overwrite: bool = False, inputs=(), **extra: Any) -> RunFolder:
@@ -133,6 +147,10 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
 def _holds_saved_work(path: Path) -> bool:
     """Whether a resume continues work done earlier (a saved state, or intermediate checkpoints it will keep)."""
     return latest_state(path) is not None or any(path.glob("step_*"))
+
+
+SCOPE_LABELS = {"torch_threads": "torch threads", "cpu_capability": "CPU capability", "machine": "architecture",
+                "device": "device"}
 
 
 def _describe(scope: dict[str, Any], keys: list[str]) -> str:

@@ -12,6 +12,7 @@ from collections import Counter
 from typing import Sequence
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.models import check_tokenizer_fits, check_vocabulary, remote_code_file
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +116,11 @@ def train_wordpiece(texts: Sequence[str], *, vocab_size: int, min_frequency: int
     return BertTokenizer(vocab=vocab, do_lower_case=True)
 
 
-def load_tokenizer(name: str):
+def load_training_tokenizer(name: str):
     """``AutoTokenizer.from_pretrained(name)`` (never with remote code), as one clear error when it fails, when it
     declares code of its own (transformers would load a plain tokenizer instead) or when it has no vocabulary (the
     special tokens transformers makes up when the files are missing)."""
     from transformers import AutoTokenizer
-
-    from nlp_underspec.models import check_vocabulary, remote_code_file
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=False)
@@ -152,9 +151,7 @@ def check_recipe_vocab_size(tokenizer, *, vocab_size: int | None, name: str, whe
 
 def check_tokenizer_fits_model(tokenizer, *, model_vocab_size: int, name: str) -> None:
     """Refuse a tokenizer whose ids would index past the model's embedding table, or that names a special token
-    its vocabulary lacks (:func:`nlp_underspec.models.check_tokenizer_fits`)."""
-    from nlp_underspec.models import check_tokenizer_fits
-
+    its vocabulary lacks (:func:`nlp_underspec.models.tokenizer_checks.check_tokenizer_fits`)."""
     if len(tokenizer) > model_vocab_size:
         raise UsageError(MODEL_VOCAB_MISMATCH.format(name=name, tokenizer_size=len(tokenizer),
                                                      model_size=model_vocab_size))

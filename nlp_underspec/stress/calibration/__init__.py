@@ -130,7 +130,7 @@ def pronoun_log_odds(model, tokenizer, texts: list[str], *, checkpoint: str, dev
     """logit(she) - logit(he) at the first mask of each text: (len(texts),)."""
     import torch
 
-    from nlp_underspec.modeling import mlm_parts
+    from nlp_underspec.models.ranking_head import mlm_parts
 
     she, he = pronoun_ids(tokenizer, checkpoint)
     encoded = tokenizer(texts, padding=True, return_tensors="pt")

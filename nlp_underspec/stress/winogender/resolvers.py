@@ -7,14 +7,15 @@
   between the candidates: averaging over the whole probe would divide the evidence by its length and give a
   candidate with a shorter probe an offset); P(occupation) = softmax over the two candidates. Identical masked texts
   run once (single-token candidates of one sentence share one), and the vocabulary head is applied at the masked
-  positions only. The scoring is :func:`nlp_underspec.modeling.candidate_scores`, which the ranking head trains.
-- ``coref_head`` (our :class:`~nlp_underspec.modeling.BertForCandidateScoring`): candidate 0 = occupation,
+  positions only. The scoring is :func:`nlp_underspec.models.ranking_head.candidate_scores`, which the ranking head
+  trains.
+- ``coref_head`` (our :class:`~nlp_underspec.models.span_pair_head.BertForCandidateScoring`): candidate 0 = occupation,
   1 = participant, spans located in the sentence; P(occupation) = the head's softmax.
 - ``cross_encoder`` (a model fine-tuned with the coref ``cross_encoder`` or ``substitution`` head, marked
   ``candidate_cross_encoder``): the sentence with its pronoun marked, paired with "She is the nurse." and with "She
   is the patient." (or, for ``substitution``, with the sentence whose pronoun is replaced by each candidate: the form
   recorded in its config), each pair scored by the classifier; P(occupation) = the softmax over the two, as the head
-  was trained (:func:`nlp_underspec.modeling.encode_pair_examples`).
+  was trained (:func:`nlp_underspec.models.cross_encoder_head.encode_pair_examples`).
 
 More resolvers plug in with :func:`register_resolver`; ``auto`` prefers ``coref_head``, then ``cross_encoder``, then
 ``mlm_probe``.
@@ -117,11 +118,14 @@ def probe_sentence(gender: str, candidate: str) -> str:
 
 def ranked_probabilities(model, tokenizer, examples: list, *, batch_size: int, device, progress: bool = True,
                          desc: str = "mlm probe") -> np.ndarray:
-    """Softmax over each example's candidates of :func:`~nlp_underspec.modeling.candidate_scores`: (n, C)."""
+    """Softmax over each example's candidates of :func:`~nlp_underspec.models.ranking_head.candidate_scores`:
+    (n, C)."""
     import torch
     from tqdm.auto import tqdm
 
-    from nlp_underspec.modeling import candidate_scores, encode_ranking_examples
+    from nlp_underspec.models.ranking_head import candidate_scores, encode_ranking_examples
+    from nlp_underspec.models import max_tokens
+    from nlp_underspec.stress.encoding import sorted_batches
 
     limit = max_tokens(model, tokenizer)
     out = None
@@ -169,7 +173,8 @@ def occupation_probabilities(score, encode, examples: list, *, batch_size: int, 
 
 @register_resolver("coref_head")
 def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
-    from nlp_underspec.modeling import encode_candidate_examples
+    from nlp_underspec import models
+    from nlp_underspec.models.span_pair_head import encode_candidate_examples
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
@@ -183,7 +188,9 @@ def coref_head(checkpoint: str, label_info: pd.DataFrame, options: PredictOption
 
 @register_resolver("cross_encoder")
 def cross_encoder(checkpoint: str, label_info: pd.DataFrame, options: PredictOptions) -> np.ndarray:
-    from nlp_underspec.modeling import CandidateCrossEncoder, encode_pair_examples, trained_pair_statement
+    from nlp_underspec import models
+    from nlp_underspec.models.cross_encoder_head import CandidateCrossEncoder, encode_pair_examples
+    from nlp_underspec.models.head_markers import trained_pair_statement
 
     examples = [coref_example(row) for row in label_info.to_dict("records")]
     device = models.pick_device(options.device)
