@@ -20,7 +20,6 @@ import pandas as pd
 from nlp_underspec import results, triplet
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OutputKind, check_output_folder, check_tsv_safe_path, staged_output
-from nlp_underspec.records import package_versions
 from nlp_underspec.stress import PredictOptions, get_stress_test
 
 logger = logging.getLogger(__name__)
@@ -335,22 +334,14 @@ def write_results(out: str | os.PathLike, predictions: Mapping[str, triplet.Pred
     if extra_scores is not None and len(extra_scores):
         scores = pd.concat([scores, results.scores_frame(extra_scores.to_dict("records"))], ignore_index=True)
     summary_models = [dict(entry, **(model_extras or {}).get(entry["model"], {})) for entry in summary_models]
-    extra = {"tests": {test: _test_meta(test) for test in predictions}, "n_boot": n_boot, "bootstrap_seed": seed,
-             **(extra_summary or {})}
     with staged_output(out, overwrite=overwrite, accept_existing=same_run(config_hash), kind=RESULTS_OUTPUT,
                        inputs=inputs) as stage:
         for test, preds in predictions.items():
             triplet.write_predictions(stage / PREDICTIONS_DIR / test, preds)
         results.write_scores(stage / results.SCORES, scores)
-        results.write_summary(stage / results.SUMMARY, models=summary_models, versions=package_versions(),
-                              config_hash=config_hash, **extra)
+        results.write_summary(stage / results.SUMMARY, models=summary_models, config_hash=config_hash, n_boot=n_boot,
+                              bootstrap_seed=seed, tests=list(predictions), **(extra_summary or {}))
     return Path(out)
-
-
-def _test_meta(test: str) -> dict[str, Any]:
-    stress_test = get_stress_test(test)
-    return {"version": stress_test.version, "higher_is_better": stress_test.higher_is_better(),
-            "per_occupation_metric": stress_test.per_occupation_metric}
 
 
 # -------------------------------------------------------------------------------------------------------- read
@@ -388,7 +379,7 @@ def _check_test_folder(folder: Path, name: str, *, named: bool = False) -> None:
 # -------------------------------------------------------------------------------------------------------- table
 def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[str]) -> str:
     """A plain-text table of each test's headline metrics with ↑ / ↓ / →0 (closer to 0 is less biased); a correlation
-    of a model below the test's noise floor is marked, not shown as a finding (DESIGN.md contract 9)."""
+    of a model below the test's noise floor is marked, not shown as a finding (docs/design.md, contract 9)."""
     columns: list[tuple[str, str, str]] = []  # (test, metric, header)
     for test in tests:
         stress_test = get_stress_test(test)

@@ -16,19 +16,28 @@ import pandas as pd
 
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_bytes, atomic_write_json, read_json_object
+from nlp_underspec.records import package_versions
+from nlp_underspec.stress.registry import available_stress_tests, get_stress_test
 
 SCORES = "scores.parquet"
 SUMMARY = "summary.json"
+# The summary.json layout this toolkit writes and reads up to. A summary.json without the key was written before it
+# existed and is read as version 1 (the same layout).
+SUMMARY_SCHEMA_VERSION = 1
 SCORE_COLUMNS = ("model", "pretrain_seed", "finetune_seed", "test", "metric", "value", "occupation")
 
 NO_RESULTS = "{path} has no {name}. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce it."
-SCORES_MISSING_COLUMNS = "{path} is missing column(s) {missing}: expected {expected} (DESIGN.md contract 4)."
+SCORES_MISSING_COLUMNS = "{path} is missing column(s) {missing}: expected {expected} (docs/design.md, contract 4)."
 SCORES_UNREADABLE = ("{path} is not a readable Parquet file ({error}). Re-run `nlp-underspec score` (or the command "
                      "that wrote it) to write it again.")
-SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (DESIGN.md contract 4). Re-score the "
+SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). Re-score the "
                       "predictions.")
 SUMMARY_HINT = "Re-run `nlp-underspec score` (or the command that wrote it) to write it again."
-SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). "
+SUMMARY_NEWER = ("{path} has schema_version {version}, newer than this nlp_underspec reads (up to {supported}): it "
+                 "was written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run "
+                 "`nlp-underspec score` (or the command that wrote it) with this one.")
+SUMMARY_BAD_VERSION = "{path}: schema_version must be a whole number, got {got}. " + SUMMARY_HINT
+SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (docs/design.md, contract 5). "
                           + SUMMARY_HINT)
 METRIC_NOT_A_NUMBER = ("{path}: model '{model}', test '{test}': {metric} must be a number or null, got {got}. "
                        + SUMMARY_HINT)
@@ -136,11 +145,35 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], versions: dict[str, str],
-                  config_hash: str | None, **extra: Any) -> Path:
-    """``{"models": [...], "versions": {...}, "config_hash": "...", ...extra}`` with the contract's key order."""
-    summary = {"models": models, "versions": versions, "config_hash": config_hash, **extra}
+def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], config_hash: str | None,
+                  n_boot: int | None = None, bootstrap_seed: int | None = None, tests: Iterable[str] | None = None,
+                  versions: dict[str, str] | None = None, **extra: Any) -> Path:
+    """The one writer of summary.json (``evaluate``, ``score``, the sweep and the demo families all call it):
+    ``{"schema_version", "models", "versions", "config_hash", "tests", "n_boot", "bootstrap_seed", ...extra}``.
+
+    ``tests`` (default: every registered test a model entry has a block of, in order of appearance) get the
+    registry's metadata: version, direction of each metric, per-occupation metric. ``versions`` defaults to the
+    installed packages' (:func:`~nlp_underspec.records.package_versions`).
+    """
+    summary = {"schema_version": SUMMARY_SCHEMA_VERSION, "models": models,
+               "versions": package_versions() if versions is None else versions, "config_hash": config_hash,
+               "tests": {test: test_metadata(test) for test in (_scored_tests(models) if tests is None else tests)},
+               "n_boot": n_boot, "bootstrap_seed": bootstrap_seed, **extra}
     return atomic_write_json(path, _clean(summary))
+
+
+def test_metadata(test: str) -> dict[str, Any]:
+    """What summary.json records of a scored test: how to read its numbers without the code that wrote them."""
+    stress_test = get_stress_test(test)
+    return {"version": stress_test.version, "higher_is_better": stress_test.higher_is_better(),
+            "per_occupation_metric": stress_test.per_occupation_metric}
+
+
+def _scored_tests(models: Iterable[dict[str, Any]]) -> list[str]:
+    """Registered tests the entries hold blocks of (a hand-made family's unregistered names get no metadata)."""
+    known = set(available_stress_tests())
+    found = [test for entry in models for test in entry.get("tests", {}) if test in known]
+    return list(dict.fromkeys(found))
 
 
 def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict[str, Any]:
@@ -152,6 +185,7 @@ def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict
     if not path.is_file():
         raise UsageError(NO_RESULTS.format(path=path.parent, name=path.name))
     summary = read_json_object(path, hint=SUMMARY_HINT)
+    _check_schema_version(path, summary)
     if not isinstance(summary.get("models"), list):
         raise UsageError(SUMMARY_WITHOUT_MODELS.format(path=path))
     if check_metrics:
@@ -159,6 +193,15 @@ def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict
             if isinstance(entry, dict):
                 _check_model_metrics(path, entry)
     return summary
+
+
+def _check_schema_version(path: Path, summary: dict[str, Any]) -> None:
+    """A newer writer may have changed what the fields mean: refuse rather than read a layout we don't know."""
+    version = summary.get("schema_version", SUMMARY_SCHEMA_VERSION)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise UsageError(SUMMARY_BAD_VERSION.format(path=path, got=_shown(version)))
+    if version > SUMMARY_SCHEMA_VERSION:
+        raise UsageError(SUMMARY_NEWER.format(path=path, version=version, supported=SUMMARY_SCHEMA_VERSION))
 
 
 def _shown(value: Any) -> str:
@@ -184,8 +227,6 @@ def _out_of_range(value: float, bounds: tuple[float | None, float | None] | None
 
 def _check_model_metrics(path: Path, entry: dict[str, Any]) -> None:
     """Each test block's metrics against its registered MetricInfo; a test not registered here is read unchecked."""
-    from nlp_underspec.stress.registry import get_stress_test  # lazy: the registry imports the stress tests
-
     model, tests = entry.get("model"), entry.get("tests", {})
     if not isinstance(tests, dict):
         raise UsageError(TESTS_NOT_A_MAPPING.format(path=path, model=model, key="tests", got=_shown(tests)))

@@ -23,13 +23,15 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
-from nlp_underspec.records import finetune_run_id, package_versions, pretrain_run_id
-from nlp_underspec.results import scores_frame, write_scores, write_summary
+from nlp_underspec.evaluation import PREDICTIONS_DIR, score_triplets
+from nlp_underspec.records import finetune_run_id, pretrain_run_id
+from nlp_underspec.results import SCORES, SUMMARY, scores_frame, write_scores, write_summary
 from nlp_underspec.triplet import Predictions, write_predictions
 
 PARTICIPANTS = ("someone", "other")
 GENDERS = ("female", "male", "neutral")
 SCORING_BOOTSTRAP = 200  # per-model occupation bootstrap of the scorers' own intervals: cheap, and only a demo
+SCORING_SEED = 0  # the seed of that bootstrap
 SATURATION = 1e-4  # a saturated head's gaps, as a share of a healthy one's: far below the noise floors
 CALIBRATION_NOISE = 0.1  # sd of a checkpoint's log-odds around its slope's line: a slope of 0 stays "not learnt"
 
@@ -123,8 +125,6 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
     ...     sorted(read_scores(folder)["model"].unique())
     ['p00-f00', 'p00-f01', 'p01-f00', 'p01-f01']
     """
-    from nlp_underspec.evaluation import score_triplets
-
     folder = Path(folder)
     generator = np.random.default_rng(rng)
     run_info = _run_info(list(pretrain_seeds), list(finetune_seeds), pretrained=pretrained or calibration is not None)
@@ -143,13 +143,14 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
     if calibration is not None:
         triplets["calibration"] = _calibration_triplet(run_info, calibration, generator)
     for test, triplet in triplets.items():
-        write_predictions(folder / "predictions" / test, triplet)
-    scores, entries = score_triplets(triplets, n_boot=SCORING_BOOTSTRAP) if triplets else (scores_frame([]), [])
+        write_predictions(folder / PREDICTIONS_DIR / test, triplet)
+    scores, entries = (score_triplets(triplets, n_boot=SCORING_BOOTSTRAP, seed=SCORING_SEED) if triplets
+                       else (scores_frame([]), []))
     iid = scores_frame(_iid_rows(run_info, generator, noise=iid_noise))
     scores = pd.concat([scores, iid], ignore_index=True) if len(scores) else iid
-    write_scores(folder / "scores.parquet", scores)
-    write_summary(folder / "summary.json", models=_summary_models(run_info, entries, iid), versions=package_versions(),
-                  config_hash=None, demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
+    write_scores(folder / SCORES, scores)
+    write_summary(folder / SUMMARY, models=_summary_models(run_info, entries, iid), config_hash=None,
+                  n_boot=SCORING_BOOTSTRAP, bootstrap_seed=SCORING_SEED, tests=list(triplets), demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
     return folder
 
 
