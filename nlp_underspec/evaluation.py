@@ -44,9 +44,6 @@ FOLDER_NOT_A_TEST = ("Predictions folder {path} is not named after a stress test
 BELOW_FLOOR_CELL = "(below noise floor)"
 BELOW_FLOOR_LEGEND = ("(below noise floor): the model's gaps are under the test's noise floor, so this correlation is "
                       "one of float leftovers, not a finding; read the magnitude beside it")
-CALIBRATION_LEGEND = ("calibration (pretrained checkpoints): slope of the pronoun prior's log-odds on the target's "
-                      "(1 = learnt exactly, 0 = not at all); learned 'no' = did not learn the statistic (the slope's "
-                      "interval does not lie above 0)")
 FLAG_CELLS = {True: "yes", False: "no"}
 NARROW_CI = 0.1  # an interval inside (-0.1, 0.1) gets 3 decimals: 2 would print a calibration slope's as [+0.00, +0.01]
 
@@ -96,17 +93,18 @@ def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -
 
 
 def resolve_occupation_stats(path: str | os.PathLike | None = None, *,
-                             winogender_source: str | None = None) -> tuple[pd.DataFrame, str]:
-    """The statistics to correlate with, and where they came from: ``path`` if given, else the occupations-stats.tsv
-    beside Winogender sentences in the repository layout (validated), else the shipped table."""
+                             sources: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, str]:
+    """The statistics to correlate with, and where they came from: ``path`` if given, else the first that a test's
+    data ships (:meth:`StressTest.occupation_stats_file` of ``sources``, {test: its data}; validated), else the
+    shipped table."""
     from nlp_underspec.data.occupations import load_occupation_stats
-    from nlp_underspec.data.winogender import STATS_FILE
 
     if path is not None:
         return load_occupation_stats(path), str(path)
-    if winogender_source is not None and (Path(winogender_source) / STATS_FILE).is_file():
-        found = Path(winogender_source) / STATS_FILE
-        return load_occupation_stats(found), str(found)
+    for test, source in (sources or {}).items():
+        found = get_stress_test(test).occupation_stats_file(source)
+        if found is not None:
+            return load_occupation_stats(found), str(found)
     return load_occupation_stats(), "shipped"
 
 
@@ -399,8 +397,7 @@ def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[s
     legend = "↑ higher is better, ↓ lower is better, →0 closer to 0 is less biased; [95% bootstrap CI over occupations]"
     if any(BELOW_FLOOR_CELL in cell for row in body for cell in row):
         legend += "\n" + BELOW_FLOOR_LEGEND
-    if "calibration" in tests:
-        legend += "\n" + CALIBRATION_LEGEND
+    legend += "".join(f"\n{get_stress_test(test).table_legend}" for test in tests if get_stress_test(test).table_legend)
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:], legend])
 
 

@@ -757,7 +757,7 @@ def test_a_split_of_a_single_stsb_file_is_refused(checkpoints, small_stsb, tmp_p
     """The split was ignored, but summary.json said "dev"."""
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
                       "--stsb-split", "dev"], tmp_path, capsys)
-    assert message == (f"--stsb-split dev picks a split of an STS-B folder or Hub dataset, but --stsb {small_stsb} is "
+    assert message == (f"--stsb-split dev picks a split of a folder or Hub dataset, but --stsb {small_stsb} is "
                        "one file, which is read whole. Leave out --stsb-split, or pass the folder that holds the "
                        "splits.")
 

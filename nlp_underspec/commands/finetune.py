@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.evaluate import path_value, seed_int
-from nlp_underspec.commands.pretrain import add_common_arguments, quiet_library_logs
+from nlp_underspec.commands.options import add_training_options, quiet_library_logs, seed_int
 
 
 def register(subparsers) -> None:
@@ -25,9 +24,7 @@ def register(subparsers) -> None:
     parser.add_argument("--data-seed", type=seed_int("--data-seed"), default=None, help="pin the shuffle order")
     parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), default=None,
                         help="pretraining seed to record for an outside checkpoint (a run folder's own seed wins)")
-    parser.add_argument("--out", required=True, type=path_value("--out"),
-                        help="run folder (created; resumed when it holds an unfinished run)")
-    add_common_arguments(parser)
+    add_training_options(parser)
     parser.set_defaults(func=run)
 
 

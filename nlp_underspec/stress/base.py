@@ -134,6 +134,18 @@ class StressTest:
     per_occupation_label: ClassVar[str] = ""  # the axis label of the per-occupation value (a formula)
     per_occupation_description: ClassVar[str] = ""  # the per-occupation value in words, for figure captions
     runs_on_pretrained: ClassVar[bool] = False  # a masked LM can take it before fine-tuning (scored in pretrained/)
+    # How the CLI asks for this test's data (``--<data_option>``, generated from the registry): what the flag takes,
+    # the splits a folder or Hub source has (``--<data_option>-split``, recipe ``evaluate.<data_option>_split``) and
+    # the split read by default; and a line the results table adds below its columns when this test is in it.
+    data_help: ClassVar[str] = ""
+    data_splits: ClassVar[tuple[str, ...]] = ()
+    default_split: ClassVar[str | None] = None
+    table_legend: ClassVar[str] = ""
+
+    @classmethod
+    def occupation_stats_file(cls, source: str | None) -> Path | None:
+        """Occupation statistics shipped beside this test's data at ``source``, used when none are given (None: none)."""
+        return None
 
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod

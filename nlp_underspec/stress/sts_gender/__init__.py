@@ -188,6 +188,10 @@ class StsGender(StressTest):
     headline = ("pearson_bls", "spearman_bls", "mean_abs_delta")
     per_occupation_metric = "delta"
     data_option = "stsb"
+    data_help = ("the STS Benchmark folder (sts-train/dev/test.csv), the GLUE STS-B folder (train/dev/test.tsv), a "
+                 ".csv/.tsv/.json/.jsonl file with sentence1,sentence2[,label], or a Hub id (nyu-mll/glue)")
+    data_splits = ("train", "dev", "test")  # the split whose 'A man'/'A woman' sentences are the templates
+    default_split = "test"
     run_info_columns = ("scorer",)
     pairs_with_task = "stsb"
     title = "STS-B gender stress test (Webster et al. 2020)"

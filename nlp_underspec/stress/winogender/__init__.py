@@ -8,13 +8,14 @@ pronoun); ``bias_r`` is its Pearson r with BLS % female over the occupations. Th
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from nlp_underspec.data.occupations import load_occupation_stats
-from nlp_underspec.data.winogender import load_winogender, parse_sentid
+from nlp_underspec.data.winogender import STATS_FILE, load_winogender, parse_sentid
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.base import (MetricInfo, Prediction, PredictOptions, StressTest, TestScore, bls_share,
                                        bootstrap_correlation_ci, bootstrap_share_ci, bootstrap_slope_ci, correlations,
@@ -117,6 +118,8 @@ class Winogender(StressTest):
     headline = ("bias_r", "bias_slope", "accuracy")
     per_occupation_metric = "bias"
     data_option = "winogender"
+    data_help = ("the Winogender repository's data/ folder (all_sentences.tsv [+ occupations-stats.tsv]), an "
+                 "all_sentences.tsv file, or a Hub id with sentid,sentence columns")
     run_info_columns = ("resolver",)
     pairs_with_task = "coref"
     title = "Winogender schemas (Rudinger et al. 2018)"
@@ -134,6 +137,12 @@ class Winogender(StressTest):
     signal_metrics = ("bias_r", "spearman_bias")
     across_occupations = ("accuracy_ci95", "bias_r", "ci95", "spearman_bias", "bias_slope", "bias_slope_ci95",
                           "hard_bias_r", "hard_bias_slope")
+
+    @classmethod
+    def occupation_stats_file(cls, source: str | None) -> Path | None:
+        """The repository layout's occupations-stats.tsv beside the sentences, when ``source`` is that folder."""
+        found = Path(source) / STATS_FILE if source is not None else None
+        return found if found is not None and found.is_file() else None
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         data = load_winogender(source, split=split or "test")
