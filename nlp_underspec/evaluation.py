@@ -266,7 +266,7 @@ def _present(value: Any) -> bool:
 
 def _ordered_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Contract-5 key order; one ``checkpoint`` when all tests used the same one, else ``checkpoints`` per test
-    (a fine-tuned pair p03-f01 scores sts_gender with its STS-B model and winogender with its coref model)."""
+    (a fine-tuned pair p03-f01 scores each test with the model of the task the test pairs with)."""
     checkpoints = entry.pop("_checkpoints")
     if len(set(checkpoints.values())) == 1:
         entry["checkpoint"] = next(iter(checkpoints.values()))

@@ -371,7 +371,7 @@ def test_score_refuses_a_triplet_without_models_and_a_file_as_predictions_folder
                        "one model's predictions. Re-run the predictions, or restore the table's rows.")
     message = _fails(["score", "--predictions", str(evaluated / "summary.json")], tmp_path, capsys)
     assert message == (f"{evaluated / 'summary.json'} is a file, not a predictions folder. A predictions folder holds "
-                       "run_info.tsv, label_info.tsv and preds.npy (DESIGN.md contract 3).")
+                       "run_info.tsv, label_info.tsv and preds.npy (docs/design.md, contract 3).")
 
 
 @pytest.mark.bad_input
