@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_bytes, atomic_write_json, read_json_object
+from nlp_underspec.io import atomic_write_bytes, atomic_write_json, check_schema_version, read_json_object
 from nlp_underspec.records import package_versions
 from nlp_underspec.stress.registry import available_stress_tests, get_stress_test
 
@@ -185,7 +185,8 @@ def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict
     if not path.is_file():
         raise UsageError(NO_RESULTS.format(path=path.parent, name=path.name))
     summary = read_json_object(path, hint=SUMMARY_HINT)
-    _check_schema_version(path, summary)
+    check_schema_version(path, summary.get("schema_version", SUMMARY_SCHEMA_VERSION), supported=SUMMARY_SCHEMA_VERSION,
+                         bad=SUMMARY_BAD_VERSION, newer=SUMMARY_NEWER)
     if not isinstance(summary.get("models"), list):
         raise UsageError(SUMMARY_WITHOUT_MODELS.format(path=path))
     if check_metrics:
@@ -193,15 +194,6 @@ def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict
             if isinstance(entry, dict):
                 _check_model_metrics(path, entry)
     return summary
-
-
-def _check_schema_version(path: Path, summary: dict[str, Any]) -> None:
-    """A newer writer may have changed what the fields mean: refuse rather than read a layout we don't know."""
-    version = summary.get("schema_version", SUMMARY_SCHEMA_VERSION)
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise UsageError(SUMMARY_BAD_VERSION.format(path=path, got=_shown(version)))
-    if version > SUMMARY_SCHEMA_VERSION:
-        raise UsageError(SUMMARY_NEWER.format(path=path, version=version, supported=SUMMARY_SCHEMA_VERSION))
 
 
 def _shown(value: Any) -> str:

@@ -82,6 +82,42 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
     assert not (tmp_path / "report").exists()
 
 
+def test_summary_json_carries_its_schema_version_and_the_tests_metadata(family):
+    summary = results.read_summary(family)
+    assert summary["schema_version"] == results.SUMMARY_SCHEMA_VERSION == 1
+    assert list(summary)[:7] == ["schema_version", "models", "versions", "config_hash", "tests", "n_boot",
+                                 "bootstrap_seed"]
+    assert summary["tests"]["winogender"]["per_occupation_metric"] == "bias"
+
+
+def test_a_summary_json_without_schema_version_reads_as_the_first_version(family):
+    """Run folders written before summary.json had a version still read."""
+    import json
+
+    path = family / results.SUMMARY
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    del summary["schema_version"]
+    path.write_text(json.dumps(summary), encoding="utf-8")
+    assert results.read_summary(family)["models"] == summary["models"]
+
+
+@pytest.mark.bad_input
+def test_a_summary_json_of_a_newer_or_unknown_version_is_refused(family, capsys):
+    import json
+
+    path = family / results.SUMMARY
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**summary, "schema_version": 2}), encoding="utf-8")
+    assert _fails(["analyze", family, "--no-write"], capsys) == (
+        f"{path} has schema_version 2, newer than this nlp_underspec reads (up to 1): it was written by a newer "
+        "version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run `nlp-underspec score` (or the "
+        "command that wrote it) with this one.")
+    path.write_text(json.dumps({**summary, "schema_version": "1.0"}), encoding="utf-8")
+    assert _fails(["analyze", family, "--no-write"], capsys) == (
+        f'{path}: schema_version must be a whole number, got "1.0". Re-run `nlp-underspec score` (or the command that '
+        "wrote it) to write it again.")
+
+
 @pytest.mark.bad_input
 def test_a_scores_parquet_from_another_folder_is_refused_by_analyze_and_report(family, tmp_path, capsys):
     """Another family's (or an evaluate folder's) scores.parquet copied in was analysed and reported as this family's,

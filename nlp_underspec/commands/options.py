@@ -83,6 +83,14 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="import MODULE to register more stress tests (repeatable)")
 
 
+def training_parser(subparsers, name: str, *, help: str, description: str, recipe_help: str) -> argparse.ArgumentParser:
+    """The parser of ``pretrain`` or ``finetune``, with its RECIPE; the command adds its own flags, then
+    :func:`add_training_options`."""
+    parser = subparsers.add_parser(name, help=help, description=description)
+    parser.add_argument("recipe", help=recipe_help)
+    return parser
+
+
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``pretrain`` and ``finetune``: the run folder and how the recipe is read and logged."""
     parser.add_argument("--out", required=True, type=path_value("--out"),
@@ -94,6 +102,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true",
                         help="start --out again even if it holds another run (only a run folder of ours: never the "
                              "recipe, checkpoint or data it reads, or a run a sweep is running)")
+
+
+def training_recipe(args: argparse.Namespace):
+    """The recipe of a ``pretrain``/``finetune`` command (with its --set overrides), the libraries' logs quietened."""
+    from nlp_underspec.config import load_recipe
+
+    quiet_library_logs()
+    return load_recipe(args.recipe, args.overrides)
 
 
 def quiet_library_logs() -> None:

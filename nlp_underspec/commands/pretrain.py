@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.options import add_training_options, quiet_library_logs, seed_int
+from nlp_underspec.commands.options import add_training_options, seed_int, training_parser, training_recipe
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("pretrain", help="pretrain a BERT from scratch with one pretraining seed",
-                                   description=__doc__.splitlines()[0])
-    parser.add_argument("recipe", help="recipe YAML (e.g. recipes/tiny.yaml)")
+    parser = training_parser(subparsers, "pretrain", help="pretrain a BERT from scratch with one pretraining seed",
+                             description=__doc__.splitlines()[0], recipe_help="recipe YAML (e.g. recipes/tiny.yaml)")
     parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), required=True,
                         help="sets weight init and data order")
     add_training_options(parser)
@@ -22,11 +21,9 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp_underspec.config import load_recipe
     from nlp_underspec.training import pretrain
 
-    quiet_library_logs()
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = training_recipe(args)
     record = pretrain(recipe, pretrain_seed=args.pretrain_seed, out=args.out, log_with=args.log_with,
                       overwrite=args.overwrite, where=args.recipe, inputs=[args.recipe])
     metrics = record.metrics
