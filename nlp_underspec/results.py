@@ -30,8 +30,8 @@ NO_RESULTS = "{path} has no {name}. Run `nlp-underspec evaluate` or `nlp-undersp
 SCORES_MISSING_COLUMNS = "{path} is missing column(s) {missing}: expected {expected} (docs/design.md, contract 4)."
 SCORES_UNREADABLE = ("{path} is not a readable Parquet file ({error}). Re-run `nlp-underspec score` (or the command "
                      "that wrote it) to write it again.")
-SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). Re-score the "
-                      "predictions.")
+SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). "
+                      "Re-score the predictions.")
 SUMMARY_HINT = "Re-run `nlp-underspec score` (or the command that wrote it) to write it again."
 SUMMARY_NEWER = ("{path} has schema_version {version}, newer than this nlp_underspec reads (up to {supported}): it "
                  "was written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run "

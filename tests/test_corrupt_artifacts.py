@@ -56,7 +56,8 @@ def test_scores_with_text_values(family, capsys):
     frame.to_parquet(path)
     dtype = pd.read_parquet(path)["value"].dtype  # object or str, by pandas version
     assert _fails(["analyze", family, "--no-write"], capsys) == (
-        f"{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). Re-score the predictions.")
+        f"{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). Re-score the "
+        "predictions.")
 
 
 @pytest.mark.bad_input
@@ -73,7 +74,8 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
         "write it again.")
     path.write_text('{"versions": {}}', encoding="utf-8")
     assert _fails(report, capsys) == (
-        f"{path} has no 'models' list, so it is not a results summary (docs/design.md, contract 5). Re-run `nlp-underspec "
+        f"{path} has no 'models' list, so it is not a results summary (docs/design.md, contract 5). Re-run "
+        "`nlp-underspec "
         "score` (or the command that wrote it) to write it again.")
     path.write_bytes(b"\xff\xfe{\x00\x00")  # a UTF-16 mark, a character, then half of one
     assert _fails(report, capsys) == (

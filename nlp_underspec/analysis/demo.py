@@ -150,7 +150,8 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
     scores = pd.concat([scores, iid], ignore_index=True) if len(scores) else iid
     write_scores(folder / SCORES, scores)
     write_summary(folder / SUMMARY, models=_summary_models(run_info, entries, iid), config_hash=None,
-                  n_boot=SCORING_BOOTSTRAP, bootstrap_seed=SCORING_SEED, tests=list(triplets), demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
+                  n_boot=SCORING_BOOTSTRAP, bootstrap_seed=SCORING_SEED, tests=list(triplets),
+                  demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
     return folder
 
 

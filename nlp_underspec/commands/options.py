@@ -83,7 +83,8 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
                         help="import MODULE to register more stress tests (repeatable)")
 
 
-def training_parser(subparsers, name: str, *, help: str, description: str, recipe_help: str) -> argparse.ArgumentParser:
+def training_parser(subparsers, name: str, *, help: str, description: str,
+                    recipe_help: str) -> argparse.ArgumentParser:
     """The parser of ``pretrain`` or ``finetune``, with its RECIPE; the command adds its own flags, then
     :func:`add_training_options`."""
     parser = subparsers.add_parser(name, help=help, description=description)
@@ -98,7 +99,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a recipe key, e.g. --set pretrain.max_steps=100 (repeatable)")
     parser.add_argument("--log-with", action="append", default=None, metavar="TRACKER",
-                        help="experiment tracker (tensorboard, trackio, ...; repeatable); default: the recipe's log_with")
+                        help="experiment tracker (tensorboard, trackio, ...; repeatable); default: the recipe's "
+                             "log_with")
     parser.add_argument("--overwrite", action="store_true",
                         help="start --out again even if it holds another run (only a run folder of ours: never the "
                              "recipe, checkpoint or data it reads, or a run a sweep is running)")
@@ -133,18 +135,25 @@ def data_options() -> dict[str, str]:
 
 def add_data_options(parser: argparse.ArgumentParser, *, recipe_key: bool = False) -> None:
     """``--<data_option>`` of every registered test; with ``recipe_key`` (``run``) each stands for the recipe key
-    ``evaluate.<data_option>``, else (``evaluate``) it may come with ``--<data_option>-split``."""
+    ``evaluate.<data_option>``, else (``evaluate``) it may come with ``--<data_option>-split``. A plugin's option that
+    another flag already takes gets none (``--data TEST=PATH`` still reaches it)."""
     for option, test in data_options().items():
-        if recipe_key:
-            parser.add_argument(f"--{option}", help=f"data for {test} instead of the recipe's (recipe: evaluate."
-                                                    f"{option})")
+        try:
+            _add_data_option(parser, option, get_stress_test(test), recipe_key=recipe_key)
+        except argparse.ArgumentError:
             continue
-        parser.add_argument(f"--{option}", help=f"data for {test} (see layouts below)")
-        stress_test = get_stress_test(test)
-        if stress_test.data_splits:
-            parser.add_argument(f"--{option}-split", default=None, choices=stress_test.data_splits,
-                                help=f"the split of a --{option} folder or Hub dataset to read (default: "
-                                     f"{stress_test.default_split}; a single file is read whole)")
+
+
+def _add_data_option(parser: argparse.ArgumentParser, option: str, stress_test, *, recipe_key: bool) -> None:
+    if recipe_key:
+        parser.add_argument(f"--{option}", help=f"data for {stress_test.name} instead of the recipe's (recipe: "
+                                                f"evaluate.{option})")
+        return
+    parser.add_argument(f"--{option}", help=f"data for {stress_test.name} (see layouts below)")
+    if stress_test.data_splits:
+        parser.add_argument(f"--{option}-split", default=None, choices=stress_test.data_splits,
+                            help=f"the split of a --{option} folder or Hub dataset to read (default: "
+                                 f"{stress_test.default_split}; a single file is read whole)")
 
 
 def data_layouts() -> str:

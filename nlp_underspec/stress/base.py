@@ -144,7 +144,8 @@ class StressTest:
 
     @classmethod
     def occupation_stats_file(cls, source: str | None) -> Path | None:
-        """Occupation statistics shipped beside this test's data at ``source``, used when none are given (None: none)."""
+        """Occupation statistics shipped beside this test's data at ``source``, used when none are given (None:
+        none)."""
         return None
 
     # ------------------------------------------------------------------------------------------------ anatomy

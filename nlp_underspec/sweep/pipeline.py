@@ -5,7 +5,8 @@ Stages, each reading the previous stage's files (docs/design.md, data flow):
 1. plan the grid and record it (``manifest.json``, the resolved ``recipe.yaml``);
 2. training runs (pretraining, then fine-tuning as soon as its parent is complete) through an executor;
 3. predictions: one triplet per stress test over the fine-tuned pairs (``predictions/<test>/``), plus the pretrained
-   checkpoints scored with the ``mlm_probe`` resolver on the tests a masked LM takes (``pretrained/predictions/<test>/``);
+   checkpoints scored with the ``mlm_probe`` resolver on the tests a masked LM takes
+   (``pretrained/predictions/<test>/``);
 4. ``scores.parquet`` + ``summary.json`` (iid dev metrics from the run records included);
 5. ``analysis.json``, ``report/``, ``cards/`` (only for a complete family).
 
@@ -284,7 +285,8 @@ def _write_scored(folder: Path, predictions, *, recipe: Recipe, config_hash: str
 
 def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None], config_hash: str) -> list[dict]:
     """Score each complete pretrained checkpoint with no fine-tuning in between (so pretraining seeds are compared
-    directly) on :func:`pretrained_tests`, with the mlm_probe resolver. Results go to ``pretrained/``; summary entries are marked as such."""
+    directly) on :func:`pretrained_tests`, with the mlm_probe resolver. Results go to ``pretrained/``; summary
+    entries are marked as such."""
     recipe = plan.recipe
     runs = [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
     tests = pretrained_tests(plan.tests)
