@@ -155,14 +155,15 @@ def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], conf
     registry's metadata: version, direction of each metric, per-occupation metric. ``versions`` defaults to the
     installed packages' (:func:`~nlp_underspec.records.package_versions`).
     """
+    tests = _scored_tests(models) if tests is None else tests
     summary = {"schema_version": SUMMARY_SCHEMA_VERSION, "models": models,
                "versions": package_versions() if versions is None else versions, "config_hash": config_hash,
-               "tests": {test: test_metadata(test) for test in (_scored_tests(models) if tests is None else tests)},
-               "n_boot": n_boot, "bootstrap_seed": bootstrap_seed, **extra}
+               "tests": {test: stress_test_metadata(test) for test in tests}, "n_boot": n_boot,
+               "bootstrap_seed": bootstrap_seed, **extra}
     return atomic_write_json(path, _clean(summary))
 
 
-def test_metadata(test: str) -> dict[str, Any]:
+def stress_test_metadata(test: str) -> dict[str, Any]:
     """What summary.json records of a scored test: how to read its numbers without the code that wrote them."""
     stress_test = get_stress_test(test)
     return {"version": stress_test.version, "higher_is_better": stress_test.higher_is_better(),
