@@ -149,16 +149,16 @@ def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], conf
                   n_boot: int | None = None, bootstrap_seed: int | None = None, tests: Iterable[str] | None = None,
                   versions: dict[str, str] | None = None, **extra: Any) -> Path:
     """The one writer of summary.json (``evaluate``, ``score``, the sweep and the demo families all call it):
-    ``{"schema_version", "models", "versions", "config_hash", "tests", "n_boot", "bootstrap_seed", ...extra}``.
+    ``{"models", "versions", "config_hash", "schema_version", "tests", "n_boot", "bootstrap_seed", ...extra}`` (the
+    first three in the order of docs/design.md, contract 5).
 
     ``tests`` (default: every registered test a model entry has a block of, in order of appearance) get the
     registry's metadata: version, direction of each metric, per-occupation metric. ``versions`` defaults to the
     installed packages' (:func:`~nlp_underspec.records.package_versions`).
     """
     tests = _scored_tests(models) if tests is None else tests
-    summary = {"schema_version": SUMMARY_SCHEMA_VERSION, "models": models,
-               "versions": package_versions() if versions is None else versions, "config_hash": config_hash,
-               "tests": {test: stress_test_metadata(test) for test in tests}, "n_boot": n_boot,
+    summary = {"models": models, "versions": package_versions() if versions is None else versions,
+               "config_hash": config_hash, "schema_version": SUMMARY_SCHEMA_VERSION, "tests": {test: stress_test_metadata(test) for test in tests}, "n_boot": n_boot,
                "bootstrap_seed": bootstrap_seed, **extra}
     return atomic_write_json(path, _clean(summary))
 

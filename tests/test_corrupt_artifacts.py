@@ -87,7 +87,7 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
 def test_summary_json_carries_its_schema_version_and_the_tests_metadata(family):
     summary = results.read_summary(family)
     assert summary["schema_version"] == results.SUMMARY_SCHEMA_VERSION == 1
-    assert list(summary)[:7] == ["schema_version", "models", "versions", "config_hash", "tests", "n_boot",
+    assert list(summary)[:7] == ["models", "versions", "config_hash", "schema_version", "tests", "n_boot",
                                  "bootstrap_seed"]
     assert summary["tests"]["winogender"]["per_occupation_metric"] == "bias"
 

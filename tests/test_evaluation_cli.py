@@ -81,6 +81,7 @@ def evaluated(checkpoints, small_stsb, shared_data, tmp_path_factory):
 def test_summary_keys_follow_contract_5(evaluated):
     summary = json.loads((evaluated / "summary.json").read_text())
     assert list(summary)[:3] == ["models", "versions", "config_hash"]
+    assert summary["schema_version"] == 1  # after the contract's first three keys
     assert [m["model"] for m in summary["models"]] == ["mlm-seed_3", "coref-seed_2", "p05"]
     for entry in summary["models"]:
         assert list(entry)[:3] == ["model", "pretrain_seed", "finetune_seed"]
