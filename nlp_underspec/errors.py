@@ -25,12 +25,25 @@ class UsageError(Exception):
 UNKNOWN_NAME = "Unknown {kind} '{name}'.{hint} Available: {available}."
 
 
+DID_YOU_MEAN = " Did you mean '{prefix}{close}'?"
+
+
+def did_you_mean(name: str, choices: Iterable[str], *, cutoff: float = 0.6, prefix: str = "") -> str:
+    """The hint of every lookup error: `` Did you mean 'pretrain'?`` (with a leading space), or "" when no choice is
+    close enough. ``prefix`` goes before the suggestion (a dotted recipe key's section: ``evaluate.``).
+
+    >>> did_you_mean("pretrian", ["finetune", "pretrain"])
+    " Did you mean 'pretrain'?"
+    """
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+    return DID_YOU_MEAN.format(prefix=prefix, close=close[0]) if close else ""
+
+
 def unknown_name_message(kind: str, name: str, available: Iterable[str]) -> str:
-    """lm-eval style lookup error: ``Unknown stress test 'wingender'. Did you mean 'winogender'? Available: a, b.``"""
+    """lm-eval style lookup error: ``Unknown stress test 'bais'. Did you mean 'bias'? Available: bias, skill.``"""
     choices = sorted(available)
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    hint = f" Did you mean '{close[0]}'?" if close else ""
-    return UNKNOWN_NAME.format(kind=kind, name=name, hint=hint, available=", ".join(choices) or "(none)")
+    return UNKNOWN_NAME.format(kind=kind, name=name, hint=did_you_mean(name, choices),
+                               available=", ".join(choices) or "(none)")
 
 
 @lru_cache(maxsize=1)

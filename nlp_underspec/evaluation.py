@@ -21,7 +21,6 @@ from nlp_underspec.artifacts import PREDICTIONS as PREDICTIONS_DIR
 from nlp_underspec import results, triplet
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import OutputKind, check_output_folder, check_tsv_safe_path, staged_output
-from nlp_underspec.records import package_versions
 from nlp_underspec.stress import PredictOptions, get_stress_test
 
 logger = logging.getLogger(__name__)
@@ -45,9 +44,6 @@ FOLDER_NOT_A_TEST = ("Predictions folder {path} is not named after a stress test
 BELOW_FLOOR_CELL = "(below noise floor)"
 BELOW_FLOOR_LEGEND = ("(below noise floor): the model's gaps are under the test's noise floor, so this correlation is "
                       "one of float leftovers, not a finding; read the magnitude beside it")
-CALIBRATION_LEGEND = ("calibration (pretrained checkpoints): slope of the pronoun prior's log-odds on the target's "
-                      "(1 = learnt exactly, 0 = not at all); learned 'no' = did not learn the statistic (the slope's "
-                      "interval does not lie above 0)")
 FLAG_CELLS = {True: "yes", False: "no"}
 NARROW_CI = 0.1  # an interval inside (-0.1, 0.1) gets 3 decimals: 2 would print a calibration slope's as [+0.00, +0.01]
 
@@ -97,17 +93,18 @@ def model_refs(checkpoints: Sequence[str], *, seed_pattern: str | None = None) -
 
 
 def resolve_occupation_stats(path: str | os.PathLike | None = None, *,
-                             winogender_source: str | None = None) -> tuple[pd.DataFrame, str]:
-    """The statistics to correlate with, and where they came from: ``path`` if given, else the occupations-stats.tsv
-    beside Winogender sentences in the repository layout (validated), else the shipped table."""
+                             sources: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, str]:
+    """The statistics to correlate with, and where they came from: ``path`` if given, else the first that a test's
+    data ships (:meth:`StressTest.occupation_stats_file` of ``sources``, {test: its data}; validated), else the
+    shipped table."""
     from nlp_underspec.data.occupations import load_occupation_stats
-    from nlp_underspec.stress.winogender.data import STATS_FILE
 
     if path is not None:
         return load_occupation_stats(path), str(path)
-    if winogender_source is not None and (Path(winogender_source) / STATS_FILE).is_file():
-        found = Path(winogender_source) / STATS_FILE
-        return load_occupation_stats(found), str(found)
+    for test, source in (sources or {}).items():
+        found = get_stress_test(test).occupation_stats_file(source)
+        if found is not None:
+            return load_occupation_stats(found), str(found)
     return load_occupation_stats(), "shipped"
 
 
@@ -269,7 +266,7 @@ def _present(value: Any) -> bool:
 
 def _ordered_entry(entry: dict[str, Any]) -> dict[str, Any]:
     """Contract-5 key order; one ``checkpoint`` when all tests used the same one, else ``checkpoints`` per test
-    (a fine-tuned pair p03-f01 scores sts_gender with its STS-B model and winogender with its coref model)."""
+    (a fine-tuned pair p03-f01 scores each test with the model of the task the test pairs with)."""
     checkpoints = entry.pop("_checkpoints")
     if len(set(checkpoints.values())) == 1:
         entry["checkpoint"] = next(iter(checkpoints.values()))
@@ -335,22 +332,14 @@ def write_results(out: str | os.PathLike, predictions: Mapping[str, triplet.Pred
     if extra_scores is not None and len(extra_scores):
         scores = pd.concat([scores, results.scores_frame(extra_scores.to_dict("records"))], ignore_index=True)
     summary_models = [dict(entry, **(model_extras or {}).get(entry["model"], {})) for entry in summary_models]
-    extra = {"tests": {test: _test_meta(test) for test in predictions}, "n_boot": n_boot, "bootstrap_seed": seed,
-             **(extra_summary or {})}
     with staged_output(out, overwrite=overwrite, accept_existing=same_run(config_hash), kind=RESULTS_OUTPUT,
                        inputs=inputs) as stage:
         for test, preds in predictions.items():
             triplet.write_predictions(stage / PREDICTIONS_DIR / test, preds)
         results.write_scores(stage / results.SCORES, scores)
-        results.write_summary(stage / results.SUMMARY, models=summary_models, versions=package_versions(),
-                              config_hash=config_hash, **extra)
+        results.write_summary(stage / results.SUMMARY, models=summary_models, config_hash=config_hash, n_boot=n_boot,
+                              bootstrap_seed=seed, tests=list(predictions), **(extra_summary or {}))
     return Path(out)
-
-
-def _test_meta(test: str) -> dict[str, Any]:
-    stress_test = get_stress_test(test)
-    return {"version": stress_test.version, "higher_is_better": stress_test.higher_is_better(),
-            "per_occupation_metric": stress_test.per_occupation_metric}
 
 
 # -------------------------------------------------------------------------------------------------------- read
@@ -388,7 +377,7 @@ def _check_test_folder(folder: Path, name: str, *, named: bool = False) -> None:
 # -------------------------------------------------------------------------------------------------------- table
 def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[str]) -> str:
     """A plain-text table of each test's headline metrics with ↑ / ↓ / →0 (closer to 0 is less biased); a correlation
-    of a model below the test's noise floor is marked, not shown as a finding (DESIGN.md contract 9)."""
+    of a model below the test's noise floor is marked, not shown as a finding (docs/design.md, contract 9)."""
     columns: list[tuple[str, str, str]] = []  # (test, metric, header)
     for test in tests:
         stress_test = get_stress_test(test)
@@ -408,8 +397,7 @@ def results_table(summary_models: Iterable[Mapping[str, Any]], tests: Sequence[s
     legend = "↑ higher is better, ↓ lower is better, →0 closer to 0 is less biased; [95% bootstrap CI over occupations]"
     if any(BELOW_FLOOR_CELL in cell for row in body for cell in row):
         legend += "\n" + BELOW_FLOOR_LEGEND
-    if "calibration" in tests:
-        legend += "\n" + CALIBRATION_LEGEND
+    legend += "".join(f"\n{get_stress_test(test).table_legend}" for test in tests if get_stress_test(test).table_legend)
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:], legend])
 
 

@@ -156,6 +156,17 @@ def read_json_object(path: str | os.PathLike, *, hint: str = JSON_HINT) -> dict[
 _STAGING_ROOM = len(".") + len(".staging-") + 8 + 7
 
 
+def check_schema_version(path: str | os.PathLike, version: Any, *, supported: int, bad: str, newer: str) -> None:
+    """A file's layout version is a whole number this toolkit reads (up to ``supported``), else a UsageError from
+    ``bad`` ({path}, {got}) or ``newer`` ({path}, {version}, {supported}): a newer writer may have changed what the
+    fields mean, so a layout we don't know is refused rather than misread. (A file without one: pass ``supported``.)"""
+    if not isinstance(version, int) or isinstance(version, bool):
+        shown = json.dumps(version, ensure_ascii=False, default=str)
+        raise UsageError(bad.format(path=path, got=shown if len(shown) <= 60 else shown[:57] + "..."))
+    if version > supported:
+        raise UsageError(newer.format(path=path, version=version, supported=supported))
+
+
 def check_tsv_safe_path(path: str | os.PathLike, *, what: str) -> None:
     """Refuse a path with a newline or tab: paths end up in tab-separated tables, where such a character breaks the
     row (pandas refuses to write it), after all the work that came before."""

@@ -1,4 +1,4 @@
-"""Run records: the ``run.json`` in every run folder (DESIGN.md contract 2).
+"""Run records: the ``run.json`` in every run folder (docs/design.md, contract 2).
 
 A run folder is done only when its record says ``status: complete``; that record is written last and atomically, so a
 folder killed mid-run is seen as unfinished and redone from its last saved state. The record carries everything needed

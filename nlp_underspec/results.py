@@ -16,18 +16,27 @@ import pandas as pd
 
 from nlp_underspec.artifacts import SCORES, SUMMARY
 from nlp_underspec.errors import UsageError
-from nlp_underspec.io import atomic_write_bytes, atomic_write_json, read_json_object
+from nlp_underspec.io import atomic_write_bytes, atomic_write_json, check_schema_version, read_json_object
+from nlp_underspec.records import package_versions
+from nlp_underspec.stress.registry import available_stress_tests, get_stress_test
 
+# The summary.json layout this toolkit writes and reads up to. A summary.json without the key was written before it
+# existed and is read as version 1 (the same layout).
+SUMMARY_SCHEMA_VERSION = 1
 SCORE_COLUMNS = ("model", "pretrain_seed", "finetune_seed", "test", "metric", "value", "occupation")
 
 NO_RESULTS = "{path} has no {name}. Run `nlp-underspec evaluate` or `nlp-underspec run` to produce it."
-SCORES_MISSING_COLUMNS = "{path} is missing column(s) {missing}: expected {expected} (DESIGN.md contract 4)."
+SCORES_MISSING_COLUMNS = "{path} is missing column(s) {missing}: expected {expected} (docs/design.md, contract 4)."
 SCORES_UNREADABLE = ("{path} is not a readable Parquet file ({error}). Re-run `nlp-underspec score` (or the command "
                      "that wrote it) to write it again.")
-SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (DESIGN.md contract 4). Re-score the "
-                      "predictions.")
+SCORES_NOT_NUMERIC = ("{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). "
+                      "Re-score the predictions.")
 SUMMARY_HINT = "Re-run `nlp-underspec score` (or the command that wrote it) to write it again."
-SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). "
+SUMMARY_NEWER = ("{path} has schema_version {version}, newer than this nlp_underspec reads (up to {supported}): it "
+                 "was written by a newer version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run "
+                 "`nlp-underspec score` (or the command that wrote it) with this one.")
+SUMMARY_BAD_VERSION = "{path}: schema_version must be a whole number, got {got}. " + SUMMARY_HINT
+SUMMARY_WITHOUT_MODELS = ("{path} has no 'models' list, so it is not a results summary (docs/design.md, contract 5). "
                           + SUMMARY_HINT)
 METRIC_NOT_A_NUMBER = ("{path}: model '{model}', test '{test}': {metric} must be a number or null, got {got}. "
                        + SUMMARY_HINT)
@@ -135,11 +144,36 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], versions: dict[str, str],
-                  config_hash: str | None, **extra: Any) -> Path:
-    """``{"models": [...], "versions": {...}, "config_hash": "...", ...extra}`` with the contract's key order."""
-    summary = {"models": models, "versions": versions, "config_hash": config_hash, **extra}
+def write_summary(path: str | os.PathLike, *, models: list[dict[str, Any]], config_hash: str | None,
+                  n_boot: int | None = None, bootstrap_seed: int | None = None, tests: Iterable[str] | None = None,
+                  versions: dict[str, str] | None = None, **extra: Any) -> Path:
+    """The one writer of summary.json (``evaluate``, ``score``, the sweep and the demo families all call it):
+    ``{"models", "versions", "config_hash", "schema_version", "tests", "n_boot", "bootstrap_seed", ...extra}`` (the
+    first three in the order of docs/design.md, contract 5).
+
+    ``tests`` (default: every registered test a model entry has a block of, in order of appearance) get the
+    registry's metadata: version, direction of each metric, per-occupation metric. ``versions`` defaults to the
+    installed packages' (:func:`~nlp_underspec.records.package_versions`).
+    """
+    tests = _scored_tests(models) if tests is None else tests
+    summary = {"models": models, "versions": package_versions() if versions is None else versions,
+               "config_hash": config_hash, "schema_version": SUMMARY_SCHEMA_VERSION, "tests": {test: stress_test_metadata(test) for test in tests}, "n_boot": n_boot,
+               "bootstrap_seed": bootstrap_seed, **extra}
     return atomic_write_json(path, _clean(summary))
+
+
+def stress_test_metadata(test: str) -> dict[str, Any]:
+    """What summary.json records of a scored test: how to read its numbers without the code that wrote them."""
+    stress_test = get_stress_test(test)
+    return {"version": stress_test.version, "higher_is_better": stress_test.higher_is_better(),
+            "per_occupation_metric": stress_test.per_occupation_metric}
+
+
+def _scored_tests(models: Iterable[dict[str, Any]]) -> list[str]:
+    """Registered tests the entries hold blocks of (a hand-made family's unregistered names get no metadata)."""
+    known = set(available_stress_tests())
+    found = [test for entry in models for test in entry.get("tests", {}) if test in known]
+    return list(dict.fromkeys(found))
 
 
 def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict[str, Any]:
@@ -151,6 +185,8 @@ def read_summary(path: str | os.PathLike, *, check_metrics: bool = True) -> dict
     if not path.is_file():
         raise UsageError(NO_RESULTS.format(path=path.parent, name=path.name))
     summary = read_json_object(path, hint=SUMMARY_HINT)
+    check_schema_version(path, summary.get("schema_version", SUMMARY_SCHEMA_VERSION), supported=SUMMARY_SCHEMA_VERSION,
+                         bad=SUMMARY_BAD_VERSION, newer=SUMMARY_NEWER)
     if not isinstance(summary.get("models"), list):
         raise UsageError(SUMMARY_WITHOUT_MODELS.format(path=path))
     if check_metrics:
@@ -183,8 +219,6 @@ def _out_of_range(value: float, bounds: tuple[float | None, float | None] | None
 
 def _check_model_metrics(path: Path, entry: dict[str, Any]) -> None:
     """Each test block's metrics against its registered MetricInfo; a test not registered here is read unchecked."""
-    from nlp_underspec.stress.registry import get_stress_test  # lazy: the registry imports the stress tests
-
     model, tests = entry.get("model"), entry.get("tests", {})
     if not isinstance(tests, dict):
         raise UsageError(TESTS_NOT_A_MAPPING.format(path=path, model=model, key="tests", got=_shown(tests)))

@@ -1,4 +1,4 @@
-"""The predictions triplet (DESIGN.md contract 3), the MultiBERTs interchange format.
+"""The predictions triplet (docs/design.md, contract 3), the MultiBERTs interchange format.
 
 Per stress test, a folder with
 
@@ -37,7 +37,7 @@ MANIFEST_VERSION = 1
 RUN_INFO_COLUMNS = ("model", "pretrain_seed", "finetune_seed")
 SEED_COLUMNS = ("pretrain_seed", "finetune_seed")
 
-TRIPLET_HINT = "A predictions folder holds run_info.tsv, label_info.tsv and preds.npy (DESIGN.md contract 3)."
+TRIPLET_HINT = "A predictions folder holds run_info.tsv, label_info.tsv and preds.npy (docs/design.md, contract 3)."
 NOT_A_FOLDER = "Predictions folder {path} does not exist. " + TRIPLET_HINT
 IS_A_FILE = "{path} is a file, not a predictions folder. " + TRIPLET_HINT
 NO_MODELS = ("{path} lists no models (a header and no rows): a triplet needs at least one model's predictions. "

@@ -17,7 +17,7 @@ from nlp_underspec.analysis import calibration, headline, statements
 from nlp_underspec.analysis.demo import write_demo_family
 from nlp_underspec.analysis.display import analysis_table
 from nlp_underspec.errors import UsageError
-from nlp_underspec.evaluation import CALIBRATION_LEGEND, results_table
+from nlp_underspec.evaluation import results_table
 from nlp_underspec.results import scores_frame, write_scores
 from nlp_underspec.stress import get_stress_test
 from nlp_underspec.triplet import Predictions, write_predictions
@@ -247,7 +247,7 @@ def test_the_evaluate_table_shows_the_calibration_slope_and_whether_it_was_learn
     assert p00.split()[-5:] == ["0.004", "[-0.010,", "+0.020]", "0.500", "no"]  # a narrow interval gets 3 decimals
     assert p01.split()[-5:] == ["0.300", "[+0.25,", "+0.35]", "0.900", "yes"]
     assert child.split()[-3:] == ["-", "-", "-"]
-    assert legend[-1] == CALIBRATION_LEGEND
+    assert legend[-1] == get_stress_test("calibration").table_legend
 
 
 def test_the_demo_family_can_carry_calibrated_checkpoints(tmp_path):

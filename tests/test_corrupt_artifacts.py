@@ -56,7 +56,8 @@ def test_scores_with_text_values(family, capsys):
     frame.to_parquet(path)
     dtype = pd.read_parquet(path)["value"].dtype  # object or str, by pandas version
     assert _fails(["analyze", family, "--no-write"], capsys) == (
-        f"{path}: column 'value' holds {dtype} values, not numbers (DESIGN.md contract 4). Re-score the predictions.")
+        f"{path}: column 'value' holds {dtype} values, not numbers (docs/design.md, contract 4). Re-score the "
+        "predictions.")
 
 
 @pytest.mark.bad_input
@@ -73,13 +74,50 @@ def test_summary_json_broken_in_three_ways(family, tmp_path, capsys):
         "write it again.")
     path.write_text('{"versions": {}}', encoding="utf-8")
     assert _fails(report, capsys) == (
-        f"{path} has no 'models' list, so it is not a results summary (DESIGN.md contract 5). Re-run `nlp-underspec "
+        f"{path} has no 'models' list, so it is not a results summary (docs/design.md, contract 5). Re-run "
+        "`nlp-underspec "
         "score` (or the command that wrote it) to write it again.")
     path.write_bytes(b"\xff\xfe{\x00\x00")  # a UTF-16 mark, a character, then half of one
     assert _fails(report, capsys) == (
         f"{path} is not UTF-8 text: it starts with a UTF-16 LE byte-order mark but what follows is not UTF-16 LE: "
         "truncated data (line 1, byte offset 4). Save it as UTF-8.")
     assert not (tmp_path / "report").exists()
+
+
+def test_summary_json_carries_its_schema_version_and_the_tests_metadata(family):
+    summary = results.read_summary(family)
+    assert summary["schema_version"] == results.SUMMARY_SCHEMA_VERSION == 1
+    assert list(summary)[:7] == ["models", "versions", "config_hash", "schema_version", "tests", "n_boot",
+                                 "bootstrap_seed"]
+    assert summary["tests"]["winogender"]["per_occupation_metric"] == "bias"
+
+
+def test_a_summary_json_without_schema_version_reads_as_the_first_version(family):
+    """Run folders written before summary.json had a version still read."""
+    import json
+
+    path = family / results.SUMMARY
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    del summary["schema_version"]
+    path.write_text(json.dumps(summary), encoding="utf-8")
+    assert results.read_summary(family)["models"] == summary["models"]
+
+
+@pytest.mark.bad_input
+def test_a_summary_json_of_a_newer_or_unknown_version_is_refused(family, capsys):
+    import json
+
+    path = family / results.SUMMARY
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**summary, "schema_version": 2}), encoding="utf-8")
+    assert _fails(["analyze", family, "--no-write"], capsys) == (
+        f"{path} has schema_version 2, newer than this nlp_underspec reads (up to 1): it was written by a newer "
+        "version. Upgrade nlp_underspec (pip install -U nlp_underspec), or re-run `nlp-underspec score` (or the "
+        "command that wrote it) with this one.")
+    path.write_text(json.dumps({**summary, "schema_version": "1.0"}), encoding="utf-8")
+    assert _fails(["analyze", family, "--no-write"], capsys) == (
+        f'{path}: schema_version must be a whole number, got "1.0". Re-run `nlp-underspec score` (or the command that '
+        "wrote it) to write it again.")
 
 
 @pytest.mark.bad_input

@@ -81,6 +81,7 @@ def evaluated(checkpoints, small_stsb, shared_data, tmp_path_factory):
 def test_summary_keys_follow_contract_5(evaluated):
     summary = json.loads((evaluated / "summary.json").read_text())
     assert list(summary)[:3] == ["models", "versions", "config_hash"]
+    assert summary["schema_version"] == 1  # after the contract's first three keys
     assert [m["model"] for m in summary["models"]] == ["mlm-seed_3", "coref-seed_2", "p05"]
     for entry in summary["models"]:
         assert list(entry)[:3] == ["model", "pretrain_seed", "finetune_seed"]
@@ -371,7 +372,7 @@ def test_score_refuses_a_triplet_without_models_and_a_file_as_predictions_folder
                        "one model's predictions. Re-run the predictions, or restore the table's rows.")
     message = _fails(["score", "--predictions", str(evaluated / "summary.json")], tmp_path, capsys)
     assert message == (f"{evaluated / 'summary.json'} is a file, not a predictions folder. A predictions folder holds "
-                       "run_info.tsv, label_info.tsv and preds.npy (DESIGN.md contract 3).")
+                       "run_info.tsv, label_info.tsv and preds.npy (docs/design.md, contract 3).")
 
 
 @pytest.mark.bad_input
@@ -757,7 +758,7 @@ def test_a_split_of_a_single_stsb_file_is_refused(checkpoints, small_stsb, tmp_p
     """The split was ignored, but summary.json said "dev"."""
     message = _fails(["evaluate", str(checkpoints["bi"]), "--tests", "sts_gender", "--stsb", str(small_stsb),
                       "--stsb-split", "dev"], tmp_path, capsys)
-    assert message == (f"--stsb-split dev picks a split of an STS-B folder or Hub dataset, but --stsb {small_stsb} is "
+    assert message == (f"--stsb-split dev picks a split of a folder or Hub dataset, but --stsb {small_stsb} is "
                        "one file, which is read whole. Leave out --stsb-split, or pass the folder that holds the "
                        "splits.")
 

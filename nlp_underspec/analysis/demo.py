@@ -22,14 +22,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nlp_underspec.config import EvaluateConfig
 from nlp_underspec.data.occupations import OCCUPATIONS, load_occupation_stats
-from nlp_underspec.records import finetune_run_id, package_versions, pretrain_run_id
-from nlp_underspec.results import scores_frame, write_scores, write_summary
+from nlp_underspec.evaluation import PREDICTIONS_DIR, score_triplets
+from nlp_underspec.records import finetune_run_id, pretrain_run_id
+from nlp_underspec.results import SCORES, SUMMARY, scores_frame, write_scores, write_summary
+from nlp_underspec.stress import get_stress_test
 from nlp_underspec.triplet import Predictions, write_predictions
 
+# The demo writes predictions for the tests that pair with these fine-tuning tasks (a pronoun-resolution test's
+# probabilities, an STS test's similarities), in this order: the tests' own scorers read them.
+DEMO_TASKS = ("coref", "stsb")
 PARTICIPANTS = ("someone", "other")
 GENDERS = ("female", "male", "neutral")
 SCORING_BOOTSTRAP = 200  # per-model occupation bootstrap of the scorers' own intervals: cheap, and only a demo
+SCORING_SEED = 0  # the seed of that bootstrap
 SATURATION = 1e-4  # a saturated head's gaps, as a share of a healthy one's: far below the noise floors
 CALIBRATION_NOISE = 0.1  # sd of a checkpoint's log-odds around its slope's line: a slope of 0 stays "not learnt"
 
@@ -52,13 +59,13 @@ def _strengths(run_info: pd.DataFrame, *, mean_strength, seed_effect, run_noise,
     return mean_strength + seed_effect * np.array([per_seed[p] for p in seeds]) + run_noise * rng.normal(size=len(seeds))
 
 
-def _winogender_items() -> pd.DataFrame:
+def _pronoun_items() -> pd.DataFrame:
     rows = [{"item_id": f"{o}.{p}.{a}.{g}.txt", "occupation": o, "participant": p, "answer": a, "gender": g}
             for o in OCCUPATIONS for p in PARTICIPANTS for a in (0, 1) for g in GENDERS]
     return pd.DataFrame(rows)
 
 
-def _winogender_preds(items, strengths, bls, rng, *, saturated: bool) -> np.ndarray:
+def _pronoun_preds(items, strengths, bls, rng, *, saturated: bool) -> np.ndarray:
     share = items["occupation"].map(bls).to_numpy() - 0.5  # (n_items,)
     sign = items["gender"].map({"female": 1.0, "male": -1.0, "neutral": 0.0}).to_numpy()
     skill = np.where(items["answer"].to_numpy() == 0, 1.0, -1.0)
@@ -85,8 +92,6 @@ def _sts_preds(items, strengths, bls, rng, *, saturated: bool) -> np.ndarray:
 
 def _calibration_triplet(run_info: pd.DataFrame, slopes, rng) -> Predictions:
     """The pretrained checkpoints' log-odds of "she" per occupation: slope x target log-odds + probe noise."""
-    from nlp_underspec.stress import get_stress_test
-
     items = get_stress_test("calibration").build_items(source="bls")
     checkpoints = run_info[run_info["kind"] == "pretrained"].reset_index(drop=True)
     target = items["target_logodds"].to_numpy()  # (n_occupations,)
@@ -112,9 +117,9 @@ def _iid_rows(run_info: pd.DataFrame, rng, *, noise: float) -> list[dict]:
 def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), finetune_seeds=range(3),
                       seed_effect: float = 0.5, run_noise: float = 0.05, mean_strength: float = 1.0,
                       pretrained: bool = False, n_templates: int = 6, rng: int = 0,
-                      tests: tuple[str, ...] = ("winogender", "sts_gender"), iid_noise: float = 0.002,
+                      tests: tuple[str, ...] | None = None, iid_noise: float = 0.002,
                       saturated: tuple[str, ...] = (), calibration: Mapping[int, float] | None = None) -> Path:
-    """Write a demo family to ``folder`` and return it.
+    """Write a demo family to ``folder`` and return it; ``tests`` default to a recipe's (``evaluate.tests``).
 
     >>> import tempfile
     >>> from nlp_underspec.results import read_scores
@@ -123,8 +128,6 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
     ...     sorted(read_scores(folder)["model"].unique())
     ['p00-f00', 'p00-f01', 'p01-f00', 'p01-f01']
     """
-    from nlp_underspec.evaluation import score_triplets
-
     folder = Path(folder)
     generator = np.random.default_rng(rng)
     run_info = _run_info(list(pretrain_seeds), list(finetune_seeds), pretrained=pretrained or calibration is not None)
@@ -132,25 +135,31 @@ def write_demo_family(folder: str | os.PathLike, *, pretrain_seeds=range(4), fin
                            rng=generator)
     bls = load_occupation_stats()["bls_pct_female"] / 100.0
     triplets = {}
-    if "winogender" in tests:
-        items = _winogender_items()
-        triplets["winogender"] = Predictions(run_info, items, _winogender_preds(
-            items, strengths, bls, generator, saturated="winogender" in saturated))
-    if "sts_gender" in tests:
-        items = _sts_items(n_templates)
-        triplets["sts_gender"] = Predictions(run_info, items, _sts_preds(
-            items, strengths, bls, generator, saturated="sts_gender" in saturated))
+    for task, test in _demo_tests(EvaluateConfig.tests if tests is None else tests):
+        items = _pronoun_items() if task == "coref" else _sts_items(n_templates)
+        make = _pronoun_preds if task == "coref" else _sts_preds
+        triplets[test] = Predictions(run_info, items, make(items, strengths, bls, generator,
+                                                           saturated=test in saturated))
     if calibration is not None:
         triplets["calibration"] = _calibration_triplet(run_info, calibration, generator)
     for test, triplet in triplets.items():
-        write_predictions(folder / "predictions" / test, triplet)
-    scores, entries = score_triplets(triplets, n_boot=SCORING_BOOTSTRAP) if triplets else (scores_frame([]), [])
+        write_predictions(folder / PREDICTIONS_DIR / test, triplet)
+    scores, entries = (score_triplets(triplets, n_boot=SCORING_BOOTSTRAP, seed=SCORING_SEED) if triplets
+                       else (scores_frame([]), []))
     iid = scores_frame(_iid_rows(run_info, generator, noise=iid_noise))
     scores = pd.concat([scores, iid], ignore_index=True) if len(scores) else iid
-    write_scores(folder / "scores.parquet", scores)
-    write_summary(folder / "summary.json", models=_summary_models(run_info, entries, iid), versions=package_versions(),
-                  config_hash=None, demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
+    write_scores(folder / SCORES, scores)
+    write_summary(folder / SUMMARY, models=_summary_models(run_info, entries, iid), config_hash=None,
+                  n_boot=SCORING_BOOTSTRAP, bootstrap_seed=SCORING_SEED, tests=list(triplets),
+                  demo="nlp_underspec.analysis.demo: hand-made predictions, no model was trained")
     return folder
+
+
+def _demo_tests(tests) -> list[tuple[str, str]]:
+    """(task, test) for each of :data:`DEMO_TASKS`, in that order whatever the order of ``tests`` (it is the order of
+    the random draws): the test of ``tests`` that pairs with the task, when one does."""
+    pairs = {get_stress_test(test).pairs_with_task: test for test in reversed(tuple(tests))}
+    return [(task, pairs[task]) for task in DEMO_TASKS if task in pairs]
 
 
 def _summary_models(run_info: pd.DataFrame, entries: list[dict], iid: pd.DataFrame) -> list[dict]:

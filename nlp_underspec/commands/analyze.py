@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nlp_underspec.commands.evaluate import path_value
+from nlp_underspec.commands.options import path_value
 from nlp_underspec.errors import UsageError
 
 NO_WRITE_FIX = "Pass --no-write to print the table without writing analysis.json."

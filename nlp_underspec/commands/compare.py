@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.evaluate import path_value
+from nlp_underspec.commands.options import path_value
 from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.evaluate import path_value, seed_int
-from nlp_underspec.commands.pretrain import add_common_arguments, quiet_library_logs
+from nlp_underspec.commands.options import add_training_options, seed_int, training_parser, training_recipe
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("finetune", help="fine-tune a checkpoint on stsb or coref with one fine-tuning seed",
-                                   description=__doc__.splitlines()[0])
-    parser.add_argument("recipe", help="recipe YAML with a finetune.tasks.<task> section")
+    parser = training_parser(subparsers, "finetune", help="fine-tune a checkpoint on stsb or coref with one fine-tuning "
+                             "seed", description=__doc__.splitlines()[0],
+                             recipe_help="recipe YAML with a finetune.tasks.<task> section")
     parser.add_argument("--task", required=True, help="stsb (regression head) or coref (candidate-scoring head)")
     parser.add_argument("--from", dest="from_checkpoint", required=True, metavar="CKPT",
                         help="pretraining run folder, save_pretrained folder or Hub id")
@@ -25,20 +24,16 @@ def register(subparsers) -> None:
     parser.add_argument("--data-seed", type=seed_int("--data-seed"), default=None, help="pin the shuffle order")
     parser.add_argument("--pretrain-seed", type=seed_int("--pretrain-seed"), default=None,
                         help="pretraining seed to record for an outside checkpoint (a run folder's own seed wins)")
-    parser.add_argument("--out", required=True, type=path_value("--out"),
-                        help="run folder (created; resumed when it holds an unfinished run)")
-    add_common_arguments(parser)
+    add_training_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp_underspec.config import load_recipe
     from nlp_underspec.training import finetune
     from nlp_underspec.training.finetune_tasks import get_task
 
-    quiet_library_logs()
     get_task(args.task)  # an unknown task fails before the recipe is read
-    recipe = load_recipe(args.recipe, args.overrides)
+    recipe = training_recipe(args)
     record = finetune(recipe, task=args.task, from_checkpoint=args.from_checkpoint, finetune_seed=args.finetune_seed,
                       init_seed=args.init_seed, data_seed=args.data_seed, pretrain_seed=args.pretrain_seed,
                       out=args.out, log_with=args.log_with, overwrite=args.overwrite, inputs=[args.recipe])

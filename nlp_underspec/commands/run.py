@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nlp_underspec.commands.evaluate import path_value
+from nlp_underspec.commands.options import add_data_options, data_overrides, path_value
+from nlp_underspec.stress import get_stress_test
 
 EPILOG = """examples:
   nlp-underspec run recipes/tiny.yaml --out runs/tiny                 # the demo: synthetic world, 3x3 seeds
@@ -27,8 +28,7 @@ def register(subparsers) -> None:
     parser.add_argument("--executor", choices=("local", "ray"), help="where runs execute (recipe: sweep.executor)")
     parser.add_argument("--jobs", type=int, help="runs at a time for the local executor (recipe: sweep.jobs)")
     parser.add_argument("--ray-address", help="Ray cluster address, e.g. 'auto' (recipe: sweep.ray_address)")
-    parser.add_argument("--stsb", help="STS-B data for sts_gender instead of the recipe's (recipe: evaluate.stsb)")
-    parser.add_argument("--winogender", help="Winogender data instead of the recipe's (recipe: evaluate.winogender)")
+    add_data_options(parser, recipe_key=True)
     parser.add_argument("--force-rerun", action="store_true",
                         help="redo runs whose recipe settings changed instead of refusing")
     parser.set_defaults(func=main)
@@ -37,7 +37,7 @@ def register(subparsers) -> None:
 def cli_overrides(args) -> list[str]:
     """Flags that are shorthands for recipe keys, as overrides applied after --set."""
     pairs = (("sweep.executor", args.executor), ("sweep.jobs", args.jobs), ("sweep.ray_address", args.ray_address),
-             ("evaluate.stsb", args.stsb), ("evaluate.winogender", args.winogender))
+             *data_overrides(args))
     return [f"{key}={value}" for key, value in pairs if value is not None]
 
 
@@ -50,9 +50,11 @@ def print_family_table(exp_dir: Path, tests) -> None:
     for entry in models:
         if entry.get("kind") == "pretrained":
             entry["model"] = f"{entry['model']} (pretrained, mlm_probe)"
-    # The sweep scores the pretrained checkpoints on calibration whatever the recipe's tests: show it when it is there.
+    # The sweep scores the pretrained checkpoints on some tests whatever the recipe's (sweep.pipeline.pretrained_tests):
+    # show them when they are there.
     scored = [test for entry in models for test in entry.get("tests", {})]
-    print(results_table(models, list(dict.fromkeys([*tests, *(t for t in scored if t == "calibration")]))))
+    shown = [*tests, *(test for test in scored if get_stress_test(test).runs_on_pretrained)]
+    print(results_table(models, list(dict.fromkeys(shown))))
 
 
 def main(args) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.evaluate import add_scoring_options, path_value
+from nlp_underspec.commands.options import add_scoring_options, path_value
 
 
 def register(subparsers) -> None:

@@ -150,6 +150,19 @@ class StressTest:
     triplet_metrics: ClassVar[Mapping[str, Callable]] = {}
     occupation_profile: ClassVar[Callable | None] = None
     item_profile: ClassVar[Callable | None] = None
+    # How the CLI asks for this test's data (``--<data_option>``, generated from the registry): what the flag takes,
+    # the splits a folder or Hub source has (``--<data_option>-split``, recipe ``evaluate.<data_option>_split``) and
+    # the split read by default; and a line the results table adds below its columns when this test is in it.
+    data_help: ClassVar[str] = ""
+    data_splits: ClassVar[tuple[str, ...]] = ()
+    default_split: ClassVar[str | None] = None
+    table_legend: ClassVar[str] = ""
+
+    @classmethod
+    def occupation_stats_file(cls, source: str | None) -> Path | None:
+        """Occupation statistics shipped beside this test's data at ``source``, used when none are given (None:
+        none)."""
+        return None
 
     # ------------------------------------------------------------------------------------------------ anatomy
     @classmethod

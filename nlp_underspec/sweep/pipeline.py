@@ -1,11 +1,12 @@
 """``nlp-underspec run``: a recipe to a family of checkpoints, their stress-test results, analysis, report and cards.
 
-Stages, each reading the previous stage's files (DESIGN.md data flow):
+Stages, each reading the previous stage's files (docs/design.md, data flow):
 
 1. plan the grid and record it (``manifest.json``, the resolved ``recipe.yaml``);
 2. training runs (pretraining, then fine-tuning as soon as its parent is complete) through an executor;
 3. predictions: one triplet per stress test over the fine-tuned pairs (``predictions/<test>/``), plus the pretrained
-   checkpoints scored with the ``mlm_probe`` resolver (``pretrained/predictions/winogender/``);
+   checkpoints scored with the ``mlm_probe`` resolver on the tests a masked LM takes
+   (``pretrained/predictions/<test>/``);
 4. ``scores.parquet`` + ``summary.json`` (iid dev metrics from the run records included);
 5. ``analysis.json``, ``report/``, ``cards/`` (only for a complete family).
 
@@ -32,8 +33,10 @@ from nlp_underspec.artifacts import PRETRAINED as PRETRAINED_DIR, RECIPE as RESO
 from nlp_underspec import results, triplet
 from nlp_underspec.config import Recipe, task_sources, to_plain
 from nlp_underspec.errors import UsageError
+from nlp_underspec.evaluation import PREDICTIONS_DIR, ModelRef, PredictionRequest, predict_tests, score_triplets
 from nlp_underspec.io import atomic_write_json, atomic_write_text, check_output_path, read_json_object
-from nlp_underspec.records import package_versions, read_run_record
+from nlp_underspec.records import read_run_record
+from nlp_underspec.stress import PredictOptions, available_stress_tests, get_stress_test
 from nlp_underspec.sweep import scheduler
 from nlp_underspec.sweep.executors import make_executor
 from nlp_underspec.sweep.plan import (Plan, RunSpec, build_plan, read_manifest, recipe_hash,
@@ -44,7 +47,6 @@ logger = logging.getLogger(__name__)
 
 STAGES_HINT = "Delete it: it only records which results are current, and the next `nlp-underspec run` redoes them."
 IID_METRICS = {"stsb": ("dev_pearson", "dev_spearman", "dev_loss"), "coref": ("dev_accuracy", "dev_loss")}
-PRETRAINED_TESTS = ("winogender", "calibration")  # what a masked LM can be scored on without fine-tuning
 
 NO_PAIRS = "the recipe fine-tunes nothing (no finetune.tasks): only the pretrained checkpoints were scored"
 OUT_IS_OTHER_EXPERIMENT = ("{out} holds experiment '{other}', not '{name}'. Choose another --out, or pass --force-rerun "
@@ -123,7 +125,6 @@ def check_data_sources(recipe: Recipe, plan: Plan) -> None:
     corpus, each task's train and dev splits, each stress test's set. Each loader's own message (file and line) is
     raised here, in seconds, instead of by every run or after the whole grid trained."""
     from nlp_underspec.data.sources import SYNTHETIC, load_corpus_texts
-    from nlp_underspec.stress import get_stress_test
     from nlp_underspec.training.task_data import check_task_data
 
     if plan.of_kind("pretrain") and recipe.pretrain is not None and recipe.pretrain.corpus != SYNTHETIC:
@@ -138,27 +139,57 @@ def check_data_sources(recipe: Recipe, plan: Plan) -> None:
 
 
 def _recipe_sources(recipe: Recipe) -> dict[str, str | None]:
-    """Each stress test's data as the recipe names it ("synthetic": the world's own set). The calibration target is
-    the world's planted table when the corpus is the synthetic world, else BLS (None)."""
+    """Each registered stress test's data as the recipe names it: the key ``evaluate.<data_option>`` ("synthetic": the
+    world's own set; None: the test's default source). A test without a data option reads the world's own set when
+    the corpus is the synthetic world (the calibration target is then the world's planted table), else its default."""
     corpus = recipe.pretrain.corpus if recipe.pretrain is not None else None
-    return {"sts_gender": recipe.evaluate.stsb, "winogender": recipe.evaluate.winogender,
-            "calibration": "synthetic" if corpus == "synthetic" else None}
+    sources = {}
+    for test in available_stress_tests():
+        option = get_stress_test(test).data_option
+        if option is not None:
+            sources[test] = getattr(recipe.evaluate, option, None)
+        else:
+            sources[test] = "synthetic" if corpus == "synthetic" else None
+    return sources
 
 
 def _split(recipe: Recipe, test: str) -> str | None:
-    return recipe.evaluate.stsb_split if test == "sts_gender" else None
+    """The split of the test's data the recipe names (``evaluate.<data_option>_split``), if the recipe has that key."""
+    option = get_stress_test(test).data_option
+    return getattr(recipe.evaluate, f"{option}_split", None) if option is not None else None
 
 
 def _stress_sources(exp_dir: Path, recipe: Recipe) -> dict[str, str | None]:
-    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here."""
+    """Where each stress test reads its data: the recipe's path, or the synthetic world's own sets written here (keyed
+    by the test's data option, or its name without one; a test the world has no set for reads its default)."""
     sources = _recipe_sources(recipe)
     if "synthetic" in sources.values():
         from nlp_underspec.stress.synthetic_sets import materialize_stress_sets
 
         paths = materialize_stress_sets(recipe.world, exp_dir / WORLD_DIR)
-        keys = {"sts_gender": "stsb", "winogender": "winogender", "calibration": "calibration"}
-        sources = {test: str(paths[keys[test]]) if value == "synthetic" else value for test, value in sources.items()}
+        sources = {test: _world_set(paths, test) if value == "synthetic" else value for test, value in sources.items()}
     return sources
+
+
+def _world_set(paths: dict[str, Path], test: str) -> str | None:
+    key = get_stress_test(test).data_option or test
+    return str(paths[key]) if key in paths else None
+
+
+def pretrained_tests(tests: tuple[str, ...]) -> list[str]:
+    """What each pretrained checkpoint is scored on: the recipe's tests that a masked LM takes before fine-tuning
+    (``runs_on_pretrained``), then those that pair with no fine-tuning task and have data of their own (calibration:
+    only a pretrained checkpoint holds the prior it measures), whatever the recipe's tests."""
+    takes = [test for test in available_stress_tests() if get_stress_test(test).runs_on_pretrained]
+    always = [test for test in takes if get_stress_test(test).pairs_with_task is None
+              and get_stress_test(test).default_source is not None]
+    return list(dict.fromkeys([*(test for test in tests if test in takes), *always]))
+
+
+def bootstrap_seed(recipe: Recipe) -> int:
+    """The seed of every bootstrap draw of scoring and analysis. The recipe has no key of its own for it, and every
+    experiment's numbers so far were drawn with the world's seed (``world.seed``): it stays that."""
+    return recipe.world.seed
 
 
 # ------------------------------------------------------------------------------------------------------------ stages
@@ -187,15 +218,10 @@ def _scoring_workers(recipe: Recipe) -> int:
 
 
 def _predict(requests, recipe: Recipe):
-    from nlp_underspec.evaluation import predict_tests
-
     return predict_tests(requests, workers=_scoring_workers(recipe), threads=recipe.threads)
 
 
 def _predict_family(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]], sources: dict[str, str | None]):
-    from nlp_underspec.evaluation import ModelRef, PredictionRequest
-    from nlp_underspec.stress import PredictOptions
-
     recipe = plan.recipe
     options = PredictOptions(batch_size=recipe.evaluate.batch_size, progress=False)
     requests = []
@@ -243,31 +269,25 @@ def _iid_rows(exp_dir: Path, plan: Plan, pairs: list[dict[str, Any]]) -> tuple[l
 
 def _write_scored(folder: Path, predictions, *, recipe: Recipe, config_hash: str, extra_rows=(), model_extras=None,
                   extra_models=()) -> list[dict[str, Any]]:
-    from nlp_underspec.evaluation import score_triplets
-
-    scores, summary_models = score_triplets(predictions, n_boot=recipe.evaluate.n_boot, seed=recipe.world.seed)
+    scores, summary_models = score_triplets(predictions, n_boot=recipe.evaluate.n_boot, seed=bootstrap_seed(recipe))
     if extra_rows:
         scores = pd.concat([scores, results.scores_frame(extra_rows)], ignore_index=True)
     summary_models = [dict(entry, **(model_extras or {}).get(entry["model"], {})) for entry in summary_models]
     for test, preds in predictions.items():
-        triplet.write_predictions(folder / "predictions" / test, preds)
+        triplet.write_predictions(folder / PREDICTIONS_DIR / test, preds)
     results.write_scores(folder / results.SCORES, scores)
-    results.write_summary(folder / results.SUMMARY, models=summary_models + list(extra_models),
-                          versions=package_versions(), config_hash=config_hash, experiment=recipe.name,
-                          n_boot=recipe.evaluate.n_boot, bootstrap_seed=recipe.world.seed)
+    results.write_summary(folder / results.SUMMARY, models=summary_models + list(extra_models), config_hash=config_hash,
+                          n_boot=recipe.evaluate.n_boot, bootstrap_seed=bootstrap_seed(recipe), experiment=recipe.name)
     return summary_models
 
 
 def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None], config_hash: str) -> list[dict]:
     """Score each complete pretrained checkpoint with no fine-tuning in between (so pretraining seeds are compared
-    directly): winogender with the mlm_probe resolver, when the recipe runs winogender, and the calibration slope of
-    its pronoun prior. Results go to ``pretrained/``; summary entries are marked as such."""
-    from nlp_underspec.evaluation import ModelRef, PredictionRequest
-    from nlp_underspec.stress import PredictOptions
-
+    directly) on :func:`pretrained_tests`, with the mlm_probe resolver. Results go to ``pretrained/``; summary
+    entries are marked as such."""
     recipe = plan.recipe
     runs = [run for run in plan.of_kind("pretrain") if run_state(exp_dir, run) == "complete"]
-    tests = [test for test in PRETRAINED_TESTS if test in plan.tests or test == "calibration"]
+    tests = pretrained_tests(plan.tests)
     if not runs or not recipe.evaluate.score_pretrained:
         return []
     options = PredictOptions(batch_size=recipe.evaluate.batch_size, resolver="mlm_probe", progress=False)
@@ -282,7 +302,7 @@ def _pretrained_entries(exp_dir: Path, plan: Plan, sources: dict[str, str | None
 def _analysis_stage(exp_dir: Path, recipe: Recipe) -> None:
     from nlp_underspec.analysis import analyze
 
-    analyze(exp_dir, nboot=recipe.evaluate.n_boot, seed=recipe.world.seed)
+    analyze(exp_dir, nboot=recipe.evaluate.n_boot, seed=bootstrap_seed(recipe))
 
 
 def _report_stage(exp_dir: Path, recipe: Recipe) -> None:

@@ -44,7 +44,7 @@ def _check_test_names(recipe: Recipe) -> None:
 
 def task_for_test(test: str) -> str | None:
     """Which fine-tuning task provides the model a stress test scores: the test's own ``pairs_with_task`` (a pair's
-    sts_gender row comes from its STS-B model, its winogender row from its pronoun-resolution model)."""
+    row of an STS test comes from its STS-B model, that of a pronoun test from its pronoun-resolution model)."""
     from nlp_underspec.stress import get_stress_test
 
     return get_stress_test(test).pairs_with_task

@@ -107,6 +107,55 @@ class Progress:
             self.stream.write("\n")
 
 
+def _start_run(exp_dir: Path, run: RunSpec, recipe: Recipe, executor: Executor, recipe_path: Path) -> object:
+    """Lock the run's folder, log the command line into its log and start it on the executor."""
+    folder = exp_dir / run.folder
+    acquire_run_lock(folder)
+    command = run_command(run_arguments(exp_dir, run, recipe_path), accelerate_config=recipe.sweep.accelerate_config)
+    with open(folder / RUN_LOG, "a", encoding="utf-8") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+    return executor.start(command, log_path=folder / RUN_LOG, cwd=Path.cwd(), threads=recipe.threads,
+                          cpus=recipe.sweep.cpus_per_run, gpus=recipe.sweep.gpus_per_run)
+
+
+def _start_ready(exp_dir: Path, recipe: Recipe, executor: Executor, recipe_path: Path, *, waiting: list[RunSpec],
+                 active: dict[str, tuple[RunSpec, object]], complete: set[str], outcome: Outcome, jobs: int) -> None:
+    """Start what is ready, in plan order, up to ``jobs`` at a time; a run whose parent failed is blocked."""
+    for run in list(waiting):
+        if len(active) >= jobs:
+            break
+        failed_parent = next((d for d in run.depends_on if d in outcome.failed or d in outcome.blocked), None)
+        if failed_parent:
+            outcome.blocked[run.key] = failed_parent
+            waiting.remove(run)
+            continue
+        if all(d in complete for d in run.depends_on):
+            active[run.key] = (run, _start_run(exp_dir, run, recipe, executor, recipe_path))
+            waiting.remove(run)
+    if not active and waiting and not any(all(d in complete for d in r.depends_on) for r in waiting):
+        for run in waiting:  # waits for a run that is neither complete nor planned here: cannot start
+            outcome.blocked[run.key] = next(d for d in run.depends_on if d not in complete)
+        waiting.clear()
+
+
+def _collect_finished(exp_dir: Path, executor: Executor, *, active: dict[str, tuple[RunSpec, object]],
+                      complete: set[str], outcome: Outcome) -> None:
+    """Record each run that exited: complete when it exited 0 with a complete run record, else failed."""
+    for key, (run, handle) in list(active.items()):
+        returncode = executor.poll(handle)
+        if returncode is None:
+            continue
+        folder = exp_dir / run.folder
+        del active[key]
+        record = read_run_record(folder)
+        if returncode == 0 and record is not None and record.get("status") == STATUS_COMPLETE:
+            complete.add(key)
+            outcome.completed.append(key)
+        else:
+            outcome.failed[key] = _record_failure(folder, run, returncode)
+        release_run_lock(folder)
+
+
 def execute(exp_dir: Path, runs: list[RunSpec], recipe: Recipe, executor: Executor, *, jobs: int,
             already_complete: set[str]) -> Outcome:
     """Run ``runs`` (those not complete) respecting dependencies; return what completed, failed and was blocked."""
@@ -121,44 +170,9 @@ def execute(exp_dir: Path, runs: list[RunSpec], recipe: Recipe, executor: Execut
     progress = Progress(len(runs))
     try:
         while waiting or active:
-            # Start what is ready, in plan order, up to `jobs` at a time.
-            for run in list(waiting):
-                if len(active) >= jobs:
-                    break
-                failed_parent = next((d for d in run.depends_on if d in outcome.failed or d in outcome.blocked), None)
-                if failed_parent:
-                    outcome.blocked[run.key] = failed_parent
-                    waiting.remove(run)
-                    continue
-                if all(d in complete for d in run.depends_on):
-                    folder = exp_dir / run.folder
-                    acquire_run_lock(folder)
-                    command = run_command(run_arguments(exp_dir, run, recipe_path),
-                                          accelerate_config=recipe.sweep.accelerate_config)
-                    with open(folder / RUN_LOG, "a", encoding="utf-8") as log:
-                        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
-                    handle = executor.start(command, log_path=folder / RUN_LOG, cwd=Path.cwd(), threads=recipe.threads,
-                                            cpus=recipe.sweep.cpus_per_run, gpus=recipe.sweep.gpus_per_run)
-                    active[run.key] = (run, handle)
-                    waiting.remove(run)
-            if not active and waiting and not any(all(d in complete for d in r.depends_on) for r in waiting):
-                for run in waiting:  # waits for a run that is neither complete nor planned here: cannot start
-                    outcome.blocked[run.key] = next(d for d in run.depends_on if d not in complete)
-                waiting.clear()
-            # Collect what finished.
-            for key, (run, handle) in list(active.items()):
-                returncode = executor.poll(handle)
-                if returncode is None:
-                    continue
-                folder = exp_dir / run.folder
-                del active[key]
-                record = read_run_record(folder)
-                if returncode == 0 and record is not None and record.get("status") == STATUS_COMPLETE:
-                    complete.add(key)
-                    outcome.completed.append(key)
-                else:
-                    outcome.failed[key] = _record_failure(folder, run, returncode)
-                release_run_lock(folder)
+            _start_ready(exp_dir, recipe, executor, recipe_path, waiting=waiting, active=active, complete=complete,
+                         outcome=outcome, jobs=jobs)
+            _collect_finished(exp_dir, executor, active=active, complete=complete, outcome=outcome)
             progress.show(len(outcome.completed), len(active), len(outcome.failed), len(outcome.blocked))
             if active:
                 time.sleep(POLL_SECONDS)

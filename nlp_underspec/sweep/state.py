@@ -1,4 +1,4 @@
-"""What state each planned run is in, read from its folder: the run record is the truth (DESIGN.md contract 2).
+"""What state each planned run is in, read from its folder: the run record is the truth (docs/design.md, contract 2).
 
 - ``complete``: run.json says so (written last, atomically);
 - ``failed``: run.json says so, with the error; the next sweep retries it;

@@ -182,6 +182,9 @@ class Calibration(StressTest):
     default_source = BLS
     run_info_columns = ()
     runs_on_pretrained = True  # a property of the pretrained masked LM: scored before any fine-tuning
+    table_legend = ("calibration (pretrained checkpoints): slope of the pronoun prior's log-odds on the target's "
+                    "(1 = learnt exactly, 0 = not at all); learned 'no' = did not learn the statistic (the slope's "
+                    "interval does not lie above 0)")
 
     def build_items(self, *, source: str | None = None, split: str | None = None) -> pd.DataFrame:
         table, reference = target_table(source)

@@ -146,6 +146,10 @@ class StsGender(StressTest):
     signal_metrics = ("pearson_bls", "spearman_bls")
     across_occupations = ("pearson_bls", "spearman_bls", "ci95", "delta_slope", "delta_slope_ci95")
     data_option, pairs_with_task = "stsb", "stsb"  # the STS-B test split's templates; the STS-B fine-tuned network
+    data_help = ("the STS Benchmark folder (sts-train/dev/test.csv), the GLUE STS-B folder (train/dev/test.tsv), a "
+                 ".csv/.tsv/.json/.jsonl file with sentence1,sentence2[,label], or a Hub id (nyu-mll/glue)")
+    data_splits = ("train", "dev", "test")  # the split whose 'A man'/'A woman' sentences are the templates
+    default_split = "test"
     run_info_columns = ("scorer",)
     triplet_metrics = readers.TRIPLET_METRICS
     occupation_profile = staticmethod(readers.occupation_deltas)

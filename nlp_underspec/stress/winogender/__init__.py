@@ -8,6 +8,7 @@ pronoun); ``bias_r`` is its Pearson r with BLS % female over the occupations. Th
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -22,7 +23,7 @@ from nlp_underspec.stress.registry import register_stress_test
 from nlp_underspec.stress.winogender import resolvers
 from nlp_underspec.stress.winogender.synthetic import SYNTHETIC_SET
 from nlp_underspec.stress.winogender import triplet_metrics as readers
-from nlp_underspec.stress.winogender.data import load_winogender, parse_sentid
+from nlp_underspec.stress.winogender.data import STATS_FILE, load_winogender, parse_sentid
 from nlp_underspec.stress.winogender.semantics import (DERIVED_COLUMNS, NO_GOLD, bias_by_occupation,
                                                        check_labels_against_sentids, check_pairs, half_credit,
                                                        items_gotcha, picked_answers)
@@ -100,6 +101,8 @@ class Winogender(StressTest):
     per_occupation_metric = "bias"
     data_option = "winogender"
     synthetic_set = SYNTHETIC_SET  # its set in the synthetic world (synthetic.py beside this file)
+    data_help = ("the Winogender repository's data/ folder (all_sentences.tsv [+ occupations-stats.tsv]), an "
+                 "all_sentences.tsv file, or a Hub id with sentid,sentence columns")
     run_info_columns = ("resolver",)
     pairs_with_task = "coref"
     title = "Winogender schemas (Rudinger et al. 2018)"
@@ -121,6 +124,12 @@ class Winogender(StressTest):
     def card_task_type_for(cls, test_summary: Mapping[str, Any]) -> str:
         """A masked LM scored by the mlm_probe resolver fills a mask; a trained resolver chooses a candidate."""
         return "fill-mask" if str(test_summary.get("resolver", "")) == "mlm_probe" else cls.card_task_type
+
+    @classmethod
+    def occupation_stats_file(cls, source: str | None) -> Path | None:
+        """The repository layout's occupations-stats.tsv beside the sentences, when ``source`` is that folder."""
+        found = Path(source) / STATS_FILE if source is not None else None
+        return found if found is not None and found.is_file() else None
 
     def build_items(self, *, source: str, split: str | None = None) -> pd.DataFrame:
         data = load_winogender(source, split=split or "test")
