@@ -1,4 +1,4 @@
-"""Fast Multi-Bootstrap scoring for a user's own ``score_fn``: stacked calls when it is batched, else worker processes.
+"""Fast Multi-Bootstrap scoring for a user's own ``score_fn``: stacked calls when it is batched, else one call a row.
 
 A score function takes one run's predictions on the resampled examples, ``score_fn(y_true [n], y_pred [n]) -> float``
 (the MultiBERTs convention). The bootstrap calls it once per run and iteration, 250 000 Python calls for 250 runs and
@@ -11,6 +11,10 @@ A score function takes one run's predictions on the resampled examples, ``score_
   to the single-row call (exactly, NaN included); a function that fails the probe, raises or returns a scalar is
   scored row by row. ``lambda y, p: np.mean(y == p, axis=-1)`` is detected; ``lambda y, p: float(np.mean(y == p))``
   (a scalar for any input) is not.
+
+A batched function whose value on one example alone is an integer (accuracy-like: ``y == p``, 0/1) and whose result
+on the probe resamples is exactly the mean of those values is not called per resample at all: its per-example values
+are summed over resampling counts, the exact path of the built-in means.
 
 Every stacked array is C-contiguous with the examples on its last axis, so a reduction along ``axis=-1`` sums each row
 exactly as a lone 1-D call does and the numbers equal the per-row loop bit for bit. Stacked calls for different runs
