@@ -8,6 +8,8 @@ import pytest
 
 from nlp_underspec.analysis import bootstrap as mb
 from nlp_underspec.analysis import family_bootstrap, multibootstrap, report_ci
+from nlp_underspec.analysis import batched
+from nlp_underspec.analysis.batched import batched_score
 from nlp_underspec.analysis._common import BAD_LEVEL, BAD_RNG, NAN_VALUES
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress import accuracy, mean_squared_error, pearson_r, spearman_r
@@ -252,3 +254,120 @@ def test_bad_rng_nboot_level_and_samples():
     with pytest.raises(UsageError) as err:
         report_ci([])
     assert str(err.value) == mb.SAMPLES_SHAPE.format(what="shape (0,)")
+
+
+# ------------------------------------------------------------------------------------ a user's own score function
+def _accuracy_rows(y_true, y_pred):  # a plain numpy function that reduces along the last axis: detected as batched
+    return np.mean(y_true == y_pred, axis=-1)
+
+
+def _pearson_rows(y_true, y_pred):  # a user's Pearson r, written with numpy along the last axis
+    x = y_true - np.mean(y_true, axis=-1, keepdims=True)
+    y = y_pred - np.mean(y_pred, axis=-1, keepdims=True)
+    return np.sum(x * y, axis=-1) / np.sqrt(np.sum(x * x, axis=-1) * np.sum(y * y, axis=-1))
+
+
+def _scalar_accuracy(y_true, y_pred):  # one number for any input: cannot be batched, scored row by row
+    return float(np.mean(y_true == y_pred))
+
+
+@pytest.mark.parametrize("declared", [False, True], ids=["detected", "declared"])
+@pytest.mark.parametrize("score_fn", [_accuracy_rows, _pearson_rows], ids=lambda f: f.__name__)
+def test_batched_user_function_identical_to_reference(score_fn, declared):
+    rng = np.random.default_rng(4)
+    run_info, preds, labels = _family(n_seeds=5, runs=(2, 3), unequal=True, n_examples=50)
+    if score_fn is _pearson_rows:
+        preds, labels = rng.normal(size=preds.shape), rng.random(50)  # floats: exact only if each row sums alone
+    fn = batched_score(score_fn) if declared else score_fn
+    for paired in (False, True):
+        ours = multibootstrap(run_info, preds, labels, fn, paired_seeds=paired, nboot=70, rng=13)
+        reference = reference_multibootstrap(run_info, preds, labels, score_fn, paired_seeds=paired, nboot=70, rng=13)
+        assert ours == [tuple(pair) for pair in reference]  # bit for bit
+
+
+def test_stacked_call_equals_one_call_per_row():
+    rng = np.random.default_rng(5)
+    preds, labels = rng.normal(size=(7, 33)), rng.normal(size=33)
+    draws = rng.integers(0, 33, size=(300, 33))  # more iterations than one stacked block of the probe
+    stacked = batched.batched_score_runs(_pearson_rows, preds, labels, draws)
+    assert batched.passes_probe(_pearson_rows, preds, labels, draws)
+    assert stacked.tobytes() == batched.loop_score_runs(_pearson_rows, preds, labels, draws).tobytes()
+    threaded = batched.batched_score_runs(_pearson_rows, preds, labels, draws, threads=3)  # runs split over threads
+    assert threaded.tobytes() == stacked.tobytes()
+
+
+def test_a_batched_mean_of_integers_is_summed_over_counts_and_anything_else_is_not():
+    rng = np.random.default_rng(6)
+    preds, labels = rng.integers(0, 3, size=(5, 30)), rng.integers(0, 3, size=30)
+    draws = rng.integers(0, 30, size=(20, 30))
+    values = batched.mean_form_values(_accuracy_rows, preds, labels, draws)
+    assert values.tolist() == (preds == labels).astype(float).tolist()  # one per-example value per run and example
+
+    def squared_accuracy(y_true, y_pred):  # 0/1 on one example, like a mean, but not a mean of a resample
+        return np.mean(y_true == y_pred, axis=-1) ** 2
+
+    assert batched.mean_form_values(squared_accuracy, preds, labels, draws) is None
+    assert batched.mean_form_values(_pearson_rows, preds, labels, draws) is None  # NaN on one example
+    run_info, fam_preds, fam_labels = _family(n_seeds=4)
+    ours = multibootstrap(run_info, fam_preds, fam_labels, squared_accuracy, nboot=30, rng=1)  # stacked calls instead
+    assert ours == [tuple(p) for p in reference_multibootstrap(run_info, fam_preds, fam_labels, squared_accuracy,
+                                                               nboot=30, rng=1)]
+
+
+def test_a_scalar_function_is_not_taken_for_batched():
+    run_info, preds, labels = _family(n_seeds=3)
+    draws = np.random.default_rng(0).integers(0, preds.shape[1], size=(10, preds.shape[1]))
+    assert not batched.passes_probe(_scalar_accuracy, preds, labels, draws)
+    ours = multibootstrap(run_info, preds, labels, lambda y, p: float(np.mean(y == p)), nboot=20, rng=2)
+    assert ours == [tuple(p) for p in reference_multibootstrap(run_info, preds, labels, _scalar_accuracy, nboot=20,
+                                                               rng=2)]
+
+
+def test_the_reference_positional_call():
+    run_info, preds, labels = _family(n_seeds=4)
+    positional = multibootstrap(run_info, preds, labels, accuracy, True, 40, 42)
+    keywords = multibootstrap(run_info=run_info, preds=preds, labels=labels, score_fn=accuracy, paired_seeds=True,
+                              nboot=40, rng=42, verbose=False)
+    assert positional == keywords == [tuple(p) for p in reference_multibootstrap(
+        run_info, preds, labels, accuracy, paired_seeds=True, nboot=40, rng=42)]
+
+
+def test_process_pool_gives_the_serial_numbers():
+    run_info, preds, labels = _family(n_seeds=4)
+    serial = multibootstrap(run_info, preds, labels, _scalar_accuracy, nboot=24, rng=8)
+    pooled = multibootstrap(run_info, preds, labels, _scalar_accuracy, nboot=24, rng=8, workers=2)
+    assert pooled == serial
+
+
+@pytest.mark.bad_input
+def test_declared_batched_function_with_a_scalar_result():
+    run_info, preds, labels = _family(n_seeds=3, n_examples=40)
+    with pytest.raises(UsageError) as err:
+        multibootstrap(run_info, preds, labels, batched_score(_scalar_accuracy), nboot=5, rng=0)
+    assert str(err.value) == (
+        "score_fn '_scalar_accuracy' is declared batched, so a call on stacked arrays y_true and y_pred of shape "
+        "[5, 40] must return 5 scores (shape (5,)), got a float. Reduce along the last axis "
+        "(e.g. np.mean(y_true == y_pred, axis=-1)), or drop the batched declaration to score one row at a time.")
+
+
+@pytest.mark.bad_input
+def test_declared_batched_attribute_with_a_wrong_shape():
+    def summed(y_true, y_pred):
+        return np.mean(y_true == y_pred, axis=0)  # along the wrong axis: one value per example
+
+    summed.batched = True
+    message = _bad(score_fn=summed)
+    assert message == batched.BATCHED_SHAPE.format(name="'summed'", rows=5, n=40, got="shape (40,)")
+
+
+@pytest.mark.bad_input
+def test_workers_and_rng_and_unpicklable_functions():
+    assert _bad(workers=0) == batched.BAD_WORKERS.format(value=0)
+    run_info, preds, labels = _family(n_seeds=3)
+    with pytest.raises(UsageError) as err:
+        multibootstrap(run_info, preds, labels, accuracy)
+    assert str(err.value) == mb.MISSING_RNG
+    message = _bad(score_fn=lambda y, p: float(np.mean(y == p)), workers=2)
+    assert message.startswith("score_fn '<lambda>' cannot be sent to worker processes (workers=2): ")
+    assert message.endswith(". Define it with def at module level, make it batched "
+                            "(nlp_underspec.analysis.batched_score), or use workers=1.")

@@ -5,6 +5,7 @@ keyword-only past the data arguments, pandas in and out (index levels ``model``,
 ``occupation``), randomness from an explicit seed or ``numpy.random.Generator``:
 
 - :func:`multibootstrap`, :func:`report_ci`, :func:`family_bootstrap`: Multi-Bootstrap (Sellam et al. 2022);
+  :func:`batched_score` declares a user's score function batched (fast for any score);
 - :func:`spread`, :func:`spread_ratio`: spread of a metric and stress/iid ratio;
 - :func:`seed_share`, :func:`regroup_test`: pretraining-seed share of the variance;
 - :func:`rank_correlation`: iid vs stress metric (of one network: :func:`~.registered.paired_task`);
@@ -17,6 +18,7 @@ keyword-only past the data arguments, pandas in and out (index levels ``model``,
   :func:`analyze` / :func:`compare_families`.
 """
 
+from nlp_underspec.analysis.batched import BatchedScore, batched_score
 from nlp_underspec.analysis.bootstrap import family_bootstrap, multibootstrap, report_ci
 from nlp_underspec.analysis.clustering import adjusted_rand_index, cluster_by_seed
 from nlp_underspec.analysis.compare import compare_families
@@ -37,3 +39,4 @@ __all__ = [
     "load_family", "multibootstrap", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spread",
     "spread_ratio",
 ]
+__all__ += ["BatchedScore", "batched_score"]  # Multi-Bootstrap for a user's score function (.batched)

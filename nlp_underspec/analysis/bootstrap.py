@@ -10,8 +10,13 @@ The reference scores every run at every iteration in Python. Here the draws are 
 scored for all iterations at once: a :class:`~nlp_underspec.stress.examples.MeanScore` becomes one matrix product of
 resampling counts with per-example values (exact when those sums are exact, else a gather), a
 :class:`~nlp_underspec.stress.examples.RowwiseScore` one stacked call, and every mean is taken along a contiguous last
-axis so the floating-point result matches the loop bit for bit. Any other ``score_fn`` is called once per run and
-iteration.
+axis so the floating-point result matches the loop bit for bit. Any other ``score_fn`` goes to
+:mod:`~nlp_underspec.analysis.batched`: stacked calls when it is declared or detected batched, else one call per run and
+iteration (spread over ``workers`` processes if asked).
+
+:func:`multibootstrap` takes the reference's call as well: ``multibootstrap(run_info, preds, labels, score_fn,
+paired_seeds, nboot, rng)`` positionally or by keyword (``rng`` has no default here: the reference's global
+``np.random`` is not reproducible).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import BAD_RNG, check_count, check_finite, check_finite_number, check_level
+from nlp_underspec.analysis.batched import check_workers, score_runs_any
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.examples import MeanScore, RowwiseScore, exact_sum_values
 
@@ -50,7 +56,20 @@ NO_EMPTY_EXAMPLES = "preds has no examples (0 columns): there is nothing to scor
 SAMPLES_SHAPE = ("samples must be the (base, expt) pairs multibootstrap returns: a sequence of pairs, an array of shape "
                  "[nboot, 2] or a DataFrame with columns base and expt; got {what}.")
 
+MISSING_RNG = ("multibootstrap needs rng: an integer seed (rng=42 draws the reference's RandomState(42) stream), a "
+               "numpy.random.Generator or a numpy.random.RandomState.")
+
 _CHUNK_ELEMENTS = 4_000_000  # scratch elements per block of iterations (32 MB of float64)
+
+
+class _Required:
+    """The default of ``rng``: it must be given (a default after ``nboot`` keeps the reference's positional order)."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+_REQUIRED = _Required()
 
 
 @dataclass
@@ -181,14 +200,19 @@ def _resample_counts(draws: np.ndarray, n: int) -> np.ndarray:
 
 def _mean_score_runs(score_fn: MeanScore, preds: np.ndarray, labels: np.ndarray, draws: np.ndarray) -> np.ndarray:
     values = np.stack([np.asarray(score_fn.per_example(labels, row)) for row in preds])  # (n_runs, n)
+    return _mean_values_runs(values, draws)
+
+
+def _mean_values_runs(values: np.ndarray, draws: np.ndarray) -> np.ndarray:
+    """``(nboot, n_runs)`` means of per-example ``values (n_runs, n)`` over every iteration's resampled examples."""
     nboot, n = draws.shape
-    out = np.empty((nboot, len(preds)))
+    out = np.empty((nboot, len(values)))
     if exact_sum_values(values):
         weights = np.ascontiguousarray(values.astype(np.float64).T)  # (n, n_runs)
         for block in _blocks(nboot, n):
             out[block] = (_resample_counts(draws[block], n) @ weights) / n  # exact sums, then numpy's mean division
         return out
-    for block in _blocks(nboot, n * len(preds)):
+    for block in _blocks(nboot, n * len(values)):
         gathered = np.ascontiguousarray(np.take(values, draws[block], axis=1))  # (n_runs, iterations, n)
         out[block] = np.mean(gathered, axis=-1).T
     return out
@@ -206,16 +230,8 @@ def _rowwise_score_runs(score_fn: RowwiseScore, preds: np.ndarray, labels: np.nd
     return out
 
 
-def _loop_score_runs(score_fn, preds: np.ndarray, labels: np.ndarray, draws: np.ndarray) -> np.ndarray:
-    out = np.empty((draws.shape[0], len(preds)))
-    for b, jj in enumerate(draws):
-        chosen = labels[jj]
-        for i in range(len(preds)):
-            out[b, i] = score_fn(chosen, preds[i, jj])
-    return out
-
-
-def _score_runs(score_fn, preds: np.ndarray, labels: np.ndarray, draws: np.ndarray | None, nboot: int) -> np.ndarray:
+def _score_runs(score_fn, preds: np.ndarray, labels: np.ndarray, draws: np.ndarray | None, nboot: int, *,
+                workers: int | None = None) -> np.ndarray:
     """``(nboot, n_runs)``: every run's score on every iteration's examples."""
     if draws is None:
         once = np.asarray([score_fn(labels, row) for row in preds], dtype=np.float64)
@@ -224,7 +240,8 @@ def _score_runs(score_fn, preds: np.ndarray, labels: np.ndarray, draws: np.ndarr
         return _mean_score_runs(score_fn, preds, labels, draws)
     if isinstance(score_fn, RowwiseScore):
         return _rowwise_score_runs(score_fn, preds, labels, draws)
-    return _loop_score_runs(score_fn, preds, labels, draws)
+    return score_runs_any(score_fn, preds, labels, draws, workers=workers,
+                          mean_runs=lambda values: _mean_values_runs(values, draws))
 
 
 def _arm_scores(run_scores: np.ndarray, arm: _Arm, seed_draw: np.ndarray | None) -> np.ndarray:
@@ -247,27 +264,33 @@ def _check_scores(run_scores: np.ndarray, rows: np.ndarray, run_info: pd.DataFra
 
 
 def _bootstrap(arms: list[_Arm], run_info: pd.DataFrame, preds: np.ndarray, labels: np.ndarray, score_fn, *,
-               shared_seeds: bool, sample_seeds: bool, sample_examples: bool, nboot: int, rng) -> list[np.ndarray]:
+               shared_seeds: bool, sample_seeds: bool, sample_examples: bool, nboot: int, rng,
+               workers: int | None = None) -> list[np.ndarray]:
     seed_draws, example_draws = _draw(rng, arms, shared_seeds=shared_seeds, n_examples=preds.shape[1], nboot=nboot,
                                       sample_seeds=sample_seeds, sample_examples=sample_examples)
     used = np.unique(np.concatenate([rows for arm in arms for rows in arm.rows]))
     position = {int(row): k for k, row in enumerate(used)}
-    run_scores = _score_runs(score_fn, preds[used], labels, example_draws, nboot)  # (nboot, n_used)
+    run_scores = _score_runs(score_fn, preds[used], labels, example_draws, nboot, workers=workers)  # (nboot, n_used)
     _check_scores(run_scores, used, run_info)
     local = [_Arm(arm.seeds, [np.asarray([position[int(r)] for r in rows]) for rows in arm.rows]) for arm in arms]
     return [_arm_scores(run_scores, arm, draw) for arm, draw in zip(local, seed_draws)]
 
 
 # ------------------------------------------------------------------------------------------------ public API
-def multibootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, paired_seeds: bool = False,
-                   sample_seeds: bool = True, sample_examples: bool = True, nboot: int = 500,
-                   rng) -> list[tuple[float, float]]:
+def multibootstrap(run_info: pd.DataFrame, preds, labels, score_fn, paired_seeds: bool = False, nboot: int = 500,
+                   rng=_REQUIRED, verbose: bool = False, progress_indicator=None, *, sample_seeds: bool = True,
+                   sample_examples: bool = True, workers: int | None = None) -> list[tuple[float, float]]:
     """``nboot`` bootstrap pairs (L, L') of the baseline's and the intervention's score, seeds macro-averaged.
 
     ``run_info``: one row per run with ``seed`` (any hashable) and ``intervention`` (bool); rows sharing both are
     averaged (e.g. fine-tuning runs of one pretraining seed). ``preds``: ``[n_runs, n_examples]``; ``labels``:
-    ``[n_examples]``; ``score_fn(y_true, y_pred) -> float``. ``rng``: an int (``RandomState(rng)``, the reference's
-    stream), a ``numpy.random.Generator`` or a ``RandomState``.
+    ``[n_examples]``; ``score_fn(y_true, y_pred) -> float`` (batched functions, see
+    :mod:`~nlp_underspec.analysis.batched`, are scored a stack of resamples at a time). ``rng`` (required): an int
+    (``RandomState(rng)``, the reference's stream), a ``numpy.random.Generator`` or a ``RandomState``. ``workers``:
+    threads for a batched score function, processes for one that is not (default: threads for a batched function,
+    this process otherwise). The parameters up to ``progress_indicator`` may be given positionally, in the reference's
+    order; ``verbose`` and ``progress_indicator`` are accepted for the reference's callers and ignored (nothing is
+    printed: :func:`report_ci` returns the summary).
 
     >>> run_info = pd.DataFrame({"seed": [0, 0, 1, 1, 0, 1], "intervention": [False] * 4 + [True] * 2})
     >>> labels = np.array([1, 0, 1, 1, 0])
@@ -278,7 +301,10 @@ def multibootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, paired_se
     >>> len(samples), report_ci(samples)["delta"]["mean"] > 0
     (200, True)
     """
-    nboot = check_count("nboot", nboot)
+    del verbose, progress_indicator  # the reference's printing options: results are returned, never printed
+    if rng is _REQUIRED:
+        raise UsageError(MISSING_RNG)
+    nboot, workers = check_count("nboot", nboot), check_workers(workers)
     run_info, preds, labels = _check_inputs(run_info, preds, labels, with_intervention=True)
     flags = run_info["intervention"].to_numpy()
     for arm, flag in (("baseline", False), ("intervention", True)):
@@ -295,12 +321,12 @@ def multibootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, paired_se
         arms = [_Arm(seeds, [group[s] for s in seeds]) for group in (base, expt) for seeds in [_sorted_seeds(group)]]
     base_scores, expt_scores = _bootstrap(arms, run_info, preds, labels, score_fn, shared_seeds=bool(paired_seeds),
                                           sample_seeds=sample_seeds, sample_examples=sample_examples, nboot=nboot,
-                                          rng=_legacy_rng(rng))
+                                          rng=_legacy_rng(rng), workers=workers)
     return list(zip(base_scores.tolist(), expt_scores.tolist()))
 
 
 def family_bootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, sample_seeds: bool = True,
-                     sample_examples: bool = True, nboot: int = 500, rng) -> np.ndarray:
+                     sample_examples: bool = True, nboot: int = 500, rng, workers: int | None = None) -> np.ndarray:
     """Multi-Bootstrap samples of one family's macro-averaged score (the baseline arm alone): ``(nboot,)``.
 
     Same draws as :func:`multibootstrap` would take for a baseline without an intervention: sorted seeds, then examples.
@@ -312,13 +338,13 @@ def family_bootstrap(*, run_info: pd.DataFrame, preds, labels, score_fn, sample_
     >>> samples.shape, float(samples.min()) >= 0.0
     ((100,), True)
     """
-    nboot = check_count("nboot", nboot)
+    nboot, workers = check_count("nboot", nboot), check_workers(workers)
     run_info, preds, labels = _check_inputs(run_info, preds, labels, with_intervention=False)
     groups = _seed_rows(run_info, np.ones(len(run_info), dtype=bool))
     seeds = _sorted_seeds(groups)
     (scores,) = _bootstrap([_Arm(seeds, [groups[s] for s in seeds])], run_info, preds, labels, score_fn,
                            shared_seeds=False, sample_seeds=sample_seeds, sample_examples=sample_examples,
-                           nboot=nboot, rng=_legacy_rng(rng))
+                           nboot=nboot, rng=_legacy_rng(rng), workers=workers)
     return scores
 
 
