@@ -21,7 +21,7 @@ LAYERS = (
     ("data", ("data", "synthetic")),
     ("models and training", ("models", "training")),
     ("stress tests", ("stress",)),
-    ("evaluation", ("evaluation", "results")),
+    ("evaluation", ("evaluation", "results", "stored_results")),
     ("analysis", ("analysis",)),
     ("experiment read model", ("experiment",)),
     ("presentation", ("report", "cards")),
@@ -46,6 +46,8 @@ def _dotted(path: Path) -> str:
 
 
 def _layer(dotted: str) -> int:
+    if dotted.split(".")[-1] == "__main__":
+        return len(LAYERS) - 1  # an entry point (python -m ...) is a command, whatever package it sits in
     top = dotted.split(".")[0]
     for index, (_, tops) in enumerate(LAYERS):
         if top in tops:

@@ -13,7 +13,7 @@ from report_family import build_family
 from nlp_underspec.analysis.family import load_family as load_analysis_family
 from nlp_underspec.artifacts import PRETRAINED, SCORES, parse_run_id
 from nlp_underspec.experiment.family import load_family
-from nlp_underspec.experiment.scores import read_experiment_scores, read_experiment_triplets
+from nlp_underspec.stored_results import read_experiment_scores, read_experiment_triplets
 from nlp_underspec.results import read_scores, write_scores
 
 

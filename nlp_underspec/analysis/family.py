@@ -1,7 +1,7 @@
 """A family of runs as the analysis sees it: one value per model for every metric, per-item and per-occupation profiles.
 
 Reads only ``RUNDIR/scores.parquet`` and the predictions triplets ``RUNDIR/predictions/<test>/`` (docs/design.md,
-contracts 4 and 3; read with :mod:`nlp_underspec.experiment.scores`' rule for ``pretrained/``), never models. Metric
+contracts 4 and 3; read with :mod:`nlp_underspec.stored_results`' rule for ``pretrained/``), never models. Metric
 keys are ``<test>/<metric>``. A family trained here holds two populations: pretrained checkpoints (no fine-tuning seed,
 e.g. ``p03``, scored by an MLM probe) and fine-tuned models (``p03-f01``); they are analysed separately, and when both
 are present the checkpoints' keys get the suffix ``@pretrained``.
@@ -37,7 +37,7 @@ from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, T
 from nlp_underspec.artifacts import PREDICTIONS, SCORES
 from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
-from nlp_underspec.experiment.scores import read_experiment_scores, read_experiment_triplets
+from nlp_underspec.stored_results import read_experiment_scores, read_experiment_triplets
 from nlp_underspec.stress.examples import MeanScore, model_index
 from nlp_underspec.triplet import Predictions
 
@@ -143,7 +143,7 @@ def load_family(rundir: str | os.PathLike, *, occupation_stats: pd.DataFrame | N
     """Read and check a run folder: scores.parquet (required) and every predictions triplet under predictions/.
 
     A sweep keeps the pretrained checkpoints' scores apart, in ``RUNDIR/pretrained/`` (same layout); when present it is
-    read too (:mod:`nlp_underspec.experiment.scores`' rule), and its models join the family as the ``pretrained``
+    read too (:mod:`nlp_underspec.stored_results`' rule), and its models join the family as the ``pretrained``
     population.
     """
     path = Path(rundir)

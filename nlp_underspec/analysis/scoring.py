@@ -80,14 +80,7 @@ def example_set(*, test: str, metric: str, predictions: Predictions,
                 occupation_stats: pd.DataFrame | None = None) -> ExampleSet:
     """The resampling units, labels and score function of ``test/metric`` for a triplet.
 
-    >>> import numpy as np
-    >>> run_info = pd.DataFrame({"model": ["a", "b"], "pretrain_seed": [0, 1], "finetune_seed": [0, 0]})
-    >>> items = pd.DataFrame({"item_id": ["nurse.patient.0.female.txt", "nurse.patient.0.male.txt"],
-    ...                       "occupation": ["nurse"] * 2, "participant": ["patient"] * 2, "answer": [0, 0],
-    ...                       "gender": ["female", "male"]})
-    >>> triplet = Predictions(run_info, items, np.array([[0.9, 0.2], [0.5, 0.6]]))
-    >>> example_set(test="winogender", metric="accuracy", predictions=triplet).scores().tolist()
-    [0.5, 0.75]
+    Each registered test names its readers (``StressTest.triplet_metrics``); an unknown pair lists those there are.
     """
     reader = TRIPLET_METRICS.get((test, metric))
     if reader is None:

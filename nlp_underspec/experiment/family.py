@@ -23,7 +23,7 @@ from nlp_underspec.artifacts import ANALYSIS, MANIFEST, SCORES, SUMMARY, parse_r
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.models import ModelResult, model_results
 from nlp_underspec.experiment.runs import RunFolder, discover_runs
-from nlp_underspec.experiment.scores import read_experiment_scores, read_experiment_triplets
+from nlp_underspec.stored_results import read_experiment_scores, read_experiment_triplets
 from nlp_underspec.io import read_json, read_json_object
 from nlp_underspec.results import NO_RESULTS, read_summary
 from nlp_underspec.triplet import Predictions

@@ -124,8 +124,6 @@ def ranked_probabilities(model, tokenizer, examples: list, *, batch_size: int, d
     from tqdm.auto import tqdm
 
     from nlp_underspec.models.ranking_head import candidate_scores, encode_ranking_examples
-    from nlp_underspec.models import max_tokens
-    from nlp_underspec.stress.encoding import sorted_batches
 
     limit = max_tokens(model, tokenizer)
     out = None
