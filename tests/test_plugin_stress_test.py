@@ -134,13 +134,11 @@ def test_report_and_cards_name_the_plugin(evaluated, tmp_path):
     assert len(cards) == len(SEEDS) + 1 and all(NAME in card.read_text() for card in cards)
 
 
-@pytest.mark.xfail(strict=True, reason="until the presentation helper's branch is merged")
 def test_report_captions_use_the_plugin_words(evaluated, tmp_path):
     assert main(["report", str(evaluated), "--out", str(tmp_path / "report")]) == 0
     assert ToySwap.per_occupation_description in (tmp_path / "report" / "index.html").read_text()
 
 
-@pytest.mark.xfail(strict=True, reason="until the presentation helper's branch is merged")
 def test_cards_name_the_plugin_by_its_title(evaluated, tmp_path):
     assert main(["card", str(evaluated), "--out", str(tmp_path / "cards")]) == 0
     cards = list((tmp_path / "cards").rglob("README.md"))
