@@ -20,6 +20,7 @@ import pandas as pd
 from nlp_underspec.artifacts import PREDICTIONS as PREDICTIONS_DIR
 from nlp_underspec import results, triplet
 from nlp_underspec.errors import UsageError
+from nlp_underspec.formatting import BELOW_FLOOR_CELL
 from nlp_underspec.io import OutputKind, check_output_folder, check_tsv_safe_path, staged_output
 from nlp_underspec.stress import PredictOptions, get_stress_test
 
@@ -41,7 +42,6 @@ MODEL_NOT_FINITE = ("Model '{model}' gave {count} NaN/inf prediction(s) on {test
                     "checkpoint's weights (a diverged run?); nothing was written.")
 FOLDER_NOT_A_TEST = ("Predictions folder {path} is not named after a stress test (a triplet's folder name is the "
                      "test it holds): {unknown} Rename the folder, or move it out of {parent}.")
-BELOW_FLOOR_CELL = "(below noise floor)"
 BELOW_FLOOR_LEGEND = ("(below noise floor): the model's gaps are under the test's noise floor, so this correlation is "
                       "one of float leftovers, not a finding; read the magnitude beside it")
 FLAG_CELLS = {True: "yes", False: "no"}
@@ -407,7 +407,7 @@ def _cell(block: Mapping[str, Any], metric: str, *, first: bool, signal: tuple[s
         return "-"
     if isinstance(value, (bool, np.bool_)):  # a flag (calibration's learned) reads as a word, not 1.000
         return FLAG_CELLS[bool(value)]
-    text = f"{value:+.3f}" if metric in ("pearson_bls", "spearman_bls", "bias_r", "spearman_bias") else f"{value:.3f}"
+    text = f"{value:+.3f}" if metric in signal else f"{value:.3f}"  # a signed correlation shows its sign
     if metric in signal and block.get("below_noise_floor"):  # no interval either: it would dress up the noise
         return f"{text} {BELOW_FLOOR_CELL}"
     ci = block.get("ci95")

@@ -17,7 +17,7 @@ from nlp_underspec.analysis import (
     deviation_pca,
     dispersion,
     example_set,
-    load_family,
+    load_analysis_inputs,
     pca,
     rank_correlation,
     regroup_test,
@@ -359,7 +359,7 @@ def test_family_with_and_without_planted_seed_structure(tmp_path, planted):
 
 def test_family_metrics_split_populations_and_kinds(tmp_path):
     write_demo_family(tmp_path, pretrain_seeds=[0, 1], finetune_seeds=[0, 1], pretrained=True)
-    metrics = {m.key: m for m in load_family(tmp_path).metrics}
+    metrics = {m.key: m for m in load_analysis_inputs(tmp_path).metrics}
     assert metrics["winogender/bias_r"].population == "finetuned" and len(metrics["winogender/bias_r"].values) == 4
     assert metrics["winogender/bias_r@pretrained"].population == "pretrained"
     assert len(metrics["winogender/bias_r@pretrained"].values) == 2

@@ -238,6 +238,7 @@ SEED_RANGE = "[0, 2147483647]"
     ({"world": {"seed": -1}}, f"r: 'world.seed' must be an integer in {SEED_RANGE}, got -1."),
     ({"seeds": {"init_seed": -2}}, f"r: 'seeds.init_seed' must be an integer in {SEED_RANGE}, got -2."),
     ({"seeds": {"data_seed": 2**31}}, f"r: 'seeds.data_seed' must be an integer in {SEED_RANGE}, got 2147483648."),
+    ({"evaluate": {"bootstrap_seed": -3}}, f"r: 'evaluate.bootstrap_seed' must be an integer in {SEED_RANGE}, got -3."),
     ({"pretrain": {"mask_seed": -1}}, f"r: 'pretrain.mask_seed' must be an integer in {SEED_RANGE}, got -1."),
     ({"seeds": {"pretrain": [0, -1]}}, f"r: 'seeds.pretrain' must hold integers in {SEED_RANGE}, got [0, -1]."),
     ({"seeds": {"finetune": [2**31]}}, f"r: 'seeds.finetune' must hold integers in {SEED_RANGE}, got [2147483648]."),

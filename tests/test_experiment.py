@@ -10,7 +10,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report_family import build_family
 
-from nlp_underspec.analysis.family import load_family as load_analysis_family
+from nlp_underspec.analysis.family import load_analysis_inputs as load_analysis_family
 from nlp_underspec.artifacts import PRETRAINED, SCORES, parse_run_id
 from nlp_underspec.experiment.family import load_family
 from nlp_underspec.stored_results import read_experiment_scores, read_experiment_triplets

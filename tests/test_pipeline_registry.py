@@ -63,3 +63,14 @@ def test_the_recipe_sources_splits_and_bootstrap_seed_are_what_they_were():
     assert (_split(recipe, "sts_gender"), _split(recipe, "winogender"), _split(recipe, "calibration")) == (
         "test", None, None)
     assert bootstrap_seed(recipe) == recipe.world.seed == 0
+
+
+def test_the_bootstrap_seed_is_its_own_setting_and_unset_keeps_the_old_hash():
+    from nlp_underspec.config import load_recipe as load
+    from nlp_underspec.sweep.plan import recipe_hash
+
+    recipe = load("recipes/tiny.yaml")
+    chosen = load("recipes/tiny.yaml", overrides=["evaluate.bootstrap_seed=7"])
+    assert (bootstrap_seed(recipe), bootstrap_seed(chosen)) == (0, 7)
+    # Unset, the key is no part of the experiment's identity: folders made before it keep their hash.
+    assert recipe_hash(recipe) == "c8f7e69af59dabbe" != recipe_hash(chosen)

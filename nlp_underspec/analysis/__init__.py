@@ -25,7 +25,7 @@ from nlp_underspec.analysis.compare import compare_families
 from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.dispersion import spread, spread_ratio
 from nlp_underspec.analysis.equivalence import DEFAULT_MARGINS, iid_equivalence
-from nlp_underspec.analysis.family import Family, MetricValues, load_family
+from nlp_underspec.analysis.family import AnalysisInputs, MetricValues, load_analysis_inputs
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
 from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, example_set
@@ -34,9 +34,9 @@ from nlp_underspec.analysis.variance import regroup_test, seed_share
 
 __all__ = [
     "ANALYSIS", "DEFAULT_MARGINS", "ITEM_PROFILES", "OCCUPATION_PROFILES", "STATEMENTS", "TRIPLET_METRICS",
-    "DeviationPCA", "Family", "MetricValues", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed",
+    "AnalysisInputs", "DeviationPCA", "MetricValues", "adjusted_rand_index", "analyze", "analyze_family", "cluster_by_seed",
     "compare_families", "deviation_pca", "example_set", "family_bootstrap", "family_sentence", "iid_equivalence",
-    "load_family", "multibootstrap", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spread",
+    "load_analysis_inputs", "multibootstrap", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spread",
     "spread_ratio",
 ]
 __all__ += ["BatchedScore", "batched_score"]  # Multi-Bootstrap for a user's score function (.batched)

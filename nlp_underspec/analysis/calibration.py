@@ -34,7 +34,7 @@ from nlp_underspec.analysis._common import (
     populations,
 )
 from nlp_underspec.analysis.correlation import rank_correlation
-from nlp_underspec.analysis.family import Family, MetricValues
+from nlp_underspec.analysis.family import AnalysisInputs, MetricValues
 from nlp_underspec.analysis.registered import headline_metrics, inheritance_first
 from nlp_underspec.errors import UsageError
 from nlp_underspec.stress.examples import pearson_r
@@ -74,7 +74,7 @@ def _seed(value) -> int | None:
     return None if value is None or pd.isna(value) else int(value)
 
 
-def _references(family: Family) -> dict[str, str]:
+def _references(family: AnalysisInputs) -> dict[str, str]:
     """Each scored model's target (``planted`` or ``bls``), from the calibration triplet's label_info."""
     triplet = family.triplets.get(TEST)
     if triplet is None or "reference" not in triplet.label_info.columns or not len(triplet.label_info):
@@ -83,7 +83,7 @@ def _references(family: Family) -> dict[str, str]:
     return {str(model): reference for model in triplet.run_info["model"]}
 
 
-def _checkpoint_rows(family: Family) -> pd.DataFrame:
+def _checkpoint_rows(family: AnalysisInputs) -> pd.DataFrame:
     """One row per calibrated pretrained checkpoint (model, seeds, one column per summary metric), by seed then name."""
     rows = family.scores[(family.scores["test"] == TEST) & family.scores["occupation"].isna()]
     rows = rows[populations(rows) == "pretrained"]
@@ -122,7 +122,7 @@ def disjoint_pairs(checkpoints: dict[str, dict]) -> list[list[str]]:
     return [[a, b] for (a, ca), (b, cb) in itertools.combinations(named, 2) if ca[1] < cb[0] or cb[1] < ca[0]]
 
 
-def checkpoint_calibration(family: Family) -> dict:
+def checkpoint_calibration(family: AnalysisInputs) -> dict:
     """The per-checkpoint part of the block: ``checkpoints``, the counts, the spread of slopes and whether seeds differ.
 
     Raises UsageError (:data:`NO_CALIBRATION`) when no pretrained checkpoint has a calibration slope.
@@ -163,7 +163,7 @@ def parent_slopes(block: dict) -> pd.Series:
                      index=pd.Index(seeds, name=SEED_LEVEL), name=SLOPE_KEY, dtype=float)
 
 
-def descendant_metrics(family: Family) -> list[MetricValues]:
+def descendant_metrics(family: AnalysisInputs) -> list[MetricValues]:
     """The fine-tuned population's stress metrics, the tests marked ``inheritance_first`` first, each test's headline
     metrics first."""
     metrics = [m for m in family.metrics if m.population == "finetuned" and m.kind == "stress"]
@@ -258,7 +258,7 @@ def inheritance(slopes: pd.Series, children: pd.Series, *, nboot: int = 1000, rn
     return entry
 
 
-def lineage_seeds(block: dict, family: Family) -> list[int]:
+def lineage_seeds(block: dict, family: AnalysisInputs) -> list[int]:
     """Pretraining seeds that have both a calibrated checkpoint and at least one fine-tuned descendant."""
     parents = {entry["pretrain_seed"] for entry in block["checkpoints"].values() if entry["pretrain_seed"] is not None}
     rows = family.scores[family.scores[RUN_LEVEL].notna() & family.scores[SEED_LEVEL].notna()]
@@ -266,7 +266,7 @@ def lineage_seeds(block: dict, family: Family) -> list[int]:
     return sorted(parents & children)
 
 
-def check_lineages(block: dict, family: Family) -> list[MetricValues]:
+def check_lineages(block: dict, family: AnalysisInputs) -> list[MetricValues]:
     """The descendant metrics to relate, or UsageError when the family cannot support any inheritance statement."""
     metrics = descendant_metrics(family)
     if not metrics:

@@ -20,10 +20,10 @@ from nlp_underspec.analysis._common import check_count, resampling_reliability
 from nlp_underspec.analysis.bootstrap import NO_COMMON_SEEDS, multibootstrap, report_ci
 from nlp_underspec.analysis.family import (
     BootstrapInputs,
-    Family,
+    AnalysisInputs,
     MetricValues,
     bootstrap_inputs,
-    load_family,
+    load_analysis_inputs,
     seeds_only_inputs,
 )
 from nlp_underspec.errors import UsageError
@@ -50,7 +50,7 @@ def _shared_examples(base: BootstrapInputs, expt: BootstrapInputs) -> bool:
     return same_shape and np.array_equal(base.labels, expt.labels) and base.score_fn is expt.score_fn
 
 
-def _arm_inputs(base_family: Family, expt_family: Family, base: MetricValues,
+def _arm_inputs(base_family: AnalysisInputs, expt_family: AnalysisInputs, base: MetricValues,
                 expt: MetricValues) -> tuple[BootstrapInputs, BootstrapInputs]:
     base_inputs, expt_inputs = bootstrap_inputs(base_family, base), bootstrap_inputs(expt_family, expt)
     if base_inputs.unit is not None and expt_inputs.unit is not None and not _shared_examples(base_inputs, expt_inputs):
@@ -61,7 +61,7 @@ def _arm_inputs(base_family: Family, expt_family: Family, base: MetricValues,
     return base_inputs, expt_inputs
 
 
-def compare_metric(base_family: Family, expt_family: Family, base: MetricValues, expt: MetricValues, *,
+def compare_metric(base_family: AnalysisInputs, expt_family: AnalysisInputs, base: MetricValues, expt: MetricValues, *,
                    paired: bool, nboot: int, rng, c: float = 0.95, expect_negative_effect: bool = False,
                    abs_threshold: float | None = None, rel_threshold: float | None = None) -> dict:
     """One metric's Multi-Bootstrap comparison: report_ci's numbers plus what was resampled."""
@@ -102,7 +102,7 @@ def _counts_used(base: pd.DataFrame, expt: pd.DataFrame, *, paired: bool) -> dic
     return counts
 
 
-def _check_shared_seeds(base_family: Family, expt_family: Family) -> None:
+def _check_shared_seeds(base_family: AnalysisInputs, expt_family: AnalysisInputs) -> None:
     """Paired mode needs seeds in common; say so once rather than once per metric."""
     seeds = [set(f.models["pretrain_seed"].dropna().astype(int)) for f in (base_family, expt_family)]
     if not seeds[0] & seeds[1]:
@@ -157,8 +157,8 @@ def compare_families(base_dir: str | os.PathLike, expt_dir: str | os.PathLike, *
     nboot = check_count("nboot", nboot)
     if os.path.realpath(base_dir) == os.path.realpath(expt_dir):  # also through a link or a trailing "/."
         raise UsageError(SAME_FAMILY.format(path=os.path.realpath(base_dir)))
-    base_family = load_family(base_dir, occupation_stats=occupation_stats)
-    expt_family = load_family(expt_dir, occupation_stats=occupation_stats)
+    base_family = load_analysis_inputs(base_dir, occupation_stats=occupation_stats)
+    expt_family = load_analysis_inputs(expt_dir, occupation_stats=occupation_stats)
     base = {m.key: m for m in base_family.metrics}
     expt = {m.key: m for m in expt_family.metrics}
     chosen = _select(base, expt, metrics, base_dir, expt_dir)

@@ -9,13 +9,13 @@ A pretrained checkpoint whose calibration slope interval does not lie above 0 re
 
 from __future__ import annotations
 
-import math
 import re
 import textwrap
 
 from nlp_underspec.analysis._common import RELIABLE_RESAMPLES
 from nlp_underspec.analysis.calibration import NOT_LEARNT
 from nlp_underspec.analysis.headline import family_sentence
+from nlp_underspec.formatting import REFERENCE_LABELS, fmt_floor, significant
 
 HEADLINE_PAIRS = 12  # beyond this many stress/iid pairs, show the first ones and point at analysis.json
 WIDTH = 118
@@ -34,21 +34,14 @@ DIFFER = {True: "the seeds differ ({n_pairs} pair(s) of checkpoints with disjoin
 INHERITANCE_LINE = ("Inheritance: each parent's calibration slope vs its fine-tuned models' mean metric, over "
                     "pretraining seeds (headline metrics; p: share of orderings of the seeds whose rho is at least the "
                     "observed one; all {n} metrics in analysis.json):")
-REFERENCE_LABELS = {"planted": "planted", "bls": "BLS"}
 PARTIAL_FLOOR_LINE = ("Noise floor {key}: {n_below} of {n} models below ({magnitude} < {floor}): {metrics} get no "
                       "statement (a family statement would mix float leftovers with findings); the magnitudes are "
                       "analysed.")
 
 
-def _num(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    return f"{value:.{digits}g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.1e}"
-
-
 def _interval(ci, entry: dict | None = None) -> str:
     """``[low, high]``, marked when the entry says its resamples were too few to trust."""
-    text = f"[{_num(ci[0])}, {_num(ci[1])}]" if ci else "[-]"
+    text = f"[{significant(ci[0])}, {significant(ci[1])}]" if ci else "[-]"
     return text + (UNRELIABLE_MARK if entry is not None and entry.get("reliable") is False else "")
 
 
@@ -66,11 +59,11 @@ def _metric_row(key: str, entry: dict) -> list[str]:
     has_spread, has_share, has_boot = "n" in spread, "icc" in share, "mean" in boot
     missing = BELOW_FLOOR if "below_noise_floor" in entry else "skipped"
     return [key, entry["kind"], str(spread.get("n", "-")),
-            _num(spread.get("mean")) if has_spread else "-",
-            f"{_num(spread['std'])} {_interval(spread.get('std_ci95'), spread)}" if has_spread else missing,
-            f"{_num(share['icc'])} {_interval(share.get('icc_ci95'))}" if has_share else missing,
-            _num(share["regroup"]["p_value"]) if has_share else "-",
-            f"{_num(boot['mean'])} {_interval(boot.get('ci95'), boot)}" if has_boot else missing]
+            significant(spread.get("mean")) if has_spread else "-",
+            f"{significant(spread['std'])} {_interval(spread.get('std_ci95'), spread)}" if has_spread else missing,
+            f"{significant(share['icc'])} {_interval(share.get('icc_ci95'))}" if has_share else missing,
+            significant(share["regroup"]["p_value"]) if has_share else "-",
+            f"{significant(boot['mean'])} {_interval(boot.get('ci95'), boot)}" if has_boot else missing]
 
 
 def _unreliable(analysis: dict) -> bool:
@@ -88,7 +81,7 @@ def _equivalence_lines(analysis: dict) -> list[str]:
     section = analysis.get("iid_equivalence")
     if not isinstance(section, dict) or "metrics" not in section:
         return []
-    rows = [[e["iid"], f"{_num(e['min'])}-{_num(e['max'])}", _num(e["range"]),
+    rows = [[e["iid"], f"{significant(e['min'])}-{significant(e['max'])}", significant(e["range"]),
              "-" if e["margin"] is None else f"{e['margin']:g} ({e['margin_source']})",
              {True: "yes", False: "NO", None: "not judged"}[e["within"]]] for e in section["metrics"]]
     verdict = {True: "iid-equivalent", False: "NOT iid-equivalent", None: "not judged (no margin)"}[
@@ -106,14 +99,14 @@ def _floor_lines(analysis: dict) -> list[str]:
         template = FLOOR_LINE if entry["n_below"] == entry["n_models"] else PARTIAL_FLOOR_LINE
         lines.append(template.format(
             key=key, n_below=entry["n_below"], n=entry["n_models"], magnitude=entry.get("magnitude"),
-            floor=f"{floor:g}" if isinstance(floor, float) else "-".join(f"{f:g}" for f in floor or []),
+            floor=fmt_floor(floor),
             metrics=", ".join(entry.get("signal_metrics") or [])))
     return lines
 
 
 def _p_text(entry: dict) -> str:
     how = f"exact, {entry['n_permutations']} orderings" if entry.get("exact") else f"{entry['n_permutations']} draws"
-    return f"{_num(entry['p_value'])} ({how}){UNATTAINABLE_MARK if entry.get('p_note') else ''}"
+    return f"{significant(entry['p_value'])} ({how}){UNATTAINABLE_MARK if entry.get('p_note') else ''}"
 
 
 def _reference(reference) -> str:
@@ -131,9 +124,9 @@ def _calibration_lines(analysis: dict) -> list[str]:
     slopes = block["slopes"]
     lines = [textwrap.fill(CALIBRATION_LINE.format(
         n=block["n_checkpoints"], reference=_reference(block.get("reference")), k=block["n_learned"],
-        low=_num(slopes["min"]), high=_num(slopes["max"]), mean=_num(slopes["mean"]),
+        low=significant(slopes["min"]), high=significant(slopes["max"]), mean=significant(slopes["mean"]),
         differ=DIFFER[block.get("seeds_differ")].format(n_pairs=len(block.get("disjoint_pairs") or []))), WIDTH)]
-    rows = [[name, "-" if e["pretrain_seed"] is None else str(e["pretrain_seed"]), _num(e["slope"]),
+    rows = [[name, "-" if e["pretrain_seed"] is None else str(e["pretrain_seed"]), significant(e["slope"]),
              _interval(e["ci95"]), "yes" if e["learned"] else NOT_LEARNT] for name, e in block["checkpoints"].items()]
     lines.append(_grid(["checkpoint", "pretraining seed", "slope", "95% CI", "learnt"], rows))
     inherited = block.get("inheritance") or {}
@@ -141,8 +134,8 @@ def _calibration_lines(analysis: dict) -> list[str]:
         return lines + [f"Inheritance not computed: {inherited['skipped']}"]
     shown = [(key, e) for key, e in inherited.items() if e.get("headline")]
     if shown:
-        rows = [[key, str(e.get("n_seeds", "-")), f"{_num(e['spearman'])} {_interval(e.get('ci95'), e)}",
-                 _num(e["pearson"]), _p_text(e)] if "spearman" in e else [key, "-", "skipped (below)", "-", "-"]
+        rows = [[key, str(e.get("n_seeds", "-")), f"{significant(e['spearman'])} {_interval(e.get('ci95'), e)}",
+                 significant(e["pearson"]), _p_text(e)] if "spearman" in e else [key, "-", "skipped (below)", "-", "-"]
                 for key, e in shown]
         lines += [textwrap.fill(INHERITANCE_LINE.format(n=len(inherited)), WIDTH),
                   _grid(["fine-tuned metric", "seeds", "Spearman [CI]", "Pearson", "p"], rows)]
@@ -171,9 +164,9 @@ def analysis_table(analysis: dict) -> str:
         pairs.setdefault((corr["stress"], corr["iid"]), {})["corr"] = corr
     if pairs:
         pair_rows = [[stress, iid,
-                      f"{_num(v['ratio']['ratio'])} {_interval(v['ratio'].get('ci95'), v['ratio'])}"
+                      f"{significant(v['ratio']['ratio'])} {_interval(v['ratio'].get('ci95'), v['ratio'])}"
                       if "ratio" in v else "-",
-                      f"{_num(v['corr']['spearman'])} {_interval(v['corr'].get('ci95'), v['corr'])}"
+                      f"{significant(v['corr']['spearman'])} {_interval(v['corr'].get('ci95'), v['corr'])}"
                       if "corr" in v else "-"]
                      for (stress, iid), v in pairs.items()]
         parts.append(_grid(["stress metric", "iid metric", "std ratio [CI]", "Spearman [CI]"],
@@ -235,15 +228,15 @@ def _per_test_lines(analysis: dict) -> list[str]:
     lines = []
     for test, pca in analysis.get("pca", {}).items():
         if "explained_variance_ratio" in pca:
-            ratios = ", ".join(_num(v, 2) for v in pca["explained_variance_ratio"])
+            ratios = ", ".join(significant(v, 2) for v in pca["explained_variance_ratio"])
             top = [t for t in pca["top_items"] if t["component"] == 1][:3]
-            items = ", ".join(f"{t['item']} ({_num(t['loading'], 2)})" for t in top)
+            items = ", ".join(f"{t['item']} ({significant(t['loading'], 2)})" for t in top)
             lines.append(f"PCA {test}: explained variance {ratios} over {pca['n_items']} items; PC1 top items: {items}")
     for test, cluster in analysis.get("clustering", {}).items():
         if "ari" in cluster:
             lines.append(f"Clustering {test}: {cluster['n_clusters']} clusters vs pretraining seeds, ARI "
-                         f"{_num(cluster['ari'])} (shuffled seeds {_num(cluster['null_mean'])}), "
-                         f"p {_num(cluster['p_value'])}")
+                         f"{significant(cluster['ari'])} (shuffled seeds {significant(cluster['null_mean'])}), "
+                         f"p {significant(cluster['p_value'])}")
     return lines
 
 
@@ -251,10 +244,10 @@ def comparison_table(comparison: dict) -> str:
     """One row per metric: baseline, intervention and delta with intervals, and the one-sided p-value."""
     level = f"{comparison['level']:.0%}"
     def cell(c: dict, arm: str) -> str:
-        return f"{_num(c[arm]['mean'])} {_interval([c[arm]['low'], c[arm]['high']], c)}"
+        return f"{significant(c[arm]['mean'])} {_interval([c[arm]['low'], c[arm]['high']], c)}"
 
     rows = [[c["metric"], "+".join(c["resampled"]), cell(c, "base"), cell(c, "expt"), cell(c, "delta"),
-             _num(c["delta"]["p"])] for c in comparison["comparisons"]]
+             significant(c["delta"]["p"])] for c in comparison["comparisons"]]
     mode = "paired" if comparison["paired"] else "unpaired"
     text = (f"Multi-Bootstrap ({mode}, nboot {comparison['nboot']}, {level} intervals): baseline {comparison['base']}"
             f" vs intervention {comparison['expt']}\n\n"

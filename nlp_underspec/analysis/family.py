@@ -67,7 +67,7 @@ class MetricValues:
 
 
 @dataclass
-class Family:
+class AnalysisInputs:
     """Everything the statements need from one run folder."""
 
     path: Path
@@ -139,7 +139,7 @@ def family_metrics(scores: pd.DataFrame) -> list[MetricValues]:
     return metrics
 
 
-def load_family(rundir: str | os.PathLike, *, occupation_stats: pd.DataFrame | None = None) -> Family:
+def load_analysis_inputs(rundir: str | os.PathLike, *, occupation_stats: pd.DataFrame | None = None) -> AnalysisInputs:
     """Read and check a run folder: scores.parquet (required) and every predictions triplet under predictions/.
 
     A sweep keeps the pretrained checkpoints' scores apart, in ``RUNDIR/pretrained/`` (same layout); when present it is
@@ -154,7 +154,7 @@ def load_family(rundir: str | os.PathLike, *, occupation_stats: pd.DataFrame | N
     _check_unique(scores, path / SCORES)
     if scores["model"].nunique() < 2:
         raise UsageError(TOO_FEW_MODELS.format(path=path / SCORES, n=scores["model"].nunique()))
-    return Family(path, scores, triplets, family_metrics(scores), occupation_stats)
+    return AnalysisInputs(path, scores, triplets, family_metrics(scores), occupation_stats)
 
 
 def _population_rows(index: pd.MultiIndex, population: str) -> np.ndarray:
@@ -162,7 +162,7 @@ def _population_rows(index: pd.MultiIndex, population: str) -> np.ndarray:
     return finetuned if population == "finetuned" else ~finetuned
 
 
-def main_population(family: Family, test: str) -> str:
+def main_population(family: AnalysisInputs, test: str) -> str:
     """The population a per-test statement (PCA, clustering) looks at: fine-tuned models when there are any."""
     rows = family.scores[family.scores["test"] == test]
     return "finetuned" if rows[RUN_LEVEL].notna().any() else "pretrained"
@@ -195,7 +195,7 @@ def seeds_only_inputs(values: pd.Series, note: str | None = None) -> BootstrapIn
                            seed_unit, note)
 
 
-def bootstrap_inputs(family: Family, metric: MetricValues) -> BootstrapInputs:
+def bootstrap_inputs(family: AnalysisInputs, metric: MetricValues) -> BootstrapInputs:
     """The triplet's examples when a reader exists and reproduces scores.parquet; else one value per run."""
     triplet = family.triplets.get(metric.test)
     reader = TRIPLET_METRICS.get((metric.test, metric.metric))
@@ -226,7 +226,7 @@ def bootstrap_inputs(family: Family, metric: MetricValues) -> BootstrapInputs:
                            seed_unit)
 
 
-def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataFrame | None:
+def _profile_from_scores(family: AnalysisInputs, test: str, population: str) -> pd.DataFrame | None:
     rows = family.scores[(family.scores["test"] == test) & family.scores["occupation"].notna()]
     if rows.empty:
         return None
@@ -242,7 +242,7 @@ def _profile_from_scores(family: Family, test: str, population: str) -> pd.DataF
     return pd.DataFrame(table.to_numpy(dtype=float), index=index, columns=table.columns).dropna(axis=1, how="any")
 
 
-def _triplet_profile(family: Family, readers: dict, test: str, population: str, instead: str) -> pd.DataFrame | None:
+def _triplet_profile(family: AnalysisInputs, readers: dict, test: str, population: str, instead: str) -> pd.DataFrame | None:
     """The profile ``readers[test]`` reads from the test's triplet, for one population; None (with a warning when the
     triplet is unusable) when there is no triplet or no reader."""
     triplet = family.triplets.get(test)
@@ -256,7 +256,7 @@ def _triplet_profile(family: Family, readers: dict, test: str, population: str, 
     return profile[_population_rows(profile.index, population)]
 
 
-def occupation_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
+def occupation_profiles(family: AnalysisInputs, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
     """Per-occupation stress profile of each model (rows) and where it came from (triplet or scores.parquet)."""
     profile = _triplet_profile(family, OCCUPATION_PROFILES, test, population,
                                "using the per-occupation rows of scores.parquet")
@@ -265,7 +265,7 @@ def occupation_profiles(family: Family, test: str, population: str) -> tuple[pd.
     return _profile_from_scores(family, test, population), SCORES
 
 
-def item_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
+def item_profiles(family: AnalysisInputs, test: str, population: str) -> tuple[pd.DataFrame | None, str]:
     """Per-item scores (PCA input): from the triplet when its reader applies, else the per-occupation profile."""
     items = _triplet_profile(family, ITEM_PROFILES, test, population, "using per-occupation scores for the PCA")
     if items is not None:
@@ -273,7 +273,7 @@ def item_profiles(family: Family, test: str, population: str) -> tuple[pd.DataFr
     return occupation_profiles(family, test, population)
 
 
-def stress_tests(family: Family) -> list[str]:
+def stress_tests(family: AnalysisInputs) -> list[str]:
     """Tests with a per-occupation profile or per-item reader (the inputs of PCA and clustering), sorted."""
     with_rows = set(family.scores.loc[family.scores["occupation"].notna(), "test"])
     return sorted(with_rows | (set(family.triplets) & (set(ITEM_PROFILES) | set(OCCUPATION_PROFILES))))

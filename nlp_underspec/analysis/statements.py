@@ -47,11 +47,11 @@ from nlp_underspec.analysis.correlation import rank_correlation
 from nlp_underspec.analysis.dispersion import spread, spread_ratio
 from nlp_underspec.analysis.equivalence import DEFAULT_MARGINS, check_margins, iid_equivalence
 from nlp_underspec.analysis.family import (
-    Family,
+    AnalysisInputs,
     MetricValues,
     bootstrap_inputs,
     item_profiles,
-    load_family,
+    load_analysis_inputs,
     main_population,
     occupation_profiles,
     stress_tests,
@@ -133,7 +133,7 @@ def check_statements(names: Iterable[str]) -> tuple[str, ...]:
     return names
 
 
-def _multibootstrap_entry(family: Family, metric: MetricValues, *, nboot: int, rng: int) -> dict:
+def _multibootstrap_entry(family: AnalysisInputs, metric: MetricValues, *, nboot: int, rng: int) -> dict:
     inputs = bootstrap_inputs(family, metric)
     n_seeds = inputs.run_info["seed"].nunique()
     if inputs.unit is None and n_seeds < 2:
@@ -157,7 +157,7 @@ def _seed_share_entry(metric: MetricValues, *, nperm: int, rng: int) -> dict:
     return entry
 
 
-def _metric_entry(family: Family, metric: MetricValues, runner: _Statements, statements, nboot: int,
+def _metric_entry(family: AnalysisInputs, metric: MetricValues, runner: _Statements, statements, nboot: int,
                   floor: FloorStatus | None) -> dict:
     entry = {"test": metric.test, "metric": metric.metric, "kind": metric.kind, "population": metric.population}
     below = _below_floor(metric, floor)
@@ -247,7 +247,7 @@ def _profile_note(floors: dict[tuple[str, str], FloorStatus], test: str, populat
     return {"note": floor.profile_note()} if floor is not None and floor.below else {}
 
 
-def _pca_entry(family: Family, test: str, floors: dict[tuple[str, str], FloorStatus]) -> dict:
+def _pca_entry(family: AnalysisInputs, test: str, floors: dict[tuple[str, str], FloorStatus]) -> dict:
     population = main_population(family, test)
     items, source = item_profiles(family, test, population)
     if items is None:
@@ -256,7 +256,7 @@ def _pca_entry(family: Family, test: str, floors: dict[tuple[str, str], FloorSta
     return {"population": population, "source": source, **result, **_profile_note(floors, test, population)}
 
 
-def _clustering_entry(family: Family, test: str, floors: dict[tuple[str, str], FloorStatus], *, nperm: int,
+def _clustering_entry(family: AnalysisInputs, test: str, floors: dict[tuple[str, str], FloorStatus], *, nperm: int,
                       rng: int) -> dict:
     population = main_population(family, test)
     profiles, source = occupation_profiles(family, test, population)
@@ -280,7 +280,7 @@ def _inheritance_entry(metric: MetricValues, slopes: pd.Series, runner: _Stateme
         return {**entry, **runner.skip("calibration", subject, str(err))}
 
 
-def _calibration_entry(family: Family, runner: _Statements, *, nboot: int,
+def _calibration_entry(family: AnalysisInputs, runner: _Statements, *, nboot: int,
                        floors: dict[tuple[str, str], FloorStatus]) -> dict:
     """The ``calibration`` block: every checkpoint's slope (an error without any, so ``--only calibration`` refuses),
     then ``inheritance`` per fine-tuned stress metric, or one skip when the family cannot support any."""
@@ -300,7 +300,7 @@ def _seed_list(values: pd.Series) -> list[int]:
     return sorted(int(v) for v in pd.unique(values.dropna()))
 
 
-def analyze_family(family: Family, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
+def analyze_family(family: AnalysisInputs, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
                    strict: Iterable[str] = (), iid_margins: Mapping[str, float] | None = None) -> dict:
     """The analysis.json document of a loaded family (see the README's "Seed analysis" for every key).
 
@@ -373,7 +373,7 @@ def analyze(rundir: str | os.PathLike, *, nboot: int = 1000, seed: int = 0, stat
             iid_margins: Mapping[str, float] | None = None, write: bool = True) -> dict:
     """Analyse ``rundir`` (scores.parquet + predictions/) and, with ``write``, save ``rundir/analysis.json`` atomically."""
     statements, strict = check_statements(statements), check_statements(strict)
-    family = load_family(rundir, occupation_stats=occupation_stats)
+    family = load_analysis_inputs(rundir, occupation_stats=occupation_stats)
     analysis = analyze_family(family, nboot=nboot, seed=seed, statements=statements, strict=strict,
                               iid_margins=iid_margins)
     if write:

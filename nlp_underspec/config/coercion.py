@@ -8,7 +8,6 @@ mappings become dataclasses. Override values are YAML: ``--set pretrain.lr=3e-3 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import types
 import typing
@@ -18,6 +17,7 @@ import yaml
 
 from nlp_underspec.config.schema import TASKS, FinetuneConfig, Recipe, TaskConfig
 from nlp_underspec.config.yamlsafe import load_yaml_value
+from nlp_underspec import errors
 from nlp_underspec.errors import UsageError
 
 UNKNOWN_KEY = "{where}: unknown key '{key}'.{hint} Valid keys{section}: {valid}."
@@ -26,10 +26,13 @@ BAD_OVERRIDE = "Override '{text}' must look like KEY=VALUE, e.g. pretrain.lr=3e-
 UNKNOWN_TASK = "{where}: unknown task '{key}'.{hint} Available: {valid}."
 
 
+# Recipe keys are short (lr, seed): a looser match than the registry lookups' still finds the intended one.
+KEY_CUTOFF = 0.5
+
+
 def did_you_mean(name: str, choices: Iterable[str], prefix: str = "") -> str:
-    """`` Did you mean '<prefix><closest>'?`` for the closest of ``choices`` (cutoff 0.5), or ""."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" Did you mean '{prefix}{close[0]}'?" if close else ""
+    """:func:`nlp_underspec.errors.did_you_mean` at the looser cutoff of recipe keys."""
+    return errors.did_you_mean(name, choices, cutoff=KEY_CUTOFF, prefix=prefix)
 
 
 def unknown_task(where: str, task: str, suggest_from: Iterable[str], valid: str) -> UsageError:

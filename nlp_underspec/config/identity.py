@@ -48,6 +48,7 @@ def finetune_run_config(recipe: Recipe, task: str, *, parent: str) -> dict[str, 
 # TaskConfig settings added after runs existed: left out of a run's (and an experiment's) identity while unset, so
 # the runs and experiments made before them keep their config hashes (and are not re-run or re-scored).
 LATER_TASK_SETTINGS = ("dev_data",)
+LATER_EVALUATE_SETTINGS = ("bootstrap_seed",)  # the same for the evaluate section
 
 
 def task_identity(settings: TaskConfig) -> dict[str, Any]:
@@ -64,6 +65,9 @@ def recipe_identity(recipe: Recipe) -> dict[str, Any]:
     plain = to_plain(recipe)
     for name, settings in recipe.finetune.tasks.items():
         plain["finetune"]["tasks"][name] = task_identity(settings)
+    for key in LATER_EVALUATE_SETTINGS:
+        if plain["evaluate"].get(key) is None:
+            plain["evaluate"].pop(key, None)
     return plain
 
 

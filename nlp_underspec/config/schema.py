@@ -135,6 +135,9 @@ class EvaluateConfig:
     winogender: str = "synthetic"  # Winogender source: "synthetic" or the original repo layout / Hub id
     score_pretrained: bool = True  # also score each pretrained checkpoint with the mlm_probe resolver
     n_boot: int = 1000
+    # The seed of every bootstrap draw of scoring and analysis. None: the world's seed (world.seed), which drew every
+    # experiment's intervals before this key existed, so their numbers and config hashes stay as they were.
+    bootstrap_seed: int | None = None
     batch_size: int = 64
 
 

@@ -80,7 +80,7 @@ def _validate_seeds(recipe: Recipe, bad) -> None:
         if len(set(seeds)) != len(seeds):
             raise bad(name, f"lists a seed twice: {list(seeds)}.")
     singles = {"seeds.init_seed": recipe.seeds.init_seed, "seeds.data_seed": recipe.seeds.data_seed,
-               "world.seed": recipe.world.seed,
+               "world.seed": recipe.world.seed, "evaluate.bootstrap_seed": recipe.evaluate.bootstrap_seed,
                "pretrain.mask_seed": recipe.pretrain.mask_seed if recipe.pretrain is not None else None}
     for name, seed in singles.items():
         if seed is not None and not _is_seed(seed):

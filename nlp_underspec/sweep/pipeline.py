@@ -187,9 +187,10 @@ def pretrained_tests(tests: tuple[str, ...]) -> list[str]:
 
 
 def bootstrap_seed(recipe: Recipe) -> int:
-    """The seed of every bootstrap draw of scoring and analysis. The recipe has no key of its own for it, and every
-    experiment's numbers so far were drawn with the world's seed (``world.seed``): it stays that."""
-    return recipe.world.seed
+    """The seed of every bootstrap draw of scoring and analysis: ``evaluate.bootstrap_seed``, else the world's seed
+    (which drew every experiment's intervals before the key existed)."""
+    chosen = recipe.evaluate.bootstrap_seed
+    return recipe.world.seed if chosen is None else chosen
 
 
 # ------------------------------------------------------------------------------------------------------------ stages

@@ -1,6 +1,6 @@
 """Opening a run folder: start fresh, resume an unfinished run, skip a finished one, or refuse a different run.
 
-Nothing is written until :meth:`RunFolder.start`, which callers reach only after every input has been validated (the
+Nothing is written until :meth:`TrainingRunFolder.start`, which callers reach only after every input has been validated (the
 saved state of a run to resume included: :func:`~nlp_underspec.training.state.check_saved_state`), so bad input never
 leaves a half-made folder behind. The record (``run.json``) says ``running`` while training, ``failed``
 after an exception, and ``complete`` only once every checkpoint file is on disk (:func:`records.mark_complete`).
@@ -51,7 +51,7 @@ RUN_FOLDER_OUTPUT = OutputKind("run folder", _holds_run)
 
 
 @dataclass
-class RunFolder:
+class TrainingRunFolder:
     path: Path
     record: records.RunRecord
     resuming: bool  # an unfinished record with the same config and seeds exists
@@ -103,7 +103,7 @@ class RunFolder:
 
 
 def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str, Any], config: dict[str, Any],
-                    overwrite: bool = False, inputs=(), **extra: Any) -> RunFolder:
+                    overwrite: bool = False, inputs=(), **extra: Any) -> TrainingRunFolder:
     """Decide what to do with ``out`` for this run (see the module docstring); writes nothing.
 
     ``overwrite`` starts again only a run folder of ours, never one that is or holds one of ``inputs`` (the recipe,
@@ -116,7 +116,7 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
         check_not_input(path, inputs)
         check_replaceable(path, RUN_FOLDER_OUTPUT)
     if overwrite or not path.is_dir() or not records.run_folder_entries(path):
-        return RunFolder(path, record, resuming=False, complete=False, overwrite=overwrite)
+        return TrainingRunFolder(path, record, resuming=False, complete=False, overwrite=overwrite)
     existing = records.read_run_record(path)
     if existing is None:  # not a run of ours: --overwrite would not clear it either
         what = ", ".join(p.name for p in records.run_folder_entries(path)[:4])
@@ -133,7 +133,7 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
         logger.warning("%s says run %s is complete, but has no %s; training it again", path, run_id, ", ".join(lost))
     elif existing.get("status") == records.STATUS_COMPLETE:
         logger.info("%s is already complete (run %s); nothing to do", path, run_id)
-        return RunFolder(path, _record_from_dict(existing), resuming=False, complete=True)
+        return TrainingRunFolder(path, _record_from_dict(existing), resuming=False, complete=True)
     record.started = existing.get("started") or record.started
     for key in SCOPE_FIELDS:  # the scope is the one that started the run (unknown in records older than the field)
         setattr(record, key, existing.get(key))
@@ -141,7 +141,7 @@ def open_run_folder(out: str | Path, *, run_id: str, kind: str, seeds: dict[str,
     state = latest_state(path)
     if state is not None:  # judged now, before the record says "running" again; its files are read only by the loop
         check_saved_state(state)
-    return RunFolder(path, record, resuming=True, complete=False)
+    return TrainingRunFolder(path, record, resuming=True, complete=False)
 
 
 def _holds_saved_work(path: Path) -> bool:
