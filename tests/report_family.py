@@ -1,7 +1,7 @@
 """A hand-made experiment folder for the report, card and Hub tests: what `nlp-underspec run` leaves behind.
 
 ``build_family(root, make_checkpoint)`` writes run folders with tiny checkpoints (from the ``tiny_checkpoint`` fixture),
-run records, ``summary.json`` and ``scores.parquet`` following DESIGN.md contracts 2, 4 and 5, and an ``analysis.json``
+run records, ``summary.json`` and ``scores.parquet`` following docs/design.md, contracts 2, 4 and 5, and an ``analysis.json``
 in the shape of the cross-team contract. Per-occupation values are drawn so that each model's correlation with BLS %
 female differs by pretraining seed, and the summary's correlations, slopes and noise-floor flags are computed from
 them, so the numbers agree. ``saturated=True`` shrinks the coref heads' gaps a millionfold (accuracy 1): every
