@@ -1,10 +1,10 @@
 """A small in-memory Hugging Face Hub for the tests: the endpoints `huggingface_hub.HfApi` calls to publish a family.
 
 No usable local Hub server exists on PyPI (hf-local-hub ships without its server; olah is a read-only mirror), so the
-tests start this one on 127.0.0.1 and point the real client at it (``HfApi(endpoint=...)`` / ``HF_ENDPOINT``). It
-keeps git-like state: repos with branches pointing at commits, each commit a full snapshot of the files. Uploads are always "regular" (base64 inside the commit payload), so
-no LFS or Xet storage is needed; the preupload answer carries each existing file's git blob id, which is what lets the
-client skip unchanged files and make no commit when nothing changed.
+tests start this one on 127.0.0.1 and point the real client at it (``HfApi(endpoint=...)`` / ``HF_ENDPOINT``). It keeps
+git-like state: repos with branches pointing at commits, each commit a full snapshot of the files. Uploads are always
+"regular" (base64 inside the commit payload), so no LFS or Xet storage is needed; the preupload answer carries each
+existing file's git blob id, which is what lets the client skip unchanged files and make no commit when nothing changed.
 
 Served (model repos only):
   POST /api/repos/create, GET /api/models/{repo}[/revision/{rev}], POST /api/validate-yaml,
