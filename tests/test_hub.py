@@ -95,7 +95,8 @@ def test_dry_run_stages_exactly_what_would_be_uploaded(family_dir, tmp_path, cap
     loaders = {"seed": AutoModelForMaskedLM, "stsb": AutoModelForSequenceClassification, "coref": BertForCandidateScoring}
     for target in plan["targets"]:
         folder = staging / target["folder"]
-        assert sorted(p.name for p in folder.iterdir()) == sorted(target["files"])
+        assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()) == sorted(
+            target["files"])
         kind = "stsb" if "-stsb-" in target["repo_id"] else "coref" if "-coref-" in target["repo_id"] else "seed"
         loaders[kind].from_pretrained(folder)
         card = ModelCard.load(folder / "README.md")
@@ -137,8 +138,9 @@ def test_push_creates_repos_branches_collection_and_a_second_push_makes_no_commi
     api = HfApi(endpoint=test_hub.url, token=TOKEN)
     seed0 = f"{PREFIX}-seed_0"
     assert sorted(b.name for b in api.list_repo_refs(seed0).branches) == ["main", "step_10"]
-    assert sorted(api.list_repo_files(seed0)) == [".gitattributes", "FAMILY.md", "README.md", "config.json",
-                                                  "model.safetensors", "run.json", "tokenizer.json",
+    eval_results = [f".eval_results/winogender.{m}.yaml" for m in ("accuracy", "bias_r", "bias_slope", "mean_abs_bias")]
+    assert sorted(api.list_repo_files(seed0)) == [*eval_results, ".gitattributes", "FAMILY.md", "README.md",
+                                                  "config.json", "model.safetensors", "run.json", "tokenizer.json",
                                                   "tokenizer_config.json"]
     # the branch mirrors the step folder: no run record or family card inherited from main
     assert sorted(api.list_repo_files(seed0, revision="step_10")) == [".gitattributes", "README.md", "config.json",

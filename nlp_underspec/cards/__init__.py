@@ -13,6 +13,8 @@ The package, in the order a card is made:
 - :mod:`~nlp_underspec.cards.locators`: where a checkpoint can be loaded from (local folders; the Hub's is
   :class:`nlp_underspec.hub.HubLayout`);
 - :mod:`~nlp_underspec.cards.model_index`: the front matter and its ``EvalResult`` entries;
+- :mod:`~nlp_underspec.cards.eval_results`: the same results as ``.eval_results/*.yaml`` (the Hub's newer
+  ``EvalResultEntry`` format) and their reader, :func:`~nlp_underspec.cards.eval_results.read_eval_results`;
 - :mod:`~nlp_underspec.cards.stress_facts` and :mod:`~nlp_underspec.cards.stress_prose`: the stress section's numbers,
   then its sentences; :mod:`~nlp_underspec.cards.stress_section` renders it and replaces it in a README;
 - :mod:`~nlp_underspec.cards.sections`: loading snippets, training details, in-distribution results;
@@ -23,6 +25,7 @@ The names below are what the commands, the sweep and the Hub push use.
 """
 
 from nlp_underspec.cards.build import checkpoint_card, family_card, model_card
+from nlp_underspec.cards.eval_results import EVAL_RESULTS, read_eval_results, write_eval_results
 from nlp_underspec.cards.files import (
     CARD_SIGNATURE,
     CARDS,
@@ -45,7 +48,8 @@ from nlp_underspec.cards.stress_section import (
 )
 from nlp_underspec.cards.templates import templates_dir
 
-__all__ = ["CARDS", "CARD_SIGNATURE", "END_MARKER", "README", "START_MARKER", "START_PREFIX", "LocalLocator", "Locator",
-           "card_folder_name", "checkpoint_card", "family_card", "family_stress_section", "find_model", "model_card",
-           "model_folder_name", "replace_stress_section", "stress_section", "templates_dir", "update_readme",
-           "write_cards", "write_family_cards"]
+__all__ = ["CARDS", "CARD_SIGNATURE", "END_MARKER", "EVAL_RESULTS", "README", "START_MARKER", "START_PREFIX",
+           "LocalLocator", "Locator", "card_folder_name", "checkpoint_card", "family_card", "family_stress_section",
+           "find_model", "model_card", "model_folder_name", "read_eval_results", "replace_stress_section",
+           "stress_section", "templates_dir", "update_readme", "write_cards", "write_eval_results",
+           "write_family_cards"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards.locators import LocalLocator, Locator
-from nlp_underspec.cards.model_index import card_data, eval_results_for
+from nlp_underspec.cards.model_index import card_data, checkpoint_results, eval_results_for
 from nlp_underspec.cards.sections import (
     external_loading_section,
     facts_only_training_section,
@@ -62,9 +62,7 @@ def checkpoint_card(family: Family, run: RunFolder, *, locator: Locator | None =
     from huggingface_hub import ModelCard
 
     locator = locator or LocalLocator(family.root)
-    model = family.result_for_run(run)
-    tests = family.tests_for_run(run) if step is None else ()
-    iid_tasks = (run.task,) if run.task and model and run.task in model.iid and step is None else ()
+    model, tests, iid_tasks = checkpoint_results(family, run, step=step)
     load_id, revision = locator.where(run) if step is None else locator.step_where(run, step)
     _, _, pipeline_tag = model_class(run.path if step is None else run.path / f"step_{step}", run.kind)
     eval_results = eval_results_for(model, tests=tests, iid_tasks=iid_tasks) if model and step is None else []

@@ -11,7 +11,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from nlp_underspec.analysis.registered import registered_test
+from nlp_underspec.experiment.family import Family
 from nlp_underspec.experiment.models import ModelResult
+from nlp_underspec.experiment.runs import RunFolder
 from nlp_underspec.report.family import headline_metric, metric_info
 
 DEFAULT_TASK_TYPE = "text-classification"  # the Hub task type of a result nothing else describes
@@ -74,6 +76,16 @@ def eval_results_for(model: ModelResult, *, tests: Iterable[str], iid_tasks: Ite
     for task in iid_tasks:
         results += _iid_results(model, task, with_model=with_model)
     return results
+
+
+def checkpoint_results(family: Family, run: RunFolder, *,
+                       step: int | None = None) -> tuple[ModelResult | None, tuple[str, ...], tuple[str, ...]]:
+    """(the model's results, its stress tests, its iid tasks) that a checkpoint's card reports: a fine-tuned pair's
+    card only its own task's tests and dev metrics, an intermediate checkpoint's none."""
+    model = family.result_for_run(run)
+    tests = family.tests_for_run(run) if step is None else ()
+    iid_tasks = (run.task,) if run.task and model and run.task in model.iid and step is None else ()
+    return model, tests, iid_tasks
 
 
 def card_data(*, model_name: str, eval_results: list, pipeline_tag: str | None, base_model: str | None,

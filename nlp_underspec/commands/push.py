@@ -30,6 +30,7 @@ def register(subparsers) -> None:
 
 
 def _print_plan(plan, *, staged: str | None) -> None:
+    from nlp_underspec.cards.eval_results import EVAL_RESULTS
     from nlp_underspec.hub import plan as hub_plan
 
     summary = hub_plan.plan_summary(plan)
@@ -42,6 +43,10 @@ def _print_plan(plan, *, staged: str | None) -> None:
             print(f"  {branch}")
     collection = summary["collection"]
     print(f"collection: \"{collection['title']}\" in {collection['namespace']} ({len(collection['items'])} items)")
+    results = [[n for n in target["files"] if n.startswith(f"{EVAL_RESULTS}/")] for target in summary["targets"]]
+    if any(results):
+        print(f"eval results: {sum(map(len, results))} files in {EVAL_RESULTS}/ of {sum(map(bool, results))} repos "
+              "(one per stress-test and iid metric, huggingface_hub's EvalResultEntry format)")
     if staged:
         print(f"staged in {staged} (one folder per repo/branch; see {hub_plan.PLAN_FILE})")
 

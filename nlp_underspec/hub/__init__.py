@@ -3,7 +3,8 @@
 Layout (MultiBERTs and Pythia conventions): one repo per pretraining seed, ``<prefix>-seed_<p>``; one per fine-tuned
 model, ``<prefix>-<task>-seed_<p>-ft_<f>``; intermediate checkpoints as branches ``step_<K>`` of the seed repo, or as
 repos ``<prefix>-seed_<p>-step_<K/1000>k`` (``--intermediates repos``), or left out; a Collection links the family.
-Each repo gets its model card (:mod:`nlp_underspec.cards`) and the family card as ``FAMILY.md``.
+Each repo gets its model card (:mod:`nlp_underspec.cards`), the family card as ``FAMILY.md``, and its card's
+results as ``.eval_results/<test>.<metric>.yaml`` (:mod:`nlp_underspec.cards.eval_results`).
 
 Every call goes through ``huggingface_hub.HfApi`` in the main process only. The token comes from the standard
 resolution (``HF_TOKEN``, then the login cache); it is handed to the client and never printed, logged or written.

@@ -10,6 +10,7 @@ from typing import Any
 
 from nlp_underspec import records
 from nlp_underspec.artifacts import STAGES, step_folder
+from nlp_underspec.cards.eval_results import EVAL_RESULTS, checkpoint_eval_results
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.family import Family
 from nlp_underspec.experiment.runs import RunFolder
@@ -116,7 +117,14 @@ def plan_summary(plan: PushPlan) -> dict[str, Any]:
                            "items": plan.repos()},
             "targets": [{"repo_id": t.repo_id, "revision": t.revision, "folder": t.folder_name, "run": t.run.label,
                          "step": t.step, "files": sorted(name for name in checkpoint_files(t.source)) + [CARD_FILE]
-                         + ([FAMILY_FILE] if t.revision == MAIN else [])} for t in plan.targets]}
+                         + ([FAMILY_FILE] if t.revision == MAIN else []) + eval_result_files(plan, t)}
+                        for t in plan.targets]}
+
+
+def eval_result_files(plan: PushPlan, target: PushTarget) -> list[str]:
+    """``.eval_results/<test>.<metric>.yaml`` for every result of the target's card (none for an intermediate)."""
+    results = checkpoint_eval_results(plan.family, target.run, step=target.step)
+    return sorted(f"{EVAL_RESULTS}/{r.file}" for r in results)
 
 
 def checkpoint_files(folder: Path) -> list[str]:

@@ -1,4 +1,5 @@
-"""A target's folder as it goes to the Hub: its checkpoint files (hard links where possible), README.md, FAMILY.md."""
+"""A target's folder as it goes to the Hub: its checkpoint files (hard links where possible), README.md, FAMILY.md,
+and ``.eval_results/*.yaml`` (the card's results in the Hub's newer format, :mod:`nlp_underspec.cards.eval_results`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from nlp_underspec import cards
+from nlp_underspec.cards.eval_results import checkpoint_eval_results, write_eval_results
 from nlp_underspec.hub.plan import CARD_FILE, FAMILY_FILE, MAIN, PushPlan, PushTarget, checkpoint_files
 from nlp_underspec.io import atomic_write_text
 
@@ -31,11 +33,13 @@ def card_text(plan: PushPlan, target: PushTarget) -> str:
 
 
 def stage_target(plan: PushPlan, target: PushTarget, folder: Path, *, family_card: str, copy: bool) -> Path:
-    """Fill ``folder`` with exactly what goes to ``target``: checkpoint files, README.md, FAMILY.md on main."""
+    """Fill ``folder`` with exactly what goes to ``target``: checkpoint files, README.md, FAMILY.md on main, and one
+    ``.eval_results/<test>.<metric>.yaml`` per result of the card's model-index."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in checkpoint_files(target.source):
         _link_or_copy(target.source / name, folder / name, copy=copy)
     atomic_write_text(folder / CARD_FILE, card_text(plan, target))
+    write_eval_results(folder, checkpoint_eval_results(plan.family, target.run, step=target.step))
     if target.revision == MAIN:
         atomic_write_text(folder / FAMILY_FILE, family_card)
     return folder
