@@ -176,3 +176,15 @@ def test_notes_a_person_added_are_kept_out_of_the_fields(tmp_path):
     (folder / "x.yaml").write_text(GOOD + "  notes: 'no-tools; finetune_seed: 4'\n")
     (result,) = er.read_eval_results(folder)
     assert (result.value, result.pretrain_seed, result.finetune_seed, result.ci95) == (0.5, None, 4, None)
+
+
+def test_without_eval_result_entry_our_writer_writes_the_same_bytes(tmp_path, monkeypatch):
+    import types
+
+    results = [er.StoredEvalResult(file="t.m.yaml", dataset_id="t", task_id="m", value=0.1 + 0.2, pretrain_seed=0,
+                                   finetune_seed=2, ci95=(-0.5, 1e-9), ci95_method=er.CI_METHOD)]
+    (with_hub,) = er.write_eval_results(tmp_path / "hub", results)
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.ModuleType("huggingface_hub"))  # an older release
+    (own,) = er.write_eval_results(tmp_path / "own", results)
+    assert own.read_bytes() == with_hub.read_bytes()
+    assert er.read_eval_results(tmp_path / "own") == results
