@@ -273,6 +273,12 @@ def _unstable_lines(analysis: dict) -> list[str]:
     return lines
 
 
+def _unstable_row(rank: int, row: dict, name: str) -> list[str]:
+    share = _share_cell(row) + (f" {_interval(row['share_ci95'])}" if row.get("share_ci95") else "")
+    return [str(rank), row[name], significant(row["variance"]), significant(row["between_var"]),
+            significant(row["within_var"]), share, str(row.get("n_items", 1)), str(row["n_models"])]
+
+
 def unstable_table(analysis: dict, top: int) -> str:
     """The ``top`` most seed-unstable items, templates and occupations of each test, ranked by variance."""
     parts = []
@@ -283,14 +289,12 @@ def unstable_table(analysis: dict, top: int) -> str:
         for key, name in UNSTABLE_KINDS:
             if not entry.get(key):
                 continue
-            rows = [[str(rank), row[name], significant(row["variance"]), significant(row["between_var"]),
-                     significant(row["within_var"]), _share_cell(row) + (
-                         f" {_interval(row['share_ci95'])}" if row.get("share_ci95") else ""), str(row.get("n_items", 1)),
-                     str(row["n_models"])] for rank, row in enumerate(entry[key][:top], start=1)]
+            rows = [_unstable_row(rank, row, name) for rank, row in enumerate(entry[key][:top], start=1)]
             header = UNSTABLE_HEADER.format(kind=key, test=test, n_models=entry["n_models"],
                                             n_seeds=entry["n_seeds"], trust=_trust_text(entry))
             parts.append(textwrap.fill(header, WIDTH) + "\n" + _grid(
-                ["rank", name, "variance", "between-seed", "within-seed", "share between [CI]", "items", "models"], rows))
+                ["rank", name, "variance", "between-seed", "within-seed", "share between [CI]", "items", "models"],
+                rows))
     return "\n\n".join(parts)
 
 

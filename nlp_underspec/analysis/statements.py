@@ -3,12 +3,12 @@
 Statements (issue 5): ``spread`` (per metric, and stress/iid spread ratios), ``seed_share`` (random-effects split and
 regroup test), ``multibootstrap`` (CI of the family's macro-averaged score), ``iid_vs_stress`` (Spearman with CI),
 ``iid_equivalence`` (each iid metric's range against a declared margin), ``pca`` (of per-item deviations),
-``clustering`` (of per-occupation profiles vs pretraining seeds) and ``calibration`` (each pretrained checkpoint's
-calibration slope, and whether its fine-tuned descendants inherit it: :mod:`.calibration`) and ``unstable_items`` (each
-stress item's variance across the family, split between and within pretraining seeds: :mod:`.unstable_items`). A statement the family
-cannot support (one pretraining seed, one run per seed, a constant metric...) is skipped with its reason, inline and in
-the top-level ``skipped`` list; when the caller names statements explicitly (``strict``), the same condition is an
-error instead.
+``clustering`` (of per-occupation profiles vs pretraining seeds), ``calibration`` (each pretrained checkpoint's
+calibration slope, and whether its fine-tuned descendants inherit it: :mod:`.calibration`) and ``unstable_items``
+(each stress item's variance across the family, split between and within pretraining seeds: :mod:`.unstable_items`).
+A statement the family cannot support (one pretraining seed, one run per seed, a constant metric...) is skipped with
+its reason, inline and in the top-level ``skipped`` list; when the caller names statements explicitly (``strict``), the
+same condition is an error instead.
 
 Two rules decide what may be stated at all (docs/design.md, contracts 8 and 9), and their skips are findings, never
 errors: a stress metric is related only to the iid metrics of the fine-tuning task whose network its test scores (the
@@ -394,7 +394,8 @@ def _check_strict_made(analysis: dict, strict: set[str]) -> None:
 
 def analyze(rundir: str | os.PathLike, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
             strict: Iterable[str] = (), occupation_stats: pd.DataFrame | None = None,
-            iid_margins: Mapping[str, float] | None = None, write: bool = True, unstable_top: int = DEFAULT_TOP) -> dict:
+            iid_margins: Mapping[str, float] | None = None, write: bool = True,
+            unstable_top: int = DEFAULT_TOP) -> dict:
     """Analyse ``rundir`` (scores.parquet + predictions/) and, with ``write``, save ``rundir/analysis.json`` atomically."""
     statements, strict = check_statements(statements), check_statements(strict)
     family = load_analysis_inputs(rundir, occupation_stats=occupation_stats)
