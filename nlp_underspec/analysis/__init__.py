@@ -13,6 +13,8 @@ keyword-only past the data arguments, pandas in and out (index levels ``model``,
   one sentence (iid-equivalent or not, and the pretraining seed's share of the stress spread);
 - :func:`deviation_pca`: PCA of per-item deviations from the ensemble mean;
 - :func:`cluster_by_seed`, :func:`adjusted_rand_index`: clustering of stress profiles vs seeds;
+- :func:`item_variances`: each stress item's variance across the family, split between and within pretraining seeds
+  (ranked with templates and occupations by :func:`.unstable_items.unstable_items`);
 - :func:`example_set`: the examples of a test's metric in a triplet, read by the test itself (its
   ``triplet_metrics``; the score functions are in :mod:`nlp_underspec.stress.examples`), and the run-folder level
   :func:`analyze` / :func:`compare_families`.
@@ -30,6 +32,7 @@ from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.analysis.pca import DeviationPCA, deviation_pca
 from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS, example_set
 from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze, analyze_family
+from nlp_underspec.analysis.unstable_items import item_variances
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 
 __all__ = [
@@ -39,4 +42,5 @@ __all__ = [
     "load_analysis_inputs", "multibootstrap", "rank_correlation", "regroup_test", "report_ci", "seed_share", "spread",
     "spread_ratio",
 ]
+__all__ += ["item_variances"]  # seed-unstable items (.unstable_items; its module name is not shadowed)
 __all__ += ["BatchedScore", "batched_score"]  # Multi-Bootstrap for a user's score function (.batched)

@@ -15,7 +15,7 @@ import textwrap
 from nlp_underspec.analysis._common import RELIABLE_RESAMPLES
 from nlp_underspec.analysis.calibration import NOT_LEARNT
 from nlp_underspec.analysis.headline import family_sentence
-from nlp_underspec.formatting import REFERENCE_LABELS, fmt_floor, significant
+from nlp_underspec.formatting import REFERENCE_LABELS, fmt_floor, fmt_percent, significant
 
 HEADLINE_PAIRS = 12  # beyond this many stress/iid pairs, show the first ones and point at analysis.json
 WIDTH = 118
@@ -37,6 +37,12 @@ INHERITANCE_LINE = ("Inheritance: each parent's calibration slope vs its fine-tu
 PARTIAL_FLOOR_LINE = ("Noise floor {key}: {n_below} of {n} models below ({magnitude} < {floor}): {metrics} get no "
                       "statement (a family statement would mix float leftovers with findings); the magnitudes are "
                       "analysed.")
+
+UNSTABLE_LINE = ("Unstable items {test} ({n_models} models, {n_seeds} pretraining seeds, {n_items} items; variance "
+                 "across models, share between pretraining seeds): {items}{groups}{trust}")
+UNSTABLE_HEADER = "Most seed-unstable {kind} of {test} ({n_models} models, {n_seeds} pretraining seeds){trust}"
+UNSTABLE_KINDS = (("items", "item"), ("templates", "template"), ("occupations", "occupation"))
+CANNOT_TELL_CELL = "cannot tell"
 
 
 def _interval(ci, entry: dict | None = None) -> str:
@@ -237,7 +243,59 @@ def _per_test_lines(analysis: dict) -> list[str]:
             lines.append(f"Clustering {test}: {cluster['n_clusters']} clusters vs pretraining seeds, ARI "
                          f"{significant(cluster['ari'])} (shuffled seeds {significant(cluster['null_mean'])}), "
                          f"p {significant(cluster['p_value'])}")
+    return lines + _unstable_lines(analysis)
+
+
+def _share_cell(row: dict) -> str:
+    share = row.get("share_between")
+    return CANNOT_TELL_CELL if share is None else fmt_percent(share)
+
+
+def _trust_text(entry: dict) -> str:
+    """What the split rests on: nothing (a reason), or too few seeds to trust (marked ``*``)."""
+    if entry.get("split") != "made":
+        return f"; between/within split: cannot tell ({entry.get('reason', '')})"
+    return f"; {UNRELIABLE_MARK}{entry['reliability_note']}" if entry.get("reliable") is False else ""
+
+
+def _unstable_lines(analysis: dict) -> list[str]:
+    lines = []
+    for test, entry in (analysis.get("unstable_items") or {}).items():
+        if "items" not in entry:
+            continue
+        items = ", ".join(f"{row['item']} {significant(row['variance'])} ({_share_cell(row)})"
+                          for row in entry["items"][:3])
+        groups = "".join(f"; top {name} {entry[key][0][name]} ({significant(entry[key][0]['variance'])}, "
+                         f"{_share_cell(entry[key][0])})" for key, name in UNSTABLE_KINDS[1:] if entry.get(key))
+        lines.append(textwrap.fill(UNSTABLE_LINE.format(test=test, n_models=entry["n_models"],
+                                                        n_seeds=entry["n_seeds"], n_items=entry["n_items"],
+                                                        items=items, groups=groups, trust=_trust_text(entry)), WIDTH))
     return lines
+
+
+def _unstable_row(rank: int, row: dict, name: str) -> list[str]:
+    share = _share_cell(row) + (f" {_interval(row['share_ci95'])}" if row.get("share_ci95") else "")
+    return [str(rank), row[name], significant(row["variance"]), significant(row["between_var"]),
+            significant(row["within_var"]), share, str(row.get("n_items", 1)), str(row["n_models"])]
+
+
+def unstable_table(analysis: dict, top: int) -> str:
+    """The ``top`` most seed-unstable items, templates and occupations of each test, ranked by variance."""
+    parts = []
+    for test, entry in (analysis.get("unstable_items") or {}).items():
+        if "items" not in entry:
+            parts.append(f"Unstable items {test}: {entry.get('skipped', 'not computed')}")
+            continue
+        for key, name in UNSTABLE_KINDS:
+            if not entry.get(key):
+                continue
+            rows = [_unstable_row(rank, row, name) for rank, row in enumerate(entry[key][:top], start=1)]
+            header = UNSTABLE_HEADER.format(kind=key, test=test, n_models=entry["n_models"],
+                                            n_seeds=entry["n_seeds"], trust=_trust_text(entry))
+            parts.append(textwrap.fill(header, WIDTH) + "\n" + _grid(
+                ["rank", name, "variance", "between-seed", "within-seed", "share between [CI]", "items", "models"],
+                rows))
+    return "\n\n".join(parts)
 
 
 def comparison_table(comparison: dict) -> str:

@@ -33,7 +33,7 @@ from nlp_underspec.analysis._common import (
 )
 from nlp_underspec.analysis.noise_floor import NOT_METRICS
 from nlp_underspec.analysis.registered import registered_test
-from nlp_underspec.analysis.scoring import ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS
+from nlp_underspec.analysis.scoring import ITEM_LABELS, ITEM_PROFILES, OCCUPATION_PROFILES, TRIPLET_METRICS
 from nlp_underspec.artifacts import PREDICTIONS, SCORES
 from nlp_underspec.config import TASKS
 from nlp_underspec.errors import UsageError
@@ -271,6 +271,19 @@ def item_profiles(family: AnalysisInputs, test: str, population: str) -> tuple[p
     if items is not None:
         return items, f"{PREDICTIONS}/{test}"
     return occupation_profiles(family, test, population)
+
+
+def item_labels(family: AnalysisInputs, test: str) -> pd.DataFrame | None:
+    """What each item of the triplet's per-item profile is (its label_info row, indexed by item), or None when the test
+    does not say (no ``item_labels`` in the registry) or its triplet is unusable (with a warning)."""
+    triplet = family.triplets.get(test)
+    if triplet is None or test not in ITEM_LABELS:
+        return None
+    try:
+        return ITEM_LABELS[test](triplet)
+    except UsageError as err:
+        logger.warning("%s: %s; unstable items are not grouped by template or occupation", test, err)
+        return None
 
 
 def stress_tests(family: AnalysisInputs) -> list[str]:

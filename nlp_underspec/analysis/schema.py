@@ -23,7 +23,8 @@ INTERVAL_SUFFIX = "ci95"
 NUMBER_FIELDS = frozenset({
     "mean", "std", "min", "max", "n", "icc", "between_var", "within_var", "f", "p_value", "p_two_sided", "ratio", "r",
     "pearson", "spearman", "slope", "intercept", "range", "margin", "ari", "null_mean", "observed_std", "loading",
-    "children_mean", "min_p", "level", "nboot", "seed", "nperm", "distinct_resamples", "component"})
+    "children_mean", "min_p", "level", "nboot", "seed", "nperm", "distinct_resamples", "component", "variance",
+    "share_between", "unstable_top"})
 # Mappings keyed by model name, not by field: a model may be called "mean" or "n_gram" without being a number.
 MODEL_KEYED = frozenset({"checkpoints", "labels", "model_coords"})
 COUNT_FIELD = re.compile(r"^n_[a-z_]+$")

@@ -74,6 +74,8 @@ TRIPLET_METRICS: Mapping[tuple[str, str], Reader] = _TripletMetrics()
 # Per-occupation profiles (clustering) and per-item deviations (PCA) of each stress test.
 OCCUPATION_PROFILES: Mapping[str, Callable[[Predictions], pd.DataFrame]] = _Profiles("occupation_profile")
 ITEM_PROFILES: Mapping[str, Callable[[Predictions], pd.DataFrame]] = _Profiles("item_profile")
+# What each item of a per-item profile is (its label_info row: template, occupation, ...), for the unstable items.
+ITEM_LABELS: Mapping[str, Callable[[Predictions], pd.DataFrame]] = _Profiles("item_labels")
 
 
 def example_set(*, test: str, metric: str, predictions: Predictions,

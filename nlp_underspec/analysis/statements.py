@@ -3,11 +3,12 @@
 Statements (issue 5): ``spread`` (per metric, and stress/iid spread ratios), ``seed_share`` (random-effects split and
 regroup test), ``multibootstrap`` (CI of the family's macro-averaged score), ``iid_vs_stress`` (Spearman with CI),
 ``iid_equivalence`` (each iid metric's range against a declared margin), ``pca`` (of per-item deviations),
-``clustering`` (of per-occupation profiles vs pretraining seeds) and ``calibration`` (each pretrained checkpoint's
-calibration slope, and whether its fine-tuned descendants inherit it: :mod:`.calibration`). A statement the family
-cannot support (one pretraining seed, one run per seed, a constant metric...) is skipped with its reason, inline and in
-the top-level ``skipped`` list; when the caller names statements explicitly (``strict``), the same condition is an
-error instead.
+``clustering`` (of per-occupation profiles vs pretraining seeds), ``calibration`` (each pretrained checkpoint's
+calibration slope, and whether its fine-tuned descendants inherit it: :mod:`.calibration`) and ``unstable_items``
+(each stress item's variance across the family, split between and within pretraining seeds: :mod:`.unstable_items`).
+A statement the family cannot support (one pretraining seed, one run per seed, a constant metric...) is skipped with
+its reason, inline and in the top-level ``skipped`` list; when the caller names statements explicitly (``strict``), the
+same condition is an error instead.
 
 Two rules decide what may be stated at all (docs/design.md, contracts 8 and 9), and their skips are findings, never
 errors: a stress metric is related only to the iid metrics of the fine-tuning task whose network its test scores (the
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from nlp_underspec.artifacts import ANALYSIS
+from nlp_underspec.artifacts import ANALYSIS, SCORES
 from nlp_underspec.analysis._common import (
     PRETRAINED_SUFFIX,
     SEED_LEVEL,
@@ -50,6 +51,7 @@ from nlp_underspec.analysis.family import (
     AnalysisInputs,
     MetricValues,
     bootstrap_inputs,
+    item_labels,
     item_profiles,
     load_analysis_inputs,
     main_population,
@@ -60,6 +62,7 @@ from nlp_underspec.analysis.noise_floor import FloorStatus, floor_statuses, nois
 from nlp_underspec.analysis.pca import deviation_pca
 from nlp_underspec.analysis.registered import headline_metrics, paired_task
 from nlp_underspec.analysis.schema import SCHEMA_VERSION
+from nlp_underspec.analysis.unstable_items import DEFAULT_TOP, unstable_items
 from nlp_underspec.analysis.variance import regroup_test, seed_share
 from nlp_underspec.errors import UsageError
 from nlp_underspec.io import atomic_write_json
@@ -69,7 +72,7 @@ logger = logging.getLogger(__name__)
 
 PER_METRIC = ("spread", "seed_share", "multibootstrap")  # statements made of each metric, not of the family
 STATEMENTS = ("spread", "seed_share", "multibootstrap", "iid_vs_stress", "iid_equivalence", "pca", "clustering",
-              "calibration")
+              "calibration", "unstable_items")
 UNKNOWN_STATEMENT = "Unknown statement '{name}'. Available: {available}."
 NEEDS = {  # what each statement needs from the family, shown in the key table and the README
     "spread": ">= 2 models",
@@ -81,6 +84,8 @@ NEEDS = {  # what each statement needs from the family, shown in the key table a
     "clustering": ">= 2 pretraining seeds and a seed with >= 2 runs",
     "calibration": ("calibration scores of pretrained checkpoints (inheritance: >= 3 pretraining seeds with a "
                     "calibrated checkpoint and fine-tuned descendants)"),
+    "unstable_items": (">= 2 models with per-item scores (the between/within-seed split: >= 2 pretraining seeds and a "
+                       "seed with >= 2 runs; trusted from 3 seeds)"),
 }
 CALIBRATION_SUBJECT = "calibration"
 INHERITANCE_SUBJECT = "calibration inheritance"
@@ -266,6 +271,17 @@ def _clustering_entry(family: AnalysisInputs, test: str, floors: dict[tuple[str,
     return {"population": population, "source": source, **result, **_profile_note(floors, test, population)}
 
 
+def _unstable_entry(family: AnalysisInputs, test: str, floors: dict[tuple[str, str], FloorStatus], *,
+                    top: int) -> dict:
+    population = main_population(family, test)
+    items, source = item_profiles(family, test, population)
+    if items is None:
+        return _no_profile(test)
+    labels = item_labels(family, test) if source != SCORES else None
+    result = unstable_items(items, labels, top=top, what=f"{test} per-item scores")
+    return {"population": population, "source": source, **result, **_profile_note(floors, test, population)}
+
+
 def _inheritance_entry(metric: MetricValues, slopes: pd.Series, runner: _Statements, *, nboot: int,
                        floors: dict[tuple[str, str], FloorStatus], nothing_learnt: bool) -> dict:
     subject = f"{metric.key} vs {SLOPE_KEY}"
@@ -301,13 +317,16 @@ def _seed_list(values: pd.Series) -> list[int]:
 
 
 def analyze_family(family: AnalysisInputs, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
-                   strict: Iterable[str] = (), iid_margins: Mapping[str, float] | None = None) -> dict:
+                   strict: Iterable[str] = (), iid_margins: Mapping[str, float] | None = None,
+                   unstable_top: int = DEFAULT_TOP) -> dict:
     """The analysis.json document of a loaded family (see the README's "Seed analysis" for every key).
 
     ``iid_margins`` overrides the iid-equivalence margins per ``task/metric`` or metric name (defaults:
-    :data:`~nlp_underspec.analysis.equivalence.DEFAULT_MARGINS`).
+    :data:`~nlp_underspec.analysis.equivalence.DEFAULT_MARGINS`); ``unstable_top``: how many items, templates and
+    occupations ``unstable_items`` keeps per test.
     """
     nboot = check_count("nboot", nboot)
+    unstable_top = check_count("unstable_top", unstable_top)
     statements = check_statements(statements)
     runner = _Statements(strict=check_statements(strict), seed=seed)
     margins = check_margins(iid_margins, family.metrics)
@@ -316,6 +335,7 @@ def analyze_family(family: AnalysisInputs, *, nboot: int = 1000, seed: int = 0, 
     analysis = {"version": SCHEMA_VERSION, "n_models": len(models),
                 "pretrain_seeds": _seed_list(models[SEED_LEVEL]), "finetune_seeds": _seed_list(models["finetune_seed"]),
                 "settings": {"nboot": nboot, "seed": seed, "level": 0.95, "statements": list(statements),
+                             "unstable_top": unstable_top,
                              "iid_margins": {**DEFAULT_MARGINS, **margins}},
                 "metrics": {m.key: _metric_entry(family, m, runner, statements, nboot,
                                                  floors.get((m.test, m.population))) for m in family.metrics}}
@@ -335,6 +355,9 @@ def analyze_family(family: AnalysisInputs, *, nboot: int = 1000, seed: int = 0, 
     if "calibration" in statements:
         analysis["calibration"] = runner.run("calibration", CALIBRATION_SUBJECT, _calibration_entry, family, runner,
                                              nboot=nboot, floors=floors)
+    if "unstable_items" in statements:
+        analysis["unstable_items"] = {test: runner.run("unstable_items", test, _unstable_entry, family, test, floors,
+                                                       top=unstable_top) for test in tests}
     analysis["needs"] = {name: NEEDS[name] for name in statements}
     analysis["skipped"] = runner.skipped
     _check_strict_made(analysis, runner.strict)
@@ -362,6 +385,7 @@ def _check_strict_made(analysis: dict, strict: set[str]) -> None:
     made = {"iid_vs_stress": analysis.get("iid_vs_stress"), "pca": analysis.get("pca"),
             "iid_equivalence": "skipped" not in analysis.get("iid_equivalence", {"skipped": True}),
             "clustering": analysis.get("clustering"),
+            "unstable_items": {k: v for k, v in (analysis.get("unstable_items") or {}).items() if "skipped" not in v},
             "calibration": "skipped" not in analysis.get("calibration", {"skipped": True})}
     for statement in sorted(strict - set(PER_METRIC)):
         if not made[statement]:
@@ -370,12 +394,13 @@ def _check_strict_made(analysis: dict, strict: set[str]) -> None:
 
 def analyze(rundir: str | os.PathLike, *, nboot: int = 1000, seed: int = 0, statements: Iterable[str] = STATEMENTS,
             strict: Iterable[str] = (), occupation_stats: pd.DataFrame | None = None,
-            iid_margins: Mapping[str, float] | None = None, write: bool = True) -> dict:
+            iid_margins: Mapping[str, float] | None = None, write: bool = True,
+            unstable_top: int = DEFAULT_TOP) -> dict:
     """Analyse ``rundir`` (scores.parquet + predictions/) and, with ``write``, save ``rundir/analysis.json`` atomically."""
     statements, strict = check_statements(statements), check_statements(strict)
     family = load_analysis_inputs(rundir, occupation_stats=occupation_stats)
     analysis = analyze_family(family, nboot=nboot, seed=seed, statements=statements, strict=strict,
-                              iid_margins=iid_margins)
+                              iid_margins=iid_margins, unstable_top=unstable_top)
     if write:
         atomic_write_json(family.path / ANALYSIS, analysis)
     return analysis

@@ -148,6 +148,37 @@ def _list_section(family: Family, name: str) -> list[dict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
+UNSTABLE_KINDS = (("items", "item"), ("templates", "template"), ("occupations", "occupation"))
+UNSTABLE_SHOWN = 5  # rows of each kind in the report; analysis.json keeps its settings.unstable_top
+
+
+def _unstable_basis(section: dict) -> str:
+    """What the between/within split of a test rests on, in words."""
+    basis = f"{section.get('n_models', '—')} models, {section.get('n_seeds', '—')} pretraining seeds"
+    if section.get("split") != "made":
+        return f"{basis}; between-seed share: cannot tell ({section.get('reason', '')})"
+    return f"{basis}; {section['reliability_note']}" if section.get("reliable") is False else basis
+
+
+def _unstable_rows(family: Family) -> list[dict]:
+    """The most seed-unstable items, templates and occupations of each test (analysis.json ``unstable_items``)."""
+    section = family.analysis.get("unstable_items")
+    rows = []
+    for test, entry in (section.items() if isinstance(section, dict) else []):
+        if not isinstance(entry, dict) or "items" not in entry:
+            continue
+        for key, name in UNSTABLE_KINDS:
+            for rank, row in enumerate((entry.get(key) or [])[:UNSTABLE_SHOWN], start=1):
+                share = row.get("share_between")
+                rows.append({"test": test, "kind": name, "rank": rank, "name": row.get(name, "—"),
+                             "variance": fmt_cell(row.get("variance")), "between": fmt_cell(row.get("between_var")),
+                             "within": fmt_cell(row.get("within_var")),
+                             "share": "cannot tell" if share is None else fmt_cell(share, 2),
+                             "ci": fmt_ci_cell(row.get("share_ci95")) if row.get("share_ci95") else "—",
+                             "n_items": row.get("n_items", 1), "basis": _unstable_basis(entry)})
+    return rows
+
+
 def _analysis_tables(family: Family) -> dict[str, Any]:
     spread = [{"stress": r.get("stress"), "iid": r.get("iid"), "ratio": fmt_cell(r.get("ratio"), 2),
                "ci": fmt_ci_cell(r.get("ci95"), r)} for r in _list_section(family, "spread_ratio")]
@@ -170,7 +201,7 @@ def _analysis_tables(family: Family) -> dict[str, Any]:
                                "note": section.get("note") or ""})
     return {"analysis_rows": _analysis_rows(family), "spread_ratio": spread, "iid_vs_stress": iid_vs,
             "pca_items": pca_items, "clustering": clustering, "equivalence": _equivalence_rows(family),
-            "floor_notes": _floor_notes(family)}
+            "floor_notes": _floor_notes(family), "unstable_rows": _unstable_rows(family)}
 
 
 def _render_png(figure: Figure) -> bytes:

@@ -150,6 +150,9 @@ class StressTest:
     triplet_metrics: ClassVar[Mapping[str, Callable]] = {}
     occupation_profile: ClassVar[Callable | None] = None
     item_profile: ClassVar[Callable | None] = None
+    # ``labels(predictions) -> DataFrame``: one row per column of ``item_profile`` (indexed by it) with that item's
+    # label_info columns; the seed-unstable items are grouped by its ``template_id`` / ``occupation`` where it has them.
+    item_labels: ClassVar[Callable | None] = None
     # How the CLI asks for this test's data (``--<data_option>``, generated from the registry): what the flag takes,
     # the splits a folder or Hub source has (``--<data_option>-split``, recipe ``evaluate.<data_option>_split``) and
     # the split read by default; and a line the results table adds below its columns when this test is in it.

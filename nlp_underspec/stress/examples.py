@@ -215,6 +215,15 @@ def female_minus_male(predictions: Predictions, keys: pd.Series, *, test: str, k
     return pd.DataFrame(diffs, index=model_index(predictions.run_info), columns=pd.Index(order, name="item"))
 
 
+def pair_labels(predictions: Predictions, keys: pd.Series, *, test: str, key_name: str) -> pd.DataFrame:
+    """The label_info row of each pair's female item, indexed by the pair's key in :func:`female_minus_male`'s column
+    order: what an item of a per-pair profile is (its template, occupation, ...)."""
+    order, female, _ = female_male_rows(predictions.label_info, keys, where=triplet_where(predictions), test=test,
+                                        key_name=key_name)
+    labels = predictions.label_info.iloc[female].reset_index(drop=True)
+    return labels.set_axis(pd.Index(order, name="item"), axis=0)
+
+
 def bls_fraction(occupations, occupation_stats: pd.DataFrame | None = None, *, where: str = "label_info") -> np.ndarray:
     """BLS share of women (0-1) of each occupation, in order (the shipped table when none is given)."""
     stats = load_occupation_stats() if occupation_stats is None else occupation_stats

@@ -154,6 +154,7 @@ class StsGender(StressTest):
     triplet_metrics = readers.TRIPLET_METRICS
     occupation_profile = staticmethod(readers.occupation_deltas)
     item_profile = staticmethod(readers.pair_deltas)
+    item_labels = staticmethod(readers.pair_items)
     title = "STS-B gender stress test (Webster et al. 2020)"
     card_task_type = "sentence-similarity"
     per_occupation_metric = "delta"

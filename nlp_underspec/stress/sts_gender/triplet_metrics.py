@@ -16,7 +16,7 @@ import pandas as pd
 
 from nlp_underspec.stress.examples import (ExampleSet, MeanScore, check_genders, female_minus_male,
                                            mean_absolute_value, mean_by_occupation, mean_value, occupation_examples,
-                                           pair_examples, pearson_r, spearman_r, triplet_where)
+                                           pair_examples, pair_labels, pearson_r, spearman_r, triplet_where)
 from nlp_underspec.stress.sts_gender.semantics import (GENDERS, PAIR_KEY, TEST, large_gaps, pair_keys,
                                                        similarity_scale)
 from nlp_underspec.tables import ensure_columns
@@ -42,6 +42,12 @@ def pair_deltas(predictions: Predictions) -> pd.DataFrame:
                    hint="sts_gender label_info needs one row per (template_id, occupation, gender).")
     check_genders(items, GENDERS, where=triplet_where(predictions))
     return female_minus_male(predictions, pair_keys(items), test=TEST, key_name=PAIR_KEY)
+
+
+def pair_items(predictions: Predictions) -> pd.DataFrame:
+    """The label_info row (female item) of each column of :func:`pair_deltas`: its template_id and occupation."""
+    pair_deltas(predictions)  # the checks of the profile these rows describe
+    return pair_labels(predictions, pair_keys(predictions.label_info), test=TEST, key_name=PAIR_KEY)
 
 
 def occupation_deltas(predictions: Predictions) -> pd.DataFrame:

@@ -118,6 +118,7 @@ class Winogender(StressTest):
     triplet_metrics = readers.TRIPLET_METRICS
     occupation_profile = staticmethod(readers.occupation_bias)
     item_profile = staticmethod(readers.pair_deltas)
+    item_labels = staticmethod(readers.pair_items)
     inheritance_first = True  # the pronoun bias is what pretraining's pronoun statistic could pass on
 
     @classmethod

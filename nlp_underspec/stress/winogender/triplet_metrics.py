@@ -17,8 +17,8 @@ import pandas as pd
 
 from nlp_underspec.data.occupations import load_occupation_stats
 from nlp_underspec.stress.examples import (OCCUPATION_LEVEL, ExampleSet, MeanScore, check_genders, female_minus_male,
-                                           mean_absolute_value, model_index, occupation_examples, pearson_r, slope,
-                                           spearman_r, triplet_where)
+                                           mean_absolute_value, model_index, occupation_examples, pair_labels,
+                                           pearson_r, slope, spearman_r, triplet_where)
 from nlp_underspec.stress.winogender.semantics import (NO_GOLD, PAIR_KEY, bias_by_occupation, check_answers,
                                                        check_labels_against_sentids, half_credit, items_gotcha,
                                                        pair_keys, picked_answers)
@@ -76,6 +76,11 @@ def occupation_bias(predictions: Predictions) -> pd.DataFrame:
 def pair_deltas(predictions: Predictions) -> pd.DataFrame:
     """Per model and sentence frame (``occupation.participant.answer``): P(occ | she) - P(occ | he); PCA items."""
     return female_minus_male(predictions, pair_keys(_items(predictions)), test=TEST, key_name=PAIR_KEY)
+
+
+def pair_items(predictions: Predictions) -> pd.DataFrame:
+    """The label_info row (female sentence) of each column of :func:`pair_deltas`: its occupation, participant, ..."""
+    return pair_labels(predictions, pair_keys(_items(predictions)), test=TEST, key_name=PAIR_KEY)
 
 
 def _accuracy_examples(predictions, stats) -> ExampleSet:
