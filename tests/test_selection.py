@@ -132,6 +132,7 @@ def test_the_report_shows_a_selection_json_of_the_run_folder(tmp_path, capsys):
     assert 'id="selection"' in page and f"<strong>{selected}</strong>" in page
 
 
+@pytest.mark.bad_input
 def test_out_replaces_only_an_earlier_selection(demo, tmp_path, capsys):
     other = tmp_path / "notes.json"
     other.write_text('{"mine": 1}')
@@ -149,6 +150,7 @@ def _refusal(argv, capsys) -> str:
     return err
 
 
+@pytest.mark.bad_input
 def test_one_member_is_refused(tmp_path, capsys):
     folder = _hand_family(tmp_path, models=("p00-f00",))
     assert _refusal(["select", str(folder), "--stress", "sts_gender/mean_abs_delta"], capsys) == (
@@ -156,6 +158,7 @@ def test_one_member_is_refused(tmp_path, capsys):
         "and needs at least 2. Evaluate more seeds of the family first.")
 
 
+@pytest.mark.bad_input
 def test_a_test_without_predictions_is_refused(tmp_path, capsys):
     folder = _hand_family(tmp_path)
     assert _refusal(["select", str(folder), "--stress", "winogender/bias_r"], capsys) == (
@@ -164,6 +167,7 @@ def test_a_test_without_predictions_is_refused(tmp_path, capsys):
         "family with `nlp-underspec run` or `evaluate`, which write them.")
 
 
+@pytest.mark.bad_input
 def test_a_metric_without_a_subset_reader_is_refused(demo, capsys):
     err = _refusal(["select", str(demo), "--stress", "winogender/hard_bias_r"], capsys)
     assert err == ("error: winogender/hard_bias_r cannot be computed on a subset of the stress items: the test reads "
@@ -174,6 +178,7 @@ def test_a_metric_without_a_subset_reader_is_refused(demo, capsys):
                    "winogender/accuracy_not_gotcha.")
 
 
+@pytest.mark.bad_input
 def test_unknown_test_and_metric_say_what_was_meant(demo, capsys):
     assert _refusal(["select", str(demo), "--stress", "winogendr/bias_r"], capsys) == (
         "error: Unknown stress test 'winogendr'. Did you mean 'winogender'? Available: calibration, sts_gender, "
@@ -186,12 +191,14 @@ def test_unknown_test_and_metric_say_what_was_meant(demo, capsys):
         "sts_gender/pearson_bls); got 'bias_r'.")
 
 
+@pytest.mark.bad_input
 def test_a_split_the_items_do_not_have_is_refused(demo, capsys):
     assert _refusal(["select", str(demo), "--stress", "winogender/bias_r", "--split", "templates"], capsys) == (
         "error: --split templates: predictions/winogender/label_info.tsv has no 'template_id' column, so its items "
         "cannot be split by templates. Use --split occupations.")
 
 
+@pytest.mark.bad_input
 def test_too_few_units_per_half_is_refused(tmp_path, capsys):
     folder = _hand_family(tmp_path, n_templates=3)
     assert _refusal(["select", str(folder), "--stress", "sts_gender/mean_abs_delta", "--split", "templates"],
@@ -200,6 +207,7 @@ def test_too_few_units_per_half_is_refused(tmp_path, capsys):
         "half selects, the other confirms): it needs at least 4. Use another --split or a test with more items.")
 
 
+@pytest.mark.bad_input
 def test_an_unknown_iid_metric_is_refused(tmp_path, capsys):
     folder = _hand_family(tmp_path)
     assert _refusal(["select", str(folder), "--stress", "sts_gender/mean_abs_delta", "--split", "templates",
@@ -207,6 +215,7 @@ def test_an_unknown_iid_metric_is_refused(tmp_path, capsys):
         "error: Unknown iid metric of task stsb 'dev_pearsn'. Did you mean 'dev_pearson'? Available: dev_pearson.")
 
 
+@pytest.mark.bad_input
 def test_an_undefined_value_on_a_half_is_refused(tmp_path, capsys):
     folder = _hand_family(tmp_path)  # 4 occupations: 2 per half, and a Pearson r of constant deltas is undefined
     err = _refusal(["select", str(folder), "--stress", "sts_gender/pearson_bls"], capsys)
@@ -221,3 +230,23 @@ def test_a_planted_seed_effect_is_picked_and_confirmed(tmp_path):
     for seed in range(3):
         result = sel.select_member(folder, stress="winogender/bias_slope", seed=seed)
         assert result["selected"] == "p01-f01" and result["confirmation_rank"] == 1
+
+
+@pytest.mark.bad_input
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_a_target_must_be_finite(tmp_path, capsys, value):
+    folder = _hand_family(tmp_path)
+    assert _refusal(["select", str(folder), "--stress", "sts_gender/mean_abs_delta", "--split", "templates",
+                     "--target", value], capsys) == f"error: --target must be a finite number, got {float(value)!r}."
+
+
+@pytest.mark.bad_input
+def test_the_read_model_leaves_out_a_selection_json_that_is_not_one(tmp_path, caplog):
+    from nlp_underspec.experiment.family import load_family
+
+    folder = write_demo_family(tmp_path / "fam", pretrain_seeds=range(2), finetune_seeds=range(2))
+    (folder / "selection.json").write_text('{"selected": "p00-f00"}')
+    assert load_family(folder).selection is None
+    assert "not a selection of `nlp-underspec select`" in caplog.text
+    (folder / "selection.json").write_text("{not json")
+    assert load_family(folder).selection is None
