@@ -8,6 +8,7 @@ An experiment folder (``runs/tiny``, the ``--out`` of ``evaluate`` / ``run``)::
     summary.json  scores.parquet  predictions/<test>/   results of the fine-tuned models (or of any scored models)
     pretrained/                                           the pretrained checkpoints' results, same layout
     analysis.json  report/  cards/                        what `analyze`, `report` and `card` write from them
+    selection.json                                        what `select --out` may write there (the report reads it)
     manifest.json  stages.json  recipe.yaml  world/       what a sweep writes to plan, resume and rebuild its data
     pretrain/p03/  finetune/<task>/p03-f01/               run folders, each with run.json (and step_<K>/ checkpoints)
 """
@@ -22,6 +23,7 @@ SCORES = "scores.parquet"
 PREDICTIONS = "predictions"
 PRETRAINED = "pretrained"  # the sweep keeps the pretrained checkpoints' results apart, in this sub-folder
 ANALYSIS = "analysis.json"
+SELECTION = "selection.json"  # `nlp-underspec select --out RUNDIR/selection.json`: read by the report when present
 REPORT = "report"
 CARDS = "cards"
 MANIFEST = "manifest.json"

@@ -37,6 +37,7 @@ COMMANDS = (
     "status",
     "analyze",
     "compare",
+    "select",
     "report",
     "card",
     "push",

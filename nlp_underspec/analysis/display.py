@@ -1,4 +1,5 @@
-"""Plain-text tables of ``analysis.json`` and of a family comparison, for the terminal.
+"""Plain-text tables of ``analysis.json``, of a family comparison and of a specification-aware selection, for the
+terminal.
 
 Only formatting lives here; every number comes from the analysis document, so the table and the file cannot disagree.
 Two marks keep a reader from taking a number for more than it is: ``below floor`` where a correlation got no
@@ -15,7 +16,7 @@ import textwrap
 from nlp_underspec.analysis._common import RELIABLE_RESAMPLES
 from nlp_underspec.analysis.calibration import NOT_LEARNT
 from nlp_underspec.analysis.headline import family_sentence
-from nlp_underspec.formatting import REFERENCE_LABELS, fmt_floor, fmt_percent, significant
+from nlp_underspec.formatting import REFERENCE_LABELS, fmt, fmt_cell, fmt_floor, fmt_percent, significant
 
 HEADLINE_PAIRS = 12  # beyond this many stress/iid pairs, show the first ones and point at analysis.json
 WIDTH = 118
@@ -315,3 +316,25 @@ def comparison_table(comparison: dict) -> str:
     for skip in comparison.get("skipped", []):
         text += f"\nskipped {skip['metric']}: {skip['reason']}"
     return text
+
+
+def _selection_iid(selection: dict) -> str:
+    cost = selection.get("iid_cost") or {}
+    if "value" not in cost:
+        return f"iid cost: unknown ({cost.get('note', 'no iid metric')})"
+    return (f"iid cost on {cost['metric']}: {significant(cost['value'])} ({fmt(cost['selected'], 4)} vs the best "
+            f"iid member {cost['best_member']}, {fmt(cost['best'], 4)})")
+
+
+def selection_table(selection: dict) -> str:
+    """The pick and its confirmation, then one row per member (by selection rank): both halves and the iid metric."""
+    head = (f"Selection on {selection['stress']} ({selection['objective']}), {selection['split']} split with seed "
+            f"{selection['seed']}: {selection['n_selection_units']} to select, {selection['n_confirmation_units']} to "
+            f"confirm, {selection['n_members']} {selection['population']} members\n"
+            f"selected {selection['selected']}: {significant(selection['selection_value'])} on the selection half, "
+            f"{significant(selection['confirmation_value'])} on the confirmation half (rank "
+            f"{selection['confirmation_rank']} of {selection['n_members']}); {_selection_iid(selection)}")
+    rows = [[m["model"], str(m["selection_rank"]), significant(m["selection"]), str(m["confirmation_rank"]),
+             significant(m["confirmation"]), significant(m["all_items"]),
+             fmt_cell(m["iid"], 4)] for m in selection["members"]]
+    return head + "\n\n" + _grid(["member", "rank", "selection", "rank", "confirmation", "all items", "iid"], rows)

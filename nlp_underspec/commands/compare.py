@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.options import path_value
+from nlp_underspec.commands.options import add_occupation_stats_and_json_out, check_json_out, write_json_then_print
 from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"
@@ -33,29 +33,8 @@ def register(subparsers) -> None:
     parser.add_argument("--abs-threshold", type=float, default=None, help="also report P(delta beyond this)")
     parser.add_argument("--rel-threshold", type=float, default=None,
                         help="also report P(delta / baseline beyond this)")
-    parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None, metavar="TSV",
-                        help="occupations-stats.tsv to use instead of the shipped BLS figures")
-    parser.add_argument("--out", type=path_value("--out"), default=None, metavar="JSON",
-                        help="also write the comparison to this JSON file")
+    add_occupation_stats_and_json_out(parser, what="the comparison")
     parser.set_defaults(func=run)
-
-
-def _is_comparison(path: str) -> bool:
-    from nlp_underspec.io import read_json
-
-    try:
-        data = read_json(path)
-    except (OSError, UnicodeDecodeError, ValueError, UsageError):  # not JSON: a file of the user's, never ours
-        return False
-    return isinstance(data, dict) and {"base", "expt", "comparisons", "skipped"} <= set(data)
-
-
-def _check_out(path: str) -> None:
-    """Write over nothing but an earlier comparison: --out could name a summary.json, a recipe or any file of yours."""
-    import os
-
-    if os.path.lexists(path) and not (os.path.isfile(path) and _is_comparison(path)):
-        raise UsageError(COMPARE_OUT_NOT_OURS.format(path=path))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.compare import compare_families
     from nlp_underspec.analysis.display import comparison_table
     from nlp_underspec.data.occupations import load_occupation_stats
-    from nlp_underspec.io import atomic_write_json, check_output_path
+    from nlp_underspec.io import check_output_path
     from nlp_underspec.seeding import DRAWS_MAX, check_seed, too_large
 
     if args.nboot < 1:
@@ -76,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
             check_finite_number(flag, value)
     if args.out is not None:  # a folder, an unwritable place or a file not ours fails now, not after the bootstrap
         check_output_path(args.out, folder=False, fix=OUT_FIX)
-        _check_out(args.out)
+        check_json_out(args.out, {"base", "expt", "comparisons", "skipped"}, COMPARE_OUT_NOT_OURS)
     stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
     comparison = compare_families(args.base, args.expt, paired=args.paired, nboot=args.nboot,
                                   seed=check_seed("--seed", args.seed), metrics=args.metrics, c=args.level,
@@ -85,9 +64,5 @@ def run(args: argparse.Namespace) -> int:
                                   occupation_stats=stats)
     if not comparison["comparisons"]:
         raise UsageError(NOTHING_COMPARED.format(reason=comparison["skipped"][0]["reason"]))
-    if args.out is not None:  # written before the table, so a reader that stops early (`| head`) loses no file
-        atomic_write_json(args.out, comparison)
-    print(comparison_table(comparison))
-    if args.out is not None:
-        print(f"\nwrote {args.out}")
+    write_json_then_print(args.out, comparison, comparison_table(comparison))
     return 0

@@ -6,8 +6,12 @@ that a test added there gets its flag with no edit here).
 from __future__ import annotations
 
 import argparse
+import os
 import textwrap
 from pathlib import Path
+
+from nlp_underspec.errors import UsageError
+from nlp_underspec.io import read_json
 
 from nlp_underspec.seeding import DRAWS_MAX, SEED_MAX, too_large
 from nlp_underspec.stress import available_stress_tests, get_stress_test
@@ -65,6 +69,22 @@ def path_value(flag: str):
     return parse
 
 
+def is_our_json(path, keys: set[str]) -> bool:
+    """True when ``path`` is a JSON object holding every one of ``keys``: a document this toolkit wrote."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError, UsageError):  # not JSON: a file of the user's, never ours
+        return False
+    return isinstance(data, dict) and keys <= set(data)
+
+
+def check_json_out(path, keys: set[str], message: str) -> None:
+    """Write over nothing but an earlier document of the same kind (``keys``): ``--out`` could name a summary.json, a
+    recipe or any file of the user's. ``message`` (with ``{path}``) is the refusal."""
+    if os.path.lexists(path) and not (os.path.isfile(path) and is_our_json(path, keys)):
+        raise UsageError(message.format(path=path))
+
+
 # ------------------------------------------------------------------------------------------------------- flag groups
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``evaluate`` and ``score``: statistics, bootstrap, plugins, output."""
@@ -81,6 +101,27 @@ def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_int("--seed"), default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                         help="import MODULE to register more stress tests (repeatable)")
+
+
+def add_occupation_stats_and_json_out(parser: argparse.ArgumentParser, *, what: str) -> None:
+    """``--occupation-stats TSV`` and ``--out JSON`` of a command that reads families and may write one JSON document
+    (``compare``, ``select``); ``what`` is the document (``the comparison``)."""
+    parser.add_argument("--occupation-stats", type=path_value("--occupation-stats"), default=None, metavar="TSV",
+                        help="occupations-stats.tsv to use instead of the shipped BLS figures")
+    parser.add_argument("--out", type=path_value("--out"), default=None, metavar="JSON",
+                        help=f"also write {what} to this JSON file")
+
+
+def write_json_then_print(out, document, table: str) -> None:
+    """Write ``document`` to ``out`` (when given), then print ``table`` and where the file went: the file first, so a
+    reader that stops early (``| head``) loses no file."""
+    from nlp_underspec.io import atomic_write_json
+
+    if out is not None:
+        atomic_write_json(out, document)
+    print(table)
+    if out is not None:
+        print(f"\nwrote {out}")
 
 
 def training_parser(subparsers, name: str, *, help: str, description: str,

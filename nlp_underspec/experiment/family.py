@@ -19,7 +19,7 @@ import pandas as pd
 
 from nlp_underspec.analysis.registered import headline_metrics, paired_task
 from nlp_underspec.analysis.schema import check_analysis
-from nlp_underspec.artifacts import ANALYSIS, MANIFEST, SCORES, SUMMARY, parse_run_id
+from nlp_underspec.artifacts import ANALYSIS, MANIFEST, SCORES, SELECTION, SUMMARY, parse_run_id
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.models import ModelResult, model_results
 from nlp_underspec.experiment.runs import RunFolder, discover_runs
@@ -37,6 +37,7 @@ RESULTS_DONT_MATCH_RUNS = ("{summary} does not match the run folders in {root}: 
                            "(`nlp-underspec run` or `evaluate`) so the results cover exactly these runs, or pass the "
                            "folder the results came from.")
 POPULATIONS = ("finetuned", "pretrained", "external")
+SELECTION_KEYS = {"stress", "selected", "selection_value", "confirmation_value", "confirmation_rank", "n_members"}
 
 
 def metric_key(test: str, metric: str) -> str:
@@ -55,6 +56,7 @@ class Family:
     models: list[ModelResult]
     runs: list[RunFolder] = field(default_factory=list)
     manifest: dict[str, Any] | None = None
+    selection: dict[str, Any] | None = None  # selection.json of `nlp-underspec select`, when the folder has one
 
     # ------------------------------------------------------------------------------------------------ lookups
     def model(self, name: str) -> ModelResult | None:
@@ -196,6 +198,24 @@ def _read_manifest(root: Path) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
+def _read_selection(root: Path) -> dict[str, Any] | None:
+    """``selection.json`` when present and readable as a selection; anything else is left out with a warning (the
+    report can do without it)."""
+    path = root / SELECTION
+    if not path.is_file():
+        return None
+    try:
+        selection = read_json_object(path)
+    except UsageError as err:
+        log.warning("Ignoring %s", err)
+        return None
+    if not SELECTION_KEYS <= set(selection):
+        log.warning("Ignoring %s: not a selection of `nlp-underspec select` (no %s)", path,
+                    ", ".join(sorted(SELECTION_KEYS - set(selection))))
+        return None
+    return selection
+
+
 def _check_folder(root: Path) -> None:
     if not root.exists():
         raise UsageError(NO_FOLDER.format(path=root))
@@ -220,7 +240,8 @@ def load_family(root: str | os.PathLike, *, check_runs: bool = True) -> Family:
             raise UsageError(RESULTS_DONT_MATCH_RUNS.format(summary=root / SUMMARY, root=root, detail=problem))
     manifest = _read_manifest(root)
     return Family(root=root, name=_family_name(root, summary, manifest), summary=summary, scores=scores,
-                  analysis=analysis, has_analysis=has_analysis, models=models, runs=runs, manifest=manifest)
+                  analysis=analysis, has_analysis=has_analysis, models=models, runs=runs, manifest=manifest,
+                  selection=_read_selection(root))
 
 
 def iter_values(family: Family, test: str, metric: str, *, kind: str | None = None) -> Iterator[tuple[ModelResult, float]]:

@@ -18,7 +18,7 @@ from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.formatting import BELOW_FLOOR_CELL, fmt_ci_cell, fmt_floor, fmt_cell
 from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
 from nlp_underspec.report import calibration
-from nlp_underspec.artifacts import ANALYSIS
+from nlp_underspec.artifacts import ANALYSIS, SELECTION
 from nlp_underspec.experiment.family import Family, load_family
 from nlp_underspec.report.figures import all_figures, close
 from nlp_underspec.report.figures.common import Figure
@@ -233,6 +233,22 @@ def _template():
     return env.get_template("index.html.j2")
 
 
+def _selection_section(family: Family) -> dict[str, Any] | None:
+    """selection.json in a few cells: the pick, its values on both halves, its confirmation rank and iid cost."""
+    selection = family.selection
+    if not selection:
+        return None
+    cost = selection.get("iid_cost") if isinstance(selection.get("iid_cost"), dict) else {}
+    return {"stress": selection.get("stress", "?"), "objective": selection.get("objective", "?"),
+            "split": selection.get("split", "?"), "seed": selection.get("seed", "?"),
+            "selected": selection.get("selected"), "n_members": selection.get("n_members"),
+            "selection_value": fmt_cell(selection.get("selection_value")),
+            "confirmation_value": fmt_cell(selection.get("confirmation_value")),
+            "rank": selection.get("confirmation_rank"), "iid_metric": cost.get("metric", "iid"),
+            "iid_cost": fmt_cell(cost.get("value")), "iid_note": cost.get("note"),
+            "best_member": cost.get("best_member")}
+
+
 def _skipped_notes(family: Family) -> list[str]:
     """What the analysis could not compute, in its own words (analysis.json ``skipped``)."""
     notes = []
@@ -246,7 +262,8 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
     iid_columns, stress_columns, glance = _glance(family)
     pretrain, finetune = family.seeds_of()
     inputs = ["summary.json"] + (["scores.parquet"] if not family.scores.empty else []) + (
-        [ANALYSIS] if family.has_analysis else []) + (["manifest.json"] if family.manifest else [])
+        [ANALYSIS] if family.has_analysis else []) + (["manifest.json"] if family.manifest else []) + (
+        [SELECTION] if family.selection else [])
     versions = family.summary.get("versions")
     recipe = (family.manifest or {}).get("recipe")
     description = recipe.get("description") if isinstance(recipe, dict) else None
@@ -257,7 +274,7 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
         root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
         iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures,
         missing=missing + _skipped_notes(family),
-        inputs=inputs, runs=len(family.runs),
+        inputs=inputs, runs=len(family.runs), selection=_selection_section(family),
         versions=", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else None,
         **_analysis_tables(family), **_calibration_tables(family))
 
