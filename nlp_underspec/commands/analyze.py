@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nlp_underspec.commands.options import path_value, positive_int
-from nlp_underspec.errors import UsageError
+from nlp_underspec.commands.options import check_nboot, path_value, positive_int
 
 NO_WRITE_FIX = "Pass --no-write to print the table without writing analysis.json."
 STATEMENT_LIST = ("spread, seed_share, multibootstrap, iid_vs_stress, iid_equivalence, pca, clustering, calibration, "
@@ -48,12 +47,9 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.statements import ANALYSIS, STATEMENTS, analyze
     from nlp_underspec.data.occupations import load_occupation_stats
     from nlp_underspec.io import check_output_path
-    from nlp_underspec.seeding import DRAWS_MAX, check_seed, too_large
+    from nlp_underspec.seeding import check_seed
 
-    if args.nboot < 1:
-        raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
-    if problem := too_large(args.nboot, DRAWS_MAX):
-        raise UsageError(f"--nboot {problem}")
+    check_nboot(args.nboot)
     stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
     if not args.no_write and Path(args.rundir).is_dir():  # a folder that cannot take analysis.json fails now, not after
         check_output_path(Path(args.rundir) / ANALYSIS, folder=False, fix=NO_WRITE_FIX)

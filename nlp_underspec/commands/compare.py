@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.options import add_occupation_stats_and_json_out, check_json_out, write_json_then_print
+from nlp_underspec.commands.options import (add_occupation_stats_and_json_out, check_json_out, check_nboot,
+                                           write_json_then_print)
 from nlp_underspec.errors import UsageError
 
 NOTHING_COMPARED = "Nothing could be compared: {reason}"
@@ -43,12 +44,9 @@ def run(args: argparse.Namespace) -> int:
     from nlp_underspec.analysis.display import comparison_table
     from nlp_underspec.data.occupations import load_occupation_stats
     from nlp_underspec.io import check_output_path
-    from nlp_underspec.seeding import DRAWS_MAX, check_seed, too_large
+    from nlp_underspec.seeding import check_seed
 
-    if args.nboot < 1:
-        raise UsageError(f"--nboot must be a positive integer, got {args.nboot}.")
-    if problem := too_large(args.nboot, DRAWS_MAX):
-        raise UsageError(f"--nboot {problem}")
+    check_nboot(args.nboot)
     check_level(args.level, name="--level")
     for flag, value in (("--abs-threshold", args.abs_threshold), ("--rel-threshold", args.rel_threshold)):
         if value is not None:

@@ -85,6 +85,15 @@ def check_json_out(path, keys: set[str], message: str) -> None:
         raise UsageError(message.format(path=path))
 
 
+def check_nboot(nboot: int) -> None:
+    """``--nboot`` of the commands that resample (analyze, compare, select): at least one draw, and not so many that
+    the draws would not fit in memory."""
+    if nboot < 1:
+        raise UsageError(f"--nboot must be a positive integer, got {nboot}.")
+    if problem := too_large(nboot, DRAWS_MAX):
+        raise UsageError(f"--nboot {problem}")
+
+
 # ------------------------------------------------------------------------------------------------------- flag groups
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``evaluate`` and ``score``: statistics, bootstrap, plugins, output."""
