@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec.analysis._common import check_count, resampling_reliability
-from nlp_underspec.analysis.bootstrap import NO_COMMON_SEEDS, multibootstrap, report_ci
+from nlp_underspec.analysis.bootstrap import NO_COMMON_SEEDS, _samples_array, multibootstrap, report_ci
 from nlp_underspec.analysis.family import (
     BootstrapInputs,
     AnalysisInputs,
@@ -78,7 +78,8 @@ def compare_metric(base_family: AnalysisInputs, expt_family: AnalysisInputs, bas
                        rel_threshold=rel_threshold)
     entry = {"metric": base.key, "test": base.test, "kind": base.kind, "population": base.population,
              "paired": paired, "resampled": [base_inputs.seed_unit] + ([base_inputs.unit] if sample_examples else []),
-             **_counts_used(base_inputs.run_info, expt_inputs.run_info, paired=paired), **result}
+             **_counts_used(base_inputs.run_info, expt_inputs.run_info, paired=paired), **result,
+             **p_values(samples, expect_negative_effect=expect_negative_effect)}
     seeds = [set(inputs.run_info["seed"]) for inputs in (base_inputs, expt_inputs)]
     # Paired draws resample the shared seeds once for both arms; unpaired, each arm is as coarse as its own seeds.
     k = len(seeds[0] & seeds[1]) if paired else min(len(s) for s in seeds)
@@ -87,6 +88,22 @@ def compare_metric(base_family: AnalysisInputs, expt_family: AnalysisInputs, bas
     if notes:
         entry["note"] = "; ".join(notes)
     return entry
+
+
+def p_values(samples, *, expect_negative_effect: bool = False) -> dict:
+    """The row's flat p-values: ``p_value`` (one-sided, = ``delta["p"]``: the share of deltas on the wrong side of 0
+    for ``alternative``), ``p_value_two_sided`` (twice the smaller tail), both floored at 1/nboot.
+
+    >>> p_values([(0.5, 0.4), (0.5, 0.45), (0.5, 0.52), (0.5, 0.3)])
+    {'alternative': 'delta > 0', 'p_value': 0.75, 'p_value_two_sided': 0.5}
+    """
+    array = _samples_array(samples)
+    delta = array[:, 1] - array[:, 0]
+    floor = 1.0 / len(delta)
+    below, above = float(np.mean(delta <= 0)), float(np.mean(delta >= 0))
+    one_sided = above if expect_negative_effect else below
+    return {"alternative": "delta < 0" if expect_negative_effect else "delta > 0", "p_value": max(one_sided, floor),
+            "p_value_two_sided": min(1.0, max(2 * min(below, above), floor))}
 
 
 def _counts_used(base: pd.DataFrame, expt: pd.DataFrame, *, paired: bool) -> dict:

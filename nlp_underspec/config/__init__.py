@@ -17,12 +17,12 @@ from nlp_underspec.config.identity import (LATER_TASK_SETTINGS, NO_PRETRAIN, con
                                            pretrain_run_config, recipe_identity, task_identity)
 from nlp_underspec.config.load import load_recipe, read_recipe_yaml, recipe_from_dict
 from nlp_underspec.config.schema import (DEFAULT_VOCAB_SIZE, TASK_HEADS, TASKS, EvaluateConfig, FinetuneConfig,
-                                         ModelConfig, PretrainConfig, Recipe, SeedsConfig, SweepConfig, TaskConfig,
+                                         InterventionConfig, ModelConfig, PretrainConfig, Recipe, SeedsConfig, SweepConfig, TaskConfig,
                                          WorldConfig, task_head, task_sources, to_plain)
 from nlp_underspec.config.world import DOCUMENT_KINDS, DOCUMENT_MIX, MAX_STS_TEMPLATES, check_world_values
 
 __all__ = ["DEFAULT_VOCAB_SIZE", "DOCUMENT_KINDS", "DOCUMENT_MIX", "LATER_TASK_SETTINGS", "MAX_STS_TEMPLATES",
-           "NO_PRETRAIN", "TASK_HEADS", "TASKS", "EvaluateConfig", "FinetuneConfig", "ModelConfig", "PretrainConfig",
+           "NO_PRETRAIN", "TASK_HEADS", "TASKS", "EvaluateConfig", "FinetuneConfig", "InterventionConfig", "ModelConfig", "PretrainConfig",
            "Recipe", "SeedsConfig", "SweepConfig", "TaskConfig", "WorldConfig", "apply_overrides",
            "check_world_values", "config_diff", "finetune_run_config", "load_recipe", "pretrain_run_config",
            "read_recipe_yaml", "recipe_from_dict", "recipe_identity", "task_head", "task_identity", "task_sources",

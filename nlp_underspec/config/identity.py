@@ -26,8 +26,17 @@ def pretrain_run_config(recipe: Recipe) -> dict[str, Any]:
     """What a pretraining run depends on (seeds are recorded beside it, not in it)."""
     if recipe.pretrain is None:
         raise UsageError(NO_PRETRAIN)
-    return {"kind": "pretrain", "threads": recipe.threads, "pretrain": to_plain(recipe.pretrain),
-            "world": _world_if_used(recipe, recipe.pretrain.corpus)}
+    config = {"kind": "pretrain", "threads": recipe.threads, "pretrain": to_plain(recipe.pretrain),
+              "world": _world_if_used(recipe, recipe.pretrain.corpus)}
+    return _with_intervention(config, recipe, "pretrain")
+
+
+def _with_intervention(config: dict[str, Any], recipe: Recipe, stage: str) -> dict[str, Any]:
+    """``config`` plus the recipe's intervention when it applies to ``stage``; without the key otherwise, so a run
+    that no intervention touches keeps the hash it had before interventions existed."""
+    if recipe.intervention is not None and stage in recipe.intervention.where:
+        config["intervention"] = to_plain(recipe.intervention)
+    return config
 
 
 def finetune_run_config(recipe: Recipe, task: str, *, parent: str) -> dict[str, Any]:
@@ -41,14 +50,16 @@ def finetune_run_config(recipe: Recipe, task: str, *, parent: str) -> dict[str, 
                            ", ".join(recipe.finetune.tasks) or "(none in this recipe)")
     settings = recipe.finetune.tasks[task]
     sources = (*task_sources(settings), *(settings.dev_data or {}).values())
-    return {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": task_identity(settings),
-            "parent": parent, "world": _world_if_used(recipe, *sources)}
+    config = {"kind": "finetune", "task": task, "threads": recipe.threads, "settings": task_identity(settings),
+              "parent": parent, "world": _world_if_used(recipe, *sources)}
+    return _with_intervention(config, recipe, "finetune")
 
 
 # TaskConfig settings added after runs existed: left out of a run's (and an experiment's) identity while unset, so
 # the runs and experiments made before them keep their config hashes (and are not re-run or re-scored).
 LATER_TASK_SETTINGS = ("dev_data",)
 LATER_EVALUATE_SETTINGS = ("bootstrap_seed",)  # the same for the evaluate section
+LATER_RECIPE_SECTIONS = ("intervention",)  # the same for whole sections of the recipe
 
 
 def task_identity(settings: TaskConfig) -> dict[str, Any]:
@@ -68,6 +79,9 @@ def recipe_identity(recipe: Recipe) -> dict[str, Any]:
     for key in LATER_EVALUATE_SETTINGS:
         if plain["evaluate"].get(key) is None:
             plain["evaluate"].pop(key, None)
+    for key in LATER_RECIPE_SECTIONS:
+        if plain.get(key) is None:
+            plain.pop(key, None)
     return plain
 
 

@@ -151,6 +151,22 @@ class SweepConfig:
     accelerate_config: str | None = None  # passed to `accelerate launch --config_file` for every run
 
 
+INTERVENTION_KINDS = ("cda",)  # each kind's code: nlp_underspec.data.interventions
+INTERVENTION_STAGES = ("pretrain", "finetune")
+INTERVENTION_SIDES = ("two", "one")
+
+
+@dataclass(frozen=True)
+class InterventionConfig:
+    """A change to the training data (:mod:`nlp_underspec.data.interventions`), never to evaluation or stress data."""
+
+    kind: str = "cda"  # "cda": counterfactual data augmentation, gendered words swapped (he <-> she, man <-> woman, ...)
+    where: tuple[str, ...] = ("pretrain",)  # the stages it applies to: "pretrain" (the corpus), "finetune" (training sets)
+    probability: float = 1.0  # the share of documents (texts, training examples) swapped, each drawn on its own
+    sided: str = "two"  # "two": both ways; "one": male -> female words only
+    seed: int = 0  # which documents are swapped: a pure function of (seed, stage, document index)
+
+
 @dataclass(frozen=True)
 class Recipe:
     name: str = "experiment"
@@ -163,6 +179,8 @@ class Recipe:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     description: str = ""
+    # None: no intervention. Left out of every identity while None, so experiments made before it keep their hashes.
+    intervention: InterventionConfig | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from nlp_underspec.config.schema import (EvaluateConfig, ModelConfig, PretrainConfig, Recipe, SweepConfig, TaskConfig,
+from nlp_underspec.config.schema import (INTERVENTION_KINDS, INTERVENTION_SIDES, INTERVENTION_STAGES,
+                                         EvaluateConfig, InterventionConfig, ModelConfig, PretrainConfig, Recipe, SweepConfig, TaskConfig,
                                          TASK_HEADS, WorldConfig, task_sources)
 from nlp_underspec.config.world import DOCUMENT_KINDS, check_world_values
-from nlp_underspec.errors import UsageError
+from nlp_underspec.errors import UsageError, did_you_mean
 from nlp_underspec.seeding import DRAWS_MAX, SEED_MAX, THREADS_MAX, check_seed, too_large
 
 BAD_VALUE = "{where}: '{key}' {problem}"
@@ -34,6 +35,8 @@ def validate_values(recipe: Recipe, where: str) -> None:
         _validate_task(task, t, bad)
     _validate_evaluate(recipe.evaluate, bad)
     _validate_sweep(recipe.sweep, bad)
+    if recipe.intervention is not None:
+        _validate_intervention(recipe.intervention, recipe, bad)
 
 
 def _validate_name(name: str, bad) -> None:
@@ -212,3 +215,20 @@ def _validate_task_data(key: str, t: TaskConfig, bad) -> None:
         if not source.strip():
             raise bad(f"{key}.dev_data.{name}", "is empty. Give the path of the source to score.")
 
+
+
+def _validate_intervention(i: InterventionConfig, recipe: Recipe, bad) -> None:
+    if i.kind not in INTERVENTION_KINDS:
+        raise bad("intervention.kind", f"is unknown: '{i.kind}'.{did_you_mean(i.kind, INTERVENTION_KINDS)} "
+                  f"Available: {', '.join(INTERVENTION_KINDS)}.")
+    if not i.where or len(set(i.where)) != len(i.where) or any(w not in INTERVENTION_STAGES for w in i.where):
+        raise bad("intervention.where", f"must list one or both of {', '.join(INTERVENTION_STAGES)} (each once), "
+                  f"got {list(i.where)}.")
+    if "pretrain" in i.where and recipe.pretrain is None:
+        raise bad("intervention.where", "names pretrain, but this recipe has no 'pretrain' section.")
+    if not 0.0 <= i.probability <= 1.0:
+        raise bad("intervention.probability", f"must be in [0, 1], got {i.probability}.")
+    if i.sided not in INTERVENTION_SIDES:
+        raise bad("intervention.sided", f"must be 'two' or 'one', got '{i.sided}'.")
+    if not _is_seed(i.seed):
+        raise bad("intervention.seed", f"must be an integer in [0, {SEED_MAX}], got {i.seed}.")

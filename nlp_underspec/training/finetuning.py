@@ -28,7 +28,8 @@ from nlp_underspec.training.dev_evaluation import evaluate_dev, finite
 from nlp_underspec.training.finetune_tasks import Head, Task, get_task
 from nlp_underspec.training.starting_point import StartingPoint, load_model_config, resolve_starting_point
 from nlp_underspec.training.task_data import (CyclingExamples, data_name, labelled_dev_sets,
-                                              labelled_training_examples, subsample, task_settings)
+                                              intervened_training_examples, labelled_training_examples,
+                                              subsample, task_settings)
 from nlp_underspec.training.tokenizer import check_tokenizer_fits_model, load_training_tokenizer
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,8 @@ def finetune(recipe: Recipe, *, task: str, from_checkpoint: str | os.PathLike, f
     tokenizer = load_training_tokenizer(start.checkpoint)
     check_pad_token(tokenizer, start.checkpoint, purpose="fine-tuning")
     check_tokenizer_fits_model(tokenizer, model_vocab_size=model_config.vocab_size, name=start.checkpoint)
-    train_examples = labelled_training_examples(spec, settings, recipe.world, train)
+    train_examples = intervened_training_examples(labelled_training_examples(spec, settings, recipe.world, train),
+                                                  recipe.intervention)
     dev_sets = labelled_dev_sets(spec, settings, recipe.world, dev)
     train_examples = subsample(train_examples, limit=settings.max_train_examples, data_seed=seeds.data_seed)
     loop_settings = build_loop_settings(settings, n_train=len(train_examples),

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Sequence
 
 from nlp_underspec import records
-from nlp_underspec.config import (DEFAULT_VOCAB_SIZE, NO_PRETRAIN, PretrainConfig, Recipe, WorldConfig,
-                                  pretrain_run_config, task_sources)
+from nlp_underspec.config import (DEFAULT_VOCAB_SIZE, NO_PRETRAIN, InterventionConfig, PretrainConfig, Recipe,
+                                  WorldConfig, pretrain_run_config, task_sources)
+from nlp_underspec.data.interventions import intervene_texts
 from nlp_underspec.data.sources import load_corpus_texts, synthetic_corpus_kinds
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import check_seed, default_mask_seed, pin_threads, seed_everything
@@ -58,10 +59,12 @@ def pretrain(recipe: Recipe, *, pretrain_seed: int, out: str | os.PathLike, text
     if run.complete:
         return run.record
     if texts is None and not run.resuming and synthetic_corpus_cacheable(settings):
-        tokenizer, blocks, block_documents, kinds = synthetic_corpus(settings, recipe.world)
+        tokenizer, blocks, block_documents, kinds = synthetic_corpus(settings, recipe.world, recipe.intervention)
     else:
         if texts is None:
             texts, kinds = _corpus_documents(recipe, settings)
+        else:  # given texts replace the corpus, and are intervened on as it would be (the record says so)
+            texts = intervene_texts(texts, recipe.intervention, "pretrain")
         texts = list(texts)
         tokenizer = build_tokenizer(settings, texts, resume_from=run.path if run.resuming else None, where=where)
         blocks, block_documents = build_blocks(tokenizer, texts, settings)
@@ -83,8 +86,9 @@ def _pretrain_settings(recipe: Recipe) -> PretrainConfig:
 
 
 def _corpus_documents(recipe: Recipe, settings: PretrainConfig) -> tuple[list[str], list[str] | None]:
-    """The corpus's texts, and their kinds when a curriculum needs them (the synthetic world's documents)."""
-    texts = list(load_corpus_texts(settings, recipe.world))
+    """The corpus's texts (the recipe's intervention applied, if any), and their kinds when a curriculum needs them
+    (the synthetic world's documents)."""
+    texts = intervene_texts(load_corpus_texts(settings, recipe.world), recipe.intervention, "pretrain")
     return texts, (synthetic_corpus_kinds(recipe.world) if settings.curriculum_steps else None)
 
 
@@ -96,20 +100,20 @@ def synthetic_corpus_cacheable(settings: PretrainConfig) -> bool:
 
 @functools.lru_cache(maxsize=2)
 def _synthetic_corpus(corpus: str, vocab_size: int | None, max_seq_length: int, pack: bool, curriculum: bool,
-                      world: WorldConfig):
+                      world: WorldConfig, intervention: InterventionConfig | None):
     settings = PretrainConfig(corpus=corpus, vocab_size=vocab_size, max_seq_length=max_seq_length, pack=pack)
-    texts, _ = _corpus_documents(Recipe(world=world, pretrain=settings), settings)
+    texts, _ = _corpus_documents(Recipe(world=world, pretrain=settings, intervention=intervention), settings)
     tokenizer = build_tokenizer(settings, texts)
     blocks, block_documents = build_blocks(tokenizer, texts, settings)
     return tokenizer, blocks, block_documents, synthetic_corpus_kinds(world) if curriculum else None
 
 
-def synthetic_corpus(settings: PretrainConfig, world: WorldConfig):
+def synthetic_corpus(settings: PretrainConfig, world: WorldConfig, intervention: InterventionConfig | None = None):
     """(tokenizer, blocks, block_documents, kinds) of the synthetic corpus: the WordPiece vocabulary trained on it and
     its tokenized sequences, identical for every pretraining seed of a world (~4 s each time on a 2-core CPU). Cached
     in the process, and warmed in the sweep's run template (:func:`warm_caches`), so its forked runs share one copy."""
     return _synthetic_corpus(settings.corpus, settings.vocab_size, settings.max_seq_length, settings.pack,
-                             bool(settings.curriculum_steps), world)
+                             bool(settings.curriculum_steps), world, intervention)
 
 
 def warm_caches(recipe: Recipe) -> None:
@@ -121,7 +125,7 @@ def warm_caches(recipe: Recipe) -> None:
                        *_evaluation_options(recipe)):
         build_world(recipe.world)
     if recipe.pretrain is not None and synthetic_corpus_cacheable(recipe.pretrain):
-        synthetic_corpus(recipe.pretrain, recipe.world)
+        synthetic_corpus(recipe.pretrain, recipe.world, recipe.intervention)
 
 
 def _evaluation_options(recipe: Recipe) -> list:

@@ -14,6 +14,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from nlp_underspec.config import Recipe, TaskConfig, WorldConfig, finetune_run_config, task_sources
+from nlp_underspec.data.interventions import intervene_examples
 from nlp_underspec.data.stsb import MAX_SCORE, MIN_SCORE
 from nlp_underspec.errors import UsageError
 from nlp_underspec.seeding import numpy_rng
@@ -69,6 +70,13 @@ def labelled_training_examples(spec: Task, settings: TaskConfig, world: WorldCon
         return _labelled_given(spec, given, "train", settings.train_split)
     return [e for source in task_sources(settings)
             for e in _labelled_source(spec, source, settings.train_split, "train", world)]
+
+
+def intervened_training_examples(examples: Sequence, intervention) -> list:
+    """The training examples with the recipe's intervention applied when it names ``finetune`` (drawn per position in
+    the pooled training set, before subsampling, so every fine-tuning seed sees the same swapped examples). Dev sets
+    and stress sets never pass through here."""
+    return intervene_examples(examples, intervention, "finetune")
 
 
 def labelled_dev_sets(spec: Task, settings: TaskConfig, world: WorldConfig, given: Sequence | None) -> dict[str, list]:
