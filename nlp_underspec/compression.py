@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from nlp_underspec import results, triplet
-from nlp_underspec.artifacts import FINETUNE_RUNS, PREDICTIONS, PRETRAIN_RUNS, PRETRAINED, RUN_RECORD
+from nlp_underspec.artifacts import COMPRESSION, FINETUNE_RUNS, PREDICTIONS, PRETRAIN_RUNS, PRETRAINED, RUN_RECORD
 from nlp_underspec.errors import UsageError, did_you_mean
 from nlp_underspec.evaluation import ModelRef, find_triplets, predict_test, score_triplets
 from nlp_underspec.io import OutputKind, atomic_write_json, check_output_folder, read_json_object, staged_output
@@ -38,7 +38,6 @@ from nlp_underspec.stress import PredictOptions, get_stress_test
 
 logger = logging.getLogger(__name__)
 
-COMPRESSION = "compression.json"
 WEIGHTS = "model.safetensors"
 METHODS = ("int8", "prune")
 UNKNOWN_METHOD = "Unknown compression method '{name}'.{hint} Available: int8, prune:LEVEL[,LEVEL...]."
