@@ -13,7 +13,8 @@ masked-LM decoder is tied to the word embeddings and not stored, so it is left a
 
 Each compressed member is predicted with the family's own items (its ``label_info.tsv``, so the same stress sets) and
 the way its predictions were made (``run_info.tsv``: scorer, resolver), and scored by :func:`evaluation.score_triplets`.
-Checkpoints are read with safetensors only (nothing is unpickled). iid (dev) metrics are not recomputed here.
+Checkpoints are read with safetensors only (nothing is unpickled). The fine-tuned copies' iid (dev) metrics are
+recomputed from the family's recipe (:mod:`~nlp_underspec.compression_iid`) where it has one.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import pandas as pd
 
 from nlp_underspec import results, triplet
 from nlp_underspec.artifacts import COMPRESSION, FINETUNE_RUNS, PREDICTIONS, PRETRAIN_RUNS, PRETRAINED, RUN_RECORD
+from nlp_underspec.compression_iid import dev_scorer as make_dev_scorer, iid_shifts
 from nlp_underspec.errors import UsageError, did_you_mean
 from nlp_underspec.evaluation import ModelRef, find_triplets, predict_test, score_triplets
 from nlp_underspec.io import OutputKind, atomic_write_json, check_output_folder, read_json_object, staged_output
@@ -298,17 +300,34 @@ def _plain(value: Any) -> Any:
 
 # -------------------------------------------------------------------------------------------------------- family
 def _score_group(found: Mapping[str, triplet.Predictions], folder: Path, *, n_boot: int, seed: int,
-                 method: Method, kind: str | None) -> list[dict[str, Any]]:
+                 method: Method, kind: str | None, iid: Mapping[str, dict] | None = None) -> list[dict[str, Any]]:
     scores, entries = score_triplets(found, n_boot=n_boot, seed=seed)
-    entries = [dict(entry, compression=method.record(), **({"kind": kind} if kind else {})) for entry in entries]
+    entries = [dict(entry, compression=method.record(), **({"kind": kind} if kind else {}),
+                    **({"iid": iid[entry["model"]]} if iid and entry["model"] in iid else {})) for entry in entries]
+    rows = [{"model": e["model"], "pretrain_seed": e.get("pretrain_seed"), "finetune_seed": e.get("finetune_seed"),
+             "test": task, "metric": metric, "value": value, "occupation": None}
+            for e in entries for task, metrics in e.get("iid", {}).items() for metric, value in metrics.items()]
+    if rows:
+        scores = pd.concat([scores, results.scores_frame(rows)], ignore_index=True)
     for test, preds in found.items():
         triplet.write_predictions(folder / PREDICTIONS / test, preds)
     results.write_scores(folder / results.SCORES, scores)
     return entries
 
 
+def _copies_iid(made: Mapping[str, dict], level: Path, dev_scorer) -> dict[str, dict[str, dict[str, float]]]:
+    """``{model: {task: dev metrics}}`` of every fine-tuned copy (``finetune/<task>/<model>``)."""
+    found: dict[str, dict] = {}
+    for relative in made:
+        parts = Path(relative).parts
+        if dev_scorer is not None and len(parts) == 3 and parts[0] == FINETUNE_RUNS:
+            found.setdefault(parts[2], {})[parts[1]] = dev_scorer.score(parts[1], level / relative)
+    return found
+
+
 def compress_level(run_dir: Path, groups: Mapping[str, Mapping[str, triplet.Predictions]], method: Method,
-                   level: Path, final: Path, *, n_boot: int, seed: int, original: Mapping[str, Any]) -> dict:
+                   level: Path, final: Path, *, n_boot: int, seed: int, original: Mapping[str, Any],
+                   dev_scorer=None) -> dict:
     """One method level: compressed checkpoints, their family folder (summary.json, scores.parquet, predictions/,
     pretrained/ like the family's) under ``level``, and its part of compression.json."""
     made: dict[str, dict] = {}
@@ -319,7 +338,8 @@ def compress_level(run_dir: Path, groups: Mapping[str, Mapping[str, triplet.Pred
         found = {test: predict_compressed(run_dir, preds, test, level, final, method, made)
                  for test, preds in groups[group].items()}
         entries = _score_group(found, folder, n_boot=n_boot, seed=seed, method=method,
-                               kind="pretrained" if group else None)
+                               kind="pretrained" if group else None,
+                               iid=None if group else _copies_iid(made, level, dev_scorer))
         base = [e for e in original["models"] if (e.get("kind") == "pretrained") == bool(group)]
         if group:
             base = results.read_summary(run_dir / PRETRAINED, check_metrics=False)["models"] \
@@ -332,8 +352,13 @@ def compress_level(run_dir: Path, groups: Mapping[str, Mapping[str, triplet.Pred
                                   config_hash=original.get("config_hash"), n_boot=n_boot, bootstrap_seed=seed,
                                   tests=list(found), experiment=original.get("experiment"),
                                   compression=method.record(), compressed_from=str(run_dir))
+        members = member_shifts(base, entries, list(found))
+        iid_before, iid_after = ({str(e["model"]): e.get("iid") or {} for e in side} for side in (base, entries))
+        for member in members:
+            if iid_after.get(str(member["model"])):
+                member["iid_shift"] = iid_shifts(iid_before.get(str(member["model"]), {}), iid_after[str(member["model"])])
         part["groups"][group or "finetuned"] = {
-            "members": member_shifts(base, entries, list(found)),
+            "members": members,
             "exemplars": {test: exemplars(groups[group][test], found[test]) for test in found}}
     part["groups"] = dict(sorted(part["groups"].items(), key=lambda item: item[0] == PRETRAINED))
     part["checkpoints"] = made
@@ -384,14 +409,14 @@ def compress_family(run_dir: str | os.PathLike, methods: Sequence[Method], out: 
     run_dir, out = Path(run_dir), Path(out)
     groups = family_triplets(run_dir)
     original = results.read_summary(run_dir, check_metrics=False)
+    dev_scorer, iid_note = make_dev_scorer(run_dir)
     document: dict[str, Any] = {"version": 1, "family": str(run_dir), "n_boot": n_boot, "bootstrap_seed": seed,
-                                "iid": "not recomputed: the fine-tuning dev sets are not re-run on compressed copies",
-                                "levels": {}}
+                                "iid": iid_note, "levels": {}}
     with staged_output(out, overwrite=overwrite, kind=COMPRESSION_OUTPUT, inputs=[run_dir]) as stage:
         for method in methods:
             started = time.perf_counter()
             part = compress_level(run_dir, groups, method, stage / method.name, out / method.name, n_boot=n_boot,
-                                  seed=seed, original=original)
+                                  seed=seed, original=original, dev_scorer=dev_scorer)
             if family_intervals is not None:
                 part["family_shift"] = family_intervals(run_dir, stage / method.name, _keys(part))
                 _attach_member_intervals(part)
