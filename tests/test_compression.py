@@ -178,3 +178,13 @@ def test_members_get_paired_item_intervals(compressed):
     assert low <= shift["shift"] <= high or abs(shift["shift"] - (low + high) / 2) < 0.1
     zero = document["levels"]["prune-0"]["groups"]["finetuned"]["members"][0]["stress_shift"]["winogender/accuracy"]
     assert zero["ci95"] == [0.0, 0.0]
+
+
+def test_iid_shifts_are_compressed_minus_original_and_a_family_without_recipe_says_so(compressed):
+    from nlp_underspec.compression_iid import iid_shifts
+
+    shifts = iid_shifts({"stsb": {"dev_pearson": 0.9, "dev_loss": 0.5}}, {"stsb": {"dev_pearson": 0.85}})
+    assert shifts == {"stsb/dev_pearson": {"original": 0.9, "compressed": 0.85, "shift": pytest.approx(-0.05)}}
+    document = json.loads((compressed / "compression.json").read_text())
+    assert document["iid"] == (f"not recomputed: {compressed.parent / 'fam'} has no recipe.yaml naming the "
+                               "fine-tuning tasks' dev sets")
