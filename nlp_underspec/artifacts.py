@@ -23,6 +23,7 @@ SCORES = "scores.parquet"
 PREDICTIONS = "predictions"
 PRETRAINED = "pretrained"  # the sweep keeps the pretrained checkpoints' results apart, in this sub-folder
 ANALYSIS = "analysis.json"
+COMPRESSION = "compression.json"  # `nlp-underspec compress --out DIR`: DIR/compression.json beside DIR/<method>/
 SELECTION = "selection.json"  # `nlp-underspec select --out RUNDIR/selection.json`: read by the report when present
 REPORT = "report"
 CARDS = "cards"

@@ -38,6 +38,7 @@ COMMANDS = (
     "analyze",
     "compare",
     "select",
+    "compress",
     "report",
     "card",
     "push",

@@ -21,7 +21,7 @@ LAYERS = (
     ("data", ("data", "synthetic")),
     ("models and training", ("models", "training")),
     ("stress tests", ("stress",)),
-    ("evaluation", ("evaluation", "results", "stored_results")),
+    ("evaluation", ("evaluation", "results", "stored_results", "compression", "compression_iid")),
     ("analysis", ("analysis",)),
     ("experiment read model", ("experiment",)),
     ("presentation", ("report", "cards")),

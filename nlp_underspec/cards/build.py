@@ -30,6 +30,8 @@ MEMBER_INTRO = ("`{label}` is {what}, one member of the seed family **{family}**
 STEP_INTRO = " This is its intermediate checkpoint after {step} pretraining steps; stress results are for the final one."
 EXTERNAL_INTRO = ("Stress-test results for `{checkpoint}`, evaluated with nlp_underspec together with {others} other "
                   "model(s) in `{root}`.")
+COMPRESSED_LINE = (" **Compressed checkpoint:** {description} (`nlp-underspec compress`, method `{name}`); its "
+                   "scores are the compressed copy's, not the original's.")
 EXTERNAL_NOTE = "This model was not trained by nlp_underspec; see its own card for training details."
 FAMILY_INTRO = ("**{name}** is a family of {n} BERT models trained with one recipe and differing only in their random "
                 "seeds (pretraining seed × fine-tuning seed, as in MultiBERTs). The numbers below are the spread a user "
@@ -47,7 +49,14 @@ def _member_intro(family: Family, run: RunFolder, locator: Locator, step: int | 
         intro += STEP_INTRO.format(step=step)
     if locator.collection:
         intro += f" The whole family is in the collection {locator.collection}."
-    return intro
+    return intro + compression_line(run.record.get("compression"))
+
+
+def compression_line(block) -> str:
+    """The card's label of a compressed checkpoint (run.json's or summary.json's ``compression``), or ""."""
+    if not isinstance(block, dict) or not block.get("description"):
+        return ""
+    return COMPRESSED_LINE.format(description=block["description"], name=block.get("name", block.get("method")))
 
 
 def _run_extra(family: Family, run: RunFolder, step: int | None) -> dict:
@@ -90,6 +99,7 @@ def model_card(family: Family, model: ModelResult, *, checkpoint: str):
     tests = list(model.tests)
     iid_tasks = list(model.iid)
     intro = EXTERNAL_INTRO.format(checkpoint=checkpoint, others=len(family.models) - 1, root=family.root)
+    intro += compression_line(model.compression)
     training = facts_only_training_section([("Model", f"`{checkpoint}`"), ("Results", f"`{family.root}`")],
                                            family.summary.get("versions"), note=EXTERNAL_NOTE)
     data = card_data(model_name=model.name, eval_results=eval_results_for(model, tests=tests, iid_tasks=iid_tasks),

@@ -39,6 +39,7 @@ class ModelResult:
     checkpoint: str | None
     tests: dict[str, dict[str, Any]]
     iid: dict[str, dict[str, float]]
+    compression: dict[str, Any] | None = None  # what `nlp-underspec compress` did to this checkpoint, if anything
 
     def value(self, test: str, metric: str) -> float | None:
         if test in self.tests:
@@ -125,5 +126,7 @@ def model_results(summary: dict[str, Any], scores: pd.DataFrame, path: Path) -> 
         tests = {t: dict(v) for t, v in (entry.get("tests") or {}).items() if isinstance(v, dict)}
         models.append(ModelResult(name=name, pretrain_seed=_int_or_none(entry.get("pretrain_seed")),
                                   finetune_seed=_int_or_none(entry.get("finetune_seed")), kind=_kind_of(entry, name),
-                                  checkpoint=entry.get("checkpoint"), tests=tests, iid=_iid_of(entry, scores, name)))
+                                  checkpoint=entry.get("checkpoint"), tests=tests, iid=_iid_of(entry, scores, name),
+                                  compression=entry["compression"] if isinstance(entry.get("compression"), dict)
+                                  else None))
     return models
