@@ -7,22 +7,24 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp_underspec.commands.options import check_nboot, path_value, positive_int, seed_int
+from nlp_underspec.commands.options import check_nboot, family_parser, path_value, positive_int, seed_int
 from nlp_underspec.seeding import DRAWS_MAX
 
 
+SUMMARY = "compress every member of a family (int8 weights, or global magnitude pruning) and score the copies"
+DETAILS = (" on the family's own stress items. Writes DIR/<method>/ (a family folder: summary.json, scores.parquet, "
+           "predictions/, the compressed checkpoints) and DIR/compression.json (per member and level the shift of each "
+           "headline metric, paired Multi-Bootstrap intervals of the family's shift, and the items whose prediction "
+           "moves most).")
+
+
 def register(subparsers) -> None:
-    summary = "compress every member of a family (int8 weights, or global magnitude pruning) and score the copies"
-    parser = subparsers.add_parser(
-        "compress", help=summary,
-        description=summary + " on the family's own stress items. Writes DIR/<method>/ (a family folder: "
-                    "summary.json, scores.parquet, predictions/, the compressed checkpoints) and DIR/compression.json "
-                    "(per member and level the shift of each headline metric, paired Multi-Bootstrap intervals of "
-                    "the family's shift, and the items whose prediction moves most).")
-    parser.add_argument("rundir", help="family folder with predictions/ naming its checkpoints (e.g. runs/tiny)")
+    parser = family_parser(subparsers, "compress", summary=SUMMARY, details=DETAILS,
+                           rundir_help="family folder with predictions/ naming its checkpoints (e.g. runs/tiny)")
     parser.add_argument("--method", required=True, action="append", metavar="METHOD",
                         help="int8 (quantize_dynamic weights, saved dequantized) or prune:LEVEL[,LEVEL...] (share "
-                             "of Linear weights set to 0, e.g. prune:0.3,0.5,0.7); repeat for several (--method int8 --method prune:0.5)")
+                             "of Linear weights set to 0, e.g. prune:0.3,0.5,0.7); repeat for several (--method int8 "
+                             "--method prune:0.5)")
     parser.add_argument("--out", required=True, type=path_value("--out"),
                         help="folder for the compressed families (created; refused if it holds anything not ours)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier compression")

@@ -95,6 +95,14 @@ def check_nboot(nboot: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- flag groups
+def family_parser(subparsers, name: str, *, summary: str, details: str, rundir_help: str) -> argparse.ArgumentParser:
+    """The parser of a command that reads one family folder (``select``, ``compress``): its one-line ``summary`` is
+    the help and opens the description, ``details`` follow it."""
+    parser = subparsers.add_parser(name, help=summary, description=summary + details)
+    parser.add_argument("rundir", help=rundir_help)
+    return parser
+
+
 def add_scoring_options(parser: argparse.ArgumentParser) -> None:
     """Options of ``evaluate`` and ``score``: statistics, bootstrap, plugins, output."""
     parser.add_argument("--out", required=True, type=path_value("--out"),

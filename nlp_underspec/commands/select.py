@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nlp_underspec.commands.options import (add_occupation_stats_and_json_out, check_json_out, seed_int,
-                                           write_json_then_print)
+from nlp_underspec.commands.options import (add_occupation_stats_and_json_out, check_json_out, family_parser,
+                                           seed_int, write_json_then_print)
 
 OUT_FIX = "Pass a file path for --out (e.g. runs/tiny/selection.json)."
 SELECT_OUT_NOT_OURS = ("--out {path} exists and is not a selection written by nlp-underspec select, so it is not "
@@ -15,13 +15,13 @@ SELECTION_KEYS = {"selected", "selection_value", "confirmation_value", "confirma
 
 def register(subparsers) -> None:
     summary = "pick the member best on a stress metric on half of its items, confirm on the rest, give its iid cost"
-    parser = subparsers.add_parser(
-        "select", help=summary,
-        description=summary + ". Reads RUNDIR/predictions/<test>/ and scores.parquet (never models). Splits the test's "
-                    "occupations (or template ids) at random into a selection half and a confirmation half, picks "
-                    "the member closest to --target on the first, ranks it among all members on the second, and "
-                    "gives its iid metric (the paired task's dev metric) minus the best iid member's.")
-    parser.add_argument("rundir", help="run folder with predictions/ and scores.parquet (e.g. runs/tiny)")
+    parser = family_parser(
+        subparsers, "select", summary=summary,
+        rundir_help="run folder with predictions/ and scores.parquet (e.g. runs/tiny)",
+        details=(". Reads RUNDIR/predictions/<test>/ and scores.parquet (never models). Splits the test's occupations "
+                 "(or template ids) at random into a selection half and a confirmation half, picks the member closest "
+                 "to --target on the first, ranks it among all members on the second, and gives its iid metric (the "
+                 "paired task's dev metric) minus the best iid member's."))
     parser.add_argument("--stress", required=True, metavar="TEST/METRIC",
                         help="the stress metric to select on: a registered test and one of its metrics")
     parser.add_argument("--target", type=float, default=None,
