@@ -15,11 +15,12 @@ from nlp_underspec import stress
 from nlp_underspec.cli import main
 from nlp_underspec.data.occupations import OCCUPATIONS
 from nlp_underspec.results import read_scores
-from nlp_underspec.stress import ExampleSet, MetricInfo, Prediction, StressTest, register_stress_test
+from nlp_underspec.stress import ExampleSet, register_stress_test
 from nlp_underspec.stress.examples import MeanScore, model_index
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the tests' own helpers
 from conftest import build_tiny_checkpoint  # noqa: E402
+from toy_stress_plugin import PronounSwap  # noqa: E402
 
 NAME = "toy_swap"
 SEEDS = (0, 1, 2, 3)
@@ -47,16 +48,14 @@ def _occupation_profile(predictions) -> pd.DataFrame:
     return profile
 
 
-class ToySwap(StressTest):
-    """Cosine between a sentence and its pronoun-swapped copy, per occupation (1: the swap changes nothing)."""
+class ToySwap(PronounSwap):
+    """The registry tests' pronoun-swap plugin (its items and predictions), with its own readers and presentation:
+    the cosine of a sentence and its pronoun-swapped copy, per occupation (1: the swap changes nothing)."""
 
     name = NAME
     description = "cosine of a sentence and its pronoun-swapped copy"
     citation = "@misc{toy, title = {A toy plugin}}"
     schema = {"item_id": "string", "occupation": "string", "text": "string"}
-    metrics = {"mean_similarity": MetricInfo("mean cosine of the she/he versions", True, (-1.0, 1.0))}
-    headline = ("mean_similarity",)
-    per_occupation_metric = "similarity"
     title = "Toy pronoun swap"
     card_task_type = "sentence-similarity"
     metric_labels = {"mean_similarity": "toy swap similarity"}
@@ -65,21 +64,6 @@ class ToySwap(StressTest):
     per_occupation_description = "the cosine of the she and he versions"
     triplet_metrics = {"mean_similarity": _similarity_examples}
     occupation_profile = staticmethod(_occupation_profile)
-
-    def build_items(self, *, source, split=None):
-        frame = pd.read_csv(source, sep="\t")
-        return frame.assign(item_id=[f"i{i}" for i in range(len(frame))])
-
-    def predict(self, *, checkpoint, label_info, options):
-        from nlp_underspec import models
-        from nlp_underspec.stress.encoding import embed_sentences
-
-        texts = label_info["text"].tolist()
-        swapped = [t.replace("she", "he") for t in texts]
-        with models.loaded(checkpoint, "bi") as (model, tokenizer):
-            vectors = embed_sentences(model, tokenizer, texts + swapped, batch_size=8, device="cpu", progress=False)
-        n = len(texts)
-        return Prediction(np.einsum("nh,nh->n", vectors[:n], vectors[n:]))
 
     def score(self, *, preds, label_info, occupation_stats=None, n_boot=1000, seed=0, model_info=None,
               where="label_info.tsv"):
