@@ -50,7 +50,26 @@ def test_split_equals_a_hand_computation():
     # the split is variance.seed_share's, not a copy of it
     reused = seed_share(_profile({"a": [1.0, 3.0, 5.0, 7.0]})["a"])
     assert (a["between_var"], a["within_var"]) == pytest.approx((reused["between_var"], reused["within_var"]))
-    assert list(a["share_ci95"]) == pytest.approx(reused["icc_ci95"])
+    assert list(a["icc_ci95"]) == pytest.approx(reused["icc_ci95"])
+    # a share of variance lies in [0, 1]: the ICC's interval is clipped there (2 seeds: its lower end is below 0)
+    assert reused["icc_ci95"][0] < 0
+    assert list(a["share_ci95"]) == pytest.approx([0.0, reused["icc_ci95"][1]])
+    assert pd.isna(a["share_note"])  # no note: the interval is a measured one
+
+
+def test_an_icc_interval_wholly_below_zero_gives_no_share_interval():
+    # b's seed means are equal (F = 0), so the ICC interval's upper end is (0 - 1) / (0 + 2 - 1) = -1: its share 0 is
+    # the estimator's truncation, and an interval [0, 0] would claim a measured 0
+    table = unstable.item_variances(_profile({"a": [1.0, 3.0, 5.0, 7.0], "b": [0.0, 2.0, 0.0, 2.0]}))
+    b = table.loc["b"]
+    assert b["share_between"] == 0.0 and b["share_ci95"] is None
+    assert b["icc_ci95"][1] == pytest.approx(-1.0)
+    assert b["share_note"] == unstable.NO_SHARE_INTERVAL.format(low=b["icc_ci95"][0], high=b["icc_ci95"][1])
+    assert b["share_note"].startswith("ICC interval [")
+    assert "wholly below 0" in b["share_note"]
+    rows = {row["item"]: row for row in unstable._rows(table, "item")}
+    assert rows["b"]["share_ci95"] is None and rows["b"]["share_note"] == b["share_note"]
+    assert "share_note" not in rows["a"]
 
 
 def test_items_templates_and_occupations_are_ranked_by_variance():

@@ -344,9 +344,11 @@ def test_declared_batched_function_with_a_scalar_result():
     run_info, preds, labels = _family(n_seeds=3, n_examples=40)
     with pytest.raises(UsageError) as err:
         multibootstrap(run_info, preds, labels, batched_score(_scalar_accuracy), nboot=5, rng=0)
+    # The first stacked call scores the first seed's runs on the 4 of the 5 iterations that drew that seed (a run is
+    # scored only where its score enters the sample).
     assert str(err.value) == (
         "score_fn '_scalar_accuracy' is declared batched, so a call on stacked arrays y_true and y_pred of shape "
-        "[5, 40] must return 5 scores (shape (5,)), got a float. Reduce along the last axis "
+        "[4, 40] must return 4 scores (shape (4,)), got a float. Reduce along the last axis "
         "(e.g. np.mean(y_true == y_pred, axis=-1)), or drop the batched declaration to score one row at a time.")
 
 
@@ -356,8 +358,8 @@ def test_declared_batched_attribute_with_a_wrong_shape():
         return np.mean(y_true == y_pred, axis=0)  # along the wrong axis: one value per example
 
     summed.batched = True
-    message = _bad(score_fn=summed)
-    assert message == batched.BATCHED_SHAPE.format(name="'summed'", rows=5, n=40, got="shape (40,)")
+    message = _bad(score_fn=summed)  # 4 rows: the iterations that drew the first seed (as above)
+    assert message == batched.BATCHED_SHAPE.format(name="'summed'", rows=4, n=40, got="shape (40,)")
 
 
 @pytest.mark.bad_input
@@ -371,3 +373,43 @@ def test_workers_and_rng_and_unpicklable_functions():
     assert message.startswith("score_fn '<lambda>' cannot be sent to worker processes (workers=2): ")
     assert message.endswith(". Define it with def at module level, make it batched "
                             "(nlp_underspec.analysis.batched_score), or use workers=1.")
+
+
+def _expected_calls_paired(run_info, n_examples, *, nboot, rng):
+    """Calls a user's function needs in a paired bootstrap: per iteration, the runs of every distinct seed drawn."""
+    seeds = sorted(run_info["seed"].unique())
+    runs_per_seed = run_info.groupby("seed").size()
+    state, total = np.random.RandomState(rng), 0
+    for _ in range(nboot):
+        drawn = state.randint(0, len(seeds), size=len(seeds))  # the shared seed draw, then the examples' draw
+        state.randint(0, n_examples, size=n_examples)
+        total += int(sum(runs_per_seed[seeds[k]] for k in np.unique(drawn)))
+    return total
+
+
+@pytest.mark.parametrize("form", ["scalar", "batched"])
+def test_a_user_function_scores_only_the_runs_of_the_seeds_drawn(form):
+    """A sample averages the runs of the seeds it drew: the others are not scored (about a third fewer calls)."""
+    run_info, preds, labels = _family(n_seeds=6)
+    scored = []
+
+    def counted_scalar(y_true, y_pred):
+        scored.append(1)
+        return float(np.mean(y_true == y_pred))
+
+    @batched_score
+    def counted_rows(y_true, y_pred):
+        if y_true.ndim == 2 and y_true.shape[1] == len(labels):  # a stack of resamples (not the probe's 1-example rows)
+            scored.append(len(y_true))
+        return np.mean(y_true == y_pred, axis=-1) ** 2  # not a mean of 0/1 values: scored in stacks, not counts
+
+    fn = counted_scalar if form == "scalar" else counted_rows
+    ours = multibootstrap(run_info, preds, labels, fn, paired_seeds=True, nboot=40, rng=3, workers=1)
+    expected_calls = _expected_calls_paired(run_info, preds.shape[1], nboot=40, rng=3)
+    # the probe's calls: one stacked call that a scalar function fails; for a declared batched one, the mean-of-values
+    # check's stack of 8 resamples
+    probe = 1 if form == "scalar" else 8
+    assert sum(scored) - probe == expected_calls < 40 * len(run_info)
+    reference_fn = (lambda y, p: float(np.mean(y == p))) if form == "scalar" else counted_rows.fn
+    assert ours == [tuple(p) for p in reference_multibootstrap(run_info, preds, labels, reference_fn,
+                                                               paired_seeds=True, nboot=40, rng=3)]

@@ -6,13 +6,14 @@ the intervention's, drawn independently), then one resample of the n examples us
 the resampled examples, scores are averaged within a seed over its runs, then over the sampled seeds. With an integer
 ``rng`` the draws come from ``numpy.random.RandomState(rng)`` in exactly that order.
 
-The reference scores every run at every iteration in Python. Here the draws are taken first (cheap), then every run is
-scored for all iterations at once: a :class:`~nlp_underspec.stress.examples.MeanScore` becomes one matrix product of
+The reference scores the sampled runs iteration by iteration in Python. Here the draws are taken first (cheap), then
+every run is scored for all iterations at once: a :class:`~nlp_underspec.stress.examples.MeanScore` becomes one matrix product of
 resampling counts with per-example values (exact when those sums are exact, else a gather), a
 :class:`~nlp_underspec.stress.examples.RowwiseScore` one stacked call, and every mean is taken along a contiguous last
 axis so the floating-point result matches the loop bit for bit. Any other ``score_fn`` goes to
 :mod:`~nlp_underspec.analysis.batched`: stacked calls when it is declared or detected batched, else one call per run and
-iteration (spread over ``workers`` processes if asked).
+iteration (spread over ``workers`` processes if asked); either way a user's function is called only for the runs of
+the seeds an iteration drew, the only ones its sample reads.
 
 :func:`multibootstrap` takes the reference's call as well: ``multibootstrap(run_info, preds, labels, score_fn,
 paired_seeds, nboot, rng)`` positionally or by keyword (``rng`` has no default here: the reference's global
@@ -231,8 +232,9 @@ def _rowwise_score_runs(score_fn: RowwiseScore, preds: np.ndarray, labels: np.nd
 
 
 def _score_runs(score_fn, preds: np.ndarray, labels: np.ndarray, draws: np.ndarray | None, nboot: int, *,
-                workers: int | None = None) -> np.ndarray:
-    """``(nboot, n_runs)``: every run's score on every iteration's examples."""
+                workers: int | None = None, needed: np.ndarray | None = None) -> np.ndarray:
+    """``(nboot, n_runs)``: every run's score on every iteration's examples; a user's function is called only where
+    ``needed`` (the built-in scores cost one product or stacked call for all cells, so they fill every cell)."""
     if draws is None:
         once = np.asarray([score_fn(labels, row) for row in preds], dtype=np.float64)
         return np.broadcast_to(once, (nboot, len(preds)))
@@ -241,7 +243,7 @@ def _score_runs(score_fn, preds: np.ndarray, labels: np.ndarray, draws: np.ndarr
     if isinstance(score_fn, RowwiseScore):
         return _rowwise_score_runs(score_fn, preds, labels, draws)
     return score_runs_any(score_fn, preds, labels, draws, workers=workers,
-                          mean_runs=lambda values: _mean_values_runs(values, draws))
+                          mean_runs=lambda values: _mean_values_runs(values, draws), needed=needed)
 
 
 def _arm_scores(run_scores: np.ndarray, arm: _Arm, seed_draw: np.ndarray | None) -> np.ndarray:
@@ -254,8 +256,18 @@ def _arm_scores(run_scores: np.ndarray, arm: _Arm, seed_draw: np.ndarray | None)
     return np.mean(np.ascontiguousarray(chosen), axis=-1)
 
 
-def _check_scores(run_scores: np.ndarray, rows: np.ndarray, run_info: pd.DataFrame) -> None:
-    bad = np.isnan(run_scores)
+def _needed_runs(arms: list[_Arm], seed_draws: list[np.ndarray | None], nboot: int, n_runs: int) -> np.ndarray:
+    """``(nboot, n_runs)`` bools: True where an iteration drew the run's seed (so its score enters that sample)."""
+    needed = np.zeros((nboot, n_runs), dtype=bool)
+    for arm, draw in zip(arms, seed_draws):
+        for k, rows in enumerate(arm.rows):
+            drawn = np.ones(nboot, dtype=bool) if draw is None else (draw == k).any(axis=1)
+            needed[np.ix_(drawn, rows)] = True
+    return needed
+
+
+def _check_scores(run_scores: np.ndarray, needed: np.ndarray, rows: np.ndarray, run_info: pd.DataFrame) -> None:
+    bad = np.isnan(run_scores) & needed
     if bad.any():
         sample, column = (int(v[0]) for v in np.nonzero(bad))
         row = int(rows[column])
@@ -270,9 +282,11 @@ def _bootstrap(arms: list[_Arm], run_info: pd.DataFrame, preds: np.ndarray, labe
                                       sample_seeds=sample_seeds, sample_examples=sample_examples)
     used = np.unique(np.concatenate([rows for arm in arms for rows in arm.rows]))
     position = {int(row): k for k, row in enumerate(used)}
-    run_scores = _score_runs(score_fn, preds[used], labels, example_draws, nboot, workers=workers)  # (nboot, n_used)
-    _check_scores(run_scores, used, run_info)
     local = [_Arm(arm.seeds, [np.asarray([position[int(r)] for r in rows]) for rows in arm.rows]) for arm in arms]
+    needed = _needed_runs(local, seed_draws, nboot, len(used))
+    run_scores = _score_runs(score_fn, preds[used], labels, example_draws, nboot, workers=workers,
+                             needed=needed)  # (nboot, n_used), NaN only where not needed
+    _check_scores(run_scores, needed, used, run_info)
     return [_arm_scores(run_scores, arm, draw) for arm, draw in zip(local, seed_draws)]
 
 

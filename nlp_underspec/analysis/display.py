@@ -276,6 +276,8 @@ def _unstable_lines(analysis: dict) -> list[str]:
 
 def _unstable_row(rank: int, row: dict, name: str) -> list[str]:
     share = _share_cell(row) + (f" {_interval(row['share_ci95'])}" if row.get("share_ci95") else "")
+    if row.get("share_note"):  # no interval: the ICC's lies wholly below 0 (analysis.json's share_note says why)
+        share += " (ICC < 0)"
     return [str(rank), row[name], significant(row["variance"]), significant(row["between_var"]),
             significant(row["within_var"]), share, str(row.get("n_items", 1)), str(row["n_models"])]
 

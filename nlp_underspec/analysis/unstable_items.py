@@ -6,7 +6,9 @@ sentence frame), ``variance`` is the item's sample variance across the family's 
 random-effects split of :func:`~nlp_underspec.analysis.variance.seed_share` divides it into a between-pretraining-seed
 part ``between_var`` and a within-seed part ``within_var`` (fine-tuning seeds nested in pretraining seeds);
 ``share_between`` = between / (between + within), with ``share_ci95`` the F-based interval of the ICC (Shrout & Fleiss
-1979: analytic, no resampling; it can reach below 0). Items are ranked by ``variance``; templates and occupations (the
+1979: analytic, no resampling) clipped to [0, 1], the range of a share; the unclipped interval is kept as ``icc_ci95``.
+An ICC interval wholly below 0 (runs of one seed differ more than runs of different seeds, which the one-way model
+cannot produce) gives no ``share_ci95`` and a ``share_note`` saying so: its share 0 is a truncation, not a measurement. Items are ranked by ``variance``; templates and occupations (the
 columns ``template_id`` / ``occupation`` of the items' label_info rows, the registry's ``item_labels``, where a test has
 them) are ranked by the mean of their items' numbers.
 
@@ -68,6 +70,25 @@ def _share(between: float | None, within: float | None) -> float | None:
     return float(between / (between + within))
 
 
+NO_SHARE_INTERVAL = ("ICC interval [{low:.3g}, {high:.3g}] lies wholly below 0: runs of one pretraining seed differ more "
+                     "than runs of different seeds, which the one-way model cannot produce; the share 0 is a "
+                     "truncation, not a measurement")
+
+
+def share_interval(icc_ci95: list | None) -> tuple[list | None, str | None]:
+    """``(share_ci95, share_note)``: the ICC's interval clipped to [0, 1], or ``(None, why)`` when it is wholly below 0.
+
+    >>> share_interval([-0.2, 0.4]), share_interval([-0.5, -0.1])[0]
+    (([0.0, 0.4], None), None)
+    """
+    if icc_ci95 is None:
+        return None, None
+    low, high = (float(v) for v in icc_ci95)
+    if high < 0.0:
+        return None, NO_SHARE_INTERVAL.format(low=low, high=high)
+    return [min(max(low, 0.0), 1.0), min(high, 1.0)], None
+
+
 def _item_split(values: pd.Series, splittable: bool, what: str) -> tuple[float | None, float | None, list | None]:
     """(between_var, within_var, the ICC's F-based interval) of one item; Nones when the family cannot split; (0, 0,
     None) for a constant item."""
@@ -97,12 +118,14 @@ def item_variances(profile: pd.DataFrame, *, what: str = "items") -> pd.DataFram
     rows = []
     for item in profile.columns:
         values = profile[item]
-        between, within, interval = _item_split(values, splittable, f"{what} {item}")
+        between, within, icc_interval = _item_split(values, splittable, f"{what} {item}")
+        interval, note = share_interval(icc_interval)
         rows.append({"item": str(item), "variance": float(np.var(values.to_numpy(dtype=float), ddof=1)),
                      "between_var": np.nan if between is None else between,
                      "within_var": np.nan if within is None else within,
                      "share_between": np.nan if _share(between, within) is None else _share(between, within),
-                     "share_ci95": interval, "n_models": len(profile), "n_seeds": n_seeds})
+                     "share_ci95": interval, "icc_ci95": icc_interval, "share_note": note,
+                     "n_models": len(profile), "n_seeds": n_seeds})
     return pd.DataFrame(rows).set_index("item")
 
 
@@ -135,8 +158,11 @@ def _rows(table: pd.DataFrame, name: str) -> list[dict]:
         entry = {name: str(label)}
         for column in ("variance", "between_var", "within_var", "share_between"):
             entry[column] = None if pd.isna(row[column]) else float(row[column])
-        if "share_ci95" in row.index:
-            entry["share_ci95"] = None if row["share_ci95"] is None else [float(v) for v in row["share_ci95"]]
+        for column in ("share_ci95", "icc_ci95"):
+            if column in row.index:
+                entry[column] = None if row[column] is None else [float(v) for v in row[column]]
+        if isinstance(row.get("share_note"), str):
+            entry["share_note"] = row["share_note"]
         entry.update({c: int(row[c]) for c in ("n_items", "n_models", "n_seeds") if c in row.index})
         rows.append(entry)
     return rows
