@@ -275,7 +275,8 @@ def _unstable_lines(analysis: dict) -> list[str]:
 
 
 def _unstable_row(rank: int, row: dict, name: str) -> list[str]:
-    share = _share_cell(row) + (f" {_interval(row['share_ci95'])}" if row.get("share_ci95") else "")
+    interval = row.get("share_ci95")  # a share, shown as percentages like the share itself
+    share = _share_cell(row) + (f" [{fmt_percent(interval[0])}, {fmt_percent(interval[1])}]" if interval else "")
     if row.get("share_note"):  # no interval: the ICC's lies wholly below 0 (analysis.json's share_note says why)
         share += " (ICC < 0)"
     return [str(rank), row[name], significant(row["variance"]), significant(row["between_var"]),
