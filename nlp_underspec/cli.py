@@ -27,7 +27,8 @@ STDOUT_FAILED = ("Cannot write the results to standard output ({reason}): they a
 CWD_GONE = ("The current folder no longer exists (it was deleted or moved while you were in it), so relative paths "
             "mean nothing. cd into an existing folder and run the command again.")
 
-# Order is the order of `nlp-underspec --help`: the data flow, left to right.
+# Order is the order of `nlp-underspec --help`: the data flow, left to right. A name is the module under commands/
+# (eval_results registers the command eval-results).
 COMMANDS = (
     "pretrain",
     "finetune",
@@ -41,6 +42,7 @@ COMMANDS = (
     "compress",
     "report",
     "card",
+    "eval_results",
     "push",
 )
 

@@ -165,7 +165,9 @@ def test_card_for_an_evaluated_model_and_readme_update(tmp_path, capsys):
     results = _evaluated_results(tmp_path / "results")
     assert main(["card", "--model", "/models/all-MiniLM-L6-v2", "--results", str(results)]) == 0
     path = results / "cards" / "all-MiniLM-L6-v2" / "README.md"
-    assert capsys.readouterr().out == f"{path}\n"
+    assert capsys.readouterr().out == (f"{path}\neval results: 3 files in .eval_results/ beside 1 card(s) "
+                                       "(huggingface_hub's EvalResultEntry format; read them with `nlp-underspec "
+                                       f"eval-results {path.parent}`)\n")
     card = _load(path)
     assert {(r.metric_type, r.metric_value) for r in card.data.eval_results} == {
         ("pearson_bls", 0.31), ("spearman_bls", 0.29), ("mean_abs_delta", 0.03)}
@@ -182,8 +184,9 @@ def test_card_for_an_evaluated_model_and_readme_update(tmp_path, capsys):
 def test_cards_for_a_results_folder_without_run_folders(tmp_path, capsys):
     results = _evaluated_results(tmp_path / "results")
     assert main(["card", str(results)]) == 0
-    written = capsys.readouterr().out.split()
+    *written, counted = capsys.readouterr().out.splitlines()
     assert written == [str(results / "cards" / name / "README.md") for name in ("all-MiniLM-L6-v2", "other-bert", "family")]
+    assert counted.startswith("eval results: 6 files in .eval_results/ beside 2 card(s) ")  # none beside the family's
     family = _load(results / "cards" / "family" / "README.md")
     assert sorted((r.metric_args["model"], r.metric_type, r.metric_value) for r in family.data.eval_results
                   if r.metric_type == "pearson_bls") == [("all-MiniLM-L6-v2", "pearson_bls", 0.31),

@@ -131,8 +131,10 @@ def _bad(tmp_path: Path, text: str) -> str:
 
 
 GOOD = "- dataset:\n    id: winogender\n    task_id: bias_r\n  value: 0.5\n"
+AGAIN = ("write it again with `nlp-underspec card RUNDIR` (or `nlp-underspec push RUNDIR --repo-prefix ORG/NAME "
+         "--dry-run --staging DIR`).")
 FIX = ("An entry of a .eval_results file needs dataset.id, dataset.task_id and a numeric value (huggingface_hub's "
-       "EvalResultEntry); fix the file, or stage the repo again with `nlp-underspec push --dry-run`.")
+       f"EvalResultEntry); fix the file, or {AGAIN}")
 
 
 @pytest.mark.bad_input
@@ -160,14 +162,15 @@ def test_a_malformed_eval_results_file_is_one_error_naming_file_and_field(tmp_pa
 def test_unreadable_yaml_and_a_folder_without_results_are_one_line_each(tmp_path):
     path = tmp_path / "repo" / er.EVAL_RESULTS / "winogender.bias_r.yaml"
     assert _bad(tmp_path, "- dataset: [unclosed\n") == (
-        f"{path}: not valid YAML (expected ',' or ']', but got '<stream end>'). Rewrite the file, or stage the repo "
-        "again with `nlp-underspec push --dry-run`.")
-    assert _bad(tmp_path, "- !!python/object:os.system {}\n").startswith(f"{path}: not valid YAML (")
+        f"{path}, line 2: not valid YAML (expected ',' or ']', but got '<stream end>'). Rewrite the file, or {AGAIN}")
+    assert _bad(tmp_path, "- !!python/object:os.system {}\n").startswith(f"{path}, line 1: not valid YAML (")
     with pytest.raises(UsageError) as err:
         er.read_eval_results(tmp_path)
-    assert str(err.value) == (f"{tmp_path} has no .eval_results/ folder of .yaml files. Stage the repos with "
-                              "`nlp-underspec push RUNDIR --repo-prefix ORG/NAME --dry-run --staging DIR` and pass one "
-                              "of DIR's folders.")
+    assert str(err.value) == (f"{tmp_path} has no .eval_results/ folder of .yaml files (a card without results, such "
+                              "as the family card or an intermediate checkpoint's, has none). Write the cards with "
+                              "`nlp-underspec card RUNDIR` and pass one of RUNDIR/cards/<run id>/, or stage the repos "
+                              "with `nlp-underspec push RUNDIR --repo-prefix ORG/NAME --dry-run --staging DIR` and "
+                              "pass one of DIR's folders.")
 
 
 def test_notes_a_person_added_are_kept_out_of_the_fields(tmp_path):
@@ -176,6 +179,7 @@ def test_notes_a_person_added_are_kept_out_of_the_fields(tmp_path):
     (folder / "x.yaml").write_text(GOOD + "  notes: 'no-tools; finetune_seed: 4'\n")
     (result,) = er.read_eval_results(folder)
     assert (result.value, result.pretrain_seed, result.finetune_seed, result.ci95) == (0.5, None, 4, None)
+    assert result.other_notes == "no-tools" and result.notes == "finetune_seed: 4; no-tools"  # written back whole
 
 
 def test_without_eval_result_entry_our_writer_writes_the_same_bytes(tmp_path, monkeypatch):

@@ -19,19 +19,28 @@ The package, in the order a card is made:
   then its sentences; :mod:`~nlp_underspec.cards.stress_section` renders it and replaces it in a README;
 - :mod:`~nlp_underspec.cards.sections`: loading snippets, training details, in-distribution results;
 - :mod:`~nlp_underspec.cards.build`: the checkpoint, model and family cards;
-- :mod:`~nlp_underspec.cards.files`: the cards folder on disk, and finding a model by name.
+- :mod:`~nlp_underspec.cards.files`: the cards folder on disk (each card with its ``.eval_results/``), and finding a
+  model by name.
 
 The names below are what the commands, the sweep and the Hub push use.
 """
 
 from nlp_underspec.cards.build import checkpoint_card, family_card, model_card
-from nlp_underspec.cards.eval_results import EVAL_RESULTS, read_eval_results, write_eval_results
+from nlp_underspec.cards.eval_results import (
+    EVAL_RESULTS,
+    StoredEvalResult,
+    checkpoint_eval_results,
+    model_eval_results,
+    read_eval_results,
+    write_eval_results,
+)
 from nlp_underspec.cards.files import (
     CARD_SIGNATURE,
     CARDS,
     card_folder_name,
     find_model,
     model_folder_name,
+    save_card,
     write_cards,
     write_family_cards,
 )
@@ -49,7 +58,8 @@ from nlp_underspec.cards.stress_section import (
 from nlp_underspec.cards.templates import templates_dir
 
 __all__ = ["CARDS", "CARD_SIGNATURE", "END_MARKER", "EVAL_RESULTS", "README", "START_MARKER", "START_PREFIX",
-           "LocalLocator", "Locator", "card_folder_name", "checkpoint_card", "family_card", "family_stress_section",
-           "find_model", "model_card", "model_folder_name", "read_eval_results", "replace_stress_section",
+           "LocalLocator", "Locator", "StoredEvalResult", "card_folder_name", "checkpoint_card",
+           "checkpoint_eval_results", "family_card", "family_stress_section", "find_model", "model_card",
+           "model_eval_results", "model_folder_name", "read_eval_results", "replace_stress_section", "save_card",
            "stress_section", "templates_dir", "update_readme", "write_cards", "write_eval_results",
            "write_family_cards"]

@@ -8,7 +8,7 @@ from pathlib import Path
 from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.cards.locators import LocalLocator, Locator
-from nlp_underspec.cards.model_index import card_data, checkpoint_results, eval_results_for
+from nlp_underspec.cards.model_index import card_data, checkpoint_results, eval_results_for, model_card_results
 from nlp_underspec.cards.sections import (
     external_loading_section,
     facts_only_training_section,
@@ -96,8 +96,7 @@ def model_card(family: Family, model: ModelResult, *, checkpoint: str):
 
     folder = Path(checkpoint) if Path(checkpoint).is_dir() else None
     imports, cls, pipeline_tag = model_class(folder, "external")
-    tests = list(model.tests)
-    iid_tasks = list(model.iid)
+    tests, iid_tasks = model_card_results(model)
     intro = EXTERNAL_INTRO.format(checkpoint=checkpoint, others=len(family.models) - 1, root=family.root)
     intro += compression_line(model.compression)
     training = facts_only_training_section([("Model", f"`{checkpoint}`"), ("Results", f"`{family.root}`")],

@@ -8,6 +8,9 @@ mapping) where it does not. The values are the model-index's ``EvalResult`` valu
 seeds and the 95% interval with its method go into ``notes``, one ``key: value`` pair each, separated by ``; ``,
 so that a person reads them on the Hub and :func:`read_eval_results` reads them back. Only ``yaml.safe_dump`` writes
 and a bounded ``yaml.safe_load`` reads; no file carries a token (``verifyToken`` is never written).
+
+:func:`write_eval_results` is the one writer: ``nlp-underspec card`` calls it beside every checkpoint or model card it
+writes, and a push's staging beside every repo's card, so what a user reads locally is what the Hub gets.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from nlp_underspec.cards.model_index import checkpoint_results, eval_results_for
+from nlp_underspec.cards.model_index import checkpoint_results, eval_results_for, model_card_results
 from nlp_underspec.config.yamlsafe import load_yaml_value
 from nlp_underspec.errors import UsageError
 from nlp_underspec.experiment.family import Family
@@ -36,13 +39,24 @@ EVAL_RESULTS = ".eval_results"  # the folder of a Hub repo the Hub reads these f
 CI_METHOD = "percentile bootstrap over occupations (resampled with replacement)"  # every stress test's ci95
 NOTES_SEPARATOR = "; "
 
-NO_EVAL_RESULTS = ("{folder} has no {name}/ folder of .yaml files. Stage the repos with `nlp-underspec push "
-                   "RUNDIR --repo-prefix ORG/NAME --dry-run --staging DIR` and pass one of DIR's folders.")
-BAD_YAML = ("{path}: not valid YAML ({problem}). Rewrite the file, or stage the repo again with `nlp-underspec push "
-            "--dry-run`.")
+# Where the files come from, said by every message that asks for them again.
+PUSH_STAGE = "`nlp-underspec push RUNDIR --repo-prefix ORG/NAME --dry-run --staging DIR`"
+WRITE_AGAIN = "write it again with `nlp-underspec card RUNDIR` (or " + PUSH_STAGE + ")"
+WHERE_FROM = ("Write the cards with `nlp-underspec card RUNDIR` and pass one of RUNDIR/cards/<run id>/, or stage the "
+              "repos with " + PUSH_STAGE + " and pass one of DIR's folders.")
+PATH_MISSING = ("{path} does not exist. Pass a card folder or a staged repo folder (or its {name}/, or one .yaml file "
+                "in it). " + WHERE_FROM)
+NO_EVAL_RESULTS = ("{folder} has no {name}/ folder of .yaml files (a card without results, such as the family card "
+                   "or an intermediate checkpoint's, has none). " + WHERE_FROM)
+EMPTY_EVAL_RESULTS = ("{folder} holds no .yaml files: a card with results has one per stress-test and iid metric. "
+                      "Write the cards again with `nlp-underspec card RUNDIR` (or stage the repo again with "
+                      + PUSH_STAGE + ").")
+NOT_YAML_FILE = ("{path} is not a .yaml file. Pass a card folder or a staged repo folder (or its {name}/, or one "
+                 ".yaml file in it).")
+BAD_YAML = "{where}: not valid YAML ({problem}). Rewrite the file, or " + WRITE_AGAIN + "."
 BAD_FIELD = ("{path}: field '{field}' {problem}. An entry of a .eval_results file needs dataset.id, dataset.task_id "
-             "and a numeric value (huggingface_hub's EvalResultEntry); fix the file, or stage the repo again with "
-             "`nlp-underspec push --dry-run`.")
+             "and a numeric value (huggingface_hub's EvalResultEntry); fix the file, or " + WRITE_AGAIN + ".")
+OUR_NOTES = ("pretrain_seed", "finetune_seed", "ci95", "ci95_method")  # the keys of notes the reader parses
 
 
 @dataclass(frozen=True)
@@ -57,6 +71,7 @@ class StoredEvalResult:
     finetune_seed: int | None = None
     ci95: tuple[float, float] | None = None
     ci95_method: str | None = None
+    other_notes: str | None = None  # what else the notes say (a person's text): shown, and written back as it was
 
     @property
     def notes(self) -> str | None:
@@ -65,6 +80,8 @@ class StoredEvalResult:
         if self.ci95 is not None:
             parts.append(f"ci95: [{self.ci95[0]!r}, {self.ci95[1]!r}]")
             parts.append(f"ci95_method: {self.ci95_method or CI_METHOD}")
+        if self.other_notes:
+            parts.append(self.other_notes)
         return NOTES_SEPARATOR.join(parts) or None
 
 
@@ -111,6 +128,12 @@ def checkpoint_eval_results(family: Family, run: RunFolder, *, step: int | None 
     return results_for(model, tests=tests, iid_tasks=iid_tasks) if model is not None and step is None else []
 
 
+def model_eval_results(model: ModelResult) -> list[StoredEvalResult]:
+    """The results a model card carries (``card --model``, or a family without run folders): every test and task."""
+    tests, iid_tasks = model_card_results(model)
+    return results_for(model, tests=tests, iid_tasks=iid_tasks)
+
+
 def _own_mapping(result: StoredEvalResult) -> dict[str, Any]:
     """The ``.eval_results`` entry, written by hand for a huggingface_hub without ``EvalResultEntry`` (before 1.x)."""
     entry: dict[str, Any] = {"dataset": {"id": result.dataset_id, "task_id": result.task_id}, "value": result.value}
@@ -143,28 +166,45 @@ def write_eval_results(folder: str | os.PathLike, results: list[StoredEvalResult
     return written
 
 
-def _results_folder(folder: Path) -> Path:
-    if (folder / EVAL_RESULTS).is_dir():
-        return folder / EVAL_RESULTS
-    if folder.name == EVAL_RESULTS and folder.is_dir():
-        return folder
-    raise UsageError(NO_EVAL_RESULTS.format(folder=folder, name=EVAL_RESULTS))
+def _result_files(path: Path) -> list[Path]:
+    """The .yaml files ``path`` stands for: itself, those of its ``.eval_results/``, or of itself when it is that
+    folder (name order, so the table and the JSON list them the same way every time)."""
+    if not path.exists():
+        raise UsageError(PATH_MISSING.format(path=path, name=EVAL_RESULTS))
+    if not path.is_dir():
+        if path.suffix != ".yaml":
+            raise UsageError(NOT_YAML_FILE.format(path=path, name=EVAL_RESULTS))
+        return [path]
+    folder = path if path.name == EVAL_RESULTS else path / EVAL_RESULTS
+    if not folder.is_dir():
+        raise UsageError(NO_EVAL_RESULTS.format(folder=path, name=EVAL_RESULTS))
+    files = sorted(p for p in folder.glob("*.yaml") if not p.is_dir())
+    if not files:
+        raise UsageError(EMPTY_EVAL_RESULTS.format(folder=folder))
+    return files
 
 
-def read_eval_results(folder: str | os.PathLike) -> list[StoredEvalResult]:
-    """Every entry of ``folder/.eval_results/*.yaml`` (or of ``folder`` when it is that folder), files in name
-    order; one UsageError naming the file and the field for anything that is not an entry."""
+def _load(path: Path) -> Any:
+    """The file's YAML, loaded safely (no Python objects, aliases bounded); a syntax error names its line."""
+    try:
+        return load_yaml_value(read_text(path), str(path))
+    except yaml.YAMLError as err:
+        problem = " ".join(str(getattr(err, "problem", None) or err).split())
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}" if mark is not None else str(path)
+        raise UsageError(BAD_YAML.format(where=where, problem=problem)) from None
+
+
+def read_eval_results(path: str | os.PathLike) -> list[StoredEvalResult]:
+    """Every entry of ``path/.eval_results/*.yaml`` (or of ``path`` when it is that folder, or one such file), files
+    in name order; one UsageError naming the file (and the field or line) for anything that is not an entry."""
     results = []
-    for path in sorted(_results_folder(Path(folder)).glob("*.yaml")):
-        try:
-            data = load_yaml_value(read_text(path), str(path))
-        except yaml.YAMLError as err:
-            problem = " ".join(str(getattr(err, "problem", None) or err).split())
-            raise UsageError(BAD_YAML.format(path=path, problem=problem)) from None
+    for file in _result_files(Path(path)):
+        data = _load(file)
         if not isinstance(data, list) or not data:
-            raise UsageError(BAD_FIELD.format(path=path, field="(top level)",
+            raise UsageError(BAD_FIELD.format(path=file, field="(top level)",
                                               problem="must be a list of entries (mappings)"))
-        results += [_entry(path, index, item) for index, item in enumerate(data)]
+        results += [_entry(file, index, item) for index, item in enumerate(data)]
     return results
 
 
@@ -201,11 +241,14 @@ def _entry(path: Path, index: int, item: Any) -> StoredEvalResult:
 
 
 def _parse_notes(path: Path, where: str, notes: str) -> dict[str, Any]:
-    """The seeds and the interval our notes carry; other text (a person's note) is kept out of the fields."""
+    """The seeds and the interval our notes carry; other text (a person's note) is kept out of those fields, in
+    ``other_notes``."""
     fields: dict[str, Any] = {}
+    other = []
     for part in notes.split(NOTES_SEPARATOR):
         key, sep, raw = part.partition(": ")
-        if not sep or key not in ("pretrain_seed", "finetune_seed", "ci95", "ci95_method"):
+        if not sep or key not in OUR_NOTES:
+            other += [part] if part.strip() else []
             continue
         field = f"{where}notes.{key}"
         if key in ("pretrain_seed", "finetune_seed"):
@@ -216,6 +259,8 @@ def _parse_notes(path: Path, where: str, notes: str) -> dict[str, Any]:
             fields[key] = _parse_interval(path, field, raw)
         else:
             fields[key] = raw.strip()
+    if other:
+        fields["other_notes"] = NOTES_SEPARATOR.join(other)
     return fields
 
 

@@ -1,5 +1,6 @@
-"""The cards folder of an experiment: ``cards/<run id>/README.md`` per checkpoint (or per model, without run folders)
-and ``cards/family/README.md``, written all at once so that a folder of ours is replaced and anything else refused."""
+"""The cards folder of an experiment: ``cards/<run id>/README.md`` per checkpoint (or per model, without run folders),
+each with its ``.eval_results/*.yaml`` (the card's results in the Hub's newer format), and ``cards/family/README.md``,
+written all at once so that a folder of ours is replaced and anything else refused."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from nlp_underspec import records
 from nlp_underspec.artifacts import CARDS
 from nlp_underspec.cards.build import checkpoint_card, family_card, model_card
+from nlp_underspec.cards.eval_results import (EVAL_RESULTS, checkpoint_eval_results, model_eval_results,
+                                             write_eval_results)
 from nlp_underspec.cards.locators import Locator
 from nlp_underspec.cards.stress_section import README
 from nlp_underspec.errors import UsageError, unknown_name_message
@@ -44,25 +47,41 @@ def is_our_card(path: Path) -> bool:
         return False
 
 
+def _is_card_folder(entry: Path) -> bool:
+    """``README.md`` of ours, and at most its ``.eval_results/`` of .yaml files beside it (what :func:`save_card`
+    writes): a folder holding anything else is the user's."""
+    if not entry.is_dir() or not is_our_card(entry / README):
+        return False
+    names = sorted(p.name for p in entry.iterdir())
+    if names == [README]:
+        return True
+    results = entry / EVAL_RESULTS
+    return (names == sorted([README, EVAL_RESULTS]) and results.is_dir()
+            and all(p.is_file() and p.suffix == ".yaml" for p in results.iterdir()))
+
+
 def _holds_cards(folder: Path) -> bool:
-    """Nothing but ``<name>/README.md`` cards of ours (``family/`` among them, or one ``card --model`` wrote)."""
+    """Nothing but card folders of ours (``family/`` among them, or one ``card --model`` wrote)."""
     entries = list(folder.iterdir())
-    return bool(entries) and all(entry.is_dir() and [p.name for p in entry.iterdir()] == [README]
-                                 and is_our_card(entry / README) for entry in entries)
+    return bool(entries) and all(_is_card_folder(entry) for entry in entries)
 
 
 CARDS_OUTPUT = OutputKind("cards folder", _holds_cards)
 
 
-def _save(card, path: Path) -> Path:
+def save_card(card, path: Path, results=()) -> Path:
+    """Write ``card`` to ``path`` and its results (:mod:`~nlp_underspec.cards.eval_results`, the very entries of its
+    model-index) to ``.eval_results/`` beside it, so a user sees locally what a push would put on the Hub."""
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, str(card))
+    write_eval_results(path.parent, list(results))
     return path
 
 
 def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, locator: Locator | None = None,
                        overwrite: bool = False) -> list[Path]:
-    """``cards/<run id>/README.md`` for every checkpoint (or every model, without run folders) + ``cards/family/``.
+    """``cards/<run id>/README.md`` for every checkpoint (or every model, without run folders), each with its
+    ``.eval_results/``, + ``cards/family/``; returns the README.md paths.
 
     An earlier cards folder of ours is replaced (``overwrite`` changes nothing); anything else is refused."""
     out = Path(out) if out is not None else family.root / CARDS
@@ -73,12 +92,16 @@ def write_family_cards(family: Family, *, out: str | os.PathLike | None = None, 
         if family.runs:
             for run in family.runs:
                 card = checkpoint_card(family, run, locator=locator)
-                written.append(_save(card, stage / card_folder_name(run) / README))
+                written.append(save_card(card, stage / card_folder_name(run) / README,
+                                         checkpoint_eval_results(family, run)))
         else:
             for model in family.models:
                 card = model_card(family, model, checkpoint=model.checkpoint or model.name)
-                written.append(_save(card, stage / model_folder_name(model.name) / README))
-        written.append(_save(family_card(family, locator=locator), stage / FAMILY / README))
+                written.append(save_card(card, stage / model_folder_name(model.name) / README,
+                                         model_eval_results(model)))
+        # The family card's model-index lists every member's results; .eval_results/ is one model's (a Hub repo's),
+        # and the family card goes to no repo of its own (it is every repo's FAMILY.md), so it gets none.
+        written.append(save_card(family_card(family, locator=locator), stage / FAMILY / README))
     return [out / path.relative_to(stage) for path in written]
 
 

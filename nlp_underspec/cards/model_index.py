@@ -88,6 +88,11 @@ def checkpoint_results(family: Family, run: RunFolder, *,
     return model, tests, iid_tasks
 
 
+def model_card_results(model: ModelResult) -> tuple[list[str], list[str]]:
+    """(its stress tests, its iid tasks) that the card of a model the toolkit did not train reports: all of them."""
+    return list(model.tests), list(model.iid)
+
+
 def card_data(*, model_name: str, eval_results: list, pipeline_tag: str | None, base_model: str | None,
               extra: dict[str, Any]):
     """The front matter of a card (license, library, tags, and the ``nlp_underspec`` block in ``extra``)."""

@@ -3,6 +3,8 @@
 ``card RUNDIR`` writes ``RUNDIR/cards/<run id>/README.md`` for every checkpoint and ``RUNDIR/cards/family/README.md``.
 ``card --model CKPT --results DIR`` writes a card for one model that ``nlp-underspec evaluate`` scored; with
 ``--readme FILE`` it only replaces (or appends) the stress section of an existing README.md, between its markers.
+Beside every card with results goes its ``.eval_results/*.yaml`` (what a push stages; ``nlp-underspec eval-results``
+reads them).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "card", help="write model cards with the stress-test section (per checkpoint and for the family)",
         description="Write Hugging Face model cards whose front matter holds the stress results as a model-index and "
-                    "whose 'Bias, Risks, and Limitations' section is written from summary.json and analysis.json.")
+                    "whose 'Bias, Risks, and Limitations' section is written from summary.json and analysis.json; beside each "
+                    "checkpoint's or model's card, the same results as .eval_results/*.yaml (the Hub's newer format).")
     parser.add_argument("rundir", nargs="?", help="experiment folder (cards for every checkpoint + the family)")
     parser.add_argument("--model", help="a checkpoint scored by `nlp-underspec evaluate` (path or Hub id)")
     parser.add_argument("--results", help="the results folder of that evaluation (holds summary.json)")
@@ -79,9 +82,22 @@ def _family_cards(args: argparse.Namespace) -> int:
         layout.check_repo_prefix(args.repo_prefix)
         locator = layout.HubLayout(args.repo_prefix, args.intermediates)
     family = load_family(args.rundir)
-    for path in cards.write_family_cards(family, out=args.out, locator=locator, overwrite=args.overwrite):
+    paths = cards.write_family_cards(family, out=args.out, locator=locator, overwrite=args.overwrite)
+    for path in paths:
         print(path)
+    _print_eval_results(paths)
     return 0
+
+
+def _print_eval_results(paths: list[Path]) -> None:
+    """One line for the .eval_results/ files beside the cards (one per result: listing them would drown the cards)."""
+    from nlp_underspec import cards
+
+    counts = [len(list((path.parent / cards.EVAL_RESULTS).glob("*.yaml"))) for path in paths]
+    if any(counts):
+        first = next(path.parent for path, count in zip(paths, counts) if count)
+        print(f"eval results: {sum(counts)} files in {cards.EVAL_RESULTS}/ beside {sum(map(bool, counts))} card(s) "
+              f"(huggingface_hub's EvalResultEntry format; read them with `nlp-underspec eval-results {first}`)")
 
 
 def _ours(path: Path) -> bool:
@@ -102,7 +118,6 @@ def _lies_in(path: Path, folder: str) -> bool:
 
 def _model_card(args: argparse.Namespace) -> int:
     from nlp_underspec import cards
-    from nlp_underspec.io import atomic_write_text
     from nlp_underspec.experiment.family import load_family
 
     family = load_family(args.results, check_runs=False)
@@ -119,5 +134,6 @@ def _model_card(args: argparse.Namespace) -> int:
         if not args.overwrite:
             raise UsageError(CARD_NOT_OURS.format(path=path))
     card = cards.model_card(family, model, checkpoint=args.model)
-    print(atomic_write_text(path, str(card)))
+    print(cards.save_card(card, path, cards.model_eval_results(model)))
+    _print_eval_results([path])
     return 0

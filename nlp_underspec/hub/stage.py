@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 
 from nlp_underspec import cards
-from nlp_underspec.cards.eval_results import checkpoint_eval_results, write_eval_results
 from nlp_underspec.hub.plan import CARD_FILE, FAMILY_FILE, MAIN, PushPlan, PushTarget, checkpoint_files
 from nlp_underspec.io import atomic_write_text
 
@@ -38,8 +37,9 @@ def stage_target(plan: PushPlan, target: PushTarget, folder: Path, *, family_car
     folder.mkdir(parents=True, exist_ok=True)
     for name in checkpoint_files(target.source):
         _link_or_copy(target.source / name, folder / name, copy=copy)
-    atomic_write_text(folder / CARD_FILE, card_text(plan, target))
-    write_eval_results(folder, checkpoint_eval_results(plan.family, target.run, step=target.step))
+    # the card and its .eval_results/ through the one writer `nlp-underspec card` uses, so local cards and repos agree
+    cards.save_card(card_text(plan, target), folder / CARD_FILE,
+                    cards.checkpoint_eval_results(plan.family, target.run, step=target.step))
     if target.revision == MAIN:
         atomic_write_text(folder / FAMILY_FILE, family_card)
     return folder
