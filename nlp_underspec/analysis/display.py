@@ -329,6 +329,33 @@ def _selection_iid(selection: dict) -> str:
             f"iid member {cost['best_member']}, {fmt(cost['best'], 4)})")
 
 
+def _selection_floor(selection: dict) -> str:
+    if selection.get("verdict") is None:
+        return ""  # a selection written before the floors existed
+    spread = (selection.get("floor") or {}).get("spread") or {}
+    floor = (f"spread {significant(spread.get('spread'))} ({spread.get('statistic', 'SD')}) vs noise floor "
+             f"{significant(spread.get('floor'))} (p = {significant(spread.get('p_value'))})")
+    line = f"\nverdict: {selection['verdict']}; {floor}"
+    return line + (f"\n  {selection['reason']}" if selection.get("reason") else "")
+
+
+def _selection_repeated(selection: dict) -> str:
+    many = selection.get("repeated_splits")
+    if not many:
+        return ""
+    picks = ", ".join(f"{p['model']} {fmt_percent(p['share'])}" for p in many["picks"][:3])
+    rank, agree = many["confirmation_rank"], many["halves_agreement"]
+    cost = many.get("iid_cost") or {}
+    cost_text = (f"; iid cost {significant(cost['median'])} {_interval(cost['ci95'])}" if cost.get("median") is not None
+                 else "")
+    return (f"\nover {many['n_defined']} random splits: picked {picks}; confirmation rank median "
+            f"{significant(rank['median'])} {_interval(rank['ci95'])} (chance "
+            f"{significant(many['chance']['confirmation_rank_median'])}), best on confirmation "
+            f"{fmt_percent(many['confirmed_best_share'])}{cost_text}; halves agree (Spearman) "
+            f"{significant(agree['median'])} {_interval(agree['ci95'])}")
+
+
+
 def selection_table(selection: dict) -> str:
     """The pick and its confirmation, then one row per member (by selection rank): both halves and the iid metric."""
     head = (f"Selection on {selection['stress']} ({selection['objective']}), {selection['split']} split with seed "
@@ -336,7 +363,8 @@ def selection_table(selection: dict) -> str:
             f"confirm, {selection['n_members']} {selection['population']} members\n"
             f"selected {selection['selected']}: {significant(selection['selection_value'])} on the selection half, "
             f"{significant(selection['confirmation_value'])} on the confirmation half (rank "
-            f"{selection['confirmation_rank']} of {selection['n_members']}); {_selection_iid(selection)}")
+            f"{selection['confirmation_rank']} of {selection['n_members']}); {_selection_iid(selection)}"
+            f"{_selection_floor(selection)}{_selection_repeated(selection)}")
     rows = [[m["model"], str(m["selection_rank"]), significant(m["selection"]), str(m["confirmation_rank"]),
              significant(m["confirmation"]), significant(m["all_items"]),
              fmt_cell(m["iid"], 4)] for m in selection["members"]]

@@ -7,6 +7,14 @@ columns of ``preds``), scored by the test's own triplet reader (``StressTest.tri
 the metric exactly as the scorer defines it, on fewer items. "Best" is closest to ``target``: by default the metric's
 direction (higher or lower is better) or 0 for a signed bias. The iid cost is that member's iid metric (its paired
 task's dev metric, docs/design.md contract 8: the same network) minus the best iid member's.
+
+A pick is a finding only above the metric's noise floors (:mod:`.selection_floor`: the magnitude floor of
+analysis.json, and the family's spread against members shuffled within each item); below either the command refuses
+(exit 2) unless asked for the pick marked "cannot tell". One split is one draw, so the pick, its confirmation rank and
+its iid cost are also given over ``splits`` random splits (:mod:`.selection_splits`), split 0 being the single split;
+above the floors, a pick whose confirmation rank's 95% interval reaches past the middle of the family is "unstable"
+(the members differ, but which is best depends on the items), and only one that stays in the better half is
+"selected".
 """
 
 from __future__ import annotations
@@ -18,17 +26,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nlp_underspec.analysis._common import check_count
 from nlp_underspec.analysis.equivalence import DEFAULT_MARGINS
 from nlp_underspec.analysis.family import NOT_A_RUNDIR
 from nlp_underspec.analysis.registered import paired_task
+from nlp_underspec.analysis.selection_floor import REFUSED, magnitude_floor, spread_floor, verdict
+from nlp_underspec.analysis.selection_splits import (example_units, fast_half_values, repeated_summary, split_orders,
+                                                     unstable_reason)
 from nlp_underspec.errors import UsageError, unknown_name_message
 from nlp_underspec.stored_results import read_experiment_scores, read_experiment_triplets
-from nlp_underspec.stress.examples import MODEL_LEVEL, RUN_LEVEL, SEED_LEVEL
+from nlp_underspec.stress.examples import MODEL_LEVEL, RUN_LEVEL, SEED_LEVEL, ExampleSet
 from nlp_underspec.stress.registry import available_stress_tests, get_stress_test
 from nlp_underspec.triplet import Predictions
 
 SPLITS = {"occupations": "occupation", "templates": "template_id"}  # --split -> the label_info column of its units
 MIN_UNITS_PER_HALF = 2
+# Measured on the tiny family (24 members): over split seeds 0-3, 200 splits move a pick's share by <= 0.1 and the
+# ends of the 95% rank interval by <= 1 rank, in under 0.5 s when the halves are scored from the examples.
+DEFAULT_SPLITS = 200
 
 BAD_STRESS = ("--stress takes TEST/METRIC, a registered stress test and one of its metrics (e.g. {example}); got "
               "{value!r}.")
@@ -213,13 +228,101 @@ def _load(rundir: str | os.PathLike, test: str) -> tuple[Path, pd.DataFrame, Pre
     return path, read_experiment_scores(path), triplet
 
 
+def _reader_split_values(members: Predictions, units: list, chosen: np.ndarray, *, column: str, where: dict,
+                         stats) -> tuple[np.ndarray, np.ndarray]:
+    """Both halves of every split rescored by the test's reader (exact, ~0.1 s a half); undefined -> NaN row."""
+    halves = []
+    for mask in (chosen, ~chosen):
+        rows = []
+        for row in mask:
+            try:
+                values = metric_values(items_subset(members, column, [u for u, c in zip(units, row) if c]),
+                                       test=where["test"], metric=where["metric"], stats=stats)
+                rows.append(values.reindex(members.run_info[MODEL_LEVEL].astype(str)).to_numpy(dtype=float))
+            except UsageError:  # a half the reader refuses is an undefined split, left out like a NaN one
+                rows.append(np.full(members.n_models, np.nan))
+        halves.append(np.vstack(rows))
+    return halves[0], halves[1]
+
+
+def split_values(members: Predictions, examples: ExampleSet, units: list, orders: np.ndarray, first: tuple, *,
+                 column: str, where: dict, stats) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(selection, confirmation, how)``: ``(splits, n_members)`` values of both halves of every split (row 0 =
+    ``first``, the single split's exact values); ``how`` is ``examples`` (the fast path) or ``reader``."""
+    cut = len(units) - len(units) // 2
+    chosen = np.zeros(orders.shape, dtype=bool)
+    np.put_along_axis(chosen, orders[:, :cut], True, axis=1)
+    names = example_units(examples, members, test=where["test"], column=column)
+    codes = None if names is None else pd.Index(units).get_indexer(names)
+    if codes is not None and (codes >= 0).all():
+        selection = fast_half_values(examples, codes, chosen)
+        confirmation = fast_half_values(examples, codes, ~chosen)
+        # The fast values must be the reader's on split 0, else they measure something else (a plugin's reader).
+        if np.allclose(selection[0], first[0], rtol=1e-9, atol=1e-12) and np.allclose(
+                confirmation[0], first[1], rtol=1e-9, atol=1e-12):
+            selection[0], confirmation[0] = first
+            return selection, confirmation, "examples"
+    selection, confirmation = _reader_split_values(members, units, chosen[1:], column=column, where=where,
+                                                   stats=stats)
+    return np.vstack([first[0], selection]), np.vstack([first[1], confirmation]), "reader"
+
+
+def _floors(members: Predictions, scores: pd.DataFrame, examples: ExampleSet, full: pd.Series, *, where: dict,
+            goal: float | None, allow_below_floor: bool) -> dict:
+    """Both floors (:mod:`.selection_floor`); below either, exit 2 unless ``allow_below_floor``."""
+    stress = f"{where['test']}/{where['metric']}"
+    population = "finetuned" if members.run_info[RUN_LEVEL].notna().any() else "pretrained"  # noise_floor's keys
+    magnitude = magnitude_floor(scores, test=where["test"], metric=where["metric"], population=population)
+    if not magnitude["above"] and not allow_below_floor:
+        raise UsageError(REFUSED.format(reason=magnitude["reason"]))
+    spread = spread_floor(examples, full.to_numpy(dtype=float), stress=stress, seed=where["seed"], target=goal)
+    if not spread["above"] and not allow_below_floor:
+        raise UsageError(REFUSED.format(reason=spread["reason"]))
+    words, reasons = verdict(magnitude, spread)
+    entry = {"verdict": words, "floor": {"magnitude": magnitude, "spread": spread}}
+    if reasons:
+        entry["reason"] = "; ".join(reasons)
+    return entry
+
+
+def _single_split(members: Predictions, chosen: list, held_out: list, *, column: str, where: dict, goal, words,
+                  stats) -> dict:
+    """The single split's values and ranks (``selection``, ``confirmation``, their badness and ranks, ``pick``)."""
+    models = members.run_info[MODEL_LEVEL].astype(str).tolist()
+    selection = _half_values(members, chosen, column=column, half="selection", where=where,
+                             stats=stats).reindex(models)
+    confirmation = _half_values(members, held_out, column=column, half="confirmation", where=where,
+                                stats=stats).reindex(models)
+    bad = (badness(selection.to_numpy(), goal, words), badness(confirmation.to_numpy(), goal, words))
+    ranks = tuple(np.array([_rank(b, i) for i in range(len(models))]) for b in bad)
+    return {"models": models, "selection": selection, "confirmation": confirmation, "bad": bad, "ranks": ranks,
+            "pick": int(np.argmin(bad[0]))}  # ties: the first member in run_info order
+
+
+def _repeated(members: Predictions, examples: ExampleSet, one: dict, units: list, *, splits: int, column: str,
+              where: dict, objective_: tuple, iid: tuple, stats) -> dict:
+    """``repeated_splits``: the single split and ``splits - 1`` more, summarised (:mod:`.selection_splits`)."""
+    orders = split_orders(len(units), seed=where["seed"], splits=splits)
+    selection, confirmation, how = split_values(members, examples, units, orders,
+                                                (one["selection"].to_numpy(), one["confirmation"].to_numpy()),
+                                                column=column, where=where, stats=stats)
+    bad = (badness(selection, *objective_), badness(confirmation, *objective_))
+    summary = repeated_summary(selection, confirmation, bad, models=one["models"], iid=iid[0], iid_cost=iid[1],
+                               n_units=len(units))
+    return {**summary, "scored_by": how}
+
+
 def select_member(rundir: str | os.PathLike, *, stress: str, target: float | None = None,
                   split: str = "occupations", seed: int = 0, iid: str | None = None,
-                  occupation_stats: pd.DataFrame | None = None) -> dict:
+                  occupation_stats: pd.DataFrame | None = None, splits: int = DEFAULT_SPLITS,
+                  allow_below_floor: bool = False) -> dict:
     """Pick the member of a family best on ``stress`` (``test/metric``) on one half of the items, confirm it on the
     other; the selection document (``selected``, ``selection_value``, ``confirmation_value``, ``confirmation_rank``,
-    ``iid_cost``, and the per-member table ``members``)."""
+    ``iid_cost``, the per-member table ``members``, the ``verdict`` and its ``floor``, and ``repeated_splits``: the
+    same over ``splits`` random splits). Below a noise floor (:mod:`.selection_floor`): exit 2, or with
+    ``allow_below_floor`` the verdict "cannot tell" and its ``reason``."""
     test, metric = parse_stress(stress)
+    splits = check_count("splits", splits)
     goal, words = objective(test, metric, target)
     path, scores, triplet = _load(rundir, test)
     members = family_members(triplet)
@@ -228,23 +331,25 @@ def select_member(rundir: str | os.PathLike, *, stress: str, target: float | Non
         raise UsageError(ONE_MEMBER.format(path=path, test=test, n=members.n_models, population=population))
     column, chosen, held_out = split_units(members, test=test, split=split, seed=seed)
     where = {"test": test, "metric": metric, "split": split, "seed": seed}
-    models = members.run_info[MODEL_LEVEL].astype(str).tolist()
-    selection = _half_values(members, chosen, column=column, half="selection", where=where,
-                             stats=occupation_stats).reindex(models)
-    confirmation = _half_values(members, held_out, column=column, half="confirmation", where=where,
-                                stats=occupation_stats).reindex(models)
-    full = metric_values(members, test=test, metric=metric, stats=occupation_stats).reindex(models)
-    bad_selection = badness(selection.to_numpy(), goal, words)
-    bad_confirmation = badness(confirmation.to_numpy(), goal, words)
-    pick = int(np.argmin(bad_selection))  # ties: the first member in run_info order
+    examples = type(get_stress_test(test)).triplet_metrics[metric](members, occupation_stats)
+    one = _single_split(members, chosen, held_out, column=column, where=where, goal=goal, words=words,
+                        stats=occupation_stats)
+    models, pick = one["models"], one["pick"]
+    full = examples.scores().droplevel([SEED_LEVEL, RUN_LEVEL]).reindex(models)
+    checked = _floors(members, scores, examples, full, where=where, goal=goal, allow_below_floor=allow_below_floor)
     cost, iid_values = iid_cost(scores, test, models[pick], models, iid=iid)
-    ranks = (np.array([_rank(bad_selection, i) for i in range(len(models))]),
-             np.array([_rank(bad_confirmation, i) for i in range(len(models))]))
+    repeated = _repeated(members, examples, one, sorted(chosen + held_out), splits=splits, column=column,
+                         where=where, objective_=(goal, words), iid=(iid_values, cost), stats=occupation_stats)
+    if checked["verdict"] == "selected" and (why := unstable_reason(repeated, stress=f"{test}/{metric}",
+                                                                     n_members=len(models))):
+        checked.update(verdict="unstable", reason=why)
     return {"rundir": str(path), "test": test, "metric": metric, "stress": f"{test}/{metric}", "target": goal,
             "objective": words, "split": split, "seed": seed, "population": population, "n_members": len(models),
-            "selection_units": chosen, "confirmation_units": held_out, "n_selection_units": len(chosen),
+            **checked, "selection_units": chosen, "confirmation_units": held_out, "n_selection_units": len(chosen),
             "n_confirmation_units": len(held_out), "selected": models[pick],
-            "selection_value": float(selection.iloc[pick]), "confirmation_value": float(confirmation.iloc[pick]),
-            "confirmation_rank": int(ranks[1][pick]), "confirmation_best": models[int(np.argmin(bad_confirmation))],
+            "selection_value": float(one["selection"].iloc[pick]),
+            "confirmation_value": float(one["confirmation"].iloc[pick]),
+            "confirmation_rank": int(one["ranks"][1][pick]), "confirmation_best": models[int(np.argmin(one["bad"][1]))],
             "all_items_value": float(full.iloc[pick]), "iid_cost": cost,
-            "members": _member_rows(members, selection, confirmation, full, iid_values, ranks)}
+            "repeated_splits": repeated,
+            "members": _member_rows(members, one["selection"], one["confirmation"], full, iid_values, one["ranks"])}

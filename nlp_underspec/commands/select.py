@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from nlp_underspec.commands.options import (add_occupation_stats_and_json_out, check_json_out, family_parser,
-                                           seed_int, write_json_then_print)
+                                           positive_int, seed_int, write_json_then_print)
+from nlp_underspec.seeding import DRAWS_MAX
 
 OUT_FIX = "Pass a file path for --out (e.g. runs/tiny/selection.json)."
 SELECT_OUT_NOT_OURS = ("--out {path} exists and is not a selection written by nlp-underspec select, so it is not "
@@ -21,7 +22,9 @@ def register(subparsers) -> None:
         details=(". Reads RUNDIR/predictions/<test>/ and scores.parquet (never models). Splits the test's occupations "
                  "(or template ids) at random into a selection half and a confirmation half, picks the member closest "
                  "to --target on the first, ranks it among all members on the second, and gives its iid metric (the "
-                 "paired task's dev metric) minus the best iid member's."))
+                 "paired task's dev metric) minus the best iid member's; the same over --splits random splits. A "
+                 "metric below its noise floor (a correlation of float leftovers, or a family spread no larger than "
+                 "members shuffled within each item give) is refused (exit 2) unless --allow-below-floor."))
     parser.add_argument("--stress", required=True, metavar="TEST/METRIC",
                         help="the stress metric to select on: a registered test and one of its metrics")
     parser.add_argument("--target", type=float, default=None,
@@ -31,6 +34,12 @@ def register(subparsers) -> None:
                         help="what is split in two halves (default occupations; templates where label_info has "
                              "template ids)")
     parser.add_argument("--seed", type=seed_int("--seed"), default=0, help="seed of the random split (default 0)")
+    parser.add_argument("--splits", type=positive_int("--splits", DRAWS_MAX), default=200, metavar="K",
+                        help="random splits the pick's distribution is given over (default 200; split 0 is the "
+                             "--seed split above, the rest follow from --seed)")
+    parser.add_argument("--allow-below-floor", action="store_true",
+                        help="below the metric's noise floor, give the pick marked \"cannot tell\" instead of "
+                             "refusing (exit 2)")
     parser.add_argument("--iid", default=None, metavar="METRIC",
                         help="the paired task's dev metric the iid cost is read on (default: dev_pearson, "
                              "dev_accuracy, ... whichever the task has)")
@@ -49,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         check_json_out(args.out, SELECTION_KEYS, SELECT_OUT_NOT_OURS)
     stats = load_occupation_stats(args.occupation_stats) if args.occupation_stats is not None else None
     selection = select_member(args.rundir, stress=args.stress, target=args.target, split=args.split, seed=args.seed,
-                              iid=args.iid, occupation_stats=stats)
+                              iid=args.iid, occupation_stats=stats, splits=args.splits,
+                              allow_below_floor=args.allow_below_floor)
     write_json_then_print(args.out, selection, selection_table(selection))
     return 0
