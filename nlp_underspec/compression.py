@@ -45,6 +45,8 @@ METHODS = ("int8", "prune")
 UNKNOWN_METHOD = "Unknown compression method '{name}'.{hint} Available: int8, prune:LEVEL[,LEVEL...]."
 BAD_LEVEL = ("Pruning level '{level}' is not a share of weights: give numbers from 0 (nothing pruned) up to, not "
              "including, 1, e.g. --method prune:0.3,0.5,0.7.")
+TWICE = ("Compression level '{name}' is asked for twice: each level is one folder {name}/ of --out, so give each once "
+         "(e.g. --method prune:0.3,0.5,0.7).")
 NO_LEVELS = "--method prune needs its levels: prune:0.3,0.5,0.7 (shares of Linear weights set to 0)."
 NO_MEMBERS = ("{path} holds no family members to compress: expected predictions/<test>/run_info.tsv (and "
               "pretrained/predictions/) naming checkpoints, as `nlp-underspec run` or `evaluate` writes them.")
@@ -98,6 +100,20 @@ def parse_methods(text: str) -> list[Method]:
             raise UsageError(BAD_LEVEL.format(level=level.strip()))
         methods.append(Method("prune", amount))
     return methods
+
+
+def check_distinct(methods: Sequence[Method]) -> list[Method]:
+    """``methods`` unchanged, or a UsageError for a level given twice (prune:0.5,0.50: both would write prune-0.5/).
+
+    >>> [m.name for m in check_distinct(parse_methods("prune:0.3,0.5"))]
+    ['prune-0.3', 'prune-0.5']
+    """
+    seen: set[str] = set()
+    for method in methods:
+        if method.name in seen:
+            raise UsageError(TWICE.format(name=method.name))
+        seen.add(method.name)
+    return list(methods)
 
 
 # -------------------------------------------------------------------------------------------------------- weights

@@ -80,14 +80,14 @@ def family(tmp_path_factory, shared_data):
 @pytest.fixture(scope="module")
 def compressed(family):
     out = family / "compressed"
-    assert cli.main(["compress", str(family / "fam"), "--method", "prune:0.0,0.5", "--out", str(out),
+    assert cli.main(["compress", str(family / "fam"), "--method", "prune:0.0,0.5,0.7", "--out", str(out),
                      "--n-boot", "50"]) == 0
     return out
 
 
 def test_compression_json_shape_and_a_zero_level_shifts_nothing(compressed):
     document = json.loads((compressed / "compression.json").read_text())
-    assert set(document["levels"]) == {"prune-0", "prune-0.5"}
+    assert list(document["levels"]) == ["prune-0", "prune-0.5", "prune-0.7"]  # several levels in one call, in order
     assert "not recomputed" in document["iid"]
     zero = document["levels"]["prune-0"]
     members = zero["groups"]["finetuned"]["members"]
@@ -129,7 +129,7 @@ def test_output_folder_not_ours_is_refused(family, tmp_path, capsys):
 def test_an_earlier_compression_is_replaced_only_with_overwrite(family, compressed, capsys):
     message = cli_fails(["compress", family / "fam", "--method", "int8", "--out", compressed], capsys)
     assert message == (f"Output folder {compressed} already holds a different run (compression.json, prune-0, "
-                       "prune-0.5). Choose another --out, or pass --overwrite to replace it.")
+                       "prune-0.5, prune-0.7). Choose another --out, or pass --overwrite to replace it.")
 
 
 @pytest.mark.parametrize("method, expected", [
@@ -142,9 +142,20 @@ def test_an_earlier_compression_is_replaced_only_with_overwrite(family, compress
     ("prun:0.5", "Unknown compression method 'prun:0.5'. Did you mean 'prune'? Available: int8, "
                  "prune:LEVEL[,LEVEL...]."),
     ("int", "Unknown compression method 'int'. Did you mean 'int8'? Available: int8, prune:LEVEL[,LEVEL...]."),
+    ("prune:0.5,0.50", "Compression level 'prune-0.5' is asked for twice: each level is one folder prune-0.5/ of "
+                       "--out, so give each once (e.g. --method prune:0.3,0.5,0.7)."),
 ])
 def test_bad_methods_are_refused(method, expected, tmp_path, capsys):
     assert cli_fails(["compress", tmp_path, "--method", method, "--out", tmp_path / "out"], capsys) == expected
+
+
+@pytest.mark.bad_input
+def test_a_method_given_twice_across_flags_is_refused(tmp_path, capsys):
+    message = cli_fails(["compress", tmp_path, "--method", "int8", "--method", "int8", "--out", tmp_path / "out"],
+                        capsys)
+    assert message == ("Compression level 'int8' is asked for twice: each level is one folder int8/ of --out, so give "
+                       "each once (e.g. --method prune:0.3,0.5,0.7).")
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_folder_without_members_is_refused(tmp_path, capsys):
@@ -188,3 +199,35 @@ def test_iid_shifts_are_compressed_minus_original_and_a_family_without_recipe_sa
     document = json.loads((compressed / "compression.json").read_text())
     assert document["iid"] == (f"not recomputed: {compressed.parent / 'fam'} has no recipe.yaml naming the "
                                "fine-tuning tasks' dev sets")
+
+
+def test_every_level_of_one_call_is_its_own_family_and_prunes_its_share(compressed):
+    from nlp_underspec import results
+
+    document = json.loads((compressed / "compression.json").read_text())
+    for name, amount in (("prune-0", 0.0), ("prune-0.5", 0.5), ("prune-0.7", 0.7)):
+        part = document["levels"][name]
+        assert part["method"] == {"method": "prune", "amount": amount, "name": name,
+                                  "description": f"global magnitude pruning of {amount:.0%} of Linear weights"}
+        assert all(block["zero_share"] == pytest.approx(amount, abs=1e-3) for block in part["checkpoints"].values())
+        assert results.read_summary(compressed / name)["compression"]["name"] == name
+    moved = [document["levels"][name]["groups"]["finetuned"]["exemplars"]["winogender"][0]["mean_abs_delta"]
+             for name in ("prune-0", "prune-0.5", "prune-0.7")]
+    assert moved[0] == 0.0 < moved[1]
+
+
+def test_report_of_the_compress_output_shows_every_level(compressed, capsys):
+    """`report DIR` on compress's --out: the family it was made from, with one block of rows per level."""
+    import re
+
+    assert cli.main(["report", str(compressed)]) == 0
+    assert capsys.readouterr().out.endswith(f"report: {compressed / 'report' / 'index.html'}\n")
+    page = (compressed / "report" / "index.html").read_text(encoding="utf-8")
+    part = page[page.index('<section id="compression">'):]
+    levels = re.findall(r'<tr><td class="name">(prune-[0-9.]+)</td><td class="name">fine-tuned</td><td class="name">'
+                        r'stress</td><td class="name">winogender/accuracy</td>', part)
+    assert levels == ["prune-0", "prune-0.5", "prune-0.7"]
+    assert "prune-0.7: of " in part and "global magnitude pruning of 70% of Linear weights" in part
+    assert not (compressed.parent / "fam" / "report").exists()
+    assert cli.main(["report", str(compressed / "prune-0.5"), "--out", str(compressed.parent / "level-report")]) == 0
+    assert '<section id="compression">' in (compressed.parent / "level-report" / "index.html").read_text("utf-8")

@@ -10,21 +10,25 @@ import numpy as np
 from nlp_underspec.commands.options import check_nboot, family_parser, path_value, positive_int, seed_int
 from nlp_underspec.seeding import DRAWS_MAX
 
+# Kept beside each family interval so that the report can say when too few seeds make it untrustworthy.
+RELIABILITY = ("n_units", "distinct_resamples", "reliable", "reliability_note")
 
 SUMMARY = "compress every member of a family (int8 weights, or global magnitude pruning) and score the copies"
 DETAILS = (" on the family's own stress items. Writes DIR/<method>/ (a family folder: summary.json, scores.parquet, "
            "predictions/, the compressed checkpoints) and DIR/compression.json (per member and level the shift of each "
            "headline metric, paired Multi-Bootstrap intervals of the family's shift, and the items whose prediction "
-           "moves most).")
+           "moves most). `nlp-underspec report DIR` renders it as the report's Compression stress section.")
 
 
 def register(subparsers) -> None:
     parser = family_parser(subparsers, "compress", summary=SUMMARY, details=DETAILS,
                            rundir_help="family folder with predictions/ naming its checkpoints (e.g. runs/tiny)")
     parser.add_argument("--method", required=True, action="append", metavar="METHOD",
-                        help="int8 (quantize_dynamic weights, saved dequantized) or prune:LEVEL[,LEVEL...] (share "
-                             "of Linear weights set to 0, e.g. prune:0.3,0.5,0.7); repeat for several (--method int8 "
-                             "--method prune:0.5)")
+                        help="int8: every Linear weight quantized to qint8 as quantize_dynamic stores it, then "
+                             "dequantized back to float so the copy saves as safetensors (what int8 storage of the "
+                             "weights loses; activations and arithmetic stay float, so no int8 speed-up is measured); "
+                             "or prune:LEVEL[,LEVEL...] (share of Linear weights set to 0, e.g. prune:0.3,0.5,0.7: "
+                             "one family folder per level); repeat for several (--method int8 --method prune:0.5)")
     parser.add_argument("--out", required=True, type=path_value("--out"),
                         help="folder for the compressed families (created; refused if it holds anything not ours)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it holds an earlier compression")
@@ -74,7 +78,8 @@ def _family_intervals(n_boot: int, seed: int):
         try:
             found = compare_families(original, compressed, paired=True, nboot=n_boot, seed=seed)
             family = {"nboot": found["nboot"], "skipped": found["skipped"],
-                      "metrics": {c["metric"]: {"delta": c["delta"], "resampled": c["resampled"]}
+                      "metrics": {c["metric"]: {"delta": c["delta"], "resampled": c["resampled"],
+                                                **{k: c[k] for k in RELIABILITY if k in c}}
                                   for c in found["comparisons"]}}
         except UsageError as err:  # e.g. members without seeds: no Multi-Bootstrap of the family
             family = {"error": str(err)}
@@ -106,9 +111,10 @@ def _analysis_key(key: str, group: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nlp_underspec.compression import check_compress_out, compress_family, family_triplets, parse_methods
+    from nlp_underspec.compression import (check_compress_out, check_distinct, compress_family, family_triplets,
+                                           parse_methods)
 
-    methods = [method for text in args.method for method in parse_methods(text)]
+    methods = check_distinct([method for text in args.method for method in parse_methods(text)])
     check_nboot(args.n_boot)
     check_compress_out(args.out, args.rundir, overwrite=args.overwrite)
     family_triplets(args.rundir)  # a folder without members fails now, before anything is made

@@ -17,7 +17,7 @@ from nlp_underspec import __version__
 from nlp_underspec.analysis.headline import family_sentence
 from nlp_underspec.formatting import BELOW_FLOOR_CELL, fmt_ci_cell, fmt_floor, fmt_cell
 from nlp_underspec.io import OutputKind, atomic_write_bytes, atomic_write_text, staged_output
-from nlp_underspec.report import calibration
+from nlp_underspec.report import calibration, compression as compression_section
 from nlp_underspec.artifacts import ANALYSIS, SELECTION
 from nlp_underspec.experiment.family import Family, load_family
 from nlp_underspec.report.figures import all_figures, close
@@ -258,12 +258,14 @@ def _skipped_notes(family: Family) -> list[str]:
     return notes
 
 
-def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
+def render_page(family: Family, figures: list[dict], missing: list[str],
+                compression: dict[str, Any] | None = None) -> str:
+    """The page; ``compression``: the Compression stress section (:func:`compression.section`), or None."""
     iid_columns, stress_columns, glance = _glance(family)
     pretrain, finetune = family.seeds_of()
     inputs = ["summary.json"] + (["scores.parquet"] if not family.scores.empty else []) + (
         [ANALYSIS] if family.has_analysis else []) + (["manifest.json"] if family.manifest else []) + (
-        [SELECTION] if family.selection else [])
+        [SELECTION] if family.selection else []) + ([compression["source"]] if compression else [])
     versions = family.summary.get("versions")
     recipe = (family.manifest or {}).get("recipe")
     description = recipe.get("description") if isinstance(recipe, dict) else None
@@ -274,27 +276,34 @@ def render_page(family: Family, figures: list[dict], missing: list[str]) -> str:
         root=str(family.root), pretrain_seeds=pretrain, finetune_seeds=finetune,
         iid_columns=iid_columns, stress_columns=stress_columns, glance=glance, figures=figures,
         missing=missing + _skipped_notes(family),
-        inputs=inputs, runs=len(family.runs), selection=_selection_section(family),
+        inputs=inputs, runs=len(family.runs), selection=_selection_section(family), compression=compression,
         versions=", ".join(f"{k} {v}" for k, v in versions.items()) if isinstance(versions, dict) else None,
         **_analysis_tables(family), **_calibration_tables(family))
 
 
-def build_report(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
-    """Write ``report/index.html`` and ``report/figures/*.{png,svg}`` for an experiment folder; return index.html."""
-    family = load_family(rundir)
-    out = Path(out) if out is not None else family.root / REPORT
+def build_report(rundir: str | os.PathLike, *, out: str | os.PathLike | None = None, overwrite: bool = False,
+                 compression: str | os.PathLike | None = None) -> Path:
+    """Write ``report/index.html`` and ``report/figures/*.{png,svg}`` for an experiment folder; return index.html.
+
+    ``rundir`` may also be the folder ``compress --out`` wrote (the report of the family it names, with the Compression
+    stress section, goes into that folder) or one of its levels; ``compression``: a compression.json to add to any
+    family (:func:`compression.locate`)."""
+    root, document, found, home = compression_section.locate(rundir, compression)
+    family = load_family(root)
+    out = Path(out) if out is not None else home / REPORT
     figures, missing = all_figures(family)
     try:
         # An earlier report of ours is replaced (so --overwrite changes nothing); anything else is refused.
         with staged_output(out, overwrite=overwrite, accept_existing=_holds_report, kind=REPORT_OUTPUT,
-                           inputs=[family.root]) as stage:
+                           inputs=[family.root] + ([found] if found is not None else [])) as stage:
             entries = []
             for figure in figures:
                 png = _render_png(figure)
                 atomic_write_bytes(stage / FIGURES / f"{figure.name}.png", png)
                 atomic_write_bytes(stage / FIGURES / f"{figure.name}.svg", _render_svg(figure))
                 entries.append(_figure_entry(figure, png))
-            atomic_write_text(stage / INDEX, render_page(family, entries, missing))
+            section = compression_section.section(document, found) if document is not None else None
+            atomic_write_text(stage / INDEX, render_page(family, entries, missing, section))
     finally:
         close(figures)
     log.info("Report with %d figure(s) written to %s", len(figures), out / INDEX)
