@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nlp_underspec.formatting import fmt_ci_cell, fmt_cell
+
 from nlp_underspec import cli
 from nlp_underspec.analysis import selection as sel
 from nlp_underspec.analysis.demo import write_demo_family
@@ -128,8 +130,14 @@ def test_the_report_shows_a_selection_json_of_the_run_folder(tmp_path, capsys):
                 capsys)[0] == 0
     assert _run(["report", str(folder)], capsys)[0] == 0
     page = (folder / "report" / "index.html").read_text()
-    selected = json.loads((folder / "selection.json").read_text())["selected"]
-    assert 'id="selection"' in page and f"<strong>{selected}</strong>" in page
+    result = json.loads((folder / "selection.json").read_text())
+    assert 'id="selection"' in page and f"<strong>{result['selected']}</strong>" in page
+    assert f"Verdict: <strong>{result['verdict']}</strong>" in page
+    repeated = result["repeated_splits"]
+    rank = repeated["confirmation_rank"]
+    assert (f"Over {repeated['n_defined']} of {repeated['n_splits']} random splits: picked "
+            f"{repeated['picks'][0]['model']} {fmt_cell(repeated['picks'][0]['share'], 2)}") in page
+    assert f"confirmation rank {fmt_cell(rank['median'])} {fmt_ci_cell(rank['ci95'])}" in page
 
 
 @pytest.mark.bad_input

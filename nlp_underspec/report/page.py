@@ -246,7 +246,29 @@ def _selection_section(family: Family) -> dict[str, Any] | None:
             "confirmation_value": fmt_cell(selection.get("confirmation_value")),
             "rank": selection.get("confirmation_rank"), "iid_metric": cost.get("metric", "iid"),
             "iid_cost": fmt_cell(cost.get("value")), "iid_note": cost.get("note"),
-            "best_member": cost.get("best_member")}
+            "best_member": cost.get("best_member"), "verdict": selection.get("verdict"),
+            "reason": selection.get("reason"), "repeated": _repeated_splits(selection.get("repeated_splits"))}
+
+
+def _median_ci(entry) -> str:
+    """``median [low, high]`` of a repeated-splits entry, or an em dash."""
+    if not isinstance(entry, dict) or entry.get("median") is None:
+        return "—"
+    return f"{fmt_cell(entry['median'])} {fmt_ci_cell(entry.get('ci95'))}" if entry.get("ci95") else fmt_cell(entry["median"])
+
+
+def _repeated_splits(repeated) -> dict[str, Any] | None:
+    """selection.json's ``repeated_splits``: how the pick moves over random splits of the items."""
+    if not isinstance(repeated, dict):
+        return None
+    picks = ", ".join(f"{p.get('model', '?')} {fmt_cell(p.get('share'), 2)}" for p in repeated.get("picks") or []
+                      if isinstance(p, dict))
+    chance = repeated.get("chance") if isinstance(repeated.get("chance"), dict) else {}
+    return {"n_splits": repeated.get("n_splits", "—"), "n_defined": repeated.get("n_defined", "—"),
+            "picks": picks or "—", "rank": _median_ci(repeated.get("confirmation_rank")),
+            "chance_rank": fmt_cell(chance.get("confirmation_rank_median")),
+            "iid_cost": _median_ci(repeated.get("iid_cost")),
+            "agreement": _median_ci(repeated.get("halves_agreement"))}
 
 
 def _skipped_notes(family: Family) -> list[str]:
