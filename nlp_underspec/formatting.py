@@ -7,7 +7,9 @@ Everything here is a pure function of its arguments: no file is read and no test
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from typing import Any
 
 DASH = "—"  # a table cell with no number (a skipped statement, a model without the value)
@@ -165,3 +167,30 @@ def resampled_words(value: Any) -> str:
     names = [value] if isinstance(value, str) else value if isinstance(value, list) else []
     words = [RESAMPLED_NAMES.get(str(n), str(n).replace("_", " ")) for n in names]
     return " and ".join(dict.fromkeys(words)) or "seeds and test items"
+
+
+# ------------------------------------------------------------------------------------------------ JSON fields in errors
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def shown_value(value: Any) -> str:
+    """A JSON value as an error message quotes it: its JSON text, cut to 60 characters.
+
+    >>> shown_value({"a": [1, 2]}), shown_value("x" * 70)[-5:]
+    ('{"a": [1, 2]}', 'xx...')
+    """
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def field_path(key_path: str, key: Any) -> str:
+    """The path of ``key`` below ``key_path`` as an error message names a field: ``a.b``, ``a[0]``, ``a['odd key']``.
+
+    >>> field_path("", "metrics"), field_path("metrics", "test/metric"), field_path("levels", 0)
+    ('metrics', "metrics['test/metric']", 'levels[0]')
+    """
+    if isinstance(key, int):
+        return f"{key_path}[{key}]"
+    if _IDENTIFIER.match(str(key)):
+        return f"{key_path}.{key}" if key_path else str(key)
+    return f"{key_path}[{str(key)!r}]"

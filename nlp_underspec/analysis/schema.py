@@ -10,12 +10,12 @@ hand-written notes do not stop a report.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from nlp_underspec.errors import UsageError
+from nlp_underspec.formatting import field_path, shown_value
 
 SCHEMA_VERSION = 1  # the analysis.json version this toolkit writes (analysis.statements) and reads up to
 INTERVAL_SUFFIX = "ci95"
@@ -28,7 +28,6 @@ NUMBER_FIELDS = frozenset({
 # Mappings keyed by model name, not by field: a model may be called "mean" or "n_gram" without being a number.
 MODEL_KEYED = frozenset({"checkpoints", "labels", "model_coords"})
 COUNT_FIELD = re.compile(r"^n_[a-z_]+$")
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FIX = "Re-run `nlp-underspec analyze` to rewrite it, or delete the file."
 
 NEWER_VERSION = ("{path} has version {version}, newer than this nlp_underspec reads (up to {supported}). Upgrade "
@@ -39,19 +38,6 @@ NOT_A_NUMBER = "{path}: {key} must be a number or null, got {got}. " + FIX
 NOT_AN_INTERVAL = "{path}: {key} must be two numbers (an interval) or null, got {got}. " + FIX
 
 
-def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _child(key_path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{key_path}[{key}]"
-    if IDENTIFIER.match(str(key)):
-        return f"{key_path}.{key}" if key_path else str(key)
-    return f"{key_path}[{str(key)!r}]"
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -59,10 +45,10 @@ def _is_number(value: Any) -> bool:
 def _check_field(path: str, key_path: str, key: str, value: Any) -> None:
     if key.endswith(INTERVAL_SUFFIX):
         if value is not None and not (isinstance(value, list) and len(value) == 2 and all(map(_is_number, value))):
-            raise UsageError(NOT_AN_INTERVAL.format(path=path, key=key_path, got=_shown(value)))
+            raise UsageError(NOT_AN_INTERVAL.format(path=path, key=key_path, got=shown_value(value)))
     elif key in NUMBER_FIELDS or COUNT_FIELD.match(key):
         if value is not None and not _is_number(value):
-            raise UsageError(NOT_A_NUMBER.format(path=path, key=key_path, got=_shown(value)))
+            raise UsageError(NOT_A_NUMBER.format(path=path, key=key_path, got=shown_value(value)))
 
 
 def _walk(path: str, key_path: str, value: Any, *, by_model: bool = False) -> None:
@@ -70,19 +56,19 @@ def _walk(path: str, key_path: str, value: Any, *, by_model: bool = False) -> No
     mapping ``by_model`` are model names: what is under them is checked, the names are not read as fields)."""
     if isinstance(value, Mapping):
         for key, child in value.items():
-            child_path = _child(key_path, key)
+            child_path = field_path(key_path, key)
             if not by_model:
                 _check_field(path, child_path, str(key), child)
             _walk(path, child_path, child, by_model=not by_model and key in MODEL_KEYED)
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            _walk(path, _child(key_path, index), child)
+            _walk(path, field_path(key_path, index), child)
 
 
 def _check_version(path: str, analysis: Mapping[str, Any]) -> None:
     version = analysis.get("version", SCHEMA_VERSION)
     if not isinstance(version, int) or isinstance(version, bool):
-        raise UsageError(BAD_VERSION.format(path=path, got=_shown(version)))
+        raise UsageError(BAD_VERSION.format(path=path, got=shown_value(version)))
     if version > SCHEMA_VERSION:
         raise UsageError(NEWER_VERSION.format(path=path, version=version, supported=SCHEMA_VERSION))
 
@@ -90,10 +76,10 @@ def _check_version(path: str, analysis: Mapping[str, Any]) -> None:
 def _check_metrics(path: str, analysis: Mapping[str, Any]) -> None:
     metrics = analysis.get("metrics", {})
     if not isinstance(metrics, Mapping):
-        raise UsageError(NOT_A_MAPPING.format(path=path, key="metrics", got=_shown(metrics)))
+        raise UsageError(NOT_A_MAPPING.format(path=path, key="metrics", got=shown_value(metrics)))
     for key, entry in metrics.items():
         if not isinstance(entry, Mapping):
-            raise UsageError(NOT_A_MAPPING.format(path=path, key=_child("metrics", key), got=_shown(entry)))
+            raise UsageError(NOT_A_MAPPING.format(path=path, key=field_path("metrics", key), got=shown_value(entry)))
 
 
 def check_analysis(analysis: Mapping[str, Any], path: Any) -> Mapping[str, Any]:

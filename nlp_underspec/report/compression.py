@@ -15,10 +15,8 @@ missing number would otherwise just make a row vanish.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from typing import Any
 from nlp_underspec.analysis.registered import headline_metrics
 from nlp_underspec.artifacts import COMPRESSION, SUMMARY
 from nlp_underspec.errors import UsageError
-from nlp_underspec.formatting import DASH, fmt_cell, fmt_ci_cell, number
+from nlp_underspec.formatting import DASH, field_path, fmt_cell, fmt_ci_cell, number, shown_value
 from nlp_underspec.io import read_json, read_json_object
 from nlp_underspec.report.family import iid_candidates
 
@@ -46,7 +44,6 @@ NO_FAMILY = ("{path}: family names {family}, which holds no summary.json (looked
 EXEMPLARS_SHOWN = 5  # items per level, group and test on the page; compression.json keeps compress's 10
 GROUP_NAMES = {"finetuned": "fine-tuned", "pretrained": "pretrained"}
 ANALYSIS_SUFFIX = {"pretrained": "@pretrained"}  # how the family's Multi-Bootstrap names a pretrained metric
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The verdict on Hooker et al.'s question for one stress metric, from its interval and its network's iid interval.
 TAIL_MORE = "yes: the stress shift excludes 0, the iid shift ({iid}) does not"
@@ -76,7 +73,7 @@ def _family_of(path: Path, document: Mapping[str, Any]) -> Path:
     recorded = document.get("family")
     if not isinstance(recorded, str) or not recorded:
         raise UsageError(BAD_FIELD.format(path=path, key="family", what="the family folder's path",
-                                          got=_shown(recorded)))
+                                          got=shown_value(recorded)))
     candidates = list(dict.fromkeys([Path(recorded), path.parent.parent / Path(recorded).name]))
     for candidate in candidates:
         if (candidate / SUMMARY).is_file():
@@ -113,22 +110,10 @@ def locate(rundir: str | os.PathLike,
 
 
 # -------------------------------------------------------------------------------------------------------- checking it
-def _shown(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _child(key_path: str, key: Any) -> str:
-    if isinstance(key, int):
-        return f"{key_path}[{key}]"
-    return f"{key_path}.{key}" if IDENTIFIER.match(str(key)) and key_path else (
-        str(key) if IDENTIFIER.match(str(key)) else f"{key_path}[{str(key)!r}]")
-
-
 def _need(path: Path, parent: Mapping[str, Any], key_path: str, key: str, kind: type, what: str,
           *, optional: bool = False) -> Any:
     """``parent[key]`` when it is a ``kind``; a UsageError naming the field when it is missing or of another kind."""
-    field = _child(key_path, key)
+    field = field_path(key_path, key)
     if key not in parent:
         if optional:
             return None
@@ -136,54 +121,54 @@ def _need(path: Path, parent: Mapping[str, Any], key_path: str, key: str, kind: 
     value = parent[key]
     ok = number(value) is not None if kind is float else isinstance(value, kind)
     if not ok and not (optional and value is None):
-        raise UsageError(BAD_FIELD.format(path=path, key=field, what=what, got=_shown(value)))
+        raise UsageError(BAD_FIELD.format(path=path, key=field, what=what, got=shown_value(value)))
     return value
 
 
 def _check_shift(path: Path, key_path: str, shift: Any) -> None:
     if not isinstance(shift, Mapping):
-        raise UsageError(BAD_FIELD.format(path=path, key=key_path, what="a mapping (JSON object)", got=_shown(shift)))
+        raise UsageError(BAD_FIELD.format(path=path, key=key_path, what="a mapping (JSON object)", got=shown_value(shift)))
     _need(path, shift, key_path, "shift", float, "a number or null (compressed minus original)", optional=True)
     ci = shift.get("ci95")
     if ci is not None and not (isinstance(ci, list) and len(ci) == 2 and all(number(v) is not None for v in ci)):
-        raise UsageError(BAD_FIELD.format(path=path, key=_child(key_path, "ci95"), what="two numbers (an interval)",
-                                          got=_shown(ci)))
+        raise UsageError(BAD_FIELD.format(path=path, key=field_path(key_path, "ci95"), what="two numbers (an interval)",
+                                          got=shown_value(ci)))
 
 
 def _check_group(path: Path, key_path: str, group: Mapping[str, Any]) -> None:
     members = _need(path, group, key_path, "members", list, "a list of the members' shifts")
     for index, member in enumerate(members):
-        where = _child(_child(key_path, "members"), index)
+        where = field_path(field_path(key_path, "members"), index)
         if not isinstance(member, Mapping):
             raise UsageError(BAD_FIELD.format(path=path, key=where, what="a mapping (JSON object)",
-                                              got=_shown(member)))
+                                              got=shown_value(member)))
         _need(path, member, where, "model", str, "the member's name")
         for block in ("stress_shift", "iid_shift"):
             shifts = _need(path, member, where, block, Mapping, "a mapping of metric to shift",
                            optional=block == "iid_shift") or {}
             for metric, shift in shifts.items():
-                _check_shift(path, _child(_child(where, block), metric), shift)
+                _check_shift(path, field_path(field_path(where, block), metric), shift)
     exemplars = _need(path, group, key_path, "exemplars", Mapping, "a mapping of test to its most-moved items")
     for test, items in exemplars.items():
-        where = _child(_child(key_path, "exemplars"), test)
+        where = field_path(field_path(key_path, "exemplars"), test)
         if not isinstance(items, list) or not all(isinstance(i, Mapping) and number(i.get("mean_abs_delta")) is not None
                                                   for i in items):
             raise UsageError(BAD_FIELD.format(path=path, key=where, what="a list of items with a number "
-                                              "mean_abs_delta", got=_shown(items)))
+                                              "mean_abs_delta", got=shown_value(items)))
 
 
 def _check_family_shift(path: Path, key_path: str, level: Mapping[str, Any]) -> None:
     family = _need(path, level, key_path, "family_shift", Mapping, "the family's Multi-Bootstrap", optional=True)
     metrics = (family or {}).get("metrics", {})
     if not isinstance(metrics, Mapping):
-        raise UsageError(BAD_FIELD.format(path=path, key=_child(_child(key_path, "family_shift"), "metrics"),
-                                          what="a mapping (JSON object)", got=_shown(metrics)))
+        raise UsageError(BAD_FIELD.format(path=path, key=field_path(field_path(key_path, "family_shift"), "metrics"),
+                                          what="a mapping (JSON object)", got=shown_value(metrics)))
     for key, entry in metrics.items():
-        where = _child(_child(_child(key_path, "family_shift"), "metrics"), key)
+        where = field_path(field_path(field_path(key_path, "family_shift"), "metrics"), key)
         delta = entry.get("delta") if isinstance(entry, Mapping) else None
         if not isinstance(delta, Mapping) or any(number(delta.get(k)) is None for k in ("mean", "low", "high")):
-            raise UsageError(BAD_FIELD.format(path=path, key=_child(where, "delta"), what="a mapping with numbers "
-                                              "mean, low and high", got=_shown(delta)))
+            raise UsageError(BAD_FIELD.format(path=path, key=field_path(where, "delta"), what="a mapping with numbers "
+                                              "mean, low and high", got=shown_value(delta)))
 
 
 def read_compression(path: str | os.PathLike) -> dict[str, Any]:
@@ -192,24 +177,24 @@ def read_compression(path: str | os.PathLike) -> dict[str, Any]:
     document = read_json_object(path, hint=FIX)
     version = document.get("version", SUPPORTED_VERSION)
     if number(version) is None or int(version) != version:
-        raise UsageError(BAD_FIELD.format(path=path, key="version", what="a whole number", got=_shown(version)))
+        raise UsageError(BAD_FIELD.format(path=path, key="version", what="a whole number", got=shown_value(version)))
     if version > SUPPORTED_VERSION:
         raise UsageError(NEWER.format(path=path, version=version, supported=SUPPORTED_VERSION))
     levels = _need(path, document, "", "levels", Mapping, "a mapping of method level to its results")
     if not levels:
         raise UsageError(BAD_FIELD.format(path=path, key="levels", what="at least one method level", got="{}"))
     for name, level in levels.items():
-        where = _child("levels", name)
+        where = field_path("levels", name)
         if not isinstance(level, Mapping):
-            raise UsageError(BAD_FIELD.format(path=path, key=where, what="a mapping (JSON object)", got=_shown(level)))
+            raise UsageError(BAD_FIELD.format(path=path, key=where, what="a mapping (JSON object)", got=shown_value(level)))
         _need(path, level, where, "method", Mapping, "what was done")
         _need(path, level, where, "wall_seconds", float, "a number", optional=True)
         groups = _need(path, level, where, "groups", Mapping, "the fine-tuned and pretrained members")
         for group, block in groups.items():
             if not isinstance(block, Mapping):
-                raise UsageError(BAD_FIELD.format(path=path, key=_child(_child(where, "groups"), group),
-                                                  what="a mapping (JSON object)", got=_shown(block)))
-            _check_group(path, _child(_child(where, "groups"), group), block)
+                raise UsageError(BAD_FIELD.format(path=path, key=field_path(field_path(where, "groups"), group),
+                                                  what="a mapping (JSON object)", got=shown_value(block)))
+            _check_group(path, field_path(field_path(where, "groups"), group), block)
         _check_family_shift(path, where, level)
     return document
 
