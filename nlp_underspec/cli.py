@@ -38,6 +38,7 @@ COMMANDS = (
     "status",
     "analyze",
     "compare",
+    "multibootstrap",
     "select",
     "compress",
     "report",
